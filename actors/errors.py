@@ -1,0 +1,99 @@
+"""Errors shared by every part of the observatory.
+
+Callers choose the level they catch. The tree, split by who is at fault::
+
+    ObservatoryError                 root of everything we raise on purpose
+    ├── ConfigError                  the operator's settings are wrong (fix them, restart)
+    ├── DependencyUnavailable        the outside world is away; retry with backoff
+    │   ├── BrokerUnavailable        the message broker cannot be reached
+    │   └── StoreUnavailable         a job, event or counter store cannot be reached
+    ├── InvalidMessage               a message or request breaks a contract; never retried
+    ├── JobFailed                    the user's job handler raised or timed out
+    └── SupervisorGaveUp             a child crashed more often than its supervisor allows
+
+Third-party exceptions (asyncpg, coredis, pymongo, aiormq, sqlite3) are translated at the
+adapter boundary and chained with ``raise ... from exc``; they never leak further.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BrokerUnavailable",
+    "ConfigError",
+    "DependencyUnavailable",
+    "InvalidMessage",
+    "JobFailed",
+    "ObservatoryError",
+    "StoreUnavailable",
+    "SupervisorGaveUp",
+    "ValidationIssue",
+]
+
+
+class ObservatoryError(Exception):
+    """Root of every error the observatory raises on purpose."""
+
+
+class ConfigError(ObservatoryError):
+    """The configuration is wrong: a bad URL, port, path or flag. Fix it and restart."""
+
+
+class DependencyUnavailable(ObservatoryError):
+    """A server we depend on cannot be reached right now. Retryable."""
+
+
+class BrokerUnavailable(DependencyUnavailable):
+    """The message broker cannot be reached or refused an operation. Retryable."""
+
+
+class StoreUnavailable(DependencyUnavailable):
+    """A job store, event store or counter store cannot be reached. Retryable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationIssue:
+    """One contract violation, located by a JSON Pointer into the offending document."""
+
+    path: str
+    """JSON Pointer of the offending value (``""`` is the whole document)."""
+    message: str
+    """What is wrong, as a sentence."""
+
+    def to_json(self) -> dict[str, str]:
+        """Return the ``{"path", "message"}`` shape used in API error details."""
+        return {"path": self.path, "message": self.message}
+
+
+class InvalidMessage(ObservatoryError):
+    """A message or request breaks its contract. Never retried; dead-lettered or answered 4xx.
+
+    Attributes:
+        issues: every violation found, each with its JSON path.
+    """
+
+    def __init__(self, message: str, issues: list[ValidationIssue] | None = None) -> None:
+        super().__init__(message)
+        self.issues: list[ValidationIssue] = list(issues or [])
+
+
+class JobFailed(ObservatoryError):
+    """A job's handler raised, returned something unstorable, or ran past its timeout."""
+
+
+class SupervisorGaveUp(ObservatoryError):
+    """A child restarted more than ``intensity`` times within ``period_s``.
+
+    The supervisor cancelled its other children and raised this from the last error so
+    that its own parent decides what happens next.
+    """
+
+    def __init__(self, child_id: str, restarts: int, period_s: float) -> None:
+        super().__init__(
+            f"Child {child_id!r} crashed {restarts} times within {period_s:g} s; "
+            "the supervisor gave up and stopped its children."
+        )
+        self.child_id = child_id
+        self.restarts = restarts
+        self.period_s = period_s

@@ -1,0 +1,118 @@
+"""The store interfaces every adapter (embedded SQLite / in-process, and real) satisfies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from actors.deadletters import DeadLetter
+    from actors.events import Envelope, EventType
+    from actors.jobs import JobRecord, JobStatus, JobTransition
+    from actors.stats import Stats
+
+__all__ = ["AppendResult", "Counters", "DeadLetterStore", "EventStore", "JobStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an idempotent append did."""
+
+    stored: int
+    """Records that were new and are now stored."""
+    duplicates: int
+    """Records that were already stored (same id) and were skipped."""
+
+
+class JobStore(Protocol):
+    """Job state, one row per job."""
+
+    async def apply_transitions(self, transitions: Sequence[JobTransition]) -> list[JobStatus]:
+        """Apply ``transitions`` in order, in one round trip, idempotently.
+
+        A missing job is created; a terminal job never changes; a job never moves to a
+        lower rank (a late ``VALIDATED`` after ``EXECUTING`` is ignored); ``EXECUTING``
+        counts an attempt.
+
+        Returns:
+            For each transition, the job's status after it was considered: equal to the
+            transition's status when it applied, the stored status when it did not.
+        """
+        ...
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        """The job with ``job_id``, or ``None``."""
+        ...
+
+    async def recent_jobs(
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: JobStatus | None = None,
+        job_type: str | None = None,
+    ) -> list[JobRecord]:
+        """Jobs newest first (by creation time), optionally filtered."""
+        ...
+
+
+class EventStore(Protocol):
+    """The audit trail: every lifecycle event exactly once."""
+
+    async def append(self, events: Sequence[Envelope]) -> AppendResult:
+        """Store ``events`` in one round trip; an already stored ``eventId`` is skipped."""
+        ...
+
+    async def events_for_job(self, job_id: str) -> list[Envelope]:
+        """A job's events in timeline order (time, then lifecycle order)."""
+        ...
+
+    async def recent_events(self, *, limit: int, job_id: str | None = None) -> list[Envelope]:
+        """Events newest first, optionally of one job."""
+        ...
+
+    def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
+        """Every stored event of ``event_types``, oldest first (for rebuilding counters)."""
+        ...
+
+
+class DeadLetterStore(Protocol):
+    """Dead letters kept for inspection and requeue."""
+
+    async def add(self, records: Sequence[DeadLetter]) -> AppendResult:
+        """Store ``records``; an already stored ``dead_letter_id`` is skipped."""
+        ...
+
+    async def recent(self, *, limit: int) -> list[DeadLetter]:
+        """Dead letters newest first."""
+        ...
+
+    async def get(self, dead_letter_id: str) -> DeadLetter | None:
+        """One dead letter, or ``None``."""
+        ...
+
+    async def remove(self, dead_letter_ids: Sequence[str]) -> int:
+        """Delete dead letters (after a requeue); returns how many existed."""
+        ...
+
+    async def count(self) -> int:
+        """How many dead letters are kept."""
+        ...
+
+
+class Counters(Protocol):
+    """Live counters following the rules in :mod:`actors.stats`."""
+
+    async def apply(self, events: Sequence[Envelope]) -> int:
+        """Count ``events`` in one round trip, each ``eventId`` at most once ever.
+
+        Returns:
+            How many events were new to the counters.
+        """
+        ...
+
+    async def snapshot(self) -> Stats:
+        """The counters now."""
+        ...
