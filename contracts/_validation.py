@@ -1,0 +1,256 @@
+"""Loading the JSON Schemas once, validating documents against them, parsing JSON bodies."""
+
+from __future__ import annotations
+
+import copy
+import enum
+import functools
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import jsonschema_rs
+
+from actors.errors import ConfigError, InvalidMessage, ValidationIssue
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = [
+    "Contracts",
+    "SchemaName",
+    "fixtures_dir",
+    "get_contracts",
+    "parse_json",
+    "schemas_dir",
+]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+# Draft-07 has no ``uuid`` format, so jsonschema-rs ignores it unless we register a check.
+# Only the canonical hyphenated form counts: ``uuid.UUID`` would also take braces, a
+# ``urn:uuid:`` prefix and the bare 32-digit form, which no producer of ours emits.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class SchemaName(enum.StrEnum):
+    """The contracts, each named by its schema file's stem in ``contracts/schemas/``."""
+
+    JOB = "job"
+    """A job, the domain object every service passes around."""
+    EVENT_ENVELOPE = "event-envelope"
+    """The envelope of every message on the broker."""
+    JOB_ACCEPTED = "job-accepted"
+    """The gateway's answer to an accepted submission."""
+    JOB_SUBMISSION = "job-submission"
+    """What ``POST /jobs`` accepts: a full job or the short form."""
+    DEAD_LETTER = "dead-letter"
+    """The record kept for a message no consumer may process."""
+    STATS = "stats"
+    """The read model's ``GET /stats`` answer."""
+    ERROR = "error"
+    """The body of every HTTP API error answer."""
+
+
+def schemas_dir() -> Path:
+    """Return the directory holding the shipped JSON Schemas (``<name>.json``)."""
+    return _PACKAGE_DIR / "schemas"
+
+
+def fixtures_dir() -> Path:
+    """Return the directory holding the shipped fixtures (``golden/``, ``negative/``, ...)."""
+    return _PACKAGE_DIR / "fixtures"
+
+
+def _is_uuid(value: str) -> bool:
+    return _UUID.fullmatch(value) is not None
+
+
+def _pointer(parts: Iterable[str | int]) -> str:
+    """Build a JSON Pointer (RFC 6901) from the parts of a path."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+class Contracts:
+    """Every contract, loaded and compiled once; validation is then cheap and thread-safe.
+
+    Each schema is read from ``<directory>/<name>.json`` for every `SchemaName`. They
+    share one registry keyed by ``$id``, so a ``$ref`` to another contract's ``$id`` is
+    resolved locally; retrieval over the network is switched off.
+
+    Most callers want the process-wide instance from `get_contracts`.
+
+    Args:
+        directory: where the schema files are; the package's ``schemas/`` by default.
+
+    Raises:
+        ConfigError: a schema file is missing, is not JSON, lacks a string ``$id`` or
+            ``$version``, or is not a valid JSON Schema.
+    """
+
+    __slots__ = ("_schemas", "_validators")
+
+    def __init__(self, directory: Path | None = None) -> None:
+        directory = schemas_dir() if directory is None else directory
+        self._schemas: dict[SchemaName, dict[str, object]] = {
+            name: _load_schema(directory / f"{name}.json", name) for name in SchemaName
+        }
+        try:
+            # The registry resolves every $ref up front and never fetches anything.
+            registry = jsonschema_rs.Registry(
+                [(cast("str", schema["$id"]), schema) for schema in self._schemas.values()]
+            )
+        except (ValueError, jsonschema_rs.ReferencingError) as exc:
+            raise ConfigError(
+                f"The contracts in {directory} refer to a schema that is not among them: {exc}"
+            ) from exc
+        self._validators: dict[SchemaName, jsonschema_rs.Validator] = {}
+        for name, schema in self._schemas.items():
+            try:
+                self._validators[name] = jsonschema_rs.validator_for(
+                    schema,
+                    registry=registry,
+                    validate_formats=True,
+                    formats={"uuid": _is_uuid},
+                    offline=True,
+                )
+            except (ValueError, jsonschema_rs.ReferencingError) as exc:
+                # jsonschema_rs.ValidationError, raised for a malformed schema, is a ValueError.
+                raise ConfigError(
+                    f"The {name} contract in {directory} is not a usable JSON Schema: {exc}"
+                ) from exc
+
+    def names(self) -> tuple[SchemaName, ...]:
+        """Return the names of every contract, in `SchemaName` order."""
+        return tuple(self._schemas)
+
+    def schema(self, name: SchemaName) -> dict[str, object]:
+        """Return a copy of the contract's JSON Schema (for OpenAPI documents and the like)."""
+        return copy.deepcopy(self._schemas[name])
+
+    def version(self, name: SchemaName) -> str:
+        """Return the contract's ``$version`` (SemVer), e.g. ``"1.0.0"``."""
+        return cast("str", self._schemas[name]["$version"])
+
+    def issues(self, name: SchemaName, document: object) -> list[ValidationIssue]:
+        """Return every way ``document`` breaks the contract; an empty list if it matches.
+
+        Each issue's path is a JSON Pointer into ``document``. A missing required property
+        is reported at the path it should have had (``/id``), and a property the contract
+        does not allow at its own path (``/priority``), not at their parent. Issues
+        come sorted by path, then message, without duplicates.
+
+        Args:
+            name: the contract to check against.
+            document: a decoded JSON value (dicts, lists, str, int, float, bool, None).
+        """
+        validator = self._validators[name]
+        if validator.is_valid(document):
+            return []
+        return _collect_issues(validator, document)
+
+    def validate(self, name: SchemaName, document: object) -> None:
+        """Check that ``document`` matches the contract.
+
+        Args:
+            name: the contract to check against.
+            document: a decoded JSON value.
+
+        Raises:
+            InvalidMessage: it does not match; ``issues`` holds every problem (see `issues`).
+        """
+        validator = self._validators[name]
+        if validator.is_valid(document):
+            return
+        issues = _collect_issues(validator, document)
+        count = f"{len(issues)} problem{'' if len(issues) == 1 else 's'}"
+        raise InvalidMessage(f"The document does not match the {name} contract: {count}.", issues)
+
+    def __repr__(self) -> str:
+        return f"<Contracts {', '.join(f'{n}@{self.version(n)}' for n in self._schemas)}>"
+
+
+def _collect_issues(validator: jsonschema_rs.Validator, document: object) -> list[ValidationIssue]:
+    found: set[tuple[str, str]] = set()
+    for error in validator.iter_errors(document):
+        path = _pointer(error.instance_path)
+        kind = error.kind
+        if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+            path += _pointer((kind.property,))
+        elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+            # One issue per unexpected property, located where it is, so a client sees
+            # exactly which field to remove.
+            for prop in kind.unexpected:
+                found.add((path + _pointer((prop,)), f"Property {prop!r} is not allowed here."))
+            continue
+        found.add((path, error.message))
+    return [ValidationIssue(path, message) for path, message in sorted(found)]
+
+
+def _load_schema(path: Path, name: SchemaName) -> dict[str, object]:
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Cannot load the {name} contract from {path}: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise ConfigError(f"The {name} contract in {path} is not a JSON object.")
+    for key in ("$id", "$version"):
+        if not isinstance(schema.get(key), str):
+            raise ConfigError(f"The {name} contract in {path} has no string {key!r}.")
+    return cast("dict[str, object]", schema)
+
+
+@functools.cache
+def get_contracts() -> Contracts:
+    """Return the process-wide `Contracts`, built from the shipped schemas on first use."""
+    return Contracts()
+
+
+class _NonJsonConstant(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's json accepts them, JSON does not."""
+
+
+def _reject_constant(constant: str) -> object:
+    raise _NonJsonConstant(constant)
+
+
+def parse_json(body: bytes | str) -> object:
+    """Decode a UTF-8 JSON body strictly.
+
+    ``NaN``, ``Infinity`` and ``-Infinity`` are refused: they are not JSON, even though
+    Python's ``json`` module writes and reads them. A byte order mark is refused too.
+
+    Args:
+        body: the raw bytes (must be UTF-8) or the already-decoded text.
+
+    Returns:
+        The decoded value: dicts, lists, str, int, float, bool or None.
+
+    Raises:
+        InvalidMessage: the body is not UTF-8 or not JSON; it has one issue at path ``""``
+            whose message says what is wrong and where.
+    """
+    if isinstance(body, bytes):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = f"Body is not valid UTF-8: {exc.reason} at byte {exc.start}."
+            raise _unparsable(message) from exc
+    else:
+        text = body
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        message = f"Body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        raise _unparsable(message) from exc
+    except _NonJsonConstant as exc:
+        raise _unparsable(f"Body is not valid JSON: {exc} is not a JSON value.") from exc
+    except ValueError as exc:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise _unparsable(f"Body is not valid JSON: {str(exc).rstrip('.')}.") from exc
+    except RecursionError as exc:
+        raise _unparsable("Body is not valid JSON: it is nested too deeply to decode.") from exc
+
+
+def _unparsable(message: str) -> InvalidMessage:
+    return InvalidMessage(message, [ValidationIssue("", message)])

@@ -1,0 +1,429 @@
+"""Tests for ``contracts``: the schemas, their fixtures and the validator."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from actors.deadletters import DeadLetter, dead_letter_id
+from actors.errors import ConfigError, InvalidMessage, ValidationIssue
+from actors.events import EventType
+from actors.stats import Stats
+from contracts import Contracts, SchemaName, fixtures_dir, get_contracts, schemas_dir
+
+# The inherited contracts we must never break; absent outside the development machines.
+# The repository's sibling folder shared/ (as laid out for development and CI).
+REFERENCE_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "contracts"
+INHERITED = (SchemaName.JOB, SchemaName.EVENT_ENVELOPE, SchemaName.JOB_ACCEPTED)
+VALID_UUID = "550e8400-e29b-41d4-a716-446655440000"
+VALID_TIME = "2025-01-01T12:00:00Z"
+
+
+def _fixture_paths(kind: str) -> list[Path]:
+    return sorted((fixtures_dir() / kind).glob("*.json"))
+
+
+def _schema_for(fixture: Path) -> SchemaName:
+    """The contract a fixture belongs to: the longest schema name prefixing its stem."""
+    matches = [name for name in SchemaName if fixture.stem.startswith(f"{name}-")]
+    assert matches, f"Fixture {fixture.name} is not named after any contract."
+    return max(matches, key=len)
+
+
+def _load(fixture: Path) -> dict[str, object]:
+    doc: object = json.loads(fixture.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _document(fixture: Path) -> dict[str, object]:
+    """The fixture without its ``_comment``/``_expectedError`` annotations."""
+    return {key: value for key, value in _load(fixture).items() if not key.startswith("_")}
+
+
+def _job(**changes: object) -> dict[str, object]:
+    job: dict[str, object] = {
+        "id": VALID_UUID,
+        "type": "echo",
+        "status": "PENDING",
+        "createdAt": VALID_TIME,
+    }
+    job.update(changes)
+    return job
+
+
+# --- fixtures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", _fixture_paths("golden"), ids=lambda p: p.stem)
+def test_golden_fixture_matches_its_contract(fixture: Path) -> None:
+    assert get_contracts().issues(_schema_for(fixture), _document(fixture)) == []
+
+
+# Where each negative fixture's problem must be reported. Adding a negative fixture
+# means adding its expected path here (test_every_negative_fixture_has_an_expectation).
+NEGATIVE_PATHS = {
+    "dead-letter-bad-encoding": "/originalBodyEncoding",
+    "dead-letter-missing-reason": "/reason",
+    "event-envelope-missing-eventId": "/eventId",
+    "event-envelope-missing-producer": "/producer",
+    "event-envelope-producer-incomplete": "/producer/service",
+    "event-envelope-wrong-type": "/eventType",
+    "job-invalid-status": "/status",
+    "job-missing-id": "/id",
+    "job-submission-id-not-uuid": "/id",
+    "job-submission-missing-type": "/type",
+    "job-submission-payload-not-object": "/payload",
+    "job-submission-type-too-long": "/type",
+    "job-submission-type-with-space": "/type",
+    "job-submission-unknown-property": "/priority",
+    "job-wrong-status-type": "/status",
+}
+# What our issue message says for each kind of ``_expectedError`` (its first word).
+EXPECTED_MESSAGES = {
+    "additionalProperties": r"^Property '\w+' is not allowed here\.$",
+    "enum": r"^.+ is not one of .+$",
+    "format": r'^".+" is not a "uuid"$',
+    "maxLength": r'^"a{51}" is longer than 50 characters$',
+    "pattern": r'^".+" does not match "\^\[A-Za-z0-9_-\]\+\$"$',
+    "required": r'^"[A-Za-z]+" is a required property$',
+    "type": r'^.+ is not of type "(string|object)"$',
+}
+
+
+def test_every_negative_fixture_has_an_expectation() -> None:
+    assert sorted(p.stem for p in _fixture_paths("negative")) == sorted(NEGATIVE_PATHS)
+
+
+@pytest.mark.parametrize("fixture", _fixture_paths("negative"), ids=lambda p: p.stem)
+def test_negative_fixture_breaks_its_contract_where_expected(fixture: Path) -> None:
+    expected_error = _load(fixture)["_expectedError"]
+    assert isinstance(expected_error, str)
+    kind = expected_error.split()[0]
+    path = NEGATIVE_PATHS[fixture.stem]
+
+    issues = get_contracts().issues(_schema_for(fixture), _document(fixture))
+
+    at_path = [issue for issue in issues if issue.path == path]
+    assert at_path, f"No issue at {path!r}: {issues}"
+    assert any(re.fullmatch(EXPECTED_MESSAGES[kind], i.message) for i in at_path), at_path
+    if property_name := re.fullmatch(r"required property '(\w+)'", expected_error):
+        assert path == f"/{property_name[1]}"
+        assert ValidationIssue(path, f'"{property_name[1]}" is a required property') in issues
+
+
+def test_reference_fixtures_are_shipped_byte_for_byte() -> None:
+    reference = REFERENCE_DIR / "fixtures"
+    if not reference.is_dir():
+        pytest.skip(f"The reference contracts are not on this machine ({reference} is absent).")
+    originals = sorted(p.relative_to(reference) for p in reference.rglob("*.json"))
+    assert originals
+    for relative in originals:
+        shipped = fixtures_dir() / relative
+        assert shipped.read_bytes() == (reference / relative).read_bytes(), relative
+
+
+def test_inherited_schemas_are_unchanged_in_meaning() -> None:
+    reference = REFERENCE_DIR / "schemas"
+    if not reference.is_dir():
+        pytest.skip(f"The reference contracts are not on this machine ({reference} is absent).")
+    for name in INHERITED:
+        original = json.loads((reference / f"{name}.json").read_text(encoding="utf-8"))
+        assert get_contracts().schema(name) == original, name
+
+
+# --- the schemas ----------------------------------------------------------------------
+
+
+def test_schemas_dir_holds_exactly_the_named_contracts() -> None:
+    assert sorted(p.stem for p in schemas_dir().glob("*.json")) == sorted(SchemaName)
+    assert get_contracts().names() == tuple(SchemaName)
+
+
+def test_every_schema_has_a_unique_id_and_a_semver_version() -> None:
+    contracts = get_contracts()
+    ids = [contracts.schema(name)["$id"] for name in contracts.names()]
+    assert len(set(ids)) == len(ids)
+    for name, schema_id in zip(contracts.names(), ids, strict=True):
+        assert schema_id == f"https://odd-demonstration.local/schemas/{name}.json"
+        assert re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", contracts.version(name))
+
+
+def test_every_schema_is_draft_07() -> None:
+    for name in SchemaName:
+        schema = get_contracts().schema(name)
+        assert schema["$schema"] == "http://json-schema.org/draft-07/schema#", name
+
+
+def test_schema_returns_a_copy_callers_cannot_corrupt() -> None:
+    contracts = Contracts()
+    schema = contracts.schema(SchemaName.JOB)
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    properties.clear()
+    assert contracts.schema(SchemaName.JOB)["properties"]
+    assert contracts.issues(SchemaName.JOB, _job(id="nope")) != []
+
+
+def test_get_contracts_builds_one_instance_per_process() -> None:
+    assert get_contracts() is get_contracts()
+    assert repr(get_contracts()).startswith("<Contracts job@1.0.0, event-envelope@1.0.0,")
+
+
+# --- issues and validate --------------------------------------------------------------
+
+
+def test_issues_reports_every_problem_sorted_by_path() -> None:
+    doc = _job(id="nope", status="DONE", createdAt="yesterday")
+    assert get_contracts().issues(SchemaName.JOB, doc) == [
+        ValidationIssue("/createdAt", '"yesterday" is not a "date-time"'),
+        ValidationIssue("/id", '"nope" is not a "uuid"'),
+        ValidationIssue(
+            "/status", '"DONE" is not one of "PENDING", "VALIDATED" or 3 other candidates'
+        ),
+    ]
+
+
+def test_missing_required_properties_are_reported_at_their_own_paths() -> None:
+    assert get_contracts().issues(SchemaName.JOB, {"type": "echo"}) == [
+        ValidationIssue("/createdAt", '"createdAt" is a required property'),
+        ValidationIssue("/id", '"id" is a required property'),
+        ValidationIssue("/status", '"status" is a required property'),
+    ]
+
+
+def test_issues_are_deduplicated() -> None:
+    # Both the top level and the job.json branch of job-submission reject a non-object.
+    assert get_contracts().issues(SchemaName.JOB_SUBMISSION, 5) == [
+        ValidationIssue("", '5 is not of type "object"')
+    ]
+
+
+def test_issue_paths_are_escaped_json_pointers() -> None:
+    stats = Stats().to_json() | {"byType": {"a/b~c": {"total": -1, "completed": 0, "failed": 0}}}
+    assert get_contracts().issues(SchemaName.STATS, stats) == [
+        ValidationIssue("/byType/a~1b~0c/total", "-1 is less than the minimum of 0")
+    ]
+
+
+def test_issue_paths_index_into_arrays() -> None:
+    doc = {"error": "Bad request.", "details": [{"path": "", "message": "ok"}, {"path": ""}]}
+    assert get_contracts().issues(SchemaName.ERROR, doc) == [
+        ValidationIssue("/details/1/message", '"message" is a required property')
+    ]
+
+
+def test_validate_accepts_a_matching_document() -> None:
+    get_contracts().validate(SchemaName.JOB, _job())
+
+
+def test_validate_raises_invalid_message_with_every_issue() -> None:
+    doc = _job(id="nope", status="DONE", createdAt="yesterday")
+    with pytest.raises(
+        InvalidMessage, match=r"^The document does not match the job contract: 3 problems\.$"
+    ) as caught:
+        get_contracts().validate(SchemaName.JOB, doc)
+    assert caught.value.issues == get_contracts().issues(SchemaName.JOB, doc)
+
+
+def test_validate_counts_a_single_problem_in_the_singular() -> None:
+    with pytest.raises(
+        InvalidMessage,
+        match=r"^The document does not match the job-accepted contract: 1 problem\.$",
+    ) as caught:
+        get_contracts().validate(SchemaName.JOB_ACCEPTED, {"jobId": VALID_UUID})
+    assert caught.value.issues == [ValidationIssue("/eventId", '"eventId" is a required property')]
+
+
+# --- formats --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not-a-uuid",
+        "550e8400e29b41d4a716446655440000",
+        "{550e8400-e29b-41d4-a716-446655440000}",
+        "urn:uuid:550e8400-e29b-41d4-a716-446655440000",
+        "550e8400-e29b-41d4-a716-44665544000g",
+        " 550e8400-e29b-41d4-a716-446655440000",
+        "",
+    ],
+)
+def test_uuid_format_is_enforced(value: str) -> None:
+    assert get_contracts().issues(SchemaName.JOB, _job(id=value)) == [
+        ValidationIssue("/id", f'"{value}" is not a "uuid"')
+    ]
+
+
+def test_uuid_format_accepts_upper_case() -> None:
+    assert get_contracts().issues(SchemaName.JOB, _job(id=VALID_UUID.upper())) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025-13-45T99:00:00Z",
+        "2025-02-30T12:00:00Z",
+        "2025-01-01T12:00:00",
+        "2025-01-01 12:00:00Z",
+        "2025-01-01",
+        "yesterday",
+    ],
+)
+def test_date_time_format_is_enforced(value: str) -> None:
+    assert get_contracts().issues(SchemaName.JOB, _job(createdAt=value)) == [
+        ValidationIssue("/createdAt", f'"{value}" is not a "date-time"')
+    ]
+
+
+@pytest.mark.parametrize(
+    "value", ["2025-01-01T12:00:00Z", "2025-01-01T12:00:00.123456+01:00", "2024-02-29T23:59:59Z"]
+)
+def test_date_time_format_accepts_rfc_3339(value: str) -> None:
+    assert get_contracts().issues(SchemaName.JOB, _job(createdAt=value)) == []
+
+
+# --- job-submission -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("job_type", ["data-processing", "test-job", "echo", "a_B-9", "x" * 50])
+def test_job_submission_accepts_golden_job_types(job_type: str) -> None:
+    contracts = get_contracts()
+    assert contracts.issues(SchemaName.JOB_SUBMISSION, {"type": job_type}) == []
+    assert contracts.issues(SchemaName.JOB_SUBMISSION, _job(type=job_type)) == []
+
+
+def test_job_submission_constrains_the_type_of_a_full_job_too() -> None:
+    assert get_contracts().issues(SchemaName.JOB_SUBMISSION, _job(type="a b")) == [
+        ValidationIssue("/type", '"a b" does not match "^[A-Za-z0-9_-]+$"')
+    ]
+
+
+def test_job_submission_rejects_an_empty_type() -> None:
+    assert get_contracts().issues(SchemaName.JOB_SUBMISSION, {"type": ""}) == [
+        ValidationIssue("/type", '"" does not match "^[A-Za-z0-9_-]+$"'),
+        ValidationIssue("/type", '"" is shorter than 1 character'),
+    ]
+
+
+def test_job_submission_with_status_is_checked_as_a_full_job_through_ref() -> None:
+    # job.json's rules arrive through a $ref to its $id, resolved from the local registry.
+    doc = {"type": "echo", "status": "DONE", "payload": {}}
+    assert get_contracts().issues(SchemaName.JOB_SUBMISSION, doc) == [
+        ValidationIssue("/createdAt", '"createdAt" is a required property'),
+        ValidationIssue("/id", '"id" is a required property'),
+        ValidationIssue(
+            "/status", '"DONE" is not one of "PENDING", "VALIDATED" or 3 other candidates'
+        ),
+    ]
+
+
+def test_job_submission_full_form_allows_extra_properties_like_job() -> None:
+    doc = _job(extraField="allowed")
+    assert get_contracts().issues(SchemaName.JOB_SUBMISSION, doc) == []
+
+
+def test_job_submission_short_form_reports_each_problem() -> None:
+    doc = {"type": "echo", "id": "nope", "payload": [], "metadata": "x", "priority": 1}
+    assert get_contracts().issues(SchemaName.JOB_SUBMISSION, doc) == [
+        ValidationIssue("/id", '"nope" is not a "uuid"'),
+        ValidationIssue("/metadata", '"x" is not of type "object"'),
+        ValidationIssue("/payload", '[] is not of type "object"'),
+        ValidationIssue("/priority", "Property 'priority' is not allowed here."),
+    ]
+
+
+# --- $ref resolution stays local ------------------------------------------------------
+
+
+def test_contracts_refuse_a_ref_they_would_have_to_fetch(tmp_path: Path) -> None:
+    for schema in schemas_dir().glob("*.json"):
+        shutil.copy(schema, tmp_path / schema.name)
+    submission = tmp_path / "job-submission.json"
+    submission.write_text(
+        submission.read_text(encoding="utf-8").replace("schemas/job.json", "schemas/nowhere.json"),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=rf"^The contracts in {re.escape(str(tmp_path))} refer to a schema that is not "
+        r"among them: Resource 'https://odd-demonstration\.local/schemas/nowhere\.json' is not "
+        r"present in a registry",
+    ):
+        Contracts(tmp_path)
+
+
+def test_contracts_report_a_malformed_schema(tmp_path: Path) -> None:
+    for schema in schemas_dir().glob("*.json"):
+        shutil.copy(schema, tmp_path / schema.name)
+    stats = tmp_path / "stats.json"
+    stats.write_text(
+        stats.read_text(encoding="utf-8").replace('"minimum": 0', '"minimum": "zero"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=rf"^The stats contract in {re.escape(str(tmp_path))} is not a usable JSON Schema: ",
+    ):
+        Contracts(tmp_path)
+
+
+def test_contracts_report_a_missing_schema_file(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=rf"^Cannot load the job contract from {re.escape(str(tmp_path / 'job.json'))}: ",
+    ):
+        Contracts(tmp_path)
+
+
+# --- the documents our own code produces ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"), [(b'{"eventId": "nope"}', "utf-8"), (b"\xff\xfe\x00", "base64")]
+)
+def test_dead_letter_to_json_matches_contract(body: bytes, encoding: str) -> None:
+    issues = [ValidationIssue("/eventId", '"nope" is not a "uuid"')]
+    for message_id, correlation_id in [(None, None), ("msg-1", VALID_UUID)]:
+        letter = DeadLetter(
+            dead_letter_id=dead_letter_id("jobs.created", message_id, body),
+            queue="jobs.created",
+            reason="The document does not match the event-envelope contract: 1 problem.",
+            errors=issues,
+            body=body,
+            occurred_at=VALID_TIME,
+            service="processor",
+            version="0.1.0",
+            message_id=message_id,
+            correlation_id=correlation_id,
+        )
+        doc = letter.to_json()
+        assert doc["originalBodyEncoding"] == encoding
+        assert get_contracts().issues(SchemaName.DEAD_LETTER, doc) == []
+        assert DeadLetter.from_json(doc) == letter
+
+
+def test_stats_to_json_matches_contract() -> None:
+    stats = Stats()
+    assert get_contracts().issues(SchemaName.STATS, stats.to_json()) == []
+    stats.count(EventType.VALIDATED, "echo", VALID_TIME)
+    stats.count(EventType.VALIDATED, "data-processing", "2025-01-01T12:00:01Z")
+    stats.count(EventType.COMPLETED, "echo", "2025-01-01T12:00:02Z")
+    stats.count(EventType.FAILED, "data-processing", "2025-01-01T12:00:03Z")
+    assert get_contracts().issues(SchemaName.STATS, stats.to_json()) == []
+
+
+def test_error_body_built_from_invalid_message_matches_contract() -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        get_contracts().validate(SchemaName.JOB, {})
+    body = {
+        "error": str(caught.value),
+        "details": [issue.to_json() for issue in caught.value.issues],
+    }
+    assert get_contracts().issues(SchemaName.ERROR, body) == []
+    assert get_contracts().issues(SchemaName.ERROR, {"error": "Not found."}) == []

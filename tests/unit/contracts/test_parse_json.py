@@ -1,0 +1,65 @@
+"""Tests for ``contracts.parse_json``: strict UTF-8 JSON decoding with precise errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.errors import InvalidMessage, ValidationIssue
+from contracts import parse_json
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"a": [1, 2.5, true, null, "\xc3\xa9"]}', '{"a": [1, 2.5, true, null, "é"]}']
+)
+def test_parse_json_decodes_bytes_and_text(body: bytes | str) -> None:
+    assert parse_json(body) == {"a": [1, 2.5, True, None, "é"]}
+
+
+def test_parse_json_accepts_any_json_value_at_the_top() -> None:
+    assert parse_json(b" 42 ") == 42
+
+
+def test_parse_json_rejects_bytes_that_are_not_utf_8() -> None:
+    message = "Body is not valid UTF-8: invalid start byte at byte 2."
+    with pytest.raises(InvalidMessage, match=rf"^{message}$") as caught:
+        parse_json(b'{"\xff": 1}')
+    assert caught.value.issues == [ValidationIssue("", message)]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b"", "Expecting value at line 1 column 1"),
+        (b'{"a": 1}\n x', "Extra data at line 2 column 2"),
+        (b'{\n"a" 1}', "Expecting ':' delimiter at line 2 column 5"),
+        (
+            "\ufeff{}".encode(),
+            r"Unexpected UTF-8 BOM \(decode using utf-8-sig\) at line 1 column 1",
+        ),
+    ],
+)
+def test_parse_json_says_what_is_wrong_and_where(body: bytes, where: str) -> None:
+    with pytest.raises(InvalidMessage, match=rf"^Body is not valid JSON: {where}\.$") as caught:
+        parse_json(body)
+    assert [issue.path for issue in caught.value.issues] == [""]
+    assert caught.value.issues[0].message == str(caught.value)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_parse_json_rejects_non_json_constants(constant: str) -> None:
+    with pytest.raises(
+        InvalidMessage, match=rf"^Body is not valid JSON: {constant} is not a JSON value\.$"
+    ):
+        parse_json(f'{{"value": [1, {constant}]}}')
+
+
+def test_parse_json_rejects_nesting_too_deep_to_decode() -> None:
+    with pytest.raises(
+        InvalidMessage, match=r"^Body is not valid JSON: it is nested too deeply to decode\.$"
+    ):
+        parse_json(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_parse_json_rejects_a_number_too_long_to_decode() -> None:
+    with pytest.raises(InvalidMessage, match=r"^Body is not valid JSON: .*digits.*\.$"):
+        parse_json(b"1" * 5_000)
