@@ -3,5 +3,22 @@
 from __future__ import annotations
 
 from actors.broker._protocols import Broker, Consumer, Delivery, OutgoingMessage
+from actors.broker.memory import (
+    BrokerStatistics,
+    MemoryBroker,
+    MemoryConsumer,
+    QueueStatistics,
+    open_memory_broker,
+)
 
-__all__ = ["Broker", "Consumer", "Delivery", "OutgoingMessage"]
+__all__ = [
+    "Broker",
+    "BrokerStatistics",
+    "Consumer",
+    "Delivery",
+    "MemoryBroker",
+    "MemoryConsumer",
+    "OutgoingMessage",
+    "QueueStatistics",
+    "open_memory_broker",
+]

@@ -3,5 +3,34 @@
 from __future__ import annotations
 
 from actors.stores._protocols import AppendResult, Counters, DeadLetterStore, EventStore, JobStore
+from actors.stores.memory import MemoryCounters, rebuild_counters
+from actors.stores.sqlite import (
+    DEAD_LETTERS_DATABASE,
+    EVENTS_DATABASE,
+    JOBS_DATABASE,
+    SQLiteDeadLetterStore,
+    SQLiteEventStore,
+    SQLiteJobStore,
+    open_sqlite_dead_letter_store,
+    open_sqlite_event_store,
+    open_sqlite_job_store,
+)
 
-__all__ = ["AppendResult", "Counters", "DeadLetterStore", "EventStore", "JobStore"]
+__all__ = [
+    "DEAD_LETTERS_DATABASE",
+    "EVENTS_DATABASE",
+    "JOBS_DATABASE",
+    "AppendResult",
+    "Counters",
+    "DeadLetterStore",
+    "EventStore",
+    "JobStore",
+    "MemoryCounters",
+    "SQLiteDeadLetterStore",
+    "SQLiteEventStore",
+    "SQLiteJobStore",
+    "open_sqlite_dead_letter_store",
+    "open_sqlite_event_store",
+    "open_sqlite_job_store",
+    "rebuild_counters",
+]

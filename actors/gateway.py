@@ -1,0 +1,88 @@
+"""The gateway's tree: the HTTP face and the publisher it feeds.
+
+``one_for_one``: a publisher that crashes (the broker went away) is restarted with
+backoff while the HTTP face keeps answering — 503 on ``POST /jobs`` and ``/healthz`` —
+until the publisher is back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
+from actors.metrics import ActorHealthCollector, BoundedLabel, GatewayMetrics, create_registry
+from actors.observability import bind
+from actors.publisher import Publisher
+from quart_app._server import HttpServer
+from quart_app.gateway import GatewayDeps, create_gateway_app
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+    from prometheus_client import CollectorRegistry
+
+    from actors.broker import Broker
+    from actors.handlers import HandlerRegistry
+    from actors.settings import Settings
+
+__all__ = ["GatewayService"]
+
+SERVICE = "gateway"
+
+
+class GatewayService:
+    """The gateway's tree; ``http.port`` is the bound port once started."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        settings: Settings,
+        *,
+        handlers: HandlerRegistry,
+        registry: CollectorRegistry | None = None,
+        health: ActorHealthCollector | None = None,
+    ) -> None:
+        self.name = SERVICE
+        self.registry = registry if registry is not None else create_registry()
+        self.publisher = Publisher(broker, mailbox_size=1024, max_batch=512)
+        metrics = GatewayMetrics(self.registry, BoundedLabel(handlers.types(), max_values=50))
+        if registry is None:
+            self.registry.register(ActorHealthCollector(self.health))
+        app = create_gateway_app(
+            settings,
+            GatewayDeps(
+                publisher=self.publisher,
+                metrics=metrics,
+                registry=self.registry,
+                health=self.health,
+                ready=self.ready,
+            ),
+        )
+        self.http = HttpServer(app, settings.host, settings.gateway_port)
+        self.supervisor = Supervisor(
+            SERVICE,
+            [
+                ChildSpec.of(self.publisher, shutdown_s=settings.shutdown_s),
+                ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
+            ],
+            intensity=10,
+            period_s=30.0,
+        )
+
+    def ready(self) -> bool:
+        """Whether jobs can be accepted: the publisher is running."""
+        return self.publisher.statistics().state is ActorState.RUNNING
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the tree until asked to stop."""
+        with bind(service=SERVICE):
+            await self.supervisor.run(task_status=task_status)
+
+    def request_stop(self) -> None:
+        """Stop accepting requests first, then flush the publisher."""
+        self.supervisor.request_stop()
+
+    def health(self) -> list[ActorHealth]:
+        """Health entries of the tree."""
+        return self.supervisor.health()

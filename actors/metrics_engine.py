@@ -1,0 +1,221 @@
+"""The metrics engine's tree: it counts what happened and keeps the audit trail.
+
+Two pipelines under one ``one_for_all`` supervisor:
+
+* ``jobs.completed``: **ingress** → **aggregator** (validates every envelope; invalid
+  ones go to the dead letters) → **persister** (appends the batch to the event store and
+  counts it, both idempotent by ``eventId``, then acknowledges);
+* ``jobs.dead-letter``: **dead-letter-ingress** → **archivist** (keeps each dead letter
+  in the dead-letter store; a raw message rejected by a consumer is wrapped in a record
+  that says so).
+
+**publisher** carries the dead letters the aggregator finds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+
+from actors.broker.names import JOBS_COMPLETED, JOBS_DEAD_LETTER
+from actors.clock import utc_now
+from actors.deadletters import DeadLetter, dead_letter_id
+from actors.errors import InvalidMessage, ValidationIssue
+from actors.events import Envelope, EventType
+from actors.ingress import BrokerIngress, IngressBatch
+from actors.intake import Admitted, admit, dead_letter_request
+from actors.kernel import Actor, ActorHealth, ChildSpec, Strategy, Supervisor
+from actors.observability import bind
+from actors.publisher import Publisher
+from actors.settlement import Settlement, settle
+from contracts import SchemaName, get_contracts, parse_json
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+
+    from actors.broker import Broker, Delivery
+    from actors.settings import Settings
+    from actors.stores import Counters, DeadLetterStore, EventStore
+
+__all__ = ["MetricsEngineService"]
+
+log = logging.getLogger(__name__)
+
+SERVICE = "metrics-engine"
+_ACCEPTED = frozenset(EventType)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvents:
+    """Aggregator → persister: valid envelopes and the delivery pieces they settle."""
+
+    envelopes: list[Envelope]
+    settlements: list[Settlement]
+
+
+class Aggregator(Actor[IngressBatch]):
+    """Validates lifecycle envelopes; dead-letters what breaks the contract."""
+
+    def __init__(self, persister: Actor[StoreEvents], publisher: Publisher, settings: Settings):
+        super().__init__("aggregator", mailbox_size=4, max_batch=4)
+        self._persister = persister
+        self._publisher = publisher
+        self._settings = settings
+
+    async def handle_batch(self, messages: list[IngressBatch]) -> None:
+        envelopes: list[Envelope] = []
+        settlements: list[Settlement] = []
+        for batch in messages:
+            for delivery in batch.deliveries:
+                results = admit(delivery, _ACCEPTED)
+                settlement = Settlement(batch.consumer, delivery, parts=len(results))
+                for result in results:
+                    if isinstance(result, Admitted):
+                        envelopes.append(result.envelope)
+                        settlements.append(settlement)
+                        continue
+                    log.warning(
+                        "message.dead_lettered queue=%s message_id=%s reason=%s",
+                        delivery.queue,
+                        delivery.message_id,
+                        result.reason,
+                    )
+                    await self._publisher.send(
+                        dead_letter_request(
+                            delivery,
+                            result,
+                            service=SERVICE,
+                            version=self._settings.version,
+                            settlement=settlement,
+                        )
+                    )
+        if settlements:
+            await self._persister.send(StoreEvents(envelopes, settlements))
+
+
+class EventPersister(Actor[StoreEvents]):
+    """Appends events to the audit trail and counts them, then acknowledges."""
+
+    def __init__(self, events: EventStore, counters: Counters) -> None:
+        super().__init__("persister", mailbox_size=8, max_batch=8)
+        self._events = events
+        self._counters = counters
+        self.stored = 0
+        self.duplicates = 0
+
+    async def handle_batch(self, messages: list[StoreEvents]) -> None:
+        envelopes = [e for m in messages for e in m.envelopes]
+        if envelopes:
+            result = await self._events.append(envelopes)
+            await self._counters.apply(envelopes)
+            self.stored += result.stored
+            self.duplicates += result.duplicates
+            if result.duplicates:
+                log.info("events.duplicates_skipped count=%d", result.duplicates)
+        await settle(s for m in messages for s in m.settlements)
+
+
+class Archivist(Actor[IngressBatch]):
+    """Keeps every dead letter in the dead-letter store, then acknowledges it."""
+
+    def __init__(self, store: DeadLetterStore, settings: Settings) -> None:
+        super().__init__("archivist", mailbox_size=4, max_batch=4)
+        self._store = store
+        self._settings = settings
+        self.archived = 0
+
+    async def handle_batch(self, messages: list[IngressBatch]) -> None:
+        records = [self._record(d) for m in messages for d in m.deliveries]
+        result = await self._store.add(records)
+        self.archived += result.stored
+        for message in messages:
+            await message.consumer.ack(message.deliveries)
+
+    def _record(self, delivery: Delivery) -> DeadLetter:
+        try:
+            document = parse_json(delivery.body)
+            get_contracts().validate(SchemaName.DEAD_LETTER, document)
+        except InvalidMessage as exc:
+            # Not one of our records: a message a consumer rejected, routed here by the
+            # broker's dead-letter exchange. Keep it whole and say where it came from.
+            return self._wrap_rejected(delivery, exc)
+        assert isinstance(document, dict)
+        return DeadLetter.from_json(document)
+
+    def _wrap_rejected(self, delivery: Delivery, exc: InvalidMessage) -> DeadLetter:
+        source = JOBS_DEAD_LETTER
+        deaths = delivery.headers.get("x-death")
+        if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+            source = str(deaths[0].get("queue", source))
+        issue = ValidationIssue("", "Rejected by a consumer and routed by the broker's DLX.")
+        return DeadLetter(
+            dead_letter_id=dead_letter_id(source, delivery.message_id, delivery.body),
+            queue=source,
+            reason=f"Rejected by a consumer of {source!r}; not a dead-letter record ({exc}).",
+            errors=[issue, *exc.issues],
+            body=delivery.body,
+            occurred_at=utc_now(),
+            service=SERVICE,
+            version=self._settings.version,
+            message_id=delivery.message_id,
+            correlation_id=delivery.correlation_id,
+        )
+
+
+class MetricsEngineService:
+    """The metrics engine's tree."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        events: EventStore,
+        counters: Counters,
+        dead_letters: DeadLetterStore,
+        settings: Settings,
+    ) -> None:
+        self.name = SERVICE
+        self.publisher = Publisher(broker, mailbox_size=64)
+        self.persister = EventPersister(events, counters)
+        self.aggregator = Aggregator(self.persister, self.publisher, settings)
+        self.ingress = BrokerIngress(
+            broker, JOBS_COMPLETED, self.aggregator, prefetch=settings.prefetch
+        )
+        self.archivist = Archivist(dead_letters, settings)
+        self.dead_letter_ingress = BrokerIngress(
+            broker,
+            JOBS_DEAD_LETTER,
+            self.archivist,
+            prefetch=min(64, settings.prefetch),
+            name="dead-letter-ingress",
+        )
+        shutdown_s = settings.shutdown_s
+        self.supervisor = Supervisor(
+            SERVICE,
+            [
+                ChildSpec.of(self.archivist, shutdown_s=shutdown_s),
+                ChildSpec.of(self.publisher, shutdown_s=shutdown_s),
+                ChildSpec.of(self.persister, shutdown_s=shutdown_s),
+                ChildSpec.of(self.aggregator, shutdown_s=shutdown_s),
+                ChildSpec.of(self.ingress, shutdown_s=shutdown_s),
+                ChildSpec.of(self.dead_letter_ingress, shutdown_s=shutdown_s),
+            ],
+            strategy=Strategy.ONE_FOR_ALL,
+            intensity=5,
+            period_s=30.0,
+        )
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the tree until asked to stop (or it gives up)."""
+        with bind(service=SERVICE):
+            await self.supervisor.run(task_status=task_status)
+
+    def request_stop(self) -> None:
+        """Drain and stop: the ingresses first."""
+        self.supervisor.request_stop()
+
+    def health(self) -> list[ActorHealth]:
+        """Health entries of the whole tree."""
+        return self.supervisor.health()

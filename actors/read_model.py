@@ -1,0 +1,82 @@
+"""The read model's tree: its HTTP face over the stores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
+from actors.metrics import ActorHealthCollector, create_registry
+from actors.observability import bind
+from quart_app._server import HttpServer
+from quart_app.read_model import ReadModelDeps, create_read_model_app
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+    from prometheus_client import CollectorRegistry
+
+    from actors.handlers import HandlerRegistry
+    from actors.settings import Settings
+    from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
+
+__all__ = ["ReadModelService"]
+
+SERVICE = "read-model"
+
+
+class ReadModelService:
+    """The read model's tree; ``http.port`` is the bound port once started."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        events: EventStore,
+        dead_letters: DeadLetterStore,
+        counters: Counters,
+        settings: Settings,
+        *,
+        handlers: HandlerRegistry,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.name = SERVICE
+        self.registry = registry if registry is not None else create_registry()
+        if registry is None:
+            self.registry.register(ActorHealthCollector(self.health))
+        app = create_read_model_app(
+            settings,
+            ReadModelDeps(
+                jobs=jobs,
+                events=events,
+                dead_letters=dead_letters,
+                counters=counters,
+                registry=self.registry,
+                health=self.health,
+                ready=self.ready,
+                job_types=handlers.types,
+            ),
+        )
+        self.http = HttpServer(app, settings.host, settings.read_model_port)
+        self.supervisor = Supervisor(
+            SERVICE,
+            [ChildSpec.of(self.http, shutdown_s=settings.shutdown_s)],
+            intensity=10,
+            period_s=30.0,
+        )
+
+    def ready(self) -> bool:
+        """Whether the read model serves requests."""
+        return all(entry.state is ActorState.RUNNING for entry in self.supervisor.health()[1:])
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the tree until asked to stop."""
+        with bind(service=SERVICE):
+            await self.supervisor.run(task_status=task_status)
+
+    def request_stop(self) -> None:
+        """Stop serving."""
+        self.supervisor.request_stop()
+
+    def health(self) -> list[ActorHealth]:
+        """Health entries of the tree."""
+        return self.supervisor.health()

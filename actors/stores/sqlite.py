@@ -1,0 +1,650 @@
+"""The embedded stores: jobs, events and dead letters, each in its own SQLite file.
+
+Every store call is one transaction with one commit, and batches go through
+``executemany``, so the stores keep up with thousands of transitions per second. Files
+use WAL mode; schemas are versioned in ``schema_migrations``.
+
+Example::
+
+    async with (
+        open_sqlite_job_store(data_dir / JOBS_DATABASE) as jobs,
+        open_sqlite_event_store(data_dir / EVENTS_DATABASE) as events,
+        open_sqlite_dead_letter_store(data_dir / DEAD_LETTERS_DATABASE) as dead_letters,
+    ):
+        ...
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio.lowlevel
+
+from actors.deadletters import DeadLetter
+from actors.errors import ValidationIssue
+from actors.events import Envelope, EventType
+from actors.jobs import TERMINAL_STATUSES, JobRecord, JobSpec, JobStatus
+from actors.stores._protocols import AppendResult
+from actors.stores._sqlite import Schema, integer, open_database, optional_text, text
+
+if TYPE_CHECKING:
+    import pathlib
+    from collections.abc import AsyncIterator, Sequence
+
+    from actors.jobs import JobTransition
+    from actors.stores._sqlite import SQLiteDatabase
+
+__all__ = [
+    "DEAD_LETTERS_DATABASE",
+    "EVENTS_DATABASE",
+    "JOBS_DATABASE",
+    "SQLiteDeadLetterStore",
+    "SQLiteEventStore",
+    "SQLiteJobStore",
+    "open_sqlite_dead_letter_store",
+    "open_sqlite_event_store",
+    "open_sqlite_job_store",
+]
+
+JOBS_DATABASE = "jobs.sqlite3"
+"""File name of the job store in the embedded observatory's data directory."""
+EVENTS_DATABASE = "events.sqlite3"
+"""File name of the event store in the data directory."""
+DEAD_LETTERS_DATABASE = "dead-letters.sqlite3"
+"""File name of the dead-letter store in the data directory."""
+
+_ITER_PAGE_SIZE = 500
+"""Events read per query by :meth:`SQLiteEventStore.iter_events`."""
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _validate_page(limit: int, offset: int = 0) -> None:
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, not {limit}.")
+    if offset < 0:
+        raise ValueError(f"offset must not be negative, not {offset}.")
+
+
+# -- jobs ---------------------------------------------------------------------------------
+
+_TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
+
+JOB_SCHEMA = Schema(
+    store="jobs",
+    description="job store",
+    migrations=(
+        (
+            """CREATE TABLE jobs (
+                id TEXT PRIMARY KEY,
+                type TEXT NOT NULL,
+                status TEXT NOT NULL,
+                status_rank INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                correlation_id TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                metadata TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                started_at TEXT,
+                finished_at TEXT,
+                result TEXT,
+                error TEXT
+            )""",
+            "CREATE INDEX jobs_by_created_at ON jobs (created_at, id)",
+            "CREATE INDEX jobs_by_status ON jobs (status, created_at, id)",
+            "CREATE INDEX jobs_by_type ON jobs (type, created_at, id)",
+        ),
+    ),
+)
+
+# The guard lives in SQL, so the stored state is right whatever the caller believes:
+# a terminal job never changes, a job never moves to a lower rank.
+_UPSERT_JOB = f"""
+INSERT INTO jobs (
+    id, type, status, status_rank, created_at, updated_at, correlation_id,
+    payload, metadata, attempts, started_at, finished_at, result, error
+) VALUES (
+    :id, :type, :status, :rank, :created_at, :at, :correlation_id,
+    :payload, :metadata, :attempts, :started_at, :finished_at, :result, :error
+)
+ON CONFLICT (id) DO UPDATE SET
+    status = excluded.status,
+    status_rank = excluded.status_rank,
+    updated_at = max(jobs.updated_at, excluded.updated_at),
+    attempts = jobs.attempts + excluded.attempts,
+    started_at = coalesce(excluded.started_at, jobs.started_at),
+    finished_at = coalesce(excluded.finished_at, jobs.finished_at),
+    result = coalesce(excluded.result, jobs.result),
+    error = coalesce(excluded.error, jobs.error)
+WHERE jobs.status NOT IN ({_TERMINAL_SQL}) AND excluded.status_rank >= jobs.status_rank
+"""
+
+_JOB_COLUMNS = (
+    "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
+    "attempts, started_at, finished_at, result, error"
+)
+
+
+def _transition_row(transition: JobTransition) -> dict[str, object]:
+    spec, status, at = transition.job, transition.status, transition.at
+    executing = status is JobStatus.EXECUTING
+    terminal = status.is_terminal
+    return {
+        "id": spec.id,
+        "type": spec.type,
+        "status": status.value,
+        "rank": status.rank,
+        "created_at": spec.created_at,
+        "at": at,
+        "correlation_id": spec.correlation_id,
+        "payload": _dumps(dict(spec.payload)),
+        "metadata": _dumps(dict(spec.metadata)),
+        "attempts": 1 if executing else 0,
+        "started_at": at if executing else None,
+        "finished_at": at if terminal else None,
+        "result": _dumps(transition.result) if terminal and transition.result is not None else None,
+        "error": transition.error if terminal else None,
+    }
+
+
+def _applies(stored: JobStatus, new: JobStatus) -> bool:
+    """The guard of ``_UPSERT_JOB``, to tell callers what each transition did."""
+    return not stored.is_terminal and new.rank >= stored.rank
+
+
+def _job_record(row: tuple[object, ...]) -> JobRecord:
+    (
+        job_id,
+        job_type,
+        created_at,
+        correlation_id,
+        payload,
+        metadata,
+        status,
+        updated_at,
+        attempts,
+        started_at,
+        finished_at,
+        result,
+        error,
+    ) = row
+    result_text = optional_text(result)
+    return JobRecord(
+        spec=JobSpec(
+            id=text(job_id),
+            type=text(job_type),
+            created_at=text(created_at),
+            correlation_id=text(correlation_id),
+            payload=json.loads(text(payload)),
+            metadata=json.loads(text(metadata)),
+        ),
+        status=JobStatus(text(status)),
+        updated_at=text(updated_at),
+        attempts=integer(attempts),
+        started_at=optional_text(started_at),
+        finished_at=optional_text(finished_at),
+        result=None if result_text is None else json.loads(result_text),
+        error=optional_text(error),
+    )
+
+
+class SQLiteJobStore:
+    """A :class:`~actors.stores.JobStore` in one SQLite file (one row per job).
+
+    Opened and closed by :func:`open_sqlite_job_store`.
+    """
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._db = db
+
+    def __repr__(self) -> str:
+        return f"<SQLiteJobStore path={str(self._db.path)!r}>"
+
+    async def apply_transitions(self, transitions: Sequence[JobTransition]) -> list[JobStatus]:
+        """Apply ``transitions`` in order, in one transaction; see :class:`JobStore`.
+
+        Returns:
+            For each transition, the job's status right after it was considered.
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was applied.
+        """
+        if not transitions:
+            await anyio.lowlevel.checkpoint()
+            return []
+        job_ids = list(dict.fromkeys(transition.job.id for transition in transitions))
+        # Serialised before the transaction: a value JSON cannot hold fails the call early.
+        upserts = [_transition_row(transition) for transition in transitions]
+        with self._db.failures("apply job transitions"):
+            async with self._db.transaction():
+                rows = await self._db.fetchall(
+                    "SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+                    (_dumps(job_ids),),
+                )
+                await self._db.executemany(_UPSERT_JOB, upserts)
+        # The statuses before the batch (read in the same transaction) and the SQL's guard
+        # give each transition's outcome, even for several transitions of one job.
+        statuses = {text(job_id): JobStatus(text(status)) for job_id, status in rows}
+        outcomes: list[JobStatus] = []
+        for transition in transitions:
+            job_id = transition.job.id
+            stored = statuses.get(job_id)
+            if stored is None or _applies(stored, transition.status):
+                statuses[job_id] = transition.status
+            outcomes.append(statuses[job_id])
+        return outcomes
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        """The job with ``job_id``, or ``None``.
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        with self._db.failures(f"read job {job_id!r}"):
+            async with self._db.reading():
+                rows = await self._db.fetchall(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+                )
+        return _job_record(rows[0]) if rows else None
+
+    async def recent_jobs(
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: JobStatus | None = None,
+        job_type: str | None = None,
+    ) -> list[JobRecord]:
+        """Jobs newest first (by ``created_at``, then id), optionally filtered.
+
+        Raises:
+            ValueError: ``limit`` or ``offset`` is negative.
+            StoreUnavailable: the file cannot be read.
+        """
+        _validate_page(limit, offset)
+        conditions: list[str] = []
+        parameters: list[object] = []
+        if status is not None:
+            conditions.append("status = ?")
+            parameters.append(status.value)
+        if job_type is not None:
+            conditions.append("type = ?")
+            parameters.append(job_type)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        with self._db.failures("list recent jobs"):
+            async with self._db.reading():
+                rows = await self._db.fetchall(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs {where} "
+                    "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                    (*parameters, limit, offset),
+                )
+        return [_job_record(row) for row in rows]
+
+
+@asynccontextmanager
+async def open_sqlite_job_store(path: pathlib.Path) -> AsyncIterator[SQLiteJobStore]:
+    """Open the job store in the SQLite file ``path``, creating and migrating it as needed.
+
+    Raises:
+        StoreUnavailable: the file cannot be opened or migrated.
+    """
+    async with open_database(path, JOB_SCHEMA) as db:
+        yield SQLiteJobStore(db)
+
+
+# -- events -------------------------------------------------------------------------------
+
+EVENT_SCHEMA = Schema(
+    store="events",
+    description="event store",
+    migrations=(
+        (
+            # seq is the arrival order (iter_events' order and the tie-breaker); SQLite's
+            # AUTOINCREMENT needs it to be the primary key, so event_id is UNIQUE instead.
+            """CREATE TABLE events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                event_id TEXT NOT NULL UNIQUE,
+                job_id TEXT NOT NULL,
+                job_type TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                event_order INTEGER NOT NULL,
+                occurred_at TEXT NOT NULL,
+                envelope TEXT NOT NULL
+            )""",
+            "CREATE INDEX events_by_job ON events (job_id, occurred_at, event_order, seq)",
+            "CREATE INDEX events_by_time ON events (occurred_at, seq)",
+            "CREATE INDEX events_by_type ON events (event_type, seq)",
+        ),
+    ),
+)
+
+
+def _envelope(value: object) -> Envelope:
+    return Envelope.from_json(json.loads(text(value)))
+
+
+class SQLiteEventStore:
+    """An :class:`~actors.stores.EventStore` in one SQLite file: the audit trail.
+
+    Opened and closed by :func:`open_sqlite_event_store`.
+    """
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._db = db
+
+    def __repr__(self) -> str:
+        return f"<SQLiteEventStore path={str(self._db.path)!r}>"
+
+    async def append(self, events: Sequence[Envelope]) -> AppendResult:
+        """Store the events whose ``eventId`` is new, in one transaction.
+
+        Returns:
+            How many were stored, and how many were skipped as already stored (including
+            repeats inside ``events``; the first occurrence is the one kept).
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was stored.
+        """
+        if not events:
+            await anyio.lowlevel.checkpoint()
+            return AppendResult(stored=0, duplicates=0)
+        # Serialised before the transaction: a value JSON cannot hold fails the call early.
+        # Keyed by id in arrival order; the first of repeated ids is the one kept.
+        inserts: dict[str, tuple[object, ...]] = {}
+        for event in events:
+            if event.event_id not in inserts:
+                inserts[event.event_id] = (
+                    event.event_id,
+                    event.job_id,
+                    event.job_type,
+                    event.event_type.value,
+                    event.event_type.order,
+                    event.occurred_at,
+                    _dumps(event.to_json()),
+                )
+        with self._db.failures("append events"):
+            async with self._db.transaction():
+                rows = await self._db.fetchall(
+                    "SELECT event_id FROM events "
+                    "WHERE event_id IN (SELECT value FROM json_each(?))",
+                    (_dumps(list(inserts)),),
+                )
+                for (event_id,) in rows:
+                    del inserts[text(event_id)]
+                await self._db.executemany(
+                    "INSERT OR IGNORE INTO events (event_id, job_id, job_type, event_type, "
+                    "event_order, occurred_at, envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    list(inserts.values()),
+                )
+        return AppendResult(stored=len(inserts), duplicates=len(events) - len(inserts))
+
+    async def events_for_job(self, job_id: str) -> list[Envelope]:
+        """A job's events by time, then lifecycle order, then arrival.
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        with self._db.failures(f"read the events of job {job_id!r}"):
+            async with self._db.reading():
+                rows = await self._db.fetchall(
+                    "SELECT envelope FROM events WHERE job_id = ? "
+                    "ORDER BY occurred_at, event_order, seq",
+                    (job_id,),
+                )
+        return [_envelope(envelope) for (envelope,) in rows]
+
+    async def recent_events(self, *, limit: int, job_id: str | None = None) -> list[Envelope]:
+        """Events newest first (by time, then arrival), optionally of one job.
+
+        Raises:
+            ValueError: ``limit`` is negative.
+            StoreUnavailable: the file cannot be read.
+        """
+        _validate_page(limit)
+        where, parameters = ("WHERE job_id = ?", (job_id,)) if job_id is not None else ("", ())
+        with self._db.failures("list recent events"):
+            async with self._db.reading():
+                rows = await self._db.fetchall(
+                    f"SELECT envelope FROM events {where} "
+                    "ORDER BY occurred_at DESC, seq DESC LIMIT ?",
+                    (*parameters, limit),
+                )
+        return [_envelope(envelope) for (envelope,) in rows]
+
+    async def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
+        """Every stored event of ``event_types`` in arrival order, read page by page.
+
+        Events appended while iterating are included when they arrive before the
+        iteration reaches the end.
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        types = _dumps(sorted(event_type.value for event_type in event_types))
+        after = 0
+        while event_types:
+            with self._db.failures("read events"):
+                async with self._db.reading():
+                    rows = await self._db.fetchall(
+                        "SELECT seq, envelope FROM events WHERE seq > ? "
+                        "AND event_type IN (SELECT value FROM json_each(?)) "
+                        "ORDER BY seq LIMIT ?",
+                        (after, types, _ITER_PAGE_SIZE),
+                    )
+            # Yield outside the lock and the error translation: the consumer's own code
+            # runs between items.
+            for _, envelope in rows:
+                yield _envelope(envelope)
+            if len(rows) < _ITER_PAGE_SIZE:
+                return
+            after = integer(rows[-1][0])
+
+
+@asynccontextmanager
+async def open_sqlite_event_store(path: pathlib.Path) -> AsyncIterator[SQLiteEventStore]:
+    """Open the event store in the SQLite file ``path``, creating and migrating it as needed.
+
+    Raises:
+        StoreUnavailable: the file cannot be opened or migrated.
+    """
+    async with open_database(path, EVENT_SCHEMA) as db:
+        yield SQLiteEventStore(db)
+
+
+# -- dead letters -------------------------------------------------------------------------
+
+DEAD_LETTER_SCHEMA = Schema(
+    store="dead_letters",
+    description="dead-letter store",
+    migrations=(
+        (
+            """CREATE TABLE dead_letters (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                dead_letter_id TEXT NOT NULL UNIQUE,
+                queue TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                errors TEXT NOT NULL,
+                body BLOB NOT NULL,
+                occurred_at TEXT NOT NULL,
+                service TEXT NOT NULL,
+                version TEXT NOT NULL,
+                message_id TEXT,
+                correlation_id TEXT
+            )""",
+            "CREATE INDEX dead_letters_by_time ON dead_letters (occurred_at, seq)",
+        ),
+    ),
+)
+
+_DEAD_LETTER_COLUMNS = (
+    "dead_letter_id, queue, reason, errors, body, occurred_at, service, version, "
+    "message_id, correlation_id"
+)
+
+
+def _dead_letter(row: tuple[object, ...]) -> DeadLetter:
+    (
+        dead_letter_id,
+        queue,
+        reason,
+        errors,
+        body,
+        occurred_at,
+        service,
+        version,
+        message_id,
+        correlation_id,
+    ) = row
+    if not isinstance(body, bytes):
+        raise TypeError(f"Expected a blob column, got {type(body).__name__}.")
+    return DeadLetter(
+        dead_letter_id=text(dead_letter_id),
+        queue=text(queue),
+        reason=text(reason),
+        errors=[
+            ValidationIssue(path=str(issue["path"]), message=str(issue["message"]))
+            for issue in json.loads(text(errors))
+        ],
+        body=body,
+        occurred_at=text(occurred_at),
+        service=text(service),
+        version=text(version),
+        message_id=optional_text(message_id),
+        correlation_id=optional_text(correlation_id),
+    )
+
+
+class SQLiteDeadLetterStore:
+    """A :class:`~actors.stores.DeadLetterStore` in one SQLite file.
+
+    Opened and closed by :func:`open_sqlite_dead_letter_store`.
+    """
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._db = db
+
+    def __repr__(self) -> str:
+        return f"<SQLiteDeadLetterStore path={str(self._db.path)!r}>"
+
+    async def add(self, records: Sequence[DeadLetter]) -> AppendResult:
+        """Store the records whose ``dead_letter_id`` is new, in one transaction.
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was stored.
+        """
+        if not records:
+            await anyio.lowlevel.checkpoint()
+            return AppendResult(stored=0, duplicates=0)
+        # Serialised before the transaction, keyed by id in arrival order; the first of
+        # repeated ids is the one kept.
+        inserts: dict[str, tuple[object, ...]] = {}
+        for record in records:
+            if record.dead_letter_id not in inserts:
+                inserts[record.dead_letter_id] = (
+                    record.dead_letter_id,
+                    record.queue,
+                    record.reason,
+                    _dumps([issue.to_json() for issue in record.errors]),
+                    record.body,
+                    record.occurred_at,
+                    record.service,
+                    record.version,
+                    record.message_id,
+                    record.correlation_id,
+                )
+        with self._db.failures("add dead letters"):
+            async with self._db.transaction():
+                rows = await self._db.fetchall(
+                    "SELECT dead_letter_id FROM dead_letters "
+                    "WHERE dead_letter_id IN (SELECT value FROM json_each(?))",
+                    (_dumps(list(inserts)),),
+                )
+                for (dead_letter_id,) in rows:
+                    del inserts[text(dead_letter_id)]
+                await self._db.executemany(
+                    f"INSERT OR IGNORE INTO dead_letters ({_DEAD_LETTER_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    list(inserts.values()),
+                )
+        return AppendResult(stored=len(inserts), duplicates=len(records) - len(inserts))
+
+    async def recent(self, *, limit: int) -> list[DeadLetter]:
+        """Dead letters newest first (by ``occurred_at``, then arrival).
+
+        Raises:
+            ValueError: ``limit`` is negative.
+            StoreUnavailable: the file cannot be read.
+        """
+        _validate_page(limit)
+        with self._db.failures("list recent dead letters"):
+            async with self._db.reading():
+                rows = await self._db.fetchall(
+                    f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters "
+                    "ORDER BY occurred_at DESC, seq DESC LIMIT ?",
+                    (limit,),
+                )
+        return [_dead_letter(row) for row in rows]
+
+    async def get(self, dead_letter_id: str) -> DeadLetter | None:
+        """One dead letter, or ``None``.
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        with self._db.failures(f"read dead letter {dead_letter_id!r}"):
+            async with self._db.reading():
+                rows = await self._db.fetchall(
+                    f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE dead_letter_id = ?",
+                    (dead_letter_id,),
+                )
+        return _dead_letter(rows[0]) if rows else None
+
+    async def remove(self, dead_letter_ids: Sequence[str]) -> int:
+        """Delete dead letters in one transaction.
+
+        Returns:
+            How many of them existed.
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was removed.
+        """
+        if not dead_letter_ids:
+            await anyio.lowlevel.checkpoint()
+            return 0
+        ids = list(dict.fromkeys(dead_letter_ids))
+        with self._db.failures("remove dead letters"):
+            async with self._db.transaction():
+                return await self._db.execute(
+                    "DELETE FROM dead_letters "
+                    "WHERE dead_letter_id IN (SELECT value FROM json_each(?))",
+                    (_dumps(ids),),
+                )
+
+    async def count(self) -> int:
+        """How many dead letters are kept.
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        with self._db.failures("count dead letters"):
+            async with self._db.reading():
+                rows = await self._db.fetchall("SELECT count(*) FROM dead_letters")
+        return integer(rows[0][0])
+
+
+@asynccontextmanager
+async def open_sqlite_dead_letter_store(
+    path: pathlib.Path,
+) -> AsyncIterator[SQLiteDeadLetterStore]:
+    """Open the dead-letter store in the SQLite file ``path``, creating it as needed.
+
+    Raises:
+        StoreUnavailable: the file cannot be opened or migrated.
+    """
+    async with open_database(path, DEAD_LETTER_SCHEMA) as db:
+        yield SQLiteDeadLetterStore(db)

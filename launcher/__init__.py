@@ -1,0 +1,1 @@
+"""The ``observatory`` command line and the operator's tools."""

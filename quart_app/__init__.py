@@ -1,0 +1,1 @@
+"""The HTTP faces: the gateway app and the read-model app."""

@@ -1,0 +1,154 @@
+"""What every HTTP face shares: JSON errors, correlation ids, health and metrics routes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from quart import Quart, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from actors.errors import ValidationIssue
+from actors.kernel import ActorState
+from actors.observability import CORRELATION_ID
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from prometheus_client import CollectorRegistry
+
+    from actors.kernel import ActorHealth
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "BadQuery",
+    "install_common",
+    "json_error",
+    "query_int",
+]
+
+CORRELATION_HEADER = "X-Correlation-Id"
+_CORRELATION_NAMESPACE = uuid.UUID("2b0f0c4e-8f7a-4a55-b0b5-5c2f7f0d9e11")
+
+
+class BadQuery(Exception):
+    """A query parameter is malformed or out of bounds (answered 400)."""
+
+    def __init__(self, issue: ValidationIssue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+def json_error(
+    status: int, message: str, details: Sequence[ValidationIssue] = ()
+) -> tuple[Response, int]:
+    """An ``error.json`` body with ``status``."""
+    body: dict[str, object] = {"error": message}
+    if details:
+        body["details"] = [issue.to_json() for issue in details]
+    return jsonify(body), status
+
+
+def query_int(name: str, *, default: int, minimum: int, maximum: int) -> int:
+    """Read integer query parameter ``name`` within bounds.
+
+    Raises:
+        BadQuery: it is not an integer or is outside ``[minimum, maximum]``.
+    """
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadQuery(
+            ValidationIssue(
+                f"/{name}", f"Query parameter {name!r} must be an integer, got {raw!r}."
+            )
+        ) from None
+    if not minimum <= value <= maximum:
+        raise BadQuery(
+            ValidationIssue(
+                f"/{name}",
+                f"Query parameter {name!r} must be between {minimum} and {maximum}, got {value}.",
+            )
+        )
+    return value
+
+
+def correlation_id_from(header: str | None) -> str:
+    """The correlation id for a request: the client's when it is a UUID, else derived or new.
+
+    The envelope contract wants a UUID; a client sending another token gets a stable UUID
+    derived from it, so its own token still correlates.
+    """
+    if not header:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(header))
+    except ValueError:
+        return str(uuid.uuid5(_CORRELATION_NAMESPACE, header[:200]))
+
+
+def install_common(
+    app: Quart,
+    *,
+    service: str,
+    version: str,
+    registry: CollectorRegistry,
+    health: Callable[[], list[ActorHealth]],
+    ready: Callable[[], bool],
+) -> None:
+    """Add correlation ids, JSON errors, ``/healthz``, ``/readyz`` and ``/metrics`` to ``app``.
+
+    ``/readyz`` says the process is up and serving (use it for liveness); ``/healthz`` says
+    its dependencies are usable (use it for readiness): 503 while ``ready()`` is false.
+    """
+
+    @app.before_request
+    async def _bind_correlation() -> None:
+        correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
+        g.correlation_id = correlation_id
+        CORRELATION_ID.set(correlation_id)
+
+    @app.after_request
+    async def _echo_correlation(response: Response) -> Response:
+        correlation_id = getattr(g, "correlation_id", None)
+        if correlation_id:
+            response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    @app.errorhandler(BadQuery)
+    async def _bad_query(error: BadQuery) -> tuple[Response, int]:
+        return json_error(400, "Invalid query parameter.", [error.issue])
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> tuple[Response, int]:
+        code = error.code or 500
+        return json_error(code, f"{error.name}: {error.description}")
+
+    @app.get("/healthz")
+    async def healthz() -> tuple[Response, int]:
+        entries = health()
+        is_ready = ready()
+        body = {
+            "status": "ok" if is_ready else "unavailable",
+            "service": service,
+            "version": version,
+            "actors": [entry.to_json() for entry in entries],
+            "unhealthy": [
+                entry.path
+                for entry in entries
+                if entry.state not in (ActorState.RUNNING, ActorState.STOPPING)
+            ],
+        }
+        return jsonify(body), 200 if is_ready else 503
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        return jsonify({"status": "ok", "service": service, "version": version})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

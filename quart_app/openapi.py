@@ -1,0 +1,502 @@
+"""OpenAPI 3.1 documents of both HTTP apps, and the ``/docs`` page that renders them.
+
+Schemas come from ``contracts/`` (the single source of truth): each contract becomes a
+component, and ``$ref``s to another contract's ``$id`` are rewritten to component refs.
+``/docs`` is plain server-rendered HTML (no CDN, works offline).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING
+
+from quart import Response
+
+from contracts import SchemaName, get_contracts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from quart import Quart
+
+    from actors.settings import Settings
+
+__all__ = ["gateway_openapi", "install_docs", "read_model_openapi"]
+
+_COMPONENT_NAMES = {
+    SchemaName.JOB: "Job",
+    SchemaName.EVENT_ENVELOPE: "EventEnvelope",
+    SchemaName.JOB_ACCEPTED: "JobAccepted",
+    SchemaName.JOB_SUBMISSION: "JobSubmission",
+    SchemaName.DEAD_LETTER: "DeadLetter",
+    SchemaName.STATS: "Stats",
+    SchemaName.ERROR: "Error",
+}
+
+
+def _rewrite_refs(node: object, ids: dict[str, str], own: str) -> object:
+    if isinstance(node, dict):
+        out: dict[str, object] = {}
+        for key, value in node.items():
+            if key in ("$schema", "$id", "$version"):
+                continue
+            if key == "$ref" and isinstance(value, str):
+                if value in ids:
+                    value = f"#/components/schemas/{ids[value]}"
+                elif value.startswith("#/definitions/"):
+                    value = f"#/components/schemas/{own}/definitions/{value.rsplit('/', 1)[1]}"
+            out[key] = _rewrite_refs(value, ids, own)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(item, ids, own) for item in node]
+    return node
+
+
+def _components() -> dict[str, object]:
+    contracts = get_contracts()
+    ids = {}
+    for name, component in _COMPONENT_NAMES.items():
+        schema_id = contracts.schema(name).get("$id")
+        if isinstance(schema_id, str):
+            ids[schema_id] = component
+    schemas: dict[str, object] = {
+        component: _rewrite_refs(contracts.schema(name), ids, component)
+        for name, component in _COMPONENT_NAMES.items()
+    }
+    return {"schemas": schemas}
+
+
+def _ref(component: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{component}"}
+
+
+def _json_response(description: str, schema: Mapping[str, object]) -> dict[str, object]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, object]:
+    return _json_response(description, _ref("Error"))
+
+
+_HEALTH_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "required": ["status", "service", "version", "actors"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "service": {"type": "string"},
+        "version": {"type": "string"},
+        "unhealthy": {"type": "array", "items": {"type": "string"}},
+        "actors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "state", "restarts"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "state": {"type": "string"},
+                    "restarts": {"type": "integer"},
+                    "mailboxDepth": {"type": ["integer", "null"]},
+                    "mailboxSize": {"type": ["integer", "null"]},
+                    "lastError": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}
+
+
+def _operational_paths() -> dict[str, object]:
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "Dependency health (readiness): 503 while a dependency is unusable.",
+                "operationId": "healthz",
+                "tags": ["operations"],
+                "responses": {
+                    "200": _json_response("Ready.", _HEALTH_SCHEMA),
+                    "503": _json_response(
+                        "Not ready; `unhealthy` names the actors.", _HEALTH_SCHEMA
+                    ),
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Process health (liveness): the process serves requests.",
+                "operationId": "readyz",
+                "tags": ["operations"],
+                "responses": {
+                    "200": _json_response(
+                        "Alive.",
+                        {
+                            "type": "object",
+                            "required": ["status", "service", "version"],
+                            "properties": {
+                                "status": {"const": "ok"},
+                                "service": {"type": "string"},
+                                "version": {"type": "string"},
+                            },
+                        },
+                    )
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics in the text exposition format.",
+                "operationId": "metrics",
+                "tags": ["operations"],
+                "responses": {
+                    "200": {
+                        "description": "Metrics.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document.",
+                "operationId": "openapi",
+                "tags": ["operations"],
+                "responses": {"200": _json_response("OpenAPI 3.1 document.", {"type": "object"})},
+            }
+        },
+        "/docs": {
+            "get": {
+                "summary": "This document, rendered as HTML.",
+                "operationId": "docs",
+                "tags": ["operations"],
+                "responses": {
+                    "200": {
+                        "description": "HTML.",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+def gateway_openapi(settings: Settings) -> dict[str, object]:
+    """The gateway's OpenAPI 3.1 document."""
+    paths: dict[str, object] = {
+        "/jobs": {
+            "post": {
+                "summary": "Submit a job.",
+                "description": (
+                    "Validates the submission (a full job, or the short form "
+                    "`{type, payload?, id?, metadata?}`), fills a missing id, status `PENDING` "
+                    "and `createdAt`, publishes a `job.created` envelope to `jobs.created`, "
+                    "and answers 202 once the broker confirmed it. A resubmitted id is never "
+                    "run twice. Send `X-Correlation-Id` to correlate; it is echoed back."
+                ),
+                "operationId": "submitJob",
+                "tags": ["jobs"],
+                "parameters": [
+                    {
+                        "name": "X-Correlation-Id",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("JobSubmission")}},
+                },
+                "responses": {
+                    "202": _json_response("Accepted and queued.", _ref("JobAccepted")),
+                    "400": _error(
+                        "Not JSON, or not a valid submission; `details` lists every problem."
+                    ),
+                    "413": _error(f"Body larger than {settings.max_body_bytes} bytes."),
+                    "415": _error("Content type is not application/json."),
+                    "503": _error("The broker did not confirm in time; nothing was accepted."),
+                },
+            }
+        },
+        **_operational_paths(),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Task Observatory gateway",
+            "version": settings.version,
+            "description": "Submit jobs to the observatory.",
+        },
+        "servers": [{"url": settings.gateway_url}],
+        "paths": paths,
+        "components": _components(),
+    }
+
+
+def _limit_param(default: int, maximum: int) -> dict[str, object]:
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+    }
+
+
+_JOB_SUMMARY: dict[str, object] = {
+    "type": "object",
+    "required": ["id", "type", "status", "createdAt", "updatedAt"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "type": {"type": "string"},
+        "status": {
+            "type": "string",
+            "enum": ["PENDING", "VALIDATED", "EXECUTING", "COMPLETED", "FAILED"],
+        },
+        "createdAt": {"type": "string", "format": "date-time"},
+        "updatedAt": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def read_model_openapi(settings: Settings) -> dict[str, object]:
+    """The read model's OpenAPI 3.1 document."""
+    job_detail = {
+        "allOf": [
+            _ref("Job"),
+            {
+                "type": "object",
+                "required": ["attempts", "events"],
+                "properties": {
+                    "attempts": {"type": "integer", "minimum": 0},
+                    "correlationId": {"type": "string"},
+                    "startedAt": {"type": ["string", "null"]},
+                    "finishedAt": {"type": ["string", "null"]},
+                    "result": {},
+                    "error": {"type": ["string", "null"]},
+                    "events": {"type": "array", "items": _ref("EventEnvelope")},
+                },
+            },
+        ]
+    }
+    paths: dict[str, object] = {
+        "/health": {
+            "get": {
+                "summary": "Whether the read model answers, and its version.",
+                "operationId": "health",
+                "tags": ["operations"],
+                "responses": {
+                    "200": _json_response(
+                        "Up.",
+                        {
+                            "type": "object",
+                            "required": ["status", "version"],
+                            "properties": {
+                                "status": {"type": "string"},
+                                "version": {"type": "string"},
+                            },
+                        },
+                    )
+                },
+            }
+        },
+        "/config": {
+            "get": {
+                "summary": "Where the gateway is and which job types are registered.",
+                "operationId": "config",
+                "tags": ["operations"],
+                "responses": {
+                    "200": _json_response(
+                        "Client configuration.",
+                        {
+                            "type": "object",
+                            "required": ["gatewayUrl", "version", "jobTypes"],
+                            "properties": {
+                                "gatewayUrl": {"type": "string"},
+                                "version": {"type": "string"},
+                                "jobTypes": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    )
+                },
+            }
+        },
+        "/stats": {
+            "get": {
+                "summary": "Live counters: totals, per type, last event time.",
+                "operationId": "stats",
+                "tags": ["read"],
+                "responses": {"200": _json_response("Counters.", _ref("Stats"))},
+            }
+        },
+        "/jobs/recent": {
+            "get": {
+                "summary": "Jobs, newest first.",
+                "operationId": "recentJobs",
+                "tags": ["read"],
+                "parameters": [
+                    _limit_param(10, 500),
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    },
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "enum": ["PENDING", "VALIDATED", "EXECUTING", "COMPLETED", "FAILED"],
+                        },
+                    },
+                    {
+                        "name": "type",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _json_response("Jobs.", {"type": "array", "items": _JOB_SUMMARY}),
+                    "400": _error("A query parameter is out of bounds."),
+                },
+            }
+        },
+        "/jobs/{jobId}": {
+            "get": {
+                "summary": "One job with its result or error and its whole event history in order.",
+                "operationId": "getJob",
+                "tags": ["read"],
+                "parameters": [
+                    {"name": "jobId", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _json_response("The job.", job_detail),
+                    "404": _error("No job with that id."),
+                },
+            }
+        },
+        "/events": {
+            "get": {
+                "summary": "The audit trail, newest first.",
+                "operationId": "recentEvents",
+                "tags": ["read"],
+                "parameters": [
+                    _limit_param(50, 500),
+                    {
+                        "name": "jobId",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _json_response(
+                        "Events.", {"type": "array", "items": _ref("EventEnvelope")}
+                    ),
+                    "400": _error("A query parameter is out of bounds."),
+                },
+            }
+        },
+        "/dead-letters": {
+            "get": {
+                "summary": "Messages no consumer may process, with every reason, newest first.",
+                "operationId": "deadLetters",
+                "tags": ["read"],
+                "parameters": [_limit_param(50, 500)],
+                "responses": {
+                    "200": _json_response(
+                        "Dead letters.", {"type": "array", "items": _ref("DeadLetter")}
+                    ),
+                    "400": _error("A query parameter is out of bounds."),
+                },
+            }
+        },
+        **_operational_paths(),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Task Observatory read model",
+            "version": settings.version,
+            "description": "Read the state, counters and audit trail of the observatory.",
+        },
+        "paths": paths,
+        "components": _components(),
+    }
+
+
+def _render_docs(document: dict[str, object]) -> str:
+    info = document.get("info", {})
+    assert isinstance(info, dict)
+    title = html.escape(str(info.get("title", "API")))
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{title}</title>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem;color:#1d2433}h2{margin-top:2rem}.op{border:1px solid #d5dbe7;"
+        "border-radius:10px;margin:1rem 0;padding:.5rem 1rem}.m{font-weight:700;"
+        "text-transform:uppercase;margin-right:.5rem}code,pre{background:#f3f5f9;"
+        "border-radius:6px;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}"
+        "summary{cursor:pointer}</style></head><body>",
+        f"<h1>{title} <small>{html.escape(str(info.get('version', '')))}</small></h1>",
+        f"<p>{html.escape(str(info.get('description', '')))}</p>",
+        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p>",
+    ]
+    paths = document.get("paths", {})
+    assert isinstance(paths, dict)
+    for path, operations in paths.items():
+        assert isinstance(operations, dict)
+        for method, operation in operations.items():
+            assert isinstance(operation, dict)
+            parts.append("<div class='op'>")
+            parts.append(
+                f"<h3><span class='m'>{html.escape(method)}</span><code>{html.escape(path)}</code></h3>"
+            )
+            parts.append(f"<p>{html.escape(str(operation.get('summary', '')))}</p>")
+            if operation.get("description"):
+                parts.append(f"<p>{html.escape(str(operation['description']))}</p>")
+            parts.extend(
+                f"<div>Parameter <code>{html.escape(param['name'])}</code> in "
+                f"{html.escape(param['in'])}: <code>{html.escape(json.dumps(param['schema']))}</code></div>"
+                for param in operation.get("parameters", [])
+            )
+            if "requestBody" in operation:
+                parts.append(
+                    "<details><summary>Request body</summary><pre>"
+                    f"{html.escape(json.dumps(operation['requestBody'], indent=2))}</pre></details>"
+                )
+            responses = operation.get("responses", {})
+            for status, response in responses.items():
+                parts.append(
+                    f"<details><summary>{html.escape(status)}: "
+                    f"{html.escape(str(response.get('description', '')))}</summary><pre>"
+                    f"{html.escape(json.dumps(response.get('content', {}), indent=2))}</pre></details>"
+                )
+            parts.append("</div>")
+    parts.append("<h2>Schemas</h2>")
+    components = document.get("components", {})
+    assert isinstance(components, dict)
+    for name, schema in components.get("schemas", {}).items():
+        parts.append(
+            f"<details><summary>{html.escape(name)}</summary><pre>"
+            f"{html.escape(json.dumps(schema, indent=2))}</pre></details>"
+        )
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def install_docs(app: Quart, build: Callable[[], dict[str, object]]) -> None:
+    """Serve ``build()`` at ``/openapi.json`` and rendered at ``/docs`` (built once)."""
+    document = build()
+    rendered = _render_docs(document)
+    body = json.dumps(document, indent=2)
+
+    @app.get("/openapi.json")
+    async def openapi_json() -> Response:
+        return Response(body, content_type="application/json")
+
+    @app.get("/docs")
+    async def docs() -> Response:
+        return Response(rendered, content_type="text/html; charset=utf-8")

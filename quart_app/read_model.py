@@ -1,0 +1,133 @@
+"""The read model's HTTP face: stats, jobs, the audit trail and dead letters.
+
+It reads the stores through their interfaces only (embedded or real), never the broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import quart_cors
+from quart import Quart, Response, jsonify, request
+
+from actors.errors import ValidationIssue
+from actors.jobs import JobStatus
+from quart_app._common import BadQuery, install_common, json_error, query_int
+from quart_app.openapi import install_docs, read_model_openapi
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from prometheus_client import CollectorRegistry
+
+    from actors.kernel import ActorHealth
+    from actors.settings import Settings
+    from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
+
+__all__ = ["ReadModelDeps", "create_read_model_app"]
+
+SERVICE = "read-model"
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ReadModelDeps:
+    """The stores the read model reads, and its service's health."""
+
+    jobs: JobStore
+    events: EventStore
+    dead_letters: DeadLetterStore
+    counters: Counters
+    registry: CollectorRegistry
+    health: Callable[[], list[ActorHealth]]
+    ready: Callable[[], bool]
+    job_types: Callable[[], list[str]]
+
+
+def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
+    """Build the read model's Quart app, with CORS on every route (preflight included)."""
+    app = Quart(SERVICE)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    install_common(
+        app,
+        service=SERVICE,
+        version=settings.version,
+        registry=deps.registry,
+        health=deps.health,
+        ready=deps.ready,
+    )
+    install_docs(app, lambda: read_model_openapi(settings))
+
+    @app.get("/health")
+    async def health() -> Response:
+        return jsonify({"status": "ok", "version": settings.version})
+
+    @app.get("/config")
+    async def config() -> Response:
+        return jsonify(
+            {
+                "gatewayUrl": settings.gateway_url,
+                "version": settings.version,
+                "jobTypes": deps.job_types(),
+            }
+        )
+
+    @app.get("/stats")
+    async def stats() -> Response:
+        snapshot = await deps.counters.snapshot()
+        return jsonify(snapshot.to_json())
+
+    @app.get("/jobs/recent")
+    async def recent_jobs() -> Response:
+        limit = query_int("limit", default=10, minimum=1, maximum=MAX_LIMIT)
+        offset = query_int("offset", default=0, minimum=0, maximum=1_000_000)
+        raw_status = request.args.get("status") or None
+        status: JobStatus | None = None
+        if raw_status is not None:
+            try:
+                status = JobStatus(raw_status.upper())
+            except ValueError:
+                allowed = ", ".join(s.value for s in JobStatus)
+                raise BadQuery(
+                    ValidationIssue(
+                        "/status", f"Unknown status {raw_status!r}; expected one of {allowed}."
+                    )
+                ) from None
+        job_type = request.args.get("type") or None
+        records = await deps.jobs.recent_jobs(
+            limit=limit, offset=offset, status=status, job_type=job_type
+        )
+        return jsonify([record.to_summary() for record in records])
+
+    @app.get("/jobs/<job_id>")
+    async def get_job(job_id: str) -> tuple[Response, int]:
+        record = await deps.jobs.get_job(job_id)
+        if record is None:
+            return json_error(404, f"No job with id {job_id!r} is known.")
+        document = record.to_json()
+        document["events"] = [e.to_json() for e in await deps.events.events_for_job(job_id)]
+        return jsonify(document), 200
+
+    @app.get("/events")
+    async def recent_events() -> Response:
+        limit = query_int("limit", default=50, minimum=1, maximum=MAX_LIMIT)
+        job_id = request.args.get("jobId") or None
+        events = await deps.events.recent_events(limit=limit, job_id=job_id)
+        return jsonify([event.to_json() for event in events])
+
+    @app.get("/dead-letters")
+    async def dead_letters() -> Response:
+        limit = query_int("limit", default=50, minimum=1, maximum=MAX_LIMIT)
+        records = await deps.dead_letters.recent(limit=limit)
+        return jsonify([record.to_json() for record in records])
+
+    origins = list(settings.cors_origins)
+    return quart_cors.cors(
+        app,
+        allow_origin="*" if origins == ["*"] else origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
+        expose_headers=["X-Correlation-Id"],
+        max_age=600,
+    )

@@ -1,0 +1,218 @@
+"""``observatory up`` as a real subprocess, exercised over HTTP only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from contracts import SchemaName, fixtures_dir, get_contracts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import httpx
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+LIFECYCLE = ["job.created", "job.validated", "job.executed", "job.completed"]
+MIX = ["echo", "compute", "fail", "report", "sleep"]
+
+
+def _fixture(path: Path) -> dict[str, object]:
+    doc = json.loads(path.read_text())
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def _golden_jobs() -> list[Path]:
+    golden = fixtures_dir() / "golden"
+    return sorted(golden.glob("job-*.json"))
+
+
+def _post(http: httpx.Client, gateway: str, body: object) -> httpx.Response:
+    return http.post(f"{gateway}/jobs", json=body)
+
+
+def _short_job(index: int) -> dict[str, object]:
+    job_type = MIX[index % len(MIX)]
+    payload: dict[str, object] = {"n": index}
+    if job_type == "sleep":
+        payload = {"seconds": 0.05}
+    if job_type == "compute":
+        payload = {"rounds": 1000}
+    return {"type": job_type, "payload": payload}
+
+
+def _terminal(http: httpx.Client, read_model: str, job_ids: set[str]) -> dict[str, str]:
+    statuses: dict[str, str] = {}
+    for job_id in job_ids:
+        response = http.get(f"{read_model}/jobs/{job_id}")
+        if response.status_code == 200 and response.json()["status"] in ("COMPLETED", "FAILED"):
+            statuses[job_id] = response.json()["status"]
+    return statuses
+
+
+def test_jobs_flow_to_a_terminal_state_and_survive_a_restart(
+    observatory_factory: Callable[..., object],
+    http: httpx.Client,
+    wait_until: Callable[..., None],
+    tmp_path: Path,
+) -> None:
+    obs = observatory_factory()
+    gateway, read_model = obs.gateway, obs.read_model  # type: ignore[attr-defined]
+    contracts = get_contracts()
+
+    # Every golden job fixture is accepted (three share one id: a resubmitted id).
+    expected: dict[str, str] = {}
+    golden_ids: list[str] = []
+    for path in _golden_jobs():
+        response = _post(http, gateway, _fixture(path))
+        assert response.status_code == 202, (path.name, response.text)
+        accepted = response.json()
+        assert contracts.issues(SchemaName.JOB_ACCEPTED, accepted) == []
+        assert response.headers["X-Correlation-Id"]
+        golden_ids.append(accepted["jobId"])
+        expected[accepted["jobId"]] = "COMPLETED"
+
+    # 100 short-form jobs of mixed types.
+    short_ids: list[str] = []
+    for index in range(100):
+        body = _short_job(index)
+        response = _post(http, gateway, body)
+        assert response.status_code == 202, response.text
+        expected[response.json()["jobId"]] = "FAILED" if body["type"] == "fail" else "COMPLETED"
+        short_ids.append(response.json()["jobId"])
+
+    wait_until(
+        lambda: len(_terminal(http, read_model, set(expected))) == len(expected),
+        timeout_s=60,
+        message=lambda: (
+            f"{len(_terminal(http, read_model, set(expected)))}/{len(expected)} terminal"
+        ),
+    )
+    assert _terminal(http, read_model, set(expected)) == expected
+
+    # The counters match exactly, and the resubmitted id was counted once.
+    stats = http.get(f"{read_model}/stats").json()
+    assert contracts.issues(SchemaName.STATS, stats) == []
+
+    def counted() -> bool:
+        current = http.get(f"{read_model}/stats").json()
+        return bool(current["completedJobs"] + current["failedJobs"] == len(expected))
+
+    wait_until(counted, timeout_s=30, message=lambda: str(http.get(f"{read_model}/stats").json()))
+    stats = http.get(f"{read_model}/stats").json()
+    failed = sum(1 for status in expected.values() if status == "FAILED")
+    assert stats["totalJobs"] == len(expected)
+    assert stats["failedJobs"] == failed
+    assert stats["completedJobs"] == len(expected) - failed
+    assert stats["inFlightJobs"] == 0
+    assert stats["byType"]["fail"] == {"total": failed, "completed": 0, "failed": failed}
+    assert stats["lastEventTime"] is not None
+
+    # The timeline of a job: created → validated → executed → completed, in order.
+    some_echo = short_ids[0]  # an echo job, submitted once
+    wait_until(
+        lambda: len(http.get(f"{read_model}/jobs/{some_echo}").json()["events"]) >= 4,
+        timeout_s=30,
+        message=lambda: str(http.get(f"{read_model}/jobs/{some_echo}").json()),
+    )
+    detail = http.get(f"{read_model}/jobs/{some_echo}").json()
+    assert [event["eventType"] for event in detail["events"]] == LIFECYCLE
+    assert all(contracts.issues(SchemaName.EVENT_ENVELOPE, e) == [] for e in detail["events"])
+    assert detail["attempts"] == 1
+
+    # A failing job carries its error.
+    some_failure = next(job_id for job_id, status in expected.items() if status == "FAILED")
+    failure = http.get(f"{read_model}/jobs/{some_failure}").json()
+    assert failure["error"] == "Demo job failing on purpose." or "fails" in failure["error"]
+
+    # The golden fixtures share one id: the first submission ran, the others were not run
+    # again, yet every submission is in its audit trail.
+    shared_id = max(set(golden_ids), key=golden_ids.count)
+    assert golden_ids.count(shared_id) >= 3
+    shared = http.get(f"{read_model}/jobs/{shared_id}").json()
+    created = [e["eventType"] for e in shared["events"]].count("job.created")
+    assert created == golden_ids.count(shared_id)
+    assert [e["eventType"] for e in shared["events"]].count("job.executed") == 1
+    assert shared["attempts"] == 1
+
+    # Resubmitting a finished id again changes nothing.
+    again = _post(http, gateway, _fixture(_golden_jobs()[0]))
+    assert again.status_code == 202
+    wait_until(
+        lambda: any(
+            e["eventId"] == again.json()["eventId"]
+            for e in http.get(
+                f"{read_model}/events", params={"jobId": again.json()["jobId"]}
+            ).json()
+        ),
+        timeout_s=30,
+        message=lambda: "the resubmission's job.created event never reached the audit trail",
+    )
+    assert http.get(f"{read_model}/stats").json()["totalJobs"] == len(expected)
+
+    # SIGTERM, restart on the same data dir: every job and counter is still there.
+    before = http.get(f"{read_model}/stats").json()
+    recent_before = http.get(f"{read_model}/jobs/recent", params={"limit": 500}).json()
+    assert obs.stop() == 0  # type: ignore[attr-defined]
+    again_obs = observatory_factory(data_dir=obs.data_dir)  # type: ignore[attr-defined]
+    after = http.get(f"{again_obs.read_model}/stats").json()  # type: ignore[attr-defined]
+    after.pop("lastEventTime")
+    before.pop("lastEventTime")
+    assert after == before
+    recent_after = http.get(
+        f"{again_obs.read_model}/jobs/recent",  # type: ignore[attr-defined]
+        params={"limit": 500},
+    ).json()
+    assert recent_after == recent_before
+    assert _terminal(http, again_obs.read_model, set(expected)) == expected  # type: ignore[attr-defined]
+
+
+def test_bad_submissions_get_a_400_naming_the_path_and_publish_nothing(
+    observatory_factory: Callable[..., object], http: httpx.Client
+) -> None:
+    obs = observatory_factory()
+    gateway, read_model = obs.gateway, obs.read_model  # type: ignore[attr-defined]
+    negative = fixtures_dir() / "negative"
+    expected_paths = {
+        "job-invalid-status": "/status",
+        "job-missing-id": "/id",
+        "job-wrong-status-type": "/status",
+        "job-submission-id-not-uuid": "/id",
+        "job-submission-missing-type": "/type",
+        "job-submission-payload-not-object": "/payload",
+        "job-submission-type-too-long": "/type",
+        "job-submission-type-with-space": "/type",
+        "job-submission-unknown-property": "/priority",
+    }
+    for stem, path in expected_paths.items():
+        response = _post(http, gateway, _fixture(negative / f"{stem}.json"))
+        assert response.status_code == 400, (stem, response.text)
+        body = response.json()
+        assert get_contracts().issues(SchemaName.ERROR, body) == []
+        assert path in [detail["path"] for detail in body["details"]], (stem, body)
+    for envelope in sorted(negative.glob("event-envelope-*.json")):
+        response = _post(http, gateway, _fixture(envelope))
+        assert response.status_code == 400, (envelope.name, response.text)
+        assert "/type" in [detail["path"] for detail in response.json()["details"]]
+
+    not_json = http.post(
+        f"{gateway}/jobs", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    assert not_json.json()["error"].startswith("Body is not valid JSON")
+    wrong_type = http.post(
+        f"{gateway}/jobs", content=b"type=echo", headers={"content-type": "text/plain"}
+    )
+    assert wrong_type.status_code == 415
+    too_big = _post(http, gateway, {"type": "echo", "payload": {"blob": "x" * 70_000}})
+    assert too_big.status_code == 413
+
+    metrics = http.get(f"{gateway}/metrics").text
+    assert "gateway_jobs_accepted_total 0.0" in metrics
+    assert http.get(f"{read_model}/jobs/recent").json() == []
+    assert http.get(f"{read_model}/jobs/{uuid.uuid4()}").status_code == 404

@@ -1,0 +1,300 @@
+"""The job store contract: every adapter (``open_job_store`` params) must pass all of it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from actors.clock import format_timestamp
+from actors.jobs import JobSpec, JobStatus, JobTransition
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
+
+    from actors.stores import JobStore
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def ts(seconds: float) -> str:
+    """A fixed-width timestamp ``seconds`` after a fixed epoch."""
+    return format_timestamp(_EPOCH + timedelta(seconds=seconds))
+
+
+def spec(job_id: str, *, created_s: float = 0, job_type: str = "echo") -> JobSpec:
+    return JobSpec(
+        id=job_id,
+        type=job_type,
+        created_at=ts(created_s),
+        correlation_id=f"corr-{job_id}",
+        payload={"message": f"hello {job_id}", "nested": {"n": [1, 2]}},
+        metadata={"source": "test"},
+    )
+
+
+def move(
+    job: JobSpec,
+    status: JobStatus,
+    at_s: float,
+    *,
+    result: object = None,
+    error: str | None = None,
+) -> JobTransition:
+    return JobTransition(job=job, status=status, at=ts(at_s), result=result, error=error)
+
+
+async def test_first_transition_creates_the_job_from_its_spec(job_store: JobStore) -> None:
+    job = spec("job-1")
+
+    assert await job_store.apply_transitions([move(job, JobStatus.PENDING, 1)]) == [
+        JobStatus.PENDING
+    ]
+
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert record.spec == job
+    assert record.status is JobStatus.PENDING
+    assert record.updated_at == ts(1)
+    assert (record.attempts, record.started_at, record.finished_at) == (0, None, None)
+    assert (record.result, record.error) == (None, None)
+
+
+async def test_a_job_first_seen_mid_lifecycle_is_created_in_that_state(
+    job_store: JobStore,
+) -> None:
+    assert await job_store.apply_transitions([move(spec("job-1"), JobStatus.EXECUTING, 2)]) == [
+        JobStatus.EXECUTING
+    ]
+
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.attempts, record.started_at) == (JobStatus.EXECUTING, 1, ts(2))
+
+
+async def test_unknown_job_is_none(job_store: JobStore) -> None:
+    assert await job_store.get_job("missing") is None
+
+
+async def test_an_empty_batch_changes_nothing(job_store: JobStore) -> None:
+    assert await job_store.apply_transitions([]) == []
+    assert await job_store.recent_jobs(limit=10) == []
+
+
+async def test_a_job_moves_forward_through_its_lifecycle(job_store: JobStore) -> None:
+    job = spec("job-1")
+    lifecycle = [JobStatus.PENDING, JobStatus.VALIDATED, JobStatus.EXECUTING, JobStatus.COMPLETED]
+
+    outcomes = [
+        await job_store.apply_transitions([move(job, status, at_s, result={"echo": "hi"})])
+        for at_s, status in enumerate(lifecycle, start=1)
+    ]
+
+    assert outcomes == [[status] for status in lifecycle]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert record.status is JobStatus.COMPLETED
+    assert (record.updated_at, record.started_at, record.finished_at) == (ts(4), ts(3), ts(4))
+    assert (record.attempts, record.result, record.error) == (1, {"echo": "hi"}, None)
+
+
+async def test_a_terminal_job_never_changes(job_store: JobStore) -> None:
+    job = spec("job-1")
+    await job_store.apply_transitions(
+        [move(job, JobStatus.EXECUTING, 1), move(job, JobStatus.COMPLETED, 2, result=[1, 2])]
+    )
+
+    outcomes = await job_store.apply_transitions(
+        [
+            move(job, JobStatus.FAILED, 3, error="late failure"),
+            move(job, JobStatus.VALIDATED, 4),
+            move(job, JobStatus.EXECUTING, 5),
+            move(job, JobStatus.COMPLETED, 6, result="other"),
+        ]
+    )
+
+    assert outcomes == [JobStatus.COMPLETED] * 4
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.result, record.error) == (JobStatus.COMPLETED, [1, 2], None)
+    assert (record.attempts, record.finished_at, record.updated_at) == (1, ts(2), ts(2))
+
+
+async def test_a_job_never_moves_back_to_a_lower_rank(job_store: JobStore) -> None:
+    job = spec("job-1")
+    await job_store.apply_transitions([move(job, JobStatus.EXECUTING, 2)])
+
+    outcomes = await job_store.apply_transitions(
+        [move(job, JobStatus.VALIDATED, 3), move(job, JobStatus.PENDING, 4)]
+    )
+
+    assert outcomes == [JobStatus.EXECUTING, JobStatus.EXECUTING]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.attempts) == (JobStatus.EXECUTING, 1)
+
+
+async def test_every_move_into_executing_counts_an_attempt(job_store: JobStore) -> None:
+    job = spec("job-1")
+
+    await job_store.apply_transitions([move(job, JobStatus.EXECUTING, 1)])
+    await job_store.apply_transitions([move(job, JobStatus.EXECUTING, 5)])
+
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.attempts, record.started_at) == (2, ts(5))
+
+
+async def test_result_of_a_completed_and_error_of_a_failed_job_are_stored(
+    job_store: JobStore,
+) -> None:
+    done, broken = spec("done"), spec("broken")
+
+    await job_store.apply_transitions(
+        [
+            move(done, JobStatus.COMPLETED, 1, result={"answer": 42, "items": ["a", None]}),
+            move(broken, JobStatus.FAILED, 2, error="ValueError: bad input"),
+        ]
+    )
+
+    done_record = await job_store.get_job("done")
+    broken_record = await job_store.get_job("broken")
+    assert done_record is not None
+    assert broken_record is not None
+    assert (done_record.result, done_record.error) == ({"answer": 42, "items": ["a", None]}, None)
+    assert (broken_record.status, broken_record.error) == (
+        JobStatus.FAILED,
+        "ValueError: bad input",
+    )
+    assert (broken_record.result, broken_record.finished_at) == (None, ts(2))
+
+
+async def test_each_transition_of_a_batch_reports_its_own_outcome(job_store: JobStore) -> None:
+    job = spec("job-1")
+
+    outcomes = await job_store.apply_transitions(
+        [
+            move(job, JobStatus.PENDING, 1),
+            move(job, JobStatus.VALIDATED, 2),
+            move(job, JobStatus.PENDING, 3),
+            move(job, JobStatus.EXECUTING, 4),
+            move(job, JobStatus.FAILED, 5, error="boom"),
+            move(job, JobStatus.COMPLETED, 6),
+        ]
+    )
+
+    assert outcomes == [
+        JobStatus.PENDING,
+        JobStatus.VALIDATED,
+        JobStatus.VALIDATED,
+        JobStatus.EXECUTING,
+        JobStatus.FAILED,
+        JobStatus.FAILED,
+    ]
+
+
+async def test_a_batch_of_a_thousand_transitions_applies_in_one_call(job_store: JobStore) -> None:
+    jobs = [spec(f"job-{n:04d}", created_s=n) for n in range(250)]
+    lifecycle = [JobStatus.PENDING, JobStatus.VALIDATED, JobStatus.EXECUTING, JobStatus.COMPLETED]
+    batch = [
+        move(job, status, at_s=1000 + step, result={"n": n})
+        for step, status in enumerate(lifecycle)
+        for n, job in enumerate(jobs)
+    ]
+
+    outcomes = await job_store.apply_transitions(batch)
+
+    assert len(batch) == 1000
+    assert outcomes == [transition.status for transition in batch]
+    completed = await job_store.recent_jobs(limit=1000, status=JobStatus.COMPLETED)
+    assert len(completed) == 250
+    record = await job_store.get_job("job-0007")
+    assert record is not None
+    assert (record.attempts, record.result) == (1, {"n": 7})
+
+
+async def test_recent_jobs_are_newest_first_then_by_id(job_store: JobStore) -> None:
+    await job_store.apply_transitions(
+        [
+            move(spec("b", created_s=2), JobStatus.PENDING, 10),
+            move(spec("a", created_s=2), JobStatus.PENDING, 10),
+            move(spec("old", created_s=1), JobStatus.PENDING, 10),
+            move(spec("new", created_s=3), JobStatus.PENDING, 10),
+        ]
+    )
+
+    recent = await job_store.recent_jobs(limit=10)
+
+    assert [record.id for record in recent] == ["new", "b", "a", "old"]
+
+
+async def test_recent_jobs_pages_with_limit_and_offset(job_store: JobStore) -> None:
+    await job_store.apply_transitions(
+        [move(spec(f"job-{n}", created_s=n), JobStatus.PENDING, 10) for n in range(5)]
+    )
+
+    first = await job_store.recent_jobs(limit=2)
+    second = await job_store.recent_jobs(limit=2, offset=2)
+    last = await job_store.recent_jobs(limit=2, offset=4)
+
+    assert [record.id for record in first + second + last] == [
+        "job-4",
+        "job-3",
+        "job-2",
+        "job-1",
+        "job-0",
+    ]
+    assert await job_store.recent_jobs(limit=2, offset=5) == []
+
+
+async def test_recent_jobs_filter_by_status_and_type(job_store: JobStore) -> None:
+    echo_done = spec("echo-done", created_s=1, job_type="echo")
+    echo_new = spec("echo-new", created_s=2, job_type="echo")
+    sleep_done = spec("sleep-done", created_s=3, job_type="sleep")
+    await job_store.apply_transitions(
+        [
+            move(echo_done, JobStatus.COMPLETED, 5),
+            move(echo_new, JobStatus.PENDING, 5),
+            move(sleep_done, JobStatus.COMPLETED, 5),
+        ]
+    )
+
+    by_status = await job_store.recent_jobs(limit=10, status=JobStatus.COMPLETED)
+    by_type = await job_store.recent_jobs(limit=10, job_type="echo")
+    by_both = await job_store.recent_jobs(limit=10, status=JobStatus.COMPLETED, job_type="echo")
+    by_nothing = await job_store.recent_jobs(limit=10, status=JobStatus.FAILED)
+
+    assert [record.id for record in by_status] == ["sleep-done", "echo-done"]
+    assert [record.id for record in by_type] == ["echo-new", "echo-done"]
+    assert [record.id for record in by_both] == ["echo-done"]
+    assert by_nothing == []
+
+
+async def test_recent_jobs_refuses_a_negative_limit(job_store: JobStore) -> None:
+    with pytest.raises(ValueError, match=r"^limit must not be negative, not -1\.$"):
+        await job_store.recent_jobs(limit=-1)
+
+
+async def test_jobs_survive_closing_and_reopening_the_store(
+    open_job_store: Callable[[], AbstractAsyncContextManager[JobStore]],
+) -> None:
+    job = spec("job-1")
+    async with open_job_store() as store:
+        await store.apply_transitions(
+            [move(job, JobStatus.EXECUTING, 1), move(job, JobStatus.COMPLETED, 2, result="ok")]
+        )
+
+    async with open_job_store() as reopened:
+        record = await reopened.get_job("job-1")
+        outcome = await reopened.apply_transitions([move(job, JobStatus.FAILED, 3)])
+
+    assert record is not None
+    assert (record.spec, record.status, record.result, record.attempts) == (
+        job,
+        JobStatus.COMPLETED,
+        "ok",
+        1,
+    )
+    assert outcome == [JobStatus.COMPLETED]

@@ -1,0 +1,90 @@
+"""What only the in-process counters do: being rebuilt from the event store at start."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from actors.clock import format_timestamp
+from actors.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.stats import Stats
+from actors.stores.memory import MemoryCounters, rebuild_counters
+from actors.stores.sqlite import EVENTS_DATABASE, open_sqlite_event_store
+
+if TYPE_CHECKING:
+    import pathlib
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_PRODUCER = Producer(service="processor", instance_id="processor-1", version="0.1.0")
+
+
+def event(job_id: str, event_type: EventType, at_s: float, *, job_type: str = "echo") -> Envelope:
+    return Envelope(
+        event_type=event_type,
+        event_id=lifecycle_event_id(job_id, event_type),
+        occurred_at=format_timestamp(_EPOCH + timedelta(seconds=at_s)),
+        producer=_PRODUCER,
+        correlation_id=f"corr-{job_id}",
+        idempotency_key=job_id,
+        payload={"id": job_id, "type": job_type},
+    )
+
+
+def history(jobs: int) -> list[Envelope]:
+    """A mixed history: every job created and validated, most finished, some failed."""
+    events: list[Envelope] = []
+    for n in range(jobs):
+        job_id, job_type = f"job-{n:04d}", ("echo", "sleep", "fail")[n % 3]
+        events += [
+            event(job_id, EventType.CREATED, n, job_type=job_type),
+            event(job_id, EventType.VALIDATED, n + 0.1, job_type=job_type),
+            event(job_id, EventType.EXECUTED, n + 0.2, job_type=job_type),
+        ]
+        if n % 7:
+            terminal = EventType.FAILED if job_type == "fail" else EventType.COMPLETED
+            events.append(event(job_id, terminal, n + 0.3, job_type=job_type))
+    return events
+
+
+async def test_rebuilt_counters_equal_the_counters_before_a_restart(
+    tmp_path: pathlib.Path,
+) -> None:
+    events = history(700)
+    live = MemoryCounters()
+    async with open_sqlite_event_store(tmp_path / EVENTS_DATABASE) as store:
+        # Delivered at least once: half of the events arrive twice.
+        for start in range(0, len(events), 100):
+            batch = events[start : start + 100]
+            await store.append(batch + batch[::2])
+            await live.apply(batch + batch[::2])
+        before = await live.snapshot()
+
+    async with open_sqlite_event_store(tmp_path / EVENTS_DATABASE) as reopened:
+        rebuilt = await rebuild_counters(reopened)
+        after = await rebuilt.snapshot()
+
+    assert after == before
+    assert before.total_jobs == 700
+    assert await rebuilt.apply(events) == 0, "every replayed event id is known again"
+
+
+async def test_rebuild_replaces_what_the_counters_held(tmp_path: pathlib.Path) -> None:
+    counters = MemoryCounters()
+    await counters.apply([event("stale", EventType.VALIDATED, 99)])
+    async with open_sqlite_event_store(tmp_path / EVENTS_DATABASE) as store:
+        await store.append([event("job-1", EventType.CREATED, 1)])
+
+        await counters.rebuild(store)
+
+    assert await counters.snapshot() == Stats(
+        last_event_time=event("x", EventType.CREATED, 1).occurred_at
+    )
+
+
+async def test_rebuild_from_an_empty_event_store_gives_zero_counters(
+    tmp_path: pathlib.Path,
+) -> None:
+    async with open_sqlite_event_store(tmp_path / EVENTS_DATABASE) as store:
+        counters = await rebuild_counters(store)
+
+    assert await counters.snapshot() == Stats()

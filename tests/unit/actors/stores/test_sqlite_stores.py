@@ -1,0 +1,150 @@
+"""What only the SQLite stores do: files, migrations, transactions and translated errors."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from actors.errors import StoreUnavailable
+from actors.jobs import JobSpec, JobStatus, JobTransition
+from actors.stores.sqlite import (
+    JOBS_DATABASE,
+    open_sqlite_dead_letter_store,
+    open_sqlite_event_store,
+    open_sqlite_job_store,
+)
+
+if TYPE_CHECKING:
+    import pathlib
+
+
+def pending(job_id: str) -> JobTransition:
+    job = JobSpec(
+        id=job_id, type="echo", created_at="2026-01-01T00:00:00.000000Z", correlation_id="c"
+    )
+    return JobTransition(job=job, status=JobStatus.PENDING, at="2026-01-01T00:00:01.000000Z")
+
+
+def query(path: pathlib.Path, sql: str) -> list[tuple[object, ...]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return [tuple(row) for row in conn.execute(sql)]
+
+
+def execute(path: pathlib.Path, sql: str) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(sql)
+
+
+async def test_migrations_are_applied_once_and_recorded(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "data" / JOBS_DATABASE
+    async with open_sqlite_job_store(path):
+        pass
+    async with open_sqlite_job_store(path):
+        pass
+
+    rows = await anyio.to_thread.run_sync(
+        query, path, "SELECT store, version FROM schema_migrations"
+    )
+    journal = await anyio.to_thread.run_sync(query, path, "PRAGMA journal_mode")
+
+    assert rows == [("jobs", 1)]
+    assert journal == [("wal",)]
+
+
+async def test_stores_may_share_one_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+
+    async with (
+        open_sqlite_event_store(path) as events,
+        open_sqlite_dead_letter_store(path) as dead_letters,
+    ):
+        assert await events.recent_events(limit=1) == []
+        assert await dead_letters.count() == 0
+
+    rows = await anyio.to_thread.run_sync(
+        query, path, "SELECT store, version FROM schema_migrations ORDER BY store"
+    )
+    assert rows == [("dead_letters", 1), ("events", 1)]
+
+
+async def test_a_file_with_a_newer_schema_is_refused(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / JOBS_DATABASE
+    async with open_sqlite_job_store(path):
+        pass
+    await anyio.to_thread.run_sync(
+        execute, path, "INSERT INTO schema_migrations VALUES ('jobs', 99, 'later')"
+    )
+
+    with pytest.raises(
+        StoreUnavailable,
+        match=rf"^The SQLite job store at '{path}' has schema version 99, newer than the 1 "
+        r"this version knows; upgrade the observatory or use another data directory\.$",
+    ):
+        async with open_sqlite_job_store(path):
+            pass
+
+
+async def test_an_unopenable_file_raises_store_unavailable_from_the_sqlite_error(
+    tmp_path: pathlib.Path,
+) -> None:
+    with pytest.raises(
+        StoreUnavailable, match=rf"^Cannot open the SQLite job store at '{tmp_path}': "
+    ) as caught:
+        async with open_sqlite_job_store(tmp_path):
+            pass
+
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+async def test_a_closed_store_raises_store_unavailable(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / JOBS_DATABASE
+    async with open_sqlite_job_store(path) as store:
+        pass
+
+    with pytest.raises(
+        StoreUnavailable, match=rf"^The SQLite job store at '{path}' is closed; open it again\.$"
+    ):
+        await store.get_job("job-1")
+
+
+async def test_a_failed_write_is_rolled_back_and_translated(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / JOBS_DATABASE
+    async with open_sqlite_job_store(path) as store:
+        await anyio.to_thread.run_sync(
+            execute,
+            path,
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON jobs WHEN new.id = 'poison' "
+            "BEGIN SELECT RAISE(ABORT, 'poison refused'); END",
+        )
+
+        with pytest.raises(
+            StoreUnavailable,
+            match=rf"^The SQLite job store at '{path}' could not apply job transitions: "
+            r"poison refused\. Check that",
+        ) as caught:
+            await store.apply_transitions([pending("fine"), pending("poison")])
+
+        assert isinstance(caught.value.__cause__, sqlite3.Error)
+        assert await store.get_job("fine") is None
+        assert await store.apply_transitions([pending("fine")]) == [JobStatus.PENDING]
+
+
+@pytest.mark.parametrize("checkpoints_before_cancel", range(12))
+async def test_a_cancelled_write_is_all_or_nothing_and_the_store_stays_usable(
+    tmp_path: pathlib.Path, checkpoints_before_cancel: int
+) -> None:
+    async with open_sqlite_job_store(tmp_path / JOBS_DATABASE) as store:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.apply_transitions, [pending("a"), pending("b")])
+            for _ in range(checkpoints_before_cancel):
+                await anyio.lowlevel.checkpoint()
+            tg.cancel_scope.cancel()
+
+        stored = [await store.get_job(job_id) is not None for job_id in ("a", "b")]
+        assert stored in ([True, True], [False, False])
+        assert await store.apply_transitions([pending("c")]) == [JobStatus.PENDING]

@@ -1,0 +1,239 @@
+"""The processor and metrics engine on embedded adapters, fed raw broker messages."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from actors.broker import OutgoingMessage
+from actors.broker.memory import MemoryBroker, open_memory_broker
+from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
+from actors.clock import utc_now
+from actors.events import EventType, lifecycle_event_id
+from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
+from actors.jobs import JobStatus
+from actors.metrics_engine import MetricsEngineService
+from actors.processor import ProcessorService
+from actors.settings import Settings
+from actors.stores.memory import MemoryCounters
+from actors.stores.sqlite import (
+    SQLiteDeadLetterStore,
+    SQLiteEventStore,
+    SQLiteJobStore,
+    open_sqlite_dead_letter_store,
+    open_sqlite_event_store,
+    open_sqlite_job_store,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@dataclass
+class Pipeline:
+    broker: MemoryBroker
+    jobs: SQLiteJobStore
+    events: SQLiteEventStore
+    dead_letters: SQLiteDeadLetterStore
+    counters: MemoryCounters
+    processor: ProcessorService
+    metrics_engine: MetricsEngineService
+
+
+def _envelope(
+    job_id: str | None = None, job_type: str = "echo", **overrides: object
+) -> dict[str, object]:
+    job_id = job_id or str(uuid.uuid4())
+    doc: dict[str, object] = {
+        "contractVersion": "1.0.0",
+        "eventType": "job.created",
+        "eventId": str(uuid.uuid4()),
+        "occurredAt": utc_now(),
+        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
+        "correlationId": str(uuid.uuid4()),
+        "idempotencyKey": job_id,
+        "payload": {
+            "id": job_id,
+            "type": job_type,
+            "status": "PENDING",
+            "createdAt": utc_now(),
+            "payload": {"n": 1},
+        },
+    }
+    doc.update(overrides)
+    return doc
+
+
+def _message(body: bytes | dict[str, object] | list[object]) -> OutgoingMessage:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return OutgoingMessage(body=raw, message_id=str(uuid.uuid4()))
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
+    settings = Settings(data_dir=tmp_path, prefetch=32, shutdown_s=5.0)
+    handlers: HandlerRegistry = DEFAULT_REGISTRY.copy()
+    handlers.default_duration_s = 0.0
+
+    async def crash(job: JobContext) -> object:
+        raise RuntimeError("boom")
+
+    handlers.register("crash", crash)
+    async with AsyncExitStack() as stack:
+        broker = await stack.enter_async_context(open_memory_broker(None))
+        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "jobs.sqlite3"))
+        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "ev.sqlite3"))
+        dead = await stack.enter_async_context(
+            open_sqlite_dead_letter_store(tmp_path / "dl.sqlite3")
+        )
+        await broker.declare_topology()
+        counters = MemoryCounters()
+        engine = MetricsEngineService(broker, events, counters, dead, settings)
+        processor = ProcessorService(broker, jobs, settings, handlers=handlers)
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            await tg.start(processor.run)
+            yield Pipeline(broker, jobs, events, dead, counters, processor, engine)
+            processor.request_stop()
+            engine.request_stop()
+
+
+async def _wait_for(condition: object, *, timeout_s: float = 10.0) -> None:
+    """Wait until an async predicate over the stores holds.
+
+    The stores work in worker threads, so there is no in-process event to wait on; a
+    short bounded poll is the honest way to observe them.
+    """
+    assert callable(condition)
+    with anyio.fail_after(timeout_s):
+        while not await condition():  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+
+
+async def test_invalid_messages_end_in_the_dead_letters_with_their_errors(
+    pipeline: Pipeline,
+) -> None:
+    good = _envelope()
+    poison = [
+        _message(b"\xff\xfe not json"),
+        _message(b'{"truncated": '),
+        _message(_envelope(eventType="job.completed")),
+        _message({k: v for k, v in _envelope().items() if k not in ("eventId", "producer")}),
+        _message(_envelope(payload={"id": "not-a-uuid", "type": "echo"})),
+        _message([]),
+    ]
+    await pipeline.broker.publish_batch(JOBS_CREATED, [*poison, _message(good)])
+
+    async def all_archived() -> bool:
+        return await pipeline.dead_letters.count() == len(poison)
+
+    await _wait_for(all_archived)
+    records = {r.message_id: r for r in await pipeline.dead_letters.recent(limit=50)}
+    by_id = {m.message_id: records[m.message_id] for m in poison}
+
+    not_utf8 = by_id[poison[0].message_id]
+    assert not_utf8.body == b"\xff\xfe not json"
+    assert not_utf8.errors[0].message.startswith("Body is not valid UTF-8")
+    assert by_id[poison[1].message_id].errors[0].message.startswith("Body is not valid JSON")
+    wrong_type = by_id[poison[2].message_id]
+    assert [(e.path, e.message) for e in wrong_type.errors] == [
+        ("/eventType", "Event type 'job.completed' is not accepted here; expected job.created.")
+    ]
+    missing = by_id[poison[3].message_id]
+    assert sorted(e.path for e in missing.errors) == ["/eventId", "/producer"]
+    bad_payload = by_id[poison[4].message_id]
+    assert {e.path for e in bad_payload.errors} == {
+        "/payload/id",
+        "/payload/status",
+        "/payload/createdAt",
+    }
+    assert by_id[poison[5].message_id].reason == "The message carries no envelope."
+    assert all(r.queue == JOBS_CREATED and r.service == "processor" for r in records.values())
+
+    # The good job next to them was not disturbed.
+    async def good_done() -> bool:
+        record = await pipeline.jobs.get_job(str(good["payload"]["id"]))  # type: ignore[index]
+        return record is not None and record.status is JobStatus.COMPLETED
+
+    await _wait_for(good_done)
+    assert await pipeline.broker.queue_depth(JOBS_CREATED) == 0
+
+
+async def test_a_job_runs_once_and_its_lifecycle_is_stored_and_counted(pipeline: Pipeline) -> None:
+    ok, failing, crashing = _envelope(), _envelope(job_type="fail"), _envelope(job_type="crash")
+    await pipeline.broker.publish_batch(
+        JOBS_CREATED, [_message(ok), _message(failing), _message(crashing)]
+    )
+
+    async def counted() -> bool:
+        stats = await pipeline.counters.snapshot()
+        return stats.completed_jobs + stats.failed_jobs == 3
+
+    await _wait_for(counted)
+    stats = await pipeline.counters.snapshot()
+    assert (stats.total_jobs, stats.completed_jobs, stats.failed_jobs) == (3, 1, 2)
+    job_id = str(ok["payload"]["id"])  # type: ignore[index]
+    timeline = await pipeline.events.events_for_job(job_id)
+    assert [e.event_type for e in timeline] == [
+        EventType.CREATED,
+        EventType.VALIDATED,
+        EventType.EXECUTED,
+        EventType.COMPLETED,
+    ]
+    assert timeline[-1].event_id == lifecycle_event_id(job_id, EventType.COMPLETED)
+    assert timeline[-1].payload["result"] == {"n": 1}
+    crashed = await pipeline.jobs.get_job(str(crashing["payload"]["id"]))  # type: ignore[index]
+    assert crashed is not None
+    assert crashed.status is JobStatus.FAILED
+    assert crashed.error == "RuntimeError: boom"
+
+
+async def test_a_redelivered_or_resubmitted_job_is_never_run_or_counted_twice(
+    pipeline: Pipeline,
+) -> None:
+    job = _envelope(job_type="counted")
+    runs: list[str] = []
+
+    async def count_runs(context: JobContext) -> object:
+        runs.append(context.id)
+        return {"runs": len(runs)}
+
+    pipeline.processor.executor._registry.register("counted", count_runs)
+    await pipeline.broker.publish_batch(JOBS_CREATED, [_message(job)])
+    job_id = str(job["payload"]["id"])  # type: ignore[index]
+
+    async def completed_and_counted() -> bool:
+        return (await pipeline.counters.snapshot()).completed_jobs == 1
+
+    await _wait_for(completed_and_counted)
+    # The same job again: a resubmission (new event id) and a duplicate delivery.
+    await pipeline.broker.publish_batch(
+        JOBS_CREATED,
+        [_message(_envelope(job_id=job_id, job_type="counted")), _message(job)],
+    )
+
+    async def drained() -> bool:
+        depth = await pipeline.broker.queue_depth(JOBS_CREATED)
+        completed_depth = await pipeline.broker.queue_depth(JOBS_COMPLETED)
+        stats = pipeline.broker.statistics()
+        return depth == 0 and completed_depth == 0 and stats.queues[JOBS_CREATED].unacked == 0
+
+    await _wait_for(drained)
+    await _wait_for(lambda: _settled(pipeline))
+    assert runs == [job_id]
+    stats = await pipeline.counters.snapshot()
+    assert (stats.total_jobs, stats.completed_jobs) == (1, 1)
+
+
+async def _settled(pipeline: Pipeline) -> bool:
+    stats = pipeline.broker.statistics()
+    return all(q.unacked == 0 and q.ready == 0 for q in stats.queues.values())
