@@ -47,8 +47,6 @@ class GatewayService:
         self.registry = registry if registry is not None else create_registry()
         self.publisher = Publisher(broker, mailbox_size=1024, max_batch=512)
         metrics = GatewayMetrics(self.registry, BoundedLabel(handlers.types(), max_values=50))
-        if registry is None:
-            self.registry.register(ActorHealthCollector(self.health))
         app = create_gateway_app(
             settings,
             GatewayDeps(
@@ -69,6 +67,9 @@ class GatewayService:
             intensity=10,
             period_s=30.0,
         )
+        if registry is None:
+            # A registry of its own (a process per service): export its actors' health.
+            self.registry.register(ActorHealthCollector(self.health))
 
     def ready(self) -> bool:
         """Whether jobs can be accepted: the publisher is running."""

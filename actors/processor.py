@@ -226,6 +226,7 @@ class Executor(Actor[StartJobs]):
         registry: HandlerRegistry,
         settings: Settings,
         emitter: _Emitter,
+        in_flight: dict[str, AdmittedJob],
     ) -> None:
         super().__init__("executor", mailbox_size=4, max_batch=4)
         self._store = store
@@ -234,7 +235,10 @@ class Executor(Actor[StartJobs]):
         self._registry = registry
         self._settings = settings
         self._emitter = emitter
-        self._running: dict[str, AdmittedJob] = {}
+        # Jobs started here whose terminal state is not stored yet, shared with the
+        # persister, which removes each right after storing it: a duplicate delivery in
+        # that window is parked on the running job instead of being run again.
+        self._running = in_flight
         self._limiter = anyio.CapacityLimiter(max(1, settings.prefetch))
         self._tg: TaskGroup | None = None
 
@@ -254,7 +258,7 @@ class Executor(Actor[StartJobs]):
                 self._running.clear()
 
     def in_flight(self) -> int:
-        """Jobs whose handler is running."""
+        """Jobs started here whose terminal state is not stored yet."""
         return len(self._running)
 
     async def handle_batch(self, messages: list[StartJobs]) -> None:
@@ -337,7 +341,6 @@ class Executor(Actor[StartJobs]):
                 log.info(
                     "job.failed type=%s duration_s=%.4f error=%s", spec.type, duration_s, error
                 )
-            self._running.pop(spec.id, None)
             await self._persister.send(JobFinished(job, status, utc_now(), result, error))
 
 
@@ -345,9 +348,16 @@ class Persister(Actor[JobFinished]):
     """Writes terminal states in batches and hands their events to the publisher."""
 
     def __init__(
-        self, store: JobStore, publisher: Publisher, emitter: _Emitter, *, batch: int
+        self,
+        store: JobStore,
+        publisher: Publisher,
+        emitter: _Emitter,
+        in_flight: dict[str, AdmittedJob],
+        *,
+        batch: int,
     ) -> None:
         super().__init__("persister", mailbox_size=max(1, batch), max_batch=max(1, batch))
+        self._in_flight = in_flight
         self._store = store
         self._publisher = publisher
         self._emitter = emitter
@@ -362,6 +372,10 @@ class Persister(Actor[JobFinished]):
                 for m in finished
             ]
         )
+        # No await between storing and this: from here on a duplicate delivery finds the
+        # job terminal in the store instead of parking on it.
+        for message in finished:
+            self._in_flight.pop(message.job.spec.id, None)
         events: list[Envelope] = []
         settlements: list[Settlement] = []
         for message, status in zip(finished, statuses, strict=True):
@@ -423,8 +437,13 @@ class ProcessorService:
     ) -> None:
         emitter = _Emitter(settings)
         self.publisher = Publisher(broker, mailbox_size=max(16, settings.prefetch))
-        self.persister = Persister(store, self.publisher, emitter, batch=settings.prefetch)
-        self.executor = Executor(store, self.persister, self.publisher, handlers, settings, emitter)
+        in_flight: dict[str, AdmittedJob] = {}
+        self.persister = Persister(
+            store, self.publisher, emitter, in_flight, batch=settings.prefetch
+        )
+        self.executor = Executor(
+            store, self.persister, self.publisher, handlers, settings, emitter, in_flight
+        )
         self.validator = Validator(store, self.executor, self.publisher, settings)
         self.ingress = BrokerIngress(broker, queue, self.validator, prefetch=settings.prefetch)
         shutdown_s = settings.shutdown_s

@@ -41,8 +41,6 @@ class ReadModelService:
     ) -> None:
         self.name = SERVICE
         self.registry = registry if registry is not None else create_registry()
-        if registry is None:
-            self.registry.register(ActorHealthCollector(self.health))
         app = create_read_model_app(
             settings,
             ReadModelDeps(
@@ -63,6 +61,9 @@ class ReadModelService:
             intensity=10,
             period_s=30.0,
         )
+        if registry is None:
+            # A registry of its own (a process per service): export its actors' health.
+            self.registry.register(ActorHealthCollector(self.health))
 
     def ready(self) -> bool:
         """Whether the read model serves requests."""

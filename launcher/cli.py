@@ -199,6 +199,13 @@ async def _run_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost cause: what the operator can act on (a supervisor only relays it)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``observatory`` console script."""
     parser = build_parser()
@@ -215,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except* KeyboardInterrupt:
         interrupted = True
     for error in errors:
-        print(f"observatory: error: {error}", file=sys.stderr)
+        print(f"observatory: error: {_root_cause(error)}", file=sys.stderr)
     if errors:
         return 1
     if interrupted:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from actors.errors import SupervisorGaveUp
+from actors.errors import ConfigError, SupervisorGaveUp
 from actors.kernel._health import ActorHealth, ActorState, describe_error
 
 if TYPE_CHECKING:
@@ -185,6 +185,21 @@ class _Child:
 
     def is_running(self) -> bool:
         return self.current is not None and not self.current.done.is_set()
+
+
+def _caused_by_config(error: BaseException | None) -> bool:
+    """Whether ``error`` or anything it was raised from is a :class:`ConfigError`.
+
+    A wrong setting (a port in use, a bad URL) does not heal by restarting: the
+    supervisor gives up at once so the operator sees the cause instead of a restart loop.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, ConfigError):
+            return True
+        seen.add(id(error))
+        error = error.__cause__
+    return False
 
 
 class _GaveUp(Exception):
@@ -589,7 +604,7 @@ class Supervisor:
         now = self._now()
         self._restart_times.append(now)
         in_window = self._restarts_in_window(now)
-        if in_window > self._intensity:
+        if in_window > self._intensity or _caused_by_config(error):
             last_error = error if error is not None else _ReturnedNormally(child.spec.id)
             child.state = ActorState.FAILED
             self._state = ActorState.FAILED

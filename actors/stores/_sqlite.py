@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import aiosqlite
 import anyio
+import anyio.lowlevel
 
 from actors.clock import utc_now
 from actors.errors import StoreUnavailable
@@ -198,7 +199,15 @@ async def open_database(path: pathlib.Path, schema: Schema) -> AsyncIterator[SQL
         with _translate_open_errors(path, schema):
             await anyio.to_thread.run_sync(_make_parent, path)
             # Autocommit mode: transactions are opened explicitly, one per store call.
-            conn = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+            # Shielded (and bounded): a connect cancelled half-way leaves aiosqlite's worker
+            # thread to deliver its result to an event loop that may be gone by then.
+            with anyio.move_on_after(_ROLLBACK_TIMEOUT_S, shield=True):
+                conn = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+            if conn is None:
+                raise sqlite3.OperationalError(
+                    f"connecting took longer than {_ROLLBACK_TIMEOUT_S:g} s"
+                )
+            await anyio.lowlevel.checkpoint()
             async with conn.execute("PRAGMA journal_mode = WAL"):
                 pass
             # In WAL mode NORMAL survives a process crash; only a power cut may lose the

@@ -216,3 +216,52 @@ def test_bad_submissions_get_a_400_naming_the_path_and_publish_nothing(
     assert "gateway_jobs_accepted_total 0.0" in metrics
     assert http.get(f"{read_model}/jobs/recent").json() == []
     assert http.get(f"{read_model}/jobs/{uuid.uuid4()}").status_code == 404
+
+
+def test_demo_mode_shows_a_living_system_with_failures(
+    observatory_factory: Callable[..., object],
+    http: httpx.Client,
+    wait_until: Callable[..., None],
+) -> None:
+    obs = observatory_factory("--demo", "--demo-rate", "25")
+    read_model = obs.read_model  # type: ignore[attr-defined]
+
+    def lively() -> bool:
+        stats = http.get(f"{read_model}/stats").json()
+        return bool(stats["completedJobs"] >= 20 and stats["failedJobs"] >= 1)
+
+    wait_until(lively, timeout_s=60, message=lambda: str(http.get(f"{read_model}/stats").json()))
+    types = set(http.get(f"{read_model}/stats").json()["byType"])
+    assert {"echo", "fail"} <= types
+
+
+def test_a_busy_port_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "launcher.cli",
+                "up",
+                "--gateway-port",
+                str(port),
+                "--read-model-port",
+                "0",
+                "--data-dir",
+                str(tmp_path / "data"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "observatory: error:" in result.stderr

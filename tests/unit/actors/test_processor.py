@@ -17,7 +17,7 @@ from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
 from actors.clock import utc_now
 from actors.events import EventType, lifecycle_event_id
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
-from actors.jobs import JobStatus
+from actors.jobs import JobStatus, JobTransition
 from actors.metrics_engine import MetricsEngineService
 from actors.processor import ProcessorService
 from actors.settings import Settings
@@ -32,7 +32,7 @@ from actors.stores.sqlite import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
 pytestmark = pytest.mark.timeout(30)
@@ -237,3 +237,61 @@ async def test_a_redelivered_or_resubmitted_job_is_never_run_or_counted_twice(
 async def _settled(pipeline: Pipeline) -> bool:
     stats = pipeline.broker.statistics()
     return all(q.unacked == 0 and q.ready == 0 for q in stats.queues.values())
+
+
+async def test_a_handler_running_past_its_timeout_fails_the_job(pipeline: Pipeline) -> None:
+    async def stuck(context: JobContext) -> object:
+        await anyio.sleep_forever()
+        return None
+
+    pipeline.processor.executor._registry.register("stuck", stuck, timeout_s=0.05)
+    job = _envelope(job_type="stuck")
+    await pipeline.broker.publish_batch(JOBS_CREATED, [_message(job)])
+    job_id = str(job["payload"]["id"])  # type: ignore[index]
+
+    async def failed() -> bool:
+        record = await pipeline.jobs.get_job(job_id)
+        return record is not None and record.status is JobStatus.FAILED
+
+    await _wait_for(failed)
+    record = await pipeline.jobs.get_job(job_id)
+    assert record is not None
+    assert record.error == f"Job {job_id} of type 'stuck' timed out after 0.05 s."
+
+
+async def test_duplicates_arriving_while_a_job_runs_or_finishes_never_run_it_again(
+    pipeline: Pipeline,
+) -> None:
+    runs: list[str] = []
+
+    async def slow(context: JobContext) -> object:
+        runs.append(context.id)
+        await anyio.sleep(0.05)
+        return None
+
+    pipeline.processor.executor._registry.register("slow", slow)
+    # Widen the window between the handler's end and its terminal state being stored,
+    # where a duplicate could otherwise slip through and run the job again.
+    store_transitions = pipeline.jobs.apply_transitions
+
+    async def slow_terminal_writes(transitions: Sequence[JobTransition]) -> list[JobStatus]:
+        if any(t.status.is_terminal for t in transitions):
+            await anyio.sleep(0.1)
+        return await store_transitions(transitions)
+
+    pipeline.jobs.apply_transitions = slow_terminal_writes  # type: ignore[method-assign]
+    job = _envelope(job_type="slow")
+    job_id = str(job["payload"]["id"])  # type: ignore[index]
+    for _ in range(20):
+        await pipeline.broker.publish_batch(
+            JOBS_CREATED, [_message(_envelope(job_id=job_id, job_type="slow"))]
+        )
+        await anyio.sleep(0.01)  # spread the copies over the job's run and its storing
+    await _wait_for(lambda: _settled(pipeline))
+    assert runs == [job_id]
+    stats = await pipeline.counters.snapshot()
+    assert (stats.total_jobs, stats.completed_jobs) == (1, 1)
+    created = [
+        e for e in await pipeline.events.events_for_job(job_id) if e.event_type is EventType.CREATED
+    ]
+    assert len(created) == 20

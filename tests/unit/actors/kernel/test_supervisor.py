@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypedDict
 import anyio
 import pytest
 
-from actors.errors import SupervisorGaveUp
+from actors.errors import ConfigError, SupervisorGaveUp
 from actors.kernel import (
     Actor,
     ActorHealth,
@@ -608,3 +608,19 @@ def test_repr_is_a_one_line_status() -> None:
     assert repr(supervisor) == (
         "<Supervisor svc state=starting strategy=one_for_one children=1 restarts=0>"
     )
+
+
+async def test_a_config_error_gives_up_at_once_without_restart_loops() -> None:
+    attempts: list[int] = []
+
+    async def misconfigured(*, task_status: object = None) -> None:
+        attempts.append(1)
+        raise ConfigError("Cannot listen on 127.0.0.1:1: Permission denied.")
+
+    inner = Supervisor("inner", [ChildSpec("http", misconfigured)], intensity=10, period_s=60)
+    outer = Supervisor("outer", [ChildSpec.of(inner)], intensity=10, period_s=60)
+    with anyio.fail_after(5), pytest.raises(SupervisorGaveUp) as caught:
+        await outer.run()
+    assert attempts == [1]
+    assert isinstance(caught.value.__cause__, SupervisorGaveUp)
+    assert isinstance(caught.value.__cause__.__cause__, ConfigError)

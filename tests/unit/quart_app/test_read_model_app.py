@@ -1,0 +1,178 @@
+"""The read model's Quart app over the embedded stores."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+import pytest
+
+from actors.clock import utc_now
+from actors.events import Envelope, EventType, Producer
+from actors.handlers import DEFAULT_REGISTRY
+from actors.jobs import JobSpec, JobStatus, JobTransition
+from actors.read_model import ReadModelService
+from actors.settings import Settings
+from actors.stores.memory import MemoryCounters
+from actors.stores.sqlite import (
+    open_sqlite_dead_letter_store,
+    open_sqlite_event_store,
+    open_sqlite_job_store,
+)
+from contracts import SchemaName, get_contracts
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from quart.typing import TestClientProtocol
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def read_model(tmp_path: Path) -> AsyncIterator[tuple[ReadModelService, list[str]]]:
+    async with AsyncExitStack() as stack:
+        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "j.sqlite3"))
+        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "e.sqlite3"))
+        dead = await stack.enter_async_context(
+            open_sqlite_dead_letter_store(tmp_path / "d.sqlite3")
+        )
+        counters = MemoryCounters()
+        ids: list[str] = []
+        producer = Producer("test", "test-1", "0.0.0")
+        for index in range(15):
+            spec = JobSpec(
+                id=str(uuid.uuid4()),
+                type="echo" if index % 3 else "fail",
+                created_at=f"2026-01-01T00:00:{index:02d}.000000Z",
+                correlation_id=str(uuid.uuid4()),
+                payload={"n": index},
+            )
+            ids.append(spec.id)
+            status = JobStatus.COMPLETED if index % 3 else JobStatus.FAILED
+            await jobs.apply_transitions(
+                [
+                    JobTransition(spec, JobStatus.VALIDATED, spec.created_at),
+                    JobTransition(spec, status, spec.created_at, result={"n": index}),
+                ]
+            )
+            envelope = Envelope(
+                EventType.VALIDATED,
+                str(uuid.uuid4()),
+                utc_now(),
+                producer,
+                spec.correlation_id,
+                spec.id,
+                {
+                    "id": spec.id,
+                    "type": spec.type,
+                    "status": "VALIDATED",
+                    "createdAt": spec.created_at,
+                },
+            )
+            await events.append([envelope])
+            await counters.apply([envelope])
+        service = ReadModelService(
+            jobs,
+            events,
+            dead,
+            counters,
+            Settings(read_model_port=0, cors_origins=("http://dash.example",)),
+            handlers=DEFAULT_REGISTRY,
+        )
+        yield service, ids
+
+
+def _client(service: ReadModelService) -> TestClientProtocol:
+    return service.http.app.test_client()
+
+
+async def test_recent_jobs_are_newest_first_with_filters_and_paging(
+    read_model: tuple[ReadModelService, list[str]],
+) -> None:
+    service, ids = read_model
+    client = _client(service)
+    first_page = await (await client.get("/jobs/recent")).get_json()
+    assert [job["id"] for job in first_page] == list(reversed(ids))[:10]
+    second_page = await (await client.get("/jobs/recent?limit=10&offset=10")).get_json()
+    assert [job["id"] for job in second_page] == list(reversed(ids))[10:]
+    failed = await (await client.get("/jobs/recent?status=failed&limit=500")).get_json()
+    assert {job["status"] for job in failed} == {"FAILED"}
+    assert len(failed) == 5
+    echo = await (await client.get("/jobs/recent?type=echo&limit=500")).get_json()
+    assert len(echo) == 10
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=0", "Query parameter 'limit' must be between 1 and 500, got 0."),
+        ("limit=501", "Query parameter 'limit' must be between 1 and 500, got 501."),
+        ("limit=ten", "Query parameter 'limit' must be an integer, got 'ten'."),
+        (
+            "status=DONE",
+            "Unknown status 'DONE'; expected one of PENDING, VALIDATED, EXECUTING, COMPLETED, FAILED.",
+        ),
+    ],
+)
+async def test_bad_query_parameters_get_400(
+    read_model: tuple[ReadModelService, list[str]], query: str, message: str
+) -> None:
+    response = await _client(read_model[0]).get(f"/jobs/recent?{query}")
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert get_contracts().issues(SchemaName.ERROR, body) == []
+    assert body["details"][0]["message"] == message
+
+
+async def test_job_detail_has_outcome_and_events_and_unknown_ids_404(
+    read_model: tuple[ReadModelService, list[str]],
+) -> None:
+    service, ids = read_model
+    client = _client(service)
+    detail = await (await client.get(f"/jobs/{ids[1]}")).get_json()
+    assert detail["status"] == "COMPLETED"
+    assert detail["result"] == {"n": 1}
+    assert [e["eventType"] for e in detail["events"]] == ["job.validated"]
+    missing = await client.get(f"/jobs/{uuid.uuid4()}")
+    assert missing.status_code == 404
+    assert (await missing.get_json())["error"].startswith("No job with id")
+
+
+async def test_stats_match_the_contract(read_model: tuple[ReadModelService, list[str]]) -> None:
+    stats = await (await _client(read_model[0]).get("/stats")).get_json()
+    assert get_contracts().issues(SchemaName.STATS, stats) == []
+    assert stats["totalJobs"] == 15
+    assert stats["byType"]["fail"]["total"] == 5
+
+
+async def test_cors_allows_configured_origins_including_preflight(
+    read_model: tuple[ReadModelService, list[str]],
+) -> None:
+    client = _client(read_model[0])
+    preflight = await client.options(
+        "/stats",
+        headers={"Origin": "http://dash.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://dash.example"
+    allowed = await client.get("/stats", headers={"Origin": "http://dash.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://dash.example"
+    other = await client.get("/stats", headers={"Origin": "http://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+async def test_openapi_documents_every_route(
+    read_model: tuple[ReadModelService, list[str]],
+) -> None:
+    app = read_model[0].http.app
+    document = await (await app.test_client().get("/openapi.json")).get_json()
+    routes = {
+        (rule.rule.replace("<job_id>", "{jobId}"), method.lower())
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS") and rule.endpoint != "static"
+    }
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert routes == documented
