@@ -140,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a job running longer fails (default: %(default)s)",
     )
     up.add_argument(
+        "--shutdown-timeout",
+        type=_positive,
+        default=defaults.shutdown_s,
+        metavar="SECONDS",
+        help="how long each service may drain on Ctrl-C before running jobs are cancelled "
+        "(they are kept and rerun at the next start) (default: %(default)s)",
+    )
+    up.add_argument(
         "--default-job-duration",
         type=float,
         default=defaults.default_job_duration_s,
@@ -158,6 +166,7 @@ async def _run_up(args: argparse.Namespace) -> int:
         read_model_port=args.read_model_port,
         data_dir=args.data_dir,
         job_timeout_s=args.job_timeout,
+        shutdown_s=args.shutdown_timeout,
         default_job_duration_s=max(0.0, args.default_job_duration),
     )
     observatory = EmbeddedObservatory(

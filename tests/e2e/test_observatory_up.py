@@ -265,3 +265,59 @@ def test_a_busy_port_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "observatory: error:" in result.stderr
+
+
+def test_sigterm_with_jobs_in_flight_loses_nothing_and_counts_nothing_twice(
+    observatory_factory: Callable[..., object],
+    http: httpx.Client,
+    wait_until: Callable[..., None],
+) -> None:
+    obs = observatory_factory("--shutdown-timeout", "0.5")
+    gateway = obs.gateway  # type: ignore[attr-defined]
+    expected: set[str] = set()
+    for index in range(120):
+        # The sleepers outlive the drain: they are cancelled, kept, and rerun.
+        body: dict[str, object] = (
+            {"type": "sleep", "payload": {"seconds": 2}}
+            if index % 4 == 0
+            else {"type": "echo", "payload": {"n": index}}
+        )
+        response = _post(http, gateway, body)
+        assert response.status_code == 202
+        expected.add(response.json()["jobId"])
+    # Stop at once: jobs are queued, running, or waiting to be counted.
+    assert obs.stop() == 0  # type: ignore[attr-defined]
+    assert "Stopped; nothing in flight was lost." in "".join(obs.output)  # type: ignore[attr-defined]
+    spilled = [
+        json.loads(line)["message"]
+        for line in obs.logs().splitlines()  # type: ignore[attr-defined]
+        if "broker.spilled" in line
+    ]
+    assert spilled
+    assert spilled[-1] != "broker.spilled messages=0", spilled
+
+    again = observatory_factory(data_dir=obs.data_dir)  # type: ignore[attr-defined]
+    read_model = again.read_model  # type: ignore[attr-defined]
+
+    def all_counted() -> bool:
+        stats = http.get(f"{read_model}/stats").json()
+        return bool(stats["completedJobs"] == len(expected))
+
+    wait_until(
+        all_counted, timeout_s=60, message=lambda: str(http.get(f"{read_model}/stats").json())
+    )
+    stats = http.get(f"{read_model}/stats").json()
+    assert (stats["totalJobs"], stats["failedJobs"], stats["inFlightJobs"]) == (len(expected), 0, 0)
+    assert _terminal(http, read_model, expected) == dict.fromkeys(expected, "COMPLETED")
+    rerun = [
+        job_id
+        for job_id in expected
+        if http.get(f"{read_model}/jobs/{job_id}").json()["attempts"] > 1
+    ]
+    assert rerun, "no sleeper was interrupted and rerun"
+
+    for job_id in list(expected)[:10]:
+        events = http.get(f"{read_model}/events", params={"jobId": job_id, "limit": 50}).json()
+        ids = [e["eventId"] for e in events]
+        assert len(ids) == len(set(ids))
+        assert {e["eventType"] for e in events} >= set(LIFECYCLE)
