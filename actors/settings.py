@@ -10,7 +10,8 @@ field                       default    what for
 ``prefetch``                256        deliveries a consumer holds at once (= its batch)
 ``job_timeout_s``           30         a handler running longer fails the job
 ``publish_timeout_s``       10         gateway answers 503 when the broker takes longer
-``max_body_bytes``          65536      gateway answers 413 above this
+``max_body_bytes``          65536      gateway answers 413 above this (one job)
+``max_batch_jobs``          1000       most jobs in one ``POST /jobs/batch``
 ==========================  =========  =================================================
 """
 
@@ -42,6 +43,10 @@ class Settings:
     job_timeout_s: float = 30.0
     publish_timeout_s: float = 10.0
     max_body_bytes: int = 64 * 1024
+    max_batch_body_bytes: int = 8 * 1024 * 1024
+    """Body limit of ``POST /jobs/batch``."""
+    max_batch_jobs: int = 1000
+    """Most jobs one ``POST /jobs/batch`` may carry."""
     shutdown_s: float = 10.0
     """How long each service may take to drain on a graceful stop before it is cancelled."""
     default_job_duration_s: float = 0.05

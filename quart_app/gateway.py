@@ -85,7 +85,8 @@ def build_job(submission: dict[str, object], now: str) -> dict[str, object]:
 def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     """Build the gateway's Quart app (no module-level state)."""
     app = Quart(SERVICE)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Each route checks its own limit; this is the ceiling Quart enforces while reading.
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, settings.max_batch_body_bytes)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     contracts = get_contracts()
     producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
@@ -106,44 +107,35 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         metrics.rejected.labels(str(status)).inc()
         return json_error(status, message, details or [])
 
-    @app.post("/jobs")
-    async def submit_job() -> tuple[Response, int]:
+    async def read_json(limit_bytes: int, what: str) -> object | tuple[Response, int]:
+        """The request's JSON document, or the 4xx response saying why there is none."""
         if not _is_json(request.content_type):
             return reject(
                 415,
                 f"Content type {request.content_type or 'none'!r} is not supported; "
-                "send the job as application/json.",
+                f"send {what} as application/json.",
             )
         length = request.content_length
-        if length is not None and length > settings.max_body_bytes:
-            return reject(
-                413,
-                f"The body is {length} bytes; at most {settings.max_body_bytes} are accepted.",
-            )
+        if length is not None and length > limit_bytes:
+            return reject(413, f"The body is {length} bytes; at most {limit_bytes} are accepted.")
         body = await request.get_data(cache=False)
         assert isinstance(body, bytes)
-        if len(body) > settings.max_body_bytes:
-            return reject(
-                413,
-                f"The body is over {settings.max_body_bytes} bytes; send a smaller job.",
-            )
+        if len(body) > limit_bytes:
+            return reject(413, f"The body is over {limit_bytes} bytes; send {what} smaller.")
         try:
-            submission = parse_json(body)
+            return parse_json(body)
         except InvalidMessage as exc:
             return reject(400, str(exc), exc.issues)
+
+    def check(submission: object) -> list[ValidationIssue]:
+        """Count the submission by type and return its contract violations."""
         job_type = submission.get("type") if isinstance(submission, dict) else None
-        metrics.submitted.labels(
-            metrics.job_type(job_type) if isinstance(job_type, str) and job_type else "invalid"
-        ).inc()
-        issues = contracts.issues(SchemaName.JOB_SUBMISSION, submission)
-        if issues:
-            return reject(
-                400,
-                f"The job does not match the job-submission contract: {len(issues)} problem(s).",
-                issues,
-            )
-        assert isinstance(submission, dict)
-        now = utc_now()
+        label = metrics.job_type(job_type) if isinstance(job_type, str) and job_type else "invalid"
+        metrics.submitted.labels(label).inc()
+        return contracts.issues(SchemaName.JOB_SUBMISSION, submission)
+
+    def prepare(submission: dict[str, object], now: str) -> tuple[Envelope, OutgoingMessage]:
+        """The job's ``job.created`` envelope and the message carrying it."""
         job = build_job(submission, now)
         correlation_id: str = g.correlation_id
         envelope = Envelope(
@@ -155,30 +147,106 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             idempotency_key=str(job["id"]),
             payload=job,
         )
-        JOB_ID.set(str(job["id"]))
         message = OutgoingMessage(
             body=json.dumps(envelope.to_json(), separators=(",", ":")).encode(),
             message_id=envelope.event_id,
             correlation_id=correlation_id,
         )
-        publish = PublishRequest(JOBS_CREATED, [message], done=anyio.Event())
+        return envelope, message
+
+    async def publish(messages: list[OutgoingMessage]) -> str | None:
+        """Publish and wait for the broker's confirm; the reason when it did not confirm."""
+        request_ = PublishRequest(JOBS_CREATED, messages, done=anyio.Event())
         started = time.perf_counter()
         with anyio.move_on_after(settings.publish_timeout_s) as scope:
-            await deps.publisher.send(publish)
-            assert publish.done is not None
-            await publish.done.wait()
-        if scope.cancelled_caught or publish.error is not None:
-            reason = "timed out" if publish.error is None else str(publish.error)
-            log.warning("job.publish_failed job_id=%s reason=%s", job["id"], reason)
+            await deps.publisher.send(request_)
+            assert request_.done is not None
+            await request_.done.wait()
+        if scope.cancelled_caught:
+            return f"no confirm within {settings.publish_timeout_s:g} s"
+        if request_.error is not None:
+            return str(request_.error)
+        metrics.publish_seconds.observe(time.perf_counter() - started)
+        metrics.accepted.inc(len(messages))
+        return None
+
+    @app.post("/jobs")
+    async def submit_job() -> tuple[Response, int]:
+        submission = await read_json(settings.max_body_bytes, "the job")
+        if isinstance(submission, tuple):
+            return submission
+        issues = check(submission)
+        if issues:
+            return reject(
+                400,
+                f"The job does not match the job-submission contract: {len(issues)} problem(s).",
+                issues,
+            )
+        assert isinstance(submission, dict)
+        envelope, message = prepare(submission, utc_now())
+        JOB_ID.set(envelope.job_id)
+        failure = await publish([message])
+        if failure is not None:
+            log.warning("job.publish_failed job_id=%s reason=%s", envelope.job_id, failure)
             return reject(
                 503,
-                f"The broker did not confirm job {job['id']} ({reason}); nothing was accepted. "
-                "Retry with the same id: resubmitting an id never runs a job twice.",
+                f"The broker did not confirm job {envelope.job_id} ({failure}); nothing was "
+                "accepted. Retry with the same id: resubmitting an id never runs a job twice.",
             )
-        metrics.publish_seconds.observe(time.perf_counter() - started)
-        metrics.accepted.inc()
-        log.info("job.accepted job_id=%s type=%s", job["id"], job["type"])
-        return jsonify({"jobId": job["id"], "eventId": envelope.event_id}), 202
+        log.info("job.accepted job_id=%s type=%s", envelope.job_id, envelope.job_type)
+        return jsonify({"jobId": envelope.job_id, "eventId": envelope.event_id}), 202
+
+    @app.post("/jobs/batch")
+    async def submit_batch() -> tuple[Response, int]:
+        document = await read_json(settings.max_batch_body_bytes, "the jobs")
+        if isinstance(document, tuple):
+            return document
+        if not isinstance(document, list) or not document:
+            return reject(
+                400,
+                "A batch is a non-empty JSON array of jobs, each as POST /jobs accepts.",
+                [ValidationIssue("", "Expected a non-empty array.")],
+            )
+        if len(document) > settings.max_batch_jobs:
+            return reject(
+                413,
+                f"The batch holds {len(document)} jobs; at most {settings.max_batch_jobs} "
+                "are accepted per request.",
+            )
+        now = utc_now()
+        results: list[dict[str, object]] = []
+        messages: list[OutgoingMessage] = []
+        for submission in document:
+            issues = check(submission)
+            if issues:
+                results.append(
+                    {
+                        "error": "The job does not match the job-submission contract: "
+                        f"{len(issues)} problem(s).",
+                        "details": [issue.to_json() for issue in issues],
+                    }
+                )
+                continue
+            assert isinstance(submission, dict)
+            envelope, message = prepare(submission, now)
+            messages.append(message)
+            results.append({"jobId": envelope.job_id, "eventId": envelope.event_id})
+        accepted = len(messages)
+        if accepted:
+            failure = await publish(messages)
+            if failure is not None:
+                log.warning("batch.publish_failed jobs=%d reason=%s", accepted, failure)
+                return reject(
+                    503,
+                    f"The broker did not confirm the batch of {accepted} jobs ({failure}); "
+                    "retry it whole with the same ids: a resubmitted id never runs twice.",
+                )
+        rejected = len(document) - accepted
+        if rejected:
+            metrics.rejected.labels("400").inc(rejected)
+        log.info("batch.accepted accepted=%d rejected=%d", accepted, rejected)
+        body = {"accepted": accepted, "rejected": rejected, "results": results}
+        return jsonify(body), 202 if accepted else 400
 
     origins = list(settings.cors_origins)
     return quart_cors.cors(

@@ -179,6 +179,20 @@ def _operational_paths() -> dict[str, object]:
     }
 
 
+_BATCH_RESULT: dict[str, object] = {
+    "type": "object",
+    "required": ["accepted", "rejected", "results"],
+    "properties": {
+        "accepted": {"type": "integer", "minimum": 0},
+        "rejected": {"type": "integer", "minimum": 0},
+        "results": {
+            "type": "array",
+            "items": {"oneOf": [_ref("JobAccepted"), _ref("Error")]},
+        },
+    },
+}
+
+
 def gateway_openapi(settings: Settings) -> dict[str, object]:
     """The gateway's OpenAPI 3.1 document."""
     paths: dict[str, object] = {
@@ -212,6 +226,50 @@ def gateway_openapi(settings: Settings) -> dict[str, object]:
                         "Not JSON, or not a valid submission; `details` lists every problem."
                     ),
                     "413": _error(f"Body larger than {settings.max_body_bytes} bytes."),
+                    "415": _error("Content type is not application/json."),
+                    "503": _error("The broker did not confirm in time; nothing was accepted."),
+                },
+            }
+        },
+        "/jobs/batch": {
+            "post": {
+                "summary": "Submit up to a batch limit of jobs in one request.",
+                "description": (
+                    "Each element is validated as `POST /jobs` validates a job; the valid ones "
+                    "are published together with pipelined confirms. One bad job does not "
+                    "reject the others: `results` has one entry per job, in order, either "
+                    "`{jobId, eventId}` or `{error, details}`. 202 when at least one job was "
+                    "accepted, 400 when none was."
+                ),
+                "operationId": "submitJobBatch",
+                "tags": ["jobs"],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": settings.max_batch_jobs,
+                                "items": _ref("JobSubmission"),
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json_response("At least one job was accepted.", _BATCH_RESULT),
+                    "400": {
+                        "description": "Not a non-empty JSON array, or no job in it was valid.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"oneOf": [_BATCH_RESULT, _ref("Error")]}
+                            }
+                        },
+                    },
+                    "413": _error(
+                        f"More than {settings.max_batch_jobs} jobs, or a body over "
+                        f"{settings.max_batch_body_bytes} bytes."
+                    ),
                     "415": _error("Content type is not application/json."),
                     "503": _error("The broker did not confirm in time; nothing was accepted."),
                 },

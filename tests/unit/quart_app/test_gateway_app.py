@@ -176,3 +176,45 @@ async def test_openapi_documents_every_route(gateway: GatewayService) -> None:
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "/jobs" in await docs.get_data(as_text=True)
+
+
+async def test_a_batch_publishes_the_valid_jobs_and_reports_each_in_order(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    batch = [
+        {"type": "echo", "payload": {"n": 1}},
+        {"type": "bad type"},
+        {"type": "compute", "payload": {"rounds": 10}},
+    ]
+    response = await client.post("/jobs/batch", json=batch)
+    assert response.status_code == 202
+    body = await response.get_json()
+    assert (body["accepted"], body["rejected"]) == (2, 1)
+    first, bad, third = body["results"]
+    contracts = get_contracts()
+    assert contracts.issues(SchemaName.JOB_ACCEPTED, first) == []
+    assert contracts.issues(SchemaName.JOB_ACCEPTED, third) == []
+    assert contracts.issues(SchemaName.ERROR, bad) == []
+    assert [d["path"] for d in bad["details"]] == ["/type"]
+    published = await _published(broker)
+    assert [e["eventId"] for e in published] == [first["eventId"], third["eventId"]]
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert "gateway_jobs_accepted_total 2.0" in metrics
+
+
+async def test_a_batch_must_be_a_bounded_non_empty_array(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    assert (await client.post("/jobs/batch", json={"type": "echo"})).status_code == 400
+    assert (await client.post("/jobs/batch", json=[])).status_code == 400
+    all_bad = await client.post("/jobs/batch", json=[{"type": "?"}, {"nope": 1}])
+    assert all_bad.status_code == 400
+    assert (await all_bad.get_json())["accepted"] == 0
+    too_many = await client.post("/jobs/batch", json=[{"type": "echo"}] * 1001)
+    assert too_many.status_code == 413
+    assert (await too_many.get_json())["error"] == (
+        "The batch holds 1001 jobs; at most 1000 are accepted per request."
+    )
+    assert await _published(broker) == []
