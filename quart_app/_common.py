@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from actors.errors import ValidationIssue
+from actors.errors import DependencyUnavailable, ValidationIssue
 from actors.kernel import ActorState
 from actors.observability import CORRELATION_ID
 
@@ -118,6 +118,11 @@ def install_common(
         if correlation_id:
             response.headers[CORRELATION_HEADER] = correlation_id
         return response
+
+    @app.errorhandler(DependencyUnavailable)
+    async def _unavailable(error: DependencyUnavailable) -> tuple[Response, int]:
+        # A store or the broker is away: the client may retry; nothing was changed.
+        return json_error(503, f"{error} Retry shortly.")
 
     @app.errorhandler(BadQuery)
     async def _bad_query(error: BadQuery) -> tuple[Response, int]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from actors.settings import Settings
 
-__all__ = ["gateway_openapi", "install_docs", "read_model_openapi"]
+__all__ = ["gateway_openapi", "install_docs", "ops_openapi", "read_model_openapi"]
 
 _COMPONENT_NAMES = {
     SchemaName.JOB: "Job",
@@ -481,6 +481,20 @@ def read_model_openapi(settings: Settings) -> dict[str, object]:
         },
         "paths": paths,
         "components": _components(),
+    }
+
+
+def ops_openapi(service: str, version: str) -> dict[str, object]:
+    """The OpenAPI 3.1 document of a service's operational endpoints."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"Task Observatory {service}",
+            "version": version,
+            "description": f"Health and metrics of the {service}.",
+        },
+        "paths": _operational_paths(),
+        "components": {"schemas": {}},
     }
 
 

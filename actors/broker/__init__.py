@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from actors.broker._protocols import Broker, Consumer, Delivery, OutgoingMessage
+from actors.broker.amqp import AmqpBroker, AmqpBrokerStatistics, AmqpConsumer, open_amqp_broker
 from actors.broker.memory import (
     BrokerStatistics,
     MemoryBroker,
@@ -12,6 +13,9 @@ from actors.broker.memory import (
 )
 
 __all__ = [
+    "AmqpBroker",
+    "AmqpBrokerStatistics",
+    "AmqpConsumer",
     "Broker",
     "BrokerStatistics",
     "Consumer",
@@ -20,5 +24,6 @@ __all__ = [
     "MemoryConsumer",
     "OutgoingMessage",
     "QueueStatistics",
+    "open_amqp_broker",
     "open_memory_broker",
 ]

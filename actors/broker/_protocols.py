@@ -84,3 +84,7 @@ class Broker(Protocol):
     async def queue_depth(self, queue: str) -> int:
         """How many messages wait in ``queue`` (ready, not yet delivered)."""
         ...
+
+    def is_available(self) -> bool:
+        """Whether the broker can be used right now; services report not-ready while it is false."""
+        ...

@@ -461,6 +461,10 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
         await anyio.lowlevel.checkpoint()
         return len(self._get_queue(queue, "measure").ready)
 
+    def is_available(self) -> bool:
+        """Whether the broker can be used: true until it is closed."""
+        return not self._closed
+
     def statistics(self) -> BrokerStatistics:
         """A frozen record of every queue's counters."""
         return BrokerStatistics(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["ALL_QUEUES", "JOBS_COMPLETED", "JOBS_CREATED", "JOBS_DEAD_LETTER"]
+__all__ = [
+    "ALL_QUEUES",
+    "JOBS_COMPLETED",
+    "JOBS_CREATED",
+    "JOBS_DEAD_LETTER",
+    "RETRY_DELAYS_S",
+    "retry_queue",
+]
 
 JOBS_CREATED = "jobs.created"
 """Gateway → processor: one ``job.created`` envelope per message."""
@@ -13,3 +20,13 @@ JOBS_DEAD_LETTER = "jobs.dead-letter"
 the two queues above, so a message rejected by a consumer is never dropped."""
 
 ALL_QUEUES = (JOBS_CREATED, JOBS_COMPLETED, JOBS_DEAD_LETTER)
+
+RETRY_DELAYS_S = (1, 5, 30)
+"""Delays of the retry path, one queue each. A retry queue has no consumer: its messages
+wait out the queue's ``x-message-ttl`` and are then dead-lettered back to ``jobs.created``,
+so delayed retries need no broker plugin (and survive a restart of every service)."""
+
+
+def retry_queue(delay_s: int) -> str:
+    """Name of the retry queue that holds messages for ``delay_s`` seconds: ``jobs.retry.5s``."""
+    return f"jobs.retry.{delay_s}s"

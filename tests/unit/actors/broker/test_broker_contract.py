@@ -206,14 +206,19 @@ async def test_acked_messages_are_gone_for_good(broker: Broker) -> None:
 async def test_rejected_with_requeue_are_redelivered_first_and_flagged(broker: Broker) -> None:
     await publish(broker, JOBS_CREATED, "m1", "m2", "m3")
 
-    async with broker.open_consumer(JOBS_CREATED, prefetch=10) as consumer:
+    # prefetch = what is taken: RabbitMQ pushes up to prefetch messages ahead of time.
+    async with broker.open_consumer(JOBS_CREATED, prefetch=2) as consumer:
         taken = await receive(consumer, 2)
         await consumer.reject(taken, requeue=True)
-        again = await receive(consumer, 3)
+        again = await receive(consumer, 2)
         await consumer.ack(again)
+        rest = await receive(consumer, 1)
+        await consumer.ack(rest)
 
-    assert ids(again) == ["m1", "m2", "m3"]
-    assert [delivery.redelivered for delivery in again] == [True, True, False]
+    assert ids(again) == ["m1", "m2"]
+    assert [delivery.redelivered for delivery in again] == [True, True]
+    assert ids(rest) == ["m3"]
+    assert rest[0].redelivered is False
 
 
 async def test_rejected_without_requeue_go_to_the_dead_letter_queue_with_x_death(
@@ -260,7 +265,8 @@ async def test_closed_consumer_returns_unsettled_messages_to_the_next_consumer(
         await successor.ack(again)
 
     assert ids(again) == ["m1", "m3", "m4"]
-    assert [delivery.redelivered for delivery in again] == [True, True, False]
+    # m4 was never handed out; RabbitMQ may have pushed it ahead, so its flag is free.
+    assert [delivery.redelivered for delivery in again[:2]] == [True, True]
 
 
 async def test_consumer_whose_task_is_cancelled_mid_batch_returns_its_messages(
@@ -332,13 +338,15 @@ async def test_queue_depth_counts_ready_messages_only(broker: Broker) -> None:
     await publish(broker, JOBS_CREATED, "m1", "m2", "m3")
     assert await broker.queue_depth(JOBS_CREATED) == 3
 
+    # Measured with no consumer open: RabbitMQ counts messages pushed ahead into a
+    # consumer's buffer as unacknowledged, not ready.
     async with broker.open_consumer(JOBS_CREATED, prefetch=10) as consumer:
-        first, second = await receive(consumer, 2)
-        assert await broker.queue_depth(JOBS_CREATED) == 1
+        first, second, _third = await receive(consumer, 3)
         await consumer.reject([first], requeue=True)
-        assert await broker.queue_depth(JOBS_CREATED) == 2
         await consumer.ack([second])
-        assert await broker.queue_depth(JOBS_CREATED) == 2
+    # `first` was requeued, `third` returned unsettled when the consumer closed.
+    assert await broker.queue_depth(JOBS_CREATED) == 2
+    async with broker.open_consumer(JOBS_CREATED, prefetch=10) as consumer:
         await consumer.ack(await receive(consumer, 2))
 
     assert await broker.queue_depth(JOBS_CREATED) == 0

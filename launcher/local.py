@@ -1,0 +1,179 @@
+"""``observatory up --infra local``: each service as its own process, against real servers.
+
+Each service runs as ``observatory serve <service>`` in a child process, supervised by
+the same kernel as the actors: a process that exits on its own is restarted with
+backoff; a graceful stop sends SIGTERM in reverse start order (gateway first, so nothing
+new arrives while the processor and metrics engine drain) and kills what does not exit
+within its shutdown time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+
+from actors.errors import ObservatoryError
+from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from anyio.abc import Process, TaskStatus
+
+__all__ = ["LOCAL_SERVICES", "ServiceProcess", "local_supervisor"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalService:
+    """One service of the local topology and the port its HTTP face listens on."""
+
+    name: str
+    port: int
+
+
+LOCAL_SERVICES = (
+    LocalService("metrics-engine", 8002),
+    LocalService("processor", 8001),
+    LocalService("read-model", 8080),
+    LocalService("gateway", 3000),
+)
+"""Start order: consumers first, the gateway last (it is stopped first)."""
+
+
+class ServiceExited(ObservatoryError):
+    """A service process exited on its own."""
+
+
+class ServiceProcess:
+    """Runs ``observatory serve <service>`` and reports ready once its ``/readyz`` answers."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        host: str,
+        port: int,
+        env: Mapping[str, str],
+        extra_args: Sequence[str] = (),
+        ready_timeout_s: float = 60.0,
+    ) -> None:
+        self.name = service
+        self.host = host
+        self.port = port
+        self._env = dict(env)
+        self._extra_args = list(extra_args)
+        self._ready_timeout_s = ready_timeout_s
+        self._process: Process | None = None
+        self._state = ActorState.STOPPED
+        self.starts = 0
+
+    def __repr__(self) -> str:
+        pid = None if self._process is None else self._process.pid
+        return f"<ServiceProcess {self.name} pid={pid} state={self._state.name.lower()}>"
+
+    @property
+    def url(self) -> str:
+        """Where the service's HTTP face answers."""
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        """The command line of the child process."""
+        return [
+            sys.executable,
+            "-m",
+            "launcher.cli",
+            "serve",
+            self.name,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            *self._extra_args,
+        ]
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Start the process, wait for ``/readyz``, then wait for it to exit.
+
+        Raises:
+            ServiceExited: the process exited without being asked to (the supervisor
+                restarts it).
+        """
+        self._state = ActorState.STARTING
+        self.starts += 1
+        process = await anyio.open_process(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=None,
+            stderr=None,
+            env={**os.environ, **self._env},
+        )
+        self._process = process
+        try:
+            with anyio.fail_after(self._ready_timeout_s):
+                await self._wait_ready(process)
+            self._state = ActorState.RUNNING
+            log.info("service.started service=%s pid=%d url=%s", self.name, process.pid, self.url)
+            task_status.started()
+            code = await process.wait()
+            if self._state is not ActorState.STOPPING:
+                raise ServiceExited(f"Service {self.name} exited with code {code}.")
+        finally:
+            self._state = ActorState.STOPPED
+            if process.returncode is None:
+                process.kill()
+                with anyio.move_on_after(5, shield=True):
+                    await process.wait()
+            self._process = None
+
+    async def _wait_ready(self, process: Process) -> None:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while process.returncode is None:
+                try:
+                    response = await client.get(f"{self.url}/readyz")
+                except httpx.HTTPError:
+                    response = None
+                if response is not None and response.status_code == 200:
+                    return
+                # Another process: nothing to wait on but its answer; poll gently.
+                await anyio.sleep(0.2)
+        raise ServiceExited(
+            f"Service {self.name} exited with code {process.returncode} before it was ready."
+        )
+
+    def request_stop(self) -> None:
+        """SIGTERM the process: it drains and exits."""
+        self._state = ActorState.STOPPING
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGTERM)
+
+    def health(self) -> list[ActorHealth]:
+        """One entry for the process."""
+        return [ActorHealth(path=self.name, state=self._state, restarts=0)]
+
+
+def local_supervisor(
+    *, host: str, env: Mapping[str, str], shutdown_s: float
+) -> tuple[Supervisor, dict[str, ServiceProcess]]:
+    """A supervisor running every service as a process on the architecture's ports."""
+    processes = {
+        service.name: ServiceProcess(service.name, host=host, port=service.port, env=env)
+        for service in LOCAL_SERVICES
+    }
+    supervisor = Supervisor(
+        "observatory",
+        [ChildSpec.of(p, shutdown_s=shutdown_s + 5) for p in processes.values()],
+        intensity=5,
+        period_s=60.0,
+        backoff_max_s=10.0,
+    )
+    return supervisor, processes
