@@ -1,8 +1,9 @@
 """Connecting to a server with retries, as a supervised child.
 
-A :class:`Connection` enters an adapter (a broker or a store that connects when entered),
-retrying with exponential backoff and one clear log line per attempt while the server is
-away, and holds it open until asked to stop. A service tree places its connections
+A :class:`Connection` opens an adapter (a broker or a store, through the async context
+manager that connects it), retrying with exponential backoff and one clear log line per
+attempt while the server is away, and holds it open until asked to stop; ``current`` is
+the open adapter meanwhile. A service tree places its connections
 before the actors that use them, so those actors start only once their servers answer,
 while the service's HTTP face (started first) already answers ``/healthz`` with 503.
 
@@ -14,7 +15,7 @@ connection, the asyncpg pool, the Redis and MongoDB clients reconnect by themsel
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import anyio
 
@@ -23,82 +24,111 @@ from actors.kernel import ActorHealth, ActorState
 from actors.urls import redact
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from collections.abc import Awaitable, Callable
+    from contextlib import AbstractAsyncContextManager
 
     from anyio.abc import TaskStatus
 
-__all__ = ["Connectable", "Connection"]
+__all__ = ["Connection", "SelfReporting"]
 
 log = logging.getLogger(__name__)
 
 
-class Connectable(Protocol):
-    """An adapter that connects when entered and disconnects when left."""
-
-    async def __aenter__(self) -> object: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None: ...
+class SelfReporting(Protocol):
+    """An adapter that knows whether it can be used right now."""
 
     def is_available(self) -> bool:
         """Whether it can be used right now."""
         ...
 
 
-class Connection:
-    """Keeps ``resource`` connected: retries entering it, then holds it until stopped."""
+T = TypeVar("T", bound=SelfReporting)
+
+
+class Connection(Generic[T]):
+    """Keeps an adapter connected: retries opening it, then holds it until stopped."""
 
     def __init__(
         self,
         name: str,
-        resource: Connectable,
+        open_adapter: Callable[[], AbstractAsyncContextManager[T]],
         url: str,
         *,
+        prepare: Callable[[T], Awaitable[None]] | None = None,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 15.0,
     ) -> None:
         self.name = name
-        self._resource = resource
+        self._open = open_adapter
+        self.current: T | None = None
+        """The open adapter while connected, else ``None``."""
         self._url = redact(url)
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._state = ActorState.STOPPED
         self._stop = anyio.Event()
-        self._connected = False
+        self._connected = anyio.Event()
+        self._prepare = prepare
         self.attempts = 0
         """Connection attempts so far (all runs)."""
         self.last_error: str | None = None
 
     def __repr__(self) -> str:
-        return f"<Connection {self.name} {self._url} connected={self._connected}>"
+        return f"<Connection {self.name} {self._url} connected={self.current is not None}>"
+
+    def get(self) -> T:
+        """The open adapter.
+
+        Raises:
+            DependencyUnavailable: not connected (yet, or any more).
+        """
+        if self.current is None:
+            raise DependencyUnavailable(
+                f"{self.name} at {self._url} is not connected"
+                + (f" ({self.last_error})." if self.last_error else " yet.")
+            )
+        return self.current
 
     def available(self) -> bool:
         """Connected, and the adapter says it can be used."""
-        return self._connected and self._resource.is_available()
+        return self.current is not None and self.current.is_available()
+
+    async def wait_available(self) -> None:
+        """Wait until connected and the adapter says it can be used."""
+        while not self.available():
+            if self.current is None:
+                await self._connected.wait()
+            else:
+                wait = getattr(self.current, "wait_available", None)
+                if wait is None:
+                    return
+                await wait()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Connect (retrying), report ready, hold the connection until asked to stop.
+        """Report ready at once, then connect (retrying) and hold the connection until stopped.
+
+        Ready means "trying": the actors that need the server wait for it with
+        :meth:`wait_available`, so the service's HTTP face can answer meanwhile.
 
         Error handling: DependencyUnavailable while connecting is retried forever with
         backoff; anything else propagates (a bug or bad configuration).
         """
         self._stop = anyio.Event()
         self._state = ActorState.STARTING
+        task_status.started()
         delay_s = self._retry_initial_s
         try:
             while not self._stop.is_set():
                 self.attempts += 1
                 try:
-                    async with self._resource:
-                        self._connected = True
+                    async with self._open() as adapter:
+                        if self._prepare is not None:
+                            await self._prepare(adapter)
+                        self.current = adapter
                         self.last_error = None
                         self._state = ActorState.RUNNING
+                        self._connected.set()
                         log.info("dependency.connected name=%s url=%s", self.name, self._url)
-                        task_status.started()
                         await self._stop.wait()
                         self._state = ActorState.STOPPING
                     return
@@ -113,7 +143,8 @@ class Connection:
                         exc,
                     )
                 finally:
-                    self._connected = False
+                    self.current = None
+                    self._connected = anyio.Event()
                 with anyio.move_on_after(delay_s):
                     await self._stop.wait()
                 delay_s = min(delay_s * 2, self._retry_max_s)

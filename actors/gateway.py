@@ -19,6 +19,8 @@ from quart_app._server import HttpServer
 from quart_app.gateway import GatewayDeps, create_gateway_app
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from anyio.abc import TaskStatus
     from prometheus_client import CollectorRegistry
 
@@ -41,11 +43,15 @@ class GatewayService:
         *,
         handlers: HandlerRegistry,
         registry: CollectorRegistry | None = None,
-        health: ActorHealthCollector | None = None,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.name = SERVICE
+        self._broker = broker
         self.registry = registry if registry is not None else create_registry()
-        self.publisher = Publisher(broker, mailbox_size=1024, max_batch=512)
+        # Clients wait on each publish, so a failed one is answered 503 at once, not retried.
+        self.publisher = Publisher(
+            broker, mailbox_size=1024, max_batch=512, retry=False, wait_ready=wait_ready
+        )
         metrics = GatewayMetrics(self.registry, BoundedLabel(handlers.types(), max_values=50))
         app = create_gateway_app(
             settings,
@@ -60,9 +66,11 @@ class GatewayService:
         self.http = HttpServer(app, settings.host, settings.gateway_port)
         self.supervisor = Supervisor(
             SERVICE,
+            # The HTTP face first, so /healthz answers (503) while the publisher waits for
+            # the broker; it is stopped last, and answers 503 once the publisher is gone.
             [
-                ChildSpec.of(self.publisher, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
+                ChildSpec.of(self.publisher, shutdown_s=settings.shutdown_s),
             ],
             intensity=10,
             period_s=30.0,
@@ -72,8 +80,10 @@ class GatewayService:
             self.registry.register(ActorHealthCollector(self.health))
 
     def ready(self) -> bool:
-        """Whether jobs can be accepted: the publisher is running."""
-        return self.publisher.statistics().state is ActorState.RUNNING
+        """Whether jobs can be accepted: the publisher runs and the broker is reachable."""
+        return (
+            self.publisher.statistics().state is ActorState.RUNNING and self._broker.is_available()
+        )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run the tree until asked to stop."""

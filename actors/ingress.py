@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from actors.errors import BrokerUnavailable
 from actors.kernel import ActorHealth, ActorState
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from anyio.abc import TaskStatus
 
@@ -47,12 +48,26 @@ class TrackedConsumer:
         return batch
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        await self._consumer.ack(deliveries)
-        self._account(len(deliveries))
+        """Acknowledge; deliveries of a channel lost meanwhile count as settled.
+
+        The broker redelivers those by itself, and every consumer is idempotent, so the
+        work done for them is repeated, never lost.
+        """
+        try:
+            await self._consumer.ack(deliveries)
+        except BrokerUnavailable as exc:
+            log.warning("delivery.ack_failed count=%d error=%s", len(deliveries), exc)
+        finally:
+            self._account(len(deliveries))
 
     async def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
-        await self._consumer.reject(deliveries, requeue=requeue)
-        self._account(len(deliveries))
+        """Reject; a lost channel returns the deliveries to the queue by itself."""
+        try:
+            await self._consumer.reject(deliveries, requeue=requeue)
+        except BrokerUnavailable as exc:
+            log.warning("delivery.reject_failed count=%d error=%s", len(deliveries), exc)
+        finally:
+            self._account(len(deliveries))
 
     def _account(self, count: int) -> None:
         self.outstanding -= count
@@ -84,12 +99,14 @@ class BrokerIngress:
         *,
         prefetch: int,
         name: str = "ingress",
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
         self._broker = broker
         self._queue = queue
         self._downstream = downstream
         self._prefetch = prefetch
+        self._wait_ready = wait_ready
         self._state = ActorState.STOPPED
         self._stop = anyio.Event()
         self._receive_scope: anyio.CancelScope | None = None
@@ -104,6 +121,9 @@ class BrokerIngress:
         """Consume until asked to stop, then wait for what is in flight to settle."""
         self._state = ActorState.STARTING
         self._stop = anyio.Event()
+        if self._wait_ready is not None:
+            # A restart during an outage waits here instead of crashing again.
+            await self._wait_ready()
         try:
             async with self._broker.open_consumer(self._queue, prefetch=self._prefetch) as raw:
                 consumer = self._consumer = TrackedConsumer(raw)

@@ -30,10 +30,13 @@ from actors.intake import Admitted, admit, dead_letter_request
 from actors.kernel import Actor, ActorHealth, ChildSpec, Strategy, Supervisor
 from actors.observability import bind
 from actors.publisher import Publisher
+from actors.retry import retry_while_unavailable
 from actors.settlement import Settlement, settle
 from contracts import SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from anyio.abc import TaskStatus
 
     from actors.broker import Broker, Delivery
@@ -109,8 +112,10 @@ class EventPersister(Actor[StoreEvents]):
     async def handle_batch(self, messages: list[StoreEvents]) -> None:
         envelopes = [e for m in messages for e in m.envelopes]
         if envelopes:
-            result = await self._events.append(envelopes)
-            await self._counters.apply(envelopes)
+            result = await retry_while_unavailable(
+                lambda: self._events.append(envelopes), what="event store"
+            )
+            await retry_while_unavailable(lambda: self._counters.apply(envelopes), what="counters")
             self.stored += result.stored
             self.duplicates += result.duplicates
             if result.duplicates:
@@ -129,7 +134,9 @@ class Archivist(Actor[IngressBatch]):
 
     async def handle_batch(self, messages: list[IngressBatch]) -> None:
         records = [self._record(d) for m in messages for d in m.deliveries]
-        result = await self._store.add(records)
+        result = await retry_while_unavailable(
+            lambda: self._store.add(records), what="dead-letter store"
+        )
         self.archived += result.stored
         for message in messages:
             await message.consumer.ack(message.deliveries)
@@ -175,13 +182,19 @@ class MetricsEngineService:
         counters: Counters,
         dead_letters: DeadLetterStore,
         settings: Settings,
+        *,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.name = SERVICE
-        self.publisher = Publisher(broker, mailbox_size=64)
+        self.publisher = Publisher(broker, mailbox_size=64, wait_ready=wait_ready)
         self.persister = EventPersister(events, counters)
         self.aggregator = Aggregator(self.persister, self.publisher, settings)
         self.ingress = BrokerIngress(
-            broker, JOBS_COMPLETED, self.aggregator, prefetch=settings.prefetch
+            broker,
+            JOBS_COMPLETED,
+            self.aggregator,
+            prefetch=settings.prefetch,
+            wait_ready=wait_ready,
         )
         self.archivist = Archivist(dead_letters, settings)
         self.dead_letter_ingress = BrokerIngress(
@@ -190,6 +203,7 @@ class MetricsEngineService:
             self.archivist,
             prefetch=min(64, settings.prefetch),
             name="dead-letter-ingress",
+            wait_ready=wait_ready,
         )
         shutdown_s = settings.shutdown_s
         self.supervisor = Supervisor(

@@ -39,9 +39,12 @@ from actors.jobs import JobRecord, JobSpec, JobStatus, JobTransition
 from actors.kernel import Actor, ActorHealth, ChildSpec, Strategy, Supervisor
 from actors.observability import bind
 from actors.publisher import Publisher, PublishRequest
+from actors.retry import retry_while_unavailable
 from actors.settlement import Settlement
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from anyio.abc import TaskGroup, TaskStatus
 
     from actors.broker import Broker
@@ -184,8 +187,9 @@ class Validator(Actor[IngressBatch]):
         if not admitted:
             return
         at = utc_now()
-        statuses = await self._store.apply_transitions(
-            [JobTransition(job.spec, JobStatus.VALIDATED, at) for job in admitted]
+        validated = [JobTransition(job.spec, JobStatus.VALIDATED, at) for job in admitted]
+        statuses = await retry_while_unavailable(
+            lambda: self._store.apply_transitions(validated), what="job store (validated)"
         )
         for job, status in zip(admitted, statuses, strict=True):
             job.status = status
@@ -278,8 +282,9 @@ class Executor(Actor[StartJobs]):
         if not to_start:
             return
         at = utc_now()
-        statuses = await self._store.apply_transitions(
-            [JobTransition(job.spec, JobStatus.EXECUTING, at) for job in to_start]
+        executing = [JobTransition(job.spec, JobStatus.EXECUTING, at) for job in to_start]
+        statuses = await retry_while_unavailable(
+            lambda: self._store.apply_transitions(executing), what="job store (executing)"
         )
         events: list[Envelope] = []
         for job, status in zip(to_start, statuses, strict=True):
@@ -366,11 +371,12 @@ class Persister(Actor[JobFinished]):
 
     async def handle_batch(self, messages: list[JobFinished]) -> None:
         finished = [m for m in messages if not m.already_terminal]
-        statuses = await self._store.apply_transitions(
-            [
-                JobTransition(m.job.spec, m.status, m.at, result=m.result, error=m.error)
-                for m in finished
-            ]
+        terminal = [
+            JobTransition(m.job.spec, m.status, m.at, result=m.result, error=m.error)
+            for m in finished
+        ]
+        statuses = await retry_while_unavailable(
+            lambda: self._store.apply_transitions(terminal), what="job store (terminal)"
         )
         # No await between storing and this: from here on a duplicate delivery finds the
         # job terminal in the store instead of parking on it.
@@ -417,7 +423,9 @@ class Persister(Actor[JobFinished]):
         await self._publisher.send(PublishRequest(JOBS_COMPLETED, message_list, settlements))
 
     async def _stored_terminal(self, job: AdmittedJob) -> list[Envelope]:
-        record = await self._store.get_job(job.spec.id)
+        record = await retry_while_unavailable(
+            lambda: self._store.get_job(job.spec.id), what="job store (read)"
+        )
         if record is None or not record.status.is_terminal:
             return []
         return [self._emitter.terminal(job, record)]
@@ -434,9 +442,12 @@ class ProcessorService:
         *,
         handlers: HandlerRegistry = DEFAULT_REGISTRY,
         queue: str = JOBS_CREATED,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         emitter = _Emitter(settings)
-        self.publisher = Publisher(broker, mailbox_size=max(16, settings.prefetch))
+        self.publisher = Publisher(
+            broker, mailbox_size=max(16, settings.prefetch), wait_ready=wait_ready
+        )
         in_flight: dict[str, AdmittedJob] = {}
         self.persister = Persister(
             store, self.publisher, emitter, in_flight, batch=settings.prefetch
@@ -445,7 +456,9 @@ class ProcessorService:
             store, self.persister, self.publisher, handlers, settings, emitter, in_flight
         )
         self.validator = Validator(store, self.executor, self.publisher, settings)
-        self.ingress = BrokerIngress(broker, queue, self.validator, prefetch=settings.prefetch)
+        self.ingress = BrokerIngress(
+            broker, queue, self.validator, prefetch=settings.prefetch, wait_ready=wait_ready
+        )
         shutdown_s = settings.shutdown_s
         self.supervisor = Supervisor(
             SERVICE,

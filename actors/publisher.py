@@ -6,9 +6,10 @@ per queue with one confirm window, and only after the broker confirmed them all:
 acknowledges the deliveries the requests settle, and wakes the requesters waiting on
 ``done``.
 
-Error handling: when the broker does not confirm, every waiting requester is woken with
-``error`` set and the actor crashes, so its supervisor restarts the pipeline and the
-unacknowledged deliveries are redelivered.
+Error handling: with ``retry=True`` (pipelines) a publish the broker did not confirm is
+published again, with backoff, until it is — consumers are idempotent, so a duplicate is
+harmless and nothing is lost. With ``retry=False`` (the gateway, whose clients wait) every
+requester is woken at once with ``error`` set and answers 503.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from typing import TYPE_CHECKING
 
 from actors.errors import BrokerUnavailable
 from actors.kernel import Actor
+from actors.retry import retry_while_unavailable
 from actors.settlement import Settlement, settle
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     import anyio
 
     from actors.broker import Broker, OutgoingMessage
@@ -55,11 +59,29 @@ class Publisher(Actor[PublishRequest]):
         name: str = "publisher",
         mailbox_size: int = 256,
         max_batch: int = 256,
+        retry: bool = True,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(name, mailbox_size=mailbox_size, max_batch=max_batch)
         self._broker = broker
+        self._retry = retry
+        self._wait_ready = wait_ready
         self.published = 0
         """Messages confirmed so far."""
+
+    async def on_start(self) -> None:
+        """Wait for the broker before taking requests (a service starting during an outage)."""
+        if self._wait_ready is not None:
+            await self._wait_ready()
+
+    async def _publish(self, queue: str, outgoing: list[OutgoingMessage]) -> None:
+        if not self._retry:
+            await self._broker.publish_batch(queue, outgoing)
+            return
+        await retry_while_unavailable(
+            lambda: self._broker.publish_batch(queue, outgoing),
+            what=f"broker (publish to {queue})",
+        )
 
     async def handle_batch(self, messages: list[PublishRequest]) -> None:
         by_queue: dict[str, list[OutgoingMessage]] = {}
@@ -67,13 +89,13 @@ class Publisher(Actor[PublishRequest]):
             by_queue.setdefault(request.queue, []).extend(request.messages)
         try:
             for queue, outgoing in by_queue.items():
-                await self._broker.publish_batch(queue, outgoing)
+                await self._publish(queue, outgoing)
         except BrokerUnavailable as exc:
             for request in messages:
                 request.error = exc
                 if request.done is not None:
                     request.done.set()
-            raise
+            return
         self.published += sum(len(outgoing) for outgoing in by_queue.values())
         await settle(s for request in messages for s in request.settlements)
         for request in messages:

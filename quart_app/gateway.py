@@ -156,10 +156,15 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
 
     async def publish(messages: list[OutgoingMessage]) -> str | None:
         """Publish and wait for the broker's confirm; the reason when it did not confirm."""
+        if not deps.ready():
+            return "the broker is not reachable right now"
         request_ = PublishRequest(JOBS_CREATED, messages, done=anyio.Event())
         started = time.perf_counter()
         with anyio.move_on_after(settings.publish_timeout_s) as scope:
-            await deps.publisher.send(request_)
+            try:
+                await deps.publisher.send(request_)
+            except anyio.ClosedResourceError:
+                return "the gateway is shutting down"
             assert request_.done is not None
             await request_.done.wait()
         if scope.cancelled_caught:

@@ -29,6 +29,10 @@ class AppendResult:
 class JobStore(Protocol):
     """Job state, one row per job."""
 
+    def is_available(self) -> bool:
+        """Whether the store can be used right now; services report not-ready while false."""
+        ...
+
     async def apply_transitions(self, transitions: Sequence[JobTransition]) -> list[JobStatus]:
         """Apply ``transitions`` in order, in one round trip, idempotently.
 
@@ -61,6 +65,10 @@ class JobStore(Protocol):
 class EventStore(Protocol):
     """The audit trail: every lifecycle event exactly once."""
 
+    def is_available(self) -> bool:
+        """Whether the store can be used right now; services report not-ready while false."""
+        ...
+
     async def append(self, events: Sequence[Envelope]) -> AppendResult:
         """Store ``events`` in one round trip; an already stored ``eventId`` is skipped."""
         ...
@@ -80,6 +88,10 @@ class EventStore(Protocol):
 
 class DeadLetterStore(Protocol):
     """Dead letters kept for inspection and requeue."""
+
+    def is_available(self) -> bool:
+        """Whether the store can be used right now; services report not-ready while false."""
+        ...
 
     async def add(self, records: Sequence[DeadLetter]) -> AppendResult:
         """Store ``records``; an already stored ``dead_letter_id`` is skipped."""
@@ -104,6 +116,10 @@ class DeadLetterStore(Protocol):
 
 class Counters(Protocol):
     """Live counters following the rules in :mod:`actors.stats`."""
+
+    def is_available(self) -> bool:
+        """Whether the store can be used right now; services report not-ready while false."""
+        ...
 
     async def apply(self, events: Sequence[Envelope]) -> int:
         """Count ``events`` in one round trip, each ``eventId`` at most once ever.

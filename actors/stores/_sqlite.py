@@ -106,6 +106,11 @@ class SQLiteDatabase:
         """The database file."""
         return self._path
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the connection is open."""
+        return not self._closed
+
     @contextmanager
     def failures(self, action: str) -> Iterator[None]:
         """Translate sqlite3 errors raised while doing ``action`` into StoreUnavailable."""

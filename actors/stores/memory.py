@@ -42,6 +42,10 @@ class MemoryCounters:
             f"failed={stats.failed_jobs} last_event_time={stats.last_event_time!r}>"
         )
 
+    def is_available(self) -> bool:
+        """Always: the counters live in this process."""
+        return True
+
     async def apply(self, events: Sequence[Envelope]) -> int:
         """Count ``events``; an ``eventId`` already counted is skipped.
 

@@ -202,6 +202,10 @@ class SQLiteJobStore:
     def __init__(self, db: SQLiteDatabase) -> None:
         self._db = db
 
+    def is_available(self) -> bool:
+        """Whether the store is open (a local file is there as long as it is)."""
+        return self._db.is_open
+
     def __repr__(self) -> str:
         return f"<SQLiteJobStore path={str(self._db.path)!r}>"
 
@@ -336,6 +340,10 @@ class SQLiteEventStore:
 
     def __init__(self, db: SQLiteDatabase) -> None:
         self._db = db
+
+    def is_available(self) -> bool:
+        """Whether the store is open (a local file is there as long as it is)."""
+        return self._db.is_open
 
     def __repr__(self) -> str:
         return f"<SQLiteEventStore path={str(self._db.path)!r}>"
@@ -527,6 +535,10 @@ class SQLiteDeadLetterStore:
 
     def __init__(self, db: SQLiteDatabase) -> None:
         self._db = db
+
+    def is_available(self) -> bool:
+        """Whether the store is open (a local file is there as long as it is)."""
+        return self._db.is_open
 
     def __repr__(self) -> str:
         return f"<SQLiteDeadLetterStore path={str(self._db.path)!r}>"

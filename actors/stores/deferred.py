@@ -1,0 +1,115 @@
+"""Stores whose server may not be connected yet: each call goes to the open adapter.
+
+A service process builds its actors and HTTP apps before its servers answer (so that
+``/healthz`` can say 503 while it waits); these stand-ins are what those actors hold.
+A call while the server is not connected raises :class:`~actors.errors.StoreUnavailable`
+at once, which the apps answer with 503 and the pipelines treat like any store outage.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from actors.errors import DependencyUnavailable, StoreUnavailable
+from actors.stores._protocols import Counters, DeadLetterStore, EventStore, JobStore
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from actors.connections import Connection
+    from actors.deadletters import DeadLetter
+    from actors.events import Envelope, EventType
+    from actors.jobs import JobRecord, JobStatus, JobTransition
+    from actors.stats import Stats
+    from actors.stores._protocols import AppendResult
+
+__all__ = [
+    "DeferredCounters",
+    "DeferredDeadLetterStore",
+    "DeferredEventStore",
+    "DeferredJobStore",
+]
+
+S = TypeVar("S", JobStore, EventStore, DeadLetterStore, Counters)
+
+
+class _Deferred(Generic[S]):
+    def __init__(self, connection: Connection[S]) -> None:
+        self._connection: Connection[S] = connection
+
+    def _store(self) -> S:
+        try:
+            return self._connection.get()
+        except DependencyUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None
+
+    def is_available(self) -> bool:
+        """Whether the store is connected and usable."""
+        return self._connection.available()
+
+
+class DeferredJobStore(_Deferred[JobStore]):
+    """A :class:`JobStore` that is the connection's open job store."""
+
+    async def apply_transitions(self, transitions: Sequence[JobTransition]) -> list[JobStatus]:
+        return await self._store().apply_transitions(transitions)
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        return await self._store().get_job(job_id)
+
+    async def recent_jobs(
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: JobStatus | None = None,
+        job_type: str | None = None,
+    ) -> list[JobRecord]:
+        return await self._store().recent_jobs(
+            limit=limit, offset=offset, status=status, job_type=job_type
+        )
+
+
+class DeferredEventStore(_Deferred[EventStore]):
+    """An :class:`EventStore` that is the connection's open event store."""
+
+    async def append(self, events: Sequence[Envelope]) -> AppendResult:
+        return await self._store().append(events)
+
+    async def events_for_job(self, job_id: str) -> list[Envelope]:
+        return await self._store().events_for_job(job_id)
+
+    async def recent_events(self, *, limit: int, job_id: str | None = None) -> list[Envelope]:
+        return await self._store().recent_events(limit=limit, job_id=job_id)
+
+    def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
+        return self._store().iter_events(event_types)
+
+
+class DeferredDeadLetterStore(_Deferred[DeadLetterStore]):
+    """A :class:`DeadLetterStore` that is the connection's open dead-letter store."""
+
+    async def add(self, records: Sequence[DeadLetter]) -> AppendResult:
+        return await self._store().add(records)
+
+    async def recent(self, *, limit: int) -> list[DeadLetter]:
+        return await self._store().recent(limit=limit)
+
+    async def get(self, dead_letter_id: str) -> DeadLetter | None:
+        return await self._store().get(dead_letter_id)
+
+    async def remove(self, dead_letter_ids: Sequence[str]) -> int:
+        return await self._store().remove(dead_letter_ids)
+
+    async def count(self) -> int:
+        return await self._store().count()
+
+
+class DeferredCounters(_Deferred[Counters]):
+    """:class:`Counters` that are the connection's open counters."""
+
+    async def apply(self, events: Sequence[Envelope]) -> int:
+        return await self._store().apply(events)
+
+    async def snapshot(self) -> Stats:
+        return await self._store().snapshot()
