@@ -19,7 +19,7 @@ from quart_app._server import HttpServer
 from quart_app.gateway import GatewayDeps, create_gateway_app
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from anyio.abc import TaskStatus
     from prometheus_client import CollectorRegistry
@@ -44,6 +44,7 @@ class GatewayService:
         handlers: HandlerRegistry,
         registry: CollectorRegistry | None = None,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
+        extra_children: Sequence[ChildSpec] = (),
     ) -> None:
         self.name = SERVICE
         self._broker = broker
@@ -69,6 +70,7 @@ class GatewayService:
             # The HTTP face first, so /healthz answers (503) while the publisher waits for
             # the broker; it is stopped last, and answers 503 once the publisher is gone.
             [
+                *extra_children,
                 ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.publisher, shutdown_s=settings.shutdown_s),
             ],

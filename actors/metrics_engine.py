@@ -35,7 +35,7 @@ from actors.settlement import Settlement, settle
 from contracts import SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from anyio.abc import TaskStatus
 
@@ -184,6 +184,7 @@ class MetricsEngineService:
         settings: Settings,
         *,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
+        extra_children: Sequence[ChildSpec] = (),
     ) -> None:
         self.name = SERVICE
         self.publisher = Publisher(broker, mailbox_size=64, wait_ready=wait_ready)
@@ -209,6 +210,7 @@ class MetricsEngineService:
         self.supervisor = Supervisor(
             SERVICE,
             [
+                *extra_children,
                 ChildSpec.of(self.archivist, shutdown_s=shutdown_s),
                 ChildSpec.of(self.publisher, shutdown_s=shutdown_s),
                 ChildSpec.of(self.persister, shutdown_s=shutdown_s),

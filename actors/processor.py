@@ -43,7 +43,7 @@ from actors.retry import retry_while_unavailable
 from actors.settlement import Settlement
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from anyio.abc import TaskGroup, TaskStatus
 
@@ -443,6 +443,7 @@ class ProcessorService:
         handlers: HandlerRegistry = DEFAULT_REGISTRY,
         queue: str = JOBS_CREATED,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
+        extra_children: Sequence[ChildSpec] = (),
     ) -> None:
         emitter = _Emitter(settings)
         self.publisher = Publisher(
@@ -463,6 +464,7 @@ class ProcessorService:
         self.supervisor = Supervisor(
             SERVICE,
             [
+                *extra_children,
                 ChildSpec.of(self.publisher, shutdown_s=shutdown_s),
                 ChildSpec.of(self.persister, shutdown_s=shutdown_s),
                 ChildSpec.of(self.executor, shutdown_s=shutdown_s),

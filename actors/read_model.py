@@ -13,6 +13,8 @@ from quart_app._server import HttpServer
 from quart_app.read_model import ReadModelDeps, create_read_model_app
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from anyio.abc import TaskStatus
     from prometheus_client import CollectorRegistry
 
@@ -38,6 +40,7 @@ class ReadModelService:
         *,
         handlers: HandlerRegistry,
         registry: CollectorRegistry | None = None,
+        extra_children: Sequence[ChildSpec] = (),
     ) -> None:
         self.name = SERVICE
         self.registry = registry if registry is not None else create_registry()
@@ -57,7 +60,7 @@ class ReadModelService:
         self.http = HttpServer(app, settings.host, settings.read_model_port)
         self.supervisor = Supervisor(
             SERVICE,
-            [ChildSpec.of(self.http, shutdown_s=settings.shutdown_s)],
+            [*extra_children, ChildSpec.of(self.http, shutdown_s=settings.shutdown_s)],
             intensity=10,
             period_s=30.0,
         )

@@ -23,6 +23,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from actors._version import VERSION
+from actors.urls import (
+    DEFAULT_MONGO_URL,
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_RABBITMQ_URL,
+    DEFAULT_REDIS_URL,
+    url_from_env,
+)
 
 __all__ = ["Settings"]
 
@@ -38,6 +45,17 @@ class Settings:
     host: str = "127.0.0.1"
     gateway_port: int = 3000
     read_model_port: int = 8080
+    processor_port: int = 8001
+    """Processor's /healthz, /readyz and /metrics (``observatory serve processor``)."""
+    metrics_engine_port: int = 8002
+    """Metrics engine's /healthz, /readyz and /metrics."""
+    rabbitmq_url: str = DEFAULT_RABBITMQ_URL
+    postgres_url: str = DEFAULT_POSTGRES_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    mongo_url: str = DEFAULT_MONGO_URL
+    namespace: str = ""
+    """Isolates one observatory from others on the same servers: prefixes queue names and
+    Redis keys, and names the PostgreSQL schema and MongoDB database. Empty: the defaults."""
     data_dir: Path = field(default_factory=lambda: Path(".observatory"))
     prefetch: int = 256
     job_timeout_s: float = 30.0
@@ -61,6 +79,39 @@ class Settings:
     def with_changes(self, **changes: object) -> Settings:
         """A copy with ``changes`` applied."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings with the server URLs from ``RABBITMQ_URL``, ``POSTGRES_URL``,
+        ``REDIS_URL``, ``MONGO_URL`` and the namespace from ``OBSERVATORY_NAMESPACE``."""
+        settings = cls(
+            rabbitmq_url=url_from_env("RABBITMQ_URL", DEFAULT_RABBITMQ_URL),
+            postgres_url=url_from_env("POSTGRES_URL", DEFAULT_POSTGRES_URL),
+            redis_url=url_from_env("REDIS_URL", DEFAULT_REDIS_URL),
+            mongo_url=url_from_env("MONGO_URL", DEFAULT_MONGO_URL),
+            namespace=url_from_env("OBSERVATORY_NAMESPACE", ""),
+        )
+        return settings.with_changes(**overrides) if overrides else settings
+
+    @property
+    def postgres_schema(self) -> str:
+        """The PostgreSQL schema of this namespace."""
+        return self.namespace.replace("-", "_").strip("_.:") or "public"
+
+    @property
+    def mongo_database(self) -> str:
+        """The MongoDB database of this namespace."""
+        return self.namespace.strip("_.:-") or "observatory"
+
+    @property
+    def queue_namespace(self) -> str:
+        """Prefix of this namespace's queue names."""
+        return f"{self.namespace.strip('.')}." if self.namespace else ""
+
+    @property
+    def redis_prefix(self) -> str:
+        """Prefix of this namespace's Redis keys."""
+        return f"observatory:{self.namespace.strip(':')}:" if self.namespace else "observatory:"
 
     @property
     def gateway_url(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,10 +19,11 @@ import anyio
 from actors._version import VERSION
 from actors.errors import ObservatoryError
 from actors.observability import configure_logging
+from actors.serve import SERVICES
 from actors.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from anyio.abc import TaskStatus
 
@@ -47,6 +49,13 @@ Submit a job:  curl -X POST localhost:3000/jobs -H 'content-type: application/js
 Watch it:      curl localhost:8080/jobs/recent   (API docs at /docs on both ports)
 
 Ctrl-C or SIGTERM stops gracefully: nothing accepted is lost, the next `up` resumes it.
+"""
+
+
+_SERVE_EPILOG = """\
+examples:
+  observatory serve gateway
+  RABBITMQ_URL=amqp://user:pass@rabbit:5672/ observatory serve processor --port 8001
 """
 
 
@@ -154,6 +163,80 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="simulated duration of job types without a handler (default: %(default)s)",
     )
+    up.add_argument(
+        "--processor-port",
+        type=_port,
+        default=defaults.processor_port,
+        help="processor health/metrics port with --infra local (default: %(default)s)",
+    )
+    up.add_argument(
+        "--metrics-engine-port",
+        type=_port,
+        default=defaults.metrics_engine_port,
+        help="metrics engine health/metrics port with --infra local (default: %(default)s)",
+    )
+    up.add_argument(
+        "--infra",
+        choices=["embedded", "local"],
+        default="embedded",
+        help="embedded: one process, no servers (default); local: each service as its own "
+        "process against RABBITMQ_URL, POSTGRES_URL, REDIS_URL and MONGO_URL",
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="run one service in this process against real servers",
+        description="Run one service against RabbitMQ, PostgreSQL, Redis and MongoDB, named by "
+        "RABBITMQ_URL, POSTGRES_URL, REDIS_URL and MONGO_URL (defaults: the local servers). "
+        "While a server is away the service retries with backoff and /healthz answers 503.",
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("service", choices=SERVICES, help="which service")
+    serve.add_argument(
+        "--host", default=defaults.host, help="address to bind (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help="HTTP port (default: gateway 3000, processor 8001, metrics-engine 8002, "
+        "read-model 8080)",
+    )
+    serve.add_argument(
+        "--namespace",
+        default=None,
+        help="isolate from other observatories on the same servers (queue and key prefix, "
+        "PostgreSQL schema, MongoDB database; default: $OBSERVATORY_NAMESPACE or none)",
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=_positive,
+        default=defaults.shutdown_s,
+        metavar="SECONDS",
+        help="how long to drain on SIGTERM before running jobs are cancelled "
+        "(default: %(default)s)",
+    )
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply the PostgreSQL migrations and exit",
+        description="Apply pending migrations of the job store at POSTGRES_URL.",
+    )
+    migrate.add_argument("--namespace", default=None, help="the namespace whose schema to migrate")
+
+    from launcher.bench import BENCH_EPILOG, add_bench_arguments
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure throughput and latency, phase by phase",
+        description="Measure how fast the observatory moves zero-work echo jobs: HTTP\n"
+        "submission (single and batch) and end to end, paced latency, the processor alone\n"
+        "and a raw RabbitMQ relay ceiling. Without URLs it starts `observatory up` itself.",
+        epilog=BENCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_bench_arguments(bench)
     return parser
 
 
@@ -174,27 +257,11 @@ async def _run_up(args: argparse.Namespace) -> int:
     )
     async with anyio.create_task_group() as tg:
 
-        async def watch_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                stopping = False
-                async for signum in signals:
-                    if stopping:
-                        print("Second signal: stopping now, without draining.", flush=True)
-                        tg.cancel_scope.cancel()
-                        return
-                    stopping = True
-                    print(
-                        f"{signal.Signals(signum).name} received: draining and stopping "
-                        "(send it again to stop at once)...",
-                        flush=True,
-                    )
-                    observatory.request_stop()
-
         async def run_observatory(*, task_status: TaskStatus[ObservatoryUrls]) -> None:
             await observatory.run(task_status=task_status)
             tg.cancel_scope.cancel()  # it has stopped: end the signal watcher too
 
-        tg.start_soon(watch_signals)
+        tg.start_soon(_until_signalled, tg.cancel_scope, observatory.request_stop)
         urls = await tg.start(run_observatory)
         print(f"Task Observatory {VERSION} is up (embedded; data in {settings.data_dir}/)")
         print(f"  Gateway     {urls.gateway}   POST /jobs, docs at {urls.gateway}/docs")
@@ -205,6 +272,124 @@ async def _run_up(args: argparse.Namespace) -> int:
             print(f"  Demo load   {args.demo_rate:g} jobs/s of echo, sleep, compute, fail, report")
         print("Press Ctrl-C to stop.", flush=True)
     print("Stopped; nothing in flight was lost.", flush=True)
+    return 0
+
+
+async def _until_signalled(tg_cancel: anyio.CancelScope, stop: Callable[[], None]) -> None:
+    """First SIGINT/SIGTERM: ``stop()`` (graceful); the second: cancel everything."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        stopping = False
+        async for signum in signals:
+            if stopping:
+                log.warning("signal.second name=%s: stopping now", signal.Signals(signum).name)
+                tg_cancel.cancel()
+                return
+            stopping = True
+            log.info("signal.received name=%s: draining", signal.Signals(signum).name)
+            stop()
+
+
+async def _run_serve(args: argparse.Namespace) -> int:
+    from actors.serve import ServiceProcess
+
+    overrides: dict[str, object] = {"host": args.host, "shutdown_s": args.shutdown_timeout}
+    if args.namespace is not None:
+        overrides["namespace"] = args.namespace
+    if args.port is not None:
+        field = {
+            "gateway": "gateway_port",
+            "processor": "processor_port",
+            "metrics-engine": "metrics_engine_port",
+            "read-model": "read_model_port",
+        }[args.service]
+        overrides[field] = args.port
+    settings = Settings.from_env(**overrides)
+    process = ServiceProcess(args.service, settings)
+    async with anyio.create_task_group() as tg:
+
+        async def run_service(*, task_status: TaskStatus[None]) -> None:
+            await process.run(task_status=task_status)
+            tg.cancel_scope.cancel()  # it has stopped: end the signal watcher too
+
+        tg.start_soon(_until_signalled, tg.cancel_scope, process.request_stop)
+        await tg.start(run_service)
+        log.info(
+            "service.up service=%s url=http://%s:%d", args.service, settings.host, process.http.port
+        )
+    return 0
+
+
+async def _run_up_local(args: argparse.Namespace) -> int:
+    from launcher.local import local_supervisor, wait_all_healthy
+
+    settings = Settings.from_env()
+    env = {
+        "RABBITMQ_URL": settings.rabbitmq_url,
+        "POSTGRES_URL": settings.postgres_url,
+        "REDIS_URL": settings.redis_url,
+        "MONGO_URL": settings.mongo_url,
+        "OBSERVATORY_NAMESPACE": settings.namespace,
+    }
+    ports = {
+        "gateway": args.gateway_port,
+        "read-model": args.read_model_port,
+        "processor": args.processor_port,
+        "metrics-engine": args.metrics_engine_port,
+    }
+    supervisor, processes = local_supervisor(
+        host=args.host,
+        env=env,
+        shutdown_s=args.shutdown_timeout,
+        ports={name: port or _free_port(args.host) for name, port in ports.items()},
+        extra_args=["--shutdown-timeout", str(args.shutdown_timeout)],
+    )
+    async with anyio.create_task_group() as tg:
+
+        async def run_processes(*, task_status: TaskStatus[None]) -> None:
+            await supervisor.run(task_status=task_status)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(_until_signalled, tg.cancel_scope, supervisor.request_stop)
+        await tg.start(run_processes)
+        unready = await wait_all_healthy(list(processes.values()), timeout_s=60.0)
+        if unready:
+            print(
+                f"Waiting for {', '.join(unready)}: not ready after 60 s (see their /healthz); "
+                "they keep retrying."
+            )
+        print(f"Task Observatory {VERSION} is up (local: one process per service)")
+        print(f"  Gateway     {processes['gateway'].url}   POST /jobs, docs at /docs")
+        print(
+            f"  Read model  {processes['read-model'].url}   GET /stats /jobs/recent, docs at /docs"
+        )
+        print(f"  Processor   {processes['processor'].url}   /healthz /metrics")
+        print(f"  Metrics     {processes['metrics-engine'].url}   /healthz /metrics")
+        print("Press Ctrl-C to stop.", flush=True)
+    print("Stopped; nothing in flight was lost.", flush=True)
+    return 0
+
+
+def _free_port(host: str) -> int:
+    """A port the OS says is free now (for ``--*-port 0`` with separate processes)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+async def _run_migrate(args: argparse.Namespace) -> int:
+    from actors.stores.postgres import migrate_postgres
+
+    overrides: dict[str, object] = {}
+    if args.namespace is not None:
+        overrides["namespace"] = args.namespace
+    settings = Settings.from_env(**overrides)
+    applied = await migrate_postgres(settings.postgres_url, schema=settings.postgres_schema)
+    if applied:
+        print(
+            f"Applied migrations {', '.join(map(str, applied))} to schema {settings.postgres_schema!r}."
+        )
+    else:
+        print(f"Schema {settings.postgres_schema!r} is up to date; nothing to apply.")
     return 0
 
 
@@ -225,7 +410,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupted = False
     try:
         if args.command == "up":
-            return anyio.run(_run_up, args, backend_options={"use_uvloop": True})
+            runner = _run_up if args.infra == "embedded" else _run_up_local
+            return anyio.run(runner, args, backend_options={"use_uvloop": True})
+        if args.command == "serve":
+            return anyio.run(_run_serve, args, backend_options={"use_uvloop": True})
+        if args.command == "migrate":
+            return anyio.run(_run_migrate, args, backend_options={"use_uvloop": True})
+        if args.command == "bench":
+            from launcher.bench import bench_main
+
+            return bench_main(args)
     except* ObservatoryError as group:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import Process, TaskStatus
 
-__all__ = ["LOCAL_SERVICES", "ServiceProcess", "local_supervisor"]
+__all__ = ["LOCAL_SERVICES", "ServiceProcess", "local_supervisor", "wait_all_healthy"]
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,23 @@ class ServiceProcess:
 
 
 def local_supervisor(
-    *, host: str, env: Mapping[str, str], shutdown_s: float
+    *,
+    host: str,
+    env: Mapping[str, str],
+    shutdown_s: float,
+    ports: Mapping[str, int] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[Supervisor, dict[str, ServiceProcess]]:
-    """A supervisor running every service as a process on the architecture's ports."""
+    """A supervisor running every service as a process (ports default to the architecture's)."""
+    chosen = dict(ports or {})
     processes = {
-        service.name: ServiceProcess(service.name, host=host, port=service.port, env=env)
+        service.name: ServiceProcess(
+            service.name,
+            host=host,
+            port=chosen.get(service.name, service.port),
+            env=env,
+            extra_args=extra_args,
+        )
         for service in LOCAL_SERVICES
     }
     supervisor = Supervisor(
@@ -177,3 +189,23 @@ def local_supervisor(
         backoff_max_s=10.0,
     )
     return supervisor, processes
+
+
+async def wait_all_healthy(processes: Sequence[ServiceProcess], *, timeout_s: float) -> list[str]:
+    """Wait until every process's ``/healthz`` answers 200; the names still unready after
+    ``timeout_s``."""
+    pending = {p.name: p for p in processes}
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        with anyio.move_on_after(timeout_s):
+            while pending:
+                for name, process in list(pending.items()):
+                    try:
+                        response = await client.get(f"{process.url}/healthz")
+                    except httpx.HTTPError:
+                        continue
+                    if response.status_code == 200:
+                        del pending[name]
+                if pending:
+                    # Other processes: their answer is the only thing to wait on.
+                    await anyio.sleep(0.2)
+    return sorted(pending)

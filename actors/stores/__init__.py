@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from actors.stores._protocols import AppendResult, Counters, DeadLetterStore, EventStore, JobStore
 from actors.stores.memory import MemoryCounters, rebuild_counters
+from actors.stores.mongo import (
+    MongoDeadLetterStore,
+    MongoEventStore,
+    open_mongo_dead_letter_store,
+    open_mongo_event_store,
+)
+from actors.stores.postgres import PostgresJobStore, migrate_postgres, open_postgres_job_store
+from actors.stores.redis import RedisCounters, open_redis_counters
 from actors.stores.sqlite import (
     DEAD_LETTERS_DATABASE,
     EVENTS_DATABASE,
@@ -26,9 +34,18 @@ __all__ = [
     "EventStore",
     "JobStore",
     "MemoryCounters",
+    "MongoDeadLetterStore",
+    "MongoEventStore",
+    "PostgresJobStore",
+    "RedisCounters",
     "SQLiteDeadLetterStore",
     "SQLiteEventStore",
     "SQLiteJobStore",
+    "migrate_postgres",
+    "open_mongo_dead_letter_store",
+    "open_mongo_event_store",
+    "open_postgres_job_store",
+    "open_redis_counters",
     "open_sqlite_dead_letter_store",
     "open_sqlite_event_store",
     "open_sqlite_job_store",

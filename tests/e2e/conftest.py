@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -10,11 +11,15 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import anyio
 import httpx
 import pytest
+
+from actors.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -33,6 +38,7 @@ class RunningObservatory:
     data_dir: Path
     output: list[str] = field(default_factory=list)
     stderr_log: Path | None = None
+    mode: str = "embedded"
 
     def stop(self, timeout_s: float = 60.0) -> int:
         """SIGTERM it and wait for a graceful exit; returns the exit code."""
@@ -52,7 +58,12 @@ def _pump(stream: object, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def start_observatory(data_dir: Path, *extra: str, timeout_s: float = 60.0) -> RunningObservatory:
+def start_observatory(
+    data_dir: Path,
+    *extra: str,
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> RunningObservatory:
     """Start ``observatory up`` on free ports and wait until it prints its URLs."""
     command = [
         sys.executable,
@@ -78,7 +89,7 @@ def start_observatory(data_dir: Path, *extra: str, timeout_s: float = 60.0) -> R
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
@@ -115,26 +126,98 @@ def start_observatory(data_dir: Path, *extra: str, timeout_s: float = 60.0) -> R
     return running
 
 
+LOCAL_ARGS = (
+    "--infra",
+    "local",
+    "--processor-port",
+    "0",
+    "--metrics-engine-port",
+    "0",
+)
+
+
 @pytest.fixture
-def observatory_factory(tmp_path: Path) -> Iterator[Callable[..., RunningObservatory]]:
-    """Start observatories; each is stopped (killed if it hangs) at teardown, last first."""
+def embedded_factory(tmp_path: Path) -> Iterator[Callable[..., RunningObservatory]]:
+    """Start embedded observatories; each is stopped (killed if it hangs) at teardown."""
+    with _factory(tmp_path, extra=(), env=None) as create:
+        yield create
+
+
+@pytest.fixture(params=["embedded", pytest.param("local", marks=pytest.mark.integration)])
+def observatory_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., RunningObservatory]]:
+    """Start observatories: embedded, and (integration) one process per service against
+    the real servers, isolated in a namespace of their own that is removed afterwards."""
+    if request.param == "embedded":
+        with _factory(tmp_path, extra=(), env=None) as create:
+            yield create
+        return
+    namespace = f"e2e-{uuid.uuid4().hex[:10]}"
+    env = {
+        "RABBITMQ_URL": request.getfixturevalue("rabbitmq_url"),
+        "POSTGRES_URL": request.getfixturevalue("postgres_url"),
+        "REDIS_URL": request.getfixturevalue("redis_url"),
+        "MONGO_URL": request.getfixturevalue("mongo_url"),
+        "OBSERVATORY_NAMESPACE": namespace,
+    }
+    try:
+        with _factory(tmp_path, extra=LOCAL_ARGS, env=env) as create:
+            yield create
+    finally:
+        anyio.run(_remove_namespace, env)
+
+
+async def _remove_namespace(env: dict[str, str]) -> None:
+    """Delete what an observatory created under its namespace on the real servers."""
+    import asyncpg
+    import coredis
+
+    from actors.broker.amqp import open_amqp_broker
+    from actors.broker.names import ALL_QUEUES, RETRY_DELAYS_S, retry_queue
+
+    settings = Settings.from_env(namespace=env["OBSERVATORY_NAMESPACE"])
+    with anyio.fail_after(30):
+        async with open_amqp_broker(
+            env["RABBITMQ_URL"], namespace=settings.queue_namespace
+        ) as broker:
+            for queue in (*(retry_queue(d) for d in RETRY_DELAYS_S), *ALL_QUEUES):
+                await broker.delete_queue(queue)
+        connection = await asyncpg.connect(env["POSTGRES_URL"])
+        try:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{settings.postgres_schema}" CASCADE')
+        finally:
+            await connection.close()
+        async with coredis.Redis.from_url(env["REDIS_URL"]) as redis:
+            keys = [key async for key in redis.scan_iter(match=f"{settings.redis_prefix}*")]
+            if keys:
+                await redis.delete(keys)
+
+
+@contextlib.contextmanager
+def _factory(
+    tmp_path: Path, *, extra: tuple[str, ...], env: dict[str, str] | None
+) -> Iterator[Callable[..., RunningObservatory]]:
     started: list[RunningObservatory] = []
 
-    def create(*extra: str, data_dir: Path | None = None) -> RunningObservatory:
-        running = start_observatory(data_dir or tmp_path / "data", *extra)
+    def create(*more: str, data_dir: Path | None = None) -> RunningObservatory:
+        running = start_observatory(data_dir or tmp_path / "data", *extra, *more, env=env)
+        running.mode = "local" if extra else "embedded"
         started.append(running)
         return running
 
-    yield create
-    for running in reversed(started):
-        if running.process.poll() is None:
-            try:
-                running.stop(timeout_s=30)
-            except subprocess.TimeoutExpired:
-                running.process.kill()
-                running.process.wait()
-        if running.process.stdout is not None:
-            running.process.stdout.close()
+    try:
+        yield create
+    finally:
+        for running in reversed(started):
+            if running.process.poll() is None:
+                try:
+                    running.stop(timeout_s=60)
+                except subprocess.TimeoutExpired:
+                    running.process.kill()
+                    running.process.wait()
+            if running.process.stdout is not None:
+                running.process.stdout.close()
 
 
 def _wait_until(

@@ -219,11 +219,11 @@ def test_bad_submissions_get_a_400_naming_the_path_and_publish_nothing(
 
 
 def test_demo_mode_shows_a_living_system_with_failures(
-    observatory_factory: Callable[..., object],
+    embedded_factory: Callable[..., object],
     http: httpx.Client,
     wait_until: Callable[..., None],
 ) -> None:
-    obs = observatory_factory("--demo", "--demo-rate", "25")
+    obs = embedded_factory("--demo", "--demo-rate", "25")
     read_model = obs.read_model  # type: ignore[attr-defined]
 
     def lively() -> bool:
@@ -268,11 +268,11 @@ def test_a_busy_port_is_refused_with_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_sigterm_with_jobs_in_flight_loses_nothing_and_counts_nothing_twice(
-    observatory_factory: Callable[..., object],
+    embedded_factory: Callable[..., object],
     http: httpx.Client,
     wait_until: Callable[..., None],
 ) -> None:
-    obs = observatory_factory("--shutdown-timeout", "0.5")
+    obs = embedded_factory("--shutdown-timeout", "0.5")
     gateway = obs.gateway  # type: ignore[attr-defined]
     expected: set[str] = set()
     for index in range(120):
@@ -296,7 +296,7 @@ def test_sigterm_with_jobs_in_flight_loses_nothing_and_counts_nothing_twice(
     assert spilled
     assert spilled[-1] != "broker.spilled messages=0", spilled
 
-    again = observatory_factory(data_dir=obs.data_dir)  # type: ignore[attr-defined]
+    again = embedded_factory(data_dir=obs.data_dir)  # type: ignore[attr-defined]
     read_model = again.read_model  # type: ignore[attr-defined]
 
     def all_counted() -> bool:

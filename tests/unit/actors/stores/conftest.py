@@ -8,11 +8,18 @@ the test. A new adapter (PostgreSQL, MongoDB, Redis) joins a suite by adding its
 
 from __future__ import annotations
 
+import uuid
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio
+import coredis
+import pymongo
 import pytest
 
 from actors.stores.memory import MemoryCounters
+from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
+from actors.stores.redis import open_redis_counters
 from actors.stores.sqlite import (
     DEAD_LETTERS_DATABASE,
     EVENTS_DATABASE,
@@ -34,15 +41,36 @@ def _unknown(adapter: object) -> ValueError:
     return ValueError(f"Unknown store adapter {adapter!r}; add a branch for it in conftest.py.")
 
 
-@pytest.fixture(params=["sqlite"])
-def open_job_store(
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+async def open_job_store(
     request: pytest.FixtureRequest, tmp_path: pathlib.Path
-) -> Callable[[], AbstractAsyncContextManager[JobStore]]:
+) -> AsyncIterator[Callable[[], AbstractAsyncContextManager[JobStore]]]:
     """Opens the test's job store (empty at first, the same one at every call)."""
     if request.param == "sqlite":
         path = tmp_path / JOBS_DATABASE
-        return lambda: open_sqlite_job_store(path)
-    raise _unknown(request.param)  # pragma: no cover
+        yield lambda: open_sqlite_job_store(path)
+    elif request.param == "postgres":
+        # Imported here: only this branch needs them (and the imports above are shared).
+        from uuid import uuid4
+
+        import anyio
+        import asyncpg
+
+        from actors.stores.postgres import open_postgres_job_store
+
+        url: str = request.getfixturevalue("postgres_url")
+        schema = f"test_{uuid4().hex[:12]}"  # the test's own schema, dropped afterwards
+        try:
+            yield lambda: open_postgres_job_store(url, schema=schema)
+        finally:
+            with anyio.fail_after(10, shield=True):
+                conn = await asyncpg.connect(url)
+                try:
+                    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                finally:
+                    await conn.close()
+    else:  # pragma: no cover
+        raise _unknown(request.param)
 
 
 @pytest.fixture
@@ -54,15 +82,39 @@ async def job_store(
         yield store
 
 
-@pytest.fixture(params=["sqlite"])
-def open_event_store(
+_TEARDOWN_TIMEOUT_S = 10
+"""Bound of dropping a test's MongoDB database or deleting its Redis keys."""
+
+
+@asynccontextmanager
+async def _mongo_database(url: str) -> AsyncIterator[str]:
+    """A database name of the test's own, dropped afterwards."""
+    database = f"test_{uuid.uuid4().hex}"
+    try:
+        yield database
+    finally:
+        with anyio.fail_after(_TEARDOWN_TIMEOUT_S, shield=True):
+            client: pymongo.AsyncMongoClient[dict[str, object]] = pymongo.AsyncMongoClient(url)
+            try:
+                await client.drop_database(database)
+            finally:
+                await client.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.integration)])
+async def open_event_store(
     request: pytest.FixtureRequest, tmp_path: pathlib.Path
-) -> Callable[[], AbstractAsyncContextManager[EventStore]]:
+) -> AsyncIterator[Callable[[], AbstractAsyncContextManager[EventStore]]]:
     """Opens the test's event store (empty at first, the same one at every call)."""
     if request.param == "sqlite":
         path = tmp_path / EVENTS_DATABASE
-        return lambda: open_sqlite_event_store(path)
-    raise _unknown(request.param)  # pragma: no cover
+        yield lambda: open_sqlite_event_store(path)
+    elif request.param == "mongo":
+        url: str = request.getfixturevalue("mongo_url")
+        async with _mongo_database(url) as database:
+            yield lambda: open_mongo_event_store(url, database=database)
+    else:  # pragma: no cover
+        raise _unknown(request.param)
 
 
 @pytest.fixture
@@ -74,15 +126,20 @@ async def event_store(
         yield store
 
 
-@pytest.fixture(params=["sqlite"])
-def open_dead_letter_store(
+@pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.integration)])
+async def open_dead_letter_store(
     request: pytest.FixtureRequest, tmp_path: pathlib.Path
-) -> Callable[[], AbstractAsyncContextManager[DeadLetterStore]]:
+) -> AsyncIterator[Callable[[], AbstractAsyncContextManager[DeadLetterStore]]]:
     """Opens the test's dead-letter store (empty at first, the same one at every call)."""
     if request.param == "sqlite":
         path = tmp_path / DEAD_LETTERS_DATABASE
-        return lambda: open_sqlite_dead_letter_store(path)
-    raise _unknown(request.param)  # pragma: no cover
+        yield lambda: open_sqlite_dead_letter_store(path)
+    elif request.param == "mongo":
+        url: str = request.getfixturevalue("mongo_url")
+        async with _mongo_database(url) as database:
+            yield lambda: open_mongo_dead_letter_store(url, database=database)
+    else:  # pragma: no cover
+        raise _unknown(request.param)
 
 
 @pytest.fixture
@@ -94,10 +151,27 @@ async def dead_letter_store(
         yield store
 
 
-@pytest.fixture(params=["memory"])
+async def _delete_redis_keys(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix`` (a test's own)."""
+    with anyio.fail_after(_TEARDOWN_TIMEOUT_S, shield=True):
+        async with coredis.Redis.from_url(url, decode_responses=True) as client:
+            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+            if keys:
+                await client.delete(keys)
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 async def counters(request: pytest.FixtureRequest) -> AsyncIterator[Counters]:
     """Empty counters."""
     if request.param == "memory":
         yield MemoryCounters()
+    elif request.param == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        prefix = f"test:{uuid.uuid4().hex}:"
+        try:
+            async with open_redis_counters(url, prefix=prefix) as redis_counters:
+                yield redis_counters
+        finally:
+            await _delete_redis_keys(url, prefix)
     else:  # pragma: no cover
         raise _unknown(request.param)

@@ -1,0 +1,254 @@
+"""One service per process, against real servers: ``observatory serve <service>``.
+
+Each process is one supervisor tree: the service's HTTP face first (so ``/healthz``
+answers 503 while servers are away), then a :class:`~actors.connections.Connection` per
+server (connecting in the background, retrying with backoff, one log line per attempt),
+then the service's actors, which wait for their servers before they start.
+
+=================  ==============================  ======================================
+service            servers                         HTTP (default port)
+=================  ==============================  ======================================
+gateway            RabbitMQ                        API + health (3000)
+processor          RabbitMQ, PostgreSQL            health + metrics (8001)
+metrics-engine     RabbitMQ, Redis, MongoDB        health + metrics (8002)
+read-model         PostgreSQL, Redis, MongoDB      API + health (8080)
+=================  ==============================  ======================================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
+
+from actors.broker.amqp import AmqpBroker, open_amqp_broker
+from actors.connections import Connection, SelfReporting
+from actors.errors import ConfigError
+from actors.gateway import GatewayService
+from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry
+from actors.kernel import ActorHealth, ActorState, ChildSpec
+from actors.metrics import ActorHealthCollector, create_registry
+from actors.metrics_engine import MetricsEngineService
+from actors.observability import bind
+from actors.processor import ProcessorService
+from actors.read_model import ReadModelService
+from actors.stores.deferred import (
+    DeferredCounters,
+    DeferredDeadLetterStore,
+    DeferredEventStore,
+    DeferredJobStore,
+)
+from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
+from actors.stores.postgres import open_postgres_job_store
+from actors.stores.redis import open_redis_counters
+from quart_app._server import HttpServer
+from quart_app.ops import create_ops_app
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from contextlib import AbstractAsyncContextManager
+
+    from anyio.abc import TaskStatus
+    from prometheus_client import CollectorRegistry
+
+    from actors.kernel import Supervisor
+    from actors.settings import Settings
+
+__all__ = ["SERVICES", "ServiceProcess"]
+
+SERVICES = ("gateway", "processor", "metrics-engine", "read-model")
+"""The services ``observatory serve`` runs."""
+
+_CONNECTION_SHUTDOWN_S = 10.0
+
+A = TypeVar("A", bound=SelfReporting)
+
+
+class ServiceProcess:
+    """The supervisor tree of one service, in this process, against real servers."""
+
+    def __init__(
+        self,
+        service: str,
+        settings: Settings,
+        *,
+        handlers: HandlerRegistry | None = None,
+    ) -> None:
+        if service not in SERVICES:
+            raise ConfigError(f"Unknown service {service!r}; choose one of {', '.join(SERVICES)}.")
+        self.name = service
+        self.settings = settings
+        self.handlers = handlers if handlers is not None else DEFAULT_REGISTRY.copy()
+        self.handlers.default_duration_s = settings.default_job_duration_s
+        self.registry: CollectorRegistry = create_registry()
+        self._connections: list[Connection[SelfReporting]] = []
+        self.http: HttpServer
+        self.supervisor: Supervisor = self._build()
+        self.registry.register(ActorHealthCollector(self.health))
+
+    # -- servers ---------------------------------------------------------------------
+
+    def _broker(self) -> AmqpBroker:
+        settings = self.settings
+        broker = open_amqp_broker(
+            settings.rabbitmq_url,
+            namespace=settings.queue_namespace,
+            connection_name=f"{self.name}-{settings.instance_id}",
+            publish_timeout_s=settings.publish_timeout_s,
+        )
+
+        async def declare(adapter: AmqpBroker) -> None:
+            await adapter.declare_topology()
+
+        self._connect("rabbitmq", lambda: broker, settings.rabbitmq_url, declare)
+        return broker
+
+    def _job_store(self) -> DeferredJobStore:
+        settings = self.settings
+        return DeferredJobStore(
+            self._connect(
+                "postgres",
+                lambda: open_postgres_job_store(
+                    settings.postgres_url, schema=settings.postgres_schema
+                ),
+                settings.postgres_url,
+            )
+        )
+
+    def _counters(self) -> DeferredCounters:
+        settings = self.settings
+        return DeferredCounters(
+            self._connect(
+                "redis",
+                lambda: open_redis_counters(settings.redis_url, prefix=settings.redis_prefix),
+                settings.redis_url,
+            )
+        )
+
+    def _event_stores(self) -> tuple[DeferredEventStore, DeferredDeadLetterStore]:
+        settings = self.settings
+        events = DeferredEventStore(
+            self._connect(
+                "mongo-events",
+                lambda: open_mongo_event_store(
+                    settings.mongo_url, database=settings.mongo_database
+                ),
+                settings.mongo_url,
+            )
+        )
+        dead_letters = DeferredDeadLetterStore(
+            self._connect(
+                "mongo-dead-letters",
+                lambda: open_mongo_dead_letter_store(
+                    settings.mongo_url, database=settings.mongo_database
+                ),
+                settings.mongo_url,
+            )
+        )
+        return events, dead_letters
+
+    def _connect(
+        self,
+        name: str,
+        open_adapter: Callable[[], AbstractAsyncContextManager[A]],
+        url: str,
+        prepare: Callable[[A], Awaitable[None]] | None = None,
+    ) -> Connection[A]:
+        connection = Connection(name, open_adapter, url, prepare=prepare)
+        self._connections.append(connection)  # type: ignore[arg-type]
+        return connection
+
+    async def _wait_ready(self) -> None:
+        for connection in self._connections:
+            await connection.wait_available()
+
+    def _connection_children(self) -> list[ChildSpec]:
+        return [ChildSpec.of(c, shutdown_s=_CONNECTION_SHUTDOWN_S) for c in self._connections]
+
+    def _ops_http(self, port: int) -> ChildSpec:
+        app = create_ops_app(
+            self.name,
+            self.settings.version,
+            registry=self.registry,
+            health=self.health,
+            ready=self.ready,
+        )
+        self.http = HttpServer(app, self.settings.host, port)
+        return ChildSpec.of(self.http, shutdown_s=5.0)
+
+    # -- trees -----------------------------------------------------------------------
+
+    def _build(self) -> Supervisor:
+        settings = self.settings
+        if self.name == "gateway":
+            gateway = GatewayService(
+                self._broker(),
+                settings,
+                handlers=self.handlers,
+                registry=self.registry,
+                wait_ready=self._wait_ready,
+                extra_children=self._connection_children(),
+            )
+            self.http = gateway.http
+            return gateway.supervisor
+        if self.name == "processor":
+            broker, jobs = self._broker(), self._job_store()
+            ops = self._ops_http(settings.processor_port)
+            processor = ProcessorService(
+                broker,
+                jobs,
+                settings,
+                handlers=self.handlers,
+                wait_ready=self._wait_ready,
+                extra_children=[ops, *self._connection_children()],
+            )
+            return processor.supervisor
+        if self.name == "metrics-engine":
+            broker, counters = self._broker(), self._counters()
+            events, dead_letters = self._event_stores()
+            ops = self._ops_http(settings.metrics_engine_port)
+            engine = MetricsEngineService(
+                broker,
+                events,
+                counters,
+                dead_letters,
+                settings,
+                wait_ready=self._wait_ready,
+                extra_children=[ops, *self._connection_children()],
+            )
+            return engine.supervisor
+        jobs, counters = self._job_store(), self._counters()
+        events, dead_letters = self._event_stores()
+        read_model = ReadModelService(
+            jobs,
+            events,
+            dead_letters,
+            counters,
+            settings,
+            handlers=self.handlers,
+            registry=self.registry,
+            extra_children=self._connection_children(),
+        )
+        self.http = read_model.http
+        return read_model.supervisor
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """Every server connected and usable, and every actor running."""
+        return all(c.available() for c in self._connections) and all(
+            entry.state is ActorState.RUNNING for entry in self.supervisor.health()[1:]
+        )
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the tree until asked to stop."""
+        with bind(service=self.name):
+            await self.supervisor.run(task_status=task_status)
+
+    def request_stop(self) -> None:
+        """Stop gracefully: the reverse of the start order."""
+        self.supervisor.request_stop()
+
+    def health(self) -> list[ActorHealth]:
+        """Health entries of the tree."""
+        return self.supervisor.health()

@@ -1,0 +1,68 @@
+"""Names the stores share with other processes: MongoDB collections, Redis keys and fields.
+
+Every service process (and any operator poking at the servers) must agree on these, so
+they live here and nowhere else. Renaming one is a data migration: the old name keeps
+the data already written.
+
+Redis layout, with ``<prefix>`` the counters' key prefix (``observatory:`` by default)::
+
+    <prefix>stats               hash: totalJobs, completedJobs, failedJobs, lastEventTime,
+                                      type:<jobType>:total|completed|failed
+    <prefix>counted:<eventId>   string "1" with a TTL: the event was counted already
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "COMPLETED_JOBS_FIELD",
+    "COUNTED_KEY",
+    "DEAD_LETTERS_COLLECTION",
+    "DEFAULT_MONGO_DATABASE",
+    "DEFAULT_REDIS_PREFIX",
+    "EVENTS_COLLECTION",
+    "FAILED_JOBS_FIELD",
+    "LAST_EVENT_TIME_FIELD",
+    "STATS_KEY",
+    "TOTAL_JOBS_FIELD",
+    "TYPE_FIELD",
+    "TYPE_FIELD_COUNTERS",
+]
+
+# -- MongoDB ------------------------------------------------------------------------------
+
+DEFAULT_MONGO_DATABASE = "observatory"
+"""Database holding the collections below, unless the caller names another."""
+EVENTS_COLLECTION = "job_events"
+"""The audit trail: one document per lifecycle event, unique on ``eventId``."""
+DEAD_LETTERS_COLLECTION = "dead_letters"
+"""Dead letters kept for inspection and requeue, unique on ``deadLetterId``."""
+
+# -- Redis --------------------------------------------------------------------------------
+
+DEFAULT_REDIS_PREFIX = "observatory:"
+"""Prefix of every key the counters write. Tests and side-by-side deployments sharing one
+Redis use their own. On Redis Cluster give it a hash tag (``{observatory}:``): the counting
+script touches the stats hash and the dedupe keys together, and a script's keys must all
+live in one slot."""
+STATS_KEY = "stats"
+"""``<prefix>stats``: one hash with every counter, so a snapshot is one ``HGETALL`` and
+never sees half of a batch."""
+COUNTED_KEY = "counted:{event_id}"
+"""``<prefix>counted:<eventId>``: set (``NX``, with a TTL) when an event is counted, so a
+redelivered event is counted once."""
+
+TOTAL_JOBS_FIELD = "totalJobs"
+"""Field of the stats hash: jobs validated (``job.validated`` events counted)."""
+COMPLETED_JOBS_FIELD = "completedJobs"
+"""Field of the stats hash: ``job.completed`` events counted."""
+FAILED_JOBS_FIELD = "failedJobs"
+"""Field of the stats hash: ``job.failed`` events counted."""
+LAST_EVENT_TIME_FIELD = "lastEventTime"
+"""Field of the stats hash: the latest ``occurredAt`` seen. Compared as a string, which is
+time order for our fixed-width RFC 3339 timestamps (:func:`actors.clock.format_timestamp`)."""
+TYPE_FIELD = "type:{job_type}:{counter}"
+"""Field of the stats hash holding one job type's counter; ``counter`` is one of
+:data:`TYPE_FIELD_COUNTERS`. The job type comes first and may itself contain ``:``; the
+counter is always the part after the last ``:``."""
+TYPE_FIELD_COUNTERS = ("total", "completed", "failed")
+"""The per-type counters, named as in ``/stats``'s ``byType`` entries."""

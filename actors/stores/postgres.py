@@ -1,0 +1,858 @@
+"""The PostgreSQL job store: one row per job, behind an asyncpg pool, with versioned migrations.
+
+The store keeps the same rules as the embedded SQLite store (see
+:class:`~actors.stores.JobStore`): a missing job is created, a terminal job never changes,
+a job never moves to a lower rank, and ``EXECUTING`` counts an attempt.
+
+Example::
+
+    async with open_postgres_job_store(url, schema="observatory") as jobs:
+        statuses = await jobs.apply_transitions(transitions)
+
+How a batch is applied (the processor's hot path), in two round trips and without holding
+row locks between them:
+
+1. read the stored status of every job of the batch;
+2. work out in Python, transition by transition, what each one does (the same rule as the
+   SQL guard), and collapse each job's transitions into their net effect;
+3. write every net effect in *one* statement (an ``UPDATE`` and an ``INSERT`` fed from
+   arrays). Each row is written only if its status is still the one read in step 1, and
+   only if the lifecycle guard allows it, so a concurrent writer can never be overwritten
+   or moved backwards. A job another writer changed in between is read and applied again
+   (step 1), so the outcomes are always those of applying the transitions one after
+   another.
+
+Timestamps are kept as the fixed-width RFC 3339 text the rest of the system uses (see
+:mod:`actors.clock`), in the ``"C"`` collation: they round-trip exactly, and text order is
+time order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import anyio
+import anyio.lowlevel
+import asyncpg
+
+from actors.errors import ConfigError, StoreUnavailable
+from actors.jobs import TERMINAL_STATUSES, JobRecord, JobSpec, JobStatus
+from actors.urls import redact
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+    from contextlib import AbstractAsyncContextManager
+
+    from actors.jobs import JobTransition
+
+__all__ = [
+    "MIGRATIONS",
+    "Migration",
+    "PostgresJobStore",
+    "PostgresJobStoreStatistics",
+    "migrate_postgres",
+    "open_postgres_job_store",
+]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_CONNECT_TIMEOUT_S = 10.0
+"""How long opening one connection may take before it counts as a failure."""
+_CLOSE_TIMEOUT_S = 5.0
+"""Bound of the shielded graceful close of the pool; then its connections are cut."""
+_STATEMENT_CACHE_SIZE = 32
+"""Prepared statements kept per connection: the store's dozen statements all stay prepared."""
+_ATTEMPTS = 3
+"""Tries of one store call when its connection turned out dead before anything was written,
+or when PostgreSQL rolled its statement back (deadlock); both are safe to retry."""
+_MAX_ROUNDS = 5
+"""Read-and-write rounds of one batch whose jobs keep being changed by other writers."""
+_APPLICATION_NAME_PREFIX = "observatory-jobs/"
+"""``application_name`` of the store's connections, followed by the schema (pg_stat_activity)."""
+_MAX_IDENTIFIER_BYTES = 63
+"""PostgreSQL's ``NAMEDATALEN - 1``: longer schema names would be silently truncated."""
+
+
+# -- migrations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the job store's schema.
+
+    Published migrations are never edited; a change is a new migration at the end.
+    """
+
+    version: int
+    """Position in :data:`MIGRATIONS`, from 1; the key in ``schema_migrations``."""
+    name: str
+    """What it does, recorded next to its version."""
+    sql: str
+    """The script, run in the migrating transaction (statements separated by ``;``)."""
+
+
+_TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
+_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in JobStatus)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        name="create jobs",
+        # COLLATE "C" on the id and the timestamps: byte order, whatever the database's
+        # locale, so ordering (and greatest()) matches the SQLite store and time order.
+        sql=f"""
+        CREATE TABLE jobs (
+            id text COLLATE "C" PRIMARY KEY,
+            type text NOT NULL,
+            status text NOT NULL CHECK (status IN ({_STATUSES_SQL})),
+            status_rank smallint NOT NULL,
+            created_at text COLLATE "C" NOT NULL,
+            updated_at text COLLATE "C" NOT NULL,
+            correlation_id text NOT NULL,
+            payload jsonb NOT NULL,
+            metadata jsonb NOT NULL,
+            attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            started_at text COLLATE "C",
+            finished_at text COLLATE "C",
+            result jsonb,
+            error text
+        );
+        CREATE INDEX jobs_by_created_at ON jobs (created_at DESC, id DESC);
+        CREATE INDEX jobs_by_status ON jobs (status, created_at DESC, id DESC);
+        CREATE INDEX jobs_by_type ON jobs (type, created_at DESC, id DESC);
+        """,
+    ),
+)
+"""The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""
+
+_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+# Taken before anything else while migrating, so two processes starting at once migrate
+# one after the other; the key is derived in SQL from the schema's name.
+_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+
+# -- what the store needs from asyncpg (it ships no type information) ---------------------
+
+
+class _Row(Protocol):
+    def __getitem__(self, index: int, /) -> object: ...
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+    def terminate(self) -> None: ...
+
+
+class _Connection(_Closable, Protocol):
+    async def fetch(self, query: str, *args: object) -> list[_Row]: ...
+
+    async def fetchval(self, query: str, *args: object) -> object: ...
+
+    async def execute(self, query: str, *args: object) -> str: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[object]: ...
+
+
+class _Pool(_Closable, Protocol):
+    def acquire(self) -> AbstractAsyncContextManager[_Connection]: ...
+
+
+_ASYNCPG_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,  # includes TimeoutError (connecting) and ConnectionRefusedError
+)
+"""Everything asyncpg raises when the server, the network or a statement fails."""
+
+_CONNECTION_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+"""Connection exception, insufficient resources, operator intervention, system error."""
+
+
+def _refused_value(exc: BaseException) -> bool:
+    """Whether ``exc`` says a value of the call cannot be stored (retrying cannot help).
+
+    asyncpg raises a ``DataError`` that is also a ``ValueError`` when it cannot encode an
+    argument; PostgreSQL answers class 22 (data exception) for, e.g., a NUL character in
+    text or ``NaN`` in JSON.
+    """
+    if isinstance(exc, ValueError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the connection rather than of one statement."""
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        # "connection is closed", "pool is closing"; not the argument errors (ValueError).
+        return not isinstance(exc, ValueError)
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _CONNECTION_SQLSTATE_CLASSES
+
+
+def _reason(exc: BaseException) -> str:
+    """``exc``'s message on one line (PostgreSQL's carry ``DETAIL:`` lines), for a sentence."""
+    return " ".join(str(exc).split()).rstrip(". ") or type(exc).__name__
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _check_schema(schema: str) -> None:
+    if not schema or "\x00" in schema or len(schema.encode()) > _MAX_IDENTIFIER_BYTES:
+        raise ConfigError(
+            f"The PostgreSQL schema name {schema!r} is not usable; give a name of 1 to "
+            f"{_MAX_IDENTIFIER_BYTES} bytes without NUL characters."
+        )
+
+
+def _connect_options(schema: str) -> dict[str, object]:
+    """asyncpg options shared by the pool and the migration connection."""
+    return {
+        "timeout": _CONNECT_TIMEOUT_S,
+        "statement_cache_size": _STATEMENT_CACHE_SIZE,
+        # Startup parameters are the session defaults, so a pool's RESET cannot undo them.
+        "server_settings": {
+            "search_path": _quote_identifier(schema),
+            "application_name": (_APPLICATION_NAME_PREFIX + schema)[:_MAX_IDENTIFIER_BYTES],
+        },
+    }
+
+
+async def _keep_session(connection: object) -> None:
+    """The pool's reset on release: nothing to reset.
+
+    The store never leaves session state behind (no ``SET``, ``LISTEN``, cursors or
+    session advisory locks; open transactions are rolled back by the pool anyway), so the
+    default ``RESET ALL`` round trip after every call is skipped.
+    """
+    await anyio.lowlevel.checkpoint()
+
+
+async def _migrate(conn: _Connection, schema: str, url: str) -> list[int]:
+    """Create ``schema`` if needed and apply the pending migrations, in one transaction.
+
+    Returns:
+        The versions applied now (empty when the schema was up to date).
+
+    Raises:
+        StoreUnavailable: the schema is newer than this version of the code knows.
+    """
+    schema_sql = _quote_identifier(schema)
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute(_MIGRATION_LOCK, f"task-observatory/migrations/{schema}")
+        # CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema
+        # exists, so a role that may only use an existing schema checks first.
+        if not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema
+        ):
+            await conn.execute(f"CREATE SCHEMA {schema_sql}")
+        await conn.execute(f"SET LOCAL search_path TO {schema_sql}")
+        await conn.execute(_MIGRATIONS_TABLE)
+        done = {
+            _integer(row[0]) for row in await conn.fetch("SELECT version FROM schema_migrations")
+        }
+        known = MIGRATIONS[-1].version
+        if done and max(done) > known:
+            raise StoreUnavailable(
+                f"The PostgreSQL job store at {redact(url)!r} (schema {schema!r}) has schema "
+                f"version {max(done)}, newer than the {known} this version knows; upgrade "
+                "the observatory or use another schema."
+            )
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            applied.append(migration.version)
+    for version in applied:
+        log.info(
+            "store.migrated store=jobs version=%d schema=%s url=%s", version, schema, redact(url)
+        )
+    return applied
+
+
+async def migrate_postgres(url: str, *, schema: str = "public") -> list[int]:
+    """Bring the job store's schema in the database at ``url`` up to date.
+
+    Safe to run from several processes at once: they take turns (an advisory lock), and
+    whoever comes second finds nothing left to do. :func:`open_postgres_job_store` runs
+    this too; ``observatory migrate`` runs it on its own.
+
+    Args:
+        url: ``postgresql://`` URL of the database.
+        schema: The schema holding the tables; created if missing.
+
+    Returns:
+        The versions applied by this call, in order (empty when up to date).
+
+    Raises:
+        ConfigError: ``schema`` is not a usable name.
+        StoreUnavailable: PostgreSQL cannot be reached, refused the migration, or holds a
+            newer schema than this version knows.
+    """
+    _check_schema(schema)
+    conn: _Connection | None = None
+    try:
+        try:
+            conn = await asyncpg.connect(url, **_connect_options(schema))
+            assert conn is not None
+            return await _migrate(conn, schema, url)
+        except _ASYNCPG_ERRORS as exc:
+            raise StoreUnavailable(
+                f"Cannot migrate the PostgreSQL job store at {redact(url)!r} (schema "
+                f"{schema!r}): {_reason(exc)}. Check that PostgreSQL is running, reachable "
+                "and that the role may create tables in the schema."
+            ) from exc
+    finally:
+        if conn is not None:
+            await _close(conn, url)
+
+
+async def _close(resource: _Closable, url: str) -> None:
+    """Close a connection or pool gracefully in a bounded shield, else cut it."""
+    with anyio.move_on_after(_CLOSE_TIMEOUT_S, shield=True) as scope:
+        try:
+            await resource.close()
+        except _ASYNCPG_ERRORS as exc:
+            log.warning("store.close_failed url=%s error=%s", redact(url), _reason(exc))
+            resource.terminate()
+    if scope.cancelled_caught:
+        log.warning("store.close_timed_out url=%s timeout_s=%g", redact(url), _CLOSE_TIMEOUT_S)
+        resource.terminate()
+
+
+# -- jobs ---------------------------------------------------------------------------------
+
+_JOB_COLUMNS = (
+    "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
+    "attempts, started_at, finished_at, result, error"
+)
+
+_READ_STATUSES = "SELECT id, status FROM jobs WHERE id = ANY($1::text[])"
+
+# One statement writes every job of a batch, so it is applied whole or not at all. A row is
+# written only if its status is still the one the batch was planned from (``expected``;
+# NULL: the job did not exist), and only within the lifecycle guard, which is kept here as
+# well so that no writer, whatever it believes, moves a job backwards. The ids written come
+# back; a job missing from them was changed by another writer and is planned again.
+_WRITE_JOBS = f"""
+WITH incoming AS (
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
+        $14::text[], $15::text[]
+    ) AS t (
+        id, expected, type, created_at, correlation_id, payload, metadata,
+        status, status_rank, updated_at, attempts, started_at, finished_at, result, error
+    )
+),
+updated AS (
+    UPDATE jobs SET
+        status = incoming.status,
+        status_rank = incoming.status_rank,
+        updated_at = greatest(jobs.updated_at, incoming.updated_at),
+        attempts = jobs.attempts + incoming.attempts,
+        started_at = coalesce(incoming.started_at, jobs.started_at),
+        finished_at = coalesce(incoming.finished_at, jobs.finished_at),
+        result = coalesce(incoming.result::jsonb, jobs.result),
+        error = coalesce(incoming.error, jobs.error)
+    FROM incoming
+    WHERE incoming.expected IS NOT NULL  -- spelled out: new jobs skip the index probe
+        AND jobs.id = incoming.id
+        AND jobs.status = incoming.expected
+        AND jobs.status NOT IN ({_TERMINAL_SQL})
+        AND incoming.status_rank >= jobs.status_rank
+    RETURNING jobs.id
+),
+inserted AS (
+    INSERT INTO jobs (
+        id, type, status, status_rank, created_at, updated_at, correlation_id,
+        payload, metadata, attempts, started_at, finished_at, result, error
+    )
+    SELECT
+        id, type, status, status_rank, created_at, updated_at, correlation_id,
+        payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error
+    FROM incoming
+    WHERE expected IS NULL
+    ORDER BY id
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+)
+SELECT id FROM updated UNION ALL SELECT id FROM inserted
+"""
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""Compact JSON, as the SQLite store writes it (one encoder: ``json.dumps`` builds one per call)."""
+
+# Looked up once per transition on the hot path; enum properties cost more than a dict.
+_RANKS = {status: status.rank for status in JobStatus}
+_VALUES = {status: status.value for status in JobStatus}
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"Expected a text column, got {type(value).__name__}.")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _integer(value: object) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"Expected an integer column, got {type(value).__name__}.")
+    return value
+
+
+class _Writes:
+    """The net effect of a batch on each job it changes, as columns for ``_WRITE_JOBS``."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.expected: list[str | None] = []
+        self.types: list[str | None] = []
+        self.created_at: list[str | None] = []
+        self.correlation_ids: list[str | None] = []
+        self.payloads: list[str | None] = []
+        self.metadata: list[str | None] = []
+        self.statuses: list[str] = []
+        self.ranks: list[int] = []
+        self.updated_at: list[str] = []
+        self.attempts: list[int] = []
+        self.started_at: list[str | None] = []
+        self.finished_at: list[str | None] = []
+        self.results: list[str | None] = []
+        self.errors: list[str | None] = []
+
+    def columns(self) -> tuple[Sequence[object], ...]:
+        """The arrays, in the order of ``_WRITE_JOBS``'s parameters."""
+        return (
+            self.ids,
+            self.expected,
+            self.types,
+            self.created_at,
+            self.correlation_ids,
+            self.payloads,
+            self.metadata,
+            self.statuses,
+            self.ranks,
+            self.updated_at,
+            self.attempts,
+            self.started_at,
+            self.finished_at,
+            self.results,
+            self.errors,
+        )
+
+
+def _plan(
+    transitions: Sequence[JobTransition],
+    jobs: Mapping[str, list[int]],
+    stored: Mapping[str, JobStatus],
+    outcomes: list[JobStatus | None],
+) -> _Writes:
+    """Work out, transition by transition, what ``transitions`` do to ``jobs``.
+
+    Args:
+        transitions: The whole batch.
+        jobs: The jobs to plan, each with the positions of its transitions, in order.
+        stored: Their stored statuses (a job missing here does not exist yet).
+        outcomes: Filled in at each planned position with the job's status after it.
+
+    Returns:
+        The net effect on each job that changes. Only the starting status matters: every
+        column is either replaced or combined with the stored one (``greatest``, ``+``,
+        ``coalesce``), the same way applying the transitions one by one would.
+    """
+    writes = _Writes()
+    for job_id in sorted(jobs):
+        expected = stored.get(job_id)
+        status = expected
+        first: JobTransition | None = None
+        updated_at: str | None = None
+        attempts = 0
+        started_at: str | None = None
+        finished_at: str | None = None
+        result: str | None = None
+        error: str | None = None
+        for position in jobs[job_id]:
+            transition = transitions[position]
+            new = transition.status
+            # The lifecycle guard of _WRITE_JOBS: a terminal job never changes, a job never
+            # moves to a lower rank.
+            if status is None or (
+                status not in TERMINAL_STATUSES and _RANKS[new] >= _RANKS[status]
+            ):
+                if first is None:
+                    first = transition
+                status = new
+                at = transition.at
+                if updated_at is None or at > updated_at:
+                    updated_at = at
+                if new is JobStatus.EXECUTING:
+                    attempts += 1
+                    started_at = at
+                elif new in TERMINAL_STATUSES:
+                    finished_at = at
+                    if transition.result is not None:
+                        result = _dumps(transition.result)
+                    error = transition.error
+            outcomes[position] = status
+        if first is None or status is None or updated_at is None:
+            continue  # nothing applied: the row stays as it is
+        writes.ids.append(job_id)
+        writes.expected.append(None if expected is None else _VALUES[expected])
+        if expected is None:
+            # A new job is created from the spec of its first transition, as in SQLite.
+            spec = first.job
+            writes.types.append(spec.type)
+            writes.created_at.append(spec.created_at)
+            writes.correlation_ids.append(spec.correlation_id)
+            writes.payloads.append(_dumps(dict(spec.payload)))
+            writes.metadata.append(_dumps(dict(spec.metadata)))
+        else:
+            writes.types.append(None)
+            writes.created_at.append(None)
+            writes.correlation_ids.append(None)
+            writes.payloads.append(None)
+            writes.metadata.append(None)
+        writes.statuses.append(_VALUES[status])
+        writes.ranks.append(_RANKS[status])
+        writes.updated_at.append(updated_at)
+        writes.attempts.append(attempts)
+        writes.started_at.append(started_at)
+        writes.finished_at.append(finished_at)
+        writes.results.append(result)
+        writes.errors.append(error)
+    return writes
+
+
+def _job_record(row: _Row) -> JobRecord:
+    result = _optional_text(row[11])
+    return JobRecord(
+        spec=JobSpec(
+            id=_text(row[0]),
+            type=_text(row[1]),
+            created_at=_text(row[2]),
+            correlation_id=_text(row[3]),
+            payload=json.loads(_text(row[4])),
+            metadata=json.loads(_text(row[5])),
+        ),
+        status=JobStatus(_text(row[6])),
+        updated_at=_text(row[7]),
+        attempts=_integer(row[8]),
+        started_at=_optional_text(row[9]),
+        finished_at=_optional_text(row[10]),
+        result=None if result is None else json.loads(result),
+        error=_optional_text(row[12]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresJobStoreStatistics:
+    """Counters of a :class:`PostgresJobStore`, for debugging."""
+
+    batches: int
+    """Non-empty calls of ``apply_transitions`` that succeeded."""
+    transitions: int
+    """Transitions those calls applied or found already applied."""
+    replanned_jobs: int
+    """Jobs planned again because another writer changed them during a call."""
+    retried_calls: int
+    """Calls retried after a dead connection or a rolled-back statement."""
+
+
+class _Progress:
+    """How far a store call got, to tell connection failures and safe retries apart."""
+
+    __slots__ = ("connected", "wrote")
+
+    def __init__(self) -> None:
+        self.connected = False
+        """It got a connection from the pool (any failure before is a connection failure)."""
+        self.wrote = False
+        """It sent a write (retrying might apply it twice)."""
+
+
+class PostgresJobStore:
+    """A :class:`~actors.stores.JobStore` in PostgreSQL (one row per job).
+
+    Opened and closed by :func:`open_postgres_job_store`. Calls may run concurrently;
+    each takes a connection from the pool for its duration.
+
+    Error handling:
+        Every failure of the server or the network is raised as ``StoreUnavailable``
+        (retryable). A call whose connection turns out to be dead before it wrote
+        anything is retried on a fresh connection first, so a restarted server or a
+        terminated backend costs at most the call that was in flight. A value PostgreSQL
+        cannot store (a NUL character, ``NaN`` in JSON) raises ``ValueError``: retrying
+        cannot help.
+    """
+
+    def __init__(self, pool: _Pool, url: str, schema: str) -> None:
+        self._pool = pool
+        self._url = redact(url)
+        self._schema = schema
+        self._available = True
+        self._batches = 0
+        self._transitions = 0
+        self._replanned_jobs = 0
+        self._retried_calls = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<PostgresJobStore url={self._url!r} schema={self._schema!r} "
+            f"available={self._available}>"
+        )
+
+    def is_available(self) -> bool:
+        """``False`` after a failed connection, until a call succeeds again."""
+        return self._available
+
+    def statistics(self) -> PostgresJobStoreStatistics:
+        """The store's counters so far."""
+        return PostgresJobStoreStatistics(
+            batches=self._batches,
+            transitions=self._transitions,
+            replanned_jobs=self._replanned_jobs,
+            retried_calls=self._retried_calls,
+        )
+
+    async def apply_transitions(self, transitions: Sequence[JobTransition]) -> list[JobStatus]:
+        """Apply ``transitions`` in order, in two round trips; see :class:`JobStore`.
+
+        Returns:
+            For each transition, the job's status right after it was considered, as if
+            the transitions had been applied one after another.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed; nothing was applied,
+                except when the connection broke while the write was in flight (then it
+                may have been applied whole), or when other writers kept changing the
+                same jobs (then the jobs they did not touch were applied).
+            ValueError: a value of the batch cannot be stored; nothing was applied.
+
+        Cancellation:
+            Cancelled before its write was sent, nothing was applied; cancelled while the
+            write is in flight, it was applied whole or not at all.
+        """
+        if not transitions:
+            await anyio.lowlevel.checkpoint()
+            return []
+        pending: dict[str, list[int]] = {}
+        for position, transition in enumerate(transitions):
+            pending.setdefault(transition.job.id, []).append(position)
+        outcomes: list[JobStatus | None] = [None] * len(transitions)
+        for _round in range(_MAX_ROUNDS):
+            lost = await self._call(
+                "apply job transitions", self._round(transitions, pending, outcomes)
+            )
+            if not lost:
+                break
+            self._replanned_jobs += len(lost)
+            log.info("store.replanned jobs=%d schema=%s", len(lost), self._schema)
+            pending = {job_id: pending[job_id] for job_id in lost}
+        else:
+            raise StoreUnavailable(
+                f"The PostgreSQL job store at {self._url!r} (schema {self._schema!r}) could "
+                f"not apply job transitions: other writers changed {len(pending)} of its jobs "
+                f"in each of {_MAX_ROUNDS} attempts; the others were applied. Retry the call."
+            )
+        self._batches += 1
+        self._transitions += len(transitions)
+        return [status for status in outcomes if status is not None]
+
+    def _round(
+        self,
+        transitions: Sequence[JobTransition],
+        jobs: Mapping[str, list[int]],
+        outcomes: list[JobStatus | None],
+    ) -> Callable[[_Connection, _Progress], Awaitable[list[str]]]:
+        """One round of a batch: read, plan and write ``jobs``.
+
+        The round returns the ids another writer changed between its read and its write.
+        """
+
+        async def read_plan_write(conn: _Connection, progress: _Progress) -> list[str]:
+            stored = await self._read_statuses(conn, list(jobs))
+            writes = _plan(transitions, jobs, stored, outcomes)
+            if not writes.ids:
+                return []
+            progress.wrote = True
+            rows = await conn.fetch(_WRITE_JOBS, *writes.columns())
+            if len(rows) == len(writes.ids):
+                return []
+            written = {_text(row[0]) for row in rows}
+            return [job_id for job_id in writes.ids if job_id not in written]
+
+        return read_plan_write
+
+    async def _read_statuses(self, conn: _Connection, job_ids: list[str]) -> dict[str, JobStatus]:
+        rows = await conn.fetch(_READ_STATUSES, job_ids)
+        return {_text(row[0]): JobStatus(_text(row[1])) for row in rows}
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        """The job with ``job_id``, or ``None``.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        rows = await self._call(
+            f"read job {job_id!r}",
+            lambda conn, _: conn.fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1", job_id),
+        )
+        return _job_record(rows[0]) if rows else None
+
+    async def recent_jobs(
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: JobStatus | None = None,
+        job_type: str | None = None,
+    ) -> list[JobRecord]:
+        """Jobs newest first (by ``created_at``, then id), optionally filtered.
+
+        Raises:
+            ValueError: ``limit`` or ``offset`` is negative.
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, not {limit}.")
+        if offset < 0:
+            raise ValueError(f"offset must not be negative, not {offset}.")
+        conditions: list[str] = []
+        parameters: list[object] = []
+        if status is not None:
+            parameters.append(status.value)
+            conditions.append(f"status = ${len(parameters)}")
+        if job_type is not None:
+            parameters.append(job_type)
+            conditions.append(f"type = ${len(parameters)}")
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        query = (
+            f"SELECT {_JOB_COLUMNS} FROM jobs {where}ORDER BY created_at DESC, id DESC "
+            f"LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}"
+        )
+        rows = await self._call(
+            "list recent jobs", lambda conn, _: conn.fetch(query, *parameters, limit, offset)
+        )
+        return [_job_record(row) for row in rows]
+
+    async def _call(
+        self, action: str, work: Callable[[_Connection, _Progress], Awaitable[_T]]
+    ) -> _T:
+        """Run ``work`` on a pooled connection, retrying when that is safe, translating errors.
+
+        A connection found dead before ``work`` wrote anything (a server restart, a
+        terminated backend) is replaced by the pool and ``work`` runs again; so is a
+        statement PostgreSQL rolled back whole (a deadlock between concurrent writers).
+        """
+        for attempt in range(1, _ATTEMPTS + 1):
+            progress = _Progress()
+            try:
+                async with self._pool.acquire() as conn:
+                    progress.connected = True
+                    result = await work(conn, progress)
+            except _ASYNCPG_ERRORS as exc:
+                if _refused_value(exc):
+                    raise ValueError(
+                        f"The PostgreSQL job store at {self._url!r} (schema {self._schema!r}) "
+                        f"cannot {action}: PostgreSQL refused a value ({_reason(exc)}). Nothing "
+                        "was stored; such values cannot be stored as they are."
+                    ) from exc
+                lost = not progress.connected or _connection_lost(exc)
+                if lost:
+                    self._available = False
+                rolled_back = isinstance(exc, asyncpg.exceptions.TransactionRollbackError)
+                if attempt < _ATTEMPTS and ((lost and not progress.wrote) or rolled_back):
+                    self._retried_calls += 1
+                    log.info(
+                        "store.retrying action=%r attempt=%d schema=%s error=%s",
+                        action,
+                        attempt,
+                        self._schema,
+                        _reason(exc),
+                    )
+                    continue
+                raise StoreUnavailable(
+                    f"The PostgreSQL job store at {self._url!r} (schema {self._schema!r}) "
+                    f"could not {action}: {_reason(exc)}. Check that PostgreSQL is running "
+                    "and reachable; the call can be retried."
+                ) from exc
+            self._available = True
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+@asynccontextmanager
+async def open_postgres_job_store(
+    url: str, *, schema: str = "public", min_size: int = 1, max_size: int = 4
+) -> AsyncIterator[PostgresJobStore]:
+    """Open the job store in the PostgreSQL database at ``url``, migrating it as needed.
+
+    Args:
+        url: ``postgresql://`` URL of the database.
+        schema: The schema holding the tables (``search_path`` of every connection);
+            created if missing, so tests can isolate themselves in a throwaway schema.
+        min_size: Connections the pool keeps open.
+        max_size: Connections the pool opens at most (concurrent calls beyond wait).
+
+    Resource handling:
+        The pool is closed when the context exits (gracefully, within a bounded shield;
+        then its connections are cut). Broken connections are replaced by the pool.
+
+    Raises:
+        ConfigError: ``schema`` is not a usable name.
+        StoreUnavailable: PostgreSQL cannot be reached, or the schema cannot be migrated.
+    """
+    _check_schema(schema)
+    pool: _Pool | None = None
+    try:
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                reset=_keep_session,
+                **_connect_options(schema),
+            )
+            assert pool is not None
+            async with pool.acquire() as conn:
+                await _migrate(conn, schema, url)
+        except _ASYNCPG_ERRORS as exc:
+            raise StoreUnavailable(
+                f"Cannot open the PostgreSQL job store at {redact(url)!r} (schema "
+                f"{schema!r}): {_reason(exc)}. Check that PostgreSQL is running and "
+                "reachable and that the role may create tables in the schema."
+            ) from exc
+        yield PostgresJobStore(pool, url, schema)
+    finally:
+        if pool is not None:
+            await _close(pool, url)

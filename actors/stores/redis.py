@@ -1,0 +1,285 @@
+"""Live counters in Redis, shared by every metrics-engine and read-model process (coredis 6).
+
+A batch of events is counted by one Lua script, so :meth:`RedisCounters.apply` is one
+round trip and atomic: a concurrent :meth:`~RedisCounters.snapshot` sees all of a batch or
+none of it, and two processes applying overlapping batches count each event once. The key
+layout is described in :mod:`actors.stores.names`.
+
+Example::
+
+    async with open_redis_counters("redis://127.0.0.1:6379/0") as counters:
+        await counters.apply(events)
+        stats = await counters.snapshot()
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING
+
+import anyio.lowlevel
+import coredis
+import coredis.exceptions
+
+from actors.errors import StoreUnavailable
+from actors.events import EventType
+from actors.stats import COUNTED_EVENT_TYPES, Stats, TypeStats
+from actors.stores.names import (
+    COMPLETED_JOBS_FIELD,
+    COUNTED_KEY,
+    DEFAULT_REDIS_PREFIX,
+    FAILED_JOBS_FIELD,
+    LAST_EVENT_TIME_FIELD,
+    STATS_KEY,
+    TOTAL_JOBS_FIELD,
+    TYPE_FIELD,
+    TYPE_FIELD_COUNTERS,
+)
+from actors.urls import redact
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+
+    from actors.events import Envelope
+
+__all__ = ["DEFAULT_DEDUPE_TTL_S", "RedisCounters", "open_redis_counters"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DEDUPE_TTL_S = 14 * 24 * 60 * 60
+"""How long an event id is remembered as counted: 14 days.
+
+A redelivery comes seconds to hours after the first delivery (a consumer crashed before
+its ack, a broker failed over), never weeks; the TTL keeps Redis's memory bounded (one
+small key per counted event, two per job) instead of growing with every job ever
+run. An event redelivered after the TTL would be counted again."""
+
+_REDIS_ERRORS = (coredis.exceptions.RedisError, TimeoutError, OSError)
+"""What coredis raises when the server is away, slow, or refuses (its ``ConnectionError``
+is a ``RedisError``; timeouts are the builtin ``TimeoutError``)."""
+
+# One call counts a whole batch. Atomic (Redis runs a script alone), and idempotent, so the
+# client's automatic retry after a lost connection can never count an event twice.
+#   KEYS[1]   the stats hash
+#   KEYS[2..] one dedupe key per event of a counted type, in batch order
+#   ARGV[1]   dedupe TTL in seconds
+#   ARGV[2]   the lastEventTime field, ARGV[3] the batch's latest occurredAt
+#   ARGV[2i], ARGV[2i+1] for KEYS[i] (i >= 2): the total field and the per-type field
+# Fixed-width timestamps compare as strings in time order, so lastEventTime only moves
+# forward. Returns how many counted events were new.
+_APPLY_SCRIPT = """
+local stats = KEYS[1]
+local current = redis.call('HGET', stats, ARGV[2])
+if not current or ARGV[3] > current then
+  redis.call('HSET', stats, ARGV[2], ARGV[3])
+end
+local new = 0
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('HINCRBY', stats, ARGV[2 * i], 1)
+    redis.call('HINCRBY', stats, ARGV[2 * i + 1], 1)
+    new = new + 1
+  end
+end
+return new
+"""
+
+_TOTAL_FIELDS = {
+    EventType.VALIDATED: (TOTAL_JOBS_FIELD, "total"),
+    EventType.COMPLETED: (COMPLETED_JOBS_FIELD, "completed"),
+    EventType.FAILED: (FAILED_JOBS_FIELD, "failed"),
+}
+"""For each counted event type: the stats field and the per-type counter it increments."""
+
+assert frozenset(_TOTAL_FIELDS) == COUNTED_EVENT_TYPES, "every counted type needs fields"
+
+
+class RedisCounters:
+    """A :class:`~actors.stores.Counters` in Redis, following :mod:`actors.stats`.
+
+    Opened and closed by :func:`open_redis_counters`. Safe to share between tasks and
+    between processes: every call is one atomic server-side operation.
+
+    Error handling:
+        A call that cannot reach Redis raises :class:`StoreUnavailable` and makes
+        :meth:`is_available` false (one WARNING line per loss) until a call succeeds
+        again. The client reconnects by itself (and retries a command twice when its
+        connection was lost), so after Redis comes back the next call works; callers
+        retry with backoff.
+    """
+
+    def __init__(
+        self, client: coredis.Redis[str], *, url: str, prefix: str, dedupe_ttl_s: int
+    ) -> None:
+        self._client = client
+        self._url = redact(url)
+        self._prefix = prefix
+        self._stats_key = prefix + STATS_KEY
+        self._dedupe_ttl_s = dedupe_ttl_s
+        self._available = True
+        # EVALSHA, falling back to SCRIPT LOAD when the server lost its script cache
+        # (after a restart); loaded once when the counters are opened.
+        self._script = client.register_script(_APPLY_SCRIPT)
+
+    def __repr__(self) -> str:
+        return (
+            f"<RedisCounters url={self._url!r} prefix={self._prefix!r} available={self._available}>"
+        )
+
+    def is_available(self) -> bool:
+        """``False`` after a call could not reach Redis, until a call succeeds again."""
+        return self._available
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of every key these counters write."""
+        return self._prefix
+
+    async def apply(self, events: Sequence[Envelope]) -> int:
+        """Count ``events`` in one round trip; an ``eventId`` already counted is skipped.
+
+        Events of every type move ``lastEventTime`` forward; events of
+        :data:`~actors.stats.COUNTED_EVENT_TYPES` are counted once per ``eventId``
+        (remembered for :data:`DEFAULT_DEDUPE_TTL_S` unless opened otherwise).
+
+        Returns:
+            How many events changed a counter (new events of a counted type), as
+            :meth:`MemoryCounters.apply <actors.stores.MemoryCounters.apply>`. After a
+            lost connection the client resends the batch; when the first attempt had
+            already counted it, the number reported is lower, the counters are right.
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached; the batch was counted entirely or
+                not at all (retrying it is safe).
+
+        Cancellation:
+            A call cancelled after the script was sent may still have counted the batch;
+            applying it again counts nothing twice.
+        """
+        if not events:
+            await anyio.lowlevel.checkpoint()
+            return 0
+        keys = [self._stats_key]
+        args: list[str | int] = [self._dedupe_ttl_s, LAST_EVENT_TIME_FIELD]
+        args.append(max(event.occurred_at for event in events))
+        for event in events:
+            fields = _TOTAL_FIELDS.get(event.event_type)
+            if fields is None:
+                continue
+            total_field, counter = fields
+            keys.append(self._prefix + COUNTED_KEY.format(event_id=event.event_id))
+            args.append(total_field)
+            args.append(TYPE_FIELD.format(job_type=event.job_type, counter=counter))
+        with self._failures(f"count events (a batch of {len(events)})"):
+            new: object = await self._script(keys=keys, args=args)
+        if not isinstance(new, int):  # pragma: no cover - the script returns an integer
+            raise TypeError(f"The counting script returned {new!r}, not an integer.")
+        return new
+
+    async def snapshot(self) -> Stats:
+        """The counters now, read in one round trip (one ``HGETALL``, so never half a batch).
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached.
+        """
+        with self._failures("read the counters"):
+            fields = await self._client.hgetall(self._stats_key)
+        return _stats(fields)
+
+    async def _load_script(self) -> None:
+        """Load the counting script into Redis's script cache (once, when opened)."""
+        try:
+            await self._client.script_load(_APPLY_SCRIPT)
+        except _REDIS_ERRORS as exc:
+            # Not a loss of availability: the caller opening the counters logs its retries.
+            raise self._unavailable("load the counting script", exc) from exc
+
+    @contextmanager
+    def _failures(self, action: str) -> Iterator[None]:
+        """Translate coredis errors raised while doing ``action`` into StoreUnavailable.
+
+        Also keeps :meth:`is_available` up to date.
+        """
+        try:
+            yield
+        except _REDIS_ERRORS as exc:
+            if self._available:
+                log.warning("store.unavailable store=counters url=%s error=%r", self._url, exc)
+            self._available = False
+            raise self._unavailable(action, exc) from exc
+        if not self._available:
+            log.info("store.available store=counters url=%s", self._url)
+        self._available = True
+
+    def _unavailable(self, action: str, exc: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"The Redis counters at {self._url} could not {action}: {exc!r}. Check that "
+            "Redis is running and reachable; the call is safe to retry."
+        )
+
+
+def _stats(fields: Mapping[str, str]) -> Stats:
+    """Rebuild a :class:`Stats` from the stats hash (missing fields are zero)."""
+    by_type: dict[str, TypeStats] = {}
+    type_prefix = TYPE_FIELD.split("{", 1)[0]
+    for name, value in fields.items():
+        if not name.startswith(type_prefix):
+            continue
+        job_type, _, counter = name[len(type_prefix) :].rpartition(":")
+        if counter not in TYPE_FIELD_COUNTERS:  # pragma: no cover - written by a newer version
+            continue
+        setattr(by_type.setdefault(job_type, TypeStats()), counter, int(value))
+    return Stats(
+        total_jobs=int(fields.get(TOTAL_JOBS_FIELD, 0)),
+        completed_jobs=int(fields.get(COMPLETED_JOBS_FIELD, 0)),
+        failed_jobs=int(fields.get(FAILED_JOBS_FIELD, 0)),
+        last_event_time=fields.get(LAST_EVENT_TIME_FIELD),
+        by_type=by_type,
+    )
+
+
+@asynccontextmanager
+async def open_redis_counters(
+    url: str,
+    *,
+    prefix: str = DEFAULT_REDIS_PREFIX,
+    dedupe_ttl_s: int = DEFAULT_DEDUPE_TTL_S,
+) -> AsyncIterator[RedisCounters]:
+    """Open the counters kept in Redis at ``url`` under the key prefix ``prefix``.
+
+    Args:
+        url: a ``redis://`` (or ``rediss://``, ``unix://``) URL; its path or ``?db=``
+            chooses the database, ``?client_name=`` names the connections (shown by
+            ``CLIENT LIST``).
+        prefix: prefix of every key written; see :data:`~actors.stores.names.DEFAULT_REDIS_PREFIX`.
+        dedupe_ttl_s: how long an event id is remembered as counted; see
+            :data:`DEFAULT_DEDUPE_TTL_S`.
+
+    Resource handling:
+        The client and its connections are closed when the context exits. coredis runs
+        its connections in a task group that encloses the body, so an exception leaving
+        the body arrives wrapped in an ``ExceptionGroup`` (handle it with ``except*``);
+        a failure to open is raised as it is.
+
+    Raises:
+        StoreUnavailable: Redis cannot be reached to load the counting script.
+        ValueError: ``dedupe_ttl_s`` is not positive.
+    """
+    if dedupe_ttl_s <= 0:
+        raise ValueError(f"dedupe_ttl_s must be positive, not {dedupe_ttl_s}.")
+    client = coredis.Redis.from_url(url, decode_responses=True)
+    failure: StoreUnavailable | None = None
+    async with client:
+        counters = RedisCounters(client, url=url, prefix=prefix, dedupe_ttl_s=dedupe_ttl_s)
+        try:
+            await counters._load_script()
+        except StoreUnavailable as exc:
+            # Raised once the client's task group is left, so that callers (a Connection
+            # retrying with backoff) can catch it as it is, not inside an ExceptionGroup.
+            failure = exc
+        else:
+            log.info("store.opened store=counters url=%s prefix=%s", redact(url), prefix)
+            yield counters
+    if failure is not None:
+        raise failure

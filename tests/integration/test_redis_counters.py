@@ -1,0 +1,413 @@
+"""What only the Redis counters do: atomic batches, one round trip, recovery, translated errors.
+
+The behaviour every counters adapter shares is in
+``tests/unit/actors/stores/test_counters_contract.py`` (its ``redis`` param).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+import socket
+import uuid
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import anyio
+import coredis
+import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from actors.clock import format_timestamp
+from actors.errors import StoreUnavailable
+from actors.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.stats import Stats, TypeStats
+from actors.stores.names import COUNTED_KEY, STATS_KEY
+from actors.stores.redis import DEFAULT_DEDUPE_TTL_S, RedisCounters, open_redis_counters
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+    from contextlib import AbstractAsyncContextManager
+
+    from anyio.abc import SocketStream, TaskStatus
+
+pytestmark = pytest.mark.integration
+
+_DEADLINE_S = 10
+"""Bound of every wait on Redis in these tests."""
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_PRODUCER = Producer(service="processor", instance_id="processor-1", version="0.1.0")
+
+
+def ts(seconds: float) -> str:
+    return format_timestamp(_EPOCH + timedelta(seconds=seconds))
+
+
+def event(job_id: str, event_type: EventType, at_s: float, *, job_type: str = "echo") -> Envelope:
+    return Envelope(
+        event_type=event_type,
+        event_id=lifecycle_event_id(job_id, event_type),
+        occurred_at=ts(at_s),
+        producer=_PRODUCER,
+        correlation_id=f"corr-{job_id}",
+        idempotency_key=job_id,
+        payload={"id": job_id, "type": job_type},
+    )
+
+
+def lifecycle(job_id: str, at_s: float, *, failed: bool = False) -> list[Envelope]:
+    """A job's four events: created, validated, executed, then completed or failed."""
+    terminal = EventType.FAILED if failed else EventType.COMPLETED
+    return [
+        event(job_id, EventType.CREATED, at_s),
+        event(job_id, EventType.VALIDATED, at_s + 0.1),
+        event(job_id, EventType.EXECUTED, at_s + 0.2),
+        event(job_id, terminal, at_s + 0.3),
+    ]
+
+
+def with_client_name(url: str, name: str) -> str:
+    """``url`` naming its connections ``name`` (shown by ``CLIENT LIST``)."""
+    return f"{url}{'&' if urlsplit(url).query else '?'}client_name={name}"
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (just released by the OS)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+ignore_coredis_leaks = pytest.mark.filterwarnings(
+    # coredis 6.9 creates a connection's memory streams in BaseConnection.__init__ and
+    # closes them only once connected: each failed attempt leaves them to the garbage
+    # collector, which warns (ResourceWarning, turned into errors here). Not our leak.
+    r"ignore:Exception ignored in. <function MemoryObject\w+Stream.__del__"
+    ":pytest.PytestUnraisableExceptionWarning"
+)
+"""For tests that make connection attempts fail, with the ``failing_connections`` fixture."""
+
+
+@pytest.fixture
+def failing_connections(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Let the test's connection attempts fail, and collect what they leaked afterwards.
+
+    coredis logs each failed attempt with its traceback; a captured record would keep the
+    attempt's streams alive until the session ends, so those logs are not captured.
+    """
+    caplog.set_level(logging.CRITICAL, logger="coredis")
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+async def admin(redis_url: str) -> AsyncIterator[coredis.Redis[str]]:
+    """A client of the test's own, to look at and break the counters' connections."""
+    async with coredis.Redis.from_url(redis_url, decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+async def prefix(admin: coredis.Redis[str]) -> AsyncIterator[str]:
+    """A key prefix of the test's own; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield prefix
+    with anyio.fail_after(_DEADLINE_S, shield=True):
+        keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await admin.delete(keys)
+
+
+@pytest.fixture
+def open_counters(
+    redis_url: str, prefix: str
+) -> Callable[..., AbstractAsyncContextManager[RedisCounters]]:
+    """Opens counters under the test's prefix; ``url`` and options may be overridden."""
+
+    def open_(url: str = redis_url, **options: int) -> AbstractAsyncContextManager[RedisCounters]:
+        return open_redis_counters(url, prefix=prefix, **options)
+
+    return open_
+
+
+async def test_a_redelivered_batch_counts_nothing_twice(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+    admin: coredis.Redis[str],
+    prefix: str,
+) -> None:
+    batch = [*lifecycle("job-1", 1), *lifecycle("job-2", 2, failed=True), *lifecycle("job-3", 3)]
+
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_counters() as counters:
+            first = await counters.apply(batch)
+            before = await counters.snapshot()
+            again = await counters.apply(batch)
+            reversed_again = await counters.apply(batch[::-1])
+            after = await counters.snapshot()
+        ttl_s = await admin.ttl(
+            prefix + COUNTED_KEY.format(event_id=batch[1].event_id)  # job-1's validated
+        )
+        stats_ttl_s = await admin.ttl(prefix + STATS_KEY)
+
+    assert (first, again, reversed_again) == (6, 0, 0)
+    assert (
+        after
+        == before
+        == Stats(
+            total_jobs=3,
+            completed_jobs=2,
+            failed_jobs=1,
+            last_event_time=ts(3.3),
+            by_type={"echo": TypeStats(total=3, completed=2, failed=1)},
+        )
+    )
+    assert 0 < ttl_s <= DEFAULT_DEDUPE_TTL_S, "dedupe keys expire"
+    assert stats_ttl_s == -1, "the counters themselves never expire"
+
+
+async def test_the_dedupe_ttl_can_be_chosen(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+    admin: coredis.Redis[str],
+    prefix: str,
+) -> None:
+    validated = event("job-1", EventType.VALIDATED, 1)
+
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_counters(dedupe_ttl_s=60) as counters:
+            await counters.apply([validated])
+        ttl_s = await admin.ttl(prefix + COUNTED_KEY.format(event_id=validated.event_id))
+
+    assert 0 < ttl_s <= 60
+
+
+async def test_a_dedupe_ttl_that_is_not_positive_is_refused(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+) -> None:
+    with pytest.raises(ValueError, match=r"^dedupe_ttl_s must be positive, not 0\.$"):
+        async with open_counters(dedupe_ttl_s=0):
+            pass  # pragma: no cover
+
+
+async def test_concurrent_overlapping_batches_count_each_event_once(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+) -> None:
+    # Two clients, as two metrics-engine processes would be; the batches share 150 jobs.
+    validated = [event(f"job-{n:03d}", EventType.VALIDATED, n) for n in range(450)]
+    first_batch, second_batch = validated[:300], validated[150:]
+    results: dict[str, int] = {}
+
+    async def apply(name: str, counters: RedisCounters, batch: list[Envelope]) -> None:
+        results[name] = await counters.apply(batch)
+
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_counters() as one, open_counters() as two:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(apply, "one", one, first_batch)
+                tg.start_soon(apply, "two", two, second_batch)
+            stats = await one.snapshot()
+
+    assert results["one"] + results["two"] == 450
+    # Scripts run one at a time: whichever ran second found its 150 shared jobs counted.
+    assert sorted(results.values()) == [150, 300]
+    assert stats.total_jobs == 450
+    assert stats.by_type == {"echo": TypeStats(total=450)}
+    assert stats.last_event_time == ts(449)
+
+
+class _Monitor:
+    """Redis's ``MONITOR`` feed: every command the server runs, in order."""
+
+    def __init__(self, lines: BufferedByteReceiveStream) -> None:
+        self._lines = lines
+
+    async def lines_until(self, marker: str) -> list[str]:
+        """The lines up to (without) the first that contains ``marker``."""
+        seen: list[str] = []
+        while True:
+            line = (await self._lines.receive_until(b"\r\n", 1 << 24)).decode()
+            if marker in line:
+                return seen
+            seen.append(line)
+
+
+@asynccontextmanager
+async def monitor(url: str) -> AsyncIterator[_Monitor]:
+    parts = urlsplit(url)
+    async with await anyio.connect_tcp(parts.hostname or "127.0.0.1", parts.port or 6379) as sock:
+        await sock.send(b"MONITOR\r\n")
+        lines = BufferedByteReceiveStream(sock)
+        assert await lines.receive_until(b"\r\n", 1024) == b"+OK"
+        yield _Monitor(lines)
+
+
+async def test_each_batch_is_one_command(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+    admin: coredis.Redis[str],
+    redis_url: str,
+    prefix: str,
+) -> None:
+    batches = [
+        [event_ for n in range(25) for event_ in lifecycle(f"b{batch}-job-{n}", n)]
+        for batch in range(4)
+    ]
+    marker = f"end-of-test-{uuid.uuid4().hex}"
+
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_counters() as counters, monitor(redis_url) as feed:
+            for batch in batches:
+                await counters.apply(batch)
+            await counters.snapshot()
+            await admin.echo(marker)
+            lines = await feed.lines_until(marker)
+
+    # Commands a client sent that name the test's keys; the script's own calls show up
+    # as "[<db> lua]" and are not round trips.
+    sent = [line for line in lines if prefix in line and not re.search(r"\[\d+ lua\]", line)]
+    commands = [line.split('"')[1].upper() for line in sent]
+    assert commands == ["EVALSHA"] * len(batches) + ["HGETALL"], "one round trip per batch"
+    assert sum(1 for line in lines if re.search(r"\[\d+ lua\] \"SET\"", line)) == 4 * 50
+
+
+async def test_counting_resumes_after_its_connections_are_killed(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+    admin: coredis.Redis[str],
+    redis_url: str,
+) -> None:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+
+    async def connection_ids() -> set[int]:
+        return {int(info["id"]) for info in await admin.client_list() if info["name"] == name}
+
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_counters(with_client_name(redis_url, name)) as counters:
+            assert await counters.apply(lifecycle("job-1", 1)) == 2
+            killed = await connection_ids()
+            for connection_id in killed:
+                await admin.client_kill(identifier=connection_id)
+            # What a restart also does: the server forgets its scripts.
+            await admin.script_flush()
+
+            counted = await counters.apply([*lifecycle("job-1", 1), *lifecycle("job-2", 2)])
+            stats = await counters.snapshot()
+            available = counters.is_available()
+            reconnected = await connection_ids()
+
+    assert killed, "the counters had connections to kill"
+    assert counted == 2, "job-1 was counted before the kill, job-2 after"
+    assert (stats.total_jobs, stats.completed_jobs) == (2, 2)
+    assert available
+    assert reconnected, "the client reconnected"
+    assert not reconnected & killed
+
+
+@ignore_coredis_leaks
+@pytest.mark.usefixtures("failing_connections")
+async def test_an_unreachable_redis_fails_opening_with_the_url_redacted(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+) -> None:
+    url = f"redis://:s3cret@127.0.0.1:{closed_port()}/0"
+    redacted = re.escape(url.replace("s3cret", "***"))
+
+    with anyio.fail_after(_DEADLINE_S):
+        # Raised as it is, not in an ExceptionGroup: a Connection retrying the open
+        # catches StoreUnavailable.
+        with pytest.raises(
+            StoreUnavailable,
+            match=rf"^The Redis counters at {redacted} could not load the counting script: "
+            r".+\. Check that Redis is running and reachable; the call is safe to retry\.$",
+        ) as caught:
+            async with open_counters(url):
+                pass  # pragma: no cover
+
+    assert "s3cret" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, coredis.exceptions.ConnectionError)
+
+
+class _Proxy:
+    """A TCP proxy in front of Redis that can be taken away and brought back (a restart)."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._path = parts.path
+        self.port = closed_port()
+        self._scope = anyio.CancelScope()
+        self._stopped = anyio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}{self._path}"
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Listen (on the same port every time) and relay until :meth:`stop`."""
+        self._scope, self._stopped = anyio.CancelScope(), anyio.Event()
+        try:
+            with self._scope:
+                listener = await anyio.create_tcp_listener(
+                    local_host="127.0.0.1", local_port=self.port
+                )
+                async with listener:  # serve() leaves closing the listening socket to us
+                    task_status.started()
+                    await listener.serve(self._relay)
+        finally:
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Close the listener and every relayed connection, and wait until they are."""
+        self._scope.cancel()
+        await self._stopped.wait()
+
+    async def _relay(self, client: SocketStream) -> None:
+        async with client, await anyio.connect_tcp(*self._target) as server:
+            async with anyio.create_task_group() as tg:
+
+                async def pump(source: SocketStream, sink: SocketStream) -> None:
+                    try:
+                        async for chunk in source:
+                            await sink.send(chunk)
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        pass
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(pump, client, server)
+                tg.start_soon(pump, server, client)
+
+
+@ignore_coredis_leaks
+@pytest.mark.usefixtures("failing_connections")
+async def test_counters_raise_store_unavailable_while_redis_is_away_then_recover(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+    redis_url: str,
+) -> None:
+    proxy = _Proxy(redis_url)
+    message = (
+        rf"^The Redis counters at {re.escape(proxy.url)} could not count events \(a batch of 4\): .+\. "
+        r"Check that Redis is running and reachable; the call is safe to retry\.$"
+    )
+
+    with anyio.fail_after(_DEADLINE_S):
+        async with anyio.create_task_group() as tg:
+            await tg.start(proxy.run)
+            async with open_counters(proxy.url) as counters:
+                assert await counters.apply(lifecycle("job-1", 1)) == 2
+
+                await proxy.stop()  # Redis goes away: listener and connections closed
+                with pytest.raises(StoreUnavailable, match=message) as caught:
+                    await counters.apply(lifecycle("job-2", 2))
+                away = counters.is_available()
+
+                await tg.start(proxy.run)  # Redis is back, on the same port
+                counted = await counters.apply(lifecycle("job-2", 2))
+                back = counters.is_available()
+                stats = await counters.snapshot()
+            await proxy.stop()
+
+    assert isinstance(caught.value.__cause__, coredis.exceptions.RedisError | OSError)
+    assert (away, back) == (False, True)
+    assert counted == 2
+    assert (stats.total_jobs, stats.completed_jobs) == (2, 2)
