@@ -240,7 +240,9 @@ def parse_json(body: bytes | str) -> object:
     else:
         text = body
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+    except _OutOfRange as exc:
+        raise _unparsable(str(exc)) from None
     except json.JSONDecodeError as exc:
         message = f"Body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
         raise _unparsable(message) from exc
@@ -250,6 +252,46 @@ def parse_json(body: bytes | str) -> object:
         raise _unparsable(f"Body is not valid JSON: {str(exc).rstrip('.')}.") from exc
     except RecursionError as exc:
         raise _unparsable("Body is not valid JSON: it is nested too deeply to decode.") from exc
+    # JSON always escapes NUL, so the text holds "\u0000" wherever a string does; the
+    # walk only runs in the rare case that this sequence appears at all.
+    if "\\u0000" in text and _has_nul(document):
+        raise _unparsable(
+            "Body holds a string with the NUL character (\\u0000), which the stores cannot keep."
+        )
+    return document
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        shown = text if len(text) <= 30 else f"{text[:27]}..."
+        raise _OutOfRange(
+            f"Body holds the integer {shown}, which does not fit in 64 bits (the stores keep "
+            "64-bit integers); send it as a string."
+        )
+    return value
+
+
+def _has_nul(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _unparsable(message: str) -> InvalidMessage:

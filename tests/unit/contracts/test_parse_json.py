@@ -63,3 +63,22 @@ def test_parse_json_rejects_nesting_too_deep_to_decode() -> None:
 def test_parse_json_rejects_a_number_too_long_to_decode() -> None:
     with pytest.raises(InvalidMessage, match=r"^Body is not valid JSON: .*digits.*\.$"):
         parse_json(b"1" * 5_000)
+
+
+def test_a_string_with_nul_is_refused_because_no_store_keeps_it() -> None:
+    with pytest.raises(
+        InvalidMessage,
+        match=r"^Body holds a string with the NUL character \(\\u0000\), which the stores cannot keep\.$",
+    ):
+        parse_json(b'{"payload": {"k\\u0000": 1}}')
+    # An escaped backslash followed by "u0000" is not a NUL.
+    assert parse_json(b'{"a": "\\\\u0000"}') == {"a": "\\u0000"}
+
+
+def test_integers_beyond_64_bits_are_refused_and_the_limits_accepted() -> None:
+    with pytest.raises(InvalidMessage, match=r"^Body holds the integer 9223372036854775808, "):
+        parse_json(b"[9223372036854775808]")
+    assert parse_json(b"[9223372036854775807, -9223372036854775808]") == [
+        2**63 - 1,
+        -(2**63),
+    ]
