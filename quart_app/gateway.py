@@ -105,7 +105,12 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         status: int, message: str, details: list[ValidationIssue] | None = None
     ) -> tuple[Response, int]:
         metrics.rejected.labels(str(status)).inc()
-        return json_error(status, message, details or [])
+        response, code = json_error(status, message, details or [])
+        if status == 413:
+            # The client may still be sending the body we refused to read: end the
+            # connection so it is not reused with the unread bytes in front.
+            response.headers["Connection"] = "close"
+        return response, code
 
     async def read_json(limit_bytes: int, what: str) -> object | tuple[Response, int]:
         """The request's JSON document, or the 4xx response saying why there is none."""

@@ -107,6 +107,7 @@ async def test_bad_input_gets_every_problem_and_nothing_is_published(
 
     too_big = await client.post("/jobs", json={"type": "echo", "payload": {"x": "y" * 2000}})
     assert too_big.status_code == 413
+    assert too_big.headers["Connection"] == "close"
 
     not_json = await client.post(
         "/jobs", data=b"[1, 2", headers={"Content-Type": "application/json"}
