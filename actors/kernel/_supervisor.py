@@ -342,6 +342,8 @@ class Supervisor:
                 async with anyio.create_task_group() as tg:
                     try:
                         for child in list(self._children):
+                            if self._stop_requested:
+                                break
                             await self._start_child(tg, child)
                         self._state = ActorState.RUNNING
                         task_status.started()
@@ -378,6 +380,12 @@ class Supervisor:
         self._stop_requested = True
         if self._stop_event is not None:
             self._stop_event.set()
+        if self._state is ActorState.STARTING:
+            # A child still starting (waiting for a server, say) is abandoned: the start
+            # sequence ends there and what did start is stopped in reverse order.
+            for child in self._children:
+                if child.state is ActorState.STARTING and child.current is not None:
+                    child.current.scope.cancel()
         try:
             self._inbox.send_nowait(_STOP)
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -523,6 +531,9 @@ class Supervisor:
             try:
                 await tg.start(self._run_child, child, incarnation)
             except Exception as exc:
+                if self._stop_requested:
+                    child.state = ActorState.STOPPED
+                    return
                 child.last_error = describe_error(exc)
                 if child.spec.restart is Restart.TEMPORARY:
                     child.state = ActorState.FAILED

@@ -206,8 +206,15 @@ async def open_database(path: pathlib.Path, schema: Schema) -> AsyncIterator[SQL
             # Autocommit mode: transactions are opened explicitly, one per store call.
             # Shielded (and bounded): a connect cancelled half-way leaves aiosqlite's worker
             # thread to deliver its result to an event loop that may be gone by then.
-            with anyio.move_on_after(_ROLLBACK_TIMEOUT_S, shield=True):
-                conn = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+            connecting = aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+            try:
+                with anyio.move_on_after(_ROLLBACK_TIMEOUT_S, shield=True):
+                    conn = await connecting
+            except sqlite3.Error:
+                # A failed connect queues a stop whose result aiosqlite's worker thread
+                # delivers later; wait for that thread, or it may find our loop closed.
+                await anyio.to_thread.run_sync(connecting._thread.join, _ROLLBACK_TIMEOUT_S)
+                raise
             if conn is None:
                 raise sqlite3.OperationalError(
                     f"connecting took longer than {_ROLLBACK_TIMEOUT_S:g} s"

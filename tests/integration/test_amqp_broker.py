@@ -32,7 +32,7 @@ from actors.broker.names import (
 from actors.errors import BrokerUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from aio_pika.abc import AbstractChannel
 
@@ -303,25 +303,11 @@ async def test_acking_the_oldest_deliveries_sends_one_multiple_ack(
     assert broker.statistics().acked == 5
 
 
-async def close_connection_named(name: str) -> None:
-    """Have RabbitMQ close the client connection called ``name`` (as an operator would)."""
-    listing = await anyio.run_process(
-        ["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid", "client_properties"],
-        check=True,
-    )
-    pids = [
-        line.split("\t", 1)[0]
-        for line in listing.stdout.decode().splitlines()
-        if f'{{"connection_name","{name}"}}' in line
-    ]
-    assert len(pids) == 1, f"expected one connection named {name!r}, found {pids}"
-    await anyio.run_process(
-        ["rabbitmqctl", "-q", "close_connection", pids[0], "closed by a test"], check=True
-    )
-
-
 async def test_the_robust_connection_comes_back_after_rabbitmq_closes_it(
-    open_broker: OpenBroker, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+    close_connection_named: Callable[[str], Awaitable[None]],
+    open_broker: OpenBroker,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="actors.broker.amqp")
     broker = await open_broker(reconnect_interval_s=0.5)

@@ -624,3 +624,43 @@ async def test_a_config_error_gives_up_at_once_without_restart_loops() -> None:
     assert attempts == [1]
     assert isinstance(caught.value.__cause__, SupervisorGaveUp)
     assert isinstance(caught.value.__cause__.__cause__, ConfigError)
+
+
+async def test_a_stop_requested_while_a_child_is_still_starting_abandons_it() -> None:
+    order: list[str] = []
+    waiting = anyio.Event()
+
+    async def quick(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        order.append("quick started")
+        task_status.started()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            order.append("quick stopped")
+
+    async def waits_for_a_server(
+        *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        waiting.set()
+        await anyio.sleep_forever()  # never ready
+        task_status.started()
+
+    async def never_reached(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        order.append("never reached started")
+        task_status.started()
+
+    supervisor = Supervisor(
+        "svc",
+        [
+            ChildSpec("quick", quick, shutdown_s=1),
+            ChildSpec("slow", waits_for_a_server, shutdown_s=1),
+            ChildSpec("last", never_reached, shutdown_s=1),
+        ],
+    )
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(supervisor.run)
+            await waiting.wait()
+            supervisor.request_stop()
+    assert order == ["quick started", "quick stopped"]
+    assert supervisor.statistics().total_restarts == 0
