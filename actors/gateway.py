@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio
-
-from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
+from actors.kernel import ActorState, ChildSpec, Supervisor
 from actors.metrics import ActorHealthCollector, BoundedLabel, GatewayMetrics, create_registry
-from actors.observability import bind
 from actors.publisher import Publisher
+from actors.service import ServiceTree
 from quart_app._server import HttpServer
 from quart_app.gateway import GatewayDeps, create_gateway_app
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from anyio.abc import TaskStatus
     from prometheus_client import CollectorRegistry
 
     from actors.broker import Broker
@@ -33,7 +30,7 @@ __all__ = ["GatewayService"]
 SERVICE = "gateway"
 
 
-class GatewayService:
+class GatewayService(ServiceTree):
     """The gateway's tree; ``http.port`` is the bound port once started."""
 
     def __init__(
@@ -86,16 +83,3 @@ class GatewayService:
         return (
             self.publisher.statistics().state is ActorState.RUNNING and self._broker.is_available()
         )
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run the tree until asked to stop."""
-        with bind(service=SERVICE):
-            await self.supervisor.run(task_status=task_status)
-
-    def request_stop(self) -> None:
-        """Stop accepting requests first, then flush the publisher."""
-        self.supervisor.request_stop()
-
-    def health(self) -> list[ActorHealth]:
-        """Health entries of the tree."""
-        return self.supervisor.health()

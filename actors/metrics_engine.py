@@ -18,8 +18,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import anyio
-
 from actors.broker.names import JOBS_COMPLETED, JOBS_DEAD_LETTER
 from actors.clock import utc_now
 from actors.deadletters import DeadLetter, dead_letter_id
@@ -27,17 +25,15 @@ from actors.errors import InvalidMessage, ValidationIssue
 from actors.events import Envelope, EventType
 from actors.ingress import BrokerIngress, IngressBatch
 from actors.intake import Admitted, admit, dead_letter_request
-from actors.kernel import Actor, ActorHealth, ChildSpec, Strategy, Supervisor
-from actors.observability import bind
+from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
 from actors.publisher import Publisher
 from actors.retry import retry_while_unavailable
+from actors.service import ServiceTree
 from actors.settlement import Settlement, settle
 from contracts import SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
-
-    from anyio.abc import TaskStatus
 
     from actors.broker import Broker, Delivery
     from actors.settings import Settings
@@ -172,7 +168,7 @@ class Archivist(Actor[IngressBatch]):
         )
 
 
-class MetricsEngineService:
+class MetricsEngineService(ServiceTree):
     """The metrics engine's tree."""
 
     def __init__(
@@ -222,16 +218,3 @@ class MetricsEngineService:
             intensity=5,
             period_s=30.0,
         )
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run the tree until asked to stop (or it gives up)."""
-        with bind(service=SERVICE):
-            await self.supervisor.run(task_status=task_status)
-
-    def request_stop(self) -> None:
-        """Drain and stop: the ingresses first."""
-        self.supervisor.request_stop()
-
-    def health(self) -> list[ActorHealth]:
-        """Health entries of the whole tree."""
-        return self.supervisor.health()

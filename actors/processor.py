@@ -36,10 +36,11 @@ from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from actors.ingress import BrokerIngress, IngressBatch
 from actors.intake import Admitted, admit, dead_letter_request, encode_envelopes
 from actors.jobs import JobRecord, JobSpec, JobStatus, JobTransition
-from actors.kernel import Actor, ActorHealth, ChildSpec, Strategy, Supervisor
+from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
 from actors.observability import bind
 from actors.publisher import Publisher, PublishRequest
 from actors.retry import retry_while_unavailable
+from actors.service import ServiceTree
 from actors.settlement import Settlement
 
 if TYPE_CHECKING:
@@ -431,7 +432,7 @@ class Persister(Actor[JobFinished]):
         return [self._emitter.terminal(job, record)]
 
 
-class ProcessorService:
+class ProcessorService(ServiceTree):
     """The processor's tree; run it as a child of a root supervisor or on its own."""
 
     def __init__(
@@ -477,16 +478,3 @@ class ProcessorService:
             backoff_max_s=5.0,
         )
         self.name = SERVICE
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run the tree until it is asked to stop (or gives up)."""
-        with bind(service=SERVICE):
-            await self.supervisor.run(task_status=task_status)
-
-    def request_stop(self) -> None:
-        """Drain and stop: ingress first, publisher last."""
-        self.supervisor.request_stop()
-
-    def health(self) -> list[ActorHealth]:
-        """Health entries of the whole tree."""
-        return self.supervisor.health()

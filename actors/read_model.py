@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio
-
-from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
+from actors.kernel import ActorState, ChildSpec, Supervisor
 from actors.metrics import ActorHealthCollector, create_registry
-from actors.observability import bind
+from actors.service import ServiceTree
 from quart_app._server import HttpServer
 from quart_app.read_model import ReadModelDeps, create_read_model_app
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from anyio.abc import TaskStatus
     from prometheus_client import CollectorRegistry
 
     from actors.handlers import HandlerRegistry
@@ -27,7 +24,7 @@ __all__ = ["ReadModelService"]
 SERVICE = "read-model"
 
 
-class ReadModelService:
+class ReadModelService(ServiceTree):
     """The read model's tree; ``http.port`` is the bound port once started."""
 
     def __init__(
@@ -71,16 +68,3 @@ class ReadModelService:
     def ready(self) -> bool:
         """Whether the read model serves requests."""
         return all(entry.state is ActorState.RUNNING for entry in self.supervisor.health()[1:])
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run the tree until asked to stop."""
-        with bind(service=SERVICE):
-            await self.supervisor.run(task_status=task_status)
-
-    def request_stop(self) -> None:
-        """Stop serving."""
-        self.supervisor.request_stop()
-
-    def health(self) -> list[ActorHealth]:
-        """Health entries of the tree."""
-        return self.supervisor.health()

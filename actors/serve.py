@@ -19,19 +19,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-import anyio
-
 from actors.broker.amqp import AmqpBroker, open_amqp_broker
 from actors.connections import Connection, SelfReporting
 from actors.errors import ConfigError
 from actors.gateway import GatewayService
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry
-from actors.kernel import ActorHealth, ActorState, ChildSpec
+from actors.kernel import ActorState, ChildSpec
 from actors.metrics import ActorHealthCollector, create_registry
 from actors.metrics_engine import MetricsEngineService
-from actors.observability import bind
 from actors.processor import ProcessorService
 from actors.read_model import ReadModelService
+from actors.service import ServiceTree
 from actors.stores.deferred import (
     DeferredCounters,
     DeferredDeadLetterStore,
@@ -48,7 +46,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from contextlib import AbstractAsyncContextManager
 
-    from anyio.abc import TaskStatus
     from prometheus_client import CollectorRegistry
 
     from actors.kernel import Supervisor
@@ -64,7 +61,7 @@ _CONNECTION_SHUTDOWN_S = 10.0
 A = TypeVar("A", bound=SelfReporting)
 
 
-class ServiceProcess:
+class ServiceProcess(ServiceTree):
     """The supervisor tree of one service, in this process, against real servers."""
 
     def __init__(
@@ -239,16 +236,3 @@ class ServiceProcess:
         return all(c.available() for c in self._connections) and all(
             entry.state is ActorState.RUNNING for entry in self.supervisor.health()[1:]
         )
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run the tree until asked to stop."""
-        with bind(service=self.name):
-            await self.supervisor.run(task_status=task_status)
-
-    def request_stop(self) -> None:
-        """Stop gracefully: the reverse of the start order."""
-        self.supervisor.request_stop()
-
-    def health(self) -> list[ActorHealth]:
-        """Health entries of the tree."""
-        return self.supervisor.health()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
-import quart_cors
 from quart import Quart, Response, g, jsonify, request
 
 from actors.broker import OutgoingMessage
@@ -27,7 +26,7 @@ from actors.jobs import JobStatus
 from actors.observability import JOB_ID
 from actors.publisher import PublishRequest
 from contracts import SchemaName, get_contracts, parse_json
-from quart_app._common import install_common, json_error
+from quart_app._common import allow_cors, install_common, json_error
 from quart_app.openapi import gateway_openapi, install_docs
 
 if TYPE_CHECKING:
@@ -258,12 +257,4 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         body = {"accepted": accepted, "rejected": rejected, "results": results}
         return jsonify(body), 202 if accepted else 400
 
-    origins = list(settings.cors_origins)
-    return quart_cors.cors(
-        app,
-        allow_origin="*" if origins == ["*"] else origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
-        expose_headers=["X-Correlation-Id"],
-        max_age=600,
-    )
+    return allow_cors(app, settings.cors_origins)

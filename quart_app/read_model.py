@@ -8,12 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import quart_cors
 from quart import Quart, Response, jsonify, request
 
 from actors.errors import ValidationIssue
 from actors.jobs import JobStatus
-from quart_app._common import BadQuery, install_common, json_error, query_int
+from quart_app._common import BadQuery, allow_cors, install_common, json_error, query_int
 from quart_app.openapi import install_docs, read_model_openapi
 
 if TYPE_CHECKING:
@@ -122,12 +121,4 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         records = await deps.dead_letters.recent(limit=limit)
         return jsonify([record.to_json() for record in records])
 
-    origins = list(settings.cors_origins)
-    return quart_cors.cors(
-        app,
-        allow_origin="*" if origins == ["*"] else origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
-        expose_headers=["X-Correlation-Id"],
-        max_age=600,
-    )
+    return allow_cors(app, settings.cors_origins)
