@@ -110,3 +110,36 @@ async def test_a_service_whose_server_is_away_retries_and_says_so(
     lines = [r.getMessage() for r in caplog.records if "name=postgres" in r.getMessage()]
     assert all(f"url=postgresql://observatory:***@127.0.0.1:{dead}/test" in line for line in lines)
     assert not any("s3cret" in line for line in lines)
+
+
+def test_observatory_migrate_applies_the_migrations_once(postgres_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import asyncpg
+
+    namespace = f"migrate_{uuid.uuid4().hex[:10]}"
+    env = {**os.environ, "POSTGRES_URL": postgres_url}
+    command = [sys.executable, "-m", "launcher.cli", "migrate", "--namespace", namespace]
+    try:
+        first = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        again = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+    finally:
+
+        async def drop() -> None:
+            connection = await asyncpg.connect(postgres_url)
+            try:
+                await connection.execute(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE')
+            finally:
+                await connection.close()
+
+        anyio.run(drop)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"Applied migrations 1 to schema '{namespace}'")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"Schema '{namespace}' is up to date; nothing to apply."
