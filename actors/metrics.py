@@ -8,9 +8,10 @@ random types cannot blow up the number of series.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -22,12 +23,36 @@ if TYPE_CHECKING:
     from actors.kernel import ActorHealth
 
 __all__ = [
+    "LATENCY_BUCKETS_S",
     "OTHER_LABEL",
     "ActorHealthCollector",
     "BoundedLabel",
     "GatewayMetrics",
+    "HttpMetrics",
+    "MetricsEngineMetrics",
+    "ProcessorMetrics",
     "create_registry",
 ]
+
+LATENCY_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
+"""Histogram buckets for job and request durations: a millisecond to five minutes."""
 
 OTHER_LABEL = "other"
 """Label value every job type past the bound is folded into."""
@@ -84,6 +109,124 @@ class GatewayMetrics:
             "Time from validation to the broker's confirm.",
             registry=registry,
         )
+
+
+class ProcessorMetrics:
+    """The processor's series: the old system's names, plus golden signals per job type."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        job_type: BoundedLabel,
+        in_flight: Callable[[], int],
+    ) -> None:
+        self.job_type = job_type
+        self.processed = Counter(
+            "processor_jobs_processed",
+            "Jobs that reached a terminal state here, by job type.",
+            ["type"],
+            registry=registry,
+        )
+        self.completed = Counter(
+            "processor_jobs_completed", "Jobs completed, by job type.", ["type"], registry=registry
+        )
+        self.failed = Counter(
+            "processor_jobs_failed", "Jobs failed, by job type.", ["type"], registry=registry
+        )
+        self.validation_failed = Counter(
+            "processor_jobs_validation_failed",
+            "Messages on jobs.created that broke a contract (each dead-lettered).",
+            registry=registry,
+        )
+        self.processing_seconds = Histogram(
+            "processor_job_processing_seconds",
+            "Time a job's handler ran, by job type.",
+            ["type"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.queue_wait_seconds = Histogram(
+            "processor_job_queue_wait_seconds",
+            "Time from submission (createdAt) to the handler's start, by job type.",
+            ["type"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.end_to_end_seconds = Histogram(
+            "processor_job_end_to_end_seconds",
+            "Time from submission (createdAt) to the stored terminal state, by job type.",
+            ["type"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.redeliveries = Counter(
+            "processor_jobs_redelivered",
+            "Deliveries of a job already terminal (a redelivery or a resubmitted id).",
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "processor_jobs_in_flight",
+            "Jobs started here whose terminal state is not stored yet.",
+            registry=registry,
+        )
+        self.in_flight.set_function(in_flight)
+
+
+class MetricsEngineMetrics:
+    """The metrics engine's series."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events_stored = Counter(
+            "metrics_engine_events_stored",
+            "Lifecycle events appended to the audit trail.",
+            registry=registry,
+        )
+        self.duplicates_skipped = Counter(
+            "metrics_engine_events_duplicates_skipped",
+            "Events already in the audit trail (redeliveries), skipped.",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "metrics_engine_dead_letters_archived",
+            "Dead letters kept in the dead-letter store.",
+            registry=registry,
+        )
+        self.validation_failed = Counter(
+            "metrics_engine_events_validation_failed",
+            "Envelopes on jobs.completed that broke a contract (each dead-lettered).",
+            registry=registry,
+        )
+
+
+_HTTP_HISTOGRAMS: weakref.WeakKeyDictionary[CollectorRegistry, Histogram] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class HttpMetrics:
+    """Request durations of an HTTP face, per route, method and status.
+
+    Several faces may share a registry (``observatory up``): they share one histogram,
+    told apart by its ``service`` label.
+    """
+
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        histogram = _HTTP_HISTOGRAMS.get(registry)
+        if histogram is None:
+            histogram = _HTTP_HISTOGRAMS[registry] = Histogram(
+                "http_request_duration_seconds",
+                "HTTP request duration, by service, route (the pattern, never the raw path), "
+                "method and status.",
+                ["service", "route", "method", "status"],
+                buckets=LATENCY_BUCKETS_S,
+                registry=registry,
+            )
+        self.request_seconds = histogram
+        self.service = service
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Record one request."""
+        self.request_seconds.labels(self.service, route, method, str(status)).observe(seconds)
 
 
 class ActorHealthCollector(Collector):

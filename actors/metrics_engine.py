@@ -26,6 +26,7 @@ from actors.events import Envelope, EventType
 from actors.ingress import BrokerIngress, IngressBatch
 from actors.intake import Admitted, admit, dead_letter_request
 from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
+from actors.metrics import MetricsEngineMetrics, create_registry
 from actors.publisher import Publisher
 from actors.retry import retry_while_unavailable
 from actors.service import ServiceTree
@@ -34,6 +35,8 @@ from contracts import SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
+
+    from prometheus_client import CollectorRegistry
 
     from actors.broker import Broker, Delivery
     from actors.settings import Settings
@@ -58,8 +61,15 @@ class StoreEvents:
 class Aggregator(Actor[IngressBatch]):
     """Validates lifecycle envelopes; dead-letters what breaks the contract."""
 
-    def __init__(self, persister: Actor[StoreEvents], publisher: Publisher, settings: Settings):
+    def __init__(
+        self,
+        persister: Actor[StoreEvents],
+        publisher: Publisher,
+        settings: Settings,
+        metrics: MetricsEngineMetrics,
+    ) -> None:
         super().__init__("aggregator", mailbox_size=4, max_batch=4)
+        self._metrics = metrics
         self._persister = persister
         self._publisher = publisher
         self._settings = settings
@@ -76,6 +86,7 @@ class Aggregator(Actor[IngressBatch]):
                         envelopes.append(result.envelope)
                         settlements.append(settlement)
                         continue
+                    self._metrics.validation_failed.inc()
                     log.warning(
                         "message.dead_lettered queue=%s message_id=%s reason=%s",
                         delivery.queue,
@@ -98,10 +109,13 @@ class Aggregator(Actor[IngressBatch]):
 class EventPersister(Actor[StoreEvents]):
     """Appends events to the audit trail and counts them, then acknowledges."""
 
-    def __init__(self, events: EventStore, counters: Counters) -> None:
+    def __init__(
+        self, events: EventStore, counters: Counters, metrics: MetricsEngineMetrics
+    ) -> None:
         super().__init__("persister", mailbox_size=8, max_batch=8)
         self._events = events
         self._counters = counters
+        self._metrics = metrics
         self.stored = 0
         self.duplicates = 0
 
@@ -114,6 +128,8 @@ class EventPersister(Actor[StoreEvents]):
             await retry_while_unavailable(lambda: self._counters.apply(envelopes), what="counters")
             self.stored += result.stored
             self.duplicates += result.duplicates
+            self._metrics.events_stored.inc(result.stored)
+            self._metrics.duplicates_skipped.inc(result.duplicates)
             if result.duplicates:
                 log.info("events.duplicates_skipped count=%d", result.duplicates)
         await settle(s for m in messages for s in m.settlements)
@@ -122,10 +138,13 @@ class EventPersister(Actor[StoreEvents]):
 class Archivist(Actor[IngressBatch]):
     """Keeps every dead letter in the dead-letter store, then acknowledges it."""
 
-    def __init__(self, store: DeadLetterStore, settings: Settings) -> None:
+    def __init__(
+        self, store: DeadLetterStore, settings: Settings, metrics: MetricsEngineMetrics
+    ) -> None:
         super().__init__("archivist", mailbox_size=4, max_batch=4)
         self._store = store
         self._settings = settings
+        self._metrics = metrics
         self.archived = 0
 
     async def handle_batch(self, messages: list[IngressBatch]) -> None:
@@ -134,6 +153,7 @@ class Archivist(Actor[IngressBatch]):
             lambda: self._store.add(records), what="dead-letter store"
         )
         self.archived += result.stored
+        self._metrics.dead_letters.inc(result.stored)
         for message in messages:
             await message.consumer.ack(message.deliveries)
 
@@ -181,11 +201,13 @@ class MetricsEngineService(ServiceTree):
         *,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.name = SERVICE
+        self.metrics = MetricsEngineMetrics(registry if registry is not None else create_registry())
         self.publisher = Publisher(broker, mailbox_size=64, wait_ready=wait_ready)
-        self.persister = EventPersister(events, counters)
-        self.aggregator = Aggregator(self.persister, self.publisher, settings)
+        self.persister = EventPersister(events, counters, self.metrics)
+        self.aggregator = Aggregator(self.persister, self.publisher, settings, self.metrics)
         self.ingress = BrokerIngress(
             broker,
             JOBS_COMPLETED,
@@ -193,7 +215,7 @@ class MetricsEngineService(ServiceTree):
             prefetch=settings.prefetch,
             wait_ready=wait_ready,
         )
-        self.archivist = Archivist(dead_letters, settings)
+        self.archivist = Archivist(dead_letters, settings, self.metrics)
         self.dead_letter_ingress = BrokerIngress(
             broker,
             JOBS_DEAD_LETTER,

@@ -104,8 +104,12 @@ class EmbeddedObservatory:
             counters = MemoryCounters()
             await counters.rebuild(events)
             registry = create_registry()
-            metrics_engine = MetricsEngineService(broker, events, counters, dead_letters, settings)
-            processor = ProcessorService(broker, jobs, settings, handlers=self.handlers)
+            metrics_engine = MetricsEngineService(
+                broker, events, counters, dead_letters, settings, registry=registry
+            )
+            processor = ProcessorService(
+                broker, jobs, settings, handlers=self.handlers, registry=registry
+            )
             gateway = GatewayService(broker, settings, handlers=self.handlers, registry=registry)
             read_model = ReadModelService(
                 jobs,

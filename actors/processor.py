@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
 
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
-from actors.clock import utc_now
+from actors.clock import parse_timestamp, utc_now
 from actors.errors import JobFailed
 from actors.events import Envelope, EventType, Producer, lifecycle_event_id
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
@@ -37,6 +38,7 @@ from actors.ingress import BrokerIngress, IngressBatch
 from actors.intake import Admitted, admit, dead_letter_request, encode_envelopes
 from actors.jobs import JobRecord, JobSpec, JobStatus, JobTransition
 from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
+from actors.metrics import BoundedLabel, ProcessorMetrics, create_registry
 from actors.observability import bind
 from actors.publisher import Publisher, PublishRequest
 from actors.retry import retry_while_unavailable
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from anyio.abc import TaskGroup, TaskStatus
+    from prometheus_client import CollectorRegistry
 
     from actors.broker import Broker
     from actors.settings import Settings
@@ -91,6 +94,15 @@ class JobFinished:
     result: object = None
     error: str | None = None
     already_terminal: bool = False
+
+
+def _seconds_since(timestamp: str) -> float:
+    """Seconds from ``timestamp`` (RFC 3339) to now; 0 for a time in the future."""
+    try:
+        moment = parse_timestamp(timestamp)
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - moment).total_seconds())
 
 
 def _job_document(spec: JobSpec, status: JobStatus, at: str, **extra: object) -> dict[str, object]:
@@ -150,9 +162,15 @@ class Validator(Actor[IngressBatch]):
     """Checks envelopes, dead-letters the invalid, persists VALIDATED for the valid."""
 
     def __init__(
-        self, store: JobStore, executor: Actor[StartJobs], publisher: Publisher, settings: Settings
+        self,
+        store: JobStore,
+        executor: Actor[StartJobs],
+        publisher: Publisher,
+        settings: Settings,
+        metrics: ProcessorMetrics,
     ) -> None:
         super().__init__("validator", mailbox_size=4, max_batch=4)
+        self._metrics = metrics
         self._store = store
         self._executor = executor
         self._publisher = publisher
@@ -170,6 +188,7 @@ class Validator(Actor[IngressBatch]):
                         admitted.append(self._admitted(result.envelope, settlement))
                         continue
                     self.dead_lettered += 1
+                    self._metrics.validation_failed.inc()
                     log.warning(
                         "message.dead_lettered queue=%s message_id=%s reason=%s",
                         delivery.queue,
@@ -232,8 +251,10 @@ class Executor(Actor[StartJobs]):
         settings: Settings,
         emitter: _Emitter,
         in_flight: dict[str, AdmittedJob],
+        metrics: ProcessorMetrics,
     ) -> None:
         super().__init__("executor", mailbox_size=4, max_batch=4)
+        self._metrics = metrics
         self._store = store
         self._persister = persister
         self._publisher = publisher
@@ -325,7 +346,11 @@ class Executor(Actor[StartJobs]):
             started = anyio.current_time()
             result: object = None
             error: str | None = None
+            job_type = self._metrics.job_type(spec.type)
             async with self._limiter:
+                self._metrics.queue_wait_seconds.labels(job_type).observe(
+                    _seconds_since(job.created.occurred_at)
+                )
                 try:
                     with anyio.fail_after(timeout_s):
                         result = await registered.run(context)
@@ -339,6 +364,7 @@ class Executor(Actor[StartJobs]):
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
             duration_s = anyio.current_time() - started
+            self._metrics.processing_seconds.labels(job_type).observe(duration_s)
             status = JobStatus.FAILED if error is not None else JobStatus.COMPLETED
             if error is None:
                 log.info("job.completed type=%s duration_s=%.4f", spec.type, duration_s)
@@ -359,11 +385,13 @@ class Persister(Actor[JobFinished]):
         publisher: Publisher,
         emitter: _Emitter,
         in_flight: dict[str, AdmittedJob],
+        metrics: ProcessorMetrics,
         *,
         batch: int,
     ) -> None:
         super().__init__("persister", mailbox_size=max(1, batch), max_batch=max(1, batch))
         self._in_flight = in_flight
+        self._metrics = metrics
         self._store = store
         self._publisher = publisher
         self._emitter = emitter
@@ -387,10 +415,17 @@ class Persister(Actor[JobFinished]):
         settlements: list[Settlement] = []
         for message, status in zip(finished, statuses, strict=True):
             if status == message.status:
+                job_type = self._metrics.job_type(message.job.spec.type)
+                self._metrics.processed.labels(job_type).inc()
                 if status is JobStatus.COMPLETED:
                     self.completed += 1
+                    self._metrics.completed.labels(job_type).inc()
                 else:
                     self.failed += 1
+                    self._metrics.failed.labels(job_type).inc()
+                self._metrics.end_to_end_seconds.labels(job_type).observe(
+                    _seconds_since(message.job.created.occurred_at)
+                )
                 record = JobRecord(
                     spec=message.job.spec,
                     status=status,
@@ -409,6 +444,7 @@ class Persister(Actor[JobFinished]):
                 settlements.append(duplicate.settlement)
         for message in messages:
             if message.already_terminal:
+                self._metrics.redeliveries.inc()
                 log.info(
                     "job.already_terminal job_id=%s status=%s", message.job.spec.id, message.status
                 )
@@ -445,19 +481,32 @@ class ProcessorService(ServiceTree):
         queue: str = JOBS_CREATED,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
+        registry: CollectorRegistry | None = None,
     ) -> None:
         emitter = _Emitter(settings)
+        in_flight: dict[str, AdmittedJob] = {}
+        self.metrics = ProcessorMetrics(
+            registry if registry is not None else create_registry(),
+            BoundedLabel(handlers.types(), max_values=settings.max_job_type_labels),
+            lambda: len(in_flight),
+        )
         self.publisher = Publisher(
             broker, mailbox_size=max(16, settings.prefetch), wait_ready=wait_ready
         )
-        in_flight: dict[str, AdmittedJob] = {}
         self.persister = Persister(
-            store, self.publisher, emitter, in_flight, batch=settings.prefetch
+            store, self.publisher, emitter, in_flight, self.metrics, batch=settings.prefetch
         )
         self.executor = Executor(
-            store, self.persister, self.publisher, handlers, settings, emitter, in_flight
+            store,
+            self.persister,
+            self.publisher,
+            handlers,
+            settings,
+            emitter,
+            in_flight,
+            self.metrics,
         )
-        self.validator = Validator(store, self.executor, self.publisher, settings)
+        self.validator = Validator(store, self.executor, self.publisher, settings, self.metrics)
         self.ingress = BrokerIngress(
             broker, queue, self.validator, prefetch=settings.prefetch, wait_ready=wait_ready
         )

@@ -198,6 +198,7 @@ class ServiceProcess(ServiceTree):
                 handlers=self.handlers,
                 wait_ready=self._wait_ready,
                 extra_children=[ops, *self._connection_children()],
+                registry=self.registry,
             )
             return processor.supervisor
         if self.name == "metrics-engine":
@@ -212,6 +213,7 @@ class ServiceProcess(ServiceTree):
                 settings,
                 wait_ready=self._wait_ready,
                 extra_children=[ops, *self._connection_children()],
+                registry=self.registry,
             )
             return engine.supervisor
         jobs, counters = self._job_store(), self._counters()

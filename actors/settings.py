@@ -63,6 +63,9 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_batch_body_bytes: int = 8 * 1024 * 1024
     """Body limit of ``POST /jobs/batch``."""
+    max_job_type_labels: int = 50
+    """Distinct job types beyond the registered ones that get their own metric label;
+    the rest are counted as ``other``, so clients cannot blow up the series."""
     max_batch_jobs: int = 1000
     """Most jobs one ``POST /jobs/batch`` may carry."""
     shutdown_s: float = 10.0

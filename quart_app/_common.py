@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from actors.errors import DependencyUnavailable, ValidationIssue
 from actors.kernel import ActorState
+from actors.metrics import HttpMetrics
 from actors.observability import CORRELATION_ID
 
 if TYPE_CHECKING:
@@ -121,8 +123,11 @@ def install_common(
     its dependencies are usable (use it for readiness): 503 while ``ready()`` is false.
     """
 
+    http_metrics = HttpMetrics(registry, service)
+
     @app.before_request
     async def _bind_correlation() -> None:
+        g.started = time.perf_counter()
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         g.correlation_id = correlation_id
         CORRELATION_ID.set(correlation_id)
@@ -132,6 +137,13 @@ def install_common(
         correlation_id = getattr(g, "correlation_id", None)
         if correlation_id:
             response.headers[CORRELATION_HEADER] = correlation_id
+        started = getattr(g, "started", None)
+        if started is not None:
+            # The route pattern, never the raw path: ids in paths would explode the series.
+            route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            http_metrics.observe(
+                route, request.method, response.status_code, time.perf_counter() - started
+            )
         return response
 
     @app.errorhandler(DependencyUnavailable)

@@ -18,6 +18,7 @@ from actors.clock import utc_now
 from actors.events import EventType, lifecycle_event_id
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from actors.jobs import JobStatus, JobTransition
+from actors.metrics import create_registry
 from actors.metrics_engine import MetricsEngineService
 from actors.processor import ProcessorService
 from actors.settings import Settings
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
+    from prometheus_client import CollectorRegistry
+
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -47,6 +50,7 @@ class Pipeline:
     counters: MemoryCounters
     processor: ProcessorService
     metrics_engine: MetricsEngineService
+    registry: CollectorRegistry
 
 
 def _envelope(
@@ -97,12 +101,13 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
         )
         await broker.declare_topology()
         counters = MemoryCounters()
-        engine = MetricsEngineService(broker, events, counters, dead, settings)
-        processor = ProcessorService(broker, jobs, settings, handlers=handlers)
+        registry = create_registry()
+        engine = MetricsEngineService(broker, events, counters, dead, settings, registry=registry)
+        processor = ProcessorService(broker, jobs, settings, handlers=handlers, registry=registry)
         async with anyio.create_task_group() as tg:
             await tg.start(engine.run)
             await tg.start(processor.run)
-            yield Pipeline(broker, jobs, events, dead, counters, processor, engine)
+            yield Pipeline(broker, jobs, events, dead, counters, processor, engine, registry)
             processor.request_stop()
             engine.request_stop()
 
@@ -295,3 +300,40 @@ async def test_duplicates_arriving_while_a_job_runs_or_finishes_never_run_it_aga
         e for e in await pipeline.events.events_for_job(job_id) if e.event_type is EventType.CREATED
     ]
     assert len(created) == 20
+
+
+async def test_the_seed_metrics_and_golden_signals_count_what_happened(pipeline: Pipeline) -> None:
+    jobs = [_envelope(), _envelope(), _envelope(job_type="fail")]
+    await pipeline.broker.publish_batch(
+        JOBS_CREATED, [*(_message(job) for job in jobs), _message(b"not json")]
+    )
+
+    async def counted() -> bool:
+        return (await pipeline.counters.snapshot()).failed_jobs == 1 and (
+            await pipeline.dead_letters.count()
+        ) == 1
+
+    await _wait_for(counted)
+    await _wait_for(lambda: _settled(pipeline))
+    sample = pipeline.registry.get_sample_value
+    assert sample("processor_jobs_processed_total", {"type": "echo"}) == 2
+    assert sample("processor_jobs_completed_total", {"type": "echo"}) == 2
+    assert sample("processor_jobs_failed_total", {"type": "fail"}) == 1
+    assert sample("processor_jobs_validation_failed_total") == 1
+    assert sample("processor_job_processing_seconds_count", {"type": "echo"}) == 2
+    assert sample("processor_job_queue_wait_seconds_count", {"type": "fail"}) == 1
+    assert sample("processor_job_end_to_end_seconds_count", {"type": "echo"}) == 2
+    assert sample("processor_jobs_in_flight") == 0
+    assert sample("metrics_engine_events_stored_total") == 12  # 4 lifecycle events per job
+    assert sample("metrics_engine_dead_letters_archived_total") == 1
+
+    # The same jobs again: nothing is run or stored twice; the redeliveries are counted.
+    await pipeline.broker.publish_batch(JOBS_CREATED, [_message(job) for job in jobs])
+    await _wait_for(lambda: _redelivered(pipeline, 3))
+    await _wait_for(lambda: _settled(pipeline))
+    assert sample("processor_jobs_processed_total", {"type": "echo"}) == 2
+    assert sample("metrics_engine_events_duplicates_skipped_total") == 6  # created + terminal
+
+
+async def _redelivered(pipeline: Pipeline, count: int) -> bool:
+    return pipeline.registry.get_sample_value("processor_jobs_redelivered_total") == count

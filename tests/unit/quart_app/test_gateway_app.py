@@ -219,3 +219,16 @@ async def test_a_batch_must_be_a_bounded_non_empty_array(
         "The batch holds 1001 jobs; at most 1000 are accepted per request."
     )
     assert await _published(broker) == []
+
+
+async def test_request_durations_are_recorded_by_route_pattern(gateway: GatewayService) -> None:
+    client = gateway.http.app.test_client()
+    await client.post("/jobs", json={"type": "echo"})
+    await client.get("/nowhere/123")
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert (
+        'http_request_duration_seconds_count{method="POST",route="/jobs",service="gateway",'
+        'status="202"} 1.0'
+    ) in text
+    assert 'route="unmatched"' in text
+    assert "/nowhere/123" not in text
