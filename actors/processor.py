@@ -339,7 +339,7 @@ class Executor(Actor[StartJobs]):
 
     async def _run_job(self, job: AdmittedJob) -> None:
         spec = job.spec
-        with bind(correlation_id=spec.correlation_id, job_id=spec.id, actor="processor/executor"):
+        with bind(correlation_id=spec.correlation_id, job_id=spec.id):
             registered = self._registry.get(spec.type)
             timeout_s = registered.timeout_s or self._settings.job_timeout_s
             context = JobContext(spec.id, spec.type, spec.payload, spec.metadata, job.attempt)

@@ -13,6 +13,7 @@ import anyio
 
 from actors.errors import ConfigError, SupervisorGaveUp
 from actors.kernel._health import ActorHealth, ActorState, describe_error
+from actors.observability import ACTOR
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -573,6 +574,11 @@ class Supervisor:
 
         relay = _StartedRelay(task_status, on_started)
         error: Exception | None = None
+        # Every log line of the child carries its path ("processor/executor"); a nested
+        # supervisor's children extend the path it runs under.
+        parent = ACTOR.get()
+        path = f"{parent}/{child.spec.id}" if parent != "-" else f"{self.name}/{child.spec.id}"
+        token = ACTOR.set(path)
         try:
             with incarnation.scope:
                 try:
@@ -582,6 +588,7 @@ class Supervisor:
                         raise
                     error = exc
         finally:
+            ACTOR.reset(token)
             incarnation.done.set()
         if not relay.called:
             return  # it returned without starting: tg.start raises RuntimeError for it
