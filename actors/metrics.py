@@ -12,8 +12,10 @@ import weakref
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from actors.kernel import ActorState
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +29,7 @@ __all__ = [
     "OTHER_LABEL",
     "ActorHealthCollector",
     "BoundedLabel",
+    "DependencyCollector",
     "GatewayMetrics",
     "HttpMetrics",
     "MetricsEngineMetrics",
@@ -120,6 +123,7 @@ class ProcessorMetrics:
         job_type: BoundedLabel,
         in_flight: Callable[[], int],
     ) -> None:
+        self.registry = registry
         self.job_type = job_type
         self.processed = Counter(
             "processor_jobs_processed",
@@ -176,6 +180,7 @@ class MetricsEngineMetrics:
     """The metrics engine's series."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.events_stored = Counter(
             "metrics_engine_events_stored",
             "Lifecycle events appended to the audit trail.",
@@ -230,7 +235,7 @@ class HttpMetrics:
 
 
 class ActorHealthCollector(Collector):
-    """Exports every actor's mailbox depth and restart count at scrape time."""
+    """Exports every actor's mailbox depth, restarts and health at scrape time."""
 
     def __init__(self, health: Callable[[], list[ActorHealth]]) -> None:
         self._health = health
@@ -239,12 +244,36 @@ class ActorHealthCollector(Collector):
         depth = GaugeMetricFamily(
             "actor_mailbox_depth", "Messages waiting in an actor's mailbox.", labels=["actor"]
         )
-        restarts = GaugeMetricFamily(
+        restarts = CounterMetricFamily(
             "actor_restarts", "Restarts of an actor since the service started.", labels=["actor"]
+        )
+        running = GaugeMetricFamily(
+            "actor_up",
+            "1 when the actor runs; 0 while it starts, restarts, waits for a server or failed.",
+            labels=["actor"],
         )
         for entry in self._health():
             if entry.mailbox_depth is not None:
                 depth.add_metric([entry.path], entry.mailbox_depth)
             restarts.add_metric([entry.path], entry.restarts)
+            running.add_metric([entry.path], 1 if entry.state is ActorState.RUNNING else 0)
         yield depth
         yield restarts
+        yield running
+
+
+class DependencyCollector(Collector):
+    """Exports whether each server a service needs is reachable (``dependency_up``)."""
+
+    def __init__(self, available: Callable[[], dict[str, bool]]) -> None:
+        self._available = available
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "dependency_up",
+            "1 when the server is connected and usable, else 0.",
+            labels=["dependency"],
+        )
+        for name, available in sorted(self._available().items()):
+            up.add_metric([name], 1 if available else 0)
+        yield up

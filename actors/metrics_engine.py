@@ -29,6 +29,7 @@ from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
 from actors.metrics import MetricsEngineMetrics, create_registry
 from actors.publisher import Publisher
 from actors.retry import retry_while_unavailable
+from actors.sampler import QueueDepthSampler
 from actors.service import ServiceTree
 from actors.settlement import Settlement, settle
 from contracts import SchemaName, get_contracts, parse_json
@@ -224,6 +225,12 @@ class MetricsEngineService(ServiceTree):
             name="dead-letter-ingress",
             wait_ready=wait_ready,
         )
+        self.queue_depth = QueueDepthSampler(
+            broker,
+            [JOBS_COMPLETED, JOBS_DEAD_LETTER],
+            self.metrics.registry,
+            wait_ready=wait_ready,
+        )
         shutdown_s = settings.shutdown_s
         self.supervisor = Supervisor(
             SERVICE,
@@ -235,6 +242,7 @@ class MetricsEngineService(ServiceTree):
                 ChildSpec.of(self.aggregator, shutdown_s=shutdown_s),
                 ChildSpec.of(self.ingress, shutdown_s=shutdown_s),
                 ChildSpec.of(self.dead_letter_ingress, shutdown_s=shutdown_s),
+                ChildSpec.of(self.queue_depth, shutdown_s=2.0),
             ],
             strategy=Strategy.ONE_FOR_ALL,
             intensity=5,

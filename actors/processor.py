@@ -42,6 +42,7 @@ from actors.metrics import BoundedLabel, ProcessorMetrics, create_registry
 from actors.observability import bind
 from actors.publisher import Publisher, PublishRequest
 from actors.retry import retry_while_unavailable
+from actors.sampler import QueueDepthSampler
 from actors.service import ServiceTree
 from actors.settlement import Settlement
 
@@ -507,6 +508,9 @@ class ProcessorService(ServiceTree):
             self.metrics,
         )
         self.validator = Validator(store, self.executor, self.publisher, settings, self.metrics)
+        self.queue_depth = QueueDepthSampler(
+            broker, [queue], self.metrics.registry, wait_ready=wait_ready
+        )
         self.ingress = BrokerIngress(
             broker, queue, self.validator, prefetch=settings.prefetch, wait_ready=wait_ready
         )
@@ -520,6 +524,7 @@ class ProcessorService(ServiceTree):
                 ChildSpec.of(self.executor, shutdown_s=shutdown_s),
                 ChildSpec.of(self.validator, shutdown_s=shutdown_s),
                 ChildSpec.of(self.ingress, shutdown_s=shutdown_s),
+                ChildSpec.of(self.queue_depth, shutdown_s=2.0),
             ],
             strategy=Strategy.ONE_FOR_ALL,
             intensity=5,

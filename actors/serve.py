@@ -25,7 +25,7 @@ from actors.errors import ConfigError
 from actors.gateway import GatewayService
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from actors.kernel import ActorState, ChildSpec
-from actors.metrics import ActorHealthCollector, create_registry
+from actors.metrics import ActorHealthCollector, DependencyCollector, create_registry
 from actors.metrics_engine import MetricsEngineService
 from actors.processor import ProcessorService
 from actors.read_model import ReadModelService
@@ -82,6 +82,7 @@ class ServiceProcess(ServiceTree):
         self.http: HttpServer
         self.supervisor: Supervisor = self._build()
         self.registry.register(ActorHealthCollector(self.health))
+        self.registry.register(DependencyCollector(self.dependencies))
 
     # -- servers ---------------------------------------------------------------------
 
@@ -232,6 +233,10 @@ class ServiceProcess(ServiceTree):
         return read_model.supervisor
 
     # -- lifecycle -------------------------------------------------------------------
+
+    def dependencies(self) -> dict[str, bool]:
+        """Whether each server this service needs is connected and usable, by name."""
+        return {c.name: c.available() for c in self._connections}
 
     def ready(self) -> bool:
         """Every server connected and usable, and every actor running."""

@@ -1,0 +1,122 @@
+"""Alert rules and Alertmanager config: checked by promtool and amtool, names checked live.
+
+promtool and amtool come from Debian's ``prometheus`` and ``prometheus-alertmanager``
+packages (``.ci/run`` installs them); without them these tests skip locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+
+from actors.serve import SERVICES, ServiceProcess
+from actors.settings import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+ROOT = Path(__file__).resolve().parents[3]
+RULES = ROOT / "manifests" / "prometheus" / "rules.yml"
+RULE_TESTS = ROOT / "manifests" / "prometheus" / "tests" / "rules-test.yml"
+ALERTMANAGER = ROOT / "manifests" / "alertmanager" / "alertmanager.yml"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Series Prometheus itself adds to every scrape.
+PROMETHEUS_SERIES = {"up"}
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install prometheus prometheus-alertmanager)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_promtool_accepts_the_rules() -> None:
+    result = _run(_tool("promtool"), "check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 10 rules found" in result.stdout
+
+
+def test_every_alert_fires_on_a_synthetic_series_and_stays_quiet_on_a_healthy_one() -> None:
+    result = _run(_tool("promtool"), "test", "rules", str(RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    tested = set(re.findall(r"alertname: (\w+)", RULE_TESTS.read_text()))
+    assert tested == set(_alerts())
+
+
+def test_amtool_accepts_the_alertmanager_config() -> None:
+    result = _run(_tool("amtool"), "check-config", str(ALERTMANAGER))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _rules() -> list[dict[str, object]]:
+    document = yaml.safe_load(RULES.read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def _alerts() -> dict[str, dict[str, object]]:
+    return {str(rule["alert"]): rule for rule in _rules()}
+
+
+def test_every_rule_has_severity_service_summary_description_and_a_runbook_section() -> None:
+    anchors = {
+        re.sub(r"[^a-z0-9]+", "", line[3:].lower())
+        for line in RUNBOOKS.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for name, rule in _alerts().items():
+        labels = rule["labels"]
+        annotations = rule["annotations"]
+        assert isinstance(labels, dict)
+        assert isinstance(annotations, dict)
+        assert labels["severity"] in ("critical", "warning"), name
+        assert labels["service"], name
+        assert annotations["summary"], name
+        assert annotations["description"], name
+        url = str(annotations["runbook_url"])
+        assert url.startswith("docs/runbooks.md#"), name
+        assert url.split("#", 1)[1] in anchors, f"{name}: no runbook section for {url}"
+
+
+def _exported_names() -> set[str]:
+    """Every series name the four services export, from their live registries."""
+    names: set[str] = set()
+    for service in SERVICES:
+        process = ServiceProcess(service, Settings(namespace="names"))
+        registry: CollectorRegistry = process.registry
+        for family in registry.collect():
+            if family.type == "counter":
+                names.update({f"{family.name}_total", f"{family.name}_created"})
+            elif family.type == "histogram":
+                names.update(f"{family.name}_{suffix}" for suffix in ("bucket", "count", "sum"))
+            else:
+                names.add(family.name)
+    return names
+
+
+def test_every_metric_the_rules_query_is_exported_by_a_service() -> None:
+    exported = _exported_names()
+    queried = {
+        name
+        for rule in _rules()
+        for name in re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{\[]", str(rule["expr"]))
+    } | ({"up"} if any("up{" in str(rule["expr"]) for rule in _rules()) else set())
+    missing = queried - exported - PROMETHEUS_SERIES
+    assert not missing, f"rules query series no service exports: {sorted(missing)}"
+    assert {"processor_jobs_failed_total", "dependency_up", "broker_queue_depth"} <= queried
