@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actors.alerts import AlertBook
 from actors.kernel import ActorState, ChildSpec, Supervisor
 from actors.metrics import ActorHealthCollector, create_registry
 from actors.service import ServiceTree
@@ -40,6 +41,8 @@ class ReadModelService(ServiceTree):
         extra_children: Sequence[ChildSpec] = (),
     ) -> None:
         self.name = SERVICE
+        self.alerts = AlertBook()
+        """Alerts posted by Alertmanager (and, later, evaluated here)."""
         self.registry = registry if registry is not None else create_registry()
         app = create_read_model_app(
             settings,
@@ -52,6 +55,7 @@ class ReadModelService(ServiceTree):
                 health=self.health,
                 ready=self.ready,
                 job_types=handlers.types,
+                alerts=self.alerts,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.read_model_port)

@@ -51,6 +51,10 @@ class SchemaName(enum.StrEnum):
     """The read model's ``GET /stats`` answer."""
     ERROR = "error"
     """The body of every HTTP API error answer."""
+    ALERTMANAGER_WEBHOOK = "alertmanager-webhook"
+    """What Alertmanager's webhook receiver posts to the read model."""
+    ALERTS = "alerts"
+    """The read model's ``GET /alerts`` answer."""
 
 
 def schemas_dir() -> Path:

@@ -32,6 +32,8 @@ _COMPONENT_NAMES = {
     SchemaName.DEAD_LETTER: "DeadLetter",
     SchemaName.STATS: "Stats",
     SchemaName.ERROR: "Error",
+    SchemaName.ALERTMANAGER_WEBHOOK: "AlertmanagerWebhook",
+    SchemaName.ALERTS: "Alerts",
 }
 
 
@@ -453,6 +455,37 @@ def read_model_openapi(settings: Settings) -> dict[str, object]:
                         "Events.", {"type": "array", "items": _ref("EventEnvelope")}
                     ),
                     "400": _error("A query parameter is out of bounds."),
+                },
+            }
+        },
+        "/alerts": {
+            "get": {
+                "summary": "Active alerts (critical first) and the most recently resolved ones.",
+                "operationId": "alerts",
+                "tags": ["read"],
+                "responses": {"200": _json_response("Alerts.", _ref("Alerts"))},
+            }
+        },
+        "/webhooks/alertmanager": {
+            "post": {
+                "summary": "Alertmanager's webhook receiver: records firing and resolved alerts.",
+                "operationId": "alertmanagerWebhook",
+                "tags": ["alerts"],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("AlertmanagerWebhook")}},
+                },
+                "responses": {
+                    "200": _json_response(
+                        "Recorded.",
+                        {
+                            "type": "object",
+                            "required": ["received"],
+                            "properties": {"received": {"type": "integer", "minimum": 0}},
+                        },
+                    ),
+                    "400": _error("Not JSON, or not an Alertmanager webhook payload."),
+                    "413": _error("Payload over 1 MiB."),
                 },
             }
         },

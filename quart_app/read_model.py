@@ -5,13 +5,16 @@ It reads the stores through their interfaces only (embedded or real), never the 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from quart import Quart, Response, jsonify, request
 
-from actors.errors import ValidationIssue
+from actors.alerts import Alert, AlertBook
+from actors.errors import InvalidMessage, ValidationIssue
 from actors.jobs import JobStatus
+from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import BadQuery, allow_cors, install_common, json_error, query_int
 from quart_app.openapi import install_docs, read_model_openapi
 
@@ -28,6 +31,10 @@ __all__ = ["ReadModelDeps", "create_read_model_app"]
 
 SERVICE = "read-model"
 MAX_LIMIT = 500
+MAX_WEBHOOK_BYTES = 1024 * 1024
+"""Largest Alertmanager webhook payload accepted."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,7 @@ class ReadModelDeps:
     health: Callable[[], list[ActorHealth]]
     ready: Callable[[], bool]
     job_types: Callable[[], list[str]]
+    alerts: AlertBook
 
 
 def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
@@ -114,6 +122,36 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         job_id = request.args.get("jobId") or None
         events = await deps.events.recent_events(limit=limit, job_id=job_id)
         return jsonify([event.to_json() for event in events])
+
+    @app.post("/webhooks/alertmanager")
+    async def alertmanager_webhook() -> tuple[Response, int]:
+        body = await request.get_data(cache=False)
+        assert isinstance(body, bytes)
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return json_error(413, f"The payload is over {MAX_WEBHOOK_BYTES} bytes.")
+        try:
+            payload = parse_json(body)
+        except InvalidMessage as exc:
+            return json_error(400, str(exc), exc.issues)
+        issues = get_contracts().issues(SchemaName.ALERTMANAGER_WEBHOOK, payload)
+        if issues:
+            return json_error(
+                400,
+                f"The payload does not match the alertmanager-webhook contract: "
+                f"{len(issues)} problem(s).",
+                issues,
+            )
+        assert isinstance(payload, dict)
+        alerts = payload["alerts"]
+        assert isinstance(alerts, list)
+        for alert in alerts:
+            deps.alerts.record(Alert.from_webhook(alert))
+        log.info("alerts.received count=%d status=%s", len(alerts), payload["status"])
+        return jsonify({"received": len(alerts)}), 200
+
+    @app.get("/alerts")
+    async def alerts() -> Response:
+        return jsonify(deps.alerts.to_json())
 
     @app.get("/dead-letters")
     async def dead_letters() -> Response:

@@ -176,3 +176,67 @@ async def test_openapi_documents_every_route(
     }
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert routes == documented
+
+
+def _webhook(status: str, *alerts: tuple[str, str, str]) -> dict[str, object]:
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "read-model",
+        "groupKey": "{}:{alertname}",
+        "alerts": [
+            {
+                "status": status,
+                "labels": {"alertname": name, "severity": severity, "service": "processor"},
+                "annotations": {"summary": f"{name} summary"},
+                "startsAt": "2026-11-27T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-27T10:05:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": fingerprint,
+            }
+            for name, severity, fingerprint in alerts
+        ],
+    }
+
+
+async def test_alertmanager_webhook_feeds_get_alerts(
+    read_model: tuple[ReadModelService, list[str]],
+) -> None:
+    client = _client(read_model[0])
+    firing = _webhook(
+        "firing",
+        ("JobFailureRateHigh", "warning", "aaa1"),
+        ("RabbitMQUnreachable", "critical", "bbb2"),
+    )
+    response = await client.post("/webhooks/alertmanager", json=firing)
+    assert response.status_code == 200
+    assert (await response.get_json()) == {"received": 2}
+
+    alerts = await (await client.get("/alerts")).get_json()
+    assert get_contracts().issues(SchemaName.ALERTS, alerts) == []
+    assert [a["name"] for a in alerts["active"]] == ["RabbitMQUnreachable", "JobFailureRateHigh"]
+    assert alerts["active"][0]["endsAt"] is None
+    assert alerts["resolved"] == []
+
+    resolved = _webhook("resolved", ("RabbitMQUnreachable", "critical", "bbb2"))
+    assert (await client.post("/webhooks/alertmanager", json=resolved)).status_code == 200
+    alerts = await (await client.get("/alerts")).get_json()
+    assert [a["name"] for a in alerts["active"]] == ["JobFailureRateHigh"]
+    assert [(a["name"], a["status"], a["endsAt"]) for a in alerts["resolved"]] == [
+        ("RabbitMQUnreachable", "resolved", "2026-11-27T10:05:00Z")
+    ]
+
+
+async def test_a_malformed_webhook_is_refused_with_its_paths(
+    read_model: tuple[ReadModelService, list[str]],
+) -> None:
+    client = _client(read_model[0])
+    bad = _webhook("firing", ("X", "warning", "f1"))
+    alerts = bad["alerts"]
+    assert isinstance(alerts, list)
+    del alerts[0]["labels"]["alertname"]
+    response = await client.post("/webhooks/alertmanager", json=bad)
+    assert response.status_code == 400
+    paths = [d["path"] for d in (await response.get_json())["details"]]
+    assert paths == ["/alerts/0/labels/alertname"]
+    assert (await (await client.get("/alerts")).get_json())["active"] == []
