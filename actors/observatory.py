@@ -119,6 +119,7 @@ class EmbeddedObservatory:
                 settings,
                 handlers=self.handlers,
                 registry=registry,
+                evaluate_alerts_from=self.health,
             )
             children = [
                 ChildSpec.of(metrics_engine, shutdown_s=settings.shutdown_s + 5),

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actors.alert_rules import AlertEvaluator
 from actors.alerts import AlertBook
-from actors.kernel import ActorState, ChildSpec, Supervisor
+from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
 from actors.metrics import ActorHealthCollector, create_registry
 from actors.service import ServiceTree
 from quart_app._server import HttpServer
 from quart_app.read_model import ReadModelDeps, create_read_model_app
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from prometheus_client import CollectorRegistry
 
@@ -39,6 +40,7 @@ class ReadModelService(ServiceTree):
         handlers: HandlerRegistry,
         registry: CollectorRegistry | None = None,
         extra_children: Sequence[ChildSpec] = (),
+        evaluate_alerts_from: Callable[[], list[ActorHealth]] | None = None,
     ) -> None:
         self.name = SERVICE
         self.alerts = AlertBook()
@@ -59,9 +61,20 @@ class ReadModelService(ServiceTree):
             ),
         )
         self.http = HttpServer(app, settings.host, settings.read_model_port)
+        # Without Prometheus (observatory up) the read model evaluates the rules itself.
+        evaluator = (
+            []
+            if evaluate_alerts_from is None
+            else [
+                ChildSpec.of(
+                    AlertEvaluator(self.alerts, counters, dead_letters, evaluate_alerts_from),
+                    shutdown_s=2.0,
+                )
+            ]
+        )
         self.supervisor = Supervisor(
             SERVICE,
-            [*extra_children, ChildSpec.of(self.http, shutdown_s=settings.shutdown_s)],
+            [*extra_children, ChildSpec.of(self.http, shutdown_s=settings.shutdown_s), *evaluator],
             intensity=10,
             period_s=30.0,
         )

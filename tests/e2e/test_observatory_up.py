@@ -212,6 +212,9 @@ def test_bad_submissions_get_a_400_naming_the_path_and_publish_nothing(
     too_big = _post(http, gateway, {"type": "echo", "payload": {"blob": "x" * 70_000}})
     assert too_big.status_code == 413
 
+    alerts = http.get(f"{read_model}/alerts").json()
+    assert get_contracts().issues(SchemaName.ALERTS, alerts) == []
+
     metrics = http.get(f"{gateway}/metrics").text
     assert "gateway_jobs_accepted_total 0.0" in metrics
     assert http.get(f"{read_model}/jobs/recent").json() == []
