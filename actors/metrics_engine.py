@@ -27,6 +27,7 @@ from actors.ingress import BrokerIngress, IngressBatch
 from actors.intake import Admitted, admit, dead_letter_request
 from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
 from actors.metrics import MetricsEngineMetrics, create_registry
+from actors.observability import bind
 from actors.publisher import Publisher
 from actors.retry import retry_while_unavailable
 from actors.sampler import QueueDepthSampler
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "metrics-engine"
 _ACCEPTED = frozenset(EventType)
+_TERMINAL = frozenset({EventType.COMPLETED, EventType.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,15 @@ class EventPersister(Actor[StoreEvents]):
             self._metrics.duplicates_skipped.inc(result.duplicates)
             if result.duplicates:
                 log.info("events.duplicates_skipped count=%d", result.duplicates)
+            for envelope in envelopes:
+                if envelope.event_type in _TERMINAL:
+                    # One line per job here, so a correlation id greps through all services.
+                    with bind(correlation_id=envelope.correlation_id, job_id=envelope.job_id):
+                        log.info(
+                            "job.recorded type=%s event=%s",
+                            envelope.job_type,
+                            envelope.event_type.value,
+                        )
         await settle(s for m in messages for s in m.settlements)
 
 
