@@ -14,6 +14,7 @@ from quart import Quart, Response, jsonify, request
 from actors.alerts import Alert, AlertBook
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.jobs import JobStatus
+from actors.observability import bind
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import BadQuery, allow_cors, install_common, json_error, query_int
 from quart_app.openapi import install_docs, read_model_openapi
@@ -113,7 +114,11 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         if record is None:
             return json_error(404, f"No job with id {job_id!r} is known.")
         document = record.to_json()
-        document["events"] = [e.to_json() for e in await deps.events.events_for_job(job_id)]
+        events = [e.to_json() for e in await deps.events.events_for_job(job_id)]
+        document["events"] = events
+        # Under the job's own correlation id: grep it and see the job read, too.
+        with bind(correlation_id=record.spec.correlation_id, job_id=record.id):
+            log.info("job.read status=%s events=%d", record.status.value, len(events))
         return jsonify(document), 200
 
     @app.get("/events")

@@ -324,3 +324,42 @@ def test_sigterm_with_jobs_in_flight_loses_nothing_and_counts_nothing_twice(
         ids = [e["eventId"] for e in events]
         assert len(ids) == len(set(ids))
         assert {e["eventType"] for e in events} >= set(LIFECYCLE)
+
+
+def test_one_jobs_log_lines_show_its_path_through_all_four_services(
+    embedded_factory: Callable[..., object],
+    http: httpx.Client,
+    wait_until: Callable[..., None],
+) -> None:
+    obs = embedded_factory()
+    correlation_id = str(uuid.uuid4())
+    response = http.post(
+        f"{obs.gateway}/jobs",  # type: ignore[attr-defined]
+        json={"type": "echo"},
+        headers={"X-Correlation-Id": correlation_id},
+    )
+    assert response.headers["X-Correlation-Id"] == correlation_id
+    job_id = response.json()["jobId"]
+    read_model = obs.read_model  # type: ignore[attr-defined]
+    wait_until(
+        lambda: (
+            http.get(f"{read_model}/jobs/{job_id}").json().get("status") == "COMPLETED"
+            and len(http.get(f"{read_model}/jobs/{job_id}").json()["events"]) == 4
+        ),
+        timeout_s=30,
+        message=lambda: str(http.get(f"{read_model}/jobs/{job_id}").json()),
+    )
+    lines = [
+        json.loads(line)
+        for line in obs.logs().splitlines()  # type: ignore[attr-defined]
+        if correlation_id in line
+    ]
+    assert all(line["jobId"] == job_id for line in lines)
+    assert {line["service"] for line in lines} == {
+        "gateway",
+        "processor",
+        "metrics-engine",
+        "read-model",
+    }
+    path = [line["message"].split()[0] for line in lines if "job.read" not in line["message"]]
+    assert path == ["job.accepted", "job.completed", "job.recorded"]
