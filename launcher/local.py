@@ -9,6 +9,7 @@ within its shutdown time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -154,7 +155,11 @@ class ServiceProcess:
         """SIGTERM the process: it drains and exits."""
         self._state = ActorState.STOPPING
         if self._process is not None and self._process.returncode is None:
-            self._process.send_signal(signal.SIGTERM)
+            # os.kill, not send_signal(): Popen.send_signal() polls first and may reap a
+            # child that just exited behind asyncio's back (its exit code then reads 255).
+            # Until asyncio reaps it, the pid stays the zombie's, so this cannot hit another.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._process.pid, signal.SIGTERM)
 
     def health(self) -> list[ActorHealth]:
         """One entry for the process."""
