@@ -237,6 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_bench_arguments(bench)
+
+    from launcher.cluster.command import CLUSTER_EPILOG, add_cluster_arguments
+
+    cluster = commands.add_parser(
+        "cluster",
+        help="run the observatory on a local kind cluster (up, down, status)",
+        description="Create or reuse a kind cluster, build and load the image, deploy the\n"
+        "kind overlay, wait for the rollouts and port-forward the services.",
+        epilog=CLUSTER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_cluster_arguments(cluster)
     return parser
 
 
@@ -420,6 +432,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.bench import bench_main
 
             return bench_main(args)
+        if args.command == "cluster":
+            from launcher.cluster.command import cluster_main
+
+            return cluster_main(args)
     except* ObservatoryError as group:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:
