@@ -35,6 +35,7 @@ __all__ = [
     "cluster_down",
     "cluster_status",
     "cluster_up",
+    "restart_port_forwards",
     "verify_healthz",
 ]
 
@@ -107,6 +108,34 @@ async def verify_healthz(
                 raise RuntimeError(f"{url} did not answer 200 after {attempts} tries ({last})")
 
 
+async def restart_port_forwards(state_path: Path) -> str:
+    """Stop the recorded port-forwards, start one per forwarded service, record them.
+
+    Returns:
+        What was done, as one sentence.
+    """
+    stopped = [
+        name
+        for name, pid in read_state(state_path).items()
+        if await anyio.to_thread.run_sync(stop, pid)
+    ]
+    recorded: dict[str, dict[str, object]] = {}
+    try:
+        for forward in kubectl.FORWARDS:
+            log_path = state_path.with_name(f"port-forward-{forward.service}.log")
+            pid = await kubectl.start_port_forward(forward, log_path)
+            recorded[forward.service] = {
+                "pid": pid,
+                "local_port": forward.local_port,
+                "url": forward.url,
+                "log": str(log_path),
+            }
+    finally:
+        write_state(state_path, recorded)  # what runs is recorded, even on failure
+    replaced = f" (replaced {len(stopped)} earlier)" if stopped else ""
+    return f"forwarding {len(recorded)} services{replaced}; PIDs in {state_path}"
+
+
 async def cluster_up(
     options: ClusterOptions, observe: Callable[[StepEvent], None]
 ) -> dict[str, str]:
@@ -151,26 +180,7 @@ async def cluster_up(
         return f"rolled out {', '.join(kubectl.DEPLOYMENTS)}"
 
     async def port_forwards() -> str:
-        stopped = [
-            name
-            for name, pid in read_state(options.state_path).items()
-            if await anyio.to_thread.run_sync(stop, pid)
-        ]
-        recorded: dict[str, dict[str, object]] = {}
-        try:
-            for forward in kubectl.FORWARDS:
-                log_path = options.state_path.with_name(f"port-forward-{forward.service}.log")
-                pid = await kubectl.start_port_forward(forward, log_path)
-                recorded[forward.service] = {
-                    "pid": pid,
-                    "local_port": forward.local_port,
-                    "url": forward.url,
-                    "log": str(log_path),
-                }
-        finally:
-            write_state(options.state_path, recorded)  # what runs is recorded, even on failure
-        replaced = f" (replaced {len(stopped)} earlier)" if stopped else ""
-        return f"forwarding {len(recorded)} services{replaced}; PIDs in {options.state_path}"
+        return await restart_port_forwards(options.state_path)
 
     async def verify() -> str:
         check = options.verify

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
+from launcher.cluster import kubectl
 from launcher.cluster._errors import LauncherError
 from launcher.cluster._run import ProcessRunner
 from launcher.cluster._state import STATE_ENV, default_state_path
@@ -20,6 +21,7 @@ from launcher.cluster._steps import (
     cluster_down,
     cluster_status,
     cluster_up,
+    restart_port_forwards,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +70,12 @@ def add_cluster_arguments(cluster: argparse.ArgumentParser) -> None:
         help="stop the recorded port-forwards and delete the kind cluster",
         description="Stops only the port-forwards `cluster up` recorded (if still running), "
         "then runs `kind delete cluster --name task-observatory`.",
+    )
+    actions.add_parser(
+        "port-forward",
+        help="(re)start the port-forwards of a running cluster and print the URLs",
+        description="Stops the port-forwards `cluster up` recorded, starts new ones for the "
+        "gateway, read model, Grafana, Prometheus and RabbitMQ management, and records them.",
     )
     status = actions.add_parser(
         "status",
@@ -150,6 +158,11 @@ def cluster_main(
 
         anyio.run(cluster_down, runner, state_path, say)
         return 0
+    if args.cluster_command == "port-forward":
+        message = anyio.run(restart_port_forwards, state_path)
+        out.write(message + "\n")
+        out.writelines(f"  {f.service:<11} {f.url}\n" for f in kubectl.FORWARDS)
+        return 0
     if args.cluster_command == "status":
         status = anyio.run(cluster_status, runner, state_path)
         if args.json:
@@ -169,5 +182,5 @@ def cluster_main(
         ["observatory", "cluster", str(args.cluster_command)],
         exit_code=None,
         reason="is not a cluster action",
-        hint="use up, down or status",
+        hint="use up, down, port-forward or status",
     )

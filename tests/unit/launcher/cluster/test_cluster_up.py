@@ -486,3 +486,23 @@ def test_a_launcher_error_is_one_sentence_with_every_part() -> None:
         "line 1 | line 2 | error: bad. Hint: Fix x."
     )
     assert error.stderr_tail == "line 1 | line 2 | error: bad"
+
+
+def test_port_forward_replaces_the_recorded_forwards_of_a_running_cluster(
+    fake_tools: FakeTools, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(capsys, "up", "--json", "--timeout", "30")[0] == 0
+    first = read_state(fake_tools.state)
+    fake_tools.clear()
+
+    code, out, _ = run_main(capsys, "port-forward")
+
+    assert code == 0
+    assert fake_tools.calls() == FRESH[-5:]  # only the five port-forwards
+    second = read_state(fake_tools.state)
+    assert sorted(second) == sorted(URLS)
+    assert not any(alive(pid) for pid in first.values())
+    assert all(alive(pid) for pid in second.values())
+    assert out.startswith("forwarding 5 services (replaced 5 earlier)")
+    assert "http://localhost:8080" in out
+    assert run_main(capsys, "down")[0] == 0
