@@ -249,6 +249,29 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_cluster_arguments(cluster)
+
+    from launcher.doctor import DOCTOR_EPILOG, add_doctor_arguments
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this machine: Python, docker, kind, kubectl, the cluster, the servers",
+        description="One line per check (OK, WARN or FAIL) with an install hint for\n"
+        "Debian/Ubuntu. Exit 1 only when a required check (Python >= 3.11) fails.",
+        epilog=DOCTOR_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_doctor_arguments(doctor)
+
+    from launcher.checks.command import CHECK_EPILOG, add_check_arguments
+
+    check = commands.add_parser(
+        "check",
+        help="repository checks: image/label versions, schema compatibility",
+        description="Consistency checks of the repository (run them in CI).",
+        epilog=CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_check_arguments(check)
     return parser
 
 
@@ -436,6 +459,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.cluster.command import cluster_main
 
             return cluster_main(args)
+        if args.command == "doctor":
+            from launcher.doctor import doctor_main
+
+            return doctor_main(args)
+        if args.command == "check":
+            from launcher.checks.command import check_main
+
+            return check_main(args)
     except* ObservatoryError as group:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:
