@@ -26,15 +26,13 @@ import anyio
 
 from actors.alerts import Alert
 from actors.clock import utc_now
-from actors.errors import DependencyUnavailable
-from actors.kernel import ActorHealth, ActorState
+from actors.periodic import Periodic
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from anyio.abc import TaskStatus
-
     from actors.alerts import AlertBook
+    from actors.kernel import ActorHealth
     from actors.stats import Stats
     from actors.stores import Counters, DeadLetterStore
 
@@ -66,7 +64,7 @@ class _Sample:
     restarts: dict[str, int]
 
 
-class AlertEvaluator:
+class AlertEvaluator(Periodic):
     """Evaluates the rules every ``interval_s`` and records what fires or resolves."""
 
     def __init__(
@@ -81,46 +79,23 @@ class AlertEvaluator:
         now: Callable[[], float] = anyio.current_time,
         name: str = "alert-evaluator",
     ) -> None:
-        self.name = name
+        super().__init__(name, interval_s=interval_s)
         self._book = book
         self._counters = counters
         self._dead_letters = dead_letters
         self._health = health
-        self._interval_s = interval_s
         self._windows = windows
         self._now = now
         self._samples: deque[_Sample] = deque()
         self._pending_since: dict[str, float] = {}
         self._firing: dict[str, Alert] = {}
-        self._stop = anyio.Event()
-        self._state = ActorState.STOPPED
 
     def __repr__(self) -> str:
         return f"<AlertEvaluator firing={sorted(self._firing)}>"
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Evaluate until asked to stop; a store outage skips a round, it never crashes."""
-        self._stop = anyio.Event()
-        self._state = ActorState.RUNNING
-        task_status.started()
-        try:
-            while not self._stop.is_set():
-                try:
-                    await self.evaluate()
-                except DependencyUnavailable as exc:
-                    log.warning("alerts.evaluation_skipped error=%s", exc)
-                with anyio.move_on_after(self._interval_s):
-                    await self._stop.wait()
-        finally:
-            self._state = ActorState.STOPPED
-
-    def request_stop(self) -> None:
-        """Stop evaluating."""
-        self._stop.set()
-
-    def health(self) -> list[ActorHealth]:
-        """One entry for the evaluator."""
-        return [ActorHealth(path=self.name, state=self._state, restarts=0)]
+    async def tick(self) -> None:
+        """Evaluate the rules once."""
+        await self.evaluate()
 
     async def evaluate(self) -> None:
         """Take a sample and apply every rule to the samples in their windows."""

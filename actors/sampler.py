@@ -11,16 +11,13 @@ import logging
 import weakref
 from typing import TYPE_CHECKING
 
-import anyio
 from prometheus_client import CollectorRegistry, Gauge
 
 from actors.errors import BrokerUnavailable
-from actors.kernel import ActorHealth, ActorState
+from actors.periodic import Periodic
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
-
-    from anyio.abc import TaskStatus
 
     from actors.broker import Broker
 
@@ -43,7 +40,7 @@ def _gauge(registry: CollectorRegistry) -> Gauge:
     return gauge
 
 
-class QueueDepthSampler:
+class QueueDepthSampler(Periodic):
     """Samples the depth of ``queues`` every ``interval_s`` until stopped."""
 
     def __init__(
@@ -56,43 +53,20 @@ class QueueDepthSampler:
         name: str = "queue-depth",
         wait_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, interval_s=interval_s, wait_ready=wait_ready)
         self._broker = broker
         self._queues = list(queues)
         self._gauge = _gauge(registry)
-        self._interval_s = interval_s
-        self._wait_ready = wait_ready
-        self._stop = anyio.Event()
-        self._state = ActorState.STOPPED
 
     def __repr__(self) -> str:
         return f"<QueueDepthSampler {self.name} queues={self._queues}>"
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Sample until asked to stop; a broker outage skips samples, it never crashes."""
-        self._stop = anyio.Event()
-        self._state = ActorState.RUNNING
-        task_status.started()
-        try:
-            if self._wait_ready is not None:
-                await self._wait_ready()
-            while not self._stop.is_set():
-                for queue in self._queues:
-                    try:
-                        depth = await self._broker.queue_depth(queue)
-                    except BrokerUnavailable as exc:
-                        log.debug("queue_depth.skipped queue=%s error=%s", queue, exc)
-                        continue
-                    self._gauge.labels(queue).set(depth)
-                with anyio.move_on_after(self._interval_s):
-                    await self._stop.wait()
-        finally:
-            self._state = ActorState.STOPPED
-
-    def request_stop(self) -> None:
-        """Stop sampling."""
-        self._stop.set()
-
-    def health(self) -> list[ActorHealth]:
-        """One entry for the sampler."""
-        return [ActorHealth(path=self.name, state=self._state, restarts=0)]
+    async def tick(self) -> None:
+        """Sample every queue; a queue the broker cannot answer for keeps its last value."""
+        for queue in self._queues:
+            try:
+                depth = await self._broker.queue_depth(queue)
+            except BrokerUnavailable as exc:
+                log.debug("queue_depth.skipped queue=%s error=%s", queue, exc)
+                continue
+            self._gauge.labels(queue).set(depth)
