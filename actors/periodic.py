@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ __all__ = ["Periodic"]
 log = logging.getLogger(__name__)
 
 
-class Periodic:
+class Periodic(abc.ABC):
     """Base: calls :meth:`tick` every ``interval_s`` until stopped.
 
     A tick that finds a server away (:class:`DependencyUnavailable`) is skipped with a
@@ -40,9 +41,9 @@ class Periodic:
         self._stop = anyio.Event()
         self._state = ActorState.STOPPED
 
+    @abc.abstractmethod
     async def tick(self) -> None:
         """One round of work."""
-        raise NotImplementedError(f"{type(self).__name__} must implement tick().")
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Tick until asked to stop (ready at once; waits for its servers first if told to)."""
