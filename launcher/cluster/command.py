@@ -8,6 +8,8 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 import anyio
+from rich.console import Console
+from rich.text import Text
 
 from launcher.cluster import kubectl
 from launcher.cluster._errors import LauncherError
@@ -26,10 +28,20 @@ from launcher.cluster._steps import (
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
+
+    from rich.status import Status
 
     from launcher.cluster._run import Runner
 
-__all__ = ["CLUSTER_EPILOG", "ProgressDisplay", "add_cluster_arguments", "cluster_main"]
+__all__ = [
+    "CLUSTER_EPILOG",
+    "ProgressDisplay",
+    "RichProgress",
+    "add_cluster_arguments",
+    "cluster_main",
+    "progress_for",
+]
 
 CLUSTER_EPILOG = f"""\
 examples:
@@ -116,6 +128,54 @@ class ProgressDisplay:
         self._out.flush()
 
 
+_MARKS = {
+    "complete": ("✓", "green"),
+    "skipped": ("↷", "cyan"),
+    "warning": ("!", "yellow"),
+    "error": ("✗", "bold red"),
+}
+
+
+class RichProgress:
+    """Live progress on a terminal: a spinner on the running step, a mark per finished one."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._started: dict[str, float] = {}
+        self._status: Status | None = None
+
+    def __call__(self, event: StepEvent) -> None:
+        number = f"[{STEPS.index(event.step) + 1}/{len(STEPS)}]"
+        if event.status == "starting":
+            self._started[event.step] = time.monotonic()
+            self._stop_spinner()
+            self._status = self._console.status(f"{number} {event.step} ...", spinner="dots")
+            self._status.start()
+            return
+        self._stop_spinner()
+        elapsed = time.monotonic() - self._started.get(event.step, time.monotonic())
+        mark, style = _MARKS[event.status]
+        line = Text.assemble(
+            (f"{mark} ", style),
+            (f"{number} {event.step:<13}", "bold"),
+            (f" {elapsed:5.1f} s  ", "dim"),
+            (event.message, style if event.status in ("error", "warning") else ""),
+        )
+        self._console.print(line)
+
+    def _stop_spinner(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def progress_for(out: TextIO) -> Callable[[StepEvent], None]:
+    """Rich live progress on a terminal, plain lines otherwise (logs, CI, pipes)."""
+    if out.isatty():
+        return RichProgress(Console(file=out))
+    return ProgressDisplay(out)
+
+
 def _json_line(out: TextIO, value: object) -> None:
     out.write(json.dumps(value) + "\n")
     out.flush()
@@ -141,7 +201,7 @@ def cluster_main(
         opts.skip_build = args.skip_build
         opts.rollout_timeout_s = args.timeout
         opts.runner = runner
-        observe = (lambda e: _json_line(out, e.as_json())) if args.json else ProgressDisplay(out)
+        observe = (lambda e: _json_line(out, e.as_json())) if args.json else progress_for(out)
         urls = anyio.run(cluster_up, opts, observe)
         if args.json:
             _json_line(out, {"urls": urls})

@@ -506,3 +506,30 @@ def test_port_forward_replaces_the_recorded_forwards_of_a_running_cluster(
     assert out.startswith("forwarding 5 services (replaced 5 earlier)")
     assert "http://localhost:8080" in out
     assert run_main(capsys, "down")[0] == 0
+
+
+def test_rich_progress_marks_each_finished_step_on_a_terminal() -> None:
+    import io
+    import re
+
+    from rich.console import Console
+
+    from launcher.cluster._steps import StepEvent
+    from launcher.cluster.command import RichProgress
+
+    screen = io.StringIO()
+    progress = RichProgress(Console(file=screen, force_terminal=True, width=120))
+    progress(StepEvent("prerequisites", "starting", "prerequisites..."))
+    progress(StepEvent("prerequisites", "complete", "docker is running"))
+    progress(StepEvent("cluster", "starting", "cluster..."))
+    progress(StepEvent("cluster", "skipped", "reusing the existing kind cluster"))
+    progress(StepEvent("images", "starting", "images..."))
+    progress(StepEvent("images", "error", "`docker build` exited with code 1"))
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.getvalue())
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(("✓", "↷", "✗"))]
+    assert [line.split()[:3] for line in lines] == [
+        ["✓", "[1/9]", "prerequisites"],
+        ["↷", "[2/9]", "cluster"],
+        ["✗", "[3/9]", "images"],
+    ]
+    assert lines[2].endswith("`docker build` exited with code 1")
