@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actors.broker import Broker
     from actors.handlers import HandlerRegistry
     from actors.settings import Settings
+    from actors.stores import DeadLetterStore
 
 __all__ = ["GatewayService"]
 
@@ -42,6 +43,7 @@ class GatewayService(ServiceTree):
         registry: CollectorRegistry | None = None,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
+        dead_letters: DeadLetterStore | None = None,
     ) -> None:
         self.name = SERVICE
         self._broker = broker
@@ -59,6 +61,7 @@ class GatewayService(ServiceTree):
                 registry=self.registry,
                 health=self.health,
                 ready=self.ready,
+                dead_letters=dead_letters,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.gateway_port)

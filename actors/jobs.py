@@ -119,6 +119,8 @@ class JobRecord:
             "status": self.status.value,
             "createdAt": self.spec.created_at,
             "updatedAt": self.updated_at,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
         }
 
     def to_json(self) -> dict[str, object]:

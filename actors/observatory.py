@@ -110,7 +110,13 @@ class EmbeddedObservatory:
             processor = ProcessorService(
                 broker, jobs, settings, handlers=self.handlers, registry=registry
             )
-            gateway = GatewayService(broker, settings, handlers=self.handlers, registry=registry)
+            gateway = GatewayService(
+                broker,
+                settings,
+                handlers=self.handlers,
+                registry=registry,
+                dead_letters=dead_letters,
+            )
             read_model = ReadModelService(
                 jobs,
                 events,
@@ -120,6 +126,9 @@ class EmbeddedObservatory:
                 handlers=self.handlers,
                 registry=registry,
                 evaluate_alerts_from=self.health,
+                gateway_url=lambda: (
+                    settings.with_changes(gateway_port=gateway.http.port).gateway_url
+                ),
             )
             children = [
                 ChildSpec.of(metrics_engine, shutdown_s=settings.shutdown_s + 5),

@@ -39,6 +39,7 @@ class Periodic(abc.ABC):
         self._interval_s = interval_s
         self._wait_ready = wait_ready
         self._stop = anyio.Event()
+        self._nudged = anyio.Event()
         self._state = ActorState.STOPPED
 
     @abc.abstractmethod
@@ -48,6 +49,7 @@ class Periodic(abc.ABC):
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Tick until asked to stop (ready at once; waits for its servers first if told to)."""
         self._stop = anyio.Event()
+        self._nudged = anyio.Event()
         self._state = ActorState.RUNNING
         task_status.started()
         try:
@@ -59,13 +61,20 @@ class Periodic(abc.ABC):
                 except DependencyUnavailable as exc:
                     log.warning("periodic.tick_skipped name=%s error=%s", self.name, exc)
                 with anyio.move_on_after(self._interval_s):
-                    await self._stop.wait()
+                    await self._nudged.wait()
+                if self._nudged.is_set():
+                    self._nudged = anyio.Event()
         finally:
             self._state = ActorState.STOPPED
+
+    def nudge(self) -> None:
+        """Tick now rather than at the end of the current interval."""
+        self._nudged.set()
 
     def request_stop(self) -> None:
         """Stop after the current tick."""
         self._stop.set()
+        self._nudged.set()
 
     def health(self) -> list[ActorHealth]:
         """One entry for this actor."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from actors.alert_rules import AlertEvaluator
 from actors.alerts import AlertBook
 from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
+from actors.live import LiveFeed
 from actors.metrics import ActorHealthCollector, create_registry
 from actors.service import ServiceTree
 from quart_app._server import HttpServer
@@ -41,11 +42,21 @@ class ReadModelService(ServiceTree):
         registry: CollectorRegistry | None = None,
         extra_children: Sequence[ChildSpec] = (),
         evaluate_alerts_from: Callable[[], list[ActorHealth]] | None = None,
+        gateway_url: Callable[[], str] | None = None,
     ) -> None:
         self.name = SERVICE
         self.alerts = AlertBook()
         """Alerts posted by Alertmanager (and, later, evaluated here)."""
         self.registry = registry if registry is not None else create_registry()
+        self.feed = LiveFeed(
+            jobs=jobs,
+            events=events,
+            dead_letters=dead_letters,
+            counters=counters,
+            alerts=self.alerts,
+            interval_s=settings.live_interval_s,
+            max_clients=settings.max_stream_clients,
+        )
         app = create_read_model_app(
             settings,
             ReadModelDeps(
@@ -58,6 +69,8 @@ class ReadModelService(ServiceTree):
                 ready=self.ready,
                 job_types=handlers.types,
                 alerts=self.alerts,
+                feed=self.feed,
+                gateway_url=gateway_url or (lambda: settings.gateway_url),
             ),
         )
         self.http = HttpServer(app, settings.host, settings.read_model_port)
@@ -74,7 +87,14 @@ class ReadModelService(ServiceTree):
         )
         self.supervisor = Supervisor(
             SERVICE,
-            [*extra_children, ChildSpec.of(self.http, shutdown_s=settings.shutdown_s), *evaluator],
+            # The feed after the HTTP face: stopped first, it ends every open stream, so
+            # the server's graceful stop does not wait on clients that never leave.
+            [
+                *extra_children,
+                ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
+                ChildSpec.of(self.feed, shutdown_s=2.0),
+                *evaluator,
+            ],
             intensity=10,
             period_s=30.0,
         )

@@ -79,6 +79,8 @@ class ServiceProcess(ServiceTree):
         self.handlers.default_duration_s = settings.default_job_duration_s
         self.registry: CollectorRegistry = create_registry()
         self._connections: list[Connection[SelfReporting]] = []
+        self._optional: set[str] = set()
+        """Connections this service works without (a feature answers 503 meanwhile)."""
         self.http: HttpServer
         self.supervisor: Supervisor = self._build()
         self.registry.register(ActorHealthCollector(self.health))
@@ -123,6 +125,18 @@ class ServiceProcess(ServiceTree):
             )
         )
 
+    def _dead_letter_store(self) -> DeferredDeadLetterStore:
+        settings = self.settings
+        return DeferredDeadLetterStore(
+            self._connect(
+                "mongo-dead-letters",
+                lambda: open_mongo_dead_letter_store(
+                    settings.mongo_url, database=settings.mongo_database
+                ),
+                settings.mongo_url,
+            )
+        )
+
     def _event_stores(self) -> tuple[DeferredEventStore, DeferredDeadLetterStore]:
         settings = self.settings
         events = DeferredEventStore(
@@ -134,16 +148,7 @@ class ServiceProcess(ServiceTree):
                 settings.mongo_url,
             )
         )
-        dead_letters = DeferredDeadLetterStore(
-            self._connect(
-                "mongo-dead-letters",
-                lambda: open_mongo_dead_letter_store(
-                    settings.mongo_url, database=settings.mongo_database
-                ),
-                settings.mongo_url,
-            )
-        )
-        return events, dead_letters
+        return events, self._dead_letter_store()
 
     def _connect(
         self,
@@ -157,8 +162,11 @@ class ServiceProcess(ServiceTree):
         return connection
 
     async def _wait_ready(self) -> None:
-        for connection in self._connections:
+        for connection in self._required():
             await connection.wait_available()
+
+    def _required(self) -> list[Connection[SelfReporting]]:
+        return [c for c in self._connections if c.name not in self._optional]
 
     def _connection_children(self) -> list[ChildSpec]:
         return [ChildSpec.of(c, shutdown_s=_CONNECTION_SHUTDOWN_S) for c in self._connections]
@@ -179,9 +187,13 @@ class ServiceProcess(ServiceTree):
     def _build(self) -> Supervisor:
         settings = self.settings
         if self.name == "gateway":
+            # Requeueing reads the dead letters; jobs are accepted whether Mongo is up or not.
+            dead_letters = self._dead_letter_store()
+            self._optional.add("mongo-dead-letters")
             gateway = GatewayService(
                 self._broker(),
                 settings,
+                dead_letters=dead_letters,
                 handlers=self.handlers,
                 registry=self.registry,
                 wait_ready=self._wait_ready,
@@ -239,7 +251,7 @@ class ServiceProcess(ServiceTree):
         return {c.name: c.available() for c in self._connections}
 
     def ready(self) -> bool:
-        """Every server connected and usable, and every actor running."""
-        return all(c.available() for c in self._connections) and all(
+        """Every required server connected and usable, and every actor running."""
+        return all(c.available() for c in self._required()) and all(
             entry.state is ActorState.RUNNING for entry in self.supervisor.health()[1:]
         )

@@ -74,6 +74,10 @@ class Settings:
     """Simulated duration of a job whose type has no handler."""
     cors_origins: tuple[str, ...] = ("*",)
     """Origins the read model allows; ``*`` for local use."""
+    max_stream_clients: int = 100
+    """Most clients the read model's live stream serves at once; more get 503."""
+    live_interval_s: float = 1.0
+    """How often the read model looks for changes to push to stream clients."""
     public_gateway_url: str | None = None
     """Gateway URL the dashboard should use; derived from host and port when unset."""
     version: str = VERSION

@@ -233,7 +233,7 @@ def parse_json(body: bytes | str) -> object:
 
     Raises:
         InvalidMessage: the body is not UTF-8 or not JSON; it has one issue at path ``""``
-            whose message says what is wrong and where.
+            whose message says what is wrong and where (a string holding NUL: at its path).
     """
     if isinstance(body, bytes):
         try:
@@ -258,10 +258,11 @@ def parse_json(body: bytes | str) -> object:
         raise _unparsable("Body is not valid JSON: it is nested too deeply to decode.") from exc
     # JSON always escapes NUL, so the text holds "\u0000" wherever a string does; the
     # walk only runs in the rare case that this sequence appears at all.
-    if "\\u0000" in text and _has_nul(document):
-        raise _unparsable(
+    if "\\u0000" in text and (path := _nul_path(document)) is not None:
+        message = (
             "Body holds a string with the NUL character (\\u0000), which the stores cannot keep."
         )
+        raise InvalidMessage(message, [ValidationIssue(path, message)])
     return document
 
 
@@ -283,19 +284,27 @@ def _bounded_int(text: str) -> int:
     return value
 
 
-def _has_nul(value: object) -> bool:
-    stack = [value]
+def _pointer_part(key: str | int) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _nul_path(value: object) -> str | None:
+    """The JSON Pointer of the first string (or key) holding a NUL, or ``None``."""
+    stack: list[tuple[str, object]] = [("", value)]
     while stack:
-        item = stack.pop()
+        path, item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return path
         elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            for key, child in item.items():
+                child_path = f"{path}/{_pointer_part(key)}"
+                if "\x00" in key:
+                    return child_path
+                stack.append((child_path, child))
         elif isinstance(item, list):
-            stack.extend(item)
-    return False
+            stack.extend((f"{path}/{index}", child) for index, child in enumerate(item))
+    return None
 
 
 def _unparsable(message: str) -> InvalidMessage:

@@ -28,6 +28,7 @@ from actors.publisher import PublishRequest
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import allow_cors, install_common, json_error
 from quart_app.openapi import gateway_openapi, install_docs
+from quart_app.requeue import install_requeue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from actors.kernel import Actor, ActorHealth
     from actors.metrics import GatewayMetrics
     from actors.settings import Settings
+    from actors.stores import DeadLetterStore
 
 __all__ = ["GatewayDeps", "create_gateway_app"]
 
@@ -54,6 +56,8 @@ class GatewayDeps:
     registry: CollectorRegistry
     health: Callable[[], list[ActorHealth]]
     ready: Callable[[], bool]
+    dead_letters: DeadLetterStore | None = None
+    """Where refused jobs are kept, for requeueing (none: requeue answers 409)."""
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -256,5 +260,14 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         log.info("batch.accepted accepted=%d rejected=%d", accepted, rejected)
         body = {"accepted": accepted, "rejected": rejected, "results": results}
         return jsonify(body), 202 if accepted else 400
+
+    install_requeue(
+        app,
+        dead_letters=deps.dead_letters,
+        prepare=prepare,
+        publish=publish,
+        read_json=read_json,
+        max_body_bytes=settings.max_body_bytes,
+    )
 
     return allow_cors(app, settings.cors_origins)

@@ -277,6 +277,7 @@ def gateway_openapi(settings: Settings) -> dict[str, object]:
                 },
             }
         },
+        **_requeue_paths(),
         **_operational_paths(),
     }
     return {
@@ -313,8 +314,184 @@ _JOB_SUMMARY: dict[str, object] = {
         },
         "createdAt": {"type": "string", "format": "date-time"},
         "updatedAt": {"type": "string", "format": "date-time"},
+        "startedAt": {"type": ["string", "null"]},
+        "finishedAt": {"type": ["string", "null"]},
     },
 }
+
+_THROUGHPUT: dict[str, object] = {
+    "type": "object",
+    "required": ["bucketSeconds", "windowSeconds", "buckets", "perSecond"],
+    "properties": {
+        "bucketSeconds": {"type": "integer"},
+        "windowSeconds": {"type": "integer"},
+        "buckets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["start", "completed", "failed"],
+                "properties": {
+                    "start": {"type": "string", "format": "date-time"},
+                    "completed": {"type": "integer", "minimum": 0},
+                    "failed": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "perSecond": {"type": "number", "minimum": 0},
+    },
+}
+
+_REQUEUED: dict[str, object] = {
+    "type": "object",
+    "required": ["deadLetterId", "jobId", "eventId"],
+    "properties": {
+        "deadLetterId": {"type": "string"},
+        "jobId": {"type": "string", "format": "uuid"},
+        "eventId": {"type": "string", "format": "uuid"},
+    },
+}
+
+
+def _requeue_paths() -> dict[str, object]:
+    """The gateway's dead-letter requeue routes."""
+    return {
+        "/dead-letters/{deadLetterId}/requeue": {
+            "post": {
+                "summary": "Publish a dead-lettered job again, as it was or edited.",
+                "description": (
+                    "Takes the job out of a dead letter refused on `jobs.created` (the "
+                    "envelope's payload, or a bare job), or out of `body` when given (the "
+                    "operator's edited message text), validates it as `POST /jobs` does, "
+                    "publishes it, and removes the dead letter once the broker confirmed. "
+                    "A job without an id gets one derived from the dead letter, so a second "
+                    "requeue never runs it twice."
+                ),
+                "operationId": "requeueDeadLetter",
+                "tags": ["dead letters"],
+                "parameters": [
+                    {
+                        "name": "deadLetterId",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["body"],
+                                "properties": {"body": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json_response("Requeued.", _REQUEUED),
+                    "400": _error("The (edited) message is not a valid job; `details` say where."),
+                    "404": _error("No such dead letter."),
+                    "409": _error("The dead letter did not come from `jobs.created`."),
+                    "413": _error("The body is too large."),
+                    "415": _error("Content type is not application/json."),
+                    "503": _error("The broker or the dead-letter store is unavailable."),
+                },
+            }
+        },
+        "/dead-letters/requeue": {
+            "post": {
+                "summary": "Requeue several dead letters (all of them without a body).",
+                "operationId": "requeueDeadLetters",
+                "tags": ["dead letters"],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["ids"],
+                                "properties": {
+                                    "ids": {"type": "array", "items": {"type": "string"}}
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json_response(
+                        "One result per dead letter: `status` 202 requeued, else why not.",
+                        {
+                            "type": "object",
+                            "required": ["requeued", "refused", "results"],
+                            "properties": {
+                                "requeued": {"type": "integer"},
+                                "refused": {"type": "integer"},
+                                "results": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                    ),
+                    "400": _error("The body is not `{ids: [...]}`."),
+                    "413": _error("Too many ids."),
+                    "415": _error("Content type is not application/json."),
+                    "503": _error("The dead-letter store is unavailable."),
+                },
+            }
+        },
+    }
+
+
+def _live_paths() -> dict[str, object]:
+    """The read model's dashboard, live stream and throughput routes."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    return {
+        "/": {
+            "get": {
+                "summary": "The web dashboard.",
+                "operationId": "dashboard",
+                "tags": ["dashboard"],
+                "responses": {"200": {"description": "The page.", "content": html}},
+            }
+        },
+        "/launcher.html": {
+            "get": {
+                "summary": "The launcher page (open it from disk: it waits for the API).",
+                "operationId": "launcherPage",
+                "tags": ["dashboard"],
+                "responses": {"200": {"description": "The page.", "content": html}},
+            }
+        },
+        "/stream": {
+            "get": {
+                "summary": "Live updates as Server-Sent Events.",
+                "description": (
+                    "Events `stats`, `throughput`, `jobs` (the 20 newest job summaries), "
+                    "`alerts`, `dead-letters` (`{count}`), each with the same JSON as its GET "
+                    "endpoint, sent at once on connect and then when they change; `events` "
+                    "carries new audit-trail events, oldest first. A `: keep-alive` comment "
+                    "every 15 s. 503 with `Retry-After` when the stream serves its maximum "
+                    "number of clients."
+                ),
+                "operationId": "stream",
+                "tags": ["read"],
+                "responses": {
+                    "200": {
+                        "description": "The stream.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "503": _error("Too many stream clients; poll meanwhile."),
+                },
+            }
+        },
+        "/stats/throughput": {
+            "get": {
+                "summary": "Finished jobs per 30 s over the last 15 minutes, and jobs/s.",
+                "operationId": "throughput",
+                "tags": ["read"],
+                "responses": {"200": _json_response("Throughput.", _THROUGHPUT)},
+            }
+        },
+    }
 
 
 def read_model_openapi(settings: Settings) -> dict[str, object]:
@@ -503,6 +680,7 @@ def read_model_openapi(settings: Settings) -> dict[str, object]:
                 },
             }
         },
+        **_live_paths(),
         **_operational_paths(),
     }
     return {

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, jsonify, request, send_from_directory
 
 from actors.alerts import Alert, AlertBook
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.jobs import JobStatus
+from actors.live import LiveFeed, TooManyClients
 from actors.observability import bind
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import BadQuery, allow_cors, install_common, json_error, query_int
 from quart_app.openapi import install_docs, read_model_openapi
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from prometheus_client import CollectorRegistry
 
@@ -34,6 +36,8 @@ SERVICE = "read-model"
 MAX_LIMIT = 500
 MAX_WEBHOOK_BYTES = 1024 * 1024
 """Largest Alertmanager webhook payload accepted."""
+WEB_DIR = Path(__file__).parent / "web"
+"""The dashboard's static files: plain HTML, CSS and JavaScript, no build step."""
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +55,14 @@ class ReadModelDeps:
     ready: Callable[[], bool]
     job_types: Callable[[], list[str]]
     alerts: AlertBook
+    feed: LiveFeed
+    gateway_url: Callable[[], str]
+    """Where the dashboard submits jobs (the bound port once the gateway runs)."""
 
 
 def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
     """Build the read model's Quart app, with CORS on every route (preflight included)."""
-    app = Quart(SERVICE)
+    app = Quart(SERVICE, static_folder=str(WEB_DIR), static_url_path="/static")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     install_common(
         app,
@@ -67,6 +74,45 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
     )
     install_docs(app, lambda: read_model_openapi(settings))
 
+    @app.get("/")
+    async def dashboard() -> Response:
+        response = await send_from_directory(WEB_DIR, "index.html")
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @app.get("/launcher.html")
+    async def launcher_page() -> Response:
+        return await send_from_directory(WEB_DIR, "launcher.html")
+
+    @app.get("/stream")
+    async def stream() -> Response | tuple[Response, int]:
+        try:
+            subscription = deps.feed.subscribe()
+        except TooManyClients as exc:
+            response, status = json_error(503, f"{exc} Poll the JSON endpoints meanwhile.")
+            response.headers["Retry-After"] = "5"
+            return response, status
+
+        async def messages() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 3000\n\n"
+                async for message in subscription.messages():
+                    yield message
+            finally:
+                subscription.close()
+
+        response = Response(
+            messages(),
+            content_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        response.timeout = None  # a stream lasts as long as its client stays
+        return response
+
+    @app.get("/stats/throughput")
+    async def throughput() -> Response:
+        return jsonify(deps.feed.history.to_json())
+
     @app.get("/health")
     async def health() -> Response:
         return jsonify({"status": "ok", "version": settings.version})
@@ -75,7 +121,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
     async def config() -> Response:
         return jsonify(
             {
-                "gatewayUrl": settings.gateway_url,
+                "gatewayUrl": deps.gateway_url(),
                 "version": settings.version,
                 "jobTypes": deps.job_types(),
             }

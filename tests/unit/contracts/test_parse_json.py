@@ -71,6 +71,16 @@ def test_a_string_with_nul_is_refused_because_no_store_keeps_it() -> None:
         match=r"^Body holds a string with the NUL character \(\\u0000\), which the stores cannot keep\.$",
     ):
         parse_json(b'{"payload": {"k\\u0000": 1}}')
+    # Each is located by its JSON Pointer, so a form can show it by the field.
+    for body, path in [
+        (b'{"payload": {"k\\u0000": 1}}', "/payload/k\x00"),
+        (b'{"payload": {"text": "a\\u0000b"}}', "/payload/text"),
+        (b'{"a/b": [1, "\\u0000"]}', "/a~1b/1"),
+        (b'"\\u0000"', ""),
+    ]:
+        with pytest.raises(InvalidMessage) as refused:
+            parse_json(body)
+        assert [issue.path for issue in refused.value.issues] == [path]
     # An escaped backslash followed by "u0000" is not a NUL.
     assert parse_json(b'{"a": "\\\\u0000"}') == {"a": "\\u0000"}
 

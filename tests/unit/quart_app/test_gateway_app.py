@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 import anyio
@@ -166,8 +167,17 @@ async def test_openapi_documents_every_route(gateway: GatewayService) -> None:
     client = app.test_client()
     document = await (await client.get("/openapi.json")).get_json()
     assert document["openapi"] == "3.1.0"
+
+    def openapi_path(rule: str) -> str:
+        # Quart's <dead_letter_id> is OpenAPI's {deadLetterId}.
+        return re.sub(
+            r"<(\w+)>",
+            lambda m: "{" + re.sub(r"_(\w)", lambda c: c[1].upper(), m[1]) + "}",
+            rule,
+        )
+
     routes = {
-        (rule.rule, method.lower())
+        (openapi_path(rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS") and rule.endpoint != "static"

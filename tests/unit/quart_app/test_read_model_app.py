@@ -240,3 +240,61 @@ async def test_a_malformed_webhook_is_refused_with_its_paths(
     paths = [d["path"] for d in (await response.get_json())["details"]]
     assert paths == ["/alerts/0/labels/alertname"]
     assert (await (await client.get("/alerts")).get_json())["active"] == []
+
+
+async def test_the_dashboard_and_launcher_pages_are_served_with_their_assets(
+    read_model: tuple[ReadModelService, list[str]],
+) -> None:
+    service, _ = read_model
+    client = _client(service)
+    page = await client.get("/")
+    assert page.status_code == 200
+    html = await page.get_data(as_text=True)
+    assert '<script type="module" src="/static/app.js">' in html
+    assert "http" not in html.replace("http-equiv", "").split("<body>")[0].replace(
+        "http://www.w3.org", ""
+    )  # nothing in the head comes from elsewhere
+    for asset in ("/static/app.js", "/static/style.css", "/launcher.html"):
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+    script = await (await client.get("/static/app.js")).get_data(as_text=True)
+    assert "https://" not in script  # no CDN, no third-party call
+
+
+async def test_throughput_and_the_stream_limit(
+    read_model: tuple[ReadModelService, list[str]], tmp_path: Path
+) -> None:
+    service, _ = read_model
+    client = _client(service)
+    throughput = await (await client.get("/stats/throughput")).get_json()
+    assert throughput == {
+        "bucketSeconds": 30,
+        "windowSeconds": 900,
+        "buckets": [],
+        "perSecond": 0.0,
+    }
+    service.feed.max_clients = 0
+    refused = await client.get("/stream")
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "5"
+    assert "Poll" in (await refused.get_json())["error"]
+
+
+async def test_config_names_the_gateway_the_service_was_given(tmp_path: Path) -> None:
+    async with AsyncExitStack() as stack:
+        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "j.sqlite3"))
+        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "e.sqlite3"))
+        dead = await stack.enter_async_context(
+            open_sqlite_dead_letter_store(tmp_path / "d.sqlite3")
+        )
+        service = ReadModelService(
+            jobs,
+            events,
+            dead,
+            MemoryCounters(),
+            Settings(read_model_port=0),
+            handlers=DEFAULT_REGISTRY,
+            gateway_url=lambda: "http://127.0.0.1:43210",
+        )
+        config = await (await _client(service).get("/config")).get_json()
+        assert config["gatewayUrl"] == "http://127.0.0.1:43210"

@@ -1,0 +1,796 @@
+// Task Observatory dashboard. Plain ES module, no build step, no third-party code:
+// everything comes from this read model (same origin) and the gateway named by /config.
+
+export const LOGO = String.raw`
+ _____         _       ___  _                              _
+|_   _|_ _ ___| | __  / _ \| |__  ___  ___ _ ____   ____ _| |_ ___  _ __ _   _
+  | |/ _' / __| |/ / | | | | '_ \/ __|/ _ \ '__\ \ / / _' | __/ _ \| '__| | | |
+  | | (_| \__ \   <  | |_| | |_) \__ \  __/ |   \ V / (_| | || (_) | |  | |_| |
+  |_|\__,_|___/_|\_\  \___/|_.__/|___/\___|_|    \_/ \__,_|\__\___/|_|   \__, |
+                                                                         |___/`;
+
+export const SPLASH_MESSAGES = [
+  "Connecting to services",
+  "Fetching statistics",
+  "Loading job data",
+  "Checking alerts",
+];
+
+const PAGE_SIZE = 10;
+const POLL_MS = 5000;
+const RETRY_S = 5;
+const STATUSES = ["PENDING", "VALIDATED", "EXECUTING", "COMPLETED", "FAILED"];
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes and children; text is always set as text, never HTML. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+class HttpError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new HttpError(response.status, body);
+  return body;
+}
+
+async function postJSON(url, payload) {
+  const init = { method: "POST", headers: { Accept: "application/json" } };
+  if (payload !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(payload);
+  }
+  const response = await fetch(url, init);
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new HttpError(response.status, body);
+  return body;
+}
+
+// ---------------------------------------------------------------- formatting
+
+const fmtInt = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "–");
+
+function ago(iso) {
+  if (!iso) return "–";
+  const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (seconds < 60) return `${Math.round(seconds)} s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
+  return new Date(iso).toLocaleString();
+}
+
+function duration(fromIso, toIso) {
+  if (!fromIso || !toIso) return "–";
+  const ms = Date.parse(toIso) - Date.parse(fromIso);
+  if (!Number.isFinite(ms) || ms < 0) return "–";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
+}
+
+const shortId = (id) => (id ? String(id).slice(0, 8) : "–");
+const statusPill = (status) => h("span", { class: `status status-${status}` }, status);
+const terminal = (status) => status === "COMPLETED" || status === "FAILED";
+
+// ---------------------------------------------------------------- state
+
+const state = {
+  config: null,
+  stats: null,
+  alerts: { active: [], resolved: [] },
+  jobs: [],
+  page: 0,
+  filterStatus: "",
+  filterType: "",
+  events: [],
+  deadLetters: [],
+  deadLetterCount: 0,
+  throughput: null,
+  mode: "off", // live | polling | off
+  stream: null,
+  pollTimer: null,
+  openJobId: null,
+  editingDeadLetter: null,
+};
+
+function gatewayUrl(path) {
+  const base = (state.config && state.config.gatewayUrl) || "";
+  return base.replace(/\/+$/, "") + path;
+}
+
+// ---------------------------------------------------------------- splash
+
+const splash = {
+  messageIndex: 0,
+  timer: null,
+  countdownTimer: null,
+  start() {
+    $("splash-logo").textContent = LOGO.replace(/^\n/, "");
+    this.show(0);
+    this.timer = setInterval(() => this.show((this.messageIndex + 1) % SPLASH_MESSAGES.length), 900);
+  },
+  show(index) {
+    this.messageIndex = index;
+    $("splash-message").textContent = `${SPLASH_MESSAGES[index]}…`;
+  },
+  fail(error, retry) {
+    clearInterval(this.timer);
+    clearInterval(this.countdownTimer);
+    const where = window.location.origin;
+    const why = error instanceof HttpError ? `it answered ${error.status}: ${error.message}` : `${error.message || error}`;
+    $("splash-message").textContent = "Cannot reach the Task Observatory API";
+    $("splash-error-text").textContent = `The read model at ${where} did not answer (${why}).`;
+    $("splash-error").hidden = false;
+    let left = RETRY_S;
+    $("splash-countdown").textContent = String(left);
+    this.countdownTimer = setInterval(() => {
+      left -= 1;
+      $("splash-countdown").textContent = String(Math.max(left, 0));
+      if (left <= 0) {
+        clearInterval(this.countdownTimer);
+        retry();
+      }
+    }, 1000);
+    $("splash-retry").onclick = () => {
+      clearInterval(this.countdownTimer);
+      retry();
+    };
+  },
+  hide() {
+    clearInterval(this.timer);
+    clearInterval(this.countdownTimer);
+    $("splash").hidden = true;
+    $("app").hidden = false;
+  },
+};
+
+// ---------------------------------------------------------------- rendering
+
+function renderStats() {
+  const s = state.stats;
+  if (!s) return;
+  $("stat-total").textContent = fmtInt(s.totalJobs);
+  $("stat-completed").textContent = fmtInt(s.completedJobs);
+  $("stat-failed").textContent = fmtInt(s.failedJobs);
+  $("stat-inflight").textContent = fmtInt(s.inFlightJobs);
+  const types = new Set([...(state.config?.jobTypes || []), ...Object.keys(s.byType || {})]);
+  const select = $("filter-type");
+  const known = new Set([...select.options].map((o) => o.value));
+  for (const type of [...types].sort()) {
+    if (!known.has(type)) select.append(h("option", { value: type }, type));
+  }
+}
+
+function renderThroughput() {
+  const t = state.throughput;
+  if (!t) return;
+  $("stat-throughput").textContent = t.perSecond.toFixed(t.perSecond >= 10 ? 0 : 2);
+  const svg = $("chart");
+  svg.replaceChildren();
+  const buckets = t.buckets || [];
+  const slots = Math.max(1, Math.round(t.windowSeconds / t.bucketSeconds));
+  const width = 600 / slots;
+  const max = Math.max(1, ...buckets.map((b) => b.completed + b.failed));
+  const ns = "http://www.w3.org/2000/svg";
+  const offset = slots - buckets.length;
+  buckets.forEach((bucket, i) => {
+    const x = (offset + i) * width + 1;
+    const okH = (bucket.completed / max) * 110;
+    const badH = (bucket.failed / max) * 110;
+    for (const [cls, y, height, label] of [
+      ["bar-ok", 118 - okH - badH, okH, `${bucket.completed} completed`],
+      ["bar-bad", 118 - badH, badH, `${bucket.failed} failed`],
+    ]) {
+      if (height <= 0) continue;
+      const rect = document.createElementNS(ns, "rect");
+      rect.setAttribute("class", cls);
+      rect.setAttribute("x", x.toFixed(1));
+      rect.setAttribute("y", y.toFixed(1));
+      rect.setAttribute("width", Math.max(1, width - 2).toFixed(1));
+      rect.setAttribute("height", height.toFixed(1));
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${new Date(bucket.start).toLocaleTimeString()}: ${label}`;
+      rect.append(title);
+      svg.append(rect);
+    }
+  });
+  const axis = document.createElementNS(ns, "line");
+  axis.setAttribute("class", "axis");
+  for (const [k, v] of Object.entries({ x1: 0, y1: 118.5, x2: 600, y2: 118.5 })) axis.setAttribute(k, v);
+  svg.append(axis);
+  const total = buckets.reduce((sum, b) => sum + b.completed + b.failed, 0);
+  $("chart-note").textContent = buckets.length
+    ? `${fmtInt(total)} finished in ${Math.round((buckets.length * t.bucketSeconds) / 60)} min (since the read model started, at most 15 min); peak ${fmtInt(max)} per ${t.bucketSeconds} s.`
+    : "No samples yet.";
+}
+
+function renderAlerts() {
+  const active = state.alerts.active || [];
+  $("stat-alerts").textContent = fmtInt(active.length);
+  const list = $("alerts-list");
+  if (!active.length) {
+    list.replaceChildren(h("li", { class: "none" }, "No active alerts ✓"));
+    return;
+  }
+  list.replaceChildren(
+    ...active.map((alert) =>
+      h(
+        "li",
+        {},
+        h("div", { class: "row" }, h("strong", {}, alert.name), h("span", { class: `status sev-${alert.severity}` }, alert.severity)),
+        h("span", { class: "small" }, alert.annotations?.summary || alert.annotations?.description || ""),
+        h("span", { class: "muted small" }, `since ${ago(alert.startsAt)}`),
+      ),
+    ),
+  );
+}
+
+function renderJobs(freshIds = new Set()) {
+  const tbody = $("jobs-table").querySelector("tbody");
+  tbody.replaceChildren(
+    ...state.jobs.map((job) =>
+      h(
+        "tr",
+        { class: `clickable${freshIds.has(job.id + job.status) ? " fresh" : ""}`, "data-job-id": job.id, "data-status": job.status, tabindex: 0, onclick: () => openJob(job.id), onkeydown: (e) => e.key === "Enter" && openJob(job.id) },
+        h("td", {}, statusPill(job.status)),
+        h("td", {}, job.type),
+        h("td", { title: job.createdAt }, ago(job.createdAt)),
+        h("td", {}, terminal(job.status) ? duration(job.startedAt || job.createdAt, job.finishedAt || job.updatedAt) : "…"),
+        h("td", { class: "mono small", title: job.id }, shortId(job.id)),
+      ),
+    ),
+  );
+  $("jobs-empty").hidden = state.jobs.length > 0;
+  if (!state.jobs.length && (state.page > 0 || state.filterStatus || state.filterType)) {
+    $("jobs-empty").textContent = "No jobs match on this page.";
+  } else {
+    $("jobs-empty").textContent = "No jobs yet. Submit one with ➕ New Task.";
+  }
+  $("jobs-page").textContent = `page ${state.page + 1}`;
+  $("jobs-prev").disabled = state.page === 0;
+  $("jobs-next").disabled = state.jobs.length < PAGE_SIZE;
+}
+
+function renderEvents() {
+  const tbody = $("events-table").querySelector("tbody");
+  tbody.replaceChildren(
+    ...state.events.slice(0, 50).map((event) => {
+      const jobId = event.payload && event.payload.id;
+      return h(
+        "tr",
+        { class: jobId ? "clickable" : "", "data-event-id": event.eventId, onclick: () => jobId && openJob(jobId) },
+        h("td", { class: "mono small", title: event.eventId }, shortId(event.eventId)),
+        h("td", {}, event.eventType),
+        h("td", { title: event.occurredAt }, new Date(event.occurredAt).toLocaleTimeString()),
+        h("td", { class: "mono small", title: jobId || "" }, shortId(jobId)),
+      );
+    }),
+  );
+}
+
+function renderDeadLetters() {
+  const count = Math.max(state.deadLetterCount, state.deadLetters.length);
+  $("dl-count").textContent = String(count);
+  $("dl-count").className = count ? "badge hot" : "badge";
+  $("dl-requeue-all").disabled = state.deadLetters.length === 0;
+  const list = $("dl-list");
+  if (!state.deadLetters.length) {
+    list.replaceChildren(h("li", { class: "none" }, "No dead letters: every message was processable."));
+    return;
+  }
+  list.replaceChildren(
+    ...state.deadLetters.map((dl) =>
+      h(
+        "li",
+        { "data-dead-letter-id": dl.deadLetterId },
+        h("div", { class: "row" }, h("strong", { class: "small" }, dl.queue), h("span", { class: "muted small", title: dl.occurredAt }, ago(dl.occurredAt))),
+        h("span", { class: "small" }, dl.reason),
+        ...(dl.errors || []).slice(0, 3).map((e) => h("code", { class: "small" }, `${e.path || "/"}: ${e.message}`)),
+        h(
+          "div",
+          { class: "actions" },
+          h("button", { type: "button", class: "dl-requeue", onclick: () => requeue(dl.deadLetterId).catch(() => {}) }, "Requeue"),
+          h("button", { type: "button", class: "ghost dl-edit", onclick: () => openDeadLetterEditor(dl) }, "Edit & requeue"),
+        ),
+      ),
+    ),
+  );
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  const pill = $("connection");
+  pill.textContent = { live: "Live", polling: "Polling", off: "Disconnected" }[mode];
+  pill.className = `pill pill-${mode === "off" ? "off" : mode}`;
+  pill.dataset.mode = mode;
+}
+
+// ---------------------------------------------------------------- data
+
+function jobsQuery() {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(state.page * PAGE_SIZE) });
+  if (state.filterStatus) params.set("status", state.filterStatus);
+  if (state.filterType) params.set("type", state.filterType);
+  return `/jobs/recent?${params}`;
+}
+
+let jobsRequest = 0;
+
+async function loadJobs() {
+  // Filters and pages change faster than answers come: only the newest request counts.
+  const mine = ++jobsRequest;
+  const jobs = await getJSON(jobsQuery());
+  if (mine !== jobsRequest) return;
+  const before = new Map(state.jobs.map((j) => [j.id, j.status]));
+  state.jobs = jobs;
+  const fresh = new Set(state.jobs.filter((j) => before.size && before.get(j.id) !== j.status).map((j) => j.id + j.status));
+  renderJobs(fresh);
+}
+
+async function loadDeadLetters() {
+  state.deadLetters = await getJSON("/dead-letters?limit=50");
+  state.deadLetterCount = state.deadLetters.length;
+  renderDeadLetters();
+}
+
+async function refreshAll() {
+  const [stats, throughput, alerts, events] = await Promise.all([
+    getJSON("/stats"),
+    getJSON("/stats/throughput"),
+    getJSON("/alerts"),
+    getJSON("/events?limit=50"),
+  ]);
+  state.stats = stats;
+  state.throughput = throughput;
+  state.alerts = alerts;
+  state.events = events;
+  renderStats();
+  renderThroughput();
+  renderAlerts();
+  renderEvents();
+  await Promise.all([loadJobs(), loadDeadLetters()]);
+}
+
+async function initialLoad() {
+  splash.show(0);
+  state.config = await getJSON("/config");
+  splash.show(1);
+  state.stats = await getJSON("/stats");
+  state.throughput = await getJSON("/stats/throughput");
+  splash.show(2);
+  state.jobs = await getJSON(jobsQuery());
+  state.events = await getJSON("/events?limit=50");
+  state.deadLetters = await getJSON("/dead-letters?limit=50");
+  state.deadLetterCount = state.deadLetters.length;
+  splash.show(3);
+  state.alerts = await getJSON("/alerts");
+}
+
+function startPolling() {
+  if (state.pollTimer) return;
+  const poll = async () => {
+    try {
+      await refreshAll();
+      if (state.mode !== "live") setMode("polling");
+    } catch (error) {
+      if (state.mode !== "live") setMode("off");
+    }
+  };
+  state.pollTimer = setInterval(poll, POLL_MS);
+  poll();
+}
+
+function stopPolling() {
+  clearInterval(state.pollTimer);
+  state.pollTimer = null;
+}
+
+function connectStream() {
+  if (!("EventSource" in window)) {
+    startPolling();
+    return;
+  }
+  const stream = new EventSource("/stream");
+  state.stream = stream;
+  const on = (name, handler) =>
+    stream.addEventListener(name, (message) => {
+      try {
+        handler(JSON.parse(message.data));
+      } catch (error) {
+        console.warn(`Could not apply the stream's ${name} message`, error);
+      }
+    });
+  stream.onopen = () => {
+    setMode("live");
+    stopPolling();
+  };
+  stream.onerror = () => {
+    // EventSource reconnects by itself (retry: 3 s); meanwhile the page polls.
+    if (stream.readyState === EventSource.CLOSED) state.stream = null;
+    setMode("polling");
+    startPolling();
+  };
+  on("stats", (stats) => {
+    state.stats = stats;
+    renderStats();
+  });
+  on("throughput", (throughput) => {
+    state.throughput = throughput;
+    renderThroughput();
+  });
+  on("alerts", (alerts) => {
+    state.alerts = alerts;
+    renderAlerts();
+  });
+  on("jobs", (jobs) => {
+    if (state.page === 0 && !state.filterStatus && !state.filterType) {
+      jobsRequest += 1; // an answer still on its way is older than this
+      const before = new Map(state.jobs.map((j) => [j.id, j.status]));
+      state.jobs = jobs.slice(0, PAGE_SIZE);
+      renderJobs(new Set(state.jobs.filter((j) => before.get(j.id) !== j.status).map((j) => j.id + j.status)));
+    } else {
+      loadJobs().catch(() => {});
+    }
+    if (state.openJobId && jobs.some((j) => j.id === state.openJobId)) openJob(state.openJobId, { keepScroll: true });
+  });
+  on("events", (events) => {
+    const seen = new Set(state.events.map((e) => e.eventId));
+    const fresh = events.filter((e) => !seen.has(e.eventId)).reverse();
+    state.events = [...fresh, ...state.events].slice(0, 200);
+    renderEvents();
+  });
+  on("dead-letters", ({ count }) => {
+    state.deadLetterCount = count;
+    if (count !== state.deadLetters.length) loadDeadLetters().catch(() => {});
+    else renderDeadLetters();
+  });
+}
+
+// ---------------------------------------------------------------- job drawer
+
+async function openJob(jobId, { keepScroll = false } = {}) {
+  state.openJobId = jobId;
+  const drawer = $("drawer");
+  const body = $("drawer-body");
+  if (!keepScroll) body.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  drawer.hidden = false;
+  drawer.dataset.jobId = jobId;
+  let job;
+  try {
+    job = await getJSON(`/jobs/${encodeURIComponent(jobId)}`);
+  } catch (error) {
+    if (state.openJobId !== jobId) return;
+    const text = error.status === 404 ? `Job ${jobId} is not known yet: it may still be on its way to the processor.` : `Could not load job ${jobId}: ${error.message}`;
+    body.replaceChildren(h("p", { class: "field-error" }, text));
+    return;
+  }
+  if (state.openJobId !== jobId) return;
+  $("drawer-title").replaceChildren(`Job ${shortId(job.id)} `, statusPill(job.status));
+  const events = [...(job.events || [])].sort((a, b) => a.occurredAt.localeCompare(b.occurredAt));
+  const first = events.length ? events[0].occurredAt : job.createdAt;
+  body.replaceChildren(
+    ...[
+    h(
+      "dl",
+      {},
+      h("dt", {}, "Id"), h("dd", { class: "mono" }, job.id),
+      h("dt", {}, "Type"), h("dd", {}, job.type),
+      h("dt", {}, "Status"), h("dd", {}, job.status),
+      h("dt", {}, "Attempts"), h("dd", { "data-field": "attempts" }, String(job.attempts ?? 0)),
+      h("dt", {}, "Created"), h("dd", {}, job.createdAt || "–"),
+      h("dt", {}, "Finished"), h("dd", {}, job.finishedAt || "–"),
+      h("dt", {}, "Duration"), h("dd", {}, duration(job.startedAt || job.createdAt, job.finishedAt)),
+      h("dt", {}, "Correlation"), h("dd", { class: "mono small" }, job.correlationId || "–"),
+    ),
+    h("h3", {}, "Payload"),
+    h("pre", { "data-field": "payload" }, JSON.stringify(job.payload ?? {}, null, 2)),
+    job.error ? [h("h3", {}, "Error"), h("pre", { class: "field-error", "data-field": "error" }, typeof job.error === "string" ? job.error : JSON.stringify(job.error, null, 2))] : null,
+    job.result !== undefined && job.result !== null ? [h("h3", {}, "Result"), h("pre", { "data-field": "result" }, JSON.stringify(job.result, null, 2))] : null,
+    h("h3", {}, `Timeline (${events.length} events)`),
+    h(
+      "ol",
+      { class: "timeline" },
+      events.map((event, i) =>
+        h(
+          "li",
+          { class: `t-${event.eventType.split(".").pop()}`, "data-event-type": event.eventType },
+          h("strong", {}, event.eventType),
+          " ",
+          h("span", { class: "when" }, `${event.occurredAt} · +${duration(first, event.occurredAt)}${i ? ` (${duration(events[i - 1].occurredAt, event.occurredAt)} after ${events[i - 1].eventType})` : ""}`),
+          h("div", { class: "muted small mono" }, `${event.producer?.service || ""} · ${shortId(event.eventId)}`),
+        ),
+      ),
+    ),
+    ].flat().filter(Boolean),
+  );
+}
+
+function closeDrawer() {
+  state.openJobId = null;
+  $("drawer").hidden = true;
+}
+
+// ---------------------------------------------------------------- new task
+
+function showFieldErrors(details) {
+  const targets = { type: "task-type-error", payload: "task-payload-error", count: "task-count-error" };
+  for (const detail of details) {
+    const field = (detail.path || "").split("/")[1] || "";
+    const target = targets[field] || "task-error";
+    const el = $(target);
+    el.textContent = el.textContent ? `${el.textContent}\n${detail.path}: ${detail.message}` : `${detail.path || "/"}: ${detail.message}`;
+    if (targets[field]) $(`task-${field}`).classList.add("invalid");
+  }
+}
+
+function clearTaskErrors() {
+  for (const id of ["task-type-error", "task-payload-error", "task-count-error", "task-error"]) $(id).textContent = "";
+  for (const id of ["task-type", "task-payload", "task-count"]) $(id).classList.remove("invalid");
+}
+
+function parsePayload() {
+  const text = $("task-payload").value.trim();
+  if (!text) return { ok: true, value: undefined };
+  try {
+    const value = JSON.parse(text);
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return { ok: false, error: "The payload must be a JSON object, like {\"n\": 1}." };
+    return { ok: true, value };
+  } catch (error) {
+    return { ok: false, error: `Not valid JSON: ${error.message}` };
+  }
+}
+
+function validateTaskForm() {
+  clearTaskErrors();
+  let valid = true;
+  const type = $("task-type").value.trim();
+  if (!/^[A-Za-z0-9_-]{1,50}$/.test(type)) {
+    $("task-type-error").textContent = "1 to 50 letters, digits, '_' or '-'.";
+    $("task-type").classList.add("invalid");
+    valid = false;
+  }
+  const payload = parsePayload();
+  if (!payload.ok) {
+    $("task-payload-error").textContent = payload.error;
+    $("task-payload").classList.add("invalid");
+    valid = false;
+  }
+  const count = Number($("task-count").value);
+  if (!Number.isInteger(count) || count < 1 || count > 1000) {
+    $("task-count-error").textContent = "A whole number from 1 to 1000.";
+    $("task-count").classList.add("invalid");
+    valid = false;
+  }
+  $("task-submit").disabled = !valid;
+  return valid ? { type, payload: payload.value, count } : null;
+}
+
+function openTaskModal() {
+  $("task-result").replaceChildren();
+  $("task-modal").hidden = false;
+  validateTaskForm();
+  $("task-type").focus();
+}
+
+function closeTaskModal() {
+  $("task-modal").hidden = true;
+}
+
+async function submitTask(event) {
+  event.preventDefault();
+  const form = validateTaskForm();
+  if (!form) return;
+  const job = { type: form.type };
+  if (form.payload !== undefined) job.payload = form.payload;
+  $("task-submit").disabled = true;
+  $("task-result").replaceChildren();
+  try {
+    let ids;
+    if (form.count === 1) {
+      ids = [(await postJSON(gatewayUrl("/jobs"), job)).jobId];
+    } else {
+      const answer = await postJSON(gatewayUrl("/jobs/batch"), Array.from({ length: form.count }, () => ({ ...job })));
+      ids = answer.results.filter((r) => r.jobId).map((r) => r.jobId);
+    }
+    const link = (id) => h("a", { href: `#job-${id}`, class: "mono accepted-id", "data-job-id": id, onclick: (e) => { e.preventDefault(); closeTaskModal(); openJob(id); } }, id);
+    $("task-result").replaceChildren(
+      h("strong", {}, ids.length === 1 ? "Accepted: " : `Accepted ${ids.length} jobs; first: `),
+      link(ids[0]),
+    );
+  } catch (error) {
+    if (error instanceof HttpError) {
+      $("task-error").textContent = error.message;
+      const details = error.body.details || (error.body.results || []).flatMap((r) => r.details || []);
+      showFieldErrors(details);
+    } else {
+      $("task-error").textContent = `The gateway at ${gatewayUrl("")} could not be reached: ${error.message}`;
+    }
+  } finally {
+    $("task-submit").disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- dead letters
+
+function dlStatus(text, isError = false) {
+  const el = $("dl-status");
+  el.textContent = text;
+  el.className = isError ? "small field-error" : "small muted";
+}
+
+function describe(error) {
+  if (!(error instanceof HttpError)) return `The gateway could not be reached: ${error.message}`;
+  const details = (error.body.details || []).map((d) => `${d.path || "/"}: ${d.message}`);
+  return [error.message, ...details].join("\n");
+}
+
+async function requeue(deadLetterId, body) {
+  try {
+    const url = gatewayUrl(`/dead-letters/${encodeURIComponent(deadLetterId)}/requeue`);
+    const answer = await postJSON(url, body === undefined ? undefined : { body });
+    dlStatus(`Requeued as job ${answer.jobId}.`);
+    await loadDeadLetters();
+    return answer;
+  } catch (error) {
+    dlStatus(describe(error), true);
+    throw error;
+  }
+}
+
+async function requeueAll() {
+  try {
+    const answer = await postJSON(gatewayUrl("/dead-letters/requeue"), { ids: state.deadLetters.map((d) => d.deadLetterId) });
+    const refused = answer.results.filter((r) => r.status !== 202);
+    dlStatus(
+      `Requeued ${answer.requeued}; ${answer.refused} refused` + (refused.length ? ` (first: ${refused[0].error})` : "") + ".",
+      answer.refused > 0,
+    );
+    await loadDeadLetters();
+  } catch (error) {
+    dlStatus(describe(error), true);
+  }
+}
+
+function openDeadLetterEditor(deadLetter) {
+  state.editingDeadLetter = deadLetter;
+  $("dl-reason").textContent = deadLetter.reason;
+  let text = deadLetter.originalBody;
+  if (deadLetter.originalBodyEncoding === "utf-8") {
+    try {
+      text = JSON.stringify(JSON.parse(text), null, 2);
+    } catch (error) {
+      // Not JSON: edit it as it is.
+    }
+  }
+  $("dl-body").value = text;
+  $("dl-error").textContent = "";
+  $("dl-modal").hidden = false;
+  $("dl-body").focus();
+}
+
+async function submitDeadLetterEdit(event) {
+  event.preventDefault();
+  const deadLetter = state.editingDeadLetter;
+  if (!deadLetter) return;
+  $("dl-submit").disabled = true;
+  try {
+    await requeue(deadLetter.deadLetterId, $("dl-body").value);
+    $("dl-modal").hidden = true;
+  } catch (error) {
+    $("dl-error").textContent = describe(error);
+  } finally {
+    $("dl-submit").disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  try {
+    localStorage.setItem("observatory-theme", theme);
+  } catch (error) {
+    // Storage may be off; the theme still applies to this page.
+  }
+}
+
+function wire() {
+  const stored = (() => {
+    try {
+      return localStorage.getItem("observatory-theme");
+    } catch (error) {
+      return null;
+    }
+  })();
+  applyTheme(stored || (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+  $("theme-toggle").onclick = () => applyTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
+  $("new-task-open").onclick = openTaskModal;
+  $("task-close").onclick = closeTaskModal;
+  $("task-cancel").onclick = closeTaskModal;
+  $("task-form").addEventListener("submit", submitTask);
+  for (const id of ["task-type", "task-payload", "task-count"]) $(id).addEventListener("input", validateTaskForm);
+  $("drawer-close").onclick = closeDrawer;
+  $("dl-close").onclick = () => ($("dl-modal").hidden = true);
+  $("dl-cancel").onclick = () => ($("dl-modal").hidden = true);
+  $("dl-form").addEventListener("submit", submitDeadLetterEdit);
+  $("dl-requeue-all").onclick = requeueAll;
+  $("jobs-prev").onclick = () => {
+    state.page = Math.max(0, state.page - 1);
+    loadJobs().catch(() => {});
+  };
+  $("jobs-next").onclick = () => {
+    state.page += 1;
+    loadJobs().catch(() => {});
+  };
+  $("filter-status").onchange = (e) => {
+    state.filterStatus = e.target.value;
+    state.page = 0;
+    loadJobs().catch(() => {});
+  };
+  $("filter-type").onchange = (e) => {
+    state.filterType = e.target.value;
+    state.page = 0;
+    loadJobs().catch(() => {});
+  };
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    if (!$("task-modal").hidden) closeTaskModal();
+    else if (!$("dl-modal").hidden) $("dl-modal").hidden = true;
+    else if (!$("drawer").hidden) closeDrawer();
+  });
+}
+
+function applyConfig() {
+  const config = state.config;
+  $("version").textContent = `v${config.version}`;
+  $("footer-version").textContent = `v${config.version}`;
+  $("gateway-docs").href = gatewayUrl("/docs");
+  $("job-types").replaceChildren(...config.jobTypes.map((t) => h("option", { value: t })));
+}
+
+async function boot() {
+  try {
+    await initialLoad();
+  } catch (error) {
+    splash.fail(error, () => {
+      $("splash-error").hidden = true;
+      splash.start();
+      boot();
+    });
+    return;
+  }
+  applyConfig();
+  renderStats();
+  renderThroughput();
+  renderAlerts();
+  renderJobs();
+  renderEvents();
+  renderDeadLetters();
+  splash.hide();
+  document.body.dataset.ready = "true";
+  connectStream();
+}
+
+wire();
+splash.start();
+boot();
