@@ -90,13 +90,15 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Settings with the server URLs from ``RABBITMQ_URL``, ``POSTGRES_URL``,
-        ``REDIS_URL``, ``MONGO_URL`` and the namespace from ``OBSERVATORY_NAMESPACE``."""
+        ``REDIS_URL``, ``MONGO_URL``, the namespace from ``OBSERVATORY_NAMESPACE`` and the
+        gateway's public URL (what the dashboard submits to) from ``OBSERVATORY_GATEWAY_URL``."""
         settings = cls(
             rabbitmq_url=url_from_env("RABBITMQ_URL", DEFAULT_RABBITMQ_URL),
             postgres_url=url_from_env("POSTGRES_URL", DEFAULT_POSTGRES_URL),
             redis_url=url_from_env("REDIS_URL", DEFAULT_REDIS_URL),
             mongo_url=url_from_env("MONGO_URL", DEFAULT_MONGO_URL),
             namespace=url_from_env("OBSERVATORY_NAMESPACE", ""),
+            public_gateway_url=url_from_env("OBSERVATORY_GATEWAY_URL", "") or None,
         )
         return settings.with_changes(**overrides) if overrides else settings
 

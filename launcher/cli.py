@@ -371,11 +371,16 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         "processor": args.processor_port,
         "metrics-engine": args.metrics_engine_port,
     }
+    chosen = {name: port or _free_port(args.host) for name, port in ports.items()}
+    # The dashboard (served by the read model) submits to the gateway: tell it where.
+    env["OBSERVATORY_GATEWAY_URL"] = settings.with_changes(
+        host=args.host, gateway_port=chosen["gateway"]
+    ).gateway_url
     supervisor, processes = local_supervisor(
         host=args.host,
         env=env,
         shutdown_s=args.shutdown_timeout,
-        ports={name: port or _free_port(args.host) for name, port in ports.items()},
+        ports=chosen,
         extra_args=["--shutdown-timeout", str(args.shutdown_timeout)],
     )
     async with anyio.create_task_group() as tg:

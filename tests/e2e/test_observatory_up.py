@@ -64,6 +64,8 @@ def test_jobs_flow_to_a_terminal_state_and_survive_a_restart(
     obs = observatory_factory()
     gateway, read_model = obs.gateway, obs.read_model  # type: ignore[attr-defined]
     contracts = get_contracts()
+    # The dashboard learns where to submit from the read model, even on chosen ports.
+    assert http.get(f"{read_model}/config").json()["gatewayUrl"] == gateway
 
     # Every golden job fixture is accepted (three share one id: a resubmitted id).
     expected: dict[str, str] = {}
