@@ -426,8 +426,9 @@ function connectStream() {
   };
   stream.onerror = () => {
     // EventSource reconnects by itself (retry: 3 s); meanwhile the page polls.
+    // The polls say whether the API answers at all (Polling) or not (Disconnected).
     if (stream.readyState === EventSource.CLOSED) state.stream = null;
-    setMode("polling");
+    if (state.mode === "live") setMode("polling");
     startPolling();
   };
   on("stats", (stats) => {

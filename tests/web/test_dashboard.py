@@ -109,8 +109,12 @@ def test_new_task_submits_and_the_job_turns_completed_live_with_its_timeline(
     job_id = accepted.inner_text()
     assert str(uuid.UUID(job_id)) == job_id
     watched_page.screenshot("accepted")
-    page.keyboard.press("Escape")
+    # The accepted id links to the job's detail.
+    accepted.click()
     expect(page.locator("#task-modal")).to_be_hidden()
+    expect(page.locator("#drawer")).to_have_attribute("data-job-id", job_id)
+    page.keyboard.press("Escape")
+    expect(page.locator("#drawer")).to_be_hidden()
     # No reload: the stream brings the job in, then its terminal status.
     row = page.locator(f"#jobs-table tbody tr[data-job-id='{job_id}']")
     expect(row).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
@@ -307,6 +311,43 @@ def test_dead_letters_requeue_as_is_and_after_editing_and_the_jobs_complete(
         2, timeout=10_000
     )
     assert [e for e in watched_page.console_errors if "400" not in e] == []
+    assert watched_page.outside_requests() == []
+
+
+def test_requeue_all_sends_every_dead_letter_back(
+    observatory: Callable[..., RunningObservatory], watched_page: WatchedPage, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    seed_dead_letters(data_dir)
+    obs = observatory(data_dir=data_dir)
+    page = watched_page.page
+    open_dashboard(watched_page, obs)
+    expect(page.locator("#dl-list li[data-dead-letter-id]")).to_have_count(2)
+    page.click("#dl-requeue-all")
+    # One is valid as it is, the other's type is refused; the refused one stays.
+    expect(page.locator("#dl-status")).to_contain_text("Requeued 1; 1 refused", timeout=10_000)
+    expect(page.locator("#dl-list li[data-dead-letter-id]")).to_have_count(1)
+    expect(page.locator("#dl-count")).to_have_text("1")
+    assert settled_stats(obs, 1)["completedJobs"] == 1
+    assert_clean(watched_page)
+
+
+def test_when_the_api_goes_away_the_pill_says_disconnected(
+    observatory: Callable[..., RunningObservatory], watched_page: WatchedPage
+) -> None:
+    obs = observatory()
+    page = watched_page.page
+    open_dashboard(watched_page, obs)
+    expect(page.locator("#connection")).to_have_text("Live")
+    obs.stop()
+    expect(page.locator("#connection")).to_have_text("Disconnected", timeout=20_000)
+    expect(page.locator("#connection")).to_have_attribute("data-mode", "off")
+    # It stays so while the stream keeps trying to reconnect (it does not flicker).
+    modes = set()
+    for _ in range(30):
+        modes.add(page.locator("#connection").get_attribute("data-mode"))
+        page.wait_for_timeout(200)
+    assert modes == {"off"}
     assert watched_page.outside_requests() == []
 
 
