@@ -101,7 +101,7 @@ def allow_cors(app: Quart, origins: Sequence[str]) -> Quart:
     return quart_cors.cors(
         app,
         allow_origin="*" if allowed == ["*"] else allowed,
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
         expose_headers=["X-Correlation-Id"],
         max_age=600,

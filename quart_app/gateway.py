@@ -27,8 +27,8 @@ from actors.observability import JOB_ID
 from actors.publisher import PublishRequest
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import allow_cors, install_common, json_error
+from quart_app.dead_letters import install_dead_letter_routes
 from quart_app.openapi import gateway_openapi, install_docs
-from quart_app.requeue import install_requeue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -162,8 +162,11 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         )
         return envelope, message
 
-    async def publish(messages: list[OutgoingMessage]) -> str | None:
-        """Publish and wait for the broker's confirm; the reason when it did not confirm."""
+    async def publish(messages: list[OutgoingMessage], *, jobs: bool = True) -> str | None:
+        """Publish and wait for the broker's confirm; the reason when it did not confirm.
+
+        ``jobs``: the messages are accepted jobs (counted); a probe is not.
+        """
         if not deps.ready():
             return "the broker is not reachable right now"
         request_ = PublishRequest(JOBS_CREATED, messages, done=anyio.Event())
@@ -180,7 +183,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         if request_.error is not None:
             return str(request_.error)
         metrics.publish_seconds.observe(time.perf_counter() - started)
-        metrics.accepted.inc(len(messages))
+        if jobs:
+            metrics.accepted.inc(len(messages))
         return None
 
     @app.post("/jobs")
@@ -261,7 +265,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         body = {"accepted": accepted, "rejected": rejected, "results": results}
         return jsonify(body), 202 if accepted else 400
 
-    install_requeue(
+    install_dead_letter_routes(
         app,
         dead_letters=deps.dead_letters,
         prepare=prepare,

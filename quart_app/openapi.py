@@ -277,7 +277,7 @@ def gateway_openapi(settings: Settings) -> dict[str, object]:
                 },
             }
         },
-        **_requeue_paths(),
+        **_dead_letter_paths(),
         **_operational_paths(),
     }
     return {
@@ -352,9 +352,65 @@ _REQUEUED: dict[str, object] = {
 }
 
 
-def _requeue_paths() -> dict[str, object]:
-    """The gateway's dead-letter requeue routes."""
+def _dead_letter_paths() -> dict[str, object]:
+    """The gateway's dead-letter routes: requeue, discard, probe."""
+    dead_letter_id = {
+        "name": "deadLetterId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
     return {
+        "/dead-letters/{deadLetterId}": {
+            "delete": {
+                "summary": "Discard a dead letter for good.",
+                "operationId": "discardDeadLetter",
+                "tags": ["dead letters"],
+                "parameters": [dead_letter_id],
+                "responses": {
+                    "200": _json_response(
+                        "Discarded.",
+                        {
+                            "type": "object",
+                            "required": ["deadLetterId", "discarded"],
+                            "properties": {
+                                "deadLetterId": {"type": "string"},
+                                "discarded": {"type": "boolean"},
+                            },
+                        },
+                    ),
+                    "404": _error("No such dead letter."),
+                    "409": _error("This gateway has no dead-letter store."),
+                    "503": _error("The dead-letter store is unavailable."),
+                },
+            }
+        },
+        "/probes/dead-letter": {
+            "post": {
+                "summary": "Publish one deliberately malformed message to `jobs.created`.",
+                "description": (
+                    "Proves the dead-letter path end to end: the processor refuses the "
+                    "message and a dead letter with `messageId` appears in the read model's "
+                    "`GET /dead-letters`; discard it after. Not counted as a job."
+                ),
+                "operationId": "deadLetterProbe",
+                "tags": ["dead letters"],
+                "responses": {
+                    "202": _json_response(
+                        "Published.",
+                        {
+                            "type": "object",
+                            "required": ["messageId", "queue"],
+                            "properties": {
+                                "messageId": {"type": "string", "format": "uuid"},
+                                "queue": {"type": "string"},
+                            },
+                        },
+                    ),
+                    "503": _error("The broker did not confirm."),
+                },
+            }
+        },
         "/dead-letters/{deadLetterId}/requeue": {
             "post": {
                 "summary": "Publish a dead-lettered job again, as it was or edited.",
@@ -368,14 +424,7 @@ def _requeue_paths() -> dict[str, object]:
                 ),
                 "operationId": "requeueDeadLetter",
                 "tags": ["dead letters"],
-                "parameters": [
-                    {
-                        "name": "deadLetterId",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
+                "parameters": [dead_letter_id],
                 "requestBody": {
                     "required": False,
                     "content": {

@@ -311,6 +311,7 @@ function renderDeadLetters() {
           { class: "actions" },
           h("button", { type: "button", class: "dl-requeue", onclick: () => requeue(dl.deadLetterId).catch(() => {}) }, "Requeue"),
           h("button", { type: "button", class: "ghost dl-edit", onclick: () => openDeadLetterEditor(dl) }, "Edit & requeue"),
+          h("button", { type: "button", class: "ghost dl-discard", onclick: (e) => discard(dl.deadLetterId, e.currentTarget) }, "Discard"),
         ),
       ),
     ),
@@ -655,6 +656,28 @@ async function requeue(deadLetterId, body) {
   } catch (error) {
     dlStatus(describe(error), true);
     throw error;
+  }
+}
+
+async function discard(deadLetterId, button) {
+  // Two clicks: discarding cannot be undone.
+  if (button.dataset.armed !== "true") {
+    button.dataset.armed = "true";
+    button.textContent = "Click again to discard";
+    setTimeout(() => {
+      button.dataset.armed = "false";
+      button.textContent = "Discard";
+    }, 4000);
+    return;
+  }
+  try {
+    const response = await fetch(gatewayUrl(`/dead-letters/${encodeURIComponent(deadLetterId)}`), { method: "DELETE", headers: { Accept: "application/json" } });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) throw new HttpError(response.status, body);
+    dlStatus(`Discarded dead letter ${shortId(deadLetterId)}.`);
+    await loadDeadLetters();
+  } catch (error) {
+    dlStatus(describe(error), true);
   }
 }
 

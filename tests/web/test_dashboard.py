@@ -329,6 +329,15 @@ def test_requeue_all_sends_every_dead_letter_back(
     expect(page.locator("#dl-list li[data-dead-letter-id]")).to_have_count(1)
     expect(page.locator("#dl-count")).to_have_text("1")
     assert settled_stats(obs, 1)["completedJobs"] == 1
+    # The refused one is discarded (two clicks: it cannot be undone).
+    discard = page.locator("#dl-list li[data-dead-letter-id] .dl-discard")
+    discard.click()
+    expect(discard).to_have_text("Click again to discard")
+    expect(page.locator("#dl-list li[data-dead-letter-id]")).to_have_count(1)
+    discard.click()
+    expect(page.locator("#dl-status")).to_contain_text("Discarded dead letter")
+    expect(page.locator("#dl-list li.none")).to_be_visible()
+    assert httpx.get(f"{obs.read_model}/dead-letters").json() == []
     assert_clean(watched_page)
 
 

@@ -228,3 +228,33 @@ async def test_without_a_store_or_with_the_store_away_requeue_says_so(
     response = await storeless.post(f"/dead-letters/{uuid.uuid4()}/requeue")
     assert response.status_code == 409
     assert "no dead-letter store" in (await response.get_json())["error"]
+
+
+async def test_discard_removes_one_for_good(setup: Setup) -> None:
+    [dl_id] = await setup.add(dead_letter(b"garbage"))
+    response = await setup.client.delete(f"/dead-letters/{dl_id}")
+    assert response.status_code == 200
+    assert await response.get_json() == {"deadLetterId": dl_id, "discarded": True}
+    assert await setup.store.get(dl_id) is None
+    again = await setup.client.delete(f"/dead-letters/{dl_id}")
+    assert again.status_code == 404
+    assert await setup.published() == []
+
+
+async def test_a_probe_is_a_malformed_message_on_jobs_created_and_not_a_job(
+    setup: Setup,
+) -> None:
+    response = await setup.client.post("/probes/dead-letter")
+    assert response.status_code == 202
+    answer = await response.get_json()
+    assert answer["queue"] == JOBS_CREATED
+    async with setup.broker.open_consumer(JOBS_CREATED, prefetch=10) as consumer:
+        [delivery] = await consumer.receive_batch(10)
+        await consumer.ack([delivery])
+    assert delivery.message_id == answer["messageId"]
+    probe = json.loads(delivery.body)
+    assert probe["kind"] == "dead-letter-probe"
+    # It is no envelope: the processor's intake refuses it, so it becomes a dead letter.
+    assert get_contracts().issues(SchemaName.EVENT_ENVELOPE, probe) != []
+    metrics = await (await setup.client.get("/metrics")).get_data(as_text=True)
+    assert "gateway_jobs_accepted_total 0.0" in metrics

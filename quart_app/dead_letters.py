@@ -1,4 +1,4 @@
-"""Requeueing dead letters from the gateway: fix a refused job and send it again.
+"""Dead letters from the gateway: requeue (as they are or edited), discard, and probe.
 
 A dead letter taken from ``jobs.created`` holds the message the processor refused. The
 gateway reads it back, takes the job out of it (the ``job.created`` envelope's payload,
@@ -7,16 +7,22 @@ against the same contract as ``POST /jobs`` and publishes it as a new ``job.crea
 envelope. Only once the broker confirmed is the dead letter removed; a job id missing
 from the message is derived from the dead letter's id, so requeueing one twice (say,
 the removal failed) still runs the job once.
+
+``DELETE /dead-letters/{id}`` discards one for good. ``POST /probes/dead-letter``
+publishes one deliberately malformed message to ``jobs.created``, so an operator (or
+``observatory gate``) can see the dead-letter path work end to end, then discard it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import TYPE_CHECKING
 
 from quart import Quart, Response, jsonify, request
 
+from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
 from actors.clock import utc_now
 from actors.errors import InvalidMessage, ValidationIssue
@@ -26,18 +32,25 @@ from quart_app._common import json_error
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from actors.broker import OutgoingMessage
     from actors.deadletters import DeadLetter
     from actors.events import Envelope
     from actors.stores import DeadLetterStore
 
-__all__ = ["MAX_REQUEUE_ALL", "RequeueRefused", "install_requeue", "job_from_dead_letter"]
+__all__ = [
+    "MAX_REQUEUE_ALL",
+    "PROBE_KIND",
+    "RequeueRefused",
+    "install_dead_letter_routes",
+    "job_from_dead_letter",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEUE_ALL = 1000
 """Most dead letters one ``POST /dead-letters/requeue`` handles."""
 _REQUEUE_NAMESPACE = uuid.UUID("6f1d3c1a-5b1e-4d7e-9a1f-2f4b8c0d7e21")
+PROBE_KIND = "dead-letter-probe"
+"""What a probe message says it is (it is no envelope, so the processor refuses it)."""
 
 
 class RequeueRefused(Exception):
@@ -88,16 +101,16 @@ def job_from_dead_letter(record: DeadLetter, body: str | None = None) -> dict[st
     return job
 
 
-def install_requeue(
+def install_dead_letter_routes(
     app: Quart,
     *,
     dead_letters: DeadLetterStore | None,
     prepare: Callable[[dict[str, object], str], tuple[Envelope, OutgoingMessage]],
-    publish: Callable[[list[OutgoingMessage]], Awaitable[str | None]],
+    publish: Callable[..., Awaitable[str | None]],
     read_json: Callable[[int, str], Awaitable[object | tuple[Response, int]]],
     max_body_bytes: int,
 ) -> None:
-    """Add ``POST /dead-letters/{id}/requeue`` and ``POST /dead-letters/requeue``."""
+    """Add the requeue, discard and probe routes to the gateway's ``app``."""
 
     def store() -> DeadLetterStore:
         if dead_letters is None:
@@ -184,3 +197,25 @@ def install_requeue(
         requeued = sum(1 for r in results if r["status"] == 202)
         body = {"requeued": requeued, "refused": len(results) - requeued, "results": results}
         return jsonify(body), 200
+
+    @app.delete("/dead-letters/<dead_letter_id>")
+    async def discard_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
+        try:
+            removed = await store().remove([dead_letter_id])
+        except RequeueRefused as exc:
+            return json_error(409, str(exc))
+        if not removed:
+            return json_error(404, f"No dead letter with id {dead_letter_id!r} is known.")
+        log.info("dead_letter.discarded dead_letter_id=%s", dead_letter_id)
+        return jsonify({"deadLetterId": dead_letter_id, "discarded": True}), 200
+
+    @app.post("/probes/dead-letter")
+    async def dead_letter_probe() -> tuple[Response, int]:
+        probe_id = str(uuid.uuid4())
+        body = json.dumps({"kind": PROBE_KIND, "probeId": probe_id, "sentAt": utc_now()})
+        message = OutgoingMessage(body=body.encode(), message_id=probe_id)
+        failure = await publish([message], jobs=False)
+        if failure is not None:
+            return json_error(503, f"The broker did not confirm the probe ({failure}).")
+        log.info("dead_letter.probe_sent message_id=%s", probe_id)
+        return jsonify({"messageId": probe_id, "queue": JOBS_CREATED}), 202
