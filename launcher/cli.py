@@ -250,6 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_cluster_arguments(cluster)
 
+    from launcher.gate import GATE_EPILOG, add_gate_arguments
+
+    gate = commands.add_parser(
+        "gate",
+        help="prove a running observatory end to end (PASS/FAIL per step, JSON report)",
+        description="Submit jobs to a running observatory and check, step by step, that\n"
+        "they complete exactly once with a full audit trail, that counters and metrics\n"
+        "moved by what was sent, that a failing job ends FAILED after its retries and a\n"
+        "malformed message reaches the dead letters.",
+        epilog=GATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_gate_arguments(gate)
+
     from launcher.doctor import DOCTOR_EPILOG, add_doctor_arguments
 
     doctor = commands.add_parser(
@@ -464,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.cluster.command import cluster_main
 
             return cluster_main(args)
+        if args.command == "gate":
+            from launcher.gate import gate_main
+
+            return gate_main(args)
         if args.command == "doctor":
             from launcher.doctor import doctor_main
 
