@@ -52,6 +52,13 @@ class StoreUnavailable(DependencyUnavailable):
     """A job store, event store or counter store cannot be reached. Retryable."""
 
 
+class CountersLost(Exception):
+    """The counters' server lost them (Redis restarted without persistence).
+
+    Nothing was counted; rebuild the counters from the event store, then count again.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class ValidationIssue:
     """One contract violation, located by a JSON Pointer into the offending document."""

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 from actors.broker.names import JOBS_COMPLETED, JOBS_DEAD_LETTER
 from actors.clock import utc_now
 from actors.deadletters import DeadLetter, dead_letter_id
-from actors.errors import InvalidMessage, ValidationIssue
+from actors.errors import CountersLost, InvalidMessage, ValidationIssue
 from actors.events import Envelope, EventType
 from actors.ingress import BrokerIngress, IngressBatch
 from actors.intake import Admitted, admit, dead_letter_request
 from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
 from actors.metrics import MetricsEngineMetrics, create_registry
 from actors.observability import bind
+from actors.periodic import Periodic
 from actors.publisher import Publisher
 from actors.retry import retry_while_unavailable
 from actors.sampler import QueueDepthSampler
@@ -128,7 +129,7 @@ class EventPersister(Actor[StoreEvents]):
             result = await retry_while_unavailable(
                 lambda: self._events.append(envelopes), what="event store"
             )
-            await retry_while_unavailable(lambda: self._counters.apply(envelopes), what="counters")
+            await retry_while_unavailable(lambda: self._count(envelopes), what="counters")
             self.stored += result.stored
             self.duplicates += result.duplicates
             self._metrics.events_stored.inc(result.stored)
@@ -145,6 +146,38 @@ class EventPersister(Actor[StoreEvents]):
                             envelope.event_type.value,
                         )
         await settle(s for m in messages for s in m.settlements)
+
+    async def _count(self, envelopes: list[Envelope]) -> int:
+        """Count the batch; counters that were lost are rebuilt from the trail first."""
+        try:
+            return await self._counters.apply(envelopes)
+        except CountersLost as exc:
+            log.warning("counters.lost error=%s", exc)
+            # The batch is in the event store already: the replay counts it, and the
+            # apply below then finds every one of its events counted.
+            await self._counters.rebuild(self._events)
+            return await self._counters.apply(envelopes)
+
+
+class CountersKeeper(Periodic):
+    """Rebuilds lost counters even while no event comes in (so /stats is whole again)."""
+
+    def __init__(
+        self,
+        counters: Counters,
+        events: EventStore,
+        *,
+        interval_s: float = 5.0,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__("counters-keeper", interval_s=interval_s, wait_ready=wait_ready)
+        self._counters = counters
+        self._events = events
+
+    async def tick(self) -> None:
+        if await self._counters.lost():
+            log.warning("counters.lost detected_by=keeper")
+            await self._counters.rebuild(self._events)
 
 
 class Archivist(Actor[IngressBatch]):
@@ -236,6 +269,7 @@ class MetricsEngineService(ServiceTree):
             name="dead-letter-ingress",
             wait_ready=wait_ready,
         )
+        self.keeper = CountersKeeper(counters, events, wait_ready=wait_ready)
         self.queue_depth = QueueDepthSampler(
             broker,
             [JOBS_COMPLETED, JOBS_DEAD_LETTER],
@@ -254,6 +288,7 @@ class MetricsEngineService(ServiceTree):
                 ChildSpec.of(self.ingress, shutdown_s=shutdown_s),
                 ChildSpec.of(self.dead_letter_ingress, shutdown_s=shutdown_s),
                 ChildSpec.of(self.queue_depth, shutdown_s=2.0),
+                ChildSpec.of(self.keeper, shutdown_s=2.0),
             ],
             strategy=Strategy.ONE_FOR_ALL,
             intensity=5,

@@ -126,9 +126,20 @@ class Counters(Protocol):
 
         Returns:
             How many events were new to the counters.
+
+        Raises:
+            CountersLost: the counters were lost; :meth:`rebuild` them first.
         """
         ...
 
     async def snapshot(self) -> Stats:
         """The counters now."""
+        ...
+
+    async def lost(self) -> bool:
+        """Whether the counters were lost and must be rebuilt before counting again."""
+        ...
+
+    async def rebuild(self, events: EventStore) -> None:
+        """Replace the counters with the replay of every event in ``events``."""
         ...

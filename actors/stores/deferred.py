@@ -113,3 +113,9 @@ class DeferredCounters(_Deferred[Counters]):
 
     async def snapshot(self) -> Stats:
         return await self._store().snapshot()
+
+    async def lost(self) -> bool:
+        return await self._store().lost()
+
+    async def rebuild(self, events: EventStore) -> None:
+        await self._store().rebuild(events)

@@ -61,6 +61,15 @@ class MemoryCounters:
         await anyio.lowlevel.checkpoint()
         return copy.deepcopy(self._stats)
 
+    def counted_ids(self) -> frozenset[str]:
+        """The ids of the events counted so far (what a copy elsewhere must remember)."""
+        return frozenset(self._counted_ids)
+
+    async def lost(self) -> bool:
+        """Never: they live and die with this process."""
+        await anyio.lowlevel.checkpoint()
+        return False
+
     async def rebuild(self, events: EventStore) -> None:
         """Replace the counters with the result of replaying every event in ``events``.
 

@@ -19,9 +19,11 @@ __all__ = [
     "DEAD_LETTERS_COLLECTION",
     "DEFAULT_MONGO_DATABASE",
     "DEFAULT_REDIS_PREFIX",
+    "EPOCH_KEY",
     "EVENTS_COLLECTION",
     "FAILED_JOBS_FIELD",
     "LAST_EVENT_TIME_FIELD",
+    "REBUILD_LOCK_KEY",
     "STATS_KEY",
     "TOTAL_JOBS_FIELD",
     "TYPE_FIELD",
@@ -50,6 +52,13 @@ never sees half of a batch."""
 COUNTED_KEY = "counted:{event_id}"
 """``<prefix>counted:<eventId>``: set (``NX``, with a TTL) when an event is counted, so a
 redelivered event is counted once."""
+
+EPOCH_KEY = "epoch"
+"""``<prefix>epoch``: set once the counters are known to be whole (initialized empty or
+rebuilt from the event store). Redis without persistence loses it on a restart, with the
+counters: counting then stops (``CountersLost``) until they are rebuilt."""
+REBUILD_LOCK_KEY = "rebuild-lock"
+"""``<prefix>rebuild-lock``: held (``NX``, with a TTL) by the one process rebuilding."""
 
 TOTAL_JOBS_FIELD = "totalJobs"
 """Field of the stats hash: jobs validated (``job.validated`` events counted)."""

@@ -14,23 +14,30 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 import coredis
 import coredis.exceptions
+from coredis.tokens import PureToken
 
-from actors.errors import StoreUnavailable
+from actors.clock import utc_now
+from actors.errors import CountersLost, StoreUnavailable
 from actors.events import EventType
 from actors.stats import COUNTED_EVENT_TYPES, Stats, TypeStats
+from actors.stores.memory import MemoryCounters
 from actors.stores.names import (
     COMPLETED_JOBS_FIELD,
     COUNTED_KEY,
     DEFAULT_REDIS_PREFIX,
+    EPOCH_KEY,
     FAILED_JOBS_FIELD,
     LAST_EVENT_TIME_FIELD,
+    REBUILD_LOCK_KEY,
     STATS_KEY,
     TOTAL_JOBS_FIELD,
     TYPE_FIELD,
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
     from actors.events import Envelope
+    from actors.stores._protocols import EventStore
 
 __all__ = ["DEFAULT_DEDUPE_TTL_S", "RedisCounters", "open_redis_counters"]
 
@@ -61,29 +69,37 @@ is a ``RedisError``; timeouts are the builtin ``TimeoutError``)."""
 
 # One call counts a whole batch. Atomic (Redis runs a script alone), and idempotent, so the
 # client's automatic retry after a lost connection can never count an event twice.
-#   KEYS[1]   the stats hash
-#   KEYS[2..] one dedupe key per event of a counted type, in batch order
+#   KEYS[1]   the stats hash, KEYS[2] the epoch marker
+#   KEYS[3..] one dedupe key per event of a counted type, in batch order
 #   ARGV[1]   dedupe TTL in seconds
 #   ARGV[2]   the lastEventTime field, ARGV[3] the batch's latest occurredAt
-#   ARGV[2i], ARGV[2i+1] for KEYS[i] (i >= 2): the total field and the per-type field
+#   ARGV[2i-2], ARGV[2i-1] for KEYS[i] (i >= 3): the total field and the per-type field
 # Fixed-width timestamps compare as strings in time order, so lastEventTime only moves
-# forward. Returns how many counted events were new.
+# forward. Returns how many counted events were new, or -1 (nothing done) when the epoch
+# marker is gone: Redis lost the counters, which must be rebuilt first.
 _APPLY_SCRIPT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return -1
+end
 local stats = KEYS[1]
 local current = redis.call('HGET', stats, ARGV[2])
 if not current or ARGV[3] > current then
   redis.call('HSET', stats, ARGV[2], ARGV[3])
 end
 local new = 0
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('HINCRBY', stats, ARGV[2 * i], 1)
-    redis.call('HINCRBY', stats, ARGV[2 * i + 1], 1)
+    redis.call('HINCRBY', stats, ARGV[2 * i - 2], 1)
+    redis.call('HINCRBY', stats, ARGV[2 * i - 1], 1)
     new = new + 1
   end
 end
 return new
 """
+
+_REBUILD_CHUNK = 1000
+"""Dedupe keys written per round trip while rebuilding."""
+_REBUILD_LOCK_TTL_S = 300
 
 _TOTAL_FIELDS = {
     EventType.VALIDATED: (TOTAL_JOBS_FIELD, "total"),
@@ -116,6 +132,9 @@ class RedisCounters:
         self._url = redact(url)
         self._prefix = prefix
         self._stats_key = prefix + STATS_KEY
+        self._epoch_key = prefix + EPOCH_KEY
+        self._lock_key = prefix + REBUILD_LOCK_KEY
+        self._rebuilding = anyio.Lock()
         self._dedupe_ttl_s = dedupe_ttl_s
         self._available = True
         # EVALSHA, falling back to SCRIPT LOAD when the server lost its script cache
@@ -160,7 +179,7 @@ class RedisCounters:
         if not events:
             await anyio.lowlevel.checkpoint()
             return 0
-        keys = [self._stats_key]
+        keys = [self._stats_key, self._epoch_key]
         args: list[str | int] = [self._dedupe_ttl_s, LAST_EVENT_TIME_FIELD]
         args.append(max(event.occurred_at for event in events))
         for event in events:
@@ -175,7 +194,97 @@ class RedisCounters:
             new: object = await self._script(keys=keys, args=args)
         if not isinstance(new, int):  # pragma: no cover - the script returns an integer
             raise TypeError(f"The counting script returned {new!r}, not an integer.")
+        if new < 0:
+            raise CountersLost(
+                f"The Redis counters at {self._url} (prefix {self._prefix!r}) were lost (no "
+                f"{self._epoch_key!r} marker: Redis restarted without its data); rebuild them "
+                "from the event store."
+            )
         return new
+
+    async def lost(self) -> bool:
+        """Whether the epoch marker is gone (Redis lost the counters).
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached.
+        """
+        with self._failures("check the counters' epoch"):
+            return not await self._client.exists([self._epoch_key])
+
+    async def initialize(self) -> bool:
+        """Mark empty counters as whole (a new deployment); ``False`` if any counter exists.
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached.
+        """
+        with self._failures("initialize the counters"):
+            if await self._client.exists([self._stats_key]):
+                return False
+            await self._client.set(self._epoch_key, utc_now(), condition=PureToken.NX)
+        return True
+
+    async def rebuild(self, events: EventStore) -> None:
+        """Replace the counters with the replay of every event in ``events``, then mark them
+        whole. One process rebuilds at a time (a lock key); counting waits until it is done.
+
+        Raises:
+            StoreUnavailable: Redis or the event store cannot be reached, or another
+                process is rebuilding right now (retry shortly).
+        """
+        async with self._rebuilding:
+            if not await self.lost():
+                return  # another task or process rebuilt them meanwhile
+            with self._failures("take the rebuild lock"):
+                locked = await self._client.set(
+                    self._lock_key, "1", condition=PureToken.NX, ex=_REBUILD_LOCK_TTL_S
+                )
+            if not locked:
+                raise StoreUnavailable(
+                    f"Another process is rebuilding the Redis counters at {self._url}; retry."
+                )
+            try:
+                await self._rebuild(events)
+            finally:
+                with contextlib.suppress(StoreUnavailable), self._failures("release the lock"):
+                    await self._client.delete([self._lock_key])
+
+    async def _rebuild(self, events: EventStore) -> None:
+        started = time.perf_counter()
+        replayed = MemoryCounters()
+        await replayed.rebuild(events)
+        stats = await replayed.snapshot()
+        counted = replayed.counted_ids()
+        fields: dict[str, str | int] = {
+            TOTAL_JOBS_FIELD: stats.total_jobs,
+            COMPLETED_JOBS_FIELD: stats.completed_jobs,
+            FAILED_JOBS_FIELD: stats.failed_jobs,
+        }
+        if stats.last_event_time is not None:
+            fields[LAST_EVENT_TIME_FIELD] = stats.last_event_time
+        for job_type, type_stats in stats.by_type.items():
+            for counter in TYPE_FIELD_COUNTERS:
+                field = TYPE_FIELD.format(job_type=job_type, counter=counter)
+                fields[field] = getattr(type_stats, counter)
+        ids = sorted(counted)
+        with self._failures("rebuild the counters"):
+            for start in range(0, len(ids), _REBUILD_CHUNK):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for event_id in ids[start : start + _REBUILD_CHUNK]:
+                        key = self._prefix + COUNTED_KEY.format(event_id=event_id)
+                        pipe.set(key, "1", ex=self._dedupe_ttl_s)
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete([self._stats_key])
+                pipe.hset(self._stats_key, fields)
+                pipe.set(self._epoch_key, utc_now())
+        log.warning(
+            "counters.rebuilt prefix=%s jobs=%d completed=%d failed=%d events=%d seconds=%.2f",
+            self._prefix,
+            stats.total_jobs,
+            stats.completed_jobs,
+            stats.failed_jobs,
+            len(ids),
+            time.perf_counter() - started,
+        )
 
     async def snapshot(self) -> Stats:
         """The counters now, read in one round trip (one ``HGETALL``, so never half a batch).

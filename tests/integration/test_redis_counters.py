@@ -6,6 +6,7 @@ The behaviour every counters adapter shares is in
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import re
@@ -31,6 +32,7 @@ from actors.stores.redis import DEFAULT_DEDUPE_TTL_S, RedisCounters, open_redis_
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
     from contextlib import AbstractAsyncContextManager
+    from pathlib import Path
 
     from anyio.abc import SocketStream, TaskStatus
 
@@ -129,8 +131,12 @@ def open_counters(
 ) -> Callable[..., AbstractAsyncContextManager[RedisCounters]]:
     """Opens counters under the test's prefix; ``url`` and options may be overridden."""
 
-    def open_(url: str = redis_url, **options: int) -> AbstractAsyncContextManager[RedisCounters]:
-        return open_redis_counters(url, prefix=prefix, **options)
+    @contextlib.asynccontextmanager
+    async def open_(url: str = redis_url, **options: int) -> AsyncIterator[RedisCounters]:
+        async with open_redis_counters(url, prefix=prefix, **options) as counters:
+            with contextlib.suppress(StoreUnavailable):
+                await counters.initialize()  # a new deployment: empty counters are whole
+            yield counters
 
     return open_
 
@@ -413,3 +419,77 @@ async def test_counters_raise_store_unavailable_while_redis_is_away_then_recover
     assert (away, back) == (False, True)
     assert counted == 2
     assert (stats.total_jobs, stats.completed_jobs) == (2, 2)
+
+
+async def test_counters_lost_with_redis_are_refused_then_rebuilt_from_the_trail(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+    admin: coredis.Redis[str],
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    from actors.errors import CountersLost
+    from actors.stores.sqlite import open_sqlite_event_store
+
+    trail = [
+        event(f"job-{i}", kind, float(i))
+        for i in range(30)
+        for kind in (
+            EventType.CREATED,
+            EventType.VALIDATED,
+            EventType.COMPLETED if i % 3 else EventType.FAILED,
+        )
+    ]
+    async with (
+        open_sqlite_event_store(tmp_path / "e.sqlite3") as events,
+        open_counters() as counters,
+    ):
+        await events.append(trail)
+        assert await counters.apply(trail) == 60
+        before = await counters.snapshot()
+        # Redis restarts without persistence: every key of ours is gone.
+        keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
+        await admin.delete(keys)
+        assert await counters.lost()
+        late = [event("job-late", EventType.VALIDATED, 99.0)]
+        with pytest.raises(CountersLost, match="rebuild them from the event store"):
+            await counters.apply(late)
+        assert await counters.snapshot() == Stats()  # nothing counted meanwhile
+        await events.append(late)
+        await counters.rebuild(events)
+        assert not await counters.lost()
+        rebuilt = await counters.snapshot()
+        assert rebuilt.total_jobs == before.total_jobs + 1
+        assert (rebuilt.completed_jobs, rebuilt.failed_jobs) == (
+            before.completed_jobs,
+            before.failed_jobs,
+        )
+        assert rebuilt.by_type["echo"] == TypeStats(total=31, completed=20, failed=10)
+        # What the rebuild replayed is remembered as counted: a redelivery counts nothing.
+        assert await counters.apply([*trail, *late]) == 0
+        assert await counters.snapshot() == rebuilt
+        # Rebuilding whole counters does nothing.
+        await counters.rebuild(events)
+        assert await counters.snapshot() == rebuilt
+
+
+async def test_one_process_rebuilds_at_a_time(
+    open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
+    admin: coredis.Redis[str],
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    from actors.stores.names import EPOCH_KEY, REBUILD_LOCK_KEY
+    from actors.stores.sqlite import open_sqlite_event_store
+
+    async with (
+        open_sqlite_event_store(tmp_path / "e.sqlite3") as events,
+        open_counters() as counters,
+    ):
+        await admin.delete([prefix + EPOCH_KEY])
+        await admin.set(prefix + REBUILD_LOCK_KEY, "1", ex=30)
+        with pytest.raises(StoreUnavailable, match="Another process is rebuilding"):
+            await counters.rebuild(events)
+        await admin.delete([prefix + REBUILD_LOCK_KEY])
+        await counters.rebuild(events)
+        assert not await counters.lost()
+        assert await admin.exists([prefix + REBUILD_LOCK_KEY]) == 0

@@ -170,6 +170,8 @@ async def counters(request: pytest.FixtureRequest) -> AsyncIterator[Counters]:
         prefix = f"test:{uuid.uuid4().hex}:"
         try:
             async with open_redis_counters(url, prefix=prefix) as redis_counters:
+                assert await redis_counters.lost()  # no epoch yet: a new deployment
+                assert await redis_counters.initialize()
                 yield redis_counters
         finally:
             await _delete_redis_keys(url, prefix)
