@@ -76,6 +76,7 @@ if TYPE_CHECKING:
 
     from actors.broker import Broker, OutgoingMessage
     from actors.stores import JobStore
+    from launcher.soak import SoakReport, SoakSample
 
 __all__ = [
     "FIGURES",
@@ -1046,16 +1047,17 @@ async def _relay_all(
 @asynccontextmanager
 async def _system_under_test(
     options: BenchOptions, work_dir: Path
-) -> AsyncIterator[tuple[str, str]]:
-    """The gateway and read-model URLs, starting (and afterwards stopping) the system."""
+) -> AsyncIterator[tuple[str, str, int | None]]:
+    """The gateway and read-model URLs and the root process id (``None``: not started
+    here), starting (and afterwards stopping) the system."""
     if options.mode is BenchMode.EXTERNAL:
         assert options.gateway_url
         assert options.read_model_url
-        yield options.gateway_url, options.read_model_url
+        yield options.gateway_url, options.read_model_url, None
         return
     if options.mode is BenchMode.EMBEDDED:
         async with start_observatory(data_dir=work_dir / "observatory") as running:
-            yield running.gateway, running.read_model
+            yield running.gateway, running.read_model, running.process.pid
         return
     async with start_local_observatory(
         data_dir=work_dir / "observatory",
@@ -1066,7 +1068,7 @@ async def _system_under_test(
         mongo_url=options.mongo_url,
     ) as running:
         _say(f"local system up on namespace {running.namespace!r}")
-        yield running.gateway, running.read_model
+        yield running.gateway, running.read_model, running.process.pid
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -1184,7 +1186,9 @@ async def _http_phases(options: BenchOptions, report: BenchReport, work_dir: Pat
     try:
         if options.mode is not BenchMode.EXTERNAL:
             _say(f"starting the system under test ({options.mode})")
-        gateway, read_model = await stack.enter_async_context(_system_under_test(options, work_dir))
+        gateway, read_model, _ = await stack.enter_async_context(
+            _system_under_test(options, work_dir)
+        )
     except* (ObservatoryError, OSError) as group:
         failure = f"The system under test did not start: {_messages(group)}"
     if failure is not None:
@@ -1321,6 +1325,35 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="PostgreSQL of the processor phase and --mode local (default: $POSTGRES_URL "
         f"or {DEFAULT_POSTGRES_URL})",
     )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="instead of the phases: a steady load for MINUTES, memory (RSS per service) and "
+        "latency sampled every --soak-sample-s; says whether memory stayed flat",
+    )
+    parser.add_argument(
+        "--soak-rate",
+        type=float,
+        default=100.0,
+        metavar="JOBS_PER_S",
+        help="jobs a second during --soak (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--soak-sample-s",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between --soak samples (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--soak-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="with --gateway-url: the process (and its children) whose memory --soak samples",
+    )
     parser.set_defaults(bench_parser=parser)
 
 
@@ -1393,6 +1426,8 @@ def bench_main(args: argparse.Namespace) -> int:
         args.bench_parser.error(str(exc))
     work_dir = Path(tempfile.mkdtemp(prefix="observatory-bench-"))
     options = dataclasses.replace(options, work_dir=work_dir)
+    if args.soak is not None:
+        return _soak_main(args, options, work_dir)
     log_path = work_dir / "bench.log"
     _say(f"logs of this run go to {log_path} (kept only if a phase fails)")
     with _logs_to_file(log_path):
@@ -1411,3 +1446,43 @@ def bench_main(args: argparse.Namespace) -> int:
     else:
         sys.stderr.write(f"observatory bench: a phase failed; logs kept in {work_dir}\n")
     return code
+
+
+def _soak_main(args: argparse.Namespace, options: BenchOptions, work_dir: Path) -> int:
+    """``observatory bench --soak``: 0 when memory stayed flat and nothing was refused."""
+    from launcher.soak import run_soak
+
+    if args.soak <= 0 or args.soak_rate <= 0 or args.soak_sample_s <= 0:
+        args.bench_parser.error("--soak, --soak-rate and --soak-sample-s must be positive.")
+
+    def progress(sample: SoakSample) -> None:
+        memory = ", ".join(f"{k} {v:.0f} MiB" for k, v in sorted(sample.rss_mib.items()))
+        e2e = "/".join(f"{v:.0f}" for v in sample.e2e_ms) or "-"
+        _say(
+            f"t={sample.at_s:.0f}s submitted {sample.submitted} refused {sample.refused} "
+            f"e2e {e2e} ms; {memory or 'memory not measured'}"
+        )
+
+    async def soak() -> SoakReport:
+        async with _system_under_test(options, work_dir) as (gateway, read_model, pid):
+            return await run_soak(
+                gateway,
+                read_model,
+                minutes=args.soak,
+                rate=args.soak_rate,
+                pid=pid if pid is not None else args.soak_pid,
+                sample_s=args.soak_sample_s,
+                on_sample=progress,
+            )
+
+    _say(
+        f"soak: {args.soak:g} min at {args.soak_rate:g} jobs/s, a sample every {args.soak_sample_s:g} s"
+    )
+    with _logs_to_file(work_dir / "bench.log"):
+        report = anyio.run(soak, backend_options={"use_uvloop": True})
+    sys.stdout.write(report.render() + "\n")
+    if args.json_path is not None:
+        args.json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    refused = sum(s.refused for s in report.samples)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return 0 if report.flat and refused == 0 else 1
