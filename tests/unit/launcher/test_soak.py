@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from launcher.soak import SoakReport, SoakSample, memory_verdict, process_tree, rss_mib
 
@@ -57,6 +59,10 @@ def test_the_process_tree_names_service_children_and_reads_their_memory() -> Non
         [sys.executable, "-c", "import time; time.sleep(30)", "serve", "processor"]
     )
     try:
+        deadline = time.monotonic() + 10
+        while b"serve" not in Path(f"/proc/{child.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the child never ran its command"
+            time.sleep(0.01)  # forked but not yet exec'd
         tree = process_tree(os.getpid())
         assert tree["observatory"] == os.getpid()
         assert tree["processor"] == child.pid
