@@ -7,8 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
+import aiohttp
+import anyio
 import httpx
 import pytest
 
@@ -56,33 +57,48 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_serve_answers_a_browser_with_the_textual_page() -> None:
+@pytest.mark.usefixtures("fake_tools")
+async def test_serve_runs_the_tui_read_only_for_a_browser() -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "launcher.cli", "tui", "--serve", "--port", str(port)],
+    process = await anyio.open_process(
+        [
+            *(sys.executable, "-m", "launcher.cli", "tui", "--serve", "--port", str(port)),
+            *("--read-model-url", "http://127.0.0.1:9"),  # nothing answers: the launcher
+        ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        deadline = time.monotonic() + 30
         page: httpx.Response | None = None
-        while page is None:  # a server in another process: nothing to wait on but its port
-            assert process.poll() is None, process.stderr.read() if process.stderr else b""
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline, "textual-serve did not listen within 30 s"
-                time.sleep(0.1)
+        async with httpx.AsyncClient(timeout=5) as client:
+            with anyio.fail_after(30):
+                while page is None:  # another process's server: nothing to wait on but its port
+                    assert process.returncode is None, "tui --serve exited"
+                    try:
+                        page = await client.get(f"http://127.0.0.1:{port}/")
+                    except httpx.ConnectError:
+                        await anyio.sleep(0.1)
         assert page.status_code == 200
         assert "Task Observatory" in page.text
         assert f"ws://127.0.0.1:{port}/ws" in page.text
+        # What a browser does next: open the websocket, and the TUI runs and draws.
+        screen = b""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"http://127.0.0.1:{port}/ws?width=110&height=36") as ws,
+        ):
+            with anyio.fail_after(30):
+                async for message in ws:
+                    if message.type is aiohttp.WSMsgType.BINARY:
+                        screen += message.data
+                    if b"Cluster not detected" in screen and b"Read-only" in screen:
+                        break
+        assert b"Read-only: L, E and F are off" in screen
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
+        with anyio.move_on_after(15, shield=True):
+            process.send_signal(signal.SIGINT)
+            await process.wait()
+        if process.returncode is None:
             process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        await process.aclose()
