@@ -26,7 +26,6 @@ from launcher.tui.locate import Location, Whereabouts, locate_observatory
 from launcher.tui.models import MalformedDocument
 from launcher.tui.options import TuiOptions
 from launcher.tui.screens import DashboardScreen, LauncherScreen, SetupScreen, SplashScreen
-from launcher.tui.tailing_runner import TailingRunner
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,7 +71,7 @@ class ObservatoryApp(App[None]):
     async def _show(self, screen: Screen[None]) -> None:
         """Make ``screen`` the one screen above the default one."""
         while len(self.screen_stack) > 2:
-            self.pop_screen()
+            await self.pop_screen()
         if len(self.screen_stack) == 2:
             await self.switch_screen(screen)
         else:
@@ -113,7 +112,8 @@ class ObservatoryApp(App[None]):
     async def _cluster_up(
         self, observe: Callable[[StepEvent], None], on_line: Callable[[str], None]
     ) -> None:
-        options = ClusterOptions(runner=TailingRunner(on_line), state_path=self.options.state_path)
+        runner = self.options.launch_runner(on_line)
+        options = ClusterOptions(runner=runner, state_path=self.options.state_path)
         await cluster_up(options, observe)
 
     def launched(self) -> None:

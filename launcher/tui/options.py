@@ -11,6 +11,7 @@ from actors.settings import Settings
 from launcher.cluster import ProcessRunner
 from launcher.cluster._state import default_state_path
 from launcher.tui.client import read_model_url_from_env
+from launcher.tui.tailing_runner import TailingRunner
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,7 +35,8 @@ class TuiOptions:
     ``read_only``             N (new task), L (launch), E (embedded) and F are refused
     ``poll_interval_s``       seconds between polls without a live stream (2-5 s)
     ``spinner_tick_s``        splash animation period; ``None`` holds the first frame
-    ``runner``                how ``kind``/``kubectl``/``docker`` are run for detection
+    ``runner``                how ``kubectl`` is run to detect the cluster
+    ``launch_runner``         makes the runner of ``cluster up``'s steps (output to screen)
     ``clock``                 monotonic seconds (elapsed times, throughput estimates)
     ========================  =============================================================
     """
@@ -45,6 +47,8 @@ class TuiOptions:
     poll_interval_s: float = 3.0
     spinner_tick_s: float | None = 0.1
     runner: Runner = field(default_factory=ProcessRunner)
+    launch_runner: Callable[[Callable[[str], None]], Runner] = TailingRunner
+    """Makes the runner of L's steps from a callback that takes each line of output."""
     clock: Callable[[], float] = time.monotonic
     state_path: Path = field(default_factory=default_state_path)
     data_dir: Path = field(default_factory=lambda: Settings().data_dir)

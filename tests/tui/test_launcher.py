@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from actors._version import VERSION
+from launcher.cluster import CompletedCommand, LauncherError
 from launcher.tui.locate import Whereabouts
 from launcher.tui.screens import DashboardScreen, LauncherScreen, SetupScreen
 from launcher.tui.setup_progress import StepState
@@ -205,3 +206,40 @@ async def test_read_only_refuses_to_launch(
             app, "#launcher-message"
         )
         assert fake_tools.calls() == [["kubectl", "config", "get-contexts", "-o", "name"]]
+
+
+class DockerIsDown:
+    """An injected runner: records each command and fails ``docker info`` as a stopped daemon."""
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        self.on_line = on_line
+        self.argvs: list[list[str]] = []
+
+    async def run(
+        self, argv: list[str], *, timeout_s: float, hint: str = "", check: bool = True
+    ) -> CompletedCommand:
+        self.argvs.append(argv)
+        self.on_line("Cannot connect to the Docker daemon. Is the docker daemon running?")
+        raise LauncherError(argv, exit_code=1, stderr="daemon down", hint="Start Docker.")
+
+
+@pytest.mark.usefixtures("forwards_serve_the_read_model")
+async def test_the_launch_runner_is_injectable(api: FakeApi, until: Until) -> None:
+    runners: list[DockerIsDown] = []
+
+    def launch_runner(on_line: Callable[[str], None]) -> DockerIsDown:
+        runners.append(DockerIsDown(on_line))
+        return runners[-1]
+
+    app = api.app(launch_runner=launch_runner)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, LauncherScreen))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, SetupScreen))
+        setup = app.screen
+        assert isinstance(setup, SetupScreen)
+        await until(pilot, lambda: setup.error is not None)
+        assert [r.argvs for r in runners] == [[["docker", "info"]]]
+        assert setup.progress.step("prerequisites").state is StepState.FAILED
+        assert "Hint: Start Docker." in text_of(app, "#failure")
+        assert "Is the docker daemon running?" in text_of(app, "#output")
