@@ -6,6 +6,7 @@ import io
 import json
 from typing import TYPE_CHECKING
 
+import anyio
 import httpx
 from rich.text import Text
 from textual.coordinate import Coordinate
@@ -23,7 +24,7 @@ from launcher.tui.screens import (
 from .conftest import ALERT
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from textual.pilot import Pilot
 
@@ -321,3 +322,36 @@ async def test_an_unreachable_read_model_is_shown_and_retried(api: FakeApi, unti
         await until(pilot, lambda: "connection refused" in text_of(app, "#status-line"))
         assert "retrying every 2 s" in text_of(app, "#status-line")
         assert "1,234" in text_of(app, "#stats")  # the last good values stay
+
+
+async def test_while_live_it_does_not_poll_and_a_broken_stream_falls_back_then_reconnects(
+    api: FakeApi, until: Until
+) -> None:
+    release = anyio.Event()
+    stats = {**api.stats, "totalJobs": 4321}
+
+    async def events() -> AsyncIterator[bytes]:
+        yield f"retry: 3000\n\nevent: stats\ndata: {json.dumps(stats)}\n\n".encode()
+        await release.wait()  # the connection stays open until the test breaks it
+
+    api.router.routes["stream"].mock(
+        side_effect=lambda _: httpx.Response(
+            200, content=events(), headers={"content-type": "text/event-stream"}
+        )
+    )
+    app = api.app(poll_interval_s=2.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await on_dashboard(app, pilot, until)
+        await until(pilot, lambda: "4,321" in text_of(app, "#stats"))
+        assert app.model.mode is UpdateMode.LIVE
+        assert "live" in text_of(app, "#footer")
+        polls = api.router.routes["stats"].call_count
+        await anyio.sleep(2.5)  # longer than the poll interval: no poll while live
+        assert api.router.routes["stats"].call_count == polls
+        release.set()
+        await until(pilot, lambda: app.model.mode is UpdateMode.POLLING)
+        assert "polling" in text_of(app, "#footer")
+        release = anyio.Event()
+        await until(pilot, lambda: api.router.routes["stream"].call_count == 2)
+        await until(pilot, lambda: app.model.mode is UpdateMode.LIVE)
+        release.set()
