@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 
@@ -42,6 +43,12 @@ def add_tui_arguments(tui: argparse.ArgumentParser) -> None:
         help="where the read model answers (default: $READ_MODEL_URL or %(default)s)",
     )
     tui.add_argument(
+        "--gateway-url",
+        default=os.environ.get("GATEWAY_URL") or None,
+        metavar="URL",
+        help="where N submits (default: $GATEWAY_URL, else what the read model's /config says)",
+    )
+    tui.add_argument(
         "--poll-interval",
         type=_interval,
         default=3.0,
@@ -71,6 +78,8 @@ def serve_command(args: argparse.Namespace) -> list[str]:
     """The ``observatory tui`` command line each browser session runs."""
     command = [sys.executable, "-m", "launcher.cli", "tui", "--read-model-url", args.read_model_url]
     command += ["--poll-interval", f"{args.poll_interval:g}"]
+    if args.gateway_url:
+        command += ["--gateway-url", args.gateway_url]
     if not args.allow_writes or args.read_only:
         command.append("--read-only")
     return command
@@ -97,6 +106,7 @@ def tui_main(args: argparse.Namespace) -> int:
     root.setLevel(logging.WARNING)
     options = TuiOptions(
         read_model_url=args.read_model_url.rstrip("/"),
+        gateway_url=args.gateway_url.rstrip("/") if args.gateway_url else None,
         read_only=args.read_only,
         poll_interval_s=args.poll_interval,
     )

@@ -17,13 +17,15 @@ from launcher.cli import build_parser
 from launcher.tui.command import serve_command
 
 
-def test_tui_is_a_subcommand_with_its_options() -> None:
+def test_tui_is_a_subcommand_with_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATEWAY_URL", raising=False)
     args = build_parser().parse_args(["tui", "--read-model-url", "http://rm:1", "--read-only"])
     assert args.command == "tui"
     assert args.read_model_url == "http://rm:1"
     assert args.read_only
     assert not args.serve
     assert args.poll_interval == 3.0
+    assert args.gateway_url is None  # then the read model's /config names the gateway
 
 
 def test_the_read_model_url_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,8 +49,11 @@ def test_served_sessions_are_read_only_unless_writes_are_allowed() -> None:
     served = serve_command(parser.parse_args(["tui", "--serve"]))
     assert served[:5] == [sys.executable, "-m", "launcher.cli", "tui", "--read-model-url"]
     assert served[-1] == "--read-only"
-    writable = serve_command(parser.parse_args(["tui", "--serve", "--allow-writes"]))
+    writable = serve_command(
+        parser.parse_args(["tui", "--serve", "--allow-writes", "--gateway-url", "http://gw:1"])
+    )
     assert "--read-only" not in writable
+    assert writable[-2:] == ["--gateway-url", "http://gw:1"]
 
 
 def free_port() -> int:
