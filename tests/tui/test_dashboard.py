@@ -58,7 +58,7 @@ def job_rows(app: ObservatoryApp) -> list[tuple[str, str]]:
 
 async def on_dashboard(app: ObservatoryApp, pilot: Pilot[None], until: Until) -> None:
     await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
-    await pilot.pause()
+    await until(pilot, lambda: "Total" in text_of(app, "#stats"))  # drawn once mounted
 
 
 async def test_dashboard_shows_stats_and_colour_coded_jobs(api: FakeApi, until: Until) -> None:

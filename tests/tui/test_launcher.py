@@ -136,7 +136,7 @@ async def test_l_launches_the_cluster_and_goes_on_to_the_dashboard(
         }
         assert setup.progress.step("cluster").message == "created kind cluster 'task-observatory'"
         assert all(s.elapsed_s(setup.progress.now()) is not None for s in setup.progress.steps)
-        assert "1,234" in text_of(app, "#stats")
+        await until(pilot, lambda: "1,234" in text_of(app, "#stats"))
 
 
 @pytest.mark.usefixtures("forwards_serve_the_read_model")

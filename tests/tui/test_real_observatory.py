@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input, Static
 
 from launcher.observatory_process import start_observatory
 from launcher.tui import ObservatoryApp, TuiOptions
+from launcher.tui.dashboard_model import UpdateMode
 from launcher.tui.screens import DashboardScreen, JobDetailScreen, NewTaskScreen
 
 if TYPE_CHECKING:
@@ -49,16 +50,15 @@ def free_port() -> int:
 async def test_submit_and_watch_a_job_on_a_real_observatory(tmp_path: Path, until: Until) -> None:
     async with start_observatory(data_dir=tmp_path / "observatory") as running:
         options = TuiOptions(
-            read_model_url=running.read_model,
-            # On free ports (0) the read model's /config names the gateway with port 0.
-            gateway_url=running.gateway,
-            spinner_tick_s=None,
-            poll_interval_s=2.0,
+            read_model_url=running.read_model, spinner_tick_s=None, poll_interval_s=2.0
         )
         app = ObservatoryApp(options)
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+            await until(pilot, lambda: "Total" in text_of(app, "#stats"))
             assert "echo" in app.job_types
+            await until(pilot, lambda: app.model.mode is UpdateMode.LIVE)  # its /stream
+            assert app.client.gateway_url == running.gateway  # from its /config
             await pilot.press("n")
             await until(pilot, lambda: isinstance(app.screen, NewTaskScreen))
             await pilot.press(*"echo")
@@ -74,7 +74,6 @@ async def test_submit_and_watch_a_job_on_a_real_observatory(tmp_path: Path, unti
             table = app.screen.query_one("#jobs", DataTable)
             row = job_ids(app).index(job_id)
             table.move_cursor(row=row)
-            await pilot.press("r")
             await until(
                 pilot,
                 lambda: (
