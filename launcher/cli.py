@@ -286,6 +286,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_check_arguments(check)
+
+    from launcher.tui.command import TUI_EPILOG, add_tui_arguments
+
+    tui = commands.add_parser(
+        "tui",
+        help="the operator's console: launcher, dashboard, new tasks (--serve: in a browser)",
+        description="A terminal UI over the read model and gateway APIs. Without an\n"
+        "observatory it offers to launch the kind cluster or start the embedded one.",
+        epilog=TUI_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_tui_arguments(tui)
     return parser
 
 
@@ -490,6 +502,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.checks.command import check_main
 
             return check_main(args)
+        if args.command == "tui":
+            from launcher.tui.command import tui_main
+
+            return tui_main(args)
     except* ObservatoryError as group:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:

@@ -1,0 +1,242 @@
+"""The dashboard: stats, alerts and recent jobs, live from the stream or polled."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+import anyio
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Static
+
+from launcher.tui.client import ApiUnavailable, StreamMissing
+from launcher.tui.dashboard_model import DEAD_LETTERS_COUNTED, UpdateMode
+from launcher.tui.logo import LOGO
+from launcher.tui.models import MalformedDocument
+from launcher.tui.screens.dead_letters import DeadLettersScreen
+from launcher.tui.screens.help import HelpScreen
+from launcher.tui.screens.job_detail import JobDetailScreen
+from launcher.tui.screens.new_task import NewTaskScreen
+from launcher.tui.styles import status_text
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.binding import BindingType
+    from textual.timer import Timer
+
+    from launcher.tui.app import ObservatoryApp
+    from launcher.tui.client import StreamEvent
+    from launcher.tui.dashboard_model import DashboardModel
+
+__all__ = ["STREAM_RETRY_S", "DashboardScreen"]
+
+STREAM_RETRY_S = 3.0
+"""Wait before reconnecting to a stream that broke (the stream's own ``retry: 3000``)."""
+
+_SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow"}
+
+
+def _short_time(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    return iso.replace("T", " ")[:19]
+
+
+class DashboardScreen(Screen[None]):
+    """Logo and stats, the alerts panel, the Recent Jobs table and the key footer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "app.quit", "Quit"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("n", "new_task", "New task"),
+        Binding("d", "dead_letters", "Dead letters"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._poll_timer: Timer | None = None
+
+    @property
+    def observatory(self) -> ObservatoryApp:
+        return cast("ObservatoryApp", self.app)
+
+    @property
+    def model(self) -> DashboardModel:
+        return self.observatory.model
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield Static(LOGO, id="logo")
+            yield Static(id="stats")
+        alerts = Static(id="alerts")
+        alerts.border_title = "Alerts"
+        yield alerts
+        table: DataTable[str | Text] = DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
+        table.border_title = "Recent jobs (Enter: details)"
+        yield table
+        yield Static(id="status-line")
+        yield Static(id="footer")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#jobs", DataTable)
+        table.add_columns("Status", "Type", "Job id", "Updated")
+        self._poll_timer = self.set_interval(
+            self.observatory.options.poll_interval_s, self.action_refresh, pause=True
+        )
+        self.show_model()
+        table.focus()
+        self.follow_stream()
+
+    # -- updates -------------------------------------------------------------------------
+
+    @work(exclusive=True, group="stream")
+    async def follow_stream(self) -> None:
+        """Follow ``/stream``; poll while it is missing or broken, reconnect after a pause."""
+        client = self.observatory.client
+        while True:
+            try:
+                await client.follow_stream(self._on_stream_event, on_open=self._stream_opened)
+            except StreamMissing:
+                self._poll()
+                return  # this read model has no stream: poll for good
+            except (ApiUnavailable, MalformedDocument):
+                pass
+            self._poll()
+            await anyio.sleep(STREAM_RETRY_S)
+
+    def _stream_opened(self) -> None:
+        self.model.mode = UpdateMode.LIVE
+        if self._poll_timer is not None:
+            self._poll_timer.pause()
+        self.show_model()
+
+    def _poll(self) -> None:
+        self.model.mode = UpdateMode.POLLING
+        if self._poll_timer is not None:
+            self._poll_timer.resume()
+        self.show_model()
+
+    def _on_stream_event(self, event: StreamEvent) -> None:
+        if self.model.apply(event, now=self.observatory.options.clock()):
+            self.show_model()
+
+    def action_refresh(self) -> None:
+        """R: ask the read model for everything now."""
+        self.refresh_now()
+
+    @work(exclusive=True, group="refresh")
+    async def refresh_now(self) -> None:
+        """Load everything once and redraw."""
+        await self.model.load(self.observatory.client, now=self.observatory.options.clock())
+        self.show_model()
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def show_model(self) -> None:
+        """Redraw every panel from the model."""
+        model = self.model
+        self.query_one("#stats", Static).update(self._stats_table())
+        self.query_one("#alerts", Static).update(self._alerts_text())
+        table = self.query_one("#jobs", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for job in model.jobs:
+            table.add_row(
+                status_text(job.status), job.type, job.id, _short_time(job.updated_at), key=job.id
+            )
+        if model.jobs:
+            table.move_cursor(row=min(row, len(model.jobs) - 1))
+        status = self.query_one("#status-line", Static)
+        status.display = model.error is not None
+        if model.error:
+            interval = self.observatory.options.poll_interval_s
+            status.update(Text(f"{model.error} (retrying every {interval:g} s)", style="red"))
+        self.query_one("#footer", Static).update(self._footer_text())
+
+    def _stats_table(self) -> Table:
+        stats = self.model.stats
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+
+        def number(value: int | None, style: str = "") -> Text:
+            return Text("-" if value is None else f"{value:,}", style=style)
+
+        rate = self.model.per_second
+        letters = self.model.dead_letters
+        table.add_row("Total", number(stats.total if stats else None))
+        table.add_row("Completed", number(stats.completed if stats else None, "green"))
+        table.add_row("Failed", number(stats.failed if stats else None, "red"))
+        table.add_row("In flight", number(stats.in_flight if stats else None, "yellow"))
+        table.add_row("Last event", _short_time(stats.last_event_time if stats else None))
+        table.add_row("Throughput", "-" if rate is None else f"{rate:.1f} jobs/s")
+        shown = (
+            "-" if letters is None else f"{letters}{'+' if letters >= DEAD_LETTERS_COUNTED else ''}"
+        )
+        table.add_row("Dead letters", shown)
+        return table
+
+    def _alerts_text(self) -> Text:
+        alerts = self.model.alerts
+        if alerts is None:
+            return Text("Alerts unavailable (retrying)", style="yellow")
+        if not alerts.active:
+            return Text("No active alerts", style="green")
+        text = Text()
+        for number, alert in enumerate(alerts.active):
+            if number:
+                text.append("\n")
+            style = _SEVERITY_STYLES.get(alert.severity.lower(), "")
+            text.append(f"● {alert.severity.upper():<8} {alert.name}", style=style)
+            if alert.summary:
+                text.append(f"  {alert.summary}")
+            if alert.starts_at:
+                text.append(f"  since {_short_time(alert.starts_at)}", style="dim")
+        return text
+
+    def _footer_text(self) -> Text:
+        options = self.observatory.options
+        text = Text()
+        keys = [("Q", "quit"), ("R", "refresh"), ("N", "new task"), ("Enter", "details")]
+        keys += [("D", "dead letters"), ("?", "help")]
+        for key, what in keys:
+            text.append(f" {key} ", style="bold reverse")
+            text.append(f" {what}  ")
+        mode = self.model.mode.value
+        if options.read_only:
+            mode += ", read-only"
+        text.append(f"  {mode}  ", style="dim")
+        text.append(f"v{self.observatory.version}", style="bold")
+        return text
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.push_screen(JobDetailScreen(event.row_key.value))
+
+    def action_new_task(self) -> None:
+        """N: the New Task form (refused when read-only)."""
+        if self.observatory.options.read_only:
+            self.notify(
+                "Read-only: start the TUI with --allow-writes to submit jobs.", severity="warning"
+            )
+            return
+        self.app.push_screen(NewTaskScreen(self.observatory.job_types), self._after_new_task)
+
+    def _after_new_task(self, accepted: bool | None) -> None:
+        if accepted:
+            self.refresh_now()
+
+    def action_dead_letters(self) -> None:
+        """D: the dead letters."""
+        self.app.push_screen(DeadLettersScreen())
+
+    def action_help(self) -> None:
+        """?: the keys."""
+        self.app.push_screen(HelpScreen())

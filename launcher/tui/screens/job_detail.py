@@ -1,0 +1,111 @@
+"""One job: its fields, payload, result or error, and its event timeline."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Static
+
+from launcher.tui.client import ApiUnavailable
+from launcher.tui.models import MalformedDocument
+from launcher.tui.styles import STATUS_STYLES
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.binding import BindingType
+
+    from launcher.tui.app import ObservatoryApp
+
+__all__ = ["JobDetailScreen", "job_detail_text"]
+
+
+def _pretty(value: object) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def job_detail_text(job: dict[str, object]) -> Table:
+    """The job document of ``GET /jobs/{id}`` laid out for reading."""
+    status = str(job.get("status", "?"))
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    table.add_row("Job", str(job.get("id", "?")))
+    table.add_row("Type", str(job.get("type", "?")))
+    table.add_row("Status", Text(status, style=STATUS_STYLES.get(status, "")))
+    table.add_row("Attempts", str(job.get("attempts", 0)))
+    for label, key in (
+        ("Created", "createdAt"),
+        ("Started", "startedAt"),
+        ("Finished", "finishedAt"),
+    ):
+        table.add_row(label, str(job.get(key) or "-"))
+    table.add_row("Correlation", str(job.get("correlationId") or "-"))
+    table.add_row("Payload", _pretty(job.get("payload", {})))
+    if job.get("error"):
+        table.add_row("Error", Text(str(job["error"]), style="red"))
+    else:
+        table.add_row("Result", _pretty(job.get("result")))
+    events = job.get("events")
+    timeline = Table(box=None, padding=(0, 2), show_edge=False)
+    for column in ("Occurred", "Event", "Producer", "Status"):
+        timeline.add_column(column, style="dim" if column == "Occurred" else "")
+    for event in events if isinstance(events, list) else []:
+        if not isinstance(event, dict):
+            continue
+        producer = event.get("producer")
+        payload = event.get("payload")
+        service = producer.get("service", "") if isinstance(producer, dict) else ""
+        state = payload.get("status", "") if isinstance(payload, dict) else ""
+        timeline.add_row(
+            str(event.get("occurredAt", "")),
+            str(event.get("eventType", "")),
+            str(service),
+            Text(str(state), style=STATUS_STYLES.get(str(state), "")),
+        )
+    table.add_row("Timeline", timeline if timeline.row_count else "no events yet")
+    return table
+
+
+class JobDetailScreen(Screen[None]):
+    """Loads ``GET /jobs/{id}`` and shows it; R reloads, Esc goes back."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("r", "reload", "Reload"),
+        Binding("q", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.job: dict[str, object] | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail"):
+            yield Static(f"Loading job {self.job_id}...", id="job")
+        yield Static(" Esc  back   R  reload", id="footer")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True)
+    async def load(self) -> None:
+        """Fetch the job and show it (or why it could not be read)."""
+        client = cast("ObservatoryApp", self.app).client
+        shown = self.query_one("#job", Static)
+        try:
+            self.job = await client.job(self.job_id)
+        except (ApiUnavailable, MalformedDocument) as error:
+            shown.update(Text(f"Could not read job {self.job_id}: {error}", style="red"))
+            return
+        shown.update(job_detail_text(self.job))
