@@ -19,6 +19,7 @@ __all__ = [
     "Envelope",
     "EventType",
     "Producer",
+    "attempt_failed_event_id",
     "lifecycle_event_id",
 ]
 
@@ -37,7 +38,10 @@ class EventType(enum.StrEnum):
     VALIDATED = "job.validated"
     """A processor validated the job (status VALIDATED)."""
     EXECUTED = "job.executed"
-    """A processor started the job's handler (status EXECUTING)."""
+    """A processor started the job's handler (status EXECUTING); also, once per failed
+    attempt that will be retried, that the attempt ended (status PENDING, with ``error``,
+    ``willRetry: true`` and ``nextAttemptAt``): the contract has no retry event type,
+    and ``job.failed`` is terminal and counted."""
     COMPLETED = "job.completed"
     """The handler returned (status COMPLETED)."""
     FAILED = "job.failed"
@@ -84,6 +88,12 @@ def lifecycle_event_id(job_id: str, event_type: EventType, attempt: int = 1) -> 
     else:
         name = f"{job_id}:{event_type.value}"
     return str(uuid.uuid5(_EVENT_NAMESPACE, name))
+
+
+def attempt_failed_event_id(job_id: str, attempt: int) -> str:
+    """The deterministic id of the ``job.executed`` event saying attempt ``attempt`` failed
+    and will be retried (distinct from the id of the event saying it started)."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{job_id}:{EventType.EXECUTED.value}:{attempt}:retry"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from actors.errors import ConfigError, JobFailed
+from actors.retries import MAX_ATTEMPTS_LIMIT
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -47,7 +48,9 @@ class JobContext:
     payload: Mapping[str, object]
     metadata: Mapping[str, object] = field(default_factory=dict)
     attempt: int = 1
-    """1 for the first run, 2 after one redelivery, and so on."""
+    """1 for the first attempt, 2 for the first retry, and so on."""
+    max_attempts: int = 1
+    """How many attempts the job gets (see :mod:`actors.retries`)."""
 
 
 JobHandler = Callable[[JobContext], Awaitable[object]]
@@ -61,6 +64,8 @@ class RegisteredHandler:
     run: JobHandler
     timeout_s: float | None = None
     """Overrides the processor's default job timeout for this type."""
+    max_attempts: int | None = None
+    """Overrides the processor's default number of attempts for this type."""
 
 
 class HandlerRegistry:
@@ -71,15 +76,36 @@ class HandlerRegistry:
         self.default_duration_s = default_duration_s
         """Simulated duration of a job whose type has no handler."""
 
-    def register(self, job_type: str, run: JobHandler, *, timeout_s: float | None = None) -> None:
+    def register(
+        self,
+        job_type: str,
+        run: JobHandler,
+        *,
+        timeout_s: float | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
         """Register ``run`` for ``job_type``.
 
+        Args:
+            job_type: the type's name.
+            run: the handler.
+            timeout_s: how long one attempt may run; ``None``: the processor's default.
+            max_attempts: how many attempts a job of this type gets, from 1 to
+                :data:`~actors.retries.MAX_ATTEMPTS_LIMIT`; ``None``: the processor's
+                default. A job's ``metadata.maxAttempts`` overrides it.
+
         Raises:
-            ConfigError: a handler is already registered for ``job_type``.
+            ConfigError: a handler is already registered for ``job_type``, or
+                ``max_attempts`` is out of range.
         """
         if job_type in self._handlers:
             raise ConfigError(f"A handler for job type {job_type!r} is already registered.")
-        self._handlers[job_type] = RegisteredHandler(job_type, run, timeout_s)
+        if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+            raise ConfigError(
+                f"max_attempts of job type {job_type!r} must be from 1 to "
+                f"{MAX_ATTEMPTS_LIMIT}, not {max_attempts}."
+            )
+        self._handlers[job_type] = RegisteredHandler(job_type, run, timeout_s, max_attempts)
 
     def get(self, job_type: str) -> RegisteredHandler:
         """The handler for ``job_type``, or the default handler."""
@@ -109,12 +135,19 @@ DEFAULT_REGISTRY = HandlerRegistry(default_duration_s=0.05)
 
 
 def handler(
-    job_type: str, *, registry: HandlerRegistry = DEFAULT_REGISTRY, timeout_s: float | None = None
+    job_type: str,
+    *,
+    registry: HandlerRegistry = DEFAULT_REGISTRY,
+    timeout_s: float | None = None,
+    max_attempts: int | None = None,
 ) -> Callable[[JobHandler], JobHandler]:
-    """Decorator registering an async function as the handler of ``job_type``."""
+    """Decorator registering an async function as the handler of ``job_type``.
+
+    ``timeout_s`` and ``max_attempts`` are as in :meth:`HandlerRegistry.register`.
+    """
 
     def register(run: JobHandler) -> JobHandler:
-        registry.register(job_type, run, timeout_s=timeout_s)
+        registry.register(job_type, run, timeout_s=timeout_s, max_attempts=max_attempts)
         return run
 
     return register

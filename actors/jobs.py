@@ -10,11 +10,16 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "ADVANCING_STATUSES",
+    "CANCELLABLE_STATUSES",
+    "CANCELLED",
     "TERMINAL_STATUSES",
+    "AttemptError",
     "JobRecord",
     "JobSpec",
     "JobStatus",
     "JobTransition",
+    "StoredState",
 ]
 
 
@@ -22,7 +27,8 @@ class JobStatus(enum.StrEnum):
     """A job's lifecycle state; the contract's names (``job.json``)."""
 
     PENDING = "PENDING"
-    """Accepted by the gateway, waiting in the broker."""
+    """Accepted by the gateway, waiting in the broker; also between two attempts, while a
+    retry waits out its backoff (then ``nextAttemptAt`` says until when)."""
     VALIDATED = "VALIDATED"
     """Taken by a processor and found valid against the contracts."""
     EXECUTING = "EXECUTING"
@@ -43,7 +49,15 @@ class JobStatus(enum.StrEnum):
         return _RANKS[self]
 
 
+CANCELLED = "cancelled"
+"""The ``error`` of a job that was cancelled (``DELETE /jobs/{id}``) before it completed."""
+
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+ADVANCING_STATUSES = frozenset({JobStatus.VALIDATED, JobStatus.EXECUTING})
+"""States a job whose cancel was requested never moves into."""
+CANCELLABLE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.VALIDATED})
+"""States in which ``DELETE /jobs/{id}`` is accepted: waiting for its first attempt or
+for a retry, not running one and not finished."""
 _RANKS = {
     JobStatus.PENDING: 0,
     JobStatus.VALIDATED: 1,
@@ -72,12 +86,53 @@ class JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptError:
+    """Why one attempt of a job failed: an entry of the job's history."""
+
+    attempt: int
+    """The attempt's number, from 1."""
+    error: str
+    at: str
+    """When the attempt ended, RFC 3339 UTC."""
+
+    def to_json(self) -> dict[str, object]:
+        """The ``errors`` entry of a job document."""
+        return {"attempt": self.attempt, "error": self.error, "at": self.at}
+
+    @classmethod
+    def from_json(cls, doc: object) -> AttemptError:
+        """Read an entry written by :meth:`to_json` (as the stores keep it).
+
+        Raises:
+            ValueError: ``doc`` is not such an entry.
+        """
+        if not isinstance(doc, dict):
+            raise ValueError(f"An attempt error is an object, not {type(doc).__name__}.")
+        attempt, error, at = doc.get("attempt"), doc.get("error"), doc.get("at")
+        if not isinstance(attempt, int) or not isinstance(error, str) or not isinstance(at, str):
+            raise ValueError(f"Malformed attempt error entry: {str(doc)[:80]}.")
+        return cls(attempt, error, at)
+
+
+@dataclass(frozen=True, slots=True)
 class JobTransition:
     """A request to move ``job`` into ``status`` at time ``at``.
 
     Stores apply transitions idempotently: a job that does not exist yet is created from
-    ``job``; a terminal job never changes; a job never moves to a lower rank.
-    Moving into ``EXECUTING`` counts one attempt.
+    ``job``; a terminal job never changes; a job never moves to a lower rank, except
+    through a *retry* (below). Moving into ``EXECUTING`` counts one attempt.
+
+    Attempt rules, the same in every store:
+
+    * a transition of an attempt that already failed (``attempt`` at most the number of
+      failed attempts recorded) is ignored: a stale delivery never moves the job;
+    * a job whose cancel was requested never moves into ``VALIDATED`` or ``EXECUTING``
+      again (the processor then ends it ``FAILED`` with :data:`CANCELLED`);
+    * a **retry** (``status`` ``PENDING`` with ``retry_at``) moves a job that is not
+      terminal back to ``PENDING``, records ``error`` as attempt ``attempt``'s failure and
+      sets ``nextAttemptAt``;
+    * a ``FAILED`` transition records ``error`` as the attempt's failure too, unless it is
+      a cancel (``cancelled``).
     """
 
     job: JobSpec
@@ -87,7 +142,27 @@ class JobTransition:
     result: object = None
     """Handler's JSON result, for ``COMPLETED``."""
     error: str | None = None
-    """Why it failed, for ``FAILED``."""
+    """Why it failed, for ``FAILED`` (and for a retry: why the attempt failed)."""
+    attempt: int = 1
+    """The attempt this transition belongs to, from 1."""
+    retry_at: str | None = None
+    """Set for a retry: when the next attempt is due, RFC 3339 UTC."""
+    cancelled: bool = False
+    """A ``FAILED`` transition that ends a cancelled job (not an attempt's failure)."""
+
+    @property
+    def is_retry(self) -> bool:
+        """Whether this moves the job back to ``PENDING`` for another attempt."""
+        return self.status is JobStatus.PENDING and self.retry_at is not None
+
+    @property
+    def failed_attempt(self) -> AttemptError | None:
+        """The history entry this transition records, if any."""
+        if self.error is None or self.cancelled:
+            return None
+        if self.is_retry or self.status is JobStatus.FAILED:
+            return AttemptError(self.attempt, self.error, self.at)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +180,17 @@ class JobRecord:
     """When it reached a terminal state."""
     result: object = None
     error: str | None = None
+    errors: tuple[AttemptError, ...] = ()
+    """Every failed attempt, oldest first: the job's history of errors."""
+    next_attempt_at: str | None = None
+    """While ``PENDING`` between attempts: when the next attempt is due."""
+    cancel_requested_at: str | None = None
+    """When ``DELETE /jobs/{id}`` asked for the job to be cancelled."""
+
+    @property
+    def failed_attempts(self) -> int:
+        """How many attempts failed (the highest attempt number in :attr:`errors`)."""
+        return max((entry.attempt for entry in self.errors), default=0)
 
     @property
     def id(self) -> str:
@@ -135,5 +221,45 @@ class JobRecord:
             "finishedAt": self.finished_at,
             "result": self.result,
             "error": self.error,
+            "errors": [entry.to_json() for entry in self.errors],
+            "nextAttemptAt": self.next_attempt_at,
+            "cancelRequestedAt": self.cancel_requested_at,
         }
         return doc
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """What the stores' guard looks at (the rules of :class:`JobTransition`), in Python.
+
+    Stores keep the guard in their SQL; they mirror it with this to tell callers what
+    each transition of a batch did.
+    """
+
+    status: JobStatus
+    failed_attempts: int = 0
+    """The highest attempt recorded as failed."""
+    cancel_requested: bool = False
+
+    def admits(self, transition: JobTransition) -> bool:
+        """Whether ``transition`` applies to a job in this state."""
+        if self.status.is_terminal or transition.attempt <= self.failed_attempts:
+            return False
+        if self.cancel_requested and transition.status in ADVANCING_STATUSES:
+            return False
+        return transition.is_retry or transition.status.rank >= self.status.rank
+
+    @staticmethod
+    def after(stored: StoredState | None, transition: JobTransition) -> StoredState:
+        """The state after ``transition`` was considered (``stored`` is ``None``: a new job)."""
+        failed = transition.failed_attempt
+        failed_attempt = 0 if failed is None else failed.attempt
+        if stored is None:
+            return StoredState(transition.status, failed_attempt)
+        if not stored.admits(transition):
+            return stored
+        return StoredState(
+            transition.status,
+            max(stored.failed_attempts, failed_attempt),
+            stored.cancel_requested,
+        )

@@ -47,6 +47,8 @@ class PublishRequest:
     """Set once confirmed (or failed); for requesters that wait."""
     error: BrokerUnavailable | None = None
     """Why the publish failed, when ``done`` is set and it did."""
+    delay_s: float = 0.0
+    """Above 0: the messages reach ``queue`` only after this long (a retry's backoff)."""
 
 
 class Publisher(Actor[PublishRequest]):
@@ -74,22 +76,27 @@ class Publisher(Actor[PublishRequest]):
         if self._wait_ready is not None:
             await self._wait_ready()
 
-    async def _publish(self, queue: str, outgoing: list[OutgoingMessage]) -> None:
+    async def _publish(self, queue: str, delay_s: float, outgoing: list[OutgoingMessage]) -> None:
+        async def publish() -> None:
+            if delay_s > 0:
+                await self._broker.publish_delayed(queue, outgoing, delay_s=delay_s)
+            else:
+                await self._broker.publish_batch(queue, outgoing)
+
         if not self._retry:
-            await self._broker.publish_batch(queue, outgoing)
+            await publish()
             return
-        await retry_while_unavailable(
-            lambda: self._broker.publish_batch(queue, outgoing),
-            what=f"broker (publish to {queue})",
-        )
+        await retry_while_unavailable(publish, what=f"broker (publish to {queue})")
 
     async def handle_batch(self, messages: list[PublishRequest]) -> None:
-        by_queue: dict[str, list[OutgoingMessage]] = {}
+        # In request order: a request's settlements are acked only after every request
+        # before it in the batch was confirmed too (a retry before the events that settle).
+        by_queue: dict[tuple[str, float], list[OutgoingMessage]] = {}
         for request in messages:
-            by_queue.setdefault(request.queue, []).extend(request.messages)
+            by_queue.setdefault((request.queue, request.delay_s), []).extend(request.messages)
         try:
-            for queue, outgoing in by_queue.items():
-                await self._publish(queue, outgoing)
+            for (queue, delay_s), outgoing in by_queue.items():
+                await self._publish(queue, delay_s, outgoing)
         except BrokerUnavailable as exc:
             for request in messages:
                 request.error = exc

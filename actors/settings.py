@@ -12,6 +12,8 @@ field                       default    what for
 ``publish_timeout_s``       10         gateway answers 503 when the broker takes longer
 ``max_body_bytes``          65536      gateway answers 413 above this (one job)
 ``max_batch_jobs``          1000       most jobs in one ``POST /jobs/batch``
+``max_attempts``            3          attempts of a job whose type and metadata say none
+``retry_backoff_s``         1          wait after a first failed attempt (then x5, at most 30 s)
 ==========================  =========  =================================================
 """
 
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from actors._version import VERSION
+from actors.errors import ConfigError
+from actors.retries import Backoff
 from actors.urls import (
     DEFAULT_MONGO_URL,
     DEFAULT_POSTGRES_URL,
@@ -70,6 +74,13 @@ class Settings:
     """Most jobs one ``POST /jobs/batch`` may carry."""
     shutdown_s: float = 10.0
     """How long each service may take to drain on a graceful stop before it is cancelled."""
+    max_attempts: int = 3
+    """Attempts of a job whose type and metadata set none (see :mod:`actors.retries`)."""
+    retry_backoff_s: float = 1.0
+    """Wait after a job's first failed attempt; each further wait is
+    ``retry_backoff_factor`` times longer, up to ``retry_backoff_max_s``."""
+    retry_backoff_factor: float = 5.0
+    retry_backoff_max_s: float = 30.0
     default_job_duration_s: float = 0.05
     """Simulated duration of a job whose type has no handler."""
     cors_origins: tuple[str, ...] = ("*",)
@@ -90,8 +101,27 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Settings with the server URLs from ``RABBITMQ_URL``, ``POSTGRES_URL``,
-        ``REDIS_URL``, ``MONGO_URL``, the namespace from ``OBSERVATORY_NAMESPACE`` and the
-        gateway's public URL (what the dashboard submits to) from ``OBSERVATORY_GATEWAY_URL``."""
+        ``REDIS_URL``, ``MONGO_URL``, the namespace from ``OBSERVATORY_NAMESPACE``, the
+        gateway's public URL (what the dashboard submits to) from ``OBSERVATORY_GATEWAY_URL``,
+        and the retry policy from ``OBSERVATORY_MAX_ATTEMPTS`` and
+        ``OBSERVATORY_RETRY_BACKOFF_S`` when set.
+
+        Raises:
+            ConfigError: a retry variable is not a number.
+        """
+        retry: dict[str, object] = {}
+        for variable, name, kind in (
+            ("OBSERVATORY_MAX_ATTEMPTS", "max_attempts", int),
+            ("OBSERVATORY_RETRY_BACKOFF_S", "retry_backoff_s", float),
+        ):
+            raw = os.environ.get(variable, "").strip()
+            if raw:
+                try:
+                    retry[name] = kind(raw)
+                except ValueError:
+                    raise ConfigError(
+                        f"{variable}={raw!r} is not a valid {kind.__name__}."
+                    ) from None
         settings = cls(
             rabbitmq_url=url_from_env("RABBITMQ_URL", DEFAULT_RABBITMQ_URL),
             postgres_url=url_from_env("POSTGRES_URL", DEFAULT_POSTGRES_URL),
@@ -100,7 +130,14 @@ class Settings:
             namespace=url_from_env("OBSERVATORY_NAMESPACE", ""),
             public_gateway_url=url_from_env("OBSERVATORY_GATEWAY_URL", "") or None,
         )
+        if retry:
+            settings = settings.with_changes(**retry)
         return settings.with_changes(**overrides) if overrides else settings
+
+    @property
+    def backoff(self) -> Backoff:
+        """The retry backoff these settings describe."""
+        return Backoff(self.retry_backoff_s, self.retry_backoff_factor, self.retry_backoff_max_s)
 
     @property
     def postgres_schema(self) -> str:

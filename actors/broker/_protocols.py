@@ -77,6 +77,23 @@ class Broker(Protocol):
         """
         ...
 
+    async def publish_delayed(
+        self, queue: str, messages: Sequence[OutgoingMessage], *, delay_s: float
+    ) -> None:
+        """Publish ``messages`` so that they reach ``queue`` after about ``delay_s`` seconds.
+
+        Returns once the broker confirmed it holds them. Until they are due they are not
+        ready in ``queue`` (nor counted by :meth:`queue_depth`); they then arrive at its
+        end in the order they were published. Delays are capped at the longest retry
+        delay (:data:`~actors.broker.names.RETRY_DELAYS_S`).
+
+        Raises:
+            ValueError: ``delay_s`` is negative.
+            BrokerUnavailable: as :meth:`publish_batch`; also when ``queue`` has no
+                delayed route (on RabbitMQ only ``jobs.created`` has one).
+        """
+        ...
+
     def open_consumer(self, queue: str, *, prefetch: int) -> AbstractAsyncContextManager[Consumer]:
         """Subscribe to ``queue``; closing the context returns unsettled deliveries."""
         ...

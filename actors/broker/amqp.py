@@ -62,6 +62,7 @@ from actors.broker.names import (
     JOBS_CREATED,
     JOBS_DEAD_LETTER,
     RETRY_DELAYS_S,
+    retry_bucket,
     retry_queue,
 )
 from actors.errors import BrokerUnavailable
@@ -626,6 +627,36 @@ class AmqpBroker(anyio.AsyncContextManagerMixin):
             Cancelling abandons the confirms still awaited; those messages may or may
             not have been stored.
         """
+        await self._publish(queue, messages, None)
+
+    async def publish_delayed(
+        self, queue: str, messages: Sequence[OutgoingMessage], *, delay_s: float
+    ) -> None:
+        """Park ``messages`` in the retry queue for ``delay_s``; RabbitMQ then moves them to ``queue``.
+
+        The retry queue is the shortest of ``jobs.retry.{1,5,30}s`` that holds a message
+        at least ``delay_s`` (:func:`~actors.broker.names.retry_bucket`); each message
+        expires after ``delay_s`` (capped by the queue's TTL) and is dead-lettered into
+        ``jobs.created`` with an ``x-death`` entry (reason ``expired``).
+
+        Raises:
+            ValueError: ``delay_s`` is negative.
+            BrokerUnavailable: ``queue`` is not ``jobs.created`` (the only queue the retry
+                queues lead to), or as :meth:`publish_batch`.
+        """
+        if delay_s < 0:
+            raise ValueError(f"delay_s must not be negative, not {delay_s}.")
+        if queue != JOBS_CREATED:
+            raise BrokerUnavailable(
+                f"Cannot publish to queue {queue!r} with a delay: on RabbitMQ only "
+                f"{JOBS_CREATED!r} has retry queues leading to it."
+            )
+        bucket = retry_bucket(delay_s)
+        await self._publish(retry_queue(bucket), messages, min(float(delay_s), float(bucket)))
+
+    async def _publish(
+        self, queue: str, messages: Sequence[OutgoingMessage], expiration_s: float | None
+    ) -> None:
         publisher = self._require(self._publisher, f"publish to queue {queue!r}")
         if not self._available:
             raise BrokerUnavailable(
@@ -644,7 +675,7 @@ class AmqpBroker(anyio.AsyncContextManagerMixin):
         results = await asyncio.gather(
             *(
                 exchange.publish(
-                    _amqp_message(message),
+                    _amqp_message(message, expiration_s),
                     routing_key,
                     mandatory=True,
                     timeout=self._publish_timeout_s,
@@ -950,7 +981,7 @@ def open_amqp_broker(
     )
 
 
-def _amqp_message(message: OutgoingMessage) -> aio_pika.Message:
+def _amqp_message(message: OutgoingMessage, expiration_s: float | None) -> aio_pika.Message:
     headers: dict[str, FieldValue] = dict(message.headers)
     return aio_pika.Message(
         body=message.body,
@@ -958,6 +989,8 @@ def _amqp_message(message: OutgoingMessage) -> aio_pika.Message:
         correlation_id=message.correlation_id,
         headers=headers,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        # Per-message TTL (milliseconds on the wire); 0 would mean "now or never".
+        expiration=None if expiration_s is None else max(0.001, expiration_s),
     )
 
 

@@ -10,21 +10,22 @@ Semantics follow RabbitMQ's as far as the observatory relies on them:
   back at the *front* of the queue, flagged ``redelivered``;
 * ``reject(requeue=False)`` routes to the dead-letter queue with an ``x-death`` header,
   or drops the message when the queue has none;
+* ``publish_delayed`` holds messages until they are due, then appends them to the queue
+  with the ``x-death`` entry (reason ``expired``) RabbitMQ's retry queues give them;
 * settling a delivery tag that is not outstanding is an error, like RabbitMQ's
   ``PRECONDITION_FAILED - unknown delivery tag`` channel error.
 
 Durability: with a ``state_path``, entering the broker loads the messages spilled by the
-previous run, and leaving it spills every message still held, so a clean stop of the
+previous run, and leaving it spills every message still held (delayed ones with the
+wait they had left), so a clean stop of the
 embedded observatory loses nothing. A crash loses what was in memory, as it would with
 transient RabbitMQ queues.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
-import json
 import logging
 import sqlite3
 from collections import deque
@@ -36,8 +37,16 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from actors.broker._delayed import DelayedMessages
 from actors.broker._protocols import Delivery
-from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED, JOBS_DEAD_LETTER
+from actors.broker._spill import Message as _Message, load_spilled as _load_spilled, spill as _spill
+from actors.broker.names import (
+    JOBS_COMPLETED,
+    JOBS_CREATED,
+    JOBS_DEAD_LETTER,
+    retry_bucket,
+    retry_queue,
+)
 from actors.errors import BrokerUnavailable
 
 if TYPE_CHECKING:
@@ -58,23 +67,6 @@ log = logging.getLogger(__name__)
 
 _SPILL_TIMEOUT_S = 30.0
 """Bound of the shielded disk write at exit; the worker thread finishes it regardless."""
-
-_SPILL_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS queues (
-        name TEXT PRIMARY KEY,
-        dead_letter_to TEXT,
-        position INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS messages (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        queue TEXT NOT NULL,
-        body BLOB NOT NULL,
-        message_id TEXT,
-        correlation_id TEXT,
-        headers TEXT NOT NULL,
-        redelivered INTEGER NOT NULL
-    )""",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +90,8 @@ class QueueStatistics:
     """Deliveries rejected, requeued or not."""
     dead_lettered: int
     """Messages that arrived here by dead-lettering from another queue."""
+    delayed: int = 0
+    """Messages published to it with a delay that are not due yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +116,6 @@ class BrokerStatistics:
         return sum(queue.rejected for queue in self.queues.values())
 
 
-@dataclass(slots=True)
-class _Message:
-    """A message held by the broker, ready or delivered."""
-
-    body: bytes
-    message_id: str | None
-    correlation_id: str | None
-    headers: dict[str, object]
-    redelivered: bool = False
-
-
 @dataclass(slots=True, eq=False)
 class _Queue:
     name: str
@@ -143,7 +126,22 @@ class _Queue:
     acked: int = 0
     rejected: int = 0
     dead_lettered: int = 0
+    delayed: DelayedMessages[_Message] = field(default_factory=DelayedMessages)
     _changed: anyio.Event | None = None
+
+    def promote_due(self) -> None:
+        """Append the delayed messages that are due now, waking the consumers."""
+        if not self.delayed:
+            return
+        due = self.delayed.pop_due(anyio.current_time())
+        if due:
+            self.ready.extend(due)
+            self.notify()
+
+    def wait_s(self) -> float:
+        """How long a consumer waits for a change before re-checking: until the next due."""
+        next_due = self.delayed.next_due()
+        return float("inf") if next_due is None else max(0.0, next_due - anyio.current_time())
 
     def changed(self) -> anyio.Event:
         """An event set at the next change a waiting consumer may care about."""
@@ -226,14 +224,17 @@ class MemoryConsumer:
         await anyio.lowlevel.checkpoint_if_cancelled()
         while True:
             self._check_open("receive from")
+            self._queue.promote_due()
             room = self._prefetch - len(self._unsettled)
             if room > 0 and self._queue.ready:
                 deliveries = self._take(min(max_messages, room, len(self._queue.ready)))
                 # Not cancellable, so the deliveries taken above always reach the caller.
                 await anyio.lowlevel.cancel_shielded_checkpoint()
                 return deliveries
-            # Woken by a publish, a requeue, a settlement or a close; then re-check.
-            await self._queue.changed().wait()
+            # Woken by a publish, a requeue, a settlement or a close, or when the next
+            # delayed message is due; then re-check.
+            with anyio.move_on_after(self._queue.wait_s()):
+                await self._queue.changed().wait()
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledge ``deliveries``; they leave the broker for good.
@@ -428,6 +429,41 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
         if messages:
             target.notify()
 
+    async def publish_delayed(
+        self, queue: str, messages: Sequence[OutgoingMessage], *, delay_s: float
+    ) -> None:
+        """Hold ``messages`` for ``delay_s`` (capped as on RabbitMQ), then append them to ``queue``.
+
+        Any declared queue takes delayed messages here (on RabbitMQ only ``jobs.created``).
+        When due, each carries an ``x-death`` entry (reason ``expired``) naming the retry
+        queue RabbitMQ would have parked it in.
+
+        Raises:
+            ValueError: ``delay_s`` is negative.
+            BrokerUnavailable: ``queue`` was not declared, or the broker is closed;
+                nothing was published then.
+        """
+        if delay_s < 0:
+            raise ValueError(f"delay_s must not be negative, not {delay_s}.")
+        await anyio.lowlevel.checkpoint()
+        target = self._get_queue(queue, "publish to")
+        bucket = retry_bucket(delay_s)
+        due = anyio.current_time() + min(float(delay_s), float(bucket))
+        for message in messages:
+            target.delayed.push(
+                due,
+                _Message(
+                    body=message.body,
+                    message_id=message.message_id,
+                    correlation_id=message.correlation_id,
+                    headers=_with_death(message.headers, retry_queue(bucket), "expired"),
+                ),
+            )
+        target.published += len(messages)
+        if messages:
+            # A waiting consumer re-computes how long to sleep.
+            target.notify()
+
     @asynccontextmanager
     async def open_consumer(self, queue: str, *, prefetch: int) -> AsyncIterator[MemoryConsumer]:
         """Subscribe to ``queue`` with a prefetch window of ``prefetch`` deliveries.
@@ -459,7 +495,9 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
             BrokerUnavailable: ``queue`` was not declared, or the broker is closed.
         """
         await anyio.lowlevel.checkpoint()
-        return len(self._get_queue(queue, "measure").ready)
+        target = self._get_queue(queue, "measure")
+        target.promote_due()
+        return len(target.ready)
 
     def is_available(self) -> bool:
         """Whether the broker can be used: true until it is closed."""
@@ -480,6 +518,7 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
                         acked=queue.acked,
                         rejected=queue.rejected,
                         dead_lettered=queue.dead_lettered,
+                        delayed=len(queue.delayed),
                     )
                     for queue in self._queues.values()
                 }
@@ -554,7 +593,7 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
         assert self._state_path is not None
         path = self._state_path
         try:
-            queues, messages = await anyio.to_thread.run_sync(_load_spilled, path)
+            queues, messages, delayed = await anyio.to_thread.run_sync(_load_spilled, path)
         except (OSError, sqlite3.Error) as exc:
             raise BrokerUnavailable(
                 f"Cannot load the in-process broker's messages from {str(path)!r}: {exc}"
@@ -564,14 +603,23 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
         for queue_name, message in messages:
             queue = self._queues.get(queue_name) or self._declare(queue_name, None)
             queue.ready.append(message)
-        if messages:
-            log.info("broker.loaded messages=%d path=%s", len(messages), path)
+        now = anyio.current_time()
+        for queue_name, wait_s, message in delayed:
+            queue = self._queues.get(queue_name) or self._declare(queue_name, None)
+            queue.delayed.push(now + wait_s, message)
+        if messages or delayed:
+            log.info(
+                "broker.loaded messages=%d delayed=%d path=%s", len(messages), len(delayed), path
+            )
 
     async def _close_and_spill(self) -> None:
         # Snapshot and close without awaiting, so nothing can change in between.
         queues: list[tuple[str, str | None]] = []
         messages: list[tuple[str, _Message]] = []
+        delayed: list[tuple[str, float, _Message]] = []
+        now = anyio.current_time()
         for queue in self._queues.values():
+            delayed.extend((queue.name, wait_s, m) for wait_s, m in queue.delayed.drain(now))
             queues.append((queue.name, queue.dead_letter_to))
             unsettled: list[tuple[int, _Message]] = []
             for consumer in queue.consumers:
@@ -587,21 +635,24 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
         for queue in self._queues.values():
             queue.notify()
         if self._state_path is None:
-            if messages:
-                log.warning("broker.discarded messages=%d reason=no-state-path", len(messages))
+            if messages or delayed:
+                log.warning(
+                    "broker.discarded messages=%d reason=no-state-path",
+                    len(messages) + len(delayed),
+                )
             return
         path = self._state_path
         # A bounded shield: the spill must happen even when the exit is a cancellation,
         # and to_thread.run_sync finishes its (local, short) write in any case.
         with anyio.move_on_after(_SPILL_TIMEOUT_S, shield=True):
             try:
-                await anyio.to_thread.run_sync(_spill, path, queues, messages)
+                await anyio.to_thread.run_sync(_spill, path, queues, messages, delayed)
             except (OSError, sqlite3.Error) as exc:
                 raise BrokerUnavailable(
                     f"Cannot spill {len(messages)} in-process broker messages to "
                     f"{str(path)!r}; they are lost: {exc}"
                 ) from exc
-        log.info("broker.spilled messages=%d path=%s", len(messages), path)
+        log.info("broker.spilled messages=%d delayed=%d path=%s", len(messages), len(delayed), path)
 
 
 def open_memory_broker(state_path: pathlib.Path | None = None) -> MemoryBroker:
@@ -638,70 +689,3 @@ def _with_death(headers: Mapping[str, object], queue: str, reason: str) -> dict[
         deaths.insert(0, {"queue": queue, "reason": reason, "count": 1})
     result["x-death"] = deaths
     return result
-
-
-def _load_spilled(
-    path: pathlib.Path,
-) -> tuple[list[tuple[str, str | None]], list[tuple[str, _Message]]]:
-    """Read and delete the spilled queues and messages (blocking; run in a thread)."""
-    if not path.exists():
-        return [], []
-    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        for statement in _SPILL_SCHEMA:
-            conn.execute(statement)
-        queues = [
-            (str(name), None if dlq is None else str(dlq))
-            for name, dlq in conn.execute(
-                "SELECT name, dead_letter_to FROM queues ORDER BY position"
-            )
-        ]
-        messages = [
-            (
-                str(queue),
-                _Message(
-                    body=bytes(body),
-                    message_id=message_id,
-                    correlation_id=correlation_id,
-                    headers=json.loads(headers),
-                    redelivered=bool(redelivered),
-                ),
-            )
-            for queue, body, message_id, correlation_id, headers, redelivered in conn.execute(
-                "SELECT queue, body, message_id, correlation_id, headers, redelivered "
-                "FROM messages ORDER BY seq"
-            )
-        ]
-        conn.execute("DELETE FROM messages")
-        conn.execute("DELETE FROM queues")
-    return queues, messages
-
-
-def _spill(
-    path: pathlib.Path,
-    queues: Sequence[tuple[str, str | None]],
-    messages: Sequence[tuple[str, _Message]],
-) -> None:
-    """Append ``messages`` and record ``queues`` in ``path`` (blocking; run in a thread)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        for statement in _SPILL_SCHEMA:
-            conn.execute(statement)
-        conn.executemany(
-            "INSERT OR REPLACE INTO queues (name, dead_letter_to, position) VALUES (?, ?, ?)",
-            [(name, dlq, position) for position, (name, dlq) in enumerate(queues)],
-        )
-        conn.executemany(
-            "INSERT INTO messages (queue, body, message_id, correlation_id, headers, redelivered)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    queue,
-                    message.body,
-                    message.message_id,
-                    message.correlation_id,
-                    json.dumps(message.headers, separators=(",", ":")),
-                    int(message.redelivered),
-                )
-                for queue, message in messages
-            ],
-        )

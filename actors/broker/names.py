@@ -8,6 +8,7 @@ __all__ = [
     "JOBS_CREATED",
     "JOBS_DEAD_LETTER",
     "RETRY_DELAYS_S",
+    "retry_bucket",
     "retry_queue",
 ]
 
@@ -30,3 +31,17 @@ so delayed retries need no broker plugin (and survive a restart of every service
 def retry_queue(delay_s: int) -> str:
     """Name of the retry queue that holds messages for ``delay_s`` seconds: ``jobs.retry.5s``."""
     return f"jobs.retry.{delay_s}s"
+
+
+def retry_bucket(delay_s: float) -> int:
+    """The retry queue's delay for a wait of ``delay_s``: the shortest that is not shorter.
+
+    A wait longer than every queue's gets the longest queue. The message itself expires
+    after exactly ``delay_s`` (its ``expiration``), which RabbitMQ honours at the head of
+    the queue; in a queue only holding waits between the previous queue's delay and its
+    own, a message behind a longer one waits at most that much longer.
+    """
+    for bucket in RETRY_DELAYS_S:
+        if delay_s <= bucket:
+            return bucket
+    return RETRY_DELAYS_S[-1]

@@ -37,12 +37,27 @@ class JobStore(Protocol):
         """Apply ``transitions`` in order, in one round trip, idempotently.
 
         A missing job is created; a terminal job never changes; a job never moves to a
-        lower rank (a late ``VALIDATED`` after ``EXECUTING`` is ignored); ``EXECUTING``
-        counts an attempt.
+        lower rank (a late ``VALIDATED`` after ``EXECUTING`` is ignored) but through a
+        retry; ``EXECUTING`` counts an attempt; the attempt and cancel rules of
+        :class:`~actors.jobs.JobTransition` hold.
 
         Returns:
             For each transition, the job's status after it was considered: equal to the
             transition's status when it applied, the stored status when it did not.
+        """
+        ...
+
+    async def request_cancel(self, job_id: str) -> JobRecord | None:
+        """Mark job ``job_id`` for cancelling if it waits (``PENDING`` or ``VALIDATED``).
+
+        Only the marker (``cancel_requested_at``, kept when already set) is written; the
+        processor, the only writer of job states, ends the job ``FAILED`` when it next
+        looks at it, since the stores never validate or start a marked job again.
+
+        Returns:
+            The job after the call, or ``None`` when there is no such job. Its
+            ``cancel_requested_at`` is set when the cancel is (or already was) accepted;
+            a job in another state is returned unchanged.
         """
         ...
 

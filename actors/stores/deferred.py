@@ -54,6 +54,9 @@ class DeferredJobStore(_Deferred[JobStore]):
     async def apply_transitions(self, transitions: Sequence[JobTransition]) -> list[JobStatus]:
         return await self._store().apply_transitions(transitions)
 
+    async def request_cancel(self, job_id: str) -> JobRecord | None:
+        return await self._store().request_cancel(job_id)
+
     async def get_job(self, job_id: str) -> JobRecord | None:
         return await self._store().get_job(job_id)
 

@@ -39,8 +39,17 @@ import anyio
 import anyio.lowlevel
 import asyncpg
 
+from actors.clock import utc_now
 from actors.errors import ConfigError, StoreUnavailable
-from actors.jobs import TERMINAL_STATUSES, JobRecord, JobSpec, JobStatus
+from actors.jobs import (
+    CANCELLABLE_STATUSES,
+    TERMINAL_STATUSES,
+    AttemptError,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+    StoredState,
+)
 from actors.urls import redact
 
 if TYPE_CHECKING:
@@ -98,6 +107,7 @@ class Migration:
 
 
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
+_CANCELLABLE_SQL = ", ".join(f"'{status.value}'" for status in sorted(CANCELLABLE_STATUSES))
 _STATUSES_SQL = ", ".join(f"'{status.value}'" for status in JobStatus)
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -126,6 +136,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX jobs_by_created_at ON jobs (created_at DESC, id DESC);
         CREATE INDEX jobs_by_status ON jobs (status, created_at DESC, id DESC);
         CREATE INDEX jobs_by_type ON jobs (type, created_at DESC, id DESC);
+        """,
+    ),
+    Migration(
+        version=2,
+        name="retries and cancel",
+        # The history of failed attempts ({attempt, error, at} objects), the highest
+        # failed attempt (the guard against stale deliveries), when the next attempt is
+        # due, and the cancel marker written by the gateway.
+        sql="""
+        ALTER TABLE jobs
+            ADD COLUMN errors jsonb NOT NULL DEFAULT '[]',
+            ADD COLUMN failed_attempts integer NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+            ADD COLUMN next_attempt_at text COLLATE "C",
+            ADD COLUMN cancel_requested_at text COLLATE "C";
         """,
     ),
 )
@@ -349,25 +373,38 @@ async def _close(resource: _Closable, url: str) -> None:
 
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
-    "attempts, started_at, finished_at, result, error"
+    "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
+    "cancel_requested_at"
 )
 
-_READ_STATUSES = "SELECT id, status FROM jobs WHERE id = ANY($1::text[])"
+_READ_STATES = (
+    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL "
+    "FROM jobs WHERE id = ANY($1::text[])"
+)
+
+_REQUEST_CANCEL = f"""
+UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, $2)
+WHERE id = $1 AND status IN ({_CANCELLABLE_SQL})
+"""
 
 # One statement writes every job of a batch, so it is applied whole or not at all. A row is
-# written only if its status is still the one the batch was planned from (``expected``;
-# NULL: the job did not exist), and only within the lifecycle guard, which is kept here as
-# well so that no writer, whatever it believes, moves a job backwards. The ids written come
-# back; a job missing from them was changed by another writer and is planned again.
+# written only if its state is still the one the batch was planned from (``expected``
+# status, failed attempts and cancel marker; a NULL status: the job did not exist), and
+# only within the lifecycle guard, which is kept here as well so that no writer, whatever
+# it believes, moves a job backwards but through a retry. The ids written come back; a job
+# missing from them was changed by another writer (or cancelled) and is planned again.
 _WRITE_JOBS = f"""
 WITH incoming AS (
     SELECT * FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
-        $14::text[], $15::text[]
+        $14::text[], $15::text[], $16::integer[], $17::boolean[], $18::boolean[],
+        $19::text[], $20::integer[], $21::text[]
     ) AS t (
         id, expected, type, created_at, correlation_id, payload, metadata,
-        status, status_rank, updated_at, attempts, started_at, finished_at, result, error
+        status, status_rank, updated_at, attempts, started_at, finished_at, result, error,
+        expected_failed, expected_cancel, retried, new_errors, failed_attempts,
+        next_attempt_at
     )
 ),
 updated AS (
@@ -379,23 +416,30 @@ updated AS (
         started_at = coalesce(incoming.started_at, jobs.started_at),
         finished_at = coalesce(incoming.finished_at, jobs.finished_at),
         result = coalesce(incoming.result::jsonb, jobs.result),
-        error = coalesce(incoming.error, jobs.error)
+        error = coalesce(incoming.error, jobs.error),
+        errors = jobs.errors || incoming.new_errors::jsonb,
+        failed_attempts = greatest(jobs.failed_attempts, incoming.failed_attempts),
+        next_attempt_at = incoming.next_attempt_at
     FROM incoming
     WHERE incoming.expected IS NOT NULL  -- spelled out: new jobs skip the index probe
         AND jobs.id = incoming.id
         AND jobs.status = incoming.expected
+        AND jobs.failed_attempts = incoming.expected_failed
+        AND (jobs.cancel_requested_at IS NOT NULL) = incoming.expected_cancel
         AND jobs.status NOT IN ({_TERMINAL_SQL})
-        AND incoming.status_rank >= jobs.status_rank
+        AND (incoming.status_rank >= jobs.status_rank OR incoming.retried)
     RETURNING jobs.id
 ),
 inserted AS (
     INSERT INTO jobs (
         id, type, status, status_rank, created_at, updated_at, correlation_id,
-        payload, metadata, attempts, started_at, finished_at, result, error
+        payload, metadata, attempts, started_at, finished_at, result, error,
+        errors, failed_attempts, next_attempt_at
     )
     SELECT
         id, type, status, status_rank, created_at, updated_at, correlation_id,
-        payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error
+        payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error,
+        new_errors::jsonb, failed_attempts, next_attempt_at
     FROM incoming
     WHERE expected IS NULL
     ORDER BY id
@@ -449,6 +493,12 @@ class _Writes:
         self.finished_at: list[str | None] = []
         self.results: list[str | None] = []
         self.errors: list[str | None] = []
+        self.expected_failed: list[int] = []
+        self.expected_cancel: list[bool] = []
+        self.retried: list[bool] = []
+        self.new_errors: list[str] = []
+        self.failed_attempts: list[int] = []
+        self.next_attempt_at: list[str | None] = []
 
     def columns(self) -> tuple[Sequence[object], ...]:
         """The arrays, in the order of ``_WRITE_JOBS``'s parameters."""
@@ -468,13 +518,19 @@ class _Writes:
             self.finished_at,
             self.results,
             self.errors,
+            self.expected_failed,
+            self.expected_cancel,
+            self.retried,
+            self.new_errors,
+            self.failed_attempts,
+            self.next_attempt_at,
         )
 
 
 def _plan(
     transitions: Sequence[JobTransition],
     jobs: Mapping[str, list[int]],
-    stored: Mapping[str, JobStatus],
+    stored: Mapping[str, StoredState],
     outcomes: list[JobStatus | None],
 ) -> _Writes:
     """Work out, transition by transition, what ``transitions`` do to ``jobs``.
@@ -486,14 +542,19 @@ def _plan(
         outcomes: Filled in at each planned position with the job's status after it.
 
     Returns:
-        The net effect on each job that changes. Only the starting status matters: every
+        The net effect on each job that changes. Only the starting state matters: every
         column is either replaced or combined with the stored one (``greatest``, ``+``,
-        ``coalesce``), the same way applying the transitions one by one would.
+        ``coalesce``, ``||``), the same way applying the transitions one by one would.
     """
     writes = _Writes()
     for job_id in sorted(jobs):
-        expected = stored.get(job_id)
+        expected_state = stored.get(job_id)
+        expected = None if expected_state is None else expected_state.status
+        state = expected_state
         status = expected
+        retried = False
+        new_errors: list[object] = []
+        next_attempt_at: str | None = None
         first: JobTransition | None = None
         updated_at: str | None = None
         attempts = 0
@@ -504,14 +565,19 @@ def _plan(
         for position in jobs[job_id]:
             transition = transitions[position]
             new = transition.status
-            # The lifecycle guard of _WRITE_JOBS: a terminal job never changes, a job never
-            # moves to a lower rank.
-            if status is None or (
-                status not in TERMINAL_STATUSES and _RANKS[new] >= _RANKS[status]
-            ):
+            # The lifecycle guard of _WRITE_JOBS and the attempt and cancel rules of
+            # JobTransition: a terminal job never changes, a job never moves to a lower
+            # rank but through a retry, a failed attempt's transitions change nothing.
+            if state is None or state.admits(transition):
+                state = StoredState.after(state, transition)
                 if first is None:
                     first = transition
                 status = new
+                retried = retried or transition.is_retry
+                next_attempt_at = transition.retry_at if transition.is_retry else None
+                failed = transition.failed_attempt
+                if failed is not None:
+                    new_errors.append(failed.to_json())
                 at = transition.at
                 if updated_at is None or at > updated_at:
                     updated_at = at
@@ -550,6 +616,16 @@ def _plan(
         writes.finished_at.append(finished_at)
         writes.results.append(result)
         writes.errors.append(error)
+        writes.expected_failed.append(
+            0 if expected_state is None else expected_state.failed_attempts
+        )
+        writes.expected_cancel.append(
+            False if expected_state is None else expected_state.cancel_requested
+        )
+        writes.retried.append(retried)
+        writes.new_errors.append(_dumps(new_errors))
+        writes.failed_attempts.append(0 if state is None else state.failed_attempts)
+        writes.next_attempt_at.append(next_attempt_at)
     return writes
 
 
@@ -571,6 +647,9 @@ def _job_record(row: _Row) -> JobRecord:
         finished_at=_optional_text(row[10]),
         result=None if result is None else json.loads(result),
         error=_optional_text(row[12]),
+        errors=tuple(AttemptError.from_json(entry) for entry in json.loads(_text(row[13]))),
+        next_attempt_at=_optional_text(row[14]),
+        cancel_requested_at=_optional_text(row[15]),
     )
 
 
@@ -713,9 +792,28 @@ class PostgresJobStore:
 
         return read_plan_write
 
-    async def _read_statuses(self, conn: _Connection, job_ids: list[str]) -> dict[str, JobStatus]:
-        rows = await conn.fetch(_READ_STATUSES, job_ids)
-        return {_text(row[0]): JobStatus(_text(row[1])) for row in rows}
+    async def _read_statuses(self, conn: _Connection, job_ids: list[str]) -> dict[str, StoredState]:
+        rows = await conn.fetch(_READ_STATES, job_ids)
+        return {
+            _text(row[0]): StoredState(JobStatus(_text(row[1])), _integer(row[2]), bool(row[3]))
+            for row in rows
+        }
+
+    async def request_cancel(self, job_id: str) -> JobRecord | None:
+        """Mark a waiting job for cancelling; see :class:`~actors.stores.JobStore`.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+
+        async def mark_and_read(conn: _Connection, progress: _Progress) -> list[_Row]:
+            progress.wrote = True  # harmless to repeat: the marker keeps its first time
+            async with conn.transaction():
+                await conn.execute(_REQUEST_CANCEL, job_id, utc_now())
+                return await conn.fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
+
+        rows = await self._call(f"request the cancel of job {job_id!r}", mark_and_read)
+        return _job_record(rows[0]) if rows else None
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         """The job with ``job_id``, or ``None``.

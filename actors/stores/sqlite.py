@@ -22,10 +22,20 @@ from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
+from actors.clock import utc_now
 from actors.deadletters import DeadLetter
 from actors.errors import ValidationIssue
 from actors.events import Envelope, EventType
-from actors.jobs import TERMINAL_STATUSES, JobRecord, JobSpec, JobStatus
+from actors.jobs import (
+    ADVANCING_STATUSES,
+    CANCELLABLE_STATUSES,
+    TERMINAL_STATUSES,
+    AttemptError,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+    StoredState,
+)
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite import Schema, integer, open_database, optional_text, text
 
@@ -73,6 +83,8 @@ def _validate_page(limit: int, offset: int = 0) -> None:
 # -- jobs ---------------------------------------------------------------------------------
 
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
+_ADVANCING_SQL = ", ".join(f"'{status.value}'" for status in sorted(ADVANCING_STATUSES))
+_CANCELLABLE_SQL = ", ".join(f"'{status.value}'" for status in sorted(CANCELLABLE_STATUSES))
 
 JOB_SCHEMA = Schema(
     store="jobs",
@@ -99,18 +111,32 @@ JOB_SCHEMA = Schema(
             "CREATE INDEX jobs_by_status ON jobs (status, created_at, id)",
             "CREATE INDEX jobs_by_type ON jobs (type, created_at, id)",
         ),
+        (
+            # Retries and cancel: the history of failed attempts (a JSON array of
+            # {attempt, error, at}), the highest failed attempt (the guard against stale
+            # deliveries), when the next attempt is due, and the cancel marker.
+            "ALTER TABLE jobs ADD COLUMN errors TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE jobs ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN next_attempt_at TEXT",
+            "ALTER TABLE jobs ADD COLUMN cancel_requested_at TEXT",
+        ),
     ),
 )
 
 # The guard lives in SQL, so the stored state is right whatever the caller believes:
-# a terminal job never changes, a job never moves to a lower rank.
+# a terminal job never changes; a job never moves to a lower rank but through a retry;
+# an attempt that already failed changes nothing; a job whose cancel was requested is
+# never validated or started again (see JobTransition).
 _UPSERT_JOB = f"""
 INSERT INTO jobs (
     id, type, status, status_rank, created_at, updated_at, correlation_id,
-    payload, metadata, attempts, started_at, finished_at, result, error
+    payload, metadata, attempts, started_at, finished_at, result, error,
+    errors, failed_attempts, next_attempt_at
 ) VALUES (
     :id, :type, :status, :rank, :created_at, :at, :correlation_id,
-    :payload, :metadata, :attempts, :started_at, :finished_at, :result, :error
+    :payload, :metadata, :attempts, :started_at, :finished_at, :result, :error,
+    CASE WHEN :error_entry IS NULL THEN '[]' ELSE json_array(json(:error_entry)) END,
+    :failed_attempts, :next_attempt_at
 )
 ON CONFLICT (id) DO UPDATE SET
     status = excluded.status,
@@ -120,13 +146,26 @@ ON CONFLICT (id) DO UPDATE SET
     started_at = coalesce(excluded.started_at, jobs.started_at),
     finished_at = coalesce(excluded.finished_at, jobs.finished_at),
     result = coalesce(excluded.result, jobs.result),
-    error = coalesce(excluded.error, jobs.error)
-WHERE jobs.status NOT IN ({_TERMINAL_SQL}) AND excluded.status_rank >= jobs.status_rank
+    error = coalesce(excluded.error, jobs.error),
+    errors = CASE WHEN :error_entry IS NULL THEN jobs.errors
+        ELSE json_insert(jobs.errors, '$[#]', json(:error_entry)) END,
+    failed_attempts = max(jobs.failed_attempts, excluded.failed_attempts),
+    next_attempt_at = excluded.next_attempt_at
+WHERE jobs.status NOT IN ({_TERMINAL_SQL})
+    AND (excluded.status_rank >= jobs.status_rank OR :retry)
+    AND :attempt > jobs.failed_attempts
+    AND NOT (jobs.cancel_requested_at IS NOT NULL AND excluded.status IN ({_ADVANCING_SQL}))
+"""
+
+_REQUEST_CANCEL = f"""
+UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, ?)
+WHERE id = ? AND status IN ({_CANCELLABLE_SQL})
 """
 
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
-    "attempts, started_at, finished_at, result, error"
+    "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
+    "cancel_requested_at"
 )
 
 
@@ -134,7 +173,13 @@ def _transition_row(transition: JobTransition) -> dict[str, object]:
     spec, status, at = transition.job, transition.status, transition.at
     executing = status is JobStatus.EXECUTING
     terminal = status.is_terminal
+    failed = transition.failed_attempt
     return {
+        "attempt": transition.attempt,
+        "retry": int(transition.is_retry),
+        "error_entry": None if failed is None else _dumps(failed.to_json()),
+        "failed_attempts": 0 if failed is None else failed.attempt,
+        "next_attempt_at": transition.retry_at if transition.is_retry else None,
         "id": spec.id,
         "type": spec.type,
         "status": status.value,
@@ -152,11 +197,6 @@ def _transition_row(transition: JobTransition) -> dict[str, object]:
     }
 
 
-def _applies(stored: JobStatus, new: JobStatus) -> bool:
-    """The guard of ``_UPSERT_JOB``, to tell callers what each transition did."""
-    return not stored.is_terminal and new.rank >= stored.rank
-
-
 def _job_record(row: tuple[object, ...]) -> JobRecord:
     (
         job_id,
@@ -172,6 +212,9 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         finished_at,
         result,
         error,
+        errors,
+        next_attempt_at,
+        cancel_requested_at,
     ) = row
     result_text = optional_text(result)
     return JobRecord(
@@ -190,6 +233,9 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         finished_at=optional_text(finished_at),
         result=None if result_text is None else json.loads(result_text),
         error=optional_text(error),
+        errors=tuple(AttemptError.from_json(entry) for entry in json.loads(text(errors))),
+        next_attempt_at=optional_text(next_attempt_at),
+        cancel_requested_at=optional_text(cancel_requested_at),
     )
 
 
@@ -227,21 +273,38 @@ class SQLiteJobStore:
         with self._db.failures("apply job transitions"):
             async with self._db.transaction():
                 rows = await self._db.fetchall(
-                    "SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+                    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL "
+                    "FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
                     (_dumps(job_ids),),
                 )
                 await self._db.executemany(_UPSERT_JOB, upserts)
-        # The statuses before the batch (read in the same transaction) and the SQL's guard
+        # The states before the batch (read in the same transaction) and the SQL's guard
         # give each transition's outcome, even for several transitions of one job.
-        statuses = {text(job_id): JobStatus(text(status)) for job_id, status in rows}
+        states = {
+            text(job_id): StoredState(JobStatus(text(status)), integer(failed), bool(cancel))
+            for job_id, status, failed, cancel in rows
+        }
         outcomes: list[JobStatus] = []
         for transition in transitions:
             job_id = transition.job.id
-            stored = statuses.get(job_id)
-            if stored is None or _applies(stored, transition.status):
-                statuses[job_id] = transition.status
-            outcomes.append(statuses[job_id])
+            stored = states.get(job_id)
+            states[job_id] = StoredState.after(stored, transition)
+            outcomes.append(states[job_id].status)
         return outcomes
+
+    async def request_cancel(self, job_id: str) -> JobRecord | None:
+        """Mark a waiting job for cancelling; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was marked.
+        """
+        with self._db.failures(f"request the cancel of job {job_id!r}"):
+            async with self._db.transaction():
+                await self._db.execute(_REQUEST_CANCEL, (utc_now(), job_id))
+                rows = await self._db.fetchall(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+                )
+        return _job_record(rows[0]) if rows else None
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         """The job with ``job_id``, or ``None``.

@@ -298,3 +298,182 @@ async def test_jobs_survive_closing_and_reopening_the_store(
         1,
     )
     assert outcome == [JobStatus.COMPLETED]
+
+
+# -- retries and cancel (issue 8) ---------------------------------------------------------
+
+
+def attempt_move(
+    job: JobSpec,
+    status: JobStatus,
+    at_s: float,
+    attempt: int,
+    *,
+    error: str | None = None,
+    retry_at_s: float | None = None,
+    cancelled: bool = False,
+) -> JobTransition:
+    return JobTransition(
+        job=job,
+        status=status,
+        at=ts(at_s),
+        error=error,
+        attempt=attempt,
+        retry_at=None if retry_at_s is None else ts(retry_at_s),
+        cancelled=cancelled,
+    )
+
+
+async def test_issue_8_a_retry_moves_the_job_back_to_pending_with_its_error_recorded(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-1")
+    await job_store.apply_transitions(
+        [move(job, JobStatus.VALIDATED, 1), move(job, JobStatus.EXECUTING, 2)]
+    )
+
+    outcome = await job_store.apply_transitions(
+        [attempt_move(job, JobStatus.PENDING, 3, 1, error="boom", retry_at_s=4)]
+    )
+
+    assert outcome == [JobStatus.PENDING]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.attempts, record.next_attempt_at) == (
+        JobStatus.PENDING,
+        1,
+        ts(4),
+    )
+    assert [entry.to_json() for entry in record.errors] == [
+        {"attempt": 1, "error": "boom", "at": ts(3)}
+    ]
+    assert (record.error, record.failed_attempts) == (None, 1)
+    assert record.to_json()["errors"] == [{"attempt": 1, "error": "boom", "at": ts(3)}]
+    assert record.to_json()["nextAttemptAt"] == ts(4)
+
+
+async def test_issue_8_attempts_and_errors_accumulate_until_the_final_outcome(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-1")
+    for attempt in (1, 2):
+        base = attempt * 10
+        await job_store.apply_transitions(
+            [
+                attempt_move(job, JobStatus.VALIDATED, base, attempt),
+                attempt_move(job, JobStatus.EXECUTING, base + 1, attempt),
+                attempt_move(
+                    job, JobStatus.PENDING, base + 2, attempt, error=f"e{attempt}", retry_at_s=99
+                ),
+            ]
+        )
+    outcome = await job_store.apply_transitions(
+        [
+            attempt_move(job, JobStatus.VALIDATED, 30, 3),
+            attempt_move(job, JobStatus.EXECUTING, 31, 3),
+            attempt_move(job, JobStatus.FAILED, 32, 3, error="e3"),
+        ]
+    )
+
+    assert outcome == [JobStatus.VALIDATED, JobStatus.EXECUTING, JobStatus.FAILED]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.attempts, record.error, record.next_attempt_at) == (
+        JobStatus.FAILED,
+        3,
+        "e3",
+        None,
+    )
+    assert [(e.attempt, e.error) for e in record.errors] == [(1, "e1"), (2, "e2"), (3, "e3")]
+
+
+async def test_issue_8_transitions_of_an_attempt_that_already_failed_change_nothing(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-1")
+    await job_store.apply_transitions(
+        [
+            attempt_move(job, JobStatus.EXECUTING, 1, 1),
+            attempt_move(job, JobStatus.PENDING, 2, 1, error="boom", retry_at_s=5),
+        ]
+    )
+
+    stale = await job_store.apply_transitions(
+        [
+            attempt_move(job, JobStatus.VALIDATED, 3, 1),
+            attempt_move(job, JobStatus.EXECUTING, 3, 1),
+            attempt_move(job, JobStatus.PENDING, 3, 1, error="again", retry_at_s=9),
+            attempt_move(job, JobStatus.COMPLETED, 4, 1),
+        ]
+    )
+
+    assert stale == [JobStatus.PENDING] * 4
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.attempts, len(record.errors), record.next_attempt_at) == (
+        JobStatus.PENDING,
+        1,
+        1,
+        ts(5),
+    )
+
+
+async def test_issue_8_a_cancel_is_accepted_only_while_the_job_waits(job_store: JobStore) -> None:
+    waiting, running, done = spec("job-1"), spec("job-2"), spec("job-3")
+    await job_store.apply_transitions(
+        [
+            move(waiting, JobStatus.VALIDATED, 1),
+            move(running, JobStatus.EXECUTING, 1),
+            move(done, JobStatus.COMPLETED, 1),
+        ]
+    )
+
+    assert await job_store.request_cancel("missing") is None
+    marked = await job_store.request_cancel("job-1")
+    again = await job_store.request_cancel("job-1")
+    busy = await job_store.request_cancel("job-2")
+    finished = await job_store.request_cancel("job-3")
+
+    assert marked is not None and marked.cancel_requested_at is not None
+    assert marked.status is JobStatus.VALIDATED
+    assert again is not None and again.cancel_requested_at == marked.cancel_requested_at
+    assert busy is not None and (busy.status, busy.cancel_requested_at) == (
+        JobStatus.EXECUTING,
+        None,
+    )
+    assert finished is not None and (finished.status, finished.cancel_requested_at) == (
+        JobStatus.COMPLETED,
+        None,
+    )
+    assert marked.to_json()["cancelRequestedAt"] == marked.cancel_requested_at
+
+
+async def test_issue_8_a_cancelled_job_is_never_started_and_ends_failed_without_an_attempt(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-1")
+    await job_store.apply_transitions(
+        [
+            attempt_move(job, JobStatus.EXECUTING, 1, 1),
+            attempt_move(job, JobStatus.PENDING, 2, 1, error="boom", retry_at_s=5),
+        ]
+    )
+    assert await job_store.request_cancel("job-1") is not None
+
+    held = await job_store.apply_transitions(
+        [attempt_move(job, JobStatus.VALIDATED, 3, 2), attempt_move(job, JobStatus.EXECUTING, 3, 2)]
+    )
+    ended = await job_store.apply_transitions(
+        [attempt_move(job, JobStatus.FAILED, 4, 2, error="cancelled", cancelled=True)]
+    )
+
+    assert held == [JobStatus.PENDING, JobStatus.PENDING]
+    assert ended == [JobStatus.FAILED]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.error, record.attempts, len(record.errors)) == (
+        JobStatus.FAILED,
+        "cancelled",
+        1,
+        1,
+    )
