@@ -137,6 +137,13 @@ class ProcessorMetrics:
         self.failed = Counter(
             "processor_jobs_failed", "Jobs failed, by job type.", ["type"], registry=registry
         )
+        self.retried = Counter(
+            "processor_jobs_retried",
+            "Failed attempts scheduled for another attempt (the job is not failed yet), "
+            "by job type.",
+            ["type"],
+            registry=registry,
+        )
         self.validation_failed = Counter(
             "processor_jobs_validation_failed",
             "Messages on jobs.created that broke a contract (each dead-lettered).",

@@ -15,32 +15,52 @@ A job already in a terminal state (a redelivery, or a resubmitted id) is never r
 again: its stored terminal event is re-emitted with its deterministic id (so a lost
 publish heals, and the metrics engine counts it once) and the delivery is acknowledged.
 
+Retries (:mod:`actors.retries`): a failed attempt that is not the job's last is stored as
+a *retry* (back to ``PENDING``, the error in the job's history, ``nextAttemptAt``), told
+as a ``job.executed`` event with ``willRetry``, and the job's ``job.created`` envelope is
+published again with ``attempt`` + 1 and the backoff as delay, all before the delivery is
+acknowledged. The stores ignore transitions of an attempt that already failed and never
+validate or start a job whose cancel was requested; such a *held* delivery is resolved
+here: a cancelled job ends ``FAILED`` (error ``cancelled``, one ``job.failed``), a stale
+delivery is acknowledged without running (after re-publishing the retry, should a crash
+have lost it).
+
 The tree is ``one_for_all``: a crash anywhere restarts the pipeline and the consumer, so
 the broker redelivers whatever was not acknowledged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import anyio
 
+from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
-from actors.clock import parse_timestamp, utc_now
+from actors.clock import format_timestamp, parse_timestamp, utc_now
 from actors.errors import JobFailed
-from actors.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.events import (
+    Envelope,
+    EventType,
+    Producer,
+    attempt_failed_event_id,
+    lifecycle_event_id,
+)
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from actors.ingress import BrokerIngress, IngressBatch
 from actors.intake import Admitted, admit, dead_letter_request, encode_envelopes
-from actors.jobs import JobRecord, JobSpec, JobStatus, JobTransition
+from actors.jobs import CANCELLED, JobRecord, JobSpec, JobStatus, JobTransition
 from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
 from actors.metrics import BoundedLabel, ProcessorMetrics, create_registry
 from actors.observability import bind
 from actors.publisher import Publisher, PublishRequest
+from actors.retries import resolve_max_attempts
 from actors.retry import retry_while_unavailable
 from actors.sampler import QueueDepthSampler
 from actors.service import ServiceTree
@@ -72,6 +92,11 @@ class AdmittedJob:
     created: Envelope
     settlement: Settlement
     attempt: int = 1
+    """Which attempt this delivery is (``payload.attempt`` of its envelope, from 1)."""
+    redelivered: bool = False
+    """The broker delivered this message before and it was not acknowledged."""
+    max_attempts: int = 1
+    """How many attempts the job gets; resolved when it runs."""
     status: JobStatus = JobStatus.PENDING
     """Stored status after the last transition the pipeline applied."""
     duplicates: list[AdmittedJob] = field(default_factory=list)
@@ -87,7 +112,10 @@ class StartJobs:
 
 @dataclass(frozen=True, slots=True)
 class JobFinished:
-    """Executor → persister: a handler's outcome (or a job found already terminal)."""
+    """Executor → persister: an attempt's outcome, or a job found terminal or held.
+
+    ``status`` is ``PENDING`` for a failed attempt to retry (``retry_at`` set).
+    """
 
     job: AdmittedJob
     status: JobStatus
@@ -95,6 +123,31 @@ class JobFinished:
     result: object = None
     error: str | None = None
     already_terminal: bool = False
+    held: bool = False
+    """The store refused to validate or start it (a cancel, or a stale attempt)."""
+    retry_at: str | None = None
+    """For a failed attempt to retry: when the next attempt is due."""
+    retry_delay_s: float = 0.0
+    cancelled: bool = False
+    """Ends a cancelled job (error :data:`~actors.jobs.CANCELLED`)."""
+    attempts: int | None = None
+    """The stored attempts, when they are not the delivery's attempt (a cancel)."""
+    failed_attempts: int = 0
+    """The stored failed attempts, for a cancel's transition."""
+
+    def transition(self) -> JobTransition:
+        """The store transition recording this outcome."""
+        attempt = self.failed_attempts + 1 if self.cancelled else self.job.attempt
+        return JobTransition(
+            self.job.spec,
+            self.status,
+            self.at,
+            result=self.result,
+            error=self.error,
+            attempt=attempt,
+            retry_at=self.retry_at,
+            cancelled=self.cancelled,
+        )
 
 
 def _seconds_since(timestamp: str) -> float:
@@ -104,6 +157,15 @@ def _seconds_since(timestamp: str) -> float:
     except ValueError:
         return 0.0
     return max(0.0, (datetime.now(UTC) - moment).total_seconds())
+
+
+def _seconds_until(timestamp: str) -> float:
+    """Seconds from now to ``timestamp`` (RFC 3339); 0 for a time in the past."""
+    try:
+        moment = parse_timestamp(timestamp)
+    except ValueError:
+        return 0.0
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _job_document(spec: JobSpec, status: JobStatus, at: str, **extra: object) -> dict[str, object]:
@@ -148,6 +210,9 @@ class _Emitter:
         """The terminal event of ``record`` (same id however often it is emitted)."""
         at = record.finished_at or record.updated_at
         event_type = EventType.for_status(record.status)
+        extra: dict[str, object] = {}
+        if record.status is JobStatus.FAILED and record.error == CANCELLED:
+            extra["reason"] = CANCELLED
         payload = _job_document(
             record.spec,
             record.status,
@@ -155,8 +220,42 @@ class _Emitter:
             attempts=record.attempts,
             result=record.result,
             error=record.error,
+            **extra,
         )
         return self.event(job, event_type, at, payload)
+
+    def attempt_failed(self, finished: JobFinished) -> Envelope:
+        """The ``job.executed`` event telling that an attempt failed and will be retried."""
+        job = finished.job
+        payload = _job_document(
+            job.spec,
+            JobStatus.PENDING,
+            finished.at,
+            attempt=job.attempt,
+            maxAttempts=job.max_attempts,
+            error=finished.error,
+            willRetry=True,
+            nextAttemptAt=finished.retry_at,
+        )
+        return Envelope(
+            event_type=EventType.EXECUTED,
+            event_id=attempt_failed_event_id(job.spec.id, job.attempt),
+            occurred_at=finished.at,
+            producer=self.producer,
+            correlation_id=job.spec.correlation_id,
+            idempotency_key=f"{job.spec.id}:{EventType.EXECUTED.value}",
+            payload=payload,
+        )
+
+
+def _next_attempt_message(job: AdmittedJob, attempt: int) -> OutgoingMessage:
+    """The job's ``job.created`` envelope again, as attempt ``attempt`` (same event id)."""
+    envelope = dataclasses.replace(job.created, payload={**job.created.payload, "attempt": attempt})
+    return OutgoingMessage(
+        body=json.dumps(envelope.to_json(), separators=(",", ":")).encode(),
+        message_id=str(uuid.uuid4()),
+        correlation_id=job.spec.correlation_id,
+    )
 
 
 class Validator(Actor[IngressBatch]):
@@ -186,7 +285,9 @@ class Validator(Actor[IngressBatch]):
                 settlement = Settlement(batch.consumer, delivery, parts=len(results))
                 for result in results:
                     if isinstance(result, Admitted):
-                        admitted.append(self._admitted(result.envelope, settlement))
+                        job = self._admitted(result.envelope, settlement)
+                        job.redelivered = delivery.redelivered
+                        admitted.append(job)
                         continue
                     self.dead_lettered += 1
                     self._metrics.validation_failed.inc()
@@ -208,7 +309,10 @@ class Validator(Actor[IngressBatch]):
         if not admitted:
             return
         at = utc_now()
-        validated = [JobTransition(job.spec, JobStatus.VALIDATED, at) for job in admitted]
+        validated = [
+            JobTransition(job.spec, JobStatus.VALIDATED, at, attempt=job.attempt)
+            for job in admitted
+        ]
         statuses = await retry_while_unavailable(
             lambda: self._store.apply_transitions(validated), what="job store (validated)"
         )
@@ -297,6 +401,9 @@ class Executor(Actor[StartJobs]):
                     await self._persister.send(
                         JobFinished(job, job.status, utc_now(), already_terminal=True)
                     )
+                elif job.status is JobStatus.PENDING:
+                    # Not validated: a cancel was requested, or this attempt already failed.
+                    await self._persister.send(JobFinished(job, job.status, utc_now(), held=True))
                 elif (running := self._running.get(job.spec.id)) is not None:
                     running.duplicates.append(job)
                 else:
@@ -305,7 +412,10 @@ class Executor(Actor[StartJobs]):
         if not to_start:
             return
         at = utc_now()
-        executing = [JobTransition(job.spec, JobStatus.EXECUTING, at) for job in to_start]
+        executing = [
+            JobTransition(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt)
+            for job in to_start
+        ]
         statuses = await retry_while_unavailable(
             lambda: self._store.apply_transitions(executing), what="job store (executing)"
         )
@@ -317,15 +427,22 @@ class Executor(Actor[StartJobs]):
                 del self._running[job.spec.id]
                 await self._persister.send(JobFinished(job, status, at, already_terminal=True))
                 continue
-            events.append(job.created)
-            events.append(
-                self._emitter.event(
-                    job,
-                    EventType.VALIDATED,
-                    at,
-                    _job_document(job.spec, JobStatus.VALIDATED, at),
+            if status is not JobStatus.EXECUTING:
+                # Not started: a cancel was requested, or this attempt already failed.
+                del self._running[job.spec.id]
+                await self._persister.send(JobFinished(job, status, at, held=True))
+                continue
+            if job.attempt == 1:
+                # Once per job; a retry's delivery carries the same job.created.
+                events.append(job.created)
+                events.append(
+                    self._emitter.event(
+                        job,
+                        EventType.VALIDATED,
+                        at,
+                        _job_document(job.spec, JobStatus.VALIDATED, at),
+                    )
                 )
-            )
             events.append(
                 self._emitter.event(
                     job,
@@ -343,15 +460,22 @@ class Executor(Actor[StartJobs]):
         with bind(correlation_id=spec.correlation_id, job_id=spec.id):
             registered = self._registry.get(spec.type)
             timeout_s = registered.timeout_s or self._settings.job_timeout_s
-            context = JobContext(spec.id, spec.type, spec.payload, spec.metadata, job.attempt)
+            job.max_attempts = resolve_max_attempts(
+                spec.metadata, registered.max_attempts, self._settings.max_attempts
+            )
+            context = JobContext(
+                spec.id, spec.type, spec.payload, spec.metadata, job.attempt, job.max_attempts
+            )
             started = anyio.current_time()
             result: object = None
             error: str | None = None
             job_type = self._metrics.job_type(spec.type)
             async with self._limiter:
-                self._metrics.queue_wait_seconds.labels(job_type).observe(
-                    _seconds_since(job.created.occurred_at)
-                )
+                if job.attempt == 1:
+                    # A retry's wait is its backoff, not the queue's.
+                    self._metrics.queue_wait_seconds.labels(job_type).observe(
+                        _seconds_since(job.created.occurred_at)
+                    )
                 try:
                     with anyio.fail_after(timeout_s):
                         result = await registered.run(context)
@@ -366,15 +490,44 @@ class Executor(Actor[StartJobs]):
                     error = f"{type(exc).__name__}: {exc}"
             duration_s = anyio.current_time() - started
             self._metrics.processing_seconds.labels(job_type).observe(duration_s)
-            status = JobStatus.FAILED if error is not None else JobStatus.COMPLETED
             if error is None:
                 log.info("job.completed type=%s duration_s=%.4f", spec.type, duration_s)
-            else:
-                result = None
-                log.info(
-                    "job.failed type=%s duration_s=%.4f error=%s", spec.type, duration_s, error
+                await self._persister.send(
+                    JobFinished(job, JobStatus.COMPLETED, utc_now(), result, None)
                 )
-            await self._persister.send(JobFinished(job, status, utc_now(), result, error))
+                return
+            now = datetime.now(UTC)
+            if job.attempt < job.max_attempts:
+                delay_s = self._settings.backoff.delay_s(job.attempt)
+                log.info(
+                    "job.retrying type=%s attempt=%d max_attempts=%d duration_s=%.4f "
+                    "retry_in_s=%.3f error=%s",
+                    spec.type,
+                    job.attempt,
+                    job.max_attempts,
+                    duration_s,
+                    delay_s,
+                    error,
+                )
+                finished = JobFinished(
+                    job,
+                    JobStatus.PENDING,
+                    format_timestamp(now),
+                    error=error,
+                    retry_at=format_timestamp(now + timedelta(seconds=delay_s)),
+                    retry_delay_s=delay_s,
+                )
+            else:
+                log.info(
+                    "job.failed type=%s attempt=%d max_attempts=%d duration_s=%.4f error=%s",
+                    spec.type,
+                    job.attempt,
+                    job.max_attempts,
+                    duration_s,
+                    error,
+                )
+                finished = JobFinished(job, JobStatus.FAILED, format_timestamp(now), error=error)
+            await self._persister.send(finished)
 
 
 class Persister(Actor[JobFinished]):
@@ -389,8 +542,10 @@ class Persister(Actor[JobFinished]):
         metrics: ProcessorMetrics,
         *,
         batch: int,
+        retry_backoff_s: float = 1.0,
     ) -> None:
         super().__init__("persister", mailbox_size=max(1, batch), max_batch=max(1, batch))
+        self._settings_backoff_s = retry_backoff_s
         self._in_flight = in_flight
         self._metrics = metrics
         self._store = store
@@ -398,25 +553,45 @@ class Persister(Actor[JobFinished]):
         self._emitter = emitter
         self.completed = 0
         self.failed = 0
+        self.retried = 0
 
     async def handle_batch(self, messages: list[JobFinished]) -> None:
-        finished = [m for m in messages if not m.already_terminal]
-        terminal = [
-            JobTransition(m.job.spec, m.status, m.at, result=m.result, error=m.error)
-            for m in finished
-        ]
+        retries: list[PublishRequest] = []
+        events: list[Envelope] = []
+        settlements: list[Settlement] = []
+        finished = [m for m in messages if not (m.already_terminal or m.held)]
+        found_terminal = [m for m in messages if m.already_terminal]
+        for message in messages:
+            if message.held:
+                resolved = await self._resolve_held(message, retries, settlements)
+                if resolved is not None:
+                    if resolved.already_terminal:
+                        found_terminal.append(resolved)
+                    else:
+                        finished.append(resolved)
+        terminal = [m.transition() for m in finished]
         statuses = await retry_while_unavailable(
             lambda: self._store.apply_transitions(terminal), what="job store (terminal)"
         )
         # No await between storing and this: from here on a duplicate delivery finds the
-        # job terminal in the store instead of parking on it.
+        # job terminal (or waiting for its retry) in the store instead of parking on it.
         for message in finished:
             self._in_flight.pop(message.job.spec.id, None)
-        events: list[Envelope] = []
-        settlements: list[Settlement] = []
         for message, status in zip(finished, statuses, strict=True):
-            if status == message.status:
-                job_type = self._metrics.job_type(message.job.spec.type)
+            job_type = self._metrics.job_type(message.job.spec.type)
+            if message.retry_at is not None and status is JobStatus.PENDING:
+                # Stored as a retry (or found stored so by an earlier try of this batch).
+                self.retried += 1
+                self._metrics.retried.labels(job_type).inc()
+                events.append(self._emitter.attempt_failed(message))
+                retries.append(
+                    PublishRequest(
+                        JOBS_CREATED,
+                        [_next_attempt_message(message.job, message.job.attempt + 1)],
+                        delay_s=message.retry_delay_s,
+                    )
+                )
+            elif status == message.status and status.is_terminal:
                 self._metrics.processed.labels(job_type).inc()
                 if status is JobStatus.COMPLETED:
                     self.completed += 1
@@ -431,7 +606,7 @@ class Persister(Actor[JobFinished]):
                     spec=message.job.spec,
                     status=status,
                     updated_at=message.at,
-                    attempts=message.job.attempt,
+                    attempts=message.attempts or message.job.attempt,
                     finished_at=message.at,
                     result=message.result,
                     error=message.error,
@@ -443,22 +618,97 @@ class Persister(Actor[JobFinished]):
             for duplicate in message.job.duplicates:
                 events.append(duplicate.created)
                 settlements.append(duplicate.settlement)
-        for message in messages:
-            if message.already_terminal:
-                self._metrics.redeliveries.inc()
-                log.info(
-                    "job.already_terminal job_id=%s status=%s", message.job.spec.id, message.status
-                )
-                # The submission itself is a fact for the audit trail; the job's stored
-                # terminal event is re-emitted with its own id, so it is counted once.
-                events.append(message.job.created)
-                events.extend(await self._stored_terminal(message.job))
-                settlements.append(message.job.settlement)
-                for duplicate in message.job.duplicates:
-                    events.append(duplicate.created)
-                    settlements.append(duplicate.settlement)
+        for message in found_terminal:
+            self._metrics.redeliveries.inc()
+            log.info(
+                "job.already_terminal job_id=%s status=%s", message.job.spec.id, message.status
+            )
+            # The submission itself is a fact for the audit trail; the job's stored
+            # terminal event is re-emitted with its own id, so it is counted once.
+            events.append(message.job.created)
+            events.extend(await self._stored_terminal(message.job))
+            settlements.append(message.job.settlement)
+            for duplicate in message.job.duplicates:
+                events.append(duplicate.created)
+                settlements.append(duplicate.settlement)
+        # The retries go first: the events' request settles the deliveries, and the
+        # publisher acknowledges nothing before every earlier request is confirmed.
+        for request in retries:
+            await self._publisher.send(request)
         message_list = [encode_envelopes(events)] if events else []
         await self._publisher.send(PublishRequest(JOBS_COMPLETED, message_list, settlements))
+
+    async def _resolve_held(
+        self, held: JobFinished, retries: list[PublishRequest], settlements: list[Settlement]
+    ) -> JobFinished | None:
+        """Decide what a delivery the store refused to validate or start comes to.
+
+        Returns:
+            The outcome to store (a cancel) or to report (found terminal); ``None`` when
+            the delivery is only to be settled (its pieces were added to ``settlements``).
+        """
+        job = held.job
+        record = await retry_while_unavailable(
+            lambda: self._store.get_job(job.spec.id), what="job store (read)"
+        )
+        if record is not None and record.status.is_terminal:
+            return dataclasses.replace(
+                held, status=record.status, held=False, already_terminal=True
+            )
+        if record is not None and record.cancel_requested_at is not None:
+            log.info("job.cancelled job_id=%s attempts=%d", job.spec.id, record.attempts)
+            return JobFinished(
+                job,
+                JobStatus.FAILED,
+                utc_now(),
+                error=CANCELLED,
+                cancelled=True,
+                attempts=record.attempts,
+                failed_attempts=record.failed_attempts,
+            )
+        self._metrics.redeliveries.inc()
+        if record is not None and job.attempt <= record.failed_attempts:
+            log.info(
+                "job.stale_attempt job_id=%s attempt=%d failed_attempts=%d redelivered=%s",
+                job.spec.id,
+                job.attempt,
+                record.failed_attempts,
+                job.redelivered,
+            )
+            if (
+                job.redelivered
+                and job.attempt == record.failed_attempts
+                and record.status is JobStatus.PENDING
+                and record.next_attempt_at is not None
+            ):
+                # The crash that redelivered this may have lost the retry's publish:
+                # publish it again for what is left of its wait (a duplicate is harmless).
+                retries.append(
+                    PublishRequest(
+                        JOBS_CREATED,
+                        [_next_attempt_message(job, job.attempt + 1)],
+                        delay_s=_seconds_until(record.next_attempt_at),
+                    )
+                )
+        else:
+            # Not explained by the stored job (it should not happen): look again later
+            # rather than drop it.
+            log.warning(
+                "job.held_unexplained job_id=%s attempt=%d status=%s",
+                job.spec.id,
+                job.attempt,
+                None if record is None else record.status,
+            )
+            retries.append(
+                PublishRequest(
+                    JOBS_CREATED,
+                    [_next_attempt_message(job, job.attempt)],
+                    delay_s=self._settings_backoff_s,
+                )
+            )
+        settlements.append(job.settlement)
+        settlements.extend(duplicate.settlement for duplicate in job.duplicates)
+        return None
 
     async def _stored_terminal(self, job: AdmittedJob) -> list[Envelope]:
         record = await retry_while_unavailable(
@@ -495,7 +745,13 @@ class ProcessorService(ServiceTree):
             broker, mailbox_size=max(16, settings.prefetch), wait_ready=wait_ready
         )
         self.persister = Persister(
-            store, self.publisher, emitter, in_flight, self.metrics, batch=settings.prefetch
+            store,
+            self.publisher,
+            emitter,
+            in_flight,
+            self.metrics,
+            batch=settings.prefetch,
+            retry_backoff_s=settings.retry_backoff_s,
         )
         self.executor = Executor(
             store,

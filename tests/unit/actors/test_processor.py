@@ -84,7 +84,7 @@ def _message(body: bytes | dict[str, object] | list[object]) -> OutgoingMessage:
 
 @pytest.fixture
 async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
-    settings = Settings(data_dir=tmp_path, prefetch=32, shutdown_s=5.0)
+    settings = Settings(data_dir=tmp_path, prefetch=32, shutdown_s=5.0, retry_backoff_s=0.01)
     handlers: HandlerRegistry = DEFAULT_REGISTRY.copy()
     handlers.default_duration_s = 0.0
 
@@ -323,8 +323,12 @@ async def test_the_seed_metrics_and_golden_signals_count_what_happened(pipeline:
     assert sample("processor_job_processing_seconds_count", {"type": "echo"}) == 2
     assert sample("processor_job_queue_wait_seconds_count", {"type": "fail"}) == 1
     assert sample("processor_job_end_to_end_seconds_count", {"type": "echo"}) == 2
+    assert sample("processor_jobs_retried_total", {"type": "fail"}) == 2
+    assert sample("processor_job_processing_seconds_count", {"type": "fail"}) == 3
     assert sample("processor_jobs_in_flight") == 0
-    assert sample("metrics_engine_events_stored_total") == 12  # 4 lifecycle events per job
+    # 4 lifecycle events per echo job; the fail job's 3 attempts add a start and, for the
+    # 2 retried ones, a failure (job.executed with willRetry) each: 8.
+    assert sample("metrics_engine_events_stored_total") == 16
     assert sample("metrics_engine_dead_letters_archived_total") == 1
 
     # The same jobs again: nothing is run or stored twice; the redeliveries are counted.
