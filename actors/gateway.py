@@ -2,7 +2,8 @@
 
 ``one_for_one``: a publisher that crashes (the broker went away) is restarted with
 backoff while the HTTP face keeps answering — 503 on ``POST /jobs`` and ``/healthz`` —
-until the publisher is back.
+until the publisher is back. With a job store, ``DELETE /jobs/{id}`` cancels waiting
+jobs (:mod:`quart_app.cancel`); accepting jobs never depends on it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from actors.broker import Broker
     from actors.handlers import HandlerRegistry
     from actors.settings import Settings
-    from actors.stores import DeadLetterStore
+    from actors.stores import DeadLetterStore, JobStore
 
 __all__ = ["GatewayService"]
 
@@ -44,6 +45,7 @@ class GatewayService(ServiceTree):
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
         dead_letters: DeadLetterStore | None = None,
+        jobs: JobStore | None = None,
     ) -> None:
         self.name = SERVICE
         self._broker = broker
@@ -62,6 +64,7 @@ class GatewayService(ServiceTree):
                 health=self.health,
                 ready=self.ready,
                 dead_letters=dead_letters,
+                jobs=jobs,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.gateway_port)

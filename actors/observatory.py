@@ -116,6 +116,7 @@ class EmbeddedObservatory:
                 handlers=self.handlers,
                 registry=registry,
                 dead_letters=dead_letters,
+                jobs=jobs,
             )
             read_model = ReadModelService(
                 jobs,

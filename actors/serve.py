@@ -3,12 +3,14 @@
 Each process is one supervisor tree: the service's HTTP face first (so ``/healthz``
 answers 503 while servers are away), then a :class:`~actors.connections.Connection` per
 server (connecting in the background, retrying with backoff, one log line per attempt),
-then the service's actors, which wait for their servers before they start.
+then the service's actors, which wait for their servers before they start. The gateway
+needs only RabbitMQ; PostgreSQL (cancel) and MongoDB (requeue) serve one route each,
+which answers 503 while its server is away.
 
 =================  ==============================  ======================================
 service            servers                         HTTP (default port)
 =================  ==============================  ======================================
-gateway            RabbitMQ                        API + health (3000)
+gateway            RabbitMQ (+PostgreSQL, Mongo)   API + health (3000)
 processor          RabbitMQ, PostgreSQL            health + metrics (8001)
 metrics-engine     RabbitMQ, Redis, MongoDB        health + metrics (8002)
 read-model         PostgreSQL, Redis, MongoDB      API + health (8080)
@@ -187,17 +189,22 @@ class ServiceProcess(ServiceTree):
     def _build(self) -> Supervisor:
         settings = self.settings
         if self.name == "gateway":
-            # Requeueing reads the dead letters; jobs are accepted whether Mongo is up or not.
+            # Requeueing reads the dead letters and cancelling (DELETE /jobs/{id}) marks
+            # jobs in PostgreSQL; jobs are accepted whether those servers are up or not.
             dead_letters = self._dead_letter_store()
             self._optional.add("mongo-dead-letters")
+            broker = self._broker()
+            jobs = self._job_store()
+            self._optional.add("postgres")
             gateway = GatewayService(
-                self._broker(),
+                broker,
                 settings,
                 dead_letters=dead_letters,
                 handlers=self.handlers,
                 registry=self.registry,
                 wait_ready=self._wait_ready,
                 extra_children=self._connection_children(),
+                jobs=jobs,
             )
             self.http = gateway.http
             return gateway.supervisor

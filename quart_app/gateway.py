@@ -27,6 +27,7 @@ from actors.observability import JOB_ID
 from actors.publisher import PublishRequest
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import allow_cors, install_common, json_error
+from quart_app.cancel import install_cancel_route
 from quart_app.dead_letters import install_dead_letter_routes
 from quart_app.openapi import gateway_openapi, install_docs
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from actors.kernel import Actor, ActorHealth
     from actors.metrics import GatewayMetrics
     from actors.settings import Settings
-    from actors.stores import DeadLetterStore
+    from actors.stores import DeadLetterStore, JobStore
 
 __all__ = ["GatewayDeps", "create_gateway_app"]
 
@@ -58,6 +59,8 @@ class GatewayDeps:
     ready: Callable[[], bool]
     dead_letters: DeadLetterStore | None = None
     """Where refused jobs are kept, for requeueing (none: requeue answers 409)."""
+    jobs: JobStore | None = None
+    """Where ``DELETE /jobs/{id}`` marks jobs for cancelling (:mod:`quart_app.cancel`)."""
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -274,4 +277,5 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         max_body_bytes=settings.max_body_bytes,
     )
 
+    install_cancel_route(app, deps.jobs)
     return allow_cors(app, settings.cors_origins)

@@ -195,6 +195,55 @@ _BATCH_RESULT: dict[str, object] = {
 }
 
 
+_CANCEL_JOB: dict[str, object] = {
+    "summary": "Cancel a job that waits for its first attempt or for a retry.",
+    "description": (
+        "Marks the job for cancelling; the processor then ends it `FAILED` with error "
+        "`cancelled` (one `job.failed` event, whose payload has `reason: cancelled`) instead "
+        "of validating or running it: at once for a job waiting in the queue, after its "
+        "backoff for one waiting for a retry. Asking again answers the same 202. A job "
+        "whose attempt is running (`EXECUTING`) or that has ended cannot be cancelled."
+    ),
+    "operationId": "cancelJob",
+    "tags": ["jobs"],
+    "parameters": [{"name": "jobId", "in": "path", "required": True, "schema": {"type": "string"}}],
+    "responses": {
+        "202": _json_response(
+            "The cancel is accepted; the job ends FAILED (cancelled) shortly.",
+            {
+                "type": "object",
+                "required": ["jobId", "status", "cancelRequestedAt"],
+                "properties": {
+                    "jobId": {"type": "string"},
+                    "status": {"type": "string", "enum": ["PENDING", "VALIDATED"]},
+                    "cancelRequestedAt": {"type": "string", "format": "date-time"},
+                },
+            },
+        ),
+        "404": _error("There is no such job (a job just accepted may take a moment to appear)."),
+        "409": _json_response(
+            "The job is EXECUTING, COMPLETED or FAILED; `status` says which.",
+            {
+                "allOf": [
+                    _ref("Error"),
+                    {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {
+                            "status": {
+                                "type": "string",
+                                "enum": ["EXECUTING", "COMPLETED", "FAILED"],
+                            }
+                        },
+                    },
+                ]
+            },
+        ),
+        "503": _error("The job store cannot be reached; nothing was marked."),
+    },
+}
+
+
 def gateway_openapi(settings: Settings) -> dict[str, object]:
     """The gateway's OpenAPI 3.1 document."""
     paths: dict[str, object] = {
@@ -278,6 +327,7 @@ def gateway_openapi(settings: Settings) -> dict[str, object]:
             }
         },
         **_dead_letter_paths(),
+        "/jobs/{jobId}": {"delete": _CANCEL_JOB},
         **_operational_paths(),
     }
     return {
@@ -558,6 +608,24 @@ def read_model_openapi(settings: Settings) -> dict[str, object]:
                     "finishedAt": {"type": ["string", "null"]},
                     "result": {},
                     "error": {"type": ["string", "null"]},
+                    "errors": {
+                        "description": "Every failed attempt, oldest first.",
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["attempt", "error", "at"],
+                            "properties": {
+                                "attempt": {"type": "integer", "minimum": 1},
+                                "error": {"type": "string"},
+                                "at": {"type": "string", "format": "date-time"},
+                            },
+                        },
+                    },
+                    "nextAttemptAt": {
+                        "description": "While PENDING between attempts: when the next is due.",
+                        "type": ["string", "null"],
+                    },
+                    "cancelRequestedAt": {"type": ["string", "null"]},
                     "events": {"type": "array", "items": _ref("EventEnvelope")},
                 },
             },
