@@ -602,6 +602,19 @@ class Persister(Actor[JobFinished]):
                 self._metrics.end_to_end_seconds.labels(job_type).observe(
                     _seconds_since(message.job.created.occurred_at)
                 )
+                if message.cancelled:
+                    # A job cancelled before its first attempt was never announced: its
+                    # submission and validation (same ids as ever, so stored and counted
+                    # once) keep the timeline whole and totalJobs >= failedJobs.
+                    events.append(message.job.created)
+                    events.append(
+                        self._emitter.event(
+                            message.job,
+                            EventType.VALIDATED,
+                            message.at,
+                            _job_document(message.job.spec, JobStatus.VALIDATED, message.at),
+                        )
+                    )
                 record = JobRecord(
                     spec=message.job.spec,
                     status=status,

@@ -79,6 +79,18 @@ def _positive(text: str) -> float:
     return value
 
 
+def _attempts(text: str) -> int:
+    from actors.retries import MAX_ATTEMPTS_LIMIT
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1-{MAX_ATTEMPTS_LIMIT}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``observatory`` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -155,6 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long each service may drain on Ctrl-C before running jobs are cancelled "
         "(they are kept and rerun at the next start) (default: %(default)s)",
+    )
+    up.add_argument(
+        "--max-attempts",
+        type=_attempts,
+        default=defaults.max_attempts,
+        metavar="N",
+        help="attempts of a failing job whose type and metadata.maxAttempts set none "
+        "(default: %(default)s)",
+    )
+    up.add_argument(
+        "--retry-backoff",
+        type=_positive,
+        default=defaults.retry_backoff_s,
+        metavar="SECONDS",
+        help="wait after a first failed attempt; each further wait is 5 times longer, at "
+        "most 30 s (default: %(default)s)",
     )
     up.add_argument(
         "--default-job-duration",
@@ -312,6 +340,8 @@ async def _run_up(args: argparse.Namespace) -> int:
         job_timeout_s=args.job_timeout,
         shutdown_s=args.shutdown_timeout,
         default_job_duration_s=max(0.0, args.default_job_duration),
+        max_attempts=args.max_attempts,
+        retry_backoff_s=args.retry_backoff,
     )
     observatory = EmbeddedObservatory(
         settings, demo_rate_per_s=args.demo_rate if args.demo else 0.0
@@ -390,6 +420,8 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         "REDIS_URL": settings.redis_url,
         "MONGO_URL": settings.mongo_url,
         "OBSERVATORY_NAMESPACE": settings.namespace,
+        "OBSERVATORY_MAX_ATTEMPTS": str(args.max_attempts),
+        "OBSERVATORY_RETRY_BACKOFF_S": str(args.retry_backoff),
     }
     ports = {
         "gateway": args.gateway_port,

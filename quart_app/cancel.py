@@ -13,7 +13,8 @@ answer   when
 202      the job waits (``PENDING``, also between attempts, or ``VALIDATED``);
          ``{"jobId", "status", "cancelRequestedAt"}``; asking again answers the
          same
-404      no such job (yet: a job just accepted may not be stored for a moment)
+404      no such job in the job store: the processor stores a job when it takes it
+         from the queue, so a job still queued behind others is not known yet
 409      the job is ``EXECUTING`` (an attempt runs; ask again once it ended) or
          already ``COMPLETED`` / ``FAILED``; the body says its ``status``
 503      the job store cannot be reached
@@ -56,7 +57,11 @@ def install_cancel_route(app: Quart, jobs: JobStore | None) -> None:
             )
         record = await jobs.request_cancel(job_id)
         if record is None:
-            return json_error(404, f"There is no job {job_id!r}.")
+            return json_error(
+                404,
+                f"There is no job {job_id!r} in the job store: it does not exist, or it was "
+                "accepted so recently that no processor has taken it yet (ask again shortly).",
+            )
         if record.status.is_terminal or record.cancel_requested_at is None:
             if record.status.is_terminal:
                 message = f"Job {job_id} is already {record.status.value}; it cannot be cancelled."

@@ -16,7 +16,7 @@ import pytest
 
 from actors.clock import format_timestamp
 from actors.errors import ConfigError, StoreUnavailable
-from actors.jobs import JobSpec, JobStatus, JobTransition
+from actors.jobs import JobSpec, JobStatus, JobTransition, StoredState
 from actors.stores.postgres import (
     MIGRATIONS,
     PostgresJobStore,
@@ -319,7 +319,7 @@ async def test_a_job_changed_by_another_writer_mid_batch_is_planned_again(
     read_statuses = store._read_statuses
     interfered = False
 
-    async def read_then_interfere(conn: object, job_ids: list[str]) -> dict[str, JobStatus]:
+    async def read_then_interfere(conn: object, job_ids: list[str]) -> dict[str, StoredState]:
         # Another processor writes right after this store read the statuses.
         nonlocal interfered
         statuses = await read_statuses(conn, job_ids)  # type: ignore[arg-type]
@@ -376,6 +376,36 @@ async def test_a_job_changed_by_another_writer_mid_batch_is_planned_again(
     )
     assert (overtaken.attempts, overtaken.started_at, overtaken.updated_at) == (2, ts(3), ts(3))
     assert store.statistics().replanned_jobs == 3
+
+
+async def test_issue_8_a_cancel_requested_mid_batch_keeps_the_job_from_starting(
+    store: PostgresJobStore, postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.apply_transitions([move(spec("job"), JobStatus.VALIDATED, 1)])
+    read_statuses = store._read_statuses
+    interfered = False
+
+    async def read_then_cancel(conn: object, job_ids: list[str]) -> dict[str, StoredState]:
+        # The gateway marks the job right after this store read its state.
+        nonlocal interfered
+        states = await read_statuses(conn, job_ids)  # type: ignore[arg-type]
+        if not interfered:
+            interfered = True
+            async with open_postgres_job_store(postgres_url, schema=schema) as gateway:
+                marked = await gateway.request_cancel("job")
+                assert marked is not None
+                assert marked.cancel_requested_at is not None
+        return states
+
+    monkeypatch.setattr(store, "_read_statuses", read_then_cancel)
+
+    outcomes = await store.apply_transitions([move(spec("job"), JobStatus.EXECUTING, 2)])
+
+    assert outcomes == [JobStatus.VALIDATED]
+    record = await store.get_job("job")
+    assert record is not None
+    assert (record.status, record.attempts) == (JobStatus.VALIDATED, 0)
+    assert store.statistics().replanned_jobs == 1
 
 
 async def test_concurrent_writers_never_move_a_job_backwards_and_count_each_attempt_once(

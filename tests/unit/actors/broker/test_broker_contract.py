@@ -363,3 +363,34 @@ async def test_declaring_the_topology_again_keeps_the_messages(broker: Broker) -
 async def test_publishing_to_an_undeclared_queue_raises(broker: Broker) -> None:
     with pytest.raises(BrokerUnavailable, match=r"'no\.such\.queue'"):
         await publish(broker, "no.such.queue", "m1")
+
+
+# -- delayed publishes (issue 8: retries) --------------------------------------------------
+
+
+async def test_issue_8_delayed_messages_arrive_after_their_delay_in_order(broker: Broker) -> None:
+    async with broker.open_consumer(JOBS_CREATED, prefetch=10) as consumer:
+        started = anyio.current_time()
+        await broker.publish_delayed(JOBS_CREATED, [message("r1"), message("r2")], delay_s=0.3)
+        assert await broker.queue_depth(JOBS_CREATED) == 0
+
+        deliveries = await receive(consumer, 2)
+        waited_s = anyio.current_time() - started
+        await consumer.ack(deliveries)
+
+    assert ids(deliveries) == ["r1", "r2"]
+    assert 0.25 <= waited_s < 1.0
+    first = deliveries[0]
+    assert (first.body, first.correlation_id, first.queue) == (
+        b"body of r1",
+        "corr-r1",
+        JOBS_CREATED,
+    )
+    deaths = first.headers["x-death"]
+    assert isinstance(deaths, list)
+    assert (deaths[0]["queue"], deaths[0]["reason"]) == ("jobs.retry.1s", "expired")
+
+
+async def test_issue_8_a_negative_delay_is_refused(broker: Broker) -> None:
+    with pytest.raises(ValueError, match=r"^delay_s must not be negative, not -1\.$"):
+        await broker.publish_delayed(JOBS_CREATED, [message("r1")], delay_s=-1)

@@ -278,3 +278,37 @@ def test_x_death_counts_repeated_deaths_in_one_queue_most_recent_first() -> None
     assert _with_death({}, "a", "rejected") == {
         "x-death": [{"queue": "a", "reason": "rejected", "count": 1}]
     }
+
+
+async def test_issue_8_delayed_messages_wait_out_a_restart_with_what_was_left(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / "broker.sqlite3"
+    async with open_memory_broker(path) as broker:
+        await broker.declare_topology()
+        await broker.publish_delayed(
+            JOBS_CREATED, [OutgoingMessage(b"later", message_id="m1")], delay_s=0.3
+        )
+        assert broker.statistics().queues[JOBS_CREATED].delayed == 1
+        assert await broker.queue_depth(JOBS_CREATED) == 0
+
+    async with open_memory_broker(path) as broker:
+        assert broker.statistics().queues[JOBS_CREATED].delayed == 1
+        async with broker.open_consumer(JOBS_CREATED, prefetch=1) as consumer:
+            with anyio.fail_after(5):
+                [delivery] = await consumer.receive_batch(1)
+            await consumer.ack([delivery])
+        assert (delivery.body, delivery.message_id) == (b"later", "m1")
+        assert broker.statistics().queues[JOBS_CREATED].delayed == 0
+
+
+async def test_issue_8_delays_are_capped_at_the_longest_retry_queue() -> None:
+    broker = MemoryBroker()
+    await broker.declare_topology()
+    await broker.publish_delayed(
+        JOBS_CREATED, [OutgoingMessage(b"x", message_id="m1")], delay_s=1e9
+    )
+    queue = broker._queues[JOBS_CREATED]
+    next_due = queue.delayed.next_due()
+    assert next_due is not None
+    assert next_due - anyio.current_time() <= 30.0

@@ -434,14 +434,19 @@ async def test_issue_8_a_cancel_is_accepted_only_while_the_job_waits(job_store: 
     busy = await job_store.request_cancel("job-2")
     finished = await job_store.request_cancel("job-3")
 
-    assert marked is not None and marked.cancel_requested_at is not None
+    assert marked is not None
+
+    assert marked.cancel_requested_at is not None
     assert marked.status is JobStatus.VALIDATED
-    assert again is not None and again.cancel_requested_at == marked.cancel_requested_at
-    assert busy is not None and (busy.status, busy.cancel_requested_at) == (
+    assert again is not None
+    assert again.cancel_requested_at == marked.cancel_requested_at
+    assert busy is not None
+    assert (busy.status, busy.cancel_requested_at) == (
         JobStatus.EXECUTING,
         None,
     )
-    assert finished is not None and (finished.status, finished.cancel_requested_at) == (
+    assert finished is not None
+    assert (finished.status, finished.cancel_requested_at) == (
         JobStatus.COMPLETED,
         None,
     )
