@@ -563,7 +563,7 @@ class Persister(Actor[JobFinished]):
         found_terminal = [m for m in messages if m.already_terminal]
         for message in messages:
             if message.held:
-                resolved = await self._resolve_held(message, retries, settlements)
+                resolved = await self._resolve_held(message, retries, events, settlements)
                 if resolved is not None:
                     if resolved.already_terminal:
                         found_terminal.append(resolved)
@@ -652,13 +652,18 @@ class Persister(Actor[JobFinished]):
         await self._publisher.send(PublishRequest(JOBS_COMPLETED, message_list, settlements))
 
     async def _resolve_held(
-        self, held: JobFinished, retries: list[PublishRequest], settlements: list[Settlement]
+        self,
+        held: JobFinished,
+        retries: list[PublishRequest],
+        events: list[Envelope],
+        settlements: list[Settlement],
     ) -> JobFinished | None:
         """Decide what a delivery the store refused to validate or start comes to.
 
         Returns:
             The outcome to store (a cancel) or to report (found terminal); ``None`` when
-            the delivery is only to be settled (its pieces were added to ``settlements``).
+            the delivery is only to be settled (its pieces were added to ``settlements``,
+            its submission to ``events``).
         """
         job = held.job
         record = await retry_while_unavailable(
@@ -719,6 +724,10 @@ class Persister(Actor[JobFinished]):
                     delay_s=self._settings_backoff_s,
                 )
             )
+        # A resubmission is a fact for the audit trail (a retry's delivery carries the
+        # original job.created, stored once).
+        events.append(job.created)
+        events.extend(duplicate.created for duplicate in job.duplicates)
         settlements.append(job.settlement)
         settlements.extend(duplicate.settlement for duplicate in job.duplicates)
         return None

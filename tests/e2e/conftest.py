@@ -80,6 +80,9 @@ def start_observatory(
         "0",
         "--data-dir",
         str(data_dir),
+        # Failing jobs get their 3 attempts within a fraction of a second.
+        "--retry-backoff",
+        "0.05",
         *extra,
     ]
     log_path = data_dir.parent / f"{data_dir.name}-stderr.log"

@@ -127,10 +127,37 @@ def test_jobs_flow_to_a_terminal_state_and_survive_a_restart(
     assert all(contracts.issues(SchemaName.EVENT_ENVELOPE, e) == [] for e in detail["events"])
     assert detail["attempts"] == 1
 
-    # A failing job carries its error.
+    # A failing job carries its error, after its 3 attempts (issue 8), each in its history
+    # and its timeline; it failed (and was counted, above) once.
     some_failure = next(job_id for job_id, status in expected.items() if status == "FAILED")
     failure = http.get(f"{read_model}/jobs/{some_failure}").json()
     assert failure["error"] == "Demo job failing on purpose." or "fails" in failure["error"]
+    assert failure["attempts"] == 3
+    assert [entry["attempt"] for entry in failure["errors"]] == [1, 2, 3]
+    assert all(entry["error"] == failure["error"] for entry in failure["errors"])
+    assert failure["nextAttemptAt"] is None
+    wait_until(
+        lambda: (
+            "job.failed"
+            in [
+                e["eventType"]
+                for e in http.get(f"{read_model}/jobs/{some_failure}").json()["events"]
+            ]
+        ),
+        timeout_s=30,
+        message=lambda: str(http.get(f"{read_model}/jobs/{some_failure}").json()),
+    )
+    timeline = http.get(f"{read_model}/jobs/{some_failure}").json()["events"]
+    assert [e["eventType"] for e in timeline].count("job.failed") == 1
+    executed = [e["payload"] for e in timeline if e["eventType"] == "job.executed"]
+    assert [(e["attempt"], e["status"]) for e in executed] == [
+        (1, "EXECUTING"),
+        (1, "PENDING"),
+        (2, "EXECUTING"),
+        (2, "PENDING"),
+        (3, "EXECUTING"),
+    ]
+    assert all(e["willRetry"] for e in executed if e["status"] == "PENDING")
 
     # The golden fixtures share one id: the first submission ran, the others were not run
     # again, yet every submission is in its audit trail.
@@ -365,3 +392,43 @@ def test_one_jobs_log_lines_show_its_path_through_all_four_services(
     }
     path = [line["message"].split()[0] for line in lines if "job.read" not in line["message"]]
     assert path == ["job.accepted", "job.completed", "job.recorded"]
+
+
+def test_issue_8_a_job_waiting_for_its_retry_is_cancelled_over_http(
+    embedded_factory: Callable[..., object],
+    http: httpx.Client,
+    wait_until: Callable[..., None],
+) -> None:
+    obs = embedded_factory("--retry-backoff", "1.5")
+    gateway, read_model = obs.gateway, obs.read_model  # type: ignore[attr-defined]
+    job_id = _post(http, gateway, {"type": "fail"}).json()["jobId"]
+    wait_until(
+        lambda: http.get(f"{read_model}/jobs/{job_id}").json().get("nextAttemptAt") is not None,
+        timeout_s=30,
+        message=lambda: str(http.get(f"{read_model}/jobs/{job_id}").json()),
+    )
+    waiting = http.get(f"{read_model}/jobs/{job_id}").json()
+    assert (waiting["status"], waiting["attempts"], len(waiting["errors"])) == ("PENDING", 1, 1)
+
+    cancel = http.delete(f"{gateway}/jobs/{job_id}")
+
+    assert cancel.status_code == 202, cancel.text
+    assert cancel.json()["status"] == "PENDING"
+    wait_until(
+        lambda: http.get(f"{read_model}/jobs/{job_id}").json()["status"] == "FAILED",
+        timeout_s=30,
+        message=lambda: str(http.get(f"{read_model}/jobs/{job_id}").json()),
+    )
+    ended = http.get(f"{read_model}/jobs/{job_id}").json()
+    assert (ended["error"], ended["attempts"], len(ended["errors"])) == ("cancelled", 1, 1)
+    again = http.delete(f"{gateway}/jobs/{job_id}")
+    assert (again.status_code, again.json()["status"]) == (409, "FAILED")
+    assert http.delete(f"{gateway}/jobs/{uuid.uuid4()}").status_code == 404
+
+    def counted_once() -> bool:
+        stats = http.get(f"{read_model}/stats").json()
+        return bool((stats["totalJobs"], stats["failedJobs"], stats["inFlightJobs"]) == (1, 1, 0))
+
+    wait_until(
+        counted_once, timeout_s=30, message=lambda: str(http.get(f"{read_model}/stats").json())
+    )

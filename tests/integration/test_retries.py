@@ -1,0 +1,133 @@
+"""Issue 8 on real servers: retries through RabbitMQ's retry queues and PostgreSQL, and
+``DELETE /jobs/{id}`` on a gateway that talks to both (``observatory serve``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import anyio
+import asyncpg
+import httpx
+import pytest
+
+from actors.broker.amqp import open_amqp_broker
+from actors.broker.names import ALL_QUEUES, RETRY_DELAYS_S, retry_queue
+from actors.errors import JobFailed
+from actors.handlers import DEFAULT_REGISTRY, JobContext
+from actors.jobs import CANCELLED, JobStatus
+from actors.serve import ServiceProcess
+from actors.settings import Settings
+from actors.stores.postgres import open_postgres_job_store
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from actors.jobs import JobRecord
+    from actors.stores.postgres import PostgresJobStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+
+@pytest.fixture
+async def settings(rabbitmq_url: str, postgres_url: str) -> AsyncIterator[Settings]:
+    """Settings of a namespace of the test's own; its queues and schema go afterwards."""
+    settings = Settings(
+        rabbitmq_url=rabbitmq_url,
+        postgres_url=postgres_url,
+        namespace=f"retries-{uuid.uuid4().hex[:10]}",
+        gateway_port=0,
+        processor_port=0,
+        # 1 s between attempts: long enough to cancel a job waiting for its retry.
+        retry_backoff_s=1.0,
+        retry_backoff_factor=1.0,
+        prefetch=16,
+        shutdown_s=5.0,
+    )
+    yield settings
+    with anyio.fail_after(20, shield=True):
+        async with open_amqp_broker(rabbitmq_url, namespace=settings.queue_namespace) as broker:
+            for queue in (*(retry_queue(d) for d in RETRY_DELAYS_S), *ALL_QUEUES):
+                await broker.delete_queue(queue)
+        connection = await asyncpg.connect(postgres_url)
+        try:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{settings.postgres_schema}" CASCADE')
+        finally:
+            await connection.close()
+
+
+async def _ended(jobs: PostgresJobStore, job_id: str) -> JobRecord:
+    # The stores are another process's business: poll with a deadline.
+    with anyio.fail_after(30):
+        while True:
+            record = await jobs.get_job(job_id)
+            if record is not None and record.status.is_terminal:
+                return record
+            await anyio.sleep(0.05)
+
+
+async def test_issue_8_retries_and_cancel_through_rabbitmq_and_postgresql(
+    settings: Settings,
+) -> None:
+    runs: Counter[str] = Counter()
+    handlers = DEFAULT_REGISTRY.copy()
+
+    async def flaky(job: JobContext) -> object:
+        runs[job.id] += 1
+        if job.attempt < 3:
+            raise JobFailed(f"attempt {job.attempt} failed")
+        return {"attempt": job.attempt}
+
+    handlers.register("flaky", flaky)
+    processor = ServiceProcess("processor", settings, handlers=handlers)
+    gateway = ServiceProcess("gateway", settings)
+    async with (
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient(timeout=10) as client,
+        open_postgres_job_store(settings.postgres_url, schema=settings.postgres_schema) as jobs,
+    ):
+        await tg.start(processor.run)
+        await tg.start(gateway.run)
+        base = f"http://127.0.0.1:{gateway.http.port}"
+
+        flaky_id = (await client.post(f"{base}/jobs", json={"type": "flaky"})).json()["jobId"]
+        failing_id = (await client.post(f"{base}/jobs", json={"type": "fail"})).json()["jobId"]
+        flaky_record = await _ended(jobs, flaky_id)
+        failing = await _ended(jobs, failing_id)
+
+        # A job waiting out a long backoff (set per job: one attempt more than it has).
+        slow = {"type": "fail", "metadata": {"maxAttempts": 2}}
+        waiting_id = (await client.post(f"{base}/jobs", json=slow)).json()["jobId"]
+        with anyio.fail_after(30):
+            while True:
+                record = await jobs.get_job(waiting_id)
+                if record is not None and record.next_attempt_at is not None:
+                    break
+                await anyio.sleep(0.02)
+        cancel = await client.delete(f"{base}/jobs/{waiting_id}")
+        cancelled = await _ended(jobs, waiting_id)
+        conflict = await client.delete(f"{base}/jobs/{flaky_id}")
+        unknown = await client.delete(f"{base}/jobs/{uuid.uuid4()}")
+        processor.request_stop()
+        gateway.request_stop()
+
+    assert (flaky_record.status, flaky_record.attempts, runs[flaky_id]) == (
+        JobStatus.COMPLETED,
+        3,
+        3,
+    )
+    assert [(e.attempt, e.error) for e in flaky_record.errors] == [
+        (1, "attempt 1 failed"),
+        (2, "attempt 2 failed"),
+    ]
+    assert (failing.status, failing.attempts, len(failing.errors)) == (JobStatus.FAILED, 3, 3)
+    assert cancel.status_code == 202
+    assert cancel.json()["status"] == "PENDING"
+    # Cancelled while waiting for attempt 2 (or, had the backoff already run out, right
+    # as attempt 2 was taken): it never ran again.
+    assert (cancelled.status, cancelled.error) == (JobStatus.FAILED, CANCELLED)
+    assert (cancelled.attempts, [e.attempt for e in cancelled.errors]) == (1, [1])
+    assert conflict.status_code == 409
+    assert conflict.json()["status"] == "COMPLETED"
+    assert unknown.status_code == 404
