@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from actors.attempts import MAX_ATTEMPTS_LIMIT
 from actors.errors import ConfigError, JobFailed
-from actors.retries import MAX_ATTEMPTS_LIMIT
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -50,7 +50,7 @@ class JobContext:
     attempt: int = 1
     """1 for the first attempt, 2 for the first retry, and so on."""
     max_attempts: int = 1
-    """How many attempts the job gets (see :mod:`actors.retries`)."""
+    """How many attempts the job gets (see :mod:`actors.attempts`)."""
 
 
 JobHandler = Callable[[JobContext], Awaitable[object]]
@@ -91,7 +91,7 @@ class HandlerRegistry:
             run: the handler.
             timeout_s: how long one attempt may run; ``None``: the processor's default.
             max_attempts: how many attempts a job of this type gets, from 1 to
-                :data:`~actors.retries.MAX_ATTEMPTS_LIMIT`; ``None``: the processor's
+                :data:`~actors.attempts.MAX_ATTEMPTS_LIMIT`; ``None``: the processor's
                 default. A job's ``metadata.maxAttempts`` overrides it.
 
         Raises:

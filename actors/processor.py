@@ -15,7 +15,7 @@ A job already in a terminal state (a redelivery, or a resubmitted id) is never r
 again: its stored terminal event is re-emitted with its deterministic id (so a lost
 publish heals, and the metrics engine counts it once) and the delivery is acknowledged.
 
-Retries (:mod:`actors.retries`): a failed attempt that is not the job's last is stored as
+Retries (:mod:`actors.attempts`): a failed attempt that is not the job's last is stored as
 a *retry* (back to ``PENDING``, the error in the job's history, ``nextAttemptAt``), told
 as a ``job.executed`` event with ``willRetry``, and the job's ``job.created`` envelope is
 published again with ``attempt`` + 1 and the backoff as delay, all before the delivery is
@@ -34,33 +34,37 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import anyio
 
-from actors.broker import OutgoingMessage
+from actors.attempts import resolve_max_attempts
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
-from actors.clock import format_timestamp, parse_timestamp, utc_now
+from actors.clock import format_timestamp, utc_now
 from actors.errors import JobFailed
 from actors.events import (
     Envelope,
     EventType,
-    Producer,
-    attempt_failed_event_id,
-    lifecycle_event_id,
 )
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from actors.ingress import BrokerIngress, IngressBatch
 from actors.intake import Admitted, admit, dead_letter_request, encode_envelopes
 from actors.jobs import CANCELLED, JobRecord, JobSpec, JobStatus, JobTransition
 from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
+from actors.lifecycle import (
+    AdmittedJob,
+    JobFinished,
+    LifecycleEmitter,
+    StartJobs,
+    job_document,
+    next_attempt_message,
+    seconds_since,
+    seconds_until,
+)
 from actors.metrics import BoundedLabel, ProcessorMetrics, create_registry
 from actors.observability import bind
 from actors.publisher import Publisher, PublishRequest
-from actors.retries import resolve_max_attempts
 from actors.retry import retry_while_unavailable
 from actors.sampler import QueueDepthSampler
 from actors.service import ServiceTree
@@ -82,180 +86,6 @@ log = logging.getLogger(__name__)
 
 SERVICE = "processor"
 _ACCEPTED = frozenset({EventType.CREATED})
-
-
-@dataclass(slots=True, eq=False)
-class AdmittedJob:
-    """A valid job taken off the broker, and the delivery piece it settles."""
-
-    spec: JobSpec
-    created: Envelope
-    settlement: Settlement
-    attempt: int = 1
-    """Which attempt this delivery is (``payload.attempt`` of its envelope, from 1)."""
-    redelivered: bool = False
-    """The broker delivered this message before and it was not acknowledged."""
-    max_attempts: int = 1
-    """How many attempts the job gets; resolved when it runs."""
-    status: JobStatus = JobStatus.PENDING
-    """Stored status after the last transition the pipeline applied."""
-    duplicates: list[AdmittedJob] = field(default_factory=list)
-    """Deliveries of the same job that arrived while it ran; settled with it."""
-
-
-@dataclass(frozen=True, slots=True)
-class StartJobs:
-    """Validator → executor: jobs persisted VALIDATED (or found terminal)."""
-
-    jobs: list[AdmittedJob]
-
-
-@dataclass(frozen=True, slots=True)
-class JobFinished:
-    """Executor → persister: an attempt's outcome, or a job found terminal or held.
-
-    ``status`` is ``PENDING`` for a failed attempt to retry (``retry_at`` set).
-    """
-
-    job: AdmittedJob
-    status: JobStatus
-    at: str
-    result: object = None
-    error: str | None = None
-    already_terminal: bool = False
-    held: bool = False
-    """The store refused to validate or start it (a cancel, or a stale attempt)."""
-    retry_at: str | None = None
-    """For a failed attempt to retry: when the next attempt is due."""
-    retry_delay_s: float = 0.0
-    cancelled: bool = False
-    """Ends a cancelled job (error :data:`~actors.jobs.CANCELLED`)."""
-    attempts: int | None = None
-    """The stored attempts, when they are not the delivery's attempt (a cancel)."""
-    failed_attempts: int = 0
-    """The stored failed attempts, for a cancel's transition."""
-
-    def transition(self) -> JobTransition:
-        """The store transition recording this outcome."""
-        attempt = self.failed_attempts + 1 if self.cancelled else self.job.attempt
-        return JobTransition(
-            self.job.spec,
-            self.status,
-            self.at,
-            result=self.result,
-            error=self.error,
-            attempt=attempt,
-            retry_at=self.retry_at,
-            cancelled=self.cancelled,
-        )
-
-
-def _seconds_since(timestamp: str) -> float:
-    """Seconds from ``timestamp`` (RFC 3339) to now; 0 for a time in the future."""
-    try:
-        moment = parse_timestamp(timestamp)
-    except ValueError:
-        return 0.0
-    return max(0.0, (datetime.now(UTC) - moment).total_seconds())
-
-
-def _seconds_until(timestamp: str) -> float:
-    """Seconds from now to ``timestamp`` (RFC 3339); 0 for a time in the past."""
-    try:
-        moment = parse_timestamp(timestamp)
-    except ValueError:
-        return 0.0
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
-def _job_document(spec: JobSpec, status: JobStatus, at: str, **extra: object) -> dict[str, object]:
-    doc: dict[str, object] = {
-        "id": spec.id,
-        "type": spec.type,
-        "status": status.value,
-        "createdAt": spec.created_at,
-        "updatedAt": at,
-        "payload": dict(spec.payload),
-        "metadata": dict(spec.metadata),
-    }
-    doc.update(extra)
-    return doc
-
-
-class _Emitter:
-    """Builds this processor's lifecycle envelopes."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
-
-    def event(
-        self,
-        job: AdmittedJob,
-        event_type: EventType,
-        at: str,
-        payload: dict[str, object],
-    ) -> Envelope:
-        event_id = lifecycle_event_id(job.spec.id, event_type, job.attempt)
-        return Envelope(
-            event_type=event_type,
-            event_id=event_id,
-            occurred_at=at,
-            producer=self.producer,
-            correlation_id=job.spec.correlation_id,
-            idempotency_key=f"{job.spec.id}:{event_type.value}",
-            payload=payload,
-        )
-
-    def terminal(self, job: AdmittedJob, record: JobRecord) -> Envelope:
-        """The terminal event of ``record`` (same id however often it is emitted)."""
-        at = record.finished_at or record.updated_at
-        event_type = EventType.for_status(record.status)
-        extra: dict[str, object] = {}
-        if record.status is JobStatus.FAILED and record.error == CANCELLED:
-            extra["reason"] = CANCELLED
-        payload = _job_document(
-            record.spec,
-            record.status,
-            at,
-            attempts=record.attempts,
-            result=record.result,
-            error=record.error,
-            **extra,
-        )
-        return self.event(job, event_type, at, payload)
-
-    def attempt_failed(self, finished: JobFinished) -> Envelope:
-        """The ``job.executed`` event telling that an attempt failed and will be retried."""
-        job = finished.job
-        payload = _job_document(
-            job.spec,
-            JobStatus.PENDING,
-            finished.at,
-            attempt=job.attempt,
-            maxAttempts=job.max_attempts,
-            error=finished.error,
-            willRetry=True,
-            nextAttemptAt=finished.retry_at,
-        )
-        return Envelope(
-            event_type=EventType.EXECUTED,
-            event_id=attempt_failed_event_id(job.spec.id, job.attempt),
-            occurred_at=finished.at,
-            producer=self.producer,
-            correlation_id=job.spec.correlation_id,
-            idempotency_key=f"{job.spec.id}:{EventType.EXECUTED.value}",
-            payload=payload,
-        )
-
-
-def _next_attempt_message(job: AdmittedJob, attempt: int) -> OutgoingMessage:
-    """The job's ``job.created`` envelope again, as attempt ``attempt`` (same event id)."""
-    envelope = dataclasses.replace(job.created, payload={**job.created.payload, "attempt": attempt})
-    return OutgoingMessage(
-        body=json.dumps(envelope.to_json(), separators=(",", ":")).encode(),
-        message_id=str(uuid.uuid4()),
-        correlation_id=job.spec.correlation_id,
-    )
 
 
 class Validator(Actor[IngressBatch]):
@@ -354,7 +184,7 @@ class Executor(Actor[StartJobs]):
         publisher: Publisher,
         registry: HandlerRegistry,
         settings: Settings,
-        emitter: _Emitter,
+        emitter: LifecycleEmitter,
         in_flight: dict[str, AdmittedJob],
         metrics: ProcessorMetrics,
     ) -> None:
@@ -440,7 +270,7 @@ class Executor(Actor[StartJobs]):
                         job,
                         EventType.VALIDATED,
                         at,
-                        _job_document(job.spec, JobStatus.VALIDATED, at),
+                        job_document(job.spec, JobStatus.VALIDATED, at),
                     )
                 )
             events.append(
@@ -448,7 +278,7 @@ class Executor(Actor[StartJobs]):
                     job,
                     EventType.EXECUTED,
                     at,
-                    _job_document(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt),
+                    job_document(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt),
                 )
             )
             self._tg.start_soon(self._run_job, job)
@@ -474,7 +304,7 @@ class Executor(Actor[StartJobs]):
                 if job.attempt == 1:
                     # A retry's wait is its backoff, not the queue's.
                     self._metrics.queue_wait_seconds.labels(job_type).observe(
-                        _seconds_since(job.created.occurred_at)
+                        seconds_since(job.created.occurred_at)
                     )
                 try:
                     with anyio.fail_after(timeout_s):
@@ -537,7 +367,7 @@ class Persister(Actor[JobFinished]):
         self,
         store: JobStore,
         publisher: Publisher,
-        emitter: _Emitter,
+        emitter: LifecycleEmitter,
         in_flight: dict[str, AdmittedJob],
         metrics: ProcessorMetrics,
         *,
@@ -587,7 +417,7 @@ class Persister(Actor[JobFinished]):
                 retries.append(
                     PublishRequest(
                         JOBS_CREATED,
-                        [_next_attempt_message(message.job, message.job.attempt + 1)],
+                        [next_attempt_message(message.job, message.job.attempt + 1)],
                         delay_s=message.retry_delay_s,
                     )
                 )
@@ -600,7 +430,7 @@ class Persister(Actor[JobFinished]):
                     self.failed += 1
                     self._metrics.failed.labels(job_type).inc()
                 self._metrics.end_to_end_seconds.labels(job_type).observe(
-                    _seconds_since(message.job.created.occurred_at)
+                    seconds_since(message.job.created.occurred_at)
                 )
                 if message.cancelled:
                     # A job cancelled before its first attempt was never announced: its
@@ -612,7 +442,7 @@ class Persister(Actor[JobFinished]):
                             message.job,
                             EventType.VALIDATED,
                             message.at,
-                            _job_document(message.job.spec, JobStatus.VALIDATED, message.at),
+                            job_document(message.job.spec, JobStatus.VALIDATED, message.at),
                         )
                     )
                 record = JobRecord(
@@ -704,8 +534,8 @@ class Persister(Actor[JobFinished]):
                 retries.append(
                     PublishRequest(
                         JOBS_CREATED,
-                        [_next_attempt_message(job, job.attempt + 1)],
-                        delay_s=_seconds_until(record.next_attempt_at),
+                        [next_attempt_message(job, job.attempt + 1)],
+                        delay_s=seconds_until(record.next_attempt_at),
                     )
                 )
         else:
@@ -720,7 +550,7 @@ class Persister(Actor[JobFinished]):
             retries.append(
                 PublishRequest(
                     JOBS_CREATED,
-                    [_next_attempt_message(job, job.attempt)],
+                    [next_attempt_message(job, job.attempt)],
                     delay_s=self._settings_backoff_s,
                 )
             )
@@ -756,7 +586,7 @@ class ProcessorService(ServiceTree):
         extra_children: Sequence[ChildSpec] = (),
         registry: CollectorRegistry | None = None,
     ) -> None:
-        emitter = _Emitter(settings)
+        emitter = LifecycleEmitter(settings)
         in_flight: dict[str, AdmittedJob] = {}
         self.metrics = ProcessorMetrics(
             registry if registry is not None else create_registry(),

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from actors._version import VERSION
+from actors.attempts import Backoff
 from actors.errors import ConfigError
-from actors.retries import Backoff
 from actors.urls import (
     DEFAULT_MONGO_URL,
     DEFAULT_POSTGRES_URL,
@@ -75,7 +75,7 @@ class Settings:
     shutdown_s: float = 10.0
     """How long each service may take to drain on a graceful stop before it is cancelled."""
     max_attempts: int = 3
-    """Attempts of a job whose type and metadata set none (see :mod:`actors.retries`)."""
+    """Attempts of a job whose type and metadata set none (see :mod:`actors.attempts`)."""
     retry_backoff_s: float = 1.0
     """Wait after a job's first failed attempt; each further wait is
     ``retry_backoff_factor`` times longer, up to ``retry_backoff_max_s``."""

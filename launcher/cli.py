@@ -80,7 +80,7 @@ def _positive(text: str) -> float:
 
 
 def _attempts(text: str) -> int:
-    from actors.retries import MAX_ATTEMPTS_LIMIT
+    from actors.attempts import MAX_ATTEMPTS_LIMIT
 
     try:
         value = int(text)

@@ -50,6 +50,7 @@ from actors.jobs import (
     JobStatus,
     StoredState,
 )
+from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
 from actors.urls import redact
 
 if TYPE_CHECKING:
@@ -88,82 +89,8 @@ _MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's ``NAMEDATALEN - 1``: longer schema names would be silently truncated."""
 
 
-# -- migrations ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One step of the job store's schema.
-
-    Published migrations are never edited; a change is a new migration at the end.
-    """
-
-    version: int
-    """Position in :data:`MIGRATIONS`, from 1; the key in ``schema_migrations``."""
-    name: str
-    """What it does, recorded next to its version."""
-    sql: str
-    """The script, run in the migrating transaction (statements separated by ``;``)."""
-
-
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 _CANCELLABLE_SQL = ", ".join(f"'{status.value}'" for status in sorted(CANCELLABLE_STATUSES))
-_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in JobStatus)
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        version=1,
-        name="create jobs",
-        # COLLATE "C" on the id and the timestamps: byte order, whatever the database's
-        # locale, so ordering (and greatest()) matches the SQLite store and time order.
-        sql=f"""
-        CREATE TABLE jobs (
-            id text COLLATE "C" PRIMARY KEY,
-            type text NOT NULL,
-            status text NOT NULL CHECK (status IN ({_STATUSES_SQL})),
-            status_rank smallint NOT NULL,
-            created_at text COLLATE "C" NOT NULL,
-            updated_at text COLLATE "C" NOT NULL,
-            correlation_id text NOT NULL,
-            payload jsonb NOT NULL,
-            metadata jsonb NOT NULL,
-            attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-            started_at text COLLATE "C",
-            finished_at text COLLATE "C",
-            result jsonb,
-            error text
-        );
-        CREATE INDEX jobs_by_created_at ON jobs (created_at DESC, id DESC);
-        CREATE INDEX jobs_by_status ON jobs (status, created_at DESC, id DESC);
-        CREATE INDEX jobs_by_type ON jobs (type, created_at DESC, id DESC);
-        """,
-    ),
-    Migration(
-        version=2,
-        name="retries and cancel",
-        # The history of failed attempts ({attempt, error, at} objects), the highest
-        # failed attempt (the guard against stale deliveries), when the next attempt is
-        # due, and the cancel marker written by the gateway.
-        sql="""
-        ALTER TABLE jobs
-            ADD COLUMN errors jsonb NOT NULL DEFAULT '[]',
-            ADD COLUMN failed_attempts integer NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
-            ADD COLUMN next_attempt_at text COLLATE "C",
-            ADD COLUMN cancel_requested_at text COLLATE "C";
-        """,
-    ),
-)
-"""The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""
-
-_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version integer PRIMARY KEY,
-    name text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)"""
-
-# Taken before anything else while migrating, so two processes starting at once migrate
-# one after the other; the key is derived in SQL from the schema's name.
-_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 # -- what the store needs from asyncpg (it ships no type information) ---------------------
@@ -283,7 +210,7 @@ async def _migrate(conn: _Connection, schema: str, url: str) -> list[int]:
     schema_sql = _quote_identifier(schema)
     applied: list[int] = []
     async with conn.transaction():
-        await conn.execute(_MIGRATION_LOCK, f"task-observatory/migrations/{schema}")
+        await conn.execute(MIGRATION_LOCK, f"task-observatory/migrations/{schema}")
         # CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema
         # exists, so a role that may only use an existing schema checks first.
         if not await conn.fetchval(
@@ -291,7 +218,7 @@ async def _migrate(conn: _Connection, schema: str, url: str) -> list[int]:
         ):
             await conn.execute(f"CREATE SCHEMA {schema_sql}")
         await conn.execute(f"SET LOCAL search_path TO {schema_sql}")
-        await conn.execute(_MIGRATIONS_TABLE)
+        await conn.execute(MIGRATIONS_TABLE)
         done = {
             _integer(row[0]) for row in await conn.fetch("SELECT version FROM schema_migrations")
         }

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from actors.errors import ConfigError
-from actors.handlers import HandlerRegistry, JobContext
-from actors.retries import (
+from actors.attempts import (
     MAX_ATTEMPTS_LIMIT,
     Backoff,
     backoff_s,
     metadata_max_attempts,
     resolve_max_attempts,
 )
+from actors.errors import ConfigError
+from actors.handlers import HandlerRegistry, JobContext
 from actors.settings import Settings
 
 
