@@ -131,3 +131,26 @@ async def test_issue_8_retries_and_cancel_through_rabbitmq_and_postgresql(
     assert conflict.status_code == 409
     assert conflict.json()["status"] == "COMPLETED"
     assert unknown.status_code == 404
+
+
+async def test_issue_8_a_gateway_accepts_jobs_while_postgresql_is_away_and_cannot_cancel(
+    settings: Settings, free_tcp_port: int
+) -> None:
+    away = settings.with_changes(
+        postgres_url=f"postgresql://observatory:s3cret@127.0.0.1:{free_tcp_port}/test"
+    )
+    gateway = ServiceProcess("gateway", away)
+    async with anyio.create_task_group() as tg, httpx.AsyncClient(timeout=10) as client:
+        # Started as soon as RabbitMQ answers: PostgreSQL is not waited for.
+        await tg.start(gateway.run)
+        base = f"http://127.0.0.1:{gateway.http.port}"
+        health = await client.get(f"{base}/healthz")
+        accepted = await client.post(f"{base}/jobs", json={"type": "echo"})
+        cancel = await client.delete(f"{base}/jobs/{accepted.json()['jobId']}")
+        gateway.request_stop()
+
+    assert health.status_code == 200
+    assert "gateway/postgres" in health.json()["unhealthy"]
+    assert accepted.status_code == 202
+    assert cancel.status_code == 503
+    assert "s3cret" not in cancel.text

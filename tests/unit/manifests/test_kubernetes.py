@@ -300,7 +300,7 @@ def test_credentials_come_from_secrets_never_from_literals(objects: list[Obj]) -
 
 def test_the_services_get_their_connection_urls_from_the_secret(objects: list[Obj]) -> None:
     needs = {
-        "gateway": {"RABBITMQ_URL"},
+        "gateway": {"RABBITMQ_URL", "POSTGRES_URL"},
         "processor": {"RABBITMQ_URL", "POSTGRES_URL"},
         "metrics-engine": {"RABBITMQ_URL", "REDIS_URL", "MONGO_URL"},
         "read-model": {"POSTGRES_URL", "REDIS_URL", "MONGO_URL"},
