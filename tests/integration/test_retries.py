@@ -31,11 +31,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
 @pytest.fixture
-async def settings(rabbitmq_url: str, postgres_url: str) -> AsyncIterator[Settings]:
+async def settings(rabbitmq_url: str, postgres_url: str, mongo_url: str) -> AsyncIterator[Settings]:
     """Settings of a namespace of the test's own; its queues and schema go afterwards."""
     settings = Settings(
         rabbitmq_url=rabbitmq_url,
         postgres_url=postgres_url,
+        # The gateway's dead letters live there; a reachable one leaks no sockets.
+        mongo_url=mongo_url,
         namespace=f"retries-{uuid.uuid4().hex[:10]}",
         gateway_port=0,
         processor_port=0,
