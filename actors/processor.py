@@ -375,7 +375,8 @@ class Persister(Actor[JobFinished]):
         retry_backoff_s: float = 1.0,
     ) -> None:
         super().__init__("persister", mailbox_size=max(1, batch), max_batch=max(1, batch))
-        self._settings_backoff_s = retry_backoff_s
+        self._recheck_delay_s = retry_backoff_s
+        """How long an unexplained held delivery waits before it is looked at again."""
         self._in_flight = in_flight
         self._metrics = metrics
         self._store = store
@@ -551,7 +552,7 @@ class Persister(Actor[JobFinished]):
                 PublishRequest(
                     JOBS_CREATED,
                     [next_attempt_message(job, job.attempt)],
-                    delay_s=self._settings_backoff_s,
+                    delay_s=self._recheck_delay_s,
                 )
             )
         # A resubmission is a fact for the audit trail (a retry's delivery carries the
