@@ -361,9 +361,20 @@ class Gate:
                 f"Job {job_id} FAILED after {job.get('attempts')} attempt(s); it was given "
                 f"{FAILING_MAX_ATTEMPTS}."
             )
-        events = job.get("events")
-        assert isinstance(events, list)
-        terminal = [e for e in events if e["eventType"] == "job.failed"]
+        terminal: list[object] = []
+
+        async def recorded() -> str | None:
+            # The trail follows the job store by a moment (another service writes it).
+            events = await self._get_json(
+                http, f"{self.read_model}/events?jobId={job_id}&limit=500"
+            )
+            assert isinstance(events, list)
+            terminal[:] = [e for e in events if e["eventType"] == "job.failed"]
+            return None if terminal else "no job.failed event in the audit trail yet"
+
+        await self._poll(
+            "job.failed in the audit trail", recorded, timeout_s=min(self.wait_s, 30.0)
+        )
         if len(terminal) != 1:
             raise GateFailure(f"Job {job_id} has {len(terminal)} job.failed events, not 1.")
         return f"FAILED after {FAILING_MAX_ATTEMPTS} attempts, one job.failed"
