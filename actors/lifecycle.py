@@ -182,6 +182,73 @@ class LifecycleEmitter:
         )
         return self.event(job, event_type, at, payload)
 
+    def replay(self, job: AdmittedJob, record: JobRecord) -> list[Envelope]:
+        """Every lifecycle event of the terminal ``record`` after ``job.created``, with
+        the ids they were first emitted with: validated, each attempt's start (and, for an
+        attempt that was retried, its failure), then the terminal event."""
+        spec = record.spec
+        started = record.started_at or record.updated_at
+        ends = {entry.attempt: entry for entry in record.errors}
+        events = [
+            self._envelope(
+                spec,
+                EventType.VALIDATED,
+                lifecycle_event_id(spec.id, EventType.VALIDATED),
+                started,
+                job_document(spec, JobStatus.VALIDATED, started),
+            )
+        ]
+        for attempt in range(1, record.attempts + 1):
+            previous = ends.get(attempt - 1)
+            at = previous.at if previous is not None else started
+            events.append(
+                self._envelope(
+                    spec,
+                    EventType.EXECUTED,
+                    lifecycle_event_id(spec.id, EventType.EXECUTED, attempt),
+                    at,
+                    job_document(spec, JobStatus.EXECUTING, at, attempt=attempt),
+                )
+            )
+            failed = ends.get(attempt)
+            if failed is not None and attempt < record.attempts:
+                events.append(
+                    self._envelope(
+                        spec,
+                        EventType.EXECUTED,
+                        attempt_failed_event_id(spec.id, attempt),
+                        failed.at,
+                        job_document(
+                            spec,
+                            JobStatus.PENDING,
+                            failed.at,
+                            attempt=attempt,
+                            error=failed.error,
+                            willRetry=True,
+                        ),
+                    )
+                )
+        events.append(self.terminal(job, record))
+        return events
+
+    def _envelope(
+        self,
+        spec: JobSpec,
+        event_type: EventType,
+        event_id: str,
+        at: str,
+        payload: dict[str, object],
+    ) -> Envelope:
+        return Envelope(
+            event_type=event_type,
+            event_id=event_id,
+            occurred_at=at,
+            producer=self.producer,
+            correlation_id=spec.correlation_id,
+            idempotency_key=f"{spec.id}:{event_type.value}",
+            payload=payload,
+        )
+
     def attempt_failed(self, finished: JobFinished) -> Envelope:
         """The ``job.executed`` event telling that an attempt failed and will be retried."""
         job = finished.job

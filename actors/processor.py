@@ -457,7 +457,8 @@ class Persister(Actor[JobFinished]):
                 )
                 events.append(self._emitter.terminal(message.job, record))
             else:
-                events.extend(await self._stored_terminal(message.job))
+                events.append(message.job.created)
+                events.extend(await self._stored_lifecycle(message.job))
             settlements.append(message.job.settlement)
             for duplicate in message.job.duplicates:
                 events.append(duplicate.created)
@@ -467,10 +468,12 @@ class Persister(Actor[JobFinished]):
             log.info(
                 "job.already_terminal job_id=%s status=%s", message.job.spec.id, message.status
             )
-            # The submission itself is a fact for the audit trail; the job's stored
-            # terminal event is re-emitted with its own id, so it is counted once.
+            # The submission itself is a fact for the audit trail. The job's whole stored
+            # lifecycle is emitted again, each event with its own id (stored and counted
+            # once): a processor that died after storing the outcome but before
+            # publishing its events has them published now.
             events.append(message.job.created)
-            events.extend(await self._stored_terminal(message.job))
+            events.extend(await self._stored_lifecycle(message.job))
             settlements.append(message.job.settlement)
             for duplicate in message.job.duplicates:
                 events.append(duplicate.created)
@@ -563,13 +566,13 @@ class Persister(Actor[JobFinished]):
         settlements.extend(duplicate.settlement for duplicate in job.duplicates)
         return None
 
-    async def _stored_terminal(self, job: AdmittedJob) -> list[Envelope]:
+    async def _stored_lifecycle(self, job: AdmittedJob) -> list[Envelope]:
         record = await retry_while_unavailable(
             lambda: self._store.get_job(job.spec.id), what="job store (read)"
         )
         if record is None or not record.status.is_terminal:
             return []
-        return [self._emitter.terminal(job, record)]
+        return self._emitter.replay(job, record)
 
 
 class ProcessorService(ServiceTree):

@@ -336,8 +336,79 @@ async def test_the_seed_metrics_and_golden_signals_count_what_happened(pipeline:
     await _wait_for(lambda: _redelivered(pipeline, 3))
     await _wait_for(lambda: _settled(pipeline))
     assert sample("processor_jobs_processed_total", {"type": "echo"}) == 2
-    assert sample("metrics_engine_events_duplicates_skipped_total") == 6  # created + terminal
+    # Each redelivered job's whole lifecycle is emitted again (in case the first
+    # emission was lost) and every event of it is recognised as stored: 16 duplicates.
+    assert sample("metrics_engine_events_duplicates_skipped_total") == 16
+    assert sample("metrics_engine_events_stored_total") == 16
 
 
 async def _redelivered(pipeline: Pipeline, count: int) -> bool:
     return pipeline.registry.get_sample_value("processor_jobs_redelivered_total") == count
+
+
+async def test_a_redelivery_after_the_events_were_lost_restores_the_whole_lifecycle(
+    pipeline: Pipeline,
+) -> None:
+    """A processor died after storing the outcome but before publishing its events."""
+    from actors.events import attempt_failed_event_id
+    from actors.jobs import JobSpec, JobTransition
+
+    envelope = _envelope(job_type="echo")
+    job = envelope["payload"]
+    assert isinstance(job, dict)
+    job_id = str(job["id"])
+    spec = JobSpec(
+        id=job_id,
+        type="echo",
+        created_at=str(job["createdAt"]),
+        correlation_id=str(envelope["correlationId"]),
+        payload={"n": 1},
+    )
+    at = utc_now()
+    # Two attempts: the first failed and was retried, the second completed; then the crash.
+    await pipeline.jobs.apply_transitions(
+        [
+            JobTransition(spec, JobStatus.VALIDATED, at),
+            JobTransition(spec, JobStatus.EXECUTING, at, attempt=1),
+        ]
+    )
+    await pipeline.jobs.apply_transitions(
+        [
+            JobTransition(
+                spec, JobStatus.PENDING, at, attempt=1, error="first try failed", retry_at=at
+            )
+        ]
+    )
+    await pipeline.jobs.apply_transitions(
+        [
+            JobTransition(spec, JobStatus.VALIDATED, at, attempt=2),
+            JobTransition(spec, JobStatus.EXECUTING, at, attempt=2),
+            JobTransition(spec, JobStatus.COMPLETED, at, attempt=2, result={"n": 1}),
+        ]
+    )
+    stored = await pipeline.jobs.get_job(job_id)
+    assert stored is not None
+    assert (stored.status, stored.attempts) == (JobStatus.COMPLETED, 2)
+    assert await pipeline.events.events_for_job(job_id) == []
+    # The broker redelivers the job's message (the ack was never sent).
+    await pipeline.broker.publish_batch(JOBS_CREATED, [_message(envelope)])
+
+    async def counted() -> bool:
+        return (await pipeline.counters.snapshot()).completed_jobs == 1
+
+    await _wait_for(counted)
+    timeline = await pipeline.events.events_for_job(job_id)
+    assert {(e.event_type, e.event_id) for e in timeline} == {
+        (EventType.CREATED, envelope["eventId"]),
+        (EventType.VALIDATED, lifecycle_event_id(job_id, EventType.VALIDATED)),
+        (EventType.EXECUTED, lifecycle_event_id(job_id, EventType.EXECUTED, 1)),
+        (EventType.EXECUTED, attempt_failed_event_id(job_id, 1)),
+        (EventType.EXECUTED, lifecycle_event_id(job_id, EventType.EXECUTED, 2)),
+        (EventType.COMPLETED, lifecycle_event_id(job_id, EventType.COMPLETED)),
+    }
+    stats = await pipeline.counters.snapshot()
+    assert (stats.total_jobs, stats.completed_jobs, stats.failed_jobs) == (1, 1, 0)
+    # Not run again: the stored outcome stands.
+    final = await pipeline.jobs.get_job(job_id)
+    assert final is not None
+    assert (final.status, final.attempts) == (JobStatus.COMPLETED, 2)
