@@ -47,10 +47,16 @@ class DemoLoad:
     """Submits ``rate_per_s`` demo jobs per second to the gateway until stopped."""
 
     def __init__(
-        self, gateway_url: Callable[[], str], *, rate_per_s: float = 2.0, seed: int | None = None
+        self,
+        gateway_url: Callable[[], str],
+        *,
+        rate_per_s: float = 2.0,
+        seed: int | None = None,
+        token: str | None = None,
     ) -> None:
         self.name = "demo"
         self._gateway_url = gateway_url
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._interval_s = 1.0 / max(rate_per_s, 0.01)
         self._rng = random.Random(seed)
         self._stop = anyio.Event()
@@ -69,7 +75,9 @@ class DemoLoad:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Submit jobs at a steady rate; a refused or failed request is logged and skipped."""
         self._stop = anyio.Event()
-        async with httpx.AsyncClient(base_url=self._gateway_url(), timeout=10.0) as client:
+        async with httpx.AsyncClient(
+            base_url=self._gateway_url(), timeout=10.0, headers=self._headers
+        ) as client:
             self._state = ActorState.RUNNING
             task_status.started()
             try:

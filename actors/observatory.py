@@ -138,8 +138,11 @@ class EmbeddedObservatory:
                 ChildSpec.of(read_model, shutdown_s=settings.shutdown_s + 5),
             ]
             if self.demo_rate_per_s > 0:
+                submitters = [t for t, role in settings.api_tokens.items() if role == "submitter"]
                 demo = DemoLoad(
-                    lambda: _url(settings.host, gateway.http.port), rate_per_s=self.demo_rate_per_s
+                    lambda: _url(settings.host, gateway.http.port),
+                    rate_per_s=self.demo_rate_per_s,
+                    token=submitters[0] if submitters else None,
                 )
                 children.append(ChildSpec.of(demo, shutdown_s=5.0))
             root = self._root = Supervisor(

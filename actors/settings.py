@@ -23,10 +23,12 @@ import os
 import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from actors._version import VERSION
 from actors.attempts import Backoff
 from actors.errors import ConfigError
+from actors.tokens import load_tokens
 from actors.urls import (
     DEFAULT_MONGO_URL,
     DEFAULT_POSTGRES_URL,
@@ -34,6 +36,9 @@ from actors.urls import (
     DEFAULT_REDIS_URL,
     url_from_env,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Settings"]
 
@@ -83,8 +88,21 @@ class Settings:
     retry_backoff_max_s: float = 30.0
     default_job_duration_s: float = 0.05
     """Simulated duration of a job whose type has no handler."""
-    cors_origins: tuple[str, ...] = ("*",)
-    """Origins the read model allows; ``*`` for local use."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the APIs from another origin (CORS). Empty: pages
+    served from this machine (``http://127.0.0.1``, ``localhost``, ``[::1]``, any port)
+    and, on the read model, ``null`` (the launcher page opened from disk)."""
+    api_tokens: Mapping[str, str] = field(default_factory=dict)
+    """Bearer tokens (token → role: viewer, submitter, alertmanager); empty: no
+    authentication (allowed on loopback addresses only, unless ``insecure``)."""
+    insecure: bool = False
+    """Serve on a non-loopback address without tokens (``--insecure``)."""
+    rate_limit_per_s: float = 2000.0
+    """Jobs a second one client (token, else address) may submit; 0 turns the limit off."""
+    rate_limit_burst: float = 4000.0
+    """Jobs a client may submit at once before the rate applies (a full batch is 1,000)."""
+    max_json_depth: int = 32
+    """Deepest nesting of arrays and objects accepted in a request body."""
     max_stream_clients: int = 100
     """Most clients the read model's live stream serves at once; more get 503."""
     live_interval_s: float = 1.0
@@ -103,11 +121,13 @@ class Settings:
         """Settings with the server URLs from ``RABBITMQ_URL``, ``POSTGRES_URL``,
         ``REDIS_URL``, ``MONGO_URL``, the namespace from ``OBSERVATORY_NAMESPACE``, the
         gateway's public URL (what the dashboard submits to) from ``OBSERVATORY_GATEWAY_URL``,
-        and the retry policy from ``OBSERVATORY_MAX_ATTEMPTS`` and
-        ``OBSERVATORY_RETRY_BACKOFF_S`` when set.
+        the retry policy from ``OBSERVATORY_MAX_ATTEMPTS`` and
+        ``OBSERVATORY_RETRY_BACKOFF_S`` when set, the API tokens (``OBSERVATORY_API_TOKENS``
+        or the file ``OBSERVATORY_API_TOKENS_FILE``) and the CORS origins
+        (``OBSERVATORY_CORS_ORIGINS``, comma-separated).
 
         Raises:
-            ConfigError: a retry variable is not a number.
+            ConfigError: a retry variable is not a number, or a token entry is malformed.
         """
         retry: dict[str, object] = {}
         for variable, name, kind in (
@@ -129,6 +149,12 @@ class Settings:
             mongo_url=url_from_env("MONGO_URL", DEFAULT_MONGO_URL),
             namespace=url_from_env("OBSERVATORY_NAMESPACE", ""),
             public_gateway_url=url_from_env("OBSERVATORY_GATEWAY_URL", "") or None,
+            api_tokens={token: role.value for token, role in load_tokens().items()},
+            cors_origins=tuple(
+                origin.strip()
+                for origin in os.environ.get("OBSERVATORY_CORS_ORIGINS", "").split(",")
+                if origin.strip()
+            ),
         )
         if retry:
             settings = settings.with_changes(**retry)

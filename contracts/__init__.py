@@ -18,6 +18,7 @@ from __future__ import annotations
 from contracts._validation import (
     Contracts,
     SchemaName,
+    depth_issue,
     fixtures_dir,
     get_contracts,
     parse_json,
@@ -27,6 +28,7 @@ from contracts._validation import (
 __all__ = [
     "Contracts",
     "SchemaName",
+    "depth_issue",
     "fixtures_dir",
     "get_contracts",
     "parse_json",

@@ -309,3 +309,22 @@ def _nul_path(value: object) -> str | None:
 
 def _unparsable(message: str) -> InvalidMessage:
     return InvalidMessage(message, [ValidationIssue("", message)])
+
+
+def depth_issue(value: object, max_depth: int) -> ValidationIssue | None:
+    """The first array or object nested deeper than ``max_depth``, located; else ``None``."""
+    stack: list[tuple[str, object, int]] = [("", value, 1)]
+    while stack:
+        path, item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = [(f"{path}/{_pointer_part(k)}", v) for k, v in item.items()]
+        elif isinstance(item, list):
+            children = [(f"{path}/{i}", v) for i, v in enumerate(item)]
+        else:
+            continue
+        if depth > max_depth:
+            return ValidationIssue(
+                path, f"Nested more than {max_depth} levels deep; flatten the document."
+            )
+        stack.extend((child_path, child, depth + 1) for child_path, child in children)
+    return None

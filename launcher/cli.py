@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from actors._version import VERSION
-from actors.errors import ObservatoryError
+from actors.errors import ConfigError, ObservatoryError
 from actors.observability import configure_logging
 from actors.serve import SERVICES
 from actors.settings import Settings
@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
     up.add_argument("--host", default=defaults.host, help="address to bind (default: %(default)s)")
     up.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve on a non-loopback address without API tokens (OBSERVATORY_API_TOKENS)",
+    )
+    up.add_argument(
         "--gateway-port",
         type=_port,
         default=defaults.gateway_port,
@@ -221,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("service", choices=SERVICES, help="which service")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve on a non-loopback address without API tokens (OBSERVATORY_API_TOKENS)",
+    )
     serve.add_argument(
         "--host", default=defaults.host, help="address to bind (default: %(default)s)"
     )
@@ -332,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 async def _run_up(args: argparse.Namespace) -> int:
     from actors.observatory import EmbeddedObservatory
 
-    settings = Settings(
+    settings = Settings.from_env(
         host=args.host,
         gateway_port=args.gateway_port,
         read_model_port=args.read_model_port,
@@ -342,7 +352,9 @@ async def _run_up(args: argparse.Namespace) -> int:
         default_job_duration_s=max(0.0, args.default_job_duration),
         max_attempts=args.max_attempts,
         retry_backoff_s=args.retry_backoff,
+        insecure=args.insecure,
     )
+    exposure = check_exposure(settings)
     observatory = EmbeddedObservatory(
         settings, demo_rate_per_s=args.demo_rate if args.demo else 0.0
     )
@@ -361,9 +373,36 @@ async def _run_up(args: argparse.Namespace) -> int:
         )
         if args.demo:
             print(f"  Demo load   {args.demo_rate:g} jobs/s of echo, sleep, compute, fail, report")
+        print(f"  Security    {exposure}")
         print("Press Ctrl-C to stop.", flush=True)
     print("Stopped; nothing in flight was lost.", flush=True)
     return 0
+
+
+def check_exposure(settings: Settings) -> str:
+    """One line on how the APIs are protected.
+
+    Raises:
+        ConfigError: a non-loopback address without tokens and without ``insecure``.
+    """
+    from actors.tokens import is_loopback
+
+    roles = sorted(settings.api_tokens.values())
+    if roles:
+        counts = ", ".join(f"{roles.count(r)} {r}" for r in sorted(set(roles)))
+        return f"API tokens required ({counts}); health and metrics stay open"
+    if is_loopback(settings.host):
+        return (
+            f"API tokens off: bound to {settings.host}, only this machine can connect "
+            "(set OBSERVATORY_API_TOKENS to require them)"
+        )
+    if settings.insecure:
+        return f"API tokens OFF on {settings.host} (--insecure): anyone who can reach it may submit"
+    raise ConfigError(
+        f"Refusing to serve on {settings.host} without API tokens: anyone on the network could "
+        "submit jobs. Set OBSERVATORY_API_TOKENS (e.g. 'submitter:<token>,viewer:<token>') or "
+        "OBSERVATORY_API_TOKENS_FILE, bind to 127.0.0.1, or pass --insecure."
+    )
 
 
 async def _until_signalled(tg_cancel: anyio.CancelScope, stop: Callable[[], None]) -> None:
@@ -394,7 +433,9 @@ async def _run_serve(args: argparse.Namespace) -> int:
             "read-model": "read_model_port",
         }[args.service]
         overrides[field] = args.port
+    overrides["insecure"] = args.insecure
     settings = Settings.from_env(**overrides)
+    log.info("service.security service=%s %s", args.service, check_exposure(settings))
     process = ServiceProcess(args.service, settings)
     async with anyio.create_task_group() as tg:
 
@@ -439,7 +480,11 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         env=env,
         shutdown_s=args.shutdown_timeout,
         ports=chosen,
-        extra_args=["--shutdown-timeout", str(args.shutdown_timeout)],
+        extra_args=[
+            "--shutdown-timeout",
+            str(args.shutdown_timeout),
+            *(["--insecure"] if args.insecure else []),
+        ],
     )
     async with anyio.create_task_group() as tg:
 

@@ -6,7 +6,6 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-import quart_cors
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CORRELATION_HEADER",
     "BadQuery",
-    "allow_cors",
     "install_common",
     "json_error",
     "query_int",
@@ -93,19 +91,6 @@ def correlation_id_from(header: str | None) -> str:
         return str(uuid.UUID(header))
     except ValueError:
         return str(uuid.uuid5(_CORRELATION_NAMESPACE, header[:200]))
-
-
-def allow_cors(app: Quart, origins: Sequence[str]) -> Quart:
-    """CORS on every route of ``app`` (preflight included) for ``origins`` (``*``: any)."""
-    allowed = list(origins)
-    return quart_cors.cors(
-        app,
-        allow_origin="*" if allowed == ["*"] else allowed,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
-        expose_headers=["X-Correlation-Id"],
-        max_age=600,
-    )
 
 
 def install_common(

@@ -46,8 +46,17 @@ def _listen(host: str, port: int) -> socket.socket:
 class HttpServer:
     """A Quart app served by Hypercorn on ``host:port``; ``port=0`` picks a free one."""
 
-    def __init__(self, app: Quart, host: str, port: int, *, name: str = "http") -> None:
+    def __init__(
+        self,
+        app: Quart,
+        host: str,
+        port: int,
+        *,
+        name: str = "http",
+        read_timeout_s: int = 30,
+    ) -> None:
         self.name = name
+        self.read_timeout_s = read_timeout_s
         self.app = app
         self.host = host
         self.port = port
@@ -74,6 +83,8 @@ class HttpServer:
         config.errorlog = logging.getLogger("hypercorn.error")
         config.graceful_timeout = 5.0
         config.keep_alive_timeout = 75.0
+        # A client that stops sending mid-request is dropped, never holding a worker.
+        config.read_timeout = self.read_timeout_s
         self._state = ActorState.RUNNING
         task_status.started()
         log.info("http.listening name=%s url=http://%s:%d", self.name, self.host, self.port)

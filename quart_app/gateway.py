@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ from actors.events import Envelope, EventType, Producer
 from actors.jobs import JobStatus
 from actors.observability import JOB_ID
 from actors.publisher import PublishRequest
-from contracts import SchemaName, get_contracts, parse_json
-from quart_app._common import allow_cors, install_common, json_error
+from contracts import SchemaName, depth_issue, get_contracts, parse_json
+from quart_app._common import install_common, json_error
+from quart_app.auth import TokenBucket, client_key, retry_after, secure
 from quart_app.cancel import install_cancel_route
 from quart_app.dead_letters import install_dead_letter_routes
 from quart_app.openapi import gateway_openapi, install_docs
@@ -134,9 +136,41 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         if len(body) > limit_bytes:
             return reject(413, f"The body is over {limit_bytes} bytes; send {what} smaller.")
         try:
-            return parse_json(body)
+            document = parse_json(body)
         except InvalidMessage as exc:
             return reject(400, str(exc), exc.issues)
+        if (too_deep := depth_issue(document, settings.max_json_depth + 1)) is not None:
+            return reject(400, f"The body is nested too deeply: {too_deep.message}", [too_deep])
+        return document
+
+    bucket = (
+        TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
+        if settings.rate_limit_per_s > 0
+        else None
+    )
+
+    def over_limit(jobs: int) -> tuple[Response, int] | None:
+        """429 with ``Retry-After`` when this client submitted too much too fast."""
+        if bucket is None:
+            return None
+        client = client_key(getattr(g, "token", None), request.remote_addr)
+        wait_s = bucket.take(client, jobs)
+        if wait_s <= 0:
+            return None
+        if math.isinf(wait_s):
+            wait_s = settings.rate_limit_burst / settings.rate_limit_per_s
+            message = (
+                f"{jobs} jobs at once are more than this client may send in one go "
+                f"({settings.rate_limit_burst:g}); split the batch."
+            )
+        else:
+            message = (
+                f"Too many jobs from this client: at most {settings.rate_limit_per_s:g} a "
+                f"second (bursts of {settings.rate_limit_burst:g}); retry in {wait_s:.1f} s."
+            )
+        response, status = reject(429, message)
+        response.headers["Retry-After"] = retry_after(wait_s)
+        return response, status
 
     def check(submission: object) -> list[ValidationIssue]:
         """Count the submission by type and return its contract violations."""
@@ -192,6 +226,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
 
     @app.post("/jobs")
     async def submit_job() -> tuple[Response, int]:
+        if (limited := over_limit(1)) is not None:
+            return limited
         submission = await read_json(settings.max_body_bytes, "the job")
         if isinstance(submission, tuple):
             return submission
@@ -233,11 +269,22 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
                 f"The batch holds {len(document)} jobs; at most {settings.max_batch_jobs} "
                 "are accepted per request.",
             )
+        if (limited := over_limit(len(document))) is not None:
+            return limited
         now = utc_now()
         results: list[dict[str, object]] = []
         messages: list[OutgoingMessage] = []
         for submission in document:
             issues = check(submission)
+            size = len(json.dumps(submission, separators=(",", ":")).encode())
+            if size > settings.max_body_bytes:
+                issues = [
+                    ValidationIssue(
+                        "",
+                        f"The job is {size} bytes; at most {settings.max_body_bytes} are "
+                        "accepted per job.",
+                    )
+                ]
             if issues:
                 results.append(
                     {
@@ -278,4 +325,9 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     )
 
     install_cancel_route(app, deps.jobs)
-    return allow_cors(app, settings.cors_origins)
+    return secure(
+        app,
+        tokens=settings.api_tokens,
+        cors_origins=settings.cors_origins,
+        allow_null_origin=False,
+    )

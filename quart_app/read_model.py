@@ -18,7 +18,8 @@ from actors.jobs import JobStatus
 from actors.live import LiveFeed, TooManyClients
 from actors.observability import bind
 from contracts import SchemaName, get_contracts, parse_json
-from quart_app._common import BadQuery, allow_cors, install_common, json_error, query_int
+from quart_app._common import BadQuery, install_common, json_error, query_int
+from quart_app.auth import secure
 from quart_app.openapi import install_docs, read_model_openapi
 
 if TYPE_CHECKING:
@@ -210,4 +211,9 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         records = await deps.dead_letters.recent(limit=limit)
         return jsonify([record.to_json() for record in records])
 
-    return allow_cors(app, settings.cors_origins)
+    return secure(
+        app,
+        tokens=settings.api_tokens,
+        cors_origins=settings.cors_origins,
+        allow_null_origin=True,  # the launcher page, opened from disk
+    )

@@ -18,6 +18,7 @@ export const SPLASH_MESSAGES = [
 
 const PAGE_SIZE = 10;
 const POLL_MS = 5000;
+const STREAM_RETRY_MS = 3000;
 const RETRY_S = 5;
 const STATUSES = ["PENDING", "VALIDATED", "EXECUTING", "COMPLETED", "FAILED"];
 
@@ -47,23 +48,81 @@ class HttpError extends Error {
   }
 }
 
-async function getJSON(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
+const TOKEN_KEY = "observatory-token";
+
+function token() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch (error) {
+    return "";
+  }
+}
+
+function authHeaders(extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  return headers;
+}
+
+async function checked(response) {
   const body = await response.json().catch(() => null);
+  if (response.status === 401) askForToken(body && body.error);
   if (!response.ok) throw new HttpError(response.status, body);
   return body;
 }
 
+async function getJSON(url) {
+  return checked(await fetch(url, { headers: authHeaders() }));
+}
+
+async function deleteJSON(url) {
+  return checked(await fetch(url, { method: "DELETE", headers: authHeaders() }));
+}
+
 async function postJSON(url, payload) {
-  const init = { method: "POST", headers: { Accept: "application/json" } };
+  const init = { method: "POST", headers: authHeaders() };
   if (payload !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(payload);
   }
-  const response = await fetch(url, init);
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw new HttpError(response.status, body);
-  return body;
+  return checked(await fetch(url, init));
+}
+
+// ---------------------------------------------------------------- token
+
+let tokenWaiters = [];
+
+function askForToken(reason) {
+  $("token-open").hidden = false;
+  if (!$("token-modal").hidden) return;
+  $("token-error").textContent = token() ? `The token was refused: ${reason || "not valid"}.` : "";
+  $("token-input").value = "";
+  $("token-modal").hidden = false;
+  $("token-input").focus();
+}
+
+function tokenGiven() {
+  return new Promise((resolve) => tokenWaiters.push(resolve));
+}
+
+function saveToken(event) {
+  event.preventDefault();
+  const value = $("token-input").value.trim();
+  if (!value) {
+    $("token-error").textContent = "Paste the token you were given.";
+    return;
+  }
+  try {
+    sessionStorage.setItem(TOKEN_KEY, value);
+  } catch (error) {
+    $("token-error").textContent = "This browser keeps no session storage; the token cannot be kept.";
+    return;
+  }
+  $("token-modal").hidden = true;
+  const waiters = tokenWaiters;
+  tokenWaiters = [];
+  waiters.forEach((resolve) => resolve());
+  if (state.stream) state.stream.abort();
 }
 
 // ---------------------------------------------------------------- formatting
@@ -111,6 +170,7 @@ const state = {
   pollTimer: null,
   openJobId: null,
   editingDeadLetter: null,
+  armedDiscards: new Set(),
 };
 
 function gatewayUrl(path) {
@@ -311,7 +371,7 @@ function renderDeadLetters() {
           { class: "actions" },
           h("button", { type: "button", class: "dl-requeue", onclick: () => requeue(dl.deadLetterId).catch(() => {}) }, "Requeue"),
           h("button", { type: "button", class: "ghost dl-edit", onclick: () => openDeadLetterEditor(dl) }, "Edit & requeue"),
-          h("button", { type: "button", class: "ghost dl-discard", onclick: (e) => discard(dl.deadLetterId, e.currentTarget) }, "Discard"),
+          h("button", { type: "button", class: "ghost dl-discard", onclick: () => discard(dl.deadLetterId) }, state.armedDiscards.has(dl.deadLetterId) ? "Click again to discard" : "Discard"),
         ),
       ),
     ),
@@ -406,66 +466,103 @@ function stopPolling() {
   state.pollTimer = null;
 }
 
+// The live stream is read with fetch (not EventSource) so that it carries the same
+// Authorization header as every other request: no side door.
 function connectStream() {
-  if (!("EventSource" in window)) {
-    startPolling();
-    return;
-  }
-  const stream = new EventSource("/stream");
-  state.stream = stream;
-  const on = (name, handler) =>
-    stream.addEventListener(name, (message) => {
-      try {
-        handler(JSON.parse(message.data));
-      } catch (error) {
-        console.warn(`Could not apply the stream's ${name} message`, error);
+  const controller = new AbortController();
+  state.stream = controller;
+  const handlers = {
+    stats: (stats) => {
+      state.stats = stats;
+      renderStats();
+    },
+    throughput: (throughput) => {
+      state.throughput = throughput;
+      renderThroughput();
+    },
+    alerts: (alerts) => {
+      state.alerts = alerts;
+      renderAlerts();
+    },
+    jobs: (jobs) => {
+      if (state.page === 0 && !state.filterStatus && !state.filterType) {
+        jobsRequest += 1; // an answer still on its way is older than this
+        const before = new Map(state.jobs.map((j) => [j.id, j.status]));
+        state.jobs = jobs.slice(0, PAGE_SIZE);
+        renderJobs(new Set(state.jobs.filter((j) => before.get(j.id) !== j.status).map((j) => j.id + j.status)));
+      } else {
+        loadJobs().catch(() => {});
       }
-    });
-  stream.onopen = () => {
-    setMode("live");
-    stopPolling();
+      if (state.openJobId && jobs.some((j) => j.id === state.openJobId)) openJob(state.openJobId, { keepScroll: true });
+    },
+    events: (events) => {
+      const seen = new Set(state.events.map((e) => e.eventId));
+      const fresh = events.filter((e) => !seen.has(e.eventId)).reverse();
+      state.events = [...fresh, ...state.events].slice(0, 200);
+      renderEvents();
+    },
+    "dead-letters": ({ count }) => {
+      state.deadLetterCount = count;
+      if (count !== state.deadLetters.length) loadDeadLetters().catch(() => {});
+      else renderDeadLetters();
+    },
   };
-  stream.onerror = () => {
-    // EventSource reconnects by itself (retry: 3 s); meanwhile the page polls.
+  const dispatch = (block) => {
+    let name = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+    }
+    if (!data.length || !handlers[name]) return;
+    try {
+      handlers[name](JSON.parse(data.join("\n")));
+    } catch (error) {
+      console.warn(`Could not apply the stream's ${name} message`, error);
+    }
+  };
+  const fallBack = () => {
     // The polls say whether the API answers at all (Polling) or not (Disconnected).
-    if (stream.readyState === EventSource.CLOSED) state.stream = null;
     if (state.mode === "live") setMode("polling");
     startPolling();
+    setTimeout(() => {
+      if (state.stream === controller) connectStream();
+    }, STREAM_RETRY_MS);
   };
-  on("stats", (stats) => {
-    state.stats = stats;
-    renderStats();
-  });
-  on("throughput", (throughput) => {
-    state.throughput = throughput;
-    renderThroughput();
-  });
-  on("alerts", (alerts) => {
-    state.alerts = alerts;
-    renderAlerts();
-  });
-  on("jobs", (jobs) => {
-    if (state.page === 0 && !state.filterStatus && !state.filterType) {
-      jobsRequest += 1; // an answer still on its way is older than this
-      const before = new Map(state.jobs.map((j) => [j.id, j.status]));
-      state.jobs = jobs.slice(0, PAGE_SIZE);
-      renderJobs(new Set(state.jobs.filter((j) => before.get(j.id) !== j.status).map((j) => j.id + j.status)));
-    } else {
-      loadJobs().catch(() => {});
+  (async () => {
+    let response;
+    try {
+      response = await fetch("/stream", { headers: authHeaders({ Accept: "text/event-stream" }), signal: controller.signal });
+    } catch (error) {
+      fallBack();
+      return;
     }
-    if (state.openJobId && jobs.some((j) => j.id === state.openJobId)) openJob(state.openJobId, { keepScroll: true });
-  });
-  on("events", (events) => {
-    const seen = new Set(state.events.map((e) => e.eventId));
-    const fresh = events.filter((e) => !seen.has(e.eventId)).reverse();
-    state.events = [...fresh, ...state.events].slice(0, 200);
-    renderEvents();
-  });
-  on("dead-letters", ({ count }) => {
-    state.deadLetterCount = count;
-    if (count !== state.deadLetters.length) loadDeadLetters().catch(() => {});
-    else renderDeadLetters();
-  });
+    if (!response.ok || !response.body) {
+      if (response.status === 401) askForToken();
+      fallBack();
+      return;
+    }
+    setMode("live");
+    stopPolling();
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          dispatch(buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 2);
+        }
+      }
+    } catch (error) {
+      // aborted or cut off: fall back below
+    }
+    fallBack();
+  })();
 }
 
 // ---------------------------------------------------------------- job drawer
@@ -659,21 +756,20 @@ async function requeue(deadLetterId, body) {
   }
 }
 
-async function discard(deadLetterId, button) {
-  // Two clicks: discarding cannot be undone.
-  if (button.dataset.armed !== "true") {
-    button.dataset.armed = "true";
-    button.textContent = "Click again to discard";
+async function discard(deadLetterId) {
+  // Two clicks: discarding cannot be undone. The arming outlives a redraw of the list.
+  if (!state.armedDiscards.has(deadLetterId)) {
+    state.armedDiscards.add(deadLetterId);
+    renderDeadLetters();
     setTimeout(() => {
-      button.dataset.armed = "false";
-      button.textContent = "Discard";
+      state.armedDiscards.delete(deadLetterId);
+      renderDeadLetters();
     }, 4000);
     return;
   }
+  state.armedDiscards.delete(deadLetterId);
   try {
-    const response = await fetch(gatewayUrl(`/dead-letters/${encodeURIComponent(deadLetterId)}`), { method: "DELETE", headers: { Accept: "application/json" } });
-    const body = await response.json().catch(() => null);
-    if (!response.ok) throw new HttpError(response.status, body);
+    await deleteJSON(gatewayUrl(`/dead-letters/${encodeURIComponent(deadLetterId)}`));
     dlStatus(`Discarded dead letter ${shortId(deadLetterId)}.`);
     await loadDeadLetters();
   } catch (error) {
@@ -758,6 +854,8 @@ function wire() {
   $("dl-cancel").onclick = () => ($("dl-modal").hidden = true);
   $("dl-form").addEventListener("submit", submitDeadLetterEdit);
   $("dl-requeue-all").onclick = requeueAll;
+  $("token-form").addEventListener("submit", saveToken);
+  $("token-open").onclick = () => askForToken();
   $("jobs-prev").onclick = () => {
     state.page = Math.max(0, state.page - 1);
     loadJobs().catch(() => {});
@@ -796,6 +894,12 @@ async function boot() {
   try {
     await initialLoad();
   } catch (error) {
+    if (error instanceof HttpError && error.status === 401) {
+      $("splash-message").textContent = "Waiting for an API token";
+      await tokenGiven();
+      boot();
+      return;
+    }
     splash.fail(error, () => {
       $("splash-error").hidden = true;
       splash.start();

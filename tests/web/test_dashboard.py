@@ -449,3 +449,58 @@ def test_phone_width_has_no_sideways_scroll_in_either_theme(
         page.screenshot(path=str(out / "screenshot.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_with_tokens_the_page_asks_for_one_and_each_role_gets_what_it_may(
+    watched_page: WatchedPage, tmp_path: Path
+) -> None:
+    from tests.e2e.conftest import start_observatory
+
+    viewer, submitter = "viewer-" + uuid.uuid4().hex, "submitter-" + uuid.uuid4().hex
+    obs = start_observatory(
+        tmp_path / "data",
+        env={"OBSERVATORY_API_TOKENS": f"viewer:{viewer},submitter:{submitter}"},
+    )
+    try:
+        page = watched_page.page
+        page.goto(f"{obs.read_model}/")
+        # No token yet: the page asks for one instead of failing.
+        expect(page.locator("#token-modal")).to_be_visible(timeout=15_000)
+        page.fill("#token-input", "wrong-token-0123456789")
+        page.click("#token-submit")
+        expect(page.locator("#token-error")).to_contain_text("refused", timeout=10_000)
+        page.fill("#token-input", viewer)
+        page.click("#token-submit")
+        expect(page.locator("#splash")).to_be_hidden(timeout=15_000)
+        # The stream honours the token too (no side door): it is live.
+        expect(page.locator("#connection")).to_have_text("Live", timeout=10_000)
+        assert page.evaluate("sessionStorage.getItem('observatory-token')") == viewer
+        # A viewer may not submit: the gateway's 403 is shown.
+        page.get_by_role("button", name=NEW_TASK).click()
+        page.fill("#task-type", "echo")
+        page.click("#task-submit")
+        expect(page.locator("#task-error")).to_contain_text("viewer token may not POST /jobs")
+        page.keyboard.press("Escape")
+        # With a submitter token the same form submits, and the job completes live.
+        page.click("#token-open")
+        page.fill("#token-input", submitter)
+        page.click("#token-submit")
+        page.get_by_role("button", name=NEW_TASK).click()
+        page.click("#task-submit")
+        accepted = page.locator("#task-result .accepted-id")
+        expect(accepted).to_be_visible(timeout=10_000)
+        job_id = accepted.inner_text()
+        page.keyboard.press("Escape")
+        row = page.locator(f"#jobs-table tbody tr[data-job-id='{job_id}']")
+        expect(row).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
+        # Without a token the API refuses; with the viewer's it answers.
+        assert httpx.get(f"{obs.read_model}/stats").status_code == 401
+        headers = {"Authorization": f"Bearer {viewer}"}
+        assert httpx.get(f"{obs.read_model}/stats", headers=headers).json()["completedJobs"] == 1
+        # The refusals logged by the browser are the 401s and the 403 asked for above.
+        assert [e for e in watched_page.console_errors if "401" not in e and "403" not in e] == []
+        assert watched_page.outside_requests() == []
+    finally:
+        obs.stop()
+        if obs.process.stdout is not None:
+            obs.process.stdout.close()
