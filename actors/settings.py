@@ -123,16 +123,20 @@ class Settings:
         gateway's public URL (what the dashboard submits to) from ``OBSERVATORY_GATEWAY_URL``,
         the retry policy from ``OBSERVATORY_MAX_ATTEMPTS`` and
         ``OBSERVATORY_RETRY_BACKOFF_S`` when set, the API tokens (``OBSERVATORY_API_TOKENS``
-        or the file ``OBSERVATORY_API_TOKENS_FILE``) and the CORS origins
-        (``OBSERVATORY_CORS_ORIGINS``, comma-separated).
+        or the file ``OBSERVATORY_API_TOKENS_FILE``), the CORS origins
+        (``OBSERVATORY_CORS_ORIGINS``, comma-separated) and the submission rate limit
+        (``OBSERVATORY_RATE_LIMIT`` jobs a second per client, 0 for none, and
+        ``OBSERVATORY_RATE_BURST``).
 
         Raises:
-            ConfigError: a retry variable is not a number, or a token entry is malformed.
+            ConfigError: a numeric variable is not a number, or a token entry is malformed.
         """
         retry: dict[str, object] = {}
         for variable, name, kind in (
             ("OBSERVATORY_MAX_ATTEMPTS", "max_attempts", int),
             ("OBSERVATORY_RETRY_BACKOFF_S", "retry_backoff_s", float),
+            ("OBSERVATORY_RATE_LIMIT", "rate_limit_per_s", float),
+            ("OBSERVATORY_RATE_BURST", "rate_limit_burst", float),
         ):
             raw = os.environ.get(variable, "").strip()
             if raw:

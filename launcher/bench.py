@@ -61,6 +61,7 @@ from actors.urls import (
     redact,
     url_from_env,
 )
+from launcher._token import auth_headers
 from launcher.observatory_process import (
     drop_postgres_schema,
     start_local_observatory,
@@ -534,6 +535,7 @@ class _HttpBench:
         # Worker w uses client w % shards: client j serves len(range(j, C, shards)) workers.
         self.clients = [
             httpx.AsyncClient(
+                headers=auth_headers(),
                 http1=True,
                 timeout=httpx.Timeout(30.0),
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
@@ -542,7 +544,9 @@ class _HttpBench:
         ]
         # Its own connection, so polling never waits behind the submissions.
         self._stats_client = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0), limits=httpx.Limits(max_connections=2)
+            headers=auth_headers(),
+            timeout=httpx.Timeout(10.0),
+            limits=httpx.Limits(max_connections=2),
         )
         self.stats = _StatsPoller(self._stats_client, self.read_model)
         self.expected = 0
@@ -751,7 +755,7 @@ class _HttpBench:
         started = anyio.current_time()
         pages = 0
         failure = ""
-        async with httpx.AsyncClient(timeout=_JOB_READ_TIMEOUT_S) as client:
+        async with httpx.AsyncClient(timeout=_JOB_READ_TIMEOUT_S, headers=auth_headers()) as client:
             with anyio.move_on_at(outcome.deadline_at - _DEADLINE_MARGIN_S) as scope:
                 offset = 0
                 while wanted:

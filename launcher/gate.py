@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from actors.urls import redact
 from contracts import SchemaName, get_contracts
+from launcher._token import auth_headers
 
 if TYPE_CHECKING:
     import argparse
@@ -142,6 +143,7 @@ class Gate:
         runner: Runner | None = None,
         budget_s: float | None = None,
         client: httpx.AsyncClient | None = None,
+        token: str | None = None,
     ) -> None:
         if jobs < 1:
             raise ValueError("The gate submits at least one job.")
@@ -153,6 +155,8 @@ class Gate:
         self._runner = runner
         self.budget_s = budget_s
         self._client = client
+        self.token = token
+        """Sent as a bearer token (default ``$OBSERVATORY_API_TOKEN``); needs ``submitter``."""
         self._job_ids: list[str] = []
         self._stats_before: dict[str, object] = {}
         self._metrics_before = 0.0
@@ -432,7 +436,7 @@ class Gate:
         )
         started = time.perf_counter()
         status: dict[str, str] = {}
-        client = self._client or httpx.AsyncClient(timeout=10.0)
+        client = self._client or httpx.AsyncClient(timeout=10.0, headers=auth_headers(self.token))
         async with client as http:
             for name, step, needs in self.plan():
                 step_started = time.perf_counter()
@@ -496,6 +500,12 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
         help="also check the kind cluster first (kubectl context, nodes and pods ready)",
     )
     parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="file holding a submitter API token (default: $OBSERVATORY_API_TOKEN, if set)",
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         default=Path("gate-report.json"),
@@ -541,6 +551,7 @@ def gate_main(args: argparse.Namespace) -> int:
         wait_s=args.wait_s,
         cluster=args.cluster,
         budget_s=args.budget_s,
+        token=args.token_file.read_text().strip() if args.token_file else None,
     )
     report = anyio.run(gate.run)
     _print_table(report)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from launcher._token import auth_headers
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -226,7 +228,7 @@ async def run_soak(
     started = time.perf_counter()
     end = started + minutes * 60
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=10.0, limits=limits, headers=auth_headers()) as http:
 
         async def submit_one(index: int) -> None:
             t0 = time.perf_counter()

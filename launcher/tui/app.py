@@ -20,12 +20,13 @@ from actors._version import VERSION
 from launcher.cluster import ClusterOptions, LauncherError, cluster_up
 from launcher.cluster._steps import restart_port_forwards
 from launcher.observatory_process import ObservatoryStartError, start_observatory
-from launcher.tui.client import ApiUnavailable, ObservatoryClient
+from launcher.tui.client import ApiUnavailable, ObservatoryClient, Unauthorized
 from launcher.tui.dashboard_model import DashboardModel
 from launcher.tui.locate import Location, Whereabouts, locate_observatory
 from launcher.tui.models import MalformedDocument
 from launcher.tui.options import TuiOptions
 from launcher.tui.screens import DashboardScreen, LauncherScreen, SetupScreen, SplashScreen
+from launcher.tui.screens.token import TokenScreen
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,6 +94,18 @@ class ObservatoryApp(App[None]):
             await self._show(LauncherScreen(self.location))
             return
         splash.set_headline(f"Loading from {self.client.read_model_url}")
+        while True:
+            try:
+                await self.client.stats()
+                break
+            except Unauthorized as refused:
+                token = await self.push_screen_wait(TokenScreen(str(refused)))
+                if token is None:
+                    self.exit()
+                    return
+                self.client.set_token(token)
+            except (ApiUnavailable, MalformedDocument):
+                break  # the dashboard shows what is unavailable and retries
         try:
             config = await self.client.config()
         except (ApiUnavailable, MalformedDocument):

@@ -62,6 +62,10 @@ class ApiUnavailable(ObservatoryError):
     """The read model or gateway did not answer, timed out, or answered with a 5xx."""
 
 
+class Unauthorized(ApiUnavailable):
+    """The API wants a (valid) token: ``OBSERVATORY_API_TOKEN`` or the prompt."""
+
+
 class StreamMissing(ObservatoryError):
     """The read model has no ``/stream`` (an older version): poll instead."""
 
@@ -121,11 +125,25 @@ class ObservatoryClient:
     """
 
     def __init__(
-        self, read_model_url: str, *, gateway_url: str | None = None, timeout_s: float = 5.0
+        self,
+        read_model_url: str,
+        *,
+        gateway_url: str | None = None,
+        timeout_s: float = 5.0,
+        token: str | None = None,
     ) -> None:
         self.read_model_url = read_model_url.rstrip("/")
         self.gateway_url = gateway_url or os.environ.get("GATEWAY_URL") or None
         self._http = httpx.AsyncClient(timeout=timeout_s)
+        self.set_token(token or os.environ.get("OBSERVATORY_API_TOKEN") or None)
+
+    def set_token(self, token: str | None) -> None:
+        """Send ``token`` as ``Authorization: Bearer`` from now on (``None``: no header)."""
+        self.token = token
+        if token:
+            self._http.headers["Authorization"] = f"Bearer {token}"
+        else:
+            self._http.headers.pop("Authorization", None)
 
     async def __aenter__(self) -> Self:
         return self
@@ -161,6 +179,9 @@ class ObservatoryClient:
             ) from error
         if response.status_code >= 500:
             raise ApiUnavailable(f"{method} {url} answered HTTP {response.status_code}.")
+        if response.status_code == 401:
+            reason = "no token was sent" if not self.token else "the token was refused"
+            raise Unauthorized(f"{method} {url} needs an API token: {reason}.")
         return response
 
     async def _get_json(self, path: str, params: dict[str, str] | None = None) -> object:

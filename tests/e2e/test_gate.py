@@ -82,3 +82,52 @@ def test_the_gate_fails_when_a_step_cannot_pass(
     assert code == 1
     assert report["passed"] is False
     assert "FAILED" in out
+
+
+def test_with_api_tokens_the_gate_needs_a_submitter_token(tmp_path: Path) -> None:
+    import os
+    import uuid
+
+    from tests.e2e.conftest import start_observatory
+
+    viewer, submitter = f"viewer-{uuid.uuid4().hex}", f"submitter-{uuid.uuid4().hex}"
+    obs = start_observatory(
+        tmp_path / "data",
+        env={"OBSERVATORY_API_TOKENS": f"viewer:{viewer},submitter:{submitter}"},
+    )
+    try:
+        results = {}
+        for name, token in (("viewer", viewer), ("submitter", submitter)):
+            env = {**os.environ, "OBSERVATORY_API_TOKEN": token}
+            report = tmp_path / f"{name}.json"
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "launcher.cli",
+                    "gate",
+                    "--gateway-url",
+                    obs.gateway,
+                    "--read-model-url",
+                    obs.read_model,
+                    "--report",
+                    str(report),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=110,
+                check=False,
+                env=env,
+            )
+            results[name] = (done.returncode, json.loads(report.read_text()))
+        code, viewer_report = results["viewer"]
+        assert code == 1
+        submit = next(s for s in viewer_report["steps"] if s["name"] == "submit")
+        assert submit["status"] == "FAIL"
+        assert "403" in submit["detail"]
+        code, submitter_report = results["submitter"]
+        assert code == 0, submitter_report
+    finally:
+        obs.stop()
+        if obs.process.stdout is not None:
+            obs.process.stdout.close()
