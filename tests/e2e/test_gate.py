@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -30,9 +32,9 @@ STEPS = [
 
 
 def run_gate(
-    obs: RunningObservatory, tmp_path: Path, *extra: str
+    obs: RunningObservatory, tmp_path: Path, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[int, dict[str, object], str]:
-    report = tmp_path / "gate-report.json"
+    report = tmp_path / f"gate-report-{len(list(tmp_path.glob('gate-report-*')))}.json"
     done = subprocess.run(
         [
             sys.executable,
@@ -51,6 +53,7 @@ def run_gate(
         text=True,
         timeout=110,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
     return done.returncode, json.loads(report.read_text()), done.stdout
 
@@ -85,9 +88,6 @@ def test_the_gate_fails_when_a_step_cannot_pass(
 
 
 def test_with_api_tokens_the_gate_needs_a_submitter_token(tmp_path: Path) -> None:
-    import os
-    import uuid
-
     from tests.e2e.conftest import start_observatory
 
     viewer, submitter = f"viewer-{uuid.uuid4().hex}", f"submitter-{uuid.uuid4().hex}"
@@ -96,33 +96,15 @@ def test_with_api_tokens_the_gate_needs_a_submitter_token(tmp_path: Path) -> Non
         env={"OBSERVATORY_API_TOKENS": f"viewer:{viewer},submitter:{submitter}"},
     )
     try:
-        results = {}
-        for name, token in (("viewer", viewer), ("submitter", submitter)):
-            env = {**os.environ, "OBSERVATORY_API_TOKEN": token}
-            report = tmp_path / f"{name}.json"
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "launcher.cli",
-                    "gate",
-                    "--gateway-url",
-                    obs.gateway,
-                    "--read-model-url",
-                    obs.read_model,
-                    "--report",
-                    str(report),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=110,
-                check=False,
-                env=env,
-            )
-            results[name] = (done.returncode, json.loads(report.read_text()))
+        results = {
+            name: run_gate(obs, tmp_path, env={"OBSERVATORY_API_TOKEN": token})[:2]
+            for name, token in (("viewer", viewer), ("submitter", submitter))
+        }
         code, viewer_report = results["viewer"]
         assert code == 1
-        submit = next(s for s in viewer_report["steps"] if s["name"] == "submit")
+        steps = viewer_report["steps"]
+        assert isinstance(steps, list)
+        submit = next(s for s in steps if s["name"] == "submit")
         assert submit["status"] == "FAIL"
         assert "403" in submit["detail"]
         code, submitter_report = results["submitter"]
