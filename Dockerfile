@@ -3,7 +3,8 @@
 #   docker build -t task-observatory:0.1.0 .      (tag = actors/_version.py VERSION)
 #   docker run task-observatory:0.1.0 serve processor --host 0.0.0.0
 #   docker run task-observatory:0.1.0 migrate
-# Builder: builds the wheel and installs it into a venv. Final: only the venv, non-root.
+# Builder: installs the locked dependencies and the wheel into a venv. Final: only the
+# venv, non-root.
 
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 \
@@ -11,13 +12,18 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# The runtime dependencies exactly as locked (requirements/lock.txt, every file's hash
+# checked), then the project's wheel without resolving anything more.
+COPY requirements/lock.txt ./requirements/lock.txt
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/lock.txt
 COPY pyproject.toml README.md ./
 COPY actors ./actors
 COPY contracts ./contracts
 COPY quart_app ./quart_app
 COPY launcher ./launcher
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
- && /opt/venv/bin/pip install /wheels/*.whl \
+ && /opt/venv/bin/pip install --no-deps /wheels/*.whl \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/observatory --help >/dev/null
 
 FROM python:3.11-slim

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import anyio
@@ -181,6 +182,23 @@ def _json_line(out: TextIO, value: object) -> None:
     out.flush()
 
 
+SECRETS_ENV = Path("manifests/base/secrets.env")
+"""The local development credentials kustomize turns into the cluster's Secret."""
+
+
+def local_token(key: str, path: Path = SECRETS_ENV) -> str | None:
+    """The value of ``key`` in the local credentials file, if it is there."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition("=")
+        if name.strip() == key and value.strip():
+            return value.strip()
+    return None
+
+
 def cluster_main(
     args: argparse.Namespace,
     *,
@@ -208,6 +226,11 @@ def cluster_main(
         else:
             out.write("Task Observatory is up on kind:\n")
             out.writelines(f"  {name:<11} {url}\n" for name, url in urls.items())
+            if token := local_token("SUBMITTER_TOKEN"):
+                out.write(
+                    "The APIs want a token (the dashboard asks for it). For the CLI and the TUI:\n"
+                    f"  export OBSERVATORY_API_TOKEN={token}\n"
+                )
             out.write("Stop it with `observatory cluster down`.\n")
         return 0
     if args.cluster_command == "down":

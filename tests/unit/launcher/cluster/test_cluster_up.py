@@ -269,6 +269,15 @@ def test_readable_progress_without_json(
     assert "[3/9] images ... done (" in out
     assert "[8/9] verify ... skipped" in out
     assert "gateway     http://localhost:3000" in out
+    # The cluster wants API tokens: the submitter token of the local Secret is shown.
+    secrets = (ROOT / "manifests" / "base" / "secrets.env").read_text()
+    submitter = next(
+        line.split("=", 1)[1]
+        for line in secrets.splitlines()
+        if line.startswith("SUBMITTER_TOKEN=")
+    )
+    assert f"export OBSERVATORY_API_TOKEN={submitter}" in out
+    assert f"submitter:{submitter}" in secrets
     assert run_main(capsys, "down")[0] == 0
 
 
