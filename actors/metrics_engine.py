@@ -114,11 +114,19 @@ class EventPersister(Actor[StoreEvents]):
     """Appends events to the audit trail and counts them, then acknowledges."""
 
     def __init__(
-        self, events: EventStore, counters: Counters, metrics: MetricsEngineMetrics
+        self,
+        events: EventStore,
+        counters: Counters,
+        metrics: MetricsEngineMetrics,
+        *,
+        count_only_new: bool = False,
     ) -> None:
         super().__init__("persister", mailbox_size=8, max_batch=8)
         self._events = events
         self._counters = counters
+        self._count_only_new = count_only_new
+        """Count only what the event store newly stored (counters that are rebuilt from
+        the store at start and keep no ids of their own)."""
         self._metrics = metrics
         self.stored = 0
         self.duplicates = 0
@@ -129,7 +137,10 @@ class EventPersister(Actor[StoreEvents]):
             result = await retry_while_unavailable(
                 lambda: self._events.append(envelopes), what="event store"
             )
-            await retry_while_unavailable(lambda: self._count(envelopes), what="counters")
+            counted = envelopes
+            if self._count_only_new and result.new_ids is not None:
+                counted = [e for e in envelopes if e.event_id in result.new_ids]
+            await retry_while_unavailable(lambda: self._count(counted), what="counters")
             self.stored += result.stored
             self.duplicates += result.duplicates
             self._metrics.events_stored.inc(result.stored)
@@ -247,11 +258,14 @@ class MetricsEngineService(ServiceTree):
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
         registry: CollectorRegistry | None = None,
+        count_only_new: bool = False,
     ) -> None:
         self.name = SERVICE
         self.metrics = MetricsEngineMetrics(registry if registry is not None else create_registry())
         self.publisher = Publisher(broker, mailbox_size=64, wait_ready=wait_ready)
-        self.persister = EventPersister(events, counters, self.metrics)
+        self.persister = EventPersister(
+            events, counters, self.metrics, count_only_new=count_only_new
+        )
         self.aggregator = Aggregator(self.persister, self.publisher, settings, self.metrics)
         self.ingress = BrokerIngress(
             broker,

@@ -101,11 +101,19 @@ class EmbeddedObservatory:
                 open_sqlite_dead_letter_store(data_dir / "dead-letters.sqlite3")
             )
             await broker.declare_topology()
-            counters = MemoryCounters()
+            # Rebuilt from the trail at every start, and fed only what the trail newly
+            # stored: no id of any counted event needs to be remembered in memory.
+            counters = MemoryCounters(remember_ids=False)
             await counters.rebuild(events)
             registry = create_registry()
             metrics_engine = MetricsEngineService(
-                broker, events, counters, dead_letters, settings, registry=registry
+                broker,
+                events,
+                counters,
+                dead_letters,
+                settings,
+                registry=registry,
+                count_only_new=True,
             )
             processor = ProcessorService(
                 broker, jobs, settings, handlers=self.handlers, registry=registry

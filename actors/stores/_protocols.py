@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ class AppendResult:
     """Records that were new and are now stored."""
     duplicates: int
     """Records that were already stored (same id) and were skipped."""
+    new_ids: frozenset[str] | None = field(default=None, compare=False)
+    """The ids of the records stored by this call, when the store tells them."""
 
 
 class JobStore(Protocol):

@@ -31,9 +31,13 @@ class MemoryCounters:
     replays the event store, which holds every event exactly once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, remember_ids: bool = True) -> None:
         self._stats = Stats()
         self._counted_ids: set[str] = set()
+        self.remember_ids = remember_ids
+        """``False``: every event applied is counted, the caller having left out those
+        counted before (the embedded observatory counts what its event store newly
+        stored), so memory does not grow with every job ever run."""
 
     def __repr__(self) -> str:
         stats = self._stats
@@ -79,7 +83,7 @@ class MemoryCounters:
         Raises:
             StoreUnavailable: the event store cannot be read; the counters are unchanged.
         """
-        rebuilt = MemoryCounters()
+        rebuilt = MemoryCounters(remember_ids=self.remember_ids)
         batch: list[Envelope] = []
         async for event in events.iter_events(frozenset(EventType)):
             batch.append(event)
@@ -93,9 +97,10 @@ class MemoryCounters:
         new = 0
         for event in events:
             if event.event_type in COUNTED_EVENT_TYPES:
-                if event.event_id in self._counted_ids:
-                    continue
-                self._counted_ids.add(event.event_id)
+                if self.remember_ids:
+                    if event.event_id in self._counted_ids:
+                        continue
+                    self._counted_ids.add(event.event_id)
                 new += 1
             self._stats.count(event.event_type, event.job_type, event.occurred_at)
         return new

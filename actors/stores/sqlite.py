@@ -452,7 +452,11 @@ class SQLiteEventStore:
                     "event_order, occurred_at, envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     list(inserts.values()),
                 )
-        return AppendResult(stored=len(inserts), duplicates=len(events) - len(inserts))
+        return AppendResult(
+            stored=len(inserts),
+            duplicates=len(events) - len(inserts),
+            new_ids=frozenset(inserts),
+        )
 
     async def events_for_job(self, job_id: str) -> list[Envelope]:
         """A job's events by time, then lifecycle order, then arrival.

@@ -88,3 +88,32 @@ async def test_rebuild_from_an_empty_event_store_gives_zero_counters(
         counters = await rebuild_counters(store)
 
     assert await counters.snapshot() == Stats()
+
+
+async def test_counters_that_remember_no_ids_count_what_they_are_given_and_stay_small() -> None:
+    from actors.events import Envelope, EventType, Producer, lifecycle_event_id
+
+    def event(job_id: str, kind: EventType) -> Envelope:
+        return Envelope(
+            event_type=kind,
+            event_id=lifecycle_event_id(job_id, kind),
+            occurred_at="2026-01-01T00:00:00.000000Z",
+            producer=Producer("processor", "p-1", "0"),
+            correlation_id="c",
+            idempotency_key=job_id,
+            payload={"id": job_id, "type": "echo"},
+        )
+
+    counters = MemoryCounters(remember_ids=False)
+    batch = [
+        event(f"job-{i}", k)
+        for i in range(1000)
+        for k in (EventType.VALIDATED, EventType.COMPLETED)
+    ]
+    assert await counters.apply(batch) == 2000
+    stats = await counters.snapshot()
+    assert (stats.total_jobs, stats.completed_jobs) == (1000, 1000)
+    assert counters.counted_ids() == frozenset()  # nothing kept per event
+    # Its caller is the one leaving out what was counted before (the embedded
+    # observatory counts only what its event store newly stored).
+    assert await counters.apply(batch[:2]) == 2

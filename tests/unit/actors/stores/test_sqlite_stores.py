@@ -148,3 +148,26 @@ async def test_a_cancelled_write_is_all_or_nothing_and_the_store_stays_usable(
         stored = [await store.get_job(job_id) is not None for job_id in ("a", "b")]
         assert stored in ([True, True], [False, False])
         assert await store.apply_transitions([pending("c")]) == [JobStatus.PENDING]
+
+
+async def test_an_append_names_the_events_it_stored(tmp_path: pathlib.Path) -> None:
+    from actors.events import Envelope, EventType, Producer, lifecycle_event_id
+    from actors.stores.sqlite import open_sqlite_event_store
+
+    def event(job_id: str) -> Envelope:
+        return Envelope(
+            event_type=EventType.VALIDATED,
+            event_id=lifecycle_event_id(job_id, EventType.VALIDATED),
+            occurred_at="2026-01-01T00:00:00.000000Z",
+            producer=Producer("processor", "p-1", "0"),
+            correlation_id="c",
+            idempotency_key=job_id,
+            payload={"id": job_id, "type": "echo"},
+        )
+
+    async with open_sqlite_event_store(tmp_path / "e.sqlite3") as store:
+        first = await store.append([event("a"), event("b")])
+        assert first.new_ids == frozenset(lifecycle_event_id(j, EventType.VALIDATED) for j in "ab")
+        again = await store.append([event("b"), event("c"), event("c")])
+        assert again.new_ids == frozenset({lifecycle_event_id("c", EventType.VALIDATED)})
+        assert (again.stored, again.duplicates) == (1, 2)
