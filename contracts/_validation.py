@@ -149,10 +149,7 @@ class Contracts:
             name: the contract to check against.
             document: a decoded JSON value (dicts, lists, str, int, float, bool, None).
         """
-        validator = self._validators[name]
-        if validator.is_valid(document):
-            return []
-        return _collect_issues(validator, document)
+        return _check(self._validators[name], name, document)
 
     def validate(self, name: SchemaName, document: object) -> None:
         """Check that ``document`` matches the contract.
@@ -164,15 +161,34 @@ class Contracts:
         Raises:
             InvalidMessage: it does not match; ``issues`` holds every problem (see `issues`).
         """
-        validator = self._validators[name]
-        if validator.is_valid(document):
+        issues = _check(self._validators[name], name, document)
+        if not issues:
             return
-        issues = _collect_issues(validator, document)
         count = f"{len(issues)} problem{'' if len(issues) == 1 else 's'}"
         raise InvalidMessage(f"The document does not match the {name} contract: {count}.", issues)
 
     def __repr__(self) -> str:
         return f"<Contracts {', '.join(f'{n}@{self.version(n)}' for n in self._schemas)}>"
+
+
+def _check(
+    validator: jsonschema_rs.Validator, name: SchemaName, document: object
+) -> list[ValidationIssue]:
+    try:
+        if validator.is_valid(document):
+            return []
+        return _collect_issues(validator, document)
+    except ValueError as exc:
+        # jsonschema-rs cannot take a document nested 255 levels or more ("Recursion limit
+        # reached"), which Python's json module still decodes: a refusal, not a crash of
+        # whoever validates (a consumer would be restarted on it again and again).
+        return [
+            ValidationIssue(
+                "",
+                f"The document cannot be checked against the {name} contract ({exc}); "
+                "it is probably nested too deeply.",
+            )
+        ]
 
 
 def _collect_issues(validator: jsonschema_rs.Validator, document: object) -> list[ValidationIssue]:
@@ -289,7 +305,10 @@ def _pointer_part(key: str | int) -> str:
 
 
 def _nul_path(value: object) -> str | None:
-    """The JSON Pointer of the first string (or key) holding a NUL, or ``None``."""
+    """The JSON Pointer of the first string (or key) holding a NUL, or ``None``.
+
+    A NUL in a key is written ``\\u0000`` in the pointer.
+    """
     stack: list[tuple[str, object]] = [("", value)]
     while stack:
         path, item = stack.pop()
@@ -300,7 +319,9 @@ def _nul_path(value: object) -> str | None:
             for key, child in item.items():
                 child_path = f"{path}/{_pointer_part(key)}"
                 if "\x00" in key:
-                    return child_path
+                    # Shown escaped: a path holding NUL would itself be refused wherever
+                    # it is kept or parsed again (a dead letter's errors, say).
+                    return child_path.replace("\x00", "\\u0000")
                 stack.append((child_path, child))
         elif isinstance(item, list):
             stack.extend((f"{path}/{index}", child) for index, child in enumerate(item))
