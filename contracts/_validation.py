@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "Contracts",
     "SchemaName",
     "fixtures_dir",
@@ -235,7 +236,7 @@ def _reject_constant(constant: str) -> object:
     raise _NonJsonConstant(constant)
 
 
-def parse_json(body: bytes | str) -> object:
+def parse_json(body: bytes | str, *, max_depth: int | None = None) -> object:
     """Decode a UTF-8 JSON body strictly.
 
     ``NaN``, ``Infinity`` and ``-Infinity`` are refused: they are not JSON, even though
@@ -243,6 +244,9 @@ def parse_json(body: bytes | str) -> object:
 
     Args:
         body: the raw bytes (must be UTF-8) or the already-decoded text.
+        max_depth: the deepest nesting of arrays and objects allowed; ``MAX_JSON_DEPTH``
+            when not given. Broker messages wrap what a client sent in envelopes, so
+            their consumers allow a few levels more.
 
     Returns:
         The decoded value: dicts, lists, str, int, float, bool or None.
@@ -272,6 +276,15 @@ def parse_json(body: bytes | str) -> object:
         raise _unparsable(f"Body is not valid JSON: {str(exc).rstrip('.')}.") from exc
     except RecursionError as exc:
         raise _unparsable("Body is not valid JSON: it is nested too deeply to decode.") from exc
+    # Counting brackets is cheap (C speed); the walk only runs when there are enough
+    # of them for the document to be that deep at all.
+    limit = MAX_JSON_DEPTH if max_depth is None else max_depth
+    if text.count("[") + text.count("{") > limit and _too_deep(document, limit):
+        message = (
+            f"Body is nested more than {limit} levels deep; flatten it "
+            "(deeper documents cannot be checked against the contracts)."
+        )
+        raise _unparsable(message)
     # JSON always escapes NUL, so the text holds "\u0000" wherever a string does; the
     # walk only runs in the rare case that this sequence appears at all.
     if "\\u0000" in text and (path := _nul_path(document)) is not None:
@@ -283,6 +296,26 @@ def parse_json(body: bytes | str) -> object:
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+MAX_JSON_DEPTH = 100
+"""Deepest nesting of arrays and objects a body may have (by default).
+
+jsonschema-rs cannot check a document nested 255 levels or more, and a job's payload
+sits three levels down in the envelopes that carry it: well below both.
+"""
+
+
+def _too_deep(document: object, limit: int) -> bool:
+    """Whether ``document`` nests arrays and objects more than ``limit`` levels deep."""
+    stack: list[tuple[int, object]] = [(1, document)]
+    while stack:
+        depth, item = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((depth + 1, child) for child in children)
+    return False
 
 
 class _OutOfRange(ValueError):

@@ -27,9 +27,10 @@ from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
 from actors.clock import utc_now
 from actors.errors import InvalidMessage
 from actors.events import EventType
+from actors.intake import MAX_MESSAGE_DEPTH
 from actors.jobs import JobStatus
 from actors.stores.memory import MemoryCounters
-from contracts import SchemaName, get_contracts, parse_json
+from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
 from tests.fuzz.conftest import GOOD_TYPE
 
 if TYPE_CHECKING:
@@ -254,7 +255,7 @@ class Expected:
 def _classify(queue: str, message: OutgoingMessage, expected: Expected) -> None:
     """Predict what the consumer of ``queue`` does with ``message`` (from the contracts)."""
     try:
-        document = parse_json(message.body)
+        document = parse_json(message.body, max_depth=MAX_MESSAGE_DEPTH)
     except InvalidMessage:
         expected.dead[message.message_id] = 1
         return
@@ -424,3 +425,36 @@ def test_the_metrics_engine_dead_letters_every_bad_message_and_counts_every_good
     driven_pipeline.portal.call(
         _run_example, driven_pipeline.pipeline, JOBS_COMPLETED, specs, good, driven_pipeline.sent
     )
+
+
+def test_issue_9_a_job_nested_as_deep_as_the_gateway_allows_runs_to_completion(
+    driven_pipeline: DrivenPipeline,
+) -> None:
+    # The submission {"type", "payload": {"x": [[...]]}} is MAX_JSON_DEPTH levels deep:
+    # the most the gateway accepts. Wrapped in envelopes it must still be admitted (a
+    # deeper one made the validator crash, so the job was never run nor dead-lettered).
+    arrays = MAX_JSON_DEPTH - 2
+    deep: object = []
+    for _ in range(arrays - 1):
+        deep = [deep]
+    submission = {"type": GOOD_TYPE, "payload": {"x": deep}}
+    assert parse_json(_encode(submission)) == submission
+    document = envelope(EventType.CREATED.value, GOOD_TYPE)
+    job = document["payload"]
+    assert isinstance(job, dict)
+    job["payload"] = submission["payload"]
+
+    async def run(pipeline: Pipeline) -> None:
+        await pipeline.broker.publish_batch(JOBS_CREATED, [_message(_encode(document))])
+        with anyio.fail_after(30):
+            while True:
+                record = await pipeline.jobs.get_job(str(job["id"]))
+                stats = await pipeline.counters.snapshot()
+                done = stats.by_type.get(GOOD_TYPE)
+                if record is not None and done is not None and done.completed == 1:
+                    break
+                await anyio.sleep(0.01)
+        assert record.status is JobStatus.COMPLETED
+        assert await pipeline.dead_letters.count() == 0
+
+    driven_pipeline.portal.call(run, driven_pipeline.pipeline)
