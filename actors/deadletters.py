@@ -52,10 +52,17 @@ class DeadLetter:
     correlation_id: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        """The ``dead-letter.json`` document; the body as text when it is UTF-8."""
+        """The ``dead-letter.json`` document; the body as text when it is UTF-8 without NUL.
+
+        A body holding NUL goes as base64 too: the record's own consumer (the archivist)
+        refuses text with NUL, as the stores cannot keep it, and would otherwise file the
+        record as a foreign message, losing its queue and message id.
+        """
         try:
             body_text, encoding = self.body.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
+            body_text, encoding = "", "base64"
+        if encoding == "base64" or "\x00" in body_text:
             body_text, encoding = base64.b64encode(self.body).decode("ascii"), "base64"
         return {
             "deadLetterId": self.dead_letter_id,

@@ -21,7 +21,7 @@ from actors.deadletters import DeadLetter, dead_letter_id
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.events import Envelope, EventType
 from actors.publisher import PublishRequest
-from contracts import SchemaName, get_contracts, parse_json
+from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,6 +39,9 @@ __all__ = [
 
 MAX_ENVELOPES_PER_MESSAGE = 10_000
 """A message with more envelopes than this is dead-lettered whole."""
+MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 10
+"""Deepest nesting a message may have: a job the gateway took (``MAX_JSON_DEPTH``) sits
+in an envelope, and envelopes in an array."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,7 @@ def admit(delivery: Delivery, accepted_types: frozenset[EventType]) -> list[Admi
         object or array, yields a single :class:`Rejected`.
     """
     try:
-        document = parse_json(delivery.body)
+        document = parse_json(delivery.body, max_depth=MAX_MESSAGE_DEPTH)
     except InvalidMessage as exc:
         return [Rejected(str(exc), exc.issues, delivery.body, 0)]
     if isinstance(document, list):

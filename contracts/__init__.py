@@ -16,6 +16,7 @@ holds ``golden/`` documents that must validate, ``negative/`` ones that must not
 from __future__ import annotations
 
 from contracts._validation import (
+    MAX_JSON_DEPTH,
     Contracts,
     SchemaName,
     depth_issue,
@@ -26,6 +27,7 @@ from contracts._validation import (
 )
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "Contracts",
     "SchemaName",
     "depth_issue",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "Contracts",
     "SchemaName",
     "fixtures_dir",
@@ -149,10 +150,7 @@ class Contracts:
             name: the contract to check against.
             document: a decoded JSON value (dicts, lists, str, int, float, bool, None).
         """
-        validator = self._validators[name]
-        if validator.is_valid(document):
-            return []
-        return _collect_issues(validator, document)
+        return _check(self._validators[name], name, document)
 
     def validate(self, name: SchemaName, document: object) -> None:
         """Check that ``document`` matches the contract.
@@ -164,15 +162,34 @@ class Contracts:
         Raises:
             InvalidMessage: it does not match; ``issues`` holds every problem (see `issues`).
         """
-        validator = self._validators[name]
-        if validator.is_valid(document):
+        issues = _check(self._validators[name], name, document)
+        if not issues:
             return
-        issues = _collect_issues(validator, document)
         count = f"{len(issues)} problem{'' if len(issues) == 1 else 's'}"
         raise InvalidMessage(f"The document does not match the {name} contract: {count}.", issues)
 
     def __repr__(self) -> str:
         return f"<Contracts {', '.join(f'{n}@{self.version(n)}' for n in self._schemas)}>"
+
+
+def _check(
+    validator: jsonschema_rs.Validator, name: SchemaName, document: object
+) -> list[ValidationIssue]:
+    try:
+        if validator.is_valid(document):
+            return []
+        return _collect_issues(validator, document)
+    except ValueError as exc:
+        # jsonschema-rs cannot take a document nested 255 levels or more ("Recursion limit
+        # reached"), which Python's json module still decodes: a refusal, not a crash of
+        # whoever validates (a consumer would be restarted on it again and again).
+        return [
+            ValidationIssue(
+                "",
+                f"The document cannot be checked against the {name} contract ({exc}); "
+                "it is probably nested too deeply.",
+            )
+        ]
 
 
 def _collect_issues(validator: jsonschema_rs.Validator, document: object) -> list[ValidationIssue]:
@@ -219,7 +236,7 @@ def _reject_constant(constant: str) -> object:
     raise _NonJsonConstant(constant)
 
 
-def parse_json(body: bytes | str) -> object:
+def parse_json(body: bytes | str, *, max_depth: int | None = None) -> object:
     """Decode a UTF-8 JSON body strictly.
 
     ``NaN``, ``Infinity`` and ``-Infinity`` are refused: they are not JSON, even though
@@ -227,6 +244,9 @@ def parse_json(body: bytes | str) -> object:
 
     Args:
         body: the raw bytes (must be UTF-8) or the already-decoded text.
+        max_depth: the deepest nesting of arrays and objects allowed; ``MAX_JSON_DEPTH``
+            when not given. Broker messages wrap what a client sent in envelopes, so
+            their consumers allow a few levels more.
 
     Returns:
         The decoded value: dicts, lists, str, int, float, bool or None.
@@ -256,6 +276,15 @@ def parse_json(body: bytes | str) -> object:
         raise _unparsable(f"Body is not valid JSON: {str(exc).rstrip('.')}.") from exc
     except RecursionError as exc:
         raise _unparsable("Body is not valid JSON: it is nested too deeply to decode.") from exc
+    # Counting brackets is cheap (C speed); the walk only runs when there are enough
+    # of them for the document to be that deep at all.
+    limit = MAX_JSON_DEPTH if max_depth is None else max_depth
+    if text.count("[") + text.count("{") > limit and _too_deep(document, limit):
+        message = (
+            f"Body is nested more than {limit} levels deep; flatten it "
+            "(deeper documents cannot be checked against the contracts)."
+        )
+        raise _unparsable(message)
     # JSON always escapes NUL, so the text holds "\u0000" wherever a string does; the
     # walk only runs in the rare case that this sequence appears at all.
     if "\\u0000" in text and (path := _nul_path(document)) is not None:
@@ -267,6 +296,26 @@ def parse_json(body: bytes | str) -> object:
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+MAX_JSON_DEPTH = 100
+"""Deepest nesting of arrays and objects a body may have (by default).
+
+jsonschema-rs cannot check a document nested 255 levels or more, and a job's payload
+sits three levels down in the envelopes that carry it: well below both.
+"""
+
+
+def _too_deep(document: object, limit: int) -> bool:
+    """Whether ``document`` nests arrays and objects more than ``limit`` levels deep."""
+    stack: list[tuple[int, object]] = [(1, document)]
+    while stack:
+        depth, item = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((depth + 1, child) for child in children)
+    return False
 
 
 class _OutOfRange(ValueError):
@@ -289,7 +338,10 @@ def _pointer_part(key: str | int) -> str:
 
 
 def _nul_path(value: object) -> str | None:
-    """The JSON Pointer of the first string (or key) holding a NUL, or ``None``."""
+    """The JSON Pointer of the first string (or key) holding a NUL, or ``None``.
+
+    A NUL in a key is written ``\\u0000`` in the pointer.
+    """
     stack: list[tuple[str, object]] = [("", value)]
     while stack:
         path, item = stack.pop()
@@ -300,7 +352,9 @@ def _nul_path(value: object) -> str | None:
             for key, child in item.items():
                 child_path = f"{path}/{_pointer_part(key)}"
                 if "\x00" in key:
-                    return child_path
+                    # Shown escaped: a path holding NUL would itself be refused wherever
+                    # it is kept or parsed again (a dead letter's errors, say).
+                    return child_path.replace("\x00", "\\u0000")
                 stack.append((child_path, child))
         elif isinstance(item, list):
             stack.extend((f"{path}/{index}", child) for index, child in enumerate(item))

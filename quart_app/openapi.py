@@ -491,7 +491,10 @@ def _dead_letter_paths() -> dict[str, object]:
                     "202": _json_response("Requeued.", _REQUEUED),
                     "400": _error("The (edited) message is not a valid job; `details` say where."),
                     "404": _error("No such dead letter."),
-                    "409": _error("The dead letter did not come from `jobs.created`."),
+                    "409": _error(
+                        "The dead letter did not come from `jobs.created`, or this gateway has "
+                        "no dead-letter store."
+                    ),
                     "413": _error("The body is too large."),
                     "415": _error("Content type is not application/json."),
                     "503": _error("The broker or the dead-letter store is unavailable."),
@@ -531,6 +534,7 @@ def _dead_letter_paths() -> dict[str, object]:
                         },
                     ),
                     "400": _error("The body is not `{ids: [...]}`."),
+                    "409": _error("This gateway has no dead-letter store."),
                     "413": _error("Too many ids."),
                     "415": _error("Content type is not application/json."),
                     "503": _error("The dead-letter store is unavailable."),
