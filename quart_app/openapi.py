@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from quart import Response
 
 from contracts import SchemaName, get_contracts
+from quart_app.auth import OPEN_PATHS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -67,6 +68,48 @@ def _components() -> dict[str, object]:
         for name, component in _COMPONENT_NAMES.items()
     }
     return {"schemas": schemas}
+
+
+_SUBMISSIONS = {("/jobs", "post"), ("/jobs/batch", "post")}
+"""The operations under the per-client rate limit."""
+
+
+def _secured(document: dict[str, object]) -> dict[str, object]:
+    """``document`` with the bearer-token scheme, and 401/403 (and 429) on every
+    operation that needs a token when tokens are configured."""
+    paths = document["paths"]
+    assert isinstance(paths, dict)
+    for path, operations in paths.items():
+        if path in OPEN_PATHS:
+            continue
+        for method, operation in operations.items():
+            operation["security"] = [{"bearerAuth": []}]
+            responses = operation["responses"]
+            responses["401"] = _error(
+                "No token, or not a valid one (only when API tokens are configured)."
+            )
+            responses["403"] = _error("The token's role may not do this.")
+            if (path, method) in _SUBMISSIONS:
+                limited = _error(
+                    "Too many jobs from this client; `Retry-After` says when to send more."
+                )
+                limited["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds to wait.",
+                        "schema": {"type": "integer"},
+                    }
+                }
+                responses["429"] = limited
+    components = document["components"]
+    assert isinstance(components, dict)
+    components["securitySchemes"] = {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (OBSERVATORY_API_TOKENS): viewer, submitter or alertmanager.",
+        }
+    }
+    return document
 
 
 def _ref(component: str) -> dict[str, str]:
@@ -330,17 +373,19 @@ def gateway_openapi(settings: Settings) -> dict[str, object]:
         "/jobs/{jobId}": {"delete": _CANCEL_JOB},
         **_operational_paths(),
     }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Task Observatory gateway",
-            "version": settings.version,
-            "description": "Submit jobs to the observatory.",
-        },
-        "servers": [{"url": settings.gateway_url}],
-        "paths": paths,
-        "components": _components(),
-    }
+    return _secured(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Task Observatory gateway",
+                "version": settings.version,
+                "description": "Submit jobs to the observatory.",
+            },
+            "servers": [{"url": settings.gateway_url}],
+            "paths": paths,
+            "components": _components(),
+        }
+    )
 
 
 def _limit_param(default: int, maximum: int) -> dict[str, object]:
@@ -804,16 +849,18 @@ def read_model_openapi(settings: Settings) -> dict[str, object]:
         **_live_paths(),
         **_operational_paths(),
     }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Task Observatory read model",
-            "version": settings.version,
-            "description": "Read the state, counters and audit trail of the observatory.",
-        },
-        "paths": paths,
-        "components": _components(),
-    }
+    return _secured(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Task Observatory read model",
+                "version": settings.version,
+                "description": "Read the state, counters and audit trail of the observatory.",
+            },
+            "paths": paths,
+            "components": _components(),
+        }
+    )
 
 
 def ops_openapi(service: str, version: str) -> dict[str, object]:

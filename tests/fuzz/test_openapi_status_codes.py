@@ -94,6 +94,15 @@ class Variant(enum.Enum):
     READ_MODEL = "read model, feed running, one job seeded"
     READ_MODEL_NOT_READY = "read model whose live feed does not run"
     READ_MODEL_STREAM_FULL = "read model whose live stream takes no client"
+    GATEWAY_TOKENS = "gateway requiring API tokens"
+    READ_MODEL_TOKENS = "read model requiring API tokens"
+    GATEWAY_RATE_LIMITED = "gateway whose rate limit one job used up"
+
+
+VIEWER = "viewer-token-0123456789abcdef"
+SUBMITTER = "submitter-token-0123456789abcdef"
+ALERTMANAGER = "alertmanager-token-0123456789abcdef"
+TOKENS = {VIEWER: "viewer", SUBMITTER: "submitter", ALERTMANAGER: "alertmanager"}
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,8 @@ class Crafted:
     query: str = ""
     path_value: str = UNKNOWN
     """The value of the path's one parameter, if it has one."""
+    token: str | None = None
+    """Sent as a bearer token."""
 
 
 def _webhook() -> dict[str, object]:
@@ -222,6 +233,11 @@ READ_MODEL: dict[tuple[str, str, int], Crafted] = {
 DOCUMENTS = {"gateway": gateway_openapi(Settings()), "read-model": read_model_openapi(Settings())}
 TABLES = {"gateway": GATEWAY, "read-model": READ_MODEL}
 
+GATEWAY[("POST", "/jobs", 429)] = Crafted(Variant.GATEWAY_RATE_LIMITED, body={"type": "echo"})
+GATEWAY[("POST", "/jobs/batch", 429)] = Crafted(
+    Variant.GATEWAY_RATE_LIMITED, body=[{"type": "echo"}] * 2
+)
+
 
 def _documented(document: dict[str, object]) -> dict[tuple[str, str, int], dict[str, object]]:
     paths = document["paths"]
@@ -232,6 +248,22 @@ def _documented(document: dict[str, object]) -> dict[tuple[str, str, int], dict[
         for method, operation in operations.items()
         for status, response in operation["responses"].items()
     }
+
+
+def _add_auth_entries() -> None:
+    """With tokens configured, every route but the open ones answers 401 without a token
+    and 403 to a role that may not: a viewer may only read, Alertmanager only deliver."""
+    variants = {"gateway": Variant.GATEWAY_TOKENS, "read-model": Variant.READ_MODEL_TOKENS}
+    for app, document in DOCUMENTS.items():
+        for method, path, status in _documented(document):
+            if status == 401:
+                TABLES[app][(method, path, 401)] = Crafted(variants[app])
+            elif status == 403:
+                refused = ALERTMANAGER if method == "GET" else VIEWER
+                TABLES[app][(method, path, 403)] = Crafted(variants[app], token=refused)
+
+
+_add_auth_entries()
 
 
 def test_every_documented_status_code_has_a_crafted_request() -> None:
@@ -300,12 +332,14 @@ async def serve(variant: Variant, tmp_path: Path) -> AsyncIterator[str]:
             Variant.READ_MODEL,
             Variant.READ_MODEL_NOT_READY,
             Variant.READ_MODEL_STREAM_FULL,
+            Variant.READ_MODEL_TOKENS,
         ):
             events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "e.db"))
             settings = Settings(
                 read_model_port=0,
                 shutdown_s=1.0,
                 max_stream_clients=0 if variant is Variant.READ_MODEL_STREAM_FULL else 100,
+                api_tokens=TOKENS if variant is Variant.READ_MODEL_TOKENS else {},
             )
             read_model = ReadModelService(
                 jobs, events, dead, MemoryCounters(), settings, handlers=DEFAULT_REGISTRY
@@ -330,21 +364,32 @@ async def serve(variant: Variant, tmp_path: Path) -> AsyncIterator[str]:
             broker = MemoryBroker()
             await broker.declare_topology()
             stores_down = variant is Variant.GATEWAY_STORES_DOWN
+            limited = variant is Variant.GATEWAY_RATE_LIMITED
             gateway = GatewayService(
                 broker,
-                Settings(gateway_port=0, publish_timeout_s=0.5),
+                Settings(
+                    gateway_port=0,
+                    publish_timeout_s=0.5,
+                    api_tokens=TOKENS if variant is Variant.GATEWAY_TOKENS else {},
+                    rate_limit_per_s=0.001 if limited else 2000.0,
+                    rate_limit_burst=1.0 if limited else 4000.0,
+                ),
                 handlers=DEFAULT_REGISTRY,
                 dead_letters=cast("DeadLetterStore", down) if stores_down else dead,
                 jobs=cast("JobStore", down) if stores_down else jobs,
             )
-        if variant is Variant.GATEWAY:
+        if variant in (Variant.GATEWAY, Variant.GATEWAY_TOKENS, Variant.GATEWAY_RATE_LIMITED):
             await tg.start(gateway.run)
             stop = gateway.request_stop
         else:
             await tg.start(gateway.http.run)
             stop = gateway.http.request_stop
+        url = f"http://127.0.0.1:{gateway.http.port}"
+        if variant is Variant.GATEWAY_RATE_LIMITED:
+            async with httpx.AsyncClient() as client:  # the one job the limit allows
+                assert (await client.post(f"{url}/jobs", json={"type": "echo"})).status_code == 202
         try:
-            yield f"http://127.0.0.1:{gateway.http.port}"
+            yield url
         finally:
             stop()
 
@@ -366,6 +411,8 @@ async def test_a_documented_status_code_is_reached_by_its_crafted_request(
         "{jobId}", crafted.path_value
     )
     headers = {} if crafted.content_type is None else {"Content-Type": crafted.content_type}
+    if crafted.token is not None:
+        headers["Authorization"] = f"Bearer {crafted.token}"
     async with serve(crafted.variant, tmp_path) as base, httpx.AsyncClient(base_url=base) as client:
         request = client.build_request(
             method,
