@@ -15,36 +15,22 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, settings
 
-from actors.broker.memory import MemoryBroker, open_memory_broker
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
-from actors.metrics import create_registry
-from actors.metrics_engine import MetricsEngineService
-from actors.processor import ProcessorService
 from actors.settings import Settings
-from actors.stores.memory import MemoryCounters
-from actors.stores.sqlite import (
-    SQLiteDeadLetterStore,
-    SQLiteEventStore,
-    SQLiteJobStore,
-    open_sqlite_dead_letter_store,
-    open_sqlite_event_store,
-    open_sqlite_job_store,
-)
+from tests.pipeline import Pipeline, open_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
-    from prometheus_client import CollectorRegistry
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -61,23 +47,9 @@ GOOD_TYPE = "fuzz-good"
 """The type of the good jobs sent next to the bad messages (counted per type)."""
 
 
-@dataclass
-class Pipeline:
-    """The processor and the metrics engine over embedded adapters."""
-
-    broker: MemoryBroker
-    jobs: SQLiteJobStore
-    events: SQLiteEventStore
-    dead_letters: SQLiteDeadLetterStore
-    counters: MemoryCounters
-    processor: ProcessorService
-    metrics_engine: MetricsEngineService
-    registry: CollectorRegistry
-
-
 @asynccontextmanager
-async def open_pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
-    """Run the processor and the metrics engine until the block exits."""
+async def fuzz_pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
+    """Run the processor and the metrics engine, with a handler for the good jobs."""
     settings = Settings(data_dir=tmp_path, prefetch=32, shutdown_s=5.0, retry_backoff_s=0.01)
     handlers: HandlerRegistry = DEFAULT_REGISTRY.copy()
     handlers.default_duration_s = 0.0
@@ -86,24 +58,8 @@ async def open_pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
         return {"ok": True}
 
     handlers.register(GOOD_TYPE, good)
-    async with AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(open_memory_broker(None))
-        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "jobs.sqlite3"))
-        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "ev.sqlite3"))
-        dead = await stack.enter_async_context(
-            open_sqlite_dead_letter_store(tmp_path / "dl.sqlite3")
-        )
-        await broker.declare_topology()
-        counters = MemoryCounters()
-        registry = create_registry()
-        engine = MetricsEngineService(broker, events, counters, dead, settings, registry=registry)
-        processor = ProcessorService(broker, jobs, settings, handlers=handlers, registry=registry)
-        async with anyio.create_task_group() as tg:
-            await tg.start(engine.run)
-            await tg.start(processor.run)
-            yield Pipeline(broker, jobs, events, dead, counters, processor, engine, registry)
-            processor.request_stop()
-            engine.request_stop()
+    async with open_pipeline(tmp_path, settings, handlers) as pipeline:
+        yield pipeline
 
 
 @dataclass
@@ -121,6 +77,6 @@ def driven_pipeline(tmp_path: Path) -> Iterator[DrivenPipeline]:
     """A pipeline running in its own event loop for the whole test (all examples)."""
     with (
         start_blocking_portal("asyncio") as portal,
-        portal.wrap_async_context_manager(open_pipeline(tmp_path)) as pipeline,
+        portal.wrap_async_context_manager(fuzz_pipeline(tmp_path)) as pipeline,
     ):
         yield DrivenPipeline(portal, pipeline)

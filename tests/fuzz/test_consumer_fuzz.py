@@ -34,7 +34,8 @@ from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
 from tests.fuzz.conftest import GOOD_TYPE
 
 if TYPE_CHECKING:
-    from tests.fuzz.conftest import DrivenPipeline, Pipeline
+    from tests.fuzz.conftest import DrivenPipeline
+    from tests.pipeline import Pipeline
 
 pytestmark = pytest.mark.timeout(180)
 

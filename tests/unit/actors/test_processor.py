@@ -4,53 +4,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 from actors.broker import OutgoingMessage
-from actors.broker.memory import MemoryBroker, open_memory_broker
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
 from actors.clock import utc_now
 from actors.events import EventType, lifecycle_event_id
 from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from actors.jobs import JobStatus, JobTransition
-from actors.metrics import create_registry
-from actors.metrics_engine import MetricsEngineService
-from actors.processor import ProcessorService
 from actors.settings import Settings
-from actors.stores.memory import MemoryCounters
-from actors.stores.sqlite import (
-    SQLiteDeadLetterStore,
-    SQLiteEventStore,
-    SQLiteJobStore,
-    open_sqlite_dead_letter_store,
-    open_sqlite_event_store,
-    open_sqlite_job_store,
-)
+from tests.pipeline import Pipeline, open_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
-    from prometheus_client import CollectorRegistry
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@dataclass
-class Pipeline:
-    broker: MemoryBroker
-    jobs: SQLiteJobStore
-    events: SQLiteEventStore
-    dead_letters: SQLiteDeadLetterStore
-    counters: MemoryCounters
-    processor: ProcessorService
-    metrics_engine: MetricsEngineService
-    registry: CollectorRegistry
 
 
 def _envelope(
@@ -92,24 +65,8 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
         raise RuntimeError("boom")
 
     handlers.register("crash", crash)
-    async with AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(open_memory_broker(None))
-        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "jobs.sqlite3"))
-        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "ev.sqlite3"))
-        dead = await stack.enter_async_context(
-            open_sqlite_dead_letter_store(tmp_path / "dl.sqlite3")
-        )
-        await broker.declare_topology()
-        counters = MemoryCounters()
-        registry = create_registry()
-        engine = MetricsEngineService(broker, events, counters, dead, settings, registry=registry)
-        processor = ProcessorService(broker, jobs, settings, handlers=handlers, registry=registry)
-        async with anyio.create_task_group() as tg:
-            await tg.start(engine.run)
-            await tg.start(processor.run)
-            yield Pipeline(broker, jobs, events, dead, counters, processor, engine, registry)
-            processor.request_stop()
-            engine.request_stop()
+    async with open_pipeline(tmp_path, settings, handlers) as pipeline:
+        yield pipeline
 
 
 async def _wait_for(condition: object, *, timeout_s: float = 10.0) -> None:

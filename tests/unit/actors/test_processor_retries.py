@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,25 +17,14 @@ import anyio
 import pytest
 
 from actors.broker import OutgoingMessage
-from actors.broker.memory import MemoryBroker, open_memory_broker
 from actors.broker.names import JOBS_CREATED
 from actors.clock import format_timestamp, utc_now
 from actors.errors import JobFailed
 from actors.events import EventType
 from actors.handlers import HandlerRegistry, JobContext
 from actors.jobs import CANCELLED, JobSpec, JobStatus, JobTransition
-from actors.metrics import create_registry
-from actors.metrics_engine import MetricsEngineService
-from actors.processor import ProcessorService
 from actors.settings import Settings
-from actors.stores.memory import MemoryCounters
-from actors.stores.sqlite import (
-    SQLiteEventStore,
-    SQLiteJobStore,
-    open_sqlite_dead_letter_store,
-    open_sqlite_event_store,
-    open_sqlite_job_store,
-)
+from tests.pipeline import open_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,8 +32,14 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
+    from actors.broker.memory import MemoryBroker
     from actors.events import Envelope
     from actors.jobs import JobRecord
+    from actors.stores.memory import MemoryCounters
+    from actors.stores.sqlite import (
+        SQLiteEventStore,
+        SQLiteJobStore,
+    )
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -126,32 +121,13 @@ async def _rig(
     tmp_path: Path,
     *,
     backoff_s: float = BACKOFF_S,
-    before_start: Callable[[Rig], Awaitable[None]] | None = None,
+    before_start: Callable[[MemoryBroker, SQLiteJobStore], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Rig]:
     settings = Settings(data_dir=tmp_path, prefetch=16, shutdown_s=5.0, retry_backoff_s=backoff_s)
     runs: Counter[str] = Counter()
     handlers = _registry(runs)
-    async with AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(open_memory_broker(None))
-        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "jobs.sqlite3"))
-        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "ev.sqlite3"))
-        dead = await stack.enter_async_context(
-            open_sqlite_dead_letter_store(tmp_path / "dl.sqlite3")
-        )
-        await broker.declare_topology()
-        counters = MemoryCounters()
-        registry = create_registry()
-        rig = Rig(broker, jobs, events, counters, registry, runs, handlers)
-        if before_start is not None:
-            await before_start(rig)
-        engine = MetricsEngineService(broker, events, counters, dead, settings, registry=registry)
-        processor = ProcessorService(broker, jobs, settings, handlers=handlers, registry=registry)
-        async with anyio.create_task_group() as tg:
-            await tg.start(engine.run)
-            await tg.start(processor.run)
-            yield rig
-            processor.request_stop()
-            engine.request_stop()
+    async with open_pipeline(tmp_path, settings, handlers, before_start=before_start) as pipe:
+        yield Rig(pipe.broker, pipe.jobs, pipe.events, pipe.counters, pipe.registry, runs, handlers)
 
 
 async def _wait_for(condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 10.0) -> None:
@@ -352,11 +328,11 @@ async def test_a_redelivery_after_a_crash_that_lost_the_retry_publishes_it_again
     job = _envelope("flaky", payload={"succeedOn": 2})
     job_id = _job_id(job)
 
-    async def crashed_mid_retry(rig: Rig) -> None:
+    async def crashed_mid_retry(broker: MemoryBroker, jobs: SQLiteJobStore) -> None:
         payload = job["payload"]
         assert isinstance(payload, dict)
         spec = JobSpec(job_id, "flaky", str(payload["createdAt"]), str(job["correlationId"]))
-        await rig.jobs.apply_transitions(
+        await jobs.apply_transitions(
             [
                 JobTransition(spec, JobStatus.VALIDATED, utc_now()),
                 JobTransition(spec, JobStatus.EXECUTING, utc_now()),
@@ -364,8 +340,8 @@ async def test_a_redelivery_after_a_crash_that_lost_the_retry_publishes_it_again
             ]
         )
         # Its delivery was never acknowledged: the broker redelivers it.
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
-        async with rig.broker.open_consumer(JOBS_CREATED, prefetch=1) as consumer:
+        await broker.publish_batch(JOBS_CREATED, [_message(job)])
+        async with broker.open_consumer(JOBS_CREATED, prefetch=1) as consumer:
             deliveries = await consumer.receive_batch(1)
             await consumer.reject(deliveries, requeue=True)
 
@@ -421,13 +397,13 @@ async def test_a_pending_job_cancelled_before_a_processor_takes_it_is_never_run(
     job = _envelope("flaky", payload={"succeedOn": 1})
     job_id = _job_id(job)
 
-    async def pending_and_cancelled(rig: Rig) -> None:
+    async def pending_and_cancelled(broker: MemoryBroker, jobs: SQLiteJobStore) -> None:
         payload = job["payload"]
         assert isinstance(payload, dict)
         spec = JobSpec(job_id, "flaky", str(payload["createdAt"]), str(job["correlationId"]))
-        await rig.jobs.apply_transitions([JobTransition(spec, JobStatus.PENDING, utc_now())])
-        assert await rig.jobs.request_cancel(job_id) is not None
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
+        await jobs.apply_transitions([JobTransition(spec, JobStatus.PENDING, utc_now())])
+        assert await jobs.request_cancel(job_id) is not None
+        await broker.publish_batch(JOBS_CREATED, [_message(job)])
 
     async with _rig(tmp_path, before_start=pending_and_cancelled) as rig:
         record = await _ended(rig, job_id)

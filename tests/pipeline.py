@@ -1,0 +1,79 @@
+"""The processor and the metrics engine running together over the in-memory broker and
+SQLite stores, for tests that drive them through the broker (imported as ``tests.pipeline``)."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+
+from actors.broker.memory import MemoryBroker, open_memory_broker
+from actors.metrics import create_registry
+from actors.metrics_engine import MetricsEngineService
+from actors.processor import ProcessorService
+from actors.stores.memory import MemoryCounters
+from actors.stores.sqlite import (
+    SQLiteDeadLetterStore,
+    SQLiteEventStore,
+    SQLiteJobStore,
+    open_sqlite_dead_letter_store,
+    open_sqlite_event_store,
+    open_sqlite_job_store,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+    from pathlib import Path
+
+    from prometheus_client import CollectorRegistry
+
+    from actors.handlers import HandlerRegistry
+    from actors.settings import Settings
+
+__all__ = ["Pipeline", "open_pipeline"]
+
+
+@dataclass
+class Pipeline:
+    broker: MemoryBroker
+    jobs: SQLiteJobStore
+    events: SQLiteEventStore
+    dead_letters: SQLiteDeadLetterStore
+    counters: MemoryCounters
+    processor: ProcessorService
+    metrics_engine: MetricsEngineService
+    registry: CollectorRegistry
+
+
+@asynccontextmanager
+async def open_pipeline(
+    tmp_path: Path,
+    settings: Settings,
+    handlers: HandlerRegistry,
+    *,
+    before_start: Callable[[MemoryBroker, SQLiteJobStore], Awaitable[None]] | None = None,
+) -> AsyncIterator[Pipeline]:
+    """Run both services until the block exits (``before_start`` sees the broker and the
+    job store before they start)."""
+    async with AsyncExitStack() as stack:
+        broker = await stack.enter_async_context(open_memory_broker(None))
+        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "jobs.sqlite3"))
+        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "ev.sqlite3"))
+        dead = await stack.enter_async_context(
+            open_sqlite_dead_letter_store(tmp_path / "dl.sqlite3")
+        )
+        await broker.declare_topology()
+        if before_start is not None:
+            await before_start(broker, jobs)
+        counters = MemoryCounters()
+        registry = create_registry()
+        engine = MetricsEngineService(broker, events, counters, dead, settings, registry=registry)
+        processor = ProcessorService(broker, jobs, settings, handlers=handlers, registry=registry)
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            await tg.start(processor.run)
+            yield Pipeline(broker, jobs, events, dead, counters, processor, engine, registry)
+            processor.request_stop()
+            engine.request_stop()
