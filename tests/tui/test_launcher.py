@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.text import Text
 from textual.widgets import Static
 
-from actors._version import VERSION
 from launcher.cluster import CompletedCommand, LauncherError
 from launcher.tui.locate import Whereabouts
 from launcher.tui.screens import DashboardScreen, LauncherScreen, SetupScreen
 from launcher.tui.setup_progress import StepState
+from tests.cluster_calls import fresh_cluster_up
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -28,46 +28,9 @@ if TYPE_CHECKING:
 
     Until = Callable[[Pilot[None], Callable[[], bool]], Awaitable[None]]
 
-IMAGE = f"task-observatory:{VERSION}"
 LAUNCH = [
     ["kubectl", "config", "get-contexts", "-o", "name"],  # looking for a cluster
-    ["docker", "info"],
-    ["kind", "get", "clusters"],
-    [
-        "kind",
-        "create",
-        "cluster",
-        "--name",
-        "task-observatory",
-        "--config",
-        "manifests/overlays/kind/kind-cluster.yaml",
-    ],
-    ["kubectl", "config", "use-context", "kind-task-observatory"],
-    ["docker", "build", "-t", IMAGE, "."],
-    ["kind", "load", "docker-image", IMAGE, "--name", "task-observatory"],
-    ["kubectl", "apply", "-k", "manifests/overlays/kind"],
-    *(
-        [
-            "kubectl",
-            "-n",
-            "task-observatory",
-            "rollout",
-            "status",
-            f"deployment/{name}",
-            "--timeout=300s",
-        ]
-        for name in ("gateway", "processor", "metrics-engine", "read-model")
-    ),
-    *(
-        ["kubectl", "-n", "task-observatory", "port-forward", f"svc/{svc}", ports]
-        for svc, ports in (
-            ("gateway", "3000:3000"),
-            ("read-model", "8080:8080"),
-            ("grafana", "3001:3000"),
-            ("prometheus", "9090:9090"),
-            ("rabbitmq", "15672:15672"),
-        )
-    ),
+    *fresh_cluster_up(300),
 ]
 
 

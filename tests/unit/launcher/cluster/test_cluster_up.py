@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from actors._version import VERSION
 from launcher.cli import main
 from launcher.cluster import STEPS, LauncherError, ProcessRunner
 from launcher.cluster._state import read_state
+from tests.cluster_calls import IMAGE, fresh_cluster_up
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -89,47 +89,7 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
             os.waitpid(pid, 0)
 
 
-IMAGE = f"task-observatory:{VERSION}"
-
-FRESH = [
-    ["docker", "info"],
-    ["kind", "get", "clusters"],
-    [
-        "kind",
-        "create",
-        "cluster",
-        "--name",
-        "task-observatory",
-        "--config",
-        "manifests/overlays/kind/kind-cluster.yaml",
-    ],
-    ["kubectl", "config", "use-context", "kind-task-observatory"],
-    ["docker", "build", "-t", IMAGE, "."],
-    ["kind", "load", "docker-image", IMAGE, "--name", "task-observatory"],
-    ["kubectl", "apply", "-k", "manifests/overlays/kind"],
-    *(
-        [
-            "kubectl",
-            "-n",
-            "task-observatory",
-            "rollout",
-            "status",
-            f"deployment/{name}",
-            "--timeout=30s",
-        ]
-        for name in ("gateway", "processor", "metrics-engine", "read-model")
-    ),
-    *(
-        ["kubectl", "-n", "task-observatory", "port-forward", f"svc/{svc}", ports]
-        for svc, ports in (
-            ("gateway", "3000:3000"),
-            ("read-model", "8080:8080"),
-            ("grafana", "3001:3000"),
-            ("prometheus", "9090:9090"),
-            ("rabbitmq", "15672:15672"),
-        )
-    ),
-]
+FRESH = fresh_cluster_up(30)
 URLS = {
     "gateway": "http://localhost:3000",
     "read-model": "http://localhost:8080",
