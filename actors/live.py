@@ -14,6 +14,7 @@ that is shorter) and a jobs-per-second rate over the last minute.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import time
@@ -74,23 +75,21 @@ class ThroughputHistory:
             raise ValueError("bucket_s must be positive and window_s at least one bucket.")
         self.bucket_s = bucket_s
         self.window_s = window_s
-        self._samples: deque[tuple[float, int, int]] = deque()
+        self._samples: list[tuple[float, int, int]] = []
+        """Oldest first; sampled once a tick, so ``bisect`` finds a time in it."""
 
     def observe(self, completed: int, failed: int, at: float) -> None:
         """Record the cumulative completed and failed counts read at ``at`` (seconds)."""
         self._samples.append((at, completed, failed))
         horizon = at - self.window_s - self.bucket_s - 60
         # Keep one sample before the horizon: it is the baseline of the oldest bucket.
-        while len(self._samples) > 2 and self._samples[1][0] < horizon:
-            self._samples.popleft()
+        stale = bisect.bisect_left(self._samples, horizon, key=lambda sample: sample[0]) - 1
+        if stale > 0 and len(self._samples) - stale >= 2:
+            del self._samples[:stale]
 
     def _at_or_before(self, at: float) -> tuple[float, int, int] | None:
-        found = None
-        for sample in self._samples:
-            if sample[0] > at:
-                break
-            found = sample
-        return found
+        index = bisect.bisect_right(self._samples, at, key=lambda sample: sample[0])
+        return self._samples[index - 1] if index else None
 
     def _finished_between(self, start: float, end: float) -> tuple[int, int]:
         """Jobs completed and failed in ``(start, end]``; counters that went back count 0."""

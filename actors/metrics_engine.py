@@ -34,6 +34,7 @@ from actors.retry import retry_while_unavailable
 from actors.sampler import QueueDepthSampler
 from actors.service import ServiceTree
 from actors.settlement import Settlement, settle
+from actors.stores.memory import MemoryCounters
 from contracts import SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
@@ -258,11 +259,12 @@ class MetricsEngineService(ServiceTree):
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
         registry: CollectorRegistry | None = None,
-        count_only_new: bool = False,
     ) -> None:
         self.name = SERVICE
         self.metrics = MetricsEngineMetrics(registry if registry is not None else create_registry())
         self.publisher = Publisher(broker, mailbox_size=64, wait_ready=wait_ready)
+        # Counters that remember no ids are fed only what the trail newly stored.
+        count_only_new = isinstance(counters, MemoryCounters) and not counters.remember_ids
         self.persister = EventPersister(
             events, counters, self.metrics, count_only_new=count_only_new
         )

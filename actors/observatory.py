@@ -113,7 +113,6 @@ class EmbeddedObservatory:
                 dead_letters,
                 settings,
                 registry=registry,
-                count_only_new=True,
             )
             processor = ProcessorService(
                 broker, jobs, settings, handlers=self.handlers, registry=registry

@@ -54,6 +54,7 @@ async def open_pipeline(
     handlers: HandlerRegistry,
     *,
     before_start: Callable[[MemoryBroker, SQLiteJobStore], Awaitable[None]] | None = None,
+    remember_ids: bool = True,
 ) -> AsyncIterator[Pipeline]:
     """Run both services until the block exits (``before_start`` sees the broker and the
     job store before they start)."""
@@ -67,7 +68,7 @@ async def open_pipeline(
         await broker.declare_topology()
         if before_start is not None:
             await before_start(broker, jobs)
-        counters = MemoryCounters()
+        counters = MemoryCounters(remember_ids=remember_ids)
         registry = create_registry()
         engine = MetricsEngineService(broker, events, counters, dead, settings, registry=registry)
         processor = ProcessorService(broker, jobs, settings, handlers=handlers, registry=registry)

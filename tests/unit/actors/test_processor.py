@@ -369,3 +369,31 @@ async def test_a_redelivery_after_the_events_were_lost_restores_the_whole_lifecy
     final = await pipeline.jobs.get_job(job_id)
     assert final is not None
     assert (final.status, final.attempts) == (JobStatus.COMPLETED, 2)
+
+
+async def test_counters_that_remember_no_ids_still_count_a_replayed_job_once(
+    tmp_path: Path,
+) -> None:
+    """The embedded observatory's counters: fed only what the event store newly stored."""
+    settings = Settings(data_dir=tmp_path, prefetch=32, shutdown_s=5.0)
+    handlers = DEFAULT_REGISTRY.copy()
+    handlers.default_duration_s = 0.0
+    async with open_pipeline(tmp_path, settings, handlers, remember_ids=False) as pipeline:
+        assert pipeline.metrics_engine.persister._count_only_new
+        job = _envelope()
+        await pipeline.broker.publish_batch(JOBS_CREATED, [_message(job)])
+
+        async def completed() -> bool:
+            return (await pipeline.counters.snapshot()).completed_jobs == 1
+
+        await _wait_for(completed)
+        # Redelivered and resubmitted: the whole lifecycle is emitted again.
+        job_id = str(job["payload"]["id"])  # type: ignore[index]
+        await pipeline.broker.publish_batch(
+            JOBS_CREATED, [_message(job), _message(_envelope(job_id=job_id))]
+        )
+        await _wait_for(lambda: _redelivered(pipeline, 2))
+        await _wait_for(lambda: _settled(pipeline))
+        stats = await pipeline.counters.snapshot()
+        assert (stats.total_jobs, stats.completed_jobs) == (1, 1)
+        assert pipeline.counters.counted_ids() == frozenset()
