@@ -11,13 +11,16 @@ Callers choose the level they catch. The tree, split by who is at fault::
     ├── JobFailed                    the user's job handler raised or timed out
     └── SupervisorGaveUp             a child crashed more often than its supervisor allows
 
+``ObservatoryError``, ``ConfigError``, ``InvalidMessage`` and ``ValidationIssue`` are
+defined in :mod:`contracts.errors` (the bottom layer) and re-exported here.
+
 Third-party exceptions (asyncpg, coredis, pymongo, aiormq, sqlite3) are translated at the
 adapter boundary and chained with ``raise ... from exc``; they never leak further.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contracts.errors import ConfigError, InvalidMessage, ObservatoryError, ValidationIssue
 
 __all__ = [
     "BrokerUnavailable",
@@ -30,14 +33,6 @@ __all__ = [
     "SupervisorGaveUp",
     "ValidationIssue",
 ]
-
-
-class ObservatoryError(Exception):
-    """Root of every error the observatory raises on purpose."""
-
-
-class ConfigError(ObservatoryError):
-    """The configuration is wrong: a bad URL, port, path or flag. Fix it and restart."""
 
 
 class DependencyUnavailable(ObservatoryError):
@@ -57,32 +52,6 @@ class CountersLost(Exception):
 
     Nothing was counted; rebuild the counters from the event store, then count again.
     """
-
-
-@dataclass(frozen=True, slots=True)
-class ValidationIssue:
-    """One contract violation, located by a JSON Pointer into the offending document."""
-
-    path: str
-    """JSON Pointer of the offending value (``""`` is the whole document)."""
-    message: str
-    """What is wrong, as a sentence."""
-
-    def to_json(self) -> dict[str, str]:
-        """Return the ``{"path", "message"}`` shape used in API error details."""
-        return {"path": self.path, "message": self.message}
-
-
-class InvalidMessage(ObservatoryError):
-    """A message or request breaks its contract. Never retried; dead-lettered or answered 4xx.
-
-    Attributes:
-        issues: every violation found, each with its JSON path.
-    """
-
-    def __init__(self, message: str, issues: list[ValidationIssue] | None = None) -> None:
-        super().__init__(message)
-        self.issues: list[ValidationIssue] = list(issues or [])
 
 
 class JobFailed(ObservatoryError):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 import jsonschema_rs
 
-from actors.errors import ConfigError, InvalidMessage, ValidationIssue
+from contracts.errors import ConfigError, InvalidMessage, ValidationIssue
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

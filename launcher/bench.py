@@ -52,15 +52,15 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from actors.clock import parse_timestamp, utc_now
-from actors.errors import ConfigError, ObservatoryError
-from actors.urls import (
+from actors.config.urls import (
     DEFAULT_POSTGRES_URL,
     DEFAULT_RABBITMQ_URL,
     DEFAULT_REDIS_URL,
     redact,
     url_from_env,
 )
+from actors.domain.clock import parse_timestamp, utc_now
+from actors.errors import ConfigError, ObservatoryError
 from launcher._token import auth_headers
 from launcher.observatory_process import (
     drop_postgres_schema,
@@ -803,8 +803,8 @@ def _record(outcome: PhaseOutcome, key: str, count: int, span_s: float) -> None:
 def _created_messages(start: int, stop: int, instance: str) -> list[OutgoingMessage]:
     """``job.created`` envelopes as the gateway publishes them, for jobs ``start..stop``."""
     from actors.broker import OutgoingMessage
-    from actors.events import Envelope, EventType, Producer
-    from quart_app.gateway import build_job
+    from actors.domain.events import Envelope, EventType, Producer
+    from quart_app.gateway.app import build_job
 
     producer = Producer("gateway", instance, "bench")
     now = utc_now()
@@ -869,8 +869,8 @@ async def _processor_adapters(
 async def processor_phase(options: BenchOptions, work_dir: Path, outcome: PhaseOutcome) -> None:
     """Pre-publish N ``job.created``, then time a fresh ProcessorService until all are done."""
     from actors.broker.names import JOBS_CREATED
-    from actors.processor import ProcessorService
-    from actors.settings import Settings
+    from actors.config.settings import Settings
+    from actors.processor.service import ProcessorService
 
     n = options.jobs
     namespace = f"bench-{uuid.uuid4().hex[:10]}"

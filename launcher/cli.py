@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING
 import anyio
 
 from actors._version import VERSION
+from actors.config.settings import Settings
 from actors.errors import ConfigError, ObservatoryError
-from actors.observability import configure_logging
-from actors.serve import SERVICES
-from actors.settings import Settings
+from actors.observability.logs import configure_logging
+from launcher.serve import SERVICES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from anyio.abc import TaskStatus
 
-    from actors.observatory import ObservatoryUrls
+    from launcher.embedded import ObservatoryUrls
 
 __all__ = ["build_parser", "main"]
 
@@ -80,7 +80,7 @@ def _positive(text: str) -> float:
 
 
 def _attempts(text: str) -> int:
-    from actors.attempts import MAX_ATTEMPTS_LIMIT
+    from actors.domain.attempts import MAX_ATTEMPTS_LIMIT
 
     try:
         value = int(text)
@@ -340,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run_up(args: argparse.Namespace) -> int:
-    from actors.observatory import EmbeddedObservatory
+    from launcher.embedded import EmbeddedObservatory
 
     settings = Settings.from_env(
         host=args.host,
@@ -385,7 +385,7 @@ def check_exposure(settings: Settings) -> str:
     Raises:
         ConfigError: a non-loopback address without tokens and without ``insecure``.
     """
-    from actors.tokens import is_loopback
+    from actors.config.tokens import is_loopback
 
     roles = sorted(settings.api_tokens.values())
     if roles:
@@ -420,7 +420,7 @@ async def _until_signalled(tg_cancel: anyio.CancelScope, stop: Callable[[], None
 
 
 async def _run_serve(args: argparse.Namespace) -> int:
-    from actors.serve import ServiceProcess
+    from launcher.serve import ServiceProcess
 
     overrides: dict[str, object] = {"host": args.host, "shutdown_s": args.shutdown_timeout}
     if args.namespace is not None:

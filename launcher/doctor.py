@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from actors.settings import Settings
-from actors.urls import redact
+from actors.config.settings import Settings
+from actors.config.urls import redact
 from launcher.cluster._errors import LauncherError
 from launcher.cluster._run import ProcessRunner
 from launcher.cluster.kind import CLUSTER_NAME

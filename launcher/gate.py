@@ -26,7 +26,7 @@ import anyio
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors.urls import redact
+from actors.config.urls import redact
 from contracts import SchemaName, get_contracts
 from launcher._token import auth_headers
 

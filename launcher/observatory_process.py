@@ -416,7 +416,7 @@ async def drop_namespace(
 
     from actors.broker import open_amqp_broker
     from actors.broker.names import ALL_QUEUES, RETRY_DELAYS_S, retry_queue
-    from actors.settings import Settings
+    from actors.config.settings import Settings
 
     settings = Settings(namespace=namespace)
     with anyio.move_on_after(_CLEANUP_TIMEOUT_S, shield=True):

@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException
 
 from actors.errors import DependencyUnavailable, ValidationIssue
 from actors.kernel import ActorState
-from actors.metrics import HttpMetrics
-from actors.observability import CORRELATION_ID
+from actors.observability.logs import CORRELATION_ID
+from actors.observability.prometheus import HttpMetrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 import quart_cors
 from quart import Quart, Response, g, request
 
+from actors.config.tokens import Role
 from actors.errors import ConfigError
-from actors.tokens import Role
 from quart_app._common import json_error
 
 if TYPE_CHECKING:

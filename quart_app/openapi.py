@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from quart import Quart
 
-    from actors.settings import Settings
+    from actors.config.settings import Settings
 
 __all__ = ["gateway_openapi", "install_docs", "ops_openapi", "read_model_openapi"]
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from actors.urls import (
+from actors.config.urls import (
     DEFAULT_POSTGRES_URL,
     DEFAULT_RABBITMQ_URL,
     DEFAULT_REDIS_URL,

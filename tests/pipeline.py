@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import anyio
 
 from actors.broker.memory import MemoryBroker, open_memory_broker
-from actors.metrics import create_registry
-from actors.metrics_engine import MetricsEngineService
-from actors.processor import ProcessorService
+from actors.metrics_engine.service import MetricsEngineService
+from actors.observability.prometheus import create_registry
+from actors.processor.service import ProcessorService
 from actors.stores.memory import MemoryCounters
 from actors.stores.sqlite import (
     SQLiteDeadLetterStore,
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
-    from actors.handlers import HandlerRegistry
-    from actors.settings import Settings
+    from actors.config.settings import Settings
+    from actors.domain.handlers import HandlerRegistry
 
 __all__ = ["Pipeline", "open_pipeline"]
 

@@ -65,8 +65,8 @@ from actors.broker.names import (
     retry_bucket,
     retry_queue,
 )
+from actors.config.urls import redact
 from actors.errors import BrokerUnavailable
-from actors.urls import redact
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence

@@ -13,7 +13,7 @@ import anyio
 
 from actors.errors import ConfigError, SupervisorGaveUp
 from actors.kernel._health import ActorHealth, ActorState, describe_error
-from actors.observability import ACTOR
+from actors.observability.logs import ACTOR
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence

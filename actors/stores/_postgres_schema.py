@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actors.jobs import JobStatus
+from actors.domain.jobs import JobStatus
 
 __all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "MIGRATION_LOCK", "Migration"]
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    from actors.deadletters import DeadLetter
-    from actors.events import Envelope, EventType
-    from actors.jobs import JobRecord, JobStatus, JobTransition
-    from actors.stats import Stats
+    from actors.domain.dead_letters import DeadLetter
+    from actors.domain.events import Envelope, EventType
+    from actors.domain.jobs import JobRecord, JobStatus, JobTransition
+    from actors.domain.stats import Stats
 
 __all__ = ["AppendResult", "Counters", "DeadLetterStore", "EventStore", "JobStore"]
 
@@ -41,7 +41,7 @@ class JobStore(Protocol):
         A missing job is created; a terminal job never changes; a job never moves to a
         lower rank (a late ``VALIDATED`` after ``EXECUTING`` is ignored) but through a
         retry; ``EXECUTING`` counts an attempt; the attempt and cancel rules of
-        :class:`~actors.jobs.JobTransition` hold.
+        :class:`~actors.domain.jobs.JobTransition` hold.
 
         Returns:
             For each transition, the job's status after it was considered: equal to the
@@ -132,7 +132,7 @@ class DeadLetterStore(Protocol):
 
 
 class Counters(Protocol):
-    """Live counters following the rules in :mod:`actors.stats`."""
+    """Live counters following the rules in :mod:`actors.domain.stats`."""
 
     def is_available(self) -> bool:
         """Whether the store can be used right now; services report not-ready while false."""

@@ -17,7 +17,7 @@ import aiosqlite
 import anyio
 import anyio.lowlevel
 
-from actors.clock import utc_now
+from actors.domain.clock import utc_now
 from actors.errors import StoreUnavailable
 
 if TYPE_CHECKING:

@@ -16,11 +16,11 @@ from actors.stores._protocols import Counters, DeadLetterStore, EventStore, JobS
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    from actors.connections import Connection
-    from actors.deadletters import DeadLetter
-    from actors.events import Envelope, EventType
-    from actors.jobs import JobRecord, JobStatus, JobTransition
-    from actors.stats import Stats
+    from actors.domain.dead_letters import DeadLetter
+    from actors.domain.events import Envelope, EventType
+    from actors.domain.jobs import JobRecord, JobStatus, JobTransition
+    from actors.domain.stats import Stats
+    from actors.kernel.connection import Connection
     from actors.stores._protocols import AppendResult
 
 __all__ = [

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
-from actors.events import EventType
-from actors.stats import COUNTED_EVENT_TYPES, Stats
+from actors.domain.events import EventType
+from actors.domain.stats import COUNTED_EVENT_TYPES, Stats
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from actors.events import Envelope
+    from actors.domain.events import Envelope
     from actors.stores._protocols import EventStore
 
 __all__ = ["MemoryCounters", "rebuild_counters"]
@@ -23,7 +23,7 @@ _REPLAY_BATCH_SIZE = 500
 
 
 class MemoryCounters:
-    """A :class:`~actors.stores.Counters` kept in memory, following :mod:`actors.stats`.
+    """A :class:`~actors.stores.Counters` kept in memory, following :mod:`actors.domain.stats`.
 
     Every event moves ``lastEventTime``; events of :data:`COUNTED_EVENT_TYPES` are
     counted once per ``eventId`` (the ids counted are remembered for the process's life,

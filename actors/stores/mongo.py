@@ -40,19 +40,19 @@ import pymongo
 import pymongo.errors
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from actors.deadletters import DeadLetter
+from actors.config.urls import redact
+from actors.domain.dead_letters import DeadLetter
+from actors.domain.events import Envelope
 from actors.errors import ConfigError, StoreUnavailable, ValidationIssue
-from actors.events import Envelope
 from actors.stores._protocols import AppendResult
 from actors.stores.names import DEAD_LETTERS_COLLECTION, DEFAULT_MONGO_DATABASE, EVENTS_COLLECTION
-from actors.urls import redact
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
     from pymongo.asynchronous.collection import AsyncCollection
 
-    from actors.events import EventType
+    from actors.domain.events import EventType
 
 __all__ = [
     "DEAD_LETTER_INDEXES",

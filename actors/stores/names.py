@@ -68,7 +68,7 @@ FAILED_JOBS_FIELD = "failedJobs"
 """Field of the stats hash: ``job.failed`` events counted."""
 LAST_EVENT_TIME_FIELD = "lastEventTime"
 """Field of the stats hash: the latest ``occurredAt`` seen. Compared as a string, which is
-time order for our fixed-width RFC 3339 timestamps (:func:`actors.clock.format_timestamp`)."""
+time order for our fixed-width RFC 3339 timestamps (:func:`actors.domain.clock.format_timestamp`)."""
 TYPE_FIELD = "type:{job_type}:{counter}"
 """Field of the stats hash holding one job type's counter; ``counter`` is one of
 :data:`TYPE_FIELD_COUNTERS`. The job type comes first and may itself contain ``:``; the

@@ -23,7 +23,7 @@ row locks between them:
    another.
 
 Timestamps are kept as the fixed-width RFC 3339 text the rest of the system uses (see
-:mod:`actors.clock`), in the ``"C"`` collation: they round-trip exactly, and text order is
+:mod:`actors.domain.clock`), in the ``"C"`` collation: they round-trip exactly, and text order is
 time order.
 """
 
@@ -39,9 +39,9 @@ import anyio
 import anyio.lowlevel
 import asyncpg
 
-from actors.clock import utc_now
-from actors.errors import ConfigError, StoreUnavailable
-from actors.jobs import (
+from actors.config.urls import redact
+from actors.domain.clock import utc_now
+from actors.domain.jobs import (
     CANCELLABLE_STATUSES,
     TERMINAL_STATUSES,
     AttemptError,
@@ -50,14 +50,14 @@ from actors.jobs import (
     JobStatus,
     StoredState,
 )
+from actors.errors import ConfigError, StoreUnavailable
 from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
-from actors.urls import redact
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
-    from actors.jobs import JobTransition
+    from actors.domain.jobs import JobTransition
 
 __all__ = [
     "MIGRATIONS",

@@ -25,10 +25,11 @@ import coredis
 import coredis.exceptions
 from coredis.tokens import PureToken
 
-from actors.clock import utc_now
+from actors.config.urls import redact
+from actors.domain.clock import utc_now
+from actors.domain.events import EventType
+from actors.domain.stats import COUNTED_EVENT_TYPES, Stats, TypeStats
 from actors.errors import CountersLost, StoreUnavailable
-from actors.events import EventType
-from actors.stats import COUNTED_EVENT_TYPES, Stats, TypeStats
 from actors.stores.memory import MemoryCounters
 from actors.stores.names import (
     COMPLETED_JOBS_FIELD,
@@ -43,12 +44,11 @@ from actors.stores.names import (
     TYPE_FIELD,
     TYPE_FIELD_COUNTERS,
 )
-from actors.urls import redact
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
-    from actors.events import Envelope
+    from actors.domain.events import Envelope
     from actors.stores._protocols import EventStore
 
 __all__ = ["DEFAULT_DEDUPE_TTL_S", "RedisCounters", "open_redis_counters"]
@@ -112,7 +112,7 @@ assert frozenset(_TOTAL_FIELDS) == COUNTED_EVENT_TYPES, "every counted type need
 
 
 class RedisCounters:
-    """A :class:`~actors.stores.Counters` in Redis, following :mod:`actors.stats`.
+    """A :class:`~actors.stores.Counters` in Redis, following :mod:`actors.domain.stats`.
 
     Opened and closed by :func:`open_redis_counters`. Safe to share between tasks and
     between processes: every call is one atomic server-side operation.
@@ -159,7 +159,7 @@ class RedisCounters:
         """Count ``events`` in one round trip; an ``eventId`` already counted is skipped.
 
         Events of every type move ``lastEventTime`` forward; events of
-        :data:`~actors.stats.COUNTED_EVENT_TYPES` are counted once per ``eventId``
+        :data:`~actors.domain.stats.COUNTED_EVENT_TYPES` are counted once per ``eventId``
         (remembered for :data:`DEFAULT_DEDUPE_TTL_S` unless opened otherwise).
 
         Returns:

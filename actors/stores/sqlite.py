@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
-from actors.clock import utc_now
-from actors.deadletters import DeadLetter
-from actors.errors import ValidationIssue
-from actors.events import Envelope, EventType
-from actors.jobs import (
+from actors.domain.clock import utc_now
+from actors.domain.dead_letters import DeadLetter
+from actors.domain.events import Envelope, EventType
+from actors.domain.jobs import (
     ADVANCING_STATUSES,
     CANCELLABLE_STATUSES,
     TERMINAL_STATUSES,
@@ -36,6 +35,7 @@ from actors.jobs import (
     JobStatus,
     StoredState,
 )
+from actors.errors import ValidationIssue
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite import Schema, integer, open_database, optional_text, text
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import pathlib
     from collections.abc import AsyncIterator, Sequence
 
-    from actors.jobs import JobTransition
+    from actors.domain.jobs import JobTransition
     from actors.stores._sqlite import SQLiteDatabase
 
 __all__ = [

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from actors.settings import Settings
+from actors.config.settings import Settings
 from launcher.cluster import ProcessRunner
 from launcher.cluster._state import default_state_path
 from launcher.tui.client import read_model_url_from_env

@@ -19,7 +19,7 @@ import anyio
 import httpx
 import pytest
 
-from actors.settings import Settings
+from actors.config.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -4,7 +4,7 @@
 CI is stable) and without the example database. Elsewhere the ``fuzz`` profile explores
 new examples each run and remembers failing ones in ``.hypothesis/``.
 
-The pipeline is the processor test's (``tests/unit/actors/test_processor.py``), copied
+The pipeline is the processor test's (``tests/unit/actors/processor/test_processor.py``), copied
 rather than imported: the processor and the metrics engine over the in-memory broker,
 SQLite stores and :class:`~actors.stores.memory.MemoryCounters`. Hypothesis cannot drive
 an async test, so the pipeline runs in a blocking portal (one event loop in a thread) for
@@ -23,8 +23,8 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, settings
 
-from actors.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
-from actors.settings import Settings
+from actors.config.settings import Settings
+from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from tests.pipeline import Pipeline, open_pipeline
 
 if TYPE_CHECKING:

@@ -24,11 +24,11 @@ from hypothesis import given, settings, strategies as st
 
 from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
-from actors.clock import utc_now
+from actors.domain.clock import utc_now
+from actors.domain.events import EventType
+from actors.domain.jobs import JobStatus
 from actors.errors import InvalidMessage
-from actors.events import EventType
-from actors.intake import MAX_MESSAGE_DEPTH
-from actors.jobs import JobStatus
+from actors.pipeline.admission import MAX_MESSAGE_DEPTH
 from actors.stores.memory import MemoryCounters
 from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
 from tests.fuzz.conftest import GOOD_TYPE

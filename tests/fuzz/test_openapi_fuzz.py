@@ -34,17 +34,17 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from actors.broker.memory import MemoryBroker
-from actors.gateway import GatewayService
-from actors.handlers import DEFAULT_REGISTRY
-from actors.read_model import ReadModelService
-from actors.settings import Settings
+from actors.config.settings import Settings
+from actors.domain.handlers import DEFAULT_REGISTRY
 from actors.stores.memory import MemoryCounters
 from actors.stores.sqlite import (
     open_sqlite_dead_letter_store,
     open_sqlite_event_store,
     open_sqlite_job_store,
 )
+from quart_app.gateway.service import GatewayService
 from quart_app.openapi import gateway_openapi, read_model_openapi
+from quart_app.read_model.service import ReadModelService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

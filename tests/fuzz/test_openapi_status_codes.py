@@ -25,14 +25,12 @@ import pytest
 
 from actors.broker.memory import MemoryBroker
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
-from actors.clock import utc_now
-from actors.deadletters import DeadLetter
+from actors.config.settings import Settings
+from actors.domain.clock import utc_now
+from actors.domain.dead_letters import DeadLetter
+from actors.domain.handlers import DEFAULT_REGISTRY
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.errors import StoreUnavailable, ValidationIssue
-from actors.gateway import GatewayService
-from actors.handlers import DEFAULT_REGISTRY
-from actors.jobs import JobSpec, JobStatus, JobTransition
-from actors.read_model import ReadModelService
-from actors.settings import Settings
 from actors.stores.memory import MemoryCounters
 from actors.stores.sqlite import (
     open_sqlite_dead_letter_store,
@@ -40,7 +38,9 @@ from actors.stores.sqlite import (
     open_sqlite_job_store,
 )
 from contracts import SchemaName, get_contracts
+from quart_app.gateway.service import GatewayService
 from quart_app.openapi import gateway_openapi, read_model_openapi
+from quart_app.read_model.service import ReadModelService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

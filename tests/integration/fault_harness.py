@@ -31,8 +31,8 @@ import httpx
 
 from actors.broker.amqp import open_amqp_broker
 from actors.broker.names import ALL_QUEUES, RETRY_DELAYS_S, retry_queue
-from actors.events import EventType
-from actors.settings import Settings
+from actors.config.settings import Settings
+from actors.domain.events import EventType
 from actors.stores.mongo import open_mongo_event_store
 
 if TYPE_CHECKING:

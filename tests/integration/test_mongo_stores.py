@@ -20,10 +20,10 @@ import anyio
 import pymongo
 import pytest
 
-from actors.clock import format_timestamp
-from actors.deadletters import DeadLetter, dead_letter_id
+from actors.domain.clock import format_timestamp
+from actors.domain.dead_letters import DeadLetter, dead_letter_id
+from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
 from actors.errors import StoreUnavailable, ValidationIssue
-from actors.events import Envelope, EventType, Producer, lifecycle_event_id
 from actors.stores import AppendResult
 from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
 from actors.stores.names import DEAD_LETTERS_COLLECTION, EVENTS_COLLECTION

@@ -14,9 +14,9 @@ import anyio
 import asyncpg
 import pytest
 
-from actors.clock import format_timestamp
+from actors.domain.clock import format_timestamp
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition, StoredState
 from actors.errors import ConfigError, StoreUnavailable
-from actors.jobs import JobSpec, JobStatus, JobTransition, StoredState
 from actors.stores.postgres import (
     MIGRATIONS,
     PostgresJobStore,

@@ -22,10 +22,10 @@ import coredis
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from actors.clock import format_timestamp
+from actors.domain.clock import format_timestamp
+from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.domain.stats import Stats, TypeStats
 from actors.errors import StoreUnavailable
-from actors.events import Envelope, EventType, Producer, lifecycle_event_id
-from actors.stats import Stats, TypeStats
 from actors.stores.names import COUNTED_KEY, STATS_KEY
 from actors.stores.redis import DEFAULT_DEDUPE_TTL_S, RedisCounters, open_redis_counters
 

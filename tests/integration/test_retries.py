@@ -14,17 +14,17 @@ import pytest
 
 from actors.broker.amqp import open_amqp_broker
 from actors.broker.names import ALL_QUEUES, RETRY_DELAYS_S, retry_queue
+from actors.config.settings import Settings
+from actors.domain.handlers import DEFAULT_REGISTRY, JobContext
+from actors.domain.jobs import CANCELLED, JobStatus
 from actors.errors import JobFailed
-from actors.handlers import DEFAULT_REGISTRY, JobContext
-from actors.jobs import CANCELLED, JobStatus
-from actors.serve import ServiceProcess
-from actors.settings import Settings
 from actors.stores.postgres import open_postgres_job_store
+from launcher.serve import ServiceProcess
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from actors.jobs import JobRecord
+    from actors.domain.jobs import JobRecord
     from actors.stores.postgres import PostgresJobStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

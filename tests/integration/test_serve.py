@@ -12,8 +12,8 @@ import pytest
 
 from actors.broker.amqp import open_amqp_broker
 from actors.broker.names import ALL_QUEUES, JOBS_CREATED, RETRY_DELAYS_S, retry_queue
-from actors.serve import ServiceProcess
-from actors.settings import Settings
+from actors.config.settings import Settings
+from launcher.serve import ServiceProcess
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -88,7 +88,7 @@ async def test_a_service_whose_server_is_away_retries_and_says_so(
     rabbitmq_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="actors.connections")
+    caplog.set_level(logging.WARNING, logger="actors.kernel.connection")
     dead = free_tcp_port
     settings = Settings(
         rabbitmq_url=rabbitmq_url,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from actors.deadletters import DeadLetter
+from actors.domain.dead_letters import DeadLetter
 from actors.errors import ValidationIssue
 from actors.stores.sqlite import open_sqlite_dead_letter_store
 
@@ -400,7 +400,7 @@ def test_launcher_page_from_disk_waits_then_opens_the_dashboard(
 ) -> None:
     import socket
 
-    from quart_app.read_model import WEB_DIR
+    from quart_app.read_model.app import WEB_DIR
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

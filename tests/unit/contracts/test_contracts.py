@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.deadletters import DeadLetter, dead_letter_id
+from actors.domain.dead_letters import DeadLetter, dead_letter_id
+from actors.domain.events import EventType
+from actors.domain.stats import Stats
 from actors.errors import ConfigError, InvalidMessage, ValidationIssue
-from actors.events import EventType
-from actors.stats import Stats
 from contracts import Contracts, SchemaName, fixtures_dir, get_contracts, schemas_dir
 
 # The inherited contracts we must never break; absent outside the development machines.

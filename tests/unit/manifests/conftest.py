@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actors.serve import SERVICES, ServiceProcess
-from actors.settings import Settings
+from actors.config.settings import Settings
+from launcher.serve import SERVICES, ServiceProcess
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -16,21 +16,21 @@ import pytest
 
 from actors.broker.memory import MemoryBroker
 from actors.broker.names import JOBS_CREATED
+from actors.config.settings import Settings
+from actors.config.tokens import Role, is_loopback, load_tokens, parse_tokens
+from actors.domain.handlers import DEFAULT_REGISTRY
 from actors.errors import ConfigError
-from actors.gateway import GatewayService
-from actors.handlers import DEFAULT_REGISTRY
-from actors.read_model import ReadModelService
-from actors.settings import Settings
 from actors.stores.memory import MemoryCounters
 from actors.stores.sqlite import (
     open_sqlite_dead_letter_store,
     open_sqlite_event_store,
     open_sqlite_job_store,
 )
-from actors.tokens import Role, is_loopback, load_tokens, parse_tokens
 from launcher.cli import check_exposure
 from quart_app._server import HttpServer
 from quart_app.auth import OPEN_PATHS, TokenBook, TokenBucket, allowed, origin_allowed
+from quart_app.gateway.service import GatewayService
+from quart_app.read_model.service import ReadModelService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

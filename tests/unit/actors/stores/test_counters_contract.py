@@ -1,13 +1,13 @@
-"""The counters contract: every adapter (``counters`` params) follows :mod:`actors.stats`."""
+"""The counters contract: every adapter (``counters`` params) follows :mod:`actors.domain.stats`."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from actors.clock import format_timestamp
-from actors.events import Envelope, EventType, Producer, lifecycle_event_id
-from actors.stats import Stats, TypeStats
+from actors.domain.clock import format_timestamp
+from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.domain.stats import Stats, TypeStats
 
 if TYPE_CHECKING:
     from actors.stores import Counters

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from actors.deadletters import DeadLetter, dead_letter_id
+from actors.domain.dead_letters import DeadLetter, dead_letter_id
 from actors.errors import ValidationIssue
 from actors.stores import AppendResult
 

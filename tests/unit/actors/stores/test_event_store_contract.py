@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from actors.clock import format_timestamp
-from actors.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.domain.clock import format_timestamp
+from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
 from actors.stores import AppendResult
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actors.clock import format_timestamp
-from actors.jobs import JobSpec, JobStatus, JobTransition
+from actors.domain.clock import format_timestamp
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from actors.clock import format_timestamp
-from actors.events import Envelope, EventType, Producer, lifecycle_event_id
-from actors.stats import Stats
+from actors.domain.clock import format_timestamp
+from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.domain.stats import Stats
 from actors.stores.memory import MemoryCounters, rebuild_counters
 from actors.stores.sqlite import EVENTS_DATABASE, open_sqlite_event_store
 
@@ -91,7 +91,7 @@ async def test_rebuild_from_an_empty_event_store_gives_zero_counters(
 
 
 async def test_counters_that_remember_no_ids_count_what_they_are_given_and_stay_small() -> None:
-    from actors.events import Envelope, EventType, Producer, lifecycle_event_id
+    from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
 
     def event(job_id: str, kind: EventType) -> Envelope:
         return Envelope(

@@ -10,8 +10,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.errors import StoreUnavailable
-from actors.jobs import JobSpec, JobStatus, JobTransition
 from actors.stores.sqlite import (
     JOBS_DATABASE,
     open_sqlite_dead_letter_store,
@@ -151,7 +151,7 @@ async def test_a_cancelled_write_is_all_or_nothing_and_the_store_stays_usable(
 
 
 async def test_an_append_names_the_events_it_stored(tmp_path: pathlib.Path) -> None:
-    from actors.events import Envelope, EventType, Producer, lifecycle_event_id
+    from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
     from actors.stores.sqlite import open_sqlite_event_store
 
     def event(job_id: str) -> Envelope:

@@ -1,0 +1,168 @@
+"""Lifecycle events in the canonical envelope (``event-envelope.json``).
+
+Event ids are what makes delivery idempotent downstream, so every event the processor
+emits has an id derived from the job id (:func:`lifecycle_event_id`): a redelivered job
+re-emits the *same* ids, and the metrics engine stores and counts each only once.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from actors.domain.jobs import JobStatus
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "Envelope",
+    "EventType",
+    "Producer",
+    "attempt_failed_event_id",
+    "lifecycle_event_id",
+]
+
+CONTRACT_VERSION = "1.0.0"
+"""``contractVersion`` written into every envelope we produce."""
+
+# Fixed namespace for uuid5 event ids; changing it would re-count every redelivered job.
+_EVENT_NAMESPACE = uuid.UUID("6f1c2a52-7f0e-4d1e-9a57-0b3e7c4a9d10")
+
+
+class EventType(enum.StrEnum):
+    """The lifecycle event types of the contract."""
+
+    CREATED = "job.created"
+    """The gateway accepted the job (status PENDING)."""
+    VALIDATED = "job.validated"
+    """A processor validated the job (status VALIDATED)."""
+    EXECUTED = "job.executed"
+    """A processor started the job's handler (status EXECUTING); also, once per failed
+    attempt that will be retried, that the attempt ended (status PENDING, with ``error``,
+    ``willRetry: true`` and ``nextAttemptAt``): the contract has no retry event type,
+    and ``job.failed`` is terminal and counted."""
+    COMPLETED = "job.completed"
+    """The handler returned (status COMPLETED)."""
+    FAILED = "job.failed"
+    """The handler raised or timed out (status FAILED)."""
+
+    @property
+    def order(self) -> int:
+        """Position in a job's timeline, used to order events with equal timestamps."""
+        return _ORDER[self]
+
+    @classmethod
+    def for_status(cls, status: JobStatus) -> EventType:
+        """The event that announces a move into ``status``."""
+        return _BY_STATUS[status]
+
+
+_ORDER = {
+    EventType.CREATED: 0,
+    EventType.VALIDATED: 1,
+    EventType.EXECUTED: 2,
+    EventType.COMPLETED: 3,
+    EventType.FAILED: 3,
+}
+_BY_STATUS = {
+    JobStatus.PENDING: EventType.CREATED,
+    JobStatus.VALIDATED: EventType.VALIDATED,
+    JobStatus.EXECUTING: EventType.EXECUTED,
+    JobStatus.COMPLETED: EventType.COMPLETED,
+    JobStatus.FAILED: EventType.FAILED,
+}
+
+
+def lifecycle_event_id(job_id: str, event_type: EventType, attempt: int = 1) -> str:
+    """Return the deterministic event id of a processor-emitted lifecycle event.
+
+    ``job.validated`` happens once per job and the terminal event once per job (both
+    terminal types share one id, so a job can never be counted as both); ``job.executed``
+    happens once per attempt.
+    """
+    if event_type is EventType.EXECUTED:
+        name = f"{job_id}:{event_type.value}:{attempt}"
+    elif event_type in (EventType.COMPLETED, EventType.FAILED):
+        name = f"{job_id}:terminal"
+    else:
+        name = f"{job_id}:{event_type.value}"
+    return str(uuid.uuid5(_EVENT_NAMESPACE, name))
+
+
+def attempt_failed_event_id(job_id: str, attempt: int) -> str:
+    """The deterministic id of the ``job.executed`` event saying attempt ``attempt`` failed
+    and will be retried (distinct from the id of the event saying it started)."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{job_id}:{EventType.EXECUTED.value}:{attempt}:retry"))
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    """Who emitted an event."""
+
+    service: str
+    instance_id: str
+    version: str
+
+    def to_json(self) -> dict[str, str]:
+        """The envelope's ``producer`` object."""
+        return {"service": self.service, "instanceId": self.instance_id, "version": self.version}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One event in the canonical envelope; ``payload`` is a ``job.json`` document."""
+
+    event_type: EventType
+    event_id: str
+    occurred_at: str
+    producer: Producer
+    correlation_id: str
+    idempotency_key: str
+    payload: Mapping[str, object]
+    contract_version: str = CONTRACT_VERSION
+
+    @property
+    def job_id(self) -> str:
+        """Id of the job the event is about (``payload.id``)."""
+        return str(self.payload.get("id", ""))
+
+    @property
+    def job_type(self) -> str:
+        """Type of the job the event is about (``payload.type``)."""
+        return str(self.payload.get("type", ""))
+
+    def to_json(self) -> dict[str, object]:
+        """The envelope as the JSON object the contract describes."""
+        return {
+            "contractVersion": self.contract_version,
+            "eventType": self.event_type.value,
+            "eventId": self.event_id,
+            "occurredAt": self.occurred_at,
+            "producer": self.producer.to_json(),
+            "correlationId": self.correlation_id,
+            "idempotencyKey": self.idempotency_key,
+            "payload": dict(self.payload),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, object]) -> Envelope:
+        """Build an envelope from a document already valid against the envelope schema."""
+        producer = doc["producer"]
+        payload = doc["payload"]
+        assert isinstance(producer, Mapping)
+        assert isinstance(payload, Mapping)
+        return cls(
+            event_type=EventType(str(doc["eventType"])),
+            event_id=str(doc["eventId"]),
+            occurred_at=str(doc["occurredAt"]),
+            producer=Producer(
+                service=str(producer["service"]),
+                instance_id=str(producer["instanceId"]),
+                version=str(producer["version"]),
+            ),
+            correlation_id=str(doc["correlationId"]),
+            idempotency_key=str(doc["idempotencyKey"]),
+            payload=dict(payload),
+            contract_version=str(doc["contractVersion"]),
+        )

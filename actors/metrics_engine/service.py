@@ -1,0 +1,312 @@
+"""The metrics engine's tree: it counts what happened and keeps the audit trail.
+
+Two pipelines under one ``one_for_all`` supervisor:
+
+* ``jobs.completed``: **ingress** → **aggregator** (validates every envelope; invalid
+  ones go to the dead letters) → **persister** (appends the batch to the event store and
+  counts it, both idempotent by ``eventId``, then acknowledges);
+* ``jobs.dead-letter``: **dead-letter-ingress** → **archivist** (keeps each dead letter
+  in the dead-letter store; a raw message rejected by a consumer is wrapped in a record
+  that says so).
+
+**publisher** carries the dead letters the aggregator finds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from actors.broker.names import JOBS_COMPLETED, JOBS_DEAD_LETTER
+from actors.domain.clock import utc_now
+from actors.domain.dead_letters import DeadLetter, dead_letter_id
+from actors.domain.events import Envelope, EventType
+from actors.errors import CountersLost, InvalidMessage, ValidationIssue
+from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
+from actors.kernel.periodic import Periodic
+from actors.kernel.service import ServiceTree
+from actors.observability.logs import bind
+from actors.observability.prometheus import MetricsEngineMetrics, create_registry
+from actors.pipeline.admission import Admitted, admit, dead_letter_request
+from actors.pipeline.ingress import BrokerIngress, IngressBatch
+from actors.pipeline.outage import retry_while_unavailable
+from actors.pipeline.publisher import Publisher
+from actors.pipeline.sampler import QueueDepthSampler
+from actors.pipeline.settlement import Settlement, settle
+from actors.stores.memory import MemoryCounters
+from contracts import SchemaName, get_contracts, parse_json
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from prometheus_client import CollectorRegistry
+
+    from actors.broker import Broker, Delivery
+    from actors.config.settings import Settings
+    from actors.stores import Counters, DeadLetterStore, EventStore
+
+__all__ = ["MetricsEngineService"]
+
+log = logging.getLogger(__name__)
+
+SERVICE = "metrics-engine"
+_ACCEPTED = frozenset(EventType)
+_TERMINAL = frozenset({EventType.COMPLETED, EventType.FAILED})
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvents:
+    """Aggregator → persister: valid envelopes and the delivery pieces they settle."""
+
+    envelopes: list[Envelope]
+    settlements: list[Settlement]
+
+
+class Aggregator(Actor[IngressBatch]):
+    """Validates lifecycle envelopes; dead-letters what breaks the contract."""
+
+    def __init__(
+        self,
+        persister: Actor[StoreEvents],
+        publisher: Publisher,
+        settings: Settings,
+        metrics: MetricsEngineMetrics,
+    ) -> None:
+        super().__init__("aggregator", mailbox_size=4, max_batch=4)
+        self._metrics = metrics
+        self._persister = persister
+        self._publisher = publisher
+        self._settings = settings
+
+    async def handle_batch(self, messages: list[IngressBatch]) -> None:
+        envelopes: list[Envelope] = []
+        settlements: list[Settlement] = []
+        for batch in messages:
+            for delivery in batch.deliveries:
+                results = admit(delivery, _ACCEPTED)
+                settlement = Settlement(batch.consumer, delivery, parts=len(results))
+                for result in results:
+                    if isinstance(result, Admitted):
+                        envelopes.append(result.envelope)
+                        settlements.append(settlement)
+                        continue
+                    self._metrics.validation_failed.inc()
+                    log.warning(
+                        "message.dead_lettered queue=%s message_id=%s reason=%s",
+                        delivery.queue,
+                        delivery.message_id,
+                        result.reason,
+                    )
+                    await self._publisher.send(
+                        dead_letter_request(
+                            delivery,
+                            result,
+                            service=SERVICE,
+                            version=self._settings.version,
+                            settlement=settlement,
+                        )
+                    )
+        if settlements:
+            await self._persister.send(StoreEvents(envelopes, settlements))
+
+
+class EventPersister(Actor[StoreEvents]):
+    """Appends events to the audit trail and counts them, then acknowledges."""
+
+    def __init__(
+        self,
+        events: EventStore,
+        counters: Counters,
+        metrics: MetricsEngineMetrics,
+        *,
+        count_only_new: bool = False,
+    ) -> None:
+        super().__init__("persister", mailbox_size=8, max_batch=8)
+        self._events = events
+        self._counters = counters
+        self._count_only_new = count_only_new
+        """Count only what the event store newly stored (counters that are rebuilt from
+        the store at start and keep no ids of their own)."""
+        self._metrics = metrics
+        self.stored = 0
+        self.duplicates = 0
+
+    async def handle_batch(self, messages: list[StoreEvents]) -> None:
+        envelopes = [e for m in messages for e in m.envelopes]
+        if envelopes:
+            result = await retry_while_unavailable(
+                lambda: self._events.append(envelopes), what="event store"
+            )
+            counted = envelopes
+            if self._count_only_new and result.new_ids is not None:
+                counted = [e for e in envelopes if e.event_id in result.new_ids]
+            await retry_while_unavailable(lambda: self._count(counted), what="counters")
+            self.stored += result.stored
+            self.duplicates += result.duplicates
+            self._metrics.events_stored.inc(result.stored)
+            self._metrics.duplicates_skipped.inc(result.duplicates)
+            if result.duplicates:
+                log.info("events.duplicates_skipped count=%d", result.duplicates)
+            for envelope in envelopes:
+                if envelope.event_type in _TERMINAL:
+                    # One line per job here, so a correlation id greps through all services.
+                    with bind(correlation_id=envelope.correlation_id, job_id=envelope.job_id):
+                        log.info(
+                            "job.recorded type=%s event=%s",
+                            envelope.job_type,
+                            envelope.event_type.value,
+                        )
+        await settle(s for m in messages for s in m.settlements)
+
+    async def _count(self, envelopes: list[Envelope]) -> int:
+        """Count the batch; counters that were lost are rebuilt from the trail first."""
+        try:
+            return await self._counters.apply(envelopes)
+        except CountersLost as exc:
+            log.warning("counters.lost error=%s", exc)
+            # The batch is in the event store already: the replay counts it, and the
+            # apply below then finds every one of its events counted.
+            await self._counters.rebuild(self._events)
+            return await self._counters.apply(envelopes)
+
+
+class CountersKeeper(Periodic):
+    """Rebuilds lost counters even while no event comes in (so /stats is whole again)."""
+
+    def __init__(
+        self,
+        counters: Counters,
+        events: EventStore,
+        *,
+        interval_s: float = 5.0,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__("counters-keeper", interval_s=interval_s, wait_ready=wait_ready)
+        self._counters = counters
+        self._events = events
+
+    async def tick(self) -> None:
+        if await self._counters.lost():
+            log.warning("counters.lost detected_by=keeper")
+            await self._counters.rebuild(self._events)
+
+
+class Archivist(Actor[IngressBatch]):
+    """Keeps every dead letter in the dead-letter store, then acknowledges it."""
+
+    def __init__(
+        self, store: DeadLetterStore, settings: Settings, metrics: MetricsEngineMetrics
+    ) -> None:
+        super().__init__("archivist", mailbox_size=4, max_batch=4)
+        self._store = store
+        self._settings = settings
+        self._metrics = metrics
+        self.archived = 0
+
+    async def handle_batch(self, messages: list[IngressBatch]) -> None:
+        records = [self._record(d) for m in messages for d in m.deliveries]
+        result = await retry_while_unavailable(
+            lambda: self._store.add(records), what="dead-letter store"
+        )
+        self.archived += result.stored
+        self._metrics.dead_letters.inc(result.stored)
+        for message in messages:
+            await message.consumer.ack(message.deliveries)
+
+    def _record(self, delivery: Delivery) -> DeadLetter:
+        try:
+            document = parse_json(delivery.body)
+            get_contracts().validate(SchemaName.DEAD_LETTER, document)
+        except InvalidMessage as exc:
+            # Not one of our records: a message a consumer rejected, routed here by the
+            # broker's dead-letter exchange. Keep it whole and say where it came from.
+            return self._wrap_rejected(delivery, exc)
+        assert isinstance(document, dict)
+        return DeadLetter.from_json(document)
+
+    def _wrap_rejected(self, delivery: Delivery, exc: InvalidMessage) -> DeadLetter:
+        source = JOBS_DEAD_LETTER
+        deaths = delivery.headers.get("x-death")
+        if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+            source = str(deaths[0].get("queue", source))
+        issue = ValidationIssue("", "Rejected by a consumer and routed by the broker's DLX.")
+        return DeadLetter(
+            dead_letter_id=dead_letter_id(source, delivery.message_id, delivery.body),
+            queue=source,
+            reason=f"Rejected by a consumer of {source!r}; not a dead-letter record ({exc}).",
+            errors=[issue, *exc.issues],
+            body=delivery.body,
+            occurred_at=utc_now(),
+            service=SERVICE,
+            version=self._settings.version,
+            message_id=delivery.message_id,
+            correlation_id=delivery.correlation_id,
+        )
+
+
+class MetricsEngineService(ServiceTree):
+    """The metrics engine's tree."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        events: EventStore,
+        counters: Counters,
+        dead_letters: DeadLetterStore,
+        settings: Settings,
+        *,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
+        extra_children: Sequence[ChildSpec] = (),
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.name = SERVICE
+        self.metrics = MetricsEngineMetrics(registry if registry is not None else create_registry())
+        self.publisher = Publisher(broker, mailbox_size=64, wait_ready=wait_ready)
+        # Counters that remember no ids are fed only what the trail newly stored.
+        count_only_new = isinstance(counters, MemoryCounters) and not counters.remember_ids
+        self.persister = EventPersister(
+            events, counters, self.metrics, count_only_new=count_only_new
+        )
+        self.aggregator = Aggregator(self.persister, self.publisher, settings, self.metrics)
+        self.ingress = BrokerIngress(
+            broker,
+            JOBS_COMPLETED,
+            self.aggregator,
+            prefetch=settings.prefetch,
+            wait_ready=wait_ready,
+        )
+        self.archivist = Archivist(dead_letters, settings, self.metrics)
+        self.dead_letter_ingress = BrokerIngress(
+            broker,
+            JOBS_DEAD_LETTER,
+            self.archivist,
+            prefetch=min(64, settings.prefetch),
+            name="dead-letter-ingress",
+            wait_ready=wait_ready,
+        )
+        self.keeper = CountersKeeper(counters, events, wait_ready=wait_ready)
+        self.queue_depth = QueueDepthSampler(
+            broker,
+            [JOBS_COMPLETED, JOBS_DEAD_LETTER],
+            self.metrics.registry,
+            wait_ready=wait_ready,
+        )
+        shutdown_s = settings.shutdown_s
+        self.supervisor = Supervisor(
+            SERVICE,
+            [
+                *extra_children,
+                ChildSpec.of(self.archivist, shutdown_s=shutdown_s),
+                ChildSpec.of(self.publisher, shutdown_s=shutdown_s),
+                ChildSpec.of(self.persister, shutdown_s=shutdown_s),
+                ChildSpec.of(self.aggregator, shutdown_s=shutdown_s),
+                ChildSpec.of(self.ingress, shutdown_s=shutdown_s),
+                ChildSpec.of(self.dead_letter_ingress, shutdown_s=shutdown_s),
+                ChildSpec.of(self.queue_depth, shutdown_s=2.0),
+                ChildSpec.of(self.keeper, shutdown_s=2.0),
+            ],
+            strategy=Strategy.ONE_FOR_ALL,
+            intensity=5,
+            period_s=30.0,
+        )

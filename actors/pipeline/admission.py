@@ -1,0 +1,175 @@
+"""Admitting broker messages: decode, validate against the contracts, or dead-letter.
+
+Consumers validate what they receive, per envelope: one message may carry one envelope
+(a JSON object) or several (a JSON array). Each envelope is checked against
+``event-envelope.json``, its event type against what the queue accepts, and its payload
+against ``job.json``; anything else becomes a :class:`~actors.domain.dead_letters.DeadLetter`
+carrying every error with its JSON path.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from actors.broker import OutgoingMessage
+from actors.broker.names import JOBS_DEAD_LETTER
+from actors.domain.clock import utc_now
+from actors.domain.dead_letters import DeadLetter, dead_letter_id
+from actors.domain.events import Envelope, EventType
+from actors.errors import InvalidMessage, ValidationIssue
+from actors.pipeline.publisher import PublishRequest
+from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from actors.broker import Delivery
+    from actors.pipeline.settlement import Settlement
+
+__all__ = [
+    "Admitted",
+    "Rejected",
+    "admit",
+    "dead_letter_request",
+    "encode_envelopes",
+]
+
+MAX_ENVELOPES_PER_MESSAGE = 10_000
+"""A message with more envelopes than this is dead-lettered whole."""
+MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 10
+"""Deepest nesting a message may have: a job the gateway took (``MAX_JSON_DEPTH``) sits
+in an envelope, and envelopes in an array."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """An envelope that passed every check."""
+
+    envelope: Envelope
+    index: int
+    """Position in its message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message, or one envelope of it, that broke a contract."""
+
+    reason: str
+    issues: list[ValidationIssue]
+    body: bytes
+    """The offending bytes: the whole message, or the one envelope re-encoded."""
+    index: int
+
+
+def admit(delivery: Delivery, accepted_types: frozenset[EventType]) -> list[Admitted | Rejected]:
+    """Decode and validate every envelope of ``delivery``.
+
+    Returns:
+        One entry per envelope, in message order; a message that is not JSON, or not an
+        object or array, yields a single :class:`Rejected`.
+    """
+    try:
+        document = parse_json(delivery.body, max_depth=MAX_MESSAGE_DEPTH)
+    except InvalidMessage as exc:
+        return [Rejected(str(exc), exc.issues, delivery.body, 0)]
+    if isinstance(document, list):
+        if not document:
+            issue = ValidationIssue("", "The message is an empty array; expected envelopes.")
+            return [Rejected("The message carries no envelope.", [issue], delivery.body, 0)]
+        if len(document) > MAX_ENVELOPES_PER_MESSAGE:
+            issue = ValidationIssue(
+                "",
+                f"The message carries {len(document)} envelopes; at most "
+                f"{MAX_ENVELOPES_PER_MESSAGE} are accepted.",
+            )
+            return [Rejected("The message carries too many envelopes.", [issue], delivery.body, 0)]
+        return [
+            _admit_one(item, index, accepted_types, _encode(item))
+            for index, item in enumerate(document)
+        ]
+    return [_admit_one(document, 0, accepted_types, delivery.body)]
+
+
+def _encode(document: object) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _admit_one(
+    document: object, index: int, accepted_types: frozenset[EventType], body: bytes
+) -> Admitted | Rejected:
+    contracts = get_contracts()
+    issues = contracts.issues(SchemaName.EVENT_ENVELOPE, document)
+    if issues:
+        return Rejected(
+            f"The envelope does not match the event-envelope contract: {len(issues)} problem(s).",
+            issues,
+            body,
+            index,
+        )
+    assert isinstance(document, dict)
+    event_type = EventType(document["eventType"])
+    if event_type not in accepted_types:
+        expected = ", ".join(sorted(t.value for t in accepted_types))
+        issue = ValidationIssue(
+            "/eventType",
+            f"Event type {event_type.value!r} is not accepted here; expected {expected}.",
+        )
+        return Rejected(f"Unexpected event type {event_type.value!r}.", [issue], body, index)
+    payload_issues = [
+        ValidationIssue("/payload" + issue.path, issue.message)
+        for issue in contracts.issues(SchemaName.JOB, document["payload"])
+    ]
+    if payload_issues:
+        return Rejected(
+            f"The envelope's payload does not match the job contract: "
+            f"{len(payload_issues)} problem(s).",
+            payload_issues,
+            body,
+            index,
+        )
+    return Admitted(Envelope.from_json(document), index)
+
+
+def encode_envelopes(
+    envelopes: Sequence[Envelope], *, correlation_id: str | None = None
+) -> OutgoingMessage:
+    """One message carrying ``envelopes`` as a JSON array, with a fresh message id."""
+    body = json.dumps([envelope.to_json() for envelope in envelopes], separators=(",", ":"))
+    return OutgoingMessage(
+        body=body.encode(), message_id=str(uuid.uuid4()), correlation_id=correlation_id
+    )
+
+
+def dead_letter_request(
+    delivery: Delivery,
+    rejected: Rejected,
+    *,
+    service: str,
+    version: str,
+    settlement: Settlement | None,
+) -> PublishRequest:
+    """A request publishing ``rejected`` as a dead-letter record, settling its piece after."""
+    record = DeadLetter(
+        dead_letter_id=dead_letter_id(
+            delivery.queue, delivery.message_id, delivery.body, rejected.index
+        ),
+        queue=delivery.queue,
+        reason=rejected.reason,
+        errors=rejected.issues,
+        body=rejected.body,
+        occurred_at=utc_now(),
+        service=service,
+        version=version,
+        message_id=delivery.message_id,
+        correlation_id=delivery.correlation_id,
+    )
+    message = OutgoingMessage(
+        body=json.dumps(record.to_json(), separators=(",", ":")).encode(),
+        message_id=record.dead_letter_id,
+        correlation_id=delivery.correlation_id,
+    )
+    settlements = [] if settlement is None else [settlement]
+    return PublishRequest(JOBS_DEAD_LETTER, [message], settlements)

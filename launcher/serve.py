@@ -1,0 +1,268 @@
+"""One service per process, against real servers: ``observatory serve <service>``.
+
+Each process is one supervisor tree: the service's HTTP face first (so ``/healthz``
+answers 503 while servers are away), then a :class:`~actors.kernel.connection.Connection` per
+server (connecting in the background, retrying with backoff, one log line per attempt),
+then the service's actors, which wait for their servers before they start. The gateway
+needs only RabbitMQ; PostgreSQL (cancel) and MongoDB (requeue) serve one route each,
+which answers 503 while its server is away.
+
+=================  ==============================  ======================================
+service            servers                         HTTP (default port)
+=================  ==============================  ======================================
+gateway            RabbitMQ (+PostgreSQL, Mongo)   API + health (3000)
+processor          RabbitMQ, PostgreSQL            health + metrics (8001)
+metrics-engine     RabbitMQ, Redis, MongoDB        health + metrics (8002)
+read-model         PostgreSQL, Redis, MongoDB      API + health (8080)
+=================  ==============================  ======================================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from actors.broker.amqp import AmqpBroker, open_amqp_broker
+from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry
+from actors.errors import ConfigError
+from actors.kernel import ActorState, ChildSpec
+from actors.kernel.connection import Connection, SelfReporting
+from actors.kernel.service import ServiceTree
+from actors.metrics_engine.service import MetricsEngineService
+from actors.observability.prometheus import (
+    ActorHealthCollector,
+    DependencyCollector,
+    create_registry,
+)
+from actors.processor.service import ProcessorService
+from actors.stores.deferred import (
+    DeferredCounters,
+    DeferredDeadLetterStore,
+    DeferredEventStore,
+    DeferredJobStore,
+)
+from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
+from actors.stores.postgres import open_postgres_job_store
+from actors.stores.redis import open_redis_counters
+from quart_app._server import HttpServer
+from quart_app.gateway.service import GatewayService
+from quart_app.ops import create_ops_app
+from quart_app.read_model.service import ReadModelService
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from contextlib import AbstractAsyncContextManager
+
+    from prometheus_client import CollectorRegistry
+
+    from actors.config.settings import Settings
+    from actors.kernel import Supervisor
+
+__all__ = ["SERVICES", "ServiceProcess"]
+
+SERVICES = ("gateway", "processor", "metrics-engine", "read-model")
+"""The services ``observatory serve`` runs."""
+
+_CONNECTION_SHUTDOWN_S = 10.0
+
+A = TypeVar("A", bound=SelfReporting)
+
+
+class ServiceProcess(ServiceTree):
+    """The supervisor tree of one service, in this process, against real servers."""
+
+    def __init__(
+        self,
+        service: str,
+        settings: Settings,
+        *,
+        handlers: HandlerRegistry | None = None,
+    ) -> None:
+        if service not in SERVICES:
+            raise ConfigError(f"Unknown service {service!r}; choose one of {', '.join(SERVICES)}.")
+        self.name = service
+        self.settings = settings
+        self.handlers = handlers if handlers is not None else DEFAULT_REGISTRY.copy()
+        self.handlers.default_duration_s = settings.default_job_duration_s
+        self.registry: CollectorRegistry = create_registry()
+        self._connections: list[Connection[SelfReporting]] = []
+        self._optional: set[str] = set()
+        """Connections this service works without (a feature answers 503 meanwhile)."""
+        self.http: HttpServer
+        self.supervisor: Supervisor = self._build()
+        self.registry.register(ActorHealthCollector(self.health))
+        self.registry.register(DependencyCollector(self.dependencies))
+
+    # -- servers ---------------------------------------------------------------------
+
+    def _broker(self) -> AmqpBroker:
+        settings = self.settings
+        broker = open_amqp_broker(
+            settings.rabbitmq_url,
+            namespace=settings.queue_namespace,
+            connection_name=f"{self.name}-{settings.instance_id}",
+            publish_timeout_s=settings.publish_timeout_s,
+        )
+
+        async def declare(adapter: AmqpBroker) -> None:
+            await adapter.declare_topology()
+
+        self._connect("rabbitmq", lambda: broker, settings.rabbitmq_url, declare)
+        return broker
+
+    def _job_store(self) -> DeferredJobStore:
+        settings = self.settings
+        return DeferredJobStore(
+            self._connect(
+                "postgres",
+                lambda: open_postgres_job_store(
+                    settings.postgres_url, schema=settings.postgres_schema
+                ),
+                settings.postgres_url,
+            )
+        )
+
+    def _counters(self) -> DeferredCounters:
+        settings = self.settings
+        return DeferredCounters(
+            self._connect(
+                "redis",
+                lambda: open_redis_counters(settings.redis_url, prefix=settings.redis_prefix),
+                settings.redis_url,
+            )
+        )
+
+    def _dead_letter_store(self) -> DeferredDeadLetterStore:
+        settings = self.settings
+        return DeferredDeadLetterStore(
+            self._connect(
+                "mongo-dead-letters",
+                lambda: open_mongo_dead_letter_store(
+                    settings.mongo_url, database=settings.mongo_database
+                ),
+                settings.mongo_url,
+            )
+        )
+
+    def _event_stores(self) -> tuple[DeferredEventStore, DeferredDeadLetterStore]:
+        settings = self.settings
+        events = DeferredEventStore(
+            self._connect(
+                "mongo-events",
+                lambda: open_mongo_event_store(
+                    settings.mongo_url, database=settings.mongo_database
+                ),
+                settings.mongo_url,
+            )
+        )
+        return events, self._dead_letter_store()
+
+    def _connect(
+        self,
+        name: str,
+        open_adapter: Callable[[], AbstractAsyncContextManager[A]],
+        url: str,
+        prepare: Callable[[A], Awaitable[None]] | None = None,
+    ) -> Connection[A]:
+        connection = Connection(name, open_adapter, url, prepare=prepare)
+        self._connections.append(connection)  # type: ignore[arg-type]
+        return connection
+
+    async def _wait_ready(self) -> None:
+        for connection in self._required():
+            await connection.wait_available()
+
+    def _required(self) -> list[Connection[SelfReporting]]:
+        return [c for c in self._connections if c.name not in self._optional]
+
+    def _connection_children(self) -> list[ChildSpec]:
+        return [ChildSpec.of(c, shutdown_s=_CONNECTION_SHUTDOWN_S) for c in self._connections]
+
+    def _ops_http(self, port: int) -> ChildSpec:
+        app = create_ops_app(
+            self.name,
+            self.settings.version,
+            registry=self.registry,
+            health=self.health,
+            ready=self.ready,
+        )
+        self.http = HttpServer(app, self.settings.host, port)
+        return ChildSpec.of(self.http, shutdown_s=5.0)
+
+    # -- trees -----------------------------------------------------------------------
+
+    def _build(self) -> Supervisor:
+        settings = self.settings
+        if self.name == "gateway":
+            # Requeueing reads the dead letters and cancelling (DELETE /jobs/{id}) marks
+            # jobs in PostgreSQL; jobs are accepted whether those servers are up or not.
+            dead_letters = self._dead_letter_store()
+            self._optional.add("mongo-dead-letters")
+            broker = self._broker()
+            jobs = self._job_store()
+            self._optional.add("postgres")
+            gateway = GatewayService(
+                broker,
+                settings,
+                dead_letters=dead_letters,
+                handlers=self.handlers,
+                registry=self.registry,
+                wait_ready=self._wait_ready,
+                extra_children=self._connection_children(),
+                jobs=jobs,
+            )
+            self.http = gateway.http
+            return gateway.supervisor
+        if self.name == "processor":
+            broker, jobs = self._broker(), self._job_store()
+            ops = self._ops_http(settings.processor_port)
+            processor = ProcessorService(
+                broker,
+                jobs,
+                settings,
+                handlers=self.handlers,
+                wait_ready=self._wait_ready,
+                extra_children=[ops, *self._connection_children()],
+                registry=self.registry,
+            )
+            return processor.supervisor
+        if self.name == "metrics-engine":
+            broker, counters = self._broker(), self._counters()
+            events, dead_letters = self._event_stores()
+            ops = self._ops_http(settings.metrics_engine_port)
+            engine = MetricsEngineService(
+                broker,
+                events,
+                counters,
+                dead_letters,
+                settings,
+                wait_ready=self._wait_ready,
+                extra_children=[ops, *self._connection_children()],
+                registry=self.registry,
+            )
+            return engine.supervisor
+        jobs, counters = self._job_store(), self._counters()
+        events, dead_letters = self._event_stores()
+        read_model = ReadModelService(
+            jobs,
+            events,
+            dead_letters,
+            counters,
+            settings,
+            handlers=self.handlers,
+            registry=self.registry,
+            extra_children=self._connection_children(),
+        )
+        self.http = read_model.http
+        return read_model.supervisor
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def dependencies(self) -> dict[str, bool]:
+        """Whether each server this service needs is connected and usable, by name."""
+        return {c.name: c.available() for c in self._connections}
+
+    def ready(self) -> bool:
+        """Every required server connected and usable, and every actor running."""
+        return all(c.available() for c in self._required()) and all(
+            entry.state is ActorState.RUNNING for entry in self.supervisor.health()[1:]
+        )

@@ -1,0 +1,333 @@
+"""The gateway's HTTP face: ``POST /jobs`` validates, publishes, and answers 202.
+
+A job is answered ``202 {"jobId", "eventId"}`` only after the broker confirmed its
+``job.created`` envelope; bad input gets a 4xx with every problem and nothing is
+published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+from quart import Quart, Response, g, jsonify, request
+
+from actors.broker import OutgoingMessage
+from actors.broker.names import JOBS_CREATED
+from actors.domain.clock import utc_now
+from actors.domain.events import Envelope, EventType, Producer
+from actors.domain.jobs import JobStatus
+from actors.errors import InvalidMessage, ValidationIssue
+from actors.observability.logs import JOB_ID
+from actors.pipeline.publisher import PublishRequest
+from contracts import SchemaName, depth_issue, get_contracts, parse_json
+from quart_app._common import install_common, json_error
+from quart_app.auth import TokenBucket, client_key, retry_after, secure
+from quart_app.gateway.cancel import install_cancel_route
+from quart_app.gateway.requeue import install_dead_letter_routes
+from quart_app.openapi import gateway_openapi, install_docs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from prometheus_client import CollectorRegistry
+
+    from actors.config.settings import Settings
+    from actors.kernel import Actor, ActorHealth
+    from actors.observability.prometheus import GatewayMetrics
+    from actors.stores import DeadLetterStore, JobStore
+
+__all__ = ["GatewayDeps", "create_gateway_app"]
+
+log = logging.getLogger(__name__)
+
+SERVICE = "gateway"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayDeps:
+    """What the gateway app needs from its service tree."""
+
+    publisher: Actor[PublishRequest]
+    metrics: GatewayMetrics
+    registry: CollectorRegistry
+    health: Callable[[], list[ActorHealth]]
+    ready: Callable[[], bool]
+    dead_letters: DeadLetterStore | None = None
+    """Where refused jobs are kept, for requeueing (none: requeue answers 409)."""
+    jobs: JobStore | None = None
+    """Where ``DELETE /jobs/{id}`` marks jobs for cancelling (:mod:`quart_app.gateway.cancel`)."""
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def build_job(submission: dict[str, object], now: str) -> dict[str, object]:
+    """The job to publish: the submission with its id, ``PENDING`` status and timestamps.
+
+    A full job keeps its extra fields (the contract allows them); its status is reset to
+    ``PENDING`` because a submission is, by definition, not yet run.
+    """
+    job = dict(submission)
+    job["id"] = str(submission.get("id") or uuid.uuid4())
+    job["status"] = JobStatus.PENDING.value
+    job.setdefault("createdAt", now)
+    job["updatedAt"] = now
+    job.setdefault("payload", {})
+    job.setdefault("metadata", {})
+    return job
+
+
+def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
+    """Build the gateway's Quart app (no module-level state)."""
+    app = Quart(SERVICE)
+    # Each route checks its own limit; this is the ceiling Quart enforces while reading.
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, settings.max_batch_body_bytes)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    contracts = get_contracts()
+    producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
+    metrics = deps.metrics
+    install_common(
+        app,
+        service=SERVICE,
+        version=settings.version,
+        registry=deps.registry,
+        health=deps.health,
+        ready=deps.ready,
+    )
+    install_docs(app, lambda: gateway_openapi(settings))
+
+    def reject(
+        status: int, message: str, details: list[ValidationIssue] | None = None
+    ) -> tuple[Response, int]:
+        metrics.rejected.labels(str(status)).inc()
+        response, code = json_error(status, message, details or [])
+        if status == 413:
+            # The client may still be sending the body we refused to read: end the
+            # connection so it is not reused with the unread bytes in front.
+            response.headers["Connection"] = "close"
+        return response, code
+
+    async def read_json(limit_bytes: int, what: str) -> object | tuple[Response, int]:
+        """The request's JSON document, or the 4xx response saying why there is none."""
+        if not _is_json(request.content_type):
+            return reject(
+                415,
+                f"Content type {request.content_type or 'none'!r} is not supported; "
+                f"send {what} as application/json.",
+            )
+        length = request.content_length
+        if length is not None and length > limit_bytes:
+            return reject(413, f"The body is {length} bytes; at most {limit_bytes} are accepted.")
+        body = await request.get_data(cache=False)
+        assert isinstance(body, bytes)
+        if len(body) > limit_bytes:
+            return reject(413, f"The body is over {limit_bytes} bytes; send {what} smaller.")
+        try:
+            document = parse_json(body)
+        except InvalidMessage as exc:
+            return reject(400, str(exc), exc.issues)
+        if (too_deep := depth_issue(document, settings.max_json_depth + 1)) is not None:
+            return reject(400, f"The body is nested too deeply: {too_deep.message}", [too_deep])
+        return document
+
+    bucket = (
+        TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
+        if settings.rate_limit_per_s > 0
+        else None
+    )
+
+    def over_limit(jobs: int) -> tuple[Response, int] | None:
+        """429 with ``Retry-After`` when this client submitted too much too fast."""
+        if bucket is None:
+            return None
+        client = client_key(getattr(g, "token", None), request.remote_addr)
+        wait_s = bucket.take(client, jobs)
+        if wait_s <= 0:
+            return None
+        if math.isinf(wait_s):
+            wait_s = settings.rate_limit_burst / settings.rate_limit_per_s
+            message = (
+                f"{jobs} jobs at once are more than this client may send in one go "
+                f"({settings.rate_limit_burst:g}); split the batch."
+            )
+        else:
+            message = (
+                f"Too many jobs from this client: at most {settings.rate_limit_per_s:g} a "
+                f"second (bursts of {settings.rate_limit_burst:g}); retry in {wait_s:.1f} s."
+            )
+        response, status = reject(429, message)
+        response.headers["Retry-After"] = retry_after(wait_s)
+        return response, status
+
+    def check(submission: object) -> list[ValidationIssue]:
+        """Count the submission by type and return its contract violations."""
+        job_type = submission.get("type") if isinstance(submission, dict) else None
+        label = metrics.job_type(job_type) if isinstance(job_type, str) and job_type else "invalid"
+        metrics.submitted.labels(label).inc()
+        return contracts.issues(SchemaName.JOB_SUBMISSION, submission)
+
+    def prepare(submission: dict[str, object], now: str) -> tuple[Envelope, OutgoingMessage]:
+        """The job's ``job.created`` envelope and the message carrying it."""
+        job = build_job(submission, now)
+        correlation_id: str = g.correlation_id
+        envelope = Envelope(
+            event_type=EventType.CREATED,
+            event_id=str(uuid.uuid4()),
+            occurred_at=now,
+            producer=producer,
+            correlation_id=correlation_id,
+            idempotency_key=str(job["id"]),
+            payload=job,
+        )
+        message = OutgoingMessage(
+            body=json.dumps(envelope.to_json(), separators=(",", ":")).encode(),
+            message_id=envelope.event_id,
+            correlation_id=correlation_id,
+        )
+        return envelope, message
+
+    async def publish(messages: list[OutgoingMessage], *, jobs: bool = True) -> str | None:
+        """Publish and wait for the broker's confirm; the reason when it did not confirm.
+
+        ``jobs``: the messages are accepted jobs (counted); a probe is not.
+        """
+        if not deps.ready():
+            return "the broker is not reachable right now"
+        request_ = PublishRequest(JOBS_CREATED, messages, done=anyio.Event())
+        started = time.perf_counter()
+        with anyio.move_on_after(settings.publish_timeout_s) as scope:
+            try:
+                await deps.publisher.send(request_)
+            except anyio.ClosedResourceError:
+                return "the gateway is shutting down"
+            assert request_.done is not None
+            await request_.done.wait()
+        if scope.cancelled_caught:
+            return f"no confirm within {settings.publish_timeout_s:g} s"
+        if request_.error is not None:
+            return str(request_.error)
+        metrics.publish_seconds.observe(time.perf_counter() - started)
+        if jobs:
+            metrics.accepted.inc(len(messages))
+        return None
+
+    @app.post("/jobs")
+    async def submit_job() -> tuple[Response, int]:
+        if (limited := over_limit(1)) is not None:
+            return limited
+        submission = await read_json(settings.max_body_bytes, "the job")
+        if isinstance(submission, tuple):
+            return submission
+        issues = check(submission)
+        if issues:
+            return reject(
+                400,
+                f"The job does not match the job-submission contract: {len(issues)} problem(s).",
+                issues,
+            )
+        assert isinstance(submission, dict)
+        envelope, message = prepare(submission, utc_now())
+        JOB_ID.set(envelope.job_id)
+        failure = await publish([message])
+        if failure is not None:
+            log.warning("job.publish_failed job_id=%s reason=%s", envelope.job_id, failure)
+            return reject(
+                503,
+                f"The broker did not confirm job {envelope.job_id} ({failure}); nothing was "
+                "accepted. Retry with the same id: resubmitting an id never runs a job twice.",
+            )
+        log.info("job.accepted job_id=%s type=%s", envelope.job_id, envelope.job_type)
+        return jsonify({"jobId": envelope.job_id, "eventId": envelope.event_id}), 202
+
+    @app.post("/jobs/batch")
+    async def submit_batch() -> tuple[Response, int]:
+        document = await read_json(settings.max_batch_body_bytes, "the jobs")
+        if isinstance(document, tuple):
+            return document
+        if not isinstance(document, list) or not document:
+            return reject(
+                400,
+                "A batch is a non-empty JSON array of jobs, each as POST /jobs accepts.",
+                [ValidationIssue("", "Expected a non-empty array.")],
+            )
+        if len(document) > settings.max_batch_jobs:
+            return reject(
+                413,
+                f"The batch holds {len(document)} jobs; at most {settings.max_batch_jobs} "
+                "are accepted per request.",
+            )
+        if (limited := over_limit(len(document))) is not None:
+            return limited
+        now = utc_now()
+        results: list[dict[str, object]] = []
+        messages: list[OutgoingMessage] = []
+        for submission in document:
+            issues = check(submission)
+            size = len(json.dumps(submission, separators=(",", ":")).encode())
+            if size > settings.max_body_bytes:
+                issues = [
+                    ValidationIssue(
+                        "",
+                        f"The job is {size} bytes; at most {settings.max_body_bytes} are "
+                        "accepted per job.",
+                    )
+                ]
+            if issues:
+                results.append(
+                    {
+                        "error": "The job does not match the job-submission contract: "
+                        f"{len(issues)} problem(s).",
+                        "details": [issue.to_json() for issue in issues],
+                    }
+                )
+                continue
+            assert isinstance(submission, dict)
+            envelope, message = prepare(submission, now)
+            messages.append(message)
+            results.append({"jobId": envelope.job_id, "eventId": envelope.event_id})
+        accepted = len(messages)
+        if accepted:
+            failure = await publish(messages)
+            if failure is not None:
+                log.warning("batch.publish_failed jobs=%d reason=%s", accepted, failure)
+                return reject(
+                    503,
+                    f"The broker did not confirm the batch of {accepted} jobs ({failure}); "
+                    "retry it whole with the same ids: a resubmitted id never runs twice.",
+                )
+        rejected = len(document) - accepted
+        if rejected:
+            metrics.rejected.labels("400").inc(rejected)
+        log.info("batch.accepted accepted=%d rejected=%d", accepted, rejected)
+        body = {"accepted": accepted, "rejected": rejected, "results": results}
+        return jsonify(body), 202 if accepted else 400
+
+    install_dead_letter_routes(
+        app,
+        dead_letters=deps.dead_letters,
+        prepare=prepare,
+        publish=publish,
+        read_json=read_json,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+    install_cancel_route(app, deps.jobs)
+    return secure(
+        app,
+        tokens=settings.api_tokens,
+        cors_origins=settings.cors_origins,
+        allow_null_origin=False,
+    )

@@ -1,0 +1,221 @@
+"""Dead letters from the gateway: requeue (as they are or edited), discard, and probe.
+
+A dead letter taken from ``jobs.created`` holds the message the processor refused. The
+gateway reads it back, takes the job out of it (the ``job.created`` envelope's payload,
+or a bare job document), optionally replaced by the operator's edited text, checks it
+against the same contract as ``POST /jobs`` and publishes it as a new ``job.created``
+envelope. Only once the broker confirmed is the dead letter removed; a job id missing
+from the message is derived from the dead letter's id, so requeueing one twice (say,
+the removal failed) still runs the job once.
+
+``DELETE /dead-letters/{id}`` discards one for good. ``POST /probes/dead-letter``
+publishes one deliberately malformed message to ``jobs.created``, so an operator (or
+``observatory gate``) can see the dead-letter path work end to end, then discard it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from quart import Quart, Response, jsonify, request
+
+from actors.broker import OutgoingMessage
+from actors.broker.names import JOBS_CREATED
+from actors.domain.clock import utc_now
+from actors.errors import InvalidMessage, ValidationIssue
+from contracts import SchemaName, get_contracts, parse_json
+from quart_app._common import json_error
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from actors.domain.dead_letters import DeadLetter
+    from actors.domain.events import Envelope
+    from actors.stores import DeadLetterStore
+
+__all__ = [
+    "MAX_REQUEUE_ALL",
+    "PROBE_KIND",
+    "RequeueRefused",
+    "install_dead_letter_routes",
+    "job_from_dead_letter",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEUE_ALL = 1000
+"""Most dead letters one ``POST /dead-letters/requeue`` handles."""
+_REQUEUE_NAMESPACE = uuid.UUID("6f1d3c1a-5b1e-4d7e-9a1f-2f4b8c0d7e21")
+PROBE_KIND = "dead-letter-probe"
+"""What a probe message says it is (it is no envelope, so the processor refuses it)."""
+
+
+class RequeueRefused(Exception):
+    """This dead letter cannot be requeued as it is; ``issues`` say where."""
+
+    def __init__(self, message: str, issues: list[ValidationIssue] | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues or []
+
+
+def job_from_dead_letter(record: DeadLetter, body: str | None = None) -> dict[str, object]:
+    """The job submission inside ``record`` (or inside ``body``, its edited text).
+
+    Raises:
+        RequeueRefused: the dead letter is not from ``jobs.created``, or the text is not a
+            job ``POST /jobs`` would accept.
+    """
+    if record.queue != JOBS_CREATED:
+        raise RequeueRefused(
+            f"Dead letter {record.dead_letter_id} came from {record.queue!r}; only messages "
+            f"refused on {JOBS_CREATED!r} (jobs) can be requeued."
+        )
+    raw = record.body if body is None else body.encode()
+    try:
+        document = parse_json(raw)
+    except InvalidMessage as exc:
+        raise RequeueRefused(f"The message is not a JSON job: {exc}", exc.issues) from None
+    prefix = ""
+    if isinstance(document, dict) and "eventType" in document and "payload" in document:
+        # A job.created envelope: the job is its payload.
+        document, prefix = document["payload"], "/payload"
+    if not isinstance(document, dict):
+        raise RequeueRefused(
+            "The message holds no job object.",
+            [ValidationIssue(prefix, "Expected a job object (or a job.created envelope).")],
+        )
+    job = dict(document)
+    # A stored status is not part of what is resubmitted: requeued means pending again.
+    issues = get_contracts().issues(SchemaName.JOB_SUBMISSION, job)
+    if issues:
+        raise RequeueRefused(
+            f"The job does not match the job-submission contract: {len(issues)} problem(s)"
+            + (" (paths inside the envelope's payload)." if prefix else "."),
+            [ValidationIssue(prefix + issue.path, issue.message) for issue in issues],
+        )
+    if not job.get("id"):
+        job["id"] = str(uuid.uuid5(_REQUEUE_NAMESPACE, record.dead_letter_id))
+    return job
+
+
+def install_dead_letter_routes(
+    app: Quart,
+    *,
+    dead_letters: DeadLetterStore | None,
+    prepare: Callable[[dict[str, object], str], tuple[Envelope, OutgoingMessage]],
+    publish: Callable[..., Awaitable[str | None]],
+    read_json: Callable[[int, str], Awaitable[object | tuple[Response, int]]],
+    max_body_bytes: int,
+) -> None:
+    """Add the requeue, discard and probe routes to the gateway's ``app``."""
+
+    def store() -> DeadLetterStore:
+        if dead_letters is None:
+            raise RequeueRefused("This gateway has no dead-letter store configured.")
+        return dead_letters
+
+    async def requeue_one(
+        dead_letter_id: str, body: str | None
+    ) -> tuple[dict[str, object], int, list[ValidationIssue]]:
+        """The result document, its status, and the problems found (for a 400)."""
+        record = await store().get(dead_letter_id)
+        if record is None:
+            return {"error": f"No dead letter with id {dead_letter_id!r} is known."}, 404, []
+        try:
+            job = job_from_dead_letter(record, body)
+        except RequeueRefused as exc:
+            status = 400 if exc.issues or body is not None else 409
+            return {"error": str(exc)}, status, exc.issues
+        envelope, message = prepare(job, utc_now())
+        failure = await publish([message])
+        if failure is not None:
+            error = (
+                f"The broker did not confirm the requeued job ({failure}); the dead letter is "
+                "kept. Retry shortly."
+            )
+            return {"error": error}, 503, []
+        await store().remove([dead_letter_id])
+        log.info(
+            "dead_letter.requeued dead_letter_id=%s job_id=%s", dead_letter_id, envelope.job_id
+        )
+        result = {"deadLetterId": dead_letter_id, "jobId": envelope.job_id}
+        return {**result, "eventId": envelope.event_id}, 202, []
+
+    @app.post("/dead-letters/<dead_letter_id>/requeue")
+    async def requeue_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
+        body: str | None = None
+        if await request.get_data(cache=True):
+            document = await read_json(max_body_bytes, "the edited message")
+            if isinstance(document, tuple):
+                return document
+            if not isinstance(document, dict) or not isinstance(document.get("body"), str):
+                return json_error(
+                    400,
+                    'Send {"body": "<the edited message text>"} or no body at all.',
+                    [ValidationIssue("/body", "Expected a string.")],
+                )
+            body = document["body"]
+        try:
+            result, status, issues = await requeue_one(dead_letter_id, body)
+        except RequeueRefused as exc:
+            return json_error(409, str(exc))
+        if status >= 400:
+            return json_error(status, str(result["error"]), issues)
+        return jsonify(result), status
+
+    @app.post("/dead-letters/requeue")
+    async def requeue_dead_letters() -> tuple[Response, int]:
+        ids: list[str] | None = None
+        if await request.get_data(cache=True):
+            document = await read_json(max_body_bytes, "the dead-letter ids")
+            if isinstance(document, tuple):
+                return document
+            raw_ids = document.get("ids") if isinstance(document, dict) else None
+            if not isinstance(raw_ids, list) or not all(isinstance(i, str) for i in raw_ids):
+                return json_error(
+                    400,
+                    'Send {"ids": ["<dead letter id>", ...]} or no body (all of them).',
+                    [ValidationIssue("/ids", "Expected an array of strings.")],
+                )
+            if len(raw_ids) > MAX_REQUEUE_ALL:
+                return json_error(413, f"At most {MAX_REQUEUE_ALL} ids per request.")
+            ids = [str(i) for i in raw_ids]
+        try:
+            if ids is None:
+                ids = [r.dead_letter_id for r in await store().recent(limit=MAX_REQUEUE_ALL)]
+            results: list[dict[str, object]] = []
+            for dead_letter_id in ids:
+                result, status, issues = await requeue_one(dead_letter_id, None)
+                if issues:
+                    result["details"] = [issue.to_json() for issue in issues]
+                results.append({"deadLetterId": dead_letter_id, "status": status, **result})
+        except RequeueRefused as exc:
+            return json_error(409, str(exc))
+        requeued = sum(1 for r in results if r["status"] == 202)
+        body = {"requeued": requeued, "refused": len(results) - requeued, "results": results}
+        return jsonify(body), 200
+
+    @app.delete("/dead-letters/<dead_letter_id>")
+    async def discard_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
+        try:
+            removed = await store().remove([dead_letter_id])
+        except RequeueRefused as exc:
+            return json_error(409, str(exc))
+        if not removed:
+            return json_error(404, f"No dead letter with id {dead_letter_id!r} is known.")
+        log.info("dead_letter.discarded dead_letter_id=%s", dead_letter_id)
+        return jsonify({"deadLetterId": dead_letter_id, "discarded": True}), 200
+
+    @app.post("/probes/dead-letter")
+    async def dead_letter_probe() -> tuple[Response, int]:
+        probe_id = str(uuid.uuid4())
+        body = json.dumps({"kind": PROBE_KIND, "probeId": probe_id, "sentAt": utc_now()})
+        message = OutgoingMessage(body=body.encode(), message_id=probe_id)
+        failure = await publish([message], jobs=False)
+        if failure is not None:
+            return json_error(503, f"The broker did not confirm the probe ({failure}).")
+        log.info("dead_letter.probe_sent message_id=%s", probe_id)
+        return jsonify({"messageId": probe_id, "queue": JOBS_CREATED}), 202

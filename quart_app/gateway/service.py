@@ -1,0 +1,96 @@
+"""The gateway's tree: the HTTP face and the publisher it feeds.
+
+``one_for_one``: a publisher that crashes (the broker went away) is restarted with
+backoff while the HTTP face keeps answering — 503 on ``POST /jobs`` and ``/healthz`` —
+until the publisher is back. With a job store, ``DELETE /jobs/{id}`` cancels waiting
+jobs (:mod:`quart_app.gateway.cancel`); accepting jobs never depends on it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors.kernel import ActorState, ChildSpec, Supervisor
+from actors.kernel.service import ServiceTree
+from actors.observability.prometheus import (
+    ActorHealthCollector,
+    BoundedLabel,
+    GatewayMetrics,
+    create_registry,
+)
+from actors.pipeline.publisher import Publisher
+from quart_app._server import HttpServer
+from quart_app.gateway.app import GatewayDeps, create_gateway_app
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from prometheus_client import CollectorRegistry
+
+    from actors.broker import Broker
+    from actors.config.settings import Settings
+    from actors.domain.handlers import HandlerRegistry
+    from actors.stores import DeadLetterStore, JobStore
+
+__all__ = ["GatewayService"]
+
+SERVICE = "gateway"
+
+
+class GatewayService(ServiceTree):
+    """The gateway's tree; ``http.port`` is the bound port once started."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        settings: Settings,
+        *,
+        handlers: HandlerRegistry,
+        registry: CollectorRegistry | None = None,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
+        extra_children: Sequence[ChildSpec] = (),
+        dead_letters: DeadLetterStore | None = None,
+        jobs: JobStore | None = None,
+    ) -> None:
+        self.name = SERVICE
+        self._broker = broker
+        self.registry = registry if registry is not None else create_registry()
+        # Clients wait on each publish, so a failed one is answered 503 at once, not retried.
+        self.publisher = Publisher(
+            broker, mailbox_size=1024, max_batch=512, retry=False, wait_ready=wait_ready
+        )
+        metrics = GatewayMetrics(self.registry, BoundedLabel(handlers.types(), max_values=50))
+        app = create_gateway_app(
+            settings,
+            GatewayDeps(
+                publisher=self.publisher,
+                metrics=metrics,
+                registry=self.registry,
+                health=self.health,
+                ready=self.ready,
+                dead_letters=dead_letters,
+                jobs=jobs,
+            ),
+        )
+        self.http = HttpServer(app, settings.host, settings.gateway_port)
+        self.supervisor = Supervisor(
+            SERVICE,
+            # The HTTP face first, so /healthz answers (503) while the publisher waits for
+            # the broker; it is stopped last, and answers 503 once the publisher is gone.
+            [
+                *extra_children,
+                ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
+                ChildSpec.of(self.publisher, shutdown_s=settings.shutdown_s),
+            ],
+            intensity=10,
+            period_s=30.0,
+        )
+        if registry is None:
+            # A registry of its own (a process per service): export its actors' health.
+            self.registry.register(ActorHealthCollector(self.health))
+
+    def ready(self) -> bool:
+        """Whether jobs can be accepted: the publisher runs and the broker is reachable."""
+        return (
+            self.publisher.statistics().state is ActorState.RUNNING and self._broker.is_available()
+        )

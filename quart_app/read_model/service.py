@@ -1,0 +1,107 @@
+"""The read model's tree: its HTTP face over the stores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
+from actors.kernel.service import ServiceTree
+from actors.observability.prometheus import ActorHealthCollector, create_registry
+from quart_app._server import HttpServer
+from quart_app.read_model.alert_rules import AlertEvaluator
+from quart_app.read_model.alerts import AlertBook
+from quart_app.read_model.app import ReadModelDeps, create_read_model_app
+from quart_app.read_model.live import LiveFeed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from prometheus_client import CollectorRegistry
+
+    from actors.config.settings import Settings
+    from actors.domain.handlers import HandlerRegistry
+    from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
+
+__all__ = ["ReadModelService"]
+
+SERVICE = "read-model"
+
+
+class ReadModelService(ServiceTree):
+    """The read model's tree; ``http.port`` is the bound port once started."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        events: EventStore,
+        dead_letters: DeadLetterStore,
+        counters: Counters,
+        settings: Settings,
+        *,
+        handlers: HandlerRegistry,
+        registry: CollectorRegistry | None = None,
+        extra_children: Sequence[ChildSpec] = (),
+        evaluate_alerts_from: Callable[[], list[ActorHealth]] | None = None,
+        gateway_url: Callable[[], str] | None = None,
+    ) -> None:
+        self.name = SERVICE
+        self.alerts = AlertBook()
+        """Alerts posted by Alertmanager (and, later, evaluated here)."""
+        self.registry = registry if registry is not None else create_registry()
+        self.feed = LiveFeed(
+            jobs=jobs,
+            events=events,
+            dead_letters=dead_letters,
+            counters=counters,
+            alerts=self.alerts,
+            interval_s=settings.live_interval_s,
+            max_clients=settings.max_stream_clients,
+        )
+        app = create_read_model_app(
+            settings,
+            ReadModelDeps(
+                jobs=jobs,
+                events=events,
+                dead_letters=dead_letters,
+                counters=counters,
+                registry=self.registry,
+                health=self.health,
+                ready=self.ready,
+                job_types=handlers.types,
+                alerts=self.alerts,
+                feed=self.feed,
+                gateway_url=gateway_url or (lambda: settings.gateway_url),
+            ),
+        )
+        self.http = HttpServer(app, settings.host, settings.read_model_port)
+        # Without Prometheus (observatory up) the read model evaluates the rules itself.
+        evaluator = (
+            []
+            if evaluate_alerts_from is None
+            else [
+                ChildSpec.of(
+                    AlertEvaluator(self.alerts, counters, dead_letters, evaluate_alerts_from),
+                    shutdown_s=2.0,
+                )
+            ]
+        )
+        self.supervisor = Supervisor(
+            SERVICE,
+            # The feed after the HTTP face: stopped first, it ends every open stream, so
+            # the server's graceful stop does not wait on clients that never leave.
+            [
+                *extra_children,
+                ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
+                ChildSpec.of(self.feed, shutdown_s=2.0),
+                *evaluator,
+            ],
+            intensity=10,
+            period_s=30.0,
+        )
+        if registry is None:
+            # A registry of its own (a process per service): export its actors' health.
+            self.registry.register(ActorHealthCollector(self.health))
+
+    def ready(self) -> bool:
+        """Whether the read model serves requests."""
+        return all(entry.state is ActorState.RUNNING for entry in self.supervisor.health()[1:])

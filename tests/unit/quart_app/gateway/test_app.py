@@ -1,0 +1,244 @@
+"""The gateway's Quart app, driven through Quart's test client over the embedded broker."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from actors.broker.memory import MemoryBroker
+from actors.broker.names import JOBS_CREATED
+from actors.config.settings import Settings
+from actors.domain.handlers import DEFAULT_REGISTRY
+from contracts import SchemaName, get_contracts
+from quart_app.gateway.service import GatewayService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def broker() -> MemoryBroker:
+    broker = MemoryBroker()
+    await broker.declare_topology()
+    return broker
+
+
+@pytest.fixture
+async def gateway(broker: MemoryBroker) -> AsyncIterator[GatewayService]:
+    service = GatewayService(
+        broker, Settings(gateway_port=0, max_body_bytes=1024), handlers=DEFAULT_REGISTRY
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.publisher.run)
+        yield service
+        service.publisher.request_stop()
+
+
+async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
+    async with broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
+        if await broker.queue_depth(JOBS_CREATED) == 0:
+            return []
+        deliveries = await consumer.receive_batch(100)
+        await consumer.ack(deliveries)
+        return [json.loads(d.body) for d in deliveries]
+
+
+async def test_accepted_job_is_published_as_a_job_created_envelope(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    response = await client.post(
+        "/jobs",
+        json={"type": "echo", "payload": {"x": 1}},
+        headers={"X-Correlation-Id": "0b7f5c56-41a4-4d8b-9bd2-0d1c7e6b4a10"},
+    )
+    assert response.status_code == 202
+    accepted = await response.get_json()
+    assert get_contracts().issues(SchemaName.JOB_ACCEPTED, accepted) == []
+    assert response.headers["X-Correlation-Id"] == "0b7f5c56-41a4-4d8b-9bd2-0d1c7e6b4a10"
+
+    [envelope] = await _published(broker)
+    assert get_contracts().issues(SchemaName.EVENT_ENVELOPE, envelope) == []
+    assert envelope["eventType"] == "job.created"
+    assert envelope["eventId"] == accepted["eventId"]
+    assert envelope["correlationId"] == "0b7f5c56-41a4-4d8b-9bd2-0d1c7e6b4a10"
+    assert envelope["idempotencyKey"] == accepted["jobId"]
+    job = envelope["payload"]
+    assert isinstance(job, dict)
+    assert get_contracts().issues(SchemaName.JOB, job) == []
+    assert (job["id"], job["type"], job["status"], job["payload"]) == (
+        accepted["jobId"],
+        "echo",
+        "PENDING",
+        {"x": 1},
+    )
+
+
+async def test_a_correlation_token_that_is_not_a_uuid_still_correlates(
+    gateway: GatewayService,
+) -> None:
+    client = gateway.http.app.test_client()
+    first = await client.post("/jobs", json={"type": "echo"}, headers={"X-Correlation-Id": "abc"})
+    second = await client.post("/jobs", json={"type": "echo"}, headers={"X-Correlation-Id": "abc"})
+    assert first.headers["X-Correlation-Id"] == second.headers["X-Correlation-Id"]
+
+
+async def test_bad_input_gets_every_problem_and_nothing_is_published(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    response = await client.post(
+        "/jobs", json={"type": "no spaces allowed", "id": "nope", "payload": [], "extra": 1}
+    )
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert body["error"] == "The job does not match the job-submission contract: 4 problem(s)."
+    assert [d["path"] for d in body["details"]] == ["/extra", "/id", "/payload", "/type"]
+
+    wrong_media = await client.post("/jobs", data="{}", headers={"Content-Type": "text/plain"})
+    assert wrong_media.status_code == 415
+    assert (await wrong_media.get_json())["error"].startswith("Content type 'text/plain'")
+
+    too_big = await client.post("/jobs", json={"type": "echo", "payload": {"x": "y" * 2000}})
+    assert too_big.status_code == 413
+    assert too_big.headers["Connection"] == "close"
+
+    not_json = await client.post(
+        "/jobs", data=b"[1, 2", headers={"Content-Type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    assert (await not_json.get_json())["details"][0]["path"] == ""
+    assert await _published(broker) == []
+
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'gateway_jobs_rejected_total{status="400"} 2.0' in metrics
+    assert "gateway_jobs_accepted_total 0.0" in metrics
+
+
+async def test_healthz_is_503_until_the_publisher_runs(broker: MemoryBroker) -> None:
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY)
+    client = service.http.app.test_client()
+    response = await client.get("/healthz")
+    assert response.status_code == 503
+    body = await response.get_json()
+    assert body["status"] == "unavailable"
+    assert "gateway/publisher" in body["unhealthy"]
+    assert (await client.get("/readyz")).status_code == 200
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.publisher.run)
+        ready = await client.get("/healthz")
+        assert ready.status_code == 200
+        assert "gateway/publisher" in [a["path"] for a in (await ready.get_json())["actors"]]
+        service.publisher.request_stop()
+
+
+async def test_submissions_while_the_publisher_is_down_get_503(broker: MemoryBroker) -> None:
+    service = GatewayService(
+        broker, Settings(gateway_port=0, publish_timeout_s=0.2), handlers=DEFAULT_REGISTRY
+    )
+    client = service.http.app.test_client()
+    response = await client.post("/jobs", json={"type": "echo"})
+    assert response.status_code == 503
+    assert "nothing was accepted" in (await response.get_json())["error"]
+
+
+async def test_metrics_use_the_prometheus_content_type_and_seed_names(
+    gateway: GatewayService,
+) -> None:
+    client = gateway.http.app.test_client()
+    await client.post("/jobs", json={"type": "echo"})
+    response = await client.get("/metrics")
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    text = await response.get_data(as_text=True)
+    assert 'gateway_jobs_submitted_total{type="echo"} 1.0' in text
+    assert "gateway_jobs_accepted_total 1.0" in text
+
+
+async def test_openapi_documents_every_route(gateway: GatewayService) -> None:
+    app = gateway.http.app
+    client = app.test_client()
+    document = await (await client.get("/openapi.json")).get_json()
+    assert document["openapi"] == "3.1.0"
+
+    def openapi_path(rule: str) -> str:
+        # Quart's <dead_letter_id> is OpenAPI's {deadLetterId}.
+        return re.sub(
+            r"<(\w+)>",
+            lambda m: "{" + re.sub(r"_(\w)", lambda c: c[1].upper(), m[1]) + "}",
+            rule,
+        )
+
+    routes = {
+        (openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS") and rule.endpoint != "static"
+    }
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert routes == documented
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert "/jobs" in await docs.get_data(as_text=True)
+
+
+async def test_a_batch_publishes_the_valid_jobs_and_reports_each_in_order(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    batch = [
+        {"type": "echo", "payload": {"n": 1}},
+        {"type": "bad type"},
+        {"type": "compute", "payload": {"rounds": 10}},
+    ]
+    response = await client.post("/jobs/batch", json=batch)
+    assert response.status_code == 202
+    body = await response.get_json()
+    assert (body["accepted"], body["rejected"]) == (2, 1)
+    first, bad, third = body["results"]
+    contracts = get_contracts()
+    assert contracts.issues(SchemaName.JOB_ACCEPTED, first) == []
+    assert contracts.issues(SchemaName.JOB_ACCEPTED, third) == []
+    assert contracts.issues(SchemaName.ERROR, bad) == []
+    assert [d["path"] for d in bad["details"]] == ["/type"]
+    published = await _published(broker)
+    assert [e["eventId"] for e in published] == [first["eventId"], third["eventId"]]
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert "gateway_jobs_accepted_total 2.0" in metrics
+
+
+async def test_a_batch_must_be_a_bounded_non_empty_array(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    assert (await client.post("/jobs/batch", json={"type": "echo"})).status_code == 400
+    assert (await client.post("/jobs/batch", json=[])).status_code == 400
+    all_bad = await client.post("/jobs/batch", json=[{"type": "?"}, {"nope": 1}])
+    assert all_bad.status_code == 400
+    assert (await all_bad.get_json())["accepted"] == 0
+    too_many = await client.post("/jobs/batch", json=[{"type": "echo"}] * 1001)
+    assert too_many.status_code == 413
+    assert (await too_many.get_json())["error"] == (
+        "The batch holds 1001 jobs; at most 1000 are accepted per request."
+    )
+    assert await _published(broker) == []
+
+
+async def test_request_durations_are_recorded_by_route_pattern(gateway: GatewayService) -> None:
+    client = gateway.http.app.test_client()
+    await client.post("/jobs", json={"type": "echo"})
+    await client.get("/nowhere/123")
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert (
+        'http_request_duration_seconds_count{method="POST",route="/jobs",service="gateway",'
+        'status="202"} 1.0'
+    ) in text
+    assert 'route="unmatched"' in text
+    assert "/nowhere/123" not in text

@@ -1,0 +1,127 @@
+"""Issue 8: ``DELETE /jobs/{id}`` on the gateway (202 / 404 / 409 / 503)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from actors.broker.memory import MemoryBroker
+from actors.config.settings import Settings
+from actors.domain.clock import utc_now
+from actors.domain.handlers import DEFAULT_REGISTRY
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.stores.sqlite import SQLiteJobStore, open_sqlite_job_store
+from contracts import SchemaName, get_contracts
+from quart_app.gateway.service import GatewayService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def jobs(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
+    async with open_sqlite_job_store(tmp_path / "jobs.sqlite3") as store:
+        yield store
+
+
+@pytest.fixture
+async def gateway(jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
+    broker = MemoryBroker()
+    await broker.declare_topology()
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.publisher.run)
+        yield service
+        service.publisher.request_stop()
+
+
+async def _job(jobs: SQLiteJobStore, *statuses: JobStatus) -> str:
+    job_id = str(uuid.uuid4())
+    spec = JobSpec(job_id, "echo", utc_now(), str(uuid.uuid4()))
+    await jobs.apply_transitions([JobTransition(spec, status, utc_now()) for status in statuses])
+    return job_id
+
+
+async def test_cancelling_a_waiting_job_is_accepted_and_marks_it(
+    gateway: GatewayService, jobs: SQLiteJobStore
+) -> None:
+    client = gateway.http.app.test_client()
+    pending = await _job(jobs, JobStatus.PENDING)
+    validated = await _job(jobs, JobStatus.VALIDATED)
+
+    first = await client.delete(f"/jobs/{pending}")
+    again = await client.delete(f"/jobs/{pending}")
+    other = await client.delete(f"/jobs/{validated}")
+
+    assert (first.status_code, again.status_code, other.status_code) == (202, 202, 202)
+    body = await first.get_json()
+    record = await jobs.get_job(pending)
+    assert record is not None
+    assert record.status is JobStatus.PENDING
+    assert body == {
+        "jobId": pending,
+        "status": "PENDING",
+        "cancelRequestedAt": record.cancel_requested_at,
+    }
+    assert (await again.get_json())["cancelRequestedAt"] == record.cancel_requested_at
+    assert (await other.get_json())["status"] == "VALIDATED"
+
+
+@pytest.mark.parametrize(
+    ("statuses", "status"),
+    [
+        ((JobStatus.EXECUTING,), "EXECUTING"),
+        ((JobStatus.EXECUTING, JobStatus.COMPLETED), "COMPLETED"),
+        ((JobStatus.EXECUTING, JobStatus.FAILED), "FAILED"),
+    ],
+)
+async def test_cancelling_a_running_or_ended_job_is_a_conflict_naming_its_status(
+    gateway: GatewayService, jobs: SQLiteJobStore, statuses: tuple[JobStatus, ...], status: str
+) -> None:
+    client = gateway.http.app.test_client()
+    job_id = await _job(jobs, *statuses)
+
+    response = await client.delete(f"/jobs/{job_id}")
+
+    assert response.status_code == 409
+    body = await response.get_json()
+    assert body["status"] == status
+    assert get_contracts().issues(SchemaName.ERROR, body) == []
+    if status == "EXECUTING":
+        assert body["error"].startswith(f"Job {job_id} is EXECUTING (attempt 1) and cannot be ")
+    else:
+        assert body["error"] == f"Job {job_id} is already {status}; it cannot be cancelled."
+    record = await jobs.get_job(job_id)
+    assert record is not None
+    assert record.cancel_requested_at is None
+
+
+async def test_cancelling_an_unknown_job_is_not_found(gateway: GatewayService) -> None:
+    client = gateway.http.app.test_client()
+    job_id = str(uuid.uuid4())
+
+    response = await client.delete(f"/jobs/{job_id}")
+
+    assert response.status_code == 404
+    body = await response.get_json()
+    assert body["error"].startswith(f"There is no job {job_id!r} in the job store")
+
+
+async def test_a_gateway_without_a_job_store_says_it_cannot_cancel() -> None:
+    broker = MemoryBroker()
+    await broker.declare_topology()
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY)
+    client = service.http.app.test_client()
+
+    response = await client.delete(f"/jobs/{uuid.uuid4()}")
+
+    assert response.status_code == 503
+    assert (await response.get_json())["error"] == (
+        "This gateway has no job store configured, so it cannot cancel jobs."
+    )
