@@ -802,7 +802,6 @@ def _record(outcome: PhaseOutcome, key: str, count: int, span_s: float) -> None:
 
 def _created_messages(start: int, stop: int, instance: str) -> list[OutgoingMessage]:
     """``job.created`` envelopes as the gateway publishes them, for jobs ``start..stop``."""
-    from actors.broker import OutgoingMessage
     from actors.domain.events import Envelope, EventType, Producer
     from quart_app.gateway.app import build_job
 
@@ -821,13 +820,7 @@ def _created_messages(start: int, stop: int, instance: str) -> list[OutgoingMess
             idempotency_key=str(job["id"]),
             payload=job,
         )
-        messages.append(
-            OutgoingMessage(
-                body=json.dumps(envelope.to_json(), separators=(",", ":")).encode(),
-                message_id=envelope.event_id,
-                correlation_id=correlation_id,
-            )
-        )
+        messages.append(envelope.to_message())
     return messages
 
 

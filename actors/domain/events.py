@@ -8,10 +8,12 @@ re-emits the *same* ids, and the metrics engine stores and counts each only once
 from __future__ import annotations
 
 import enum
+import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from actors.broker import OutgoingMessage
 from actors.domain.jobs import JobStatus
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "EventType",
     "Producer",
     "attempt_failed_event_id",
+    "envelopes_to_message",
     "lifecycle_event_id",
 ]
 
@@ -166,3 +169,30 @@ class Envelope:
             payload=dict(payload),
             contract_version=str(doc["contractVersion"]),
         )
+
+    def to_message(self, *, message_id: str | None = None) -> OutgoingMessage:
+        """This envelope as the broker message that carries it (compact JSON).
+
+        Args:
+            message_id: the broker message id; the event id unless given (a retry
+                republishes the same event under a fresh message id).
+        """
+        return OutgoingMessage(
+            body=json.dumps(self.to_json(), separators=(",", ":")).encode(),
+            message_id=self.event_id if message_id is None else message_id,
+            correlation_id=self.correlation_id,
+        )
+
+
+def envelopes_to_message(
+    envelopes: Sequence[Envelope], *, correlation_id: str | None = None
+) -> OutgoingMessage:
+    """One broker message carrying ``envelopes`` as a JSON array, with a fresh message id.
+
+    Consumers accept one envelope or an array of them per message; batching lifecycle
+    events this way costs one publish (and one confirm) for many events.
+    """
+    body = json.dumps([envelope.to_json() for envelope in envelopes], separators=(",", ":"))
+    return OutgoingMessage(
+        body=body.encode(), message_id=str(uuid.uuid4()), correlation_id=correlation_id
+    )

@@ -10,7 +10,6 @@ carrying every error with its JSON path.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,8 +23,6 @@ from actors.pipeline.publisher import PublishRequest
 from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from actors.broker import Delivery
     from actors.pipeline.settlement import Settlement
 
@@ -34,7 +31,6 @@ __all__ = [
     "Rejected",
     "admit",
     "dead_letter_request",
-    "encode_envelopes",
 ]
 
 MAX_ENVELOPES_PER_MESSAGE = 10_000
@@ -131,16 +127,6 @@ def _admit_one(
             index,
         )
     return Admitted(Envelope.from_json(document), index)
-
-
-def encode_envelopes(
-    envelopes: Sequence[Envelope], *, correlation_id: str | None = None
-) -> OutgoingMessage:
-    """One message carrying ``envelopes`` as a JSON array, with a fresh message id."""
-    body = json.dumps([envelope.to_json() for envelope in envelopes], separators=(",", ":"))
-    return OutgoingMessage(
-        body=body.encode(), message_id=str(uuid.uuid4()), correlation_id=correlation_id
-    )
 
 
 def dead_letter_request(

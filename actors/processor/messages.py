@@ -7,13 +7,11 @@ The actors themselves are in :mod:`actors.processor.service`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from actors.broker import OutgoingMessage
 from actors.domain.clock import parse_timestamp
 from actors.domain.events import (
     Envelope,
@@ -25,6 +23,7 @@ from actors.domain.events import (
 from actors.domain.jobs import CANCELLED, JobRecord, JobSpec, JobStatus, JobTransition
 
 if TYPE_CHECKING:
+    from actors.broker import OutgoingMessage
     from actors.config.settings import Settings
     from actors.pipeline.settlement import Settlement
 
@@ -276,8 +275,4 @@ class LifecycleEmitter:
 def next_attempt_message(job: AdmittedJob, attempt: int) -> OutgoingMessage:
     """The job's ``job.created`` envelope again, as attempt ``attempt`` (same event id)."""
     envelope = dataclasses.replace(job.created, payload={**job.created.payload, "attempt": attempt})
-    return OutgoingMessage(
-        body=json.dumps(envelope.to_json(), separators=(",", ":")).encode(),
-        message_id=str(uuid.uuid4()),
-        correlation_id=job.spec.correlation_id,
-    )
+    return envelope.to_message(message_id=str(uuid.uuid4()))

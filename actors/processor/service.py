@@ -45,6 +45,7 @@ from actors.domain.clock import format_timestamp, utc_now
 from actors.domain.events import (
     Envelope,
     EventType,
+    envelopes_to_message,
 )
 from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from actors.domain.jobs import CANCELLED, JobRecord, JobSpec, JobStatus, JobTransition
@@ -53,7 +54,7 @@ from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
 from actors.kernel.service import ServiceTree
 from actors.observability.logs import bind
 from actors.observability.prometheus import BoundedLabel, ProcessorMetrics, create_registry
-from actors.pipeline.admission import Admitted, admit, dead_letter_request, encode_envelopes
+from actors.pipeline.admission import Admitted, admit, dead_letter_request
 from actors.pipeline.ingress import BrokerIngress, IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import Publisher, PublishRequest
@@ -283,7 +284,9 @@ class Executor(Actor[StartJobs]):
             )
             self._tg.start_soon(self._run_job, job)
         if events:
-            await self._publisher.send(PublishRequest(JOBS_COMPLETED, [encode_envelopes(events)]))
+            await self._publisher.send(
+                PublishRequest(JOBS_COMPLETED, [envelopes_to_message(events)])
+            )
 
     async def _run_job(self, job: AdmittedJob) -> None:
         spec = job.spec
@@ -482,7 +485,7 @@ class Persister(Actor[JobFinished]):
         # publisher acknowledges nothing before every earlier request is confirmed.
         for request in retries:
             await self._publisher.send(request)
-        message_list = [encode_envelopes(events)] if events else []
+        message_list = [envelopes_to_message(events)] if events else []
         await self._publisher.send(PublishRequest(JOBS_COMPLETED, message_list, settlements))
 
     async def _resolve_held(

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import anyio
 from quart import Quart, Response, g, jsonify, request
 
-from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
 from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, EventType, Producer
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
+    from actors.broker import OutgoingMessage
     from actors.config.settings import Settings
     from actors.kernel import Actor, ActorHealth
     from actors.observability.prometheus import GatewayMetrics
@@ -192,12 +192,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             idempotency_key=str(job["id"]),
             payload=job,
         )
-        message = OutgoingMessage(
-            body=json.dumps(envelope.to_json(), separators=(",", ":")).encode(),
-            message_id=envelope.event_id,
-            correlation_id=correlation_id,
-        )
-        return envelope, message
+        return envelope, envelope.to_message()
 
     async def publish(messages: list[OutgoingMessage], *, jobs: bool = True) -> str | None:
         """Publish and wait for the broker's confirm; the reason when it did not confirm.

@@ -1,0 +1,71 @@
+"""Envelopes become broker messages one way: ``Envelope.to_message`` and
+``envelopes_to_message`` (one envelope, or several in one message)."""
+
+from __future__ import annotations
+
+import json
+
+from actors.domain.events import Envelope, EventType, Producer, envelopes_to_message
+from contracts import SchemaName, get_contracts
+
+_PRODUCER = Producer(service="gateway", instance_id="gateway-1", version="0.1.0")
+
+
+def _envelope(job_id: str, event_id: str) -> Envelope:
+    return Envelope(
+        event_type=EventType.CREATED,
+        event_id=event_id,
+        occurred_at="2026-12-03T08:00:00.000Z",
+        producer=_PRODUCER,
+        correlation_id="5b0f1c52-7f0e-4d1e-9a57-0b3e7c4a9d10",
+        idempotency_key=job_id,
+        payload={
+            "id": job_id,
+            "type": "echo",
+            "status": "PENDING",
+            "payload": {"x": 1},
+            "createdAt": "2026-12-03T08:00:00.000Z",
+        },
+    )
+
+
+def test_to_message_carries_the_envelope_keyed_by_its_event_id() -> None:
+    envelope = _envelope(
+        "0f6b6c1a-1111-4d1e-9a57-0b3e7c4a9d10", "1e2d3c4b-2222-4d1e-9a57-0b3e7c4a9d10"
+    )
+
+    message = envelope.to_message()
+
+    assert message.message_id == envelope.event_id
+    assert message.correlation_id == envelope.correlation_id
+    document = json.loads(message.body)
+    assert document == envelope.to_json()
+    get_contracts().validate(SchemaName.EVENT_ENVELOPE, document)
+    assert b" " not in message.body  # compact: no separators' spaces
+
+
+def test_to_message_takes_another_message_id_for_a_republished_event() -> None:
+    envelope = _envelope(
+        "0f6b6c1a-1111-4d1e-9a57-0b3e7c4a9d10", "1e2d3c4b-2222-4d1e-9a57-0b3e7c4a9d10"
+    )
+
+    message = envelope.to_message(message_id="another")
+
+    assert message.message_id == "another"
+    assert json.loads(message.body)["eventId"] == envelope.event_id
+
+
+def test_envelopes_to_message_carries_them_as_one_array() -> None:
+    first = _envelope(
+        "0f6b6c1a-1111-4d1e-9a57-0b3e7c4a9d10", "1e2d3c4b-2222-4d1e-9a57-0b3e7c4a9d10"
+    )
+    second = _envelope(
+        "0f6b6c1a-3333-4d1e-9a57-0b3e7c4a9d10", "1e2d3c4b-4444-4d1e-9a57-0b3e7c4a9d10"
+    )
+
+    message = envelopes_to_message([first, second], correlation_id="c")
+    other = envelopes_to_message([first, second], correlation_id="c")
+
+    assert json.loads(message.body) == [first.to_json(), second.to_json()]
+    assert message.correlation_id == "c"
+    assert message.message_id != other.message_id  # a fresh id per message
