@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -24,9 +24,8 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from actors.broker import Broker, Consumer, Delivery
-    from actors.kernel import Actor
 
-__all__ = ["BrokerIngress", "IngressBatch", "TrackedConsumer"]
+__all__ = ["BrokerIngress", "Downstream", "IngressBatch", "TrackedConsumer"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +87,14 @@ class IngressBatch:
     deliveries: list[Delivery]
 
 
+class Downstream(Protocol):
+    """What ingress feeds: an actor that takes :class:`IngressBatch` messages (among others)."""
+
+    async def send(self, message: IngressBatch, /) -> None:
+        """Put ``message`` in the mailbox, waiting while it is full."""
+        ...
+
+
 class BrokerIngress:
     """Source actor: consumes ``queue`` with a prefetch window and feeds ``downstream``."""
 
@@ -95,7 +102,7 @@ class BrokerIngress:
         self,
         broker: Broker,
         queue: str,
-        downstream: Actor[IngressBatch],
+        downstream: Downstream,
         *,
         prefetch: int,
         name: str = "ingress",

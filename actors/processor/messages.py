@@ -1,278 +1,205 @@
-"""A job's way through the processor: the messages between its actors and the lifecycle
-events it emits about the job (each with its deterministic id).
+"""What the processor's actors tell each other: one message type per outcome, no flags.
 
-The actors themselves are in :mod:`actors.processor.service`.
+==================  =====================  ===============================================
+message             from → to              means
+==================  =====================  ===============================================
+``StartJobs``       validator → executor   these jobs are stored ``EXECUTING``: run them
+``Finished``        executor → persister   an attempt ended the job: ``COMPLETED``, or
+                                           ``FAILED`` on its last attempt
+``RetryScheduled``  executor → persister   an attempt failed; the job gets another one
+``Released``        persister → validator  these jobs' outcomes are stored: they leave the
+                                           validator's in-flight registry
+==================  =====================  ===============================================
+
+When the validator records the start of a job, the store answers one of three things,
+each its own type: the job started (it goes to the executor in ``StartJobs``), it is
+``AlreadyTerminal`` (a redelivery or a resubmitted id: its stored lifecycle is emitted
+again), or it is ``Held`` (a cancel was requested, or this attempt already failed); a
+held job whose cancel was requested ends as ``Cancelled``.
+
+Every message is immutable: an actor never changes what another one holds.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from actors.domain.clock import parse_timestamp
-from actors.domain.events import (
-    Envelope,
-    EventType,
-    Producer,
-    attempt_failed_event_id,
-    lifecycle_event_id,
-)
-from actors.domain.jobs import CANCELLED, JobRecord, JobSpec, JobStatus, JobTransition
+from actors.domain.jobs import CANCELLED, JobSpec, JobStatus, JobTransition
 
 if TYPE_CHECKING:
-    from actors.broker import OutgoingMessage
-    from actors.config.settings import Settings
+    from actors.domain.events import Envelope
     from actors.pipeline.settlement import Settlement
 
 __all__ = [
     "AdmittedJob",
-    "JobFinished",
-    "LifecycleEmitter",
+    "AlreadyTerminal",
+    "Cancelled",
+    "Finished",
+    "Held",
+    "Outcome",
+    "Released",
+    "RetryScheduled",
     "StartJobs",
-    "job_document",
-    "next_attempt_message",
-    "seconds_since",
-    "seconds_until",
 ]
 
-SERVICE = "processor"
 
-
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class AdmittedJob:
-    """A valid job taken off the broker, and the delivery piece it settles."""
+    """A valid job taken off the broker, and the piece of its delivery it settles."""
 
     spec: JobSpec
     created: Envelope
+    """The ``job.created`` envelope the delivery carried."""
     settlement: Settlement
     attempt: int = 1
     """Which attempt this delivery is (``payload.attempt`` of its envelope, from 1)."""
     redelivered: bool = False
     """The broker delivered this message before and it was not acknowledged."""
-    max_attempts: int = 1
-    """How many attempts the job gets; resolved when it runs."""
-    status: JobStatus = JobStatus.PENDING
-    """Stored status after the last transition the pipeline applied."""
-    duplicates: list[AdmittedJob] = field(default_factory=list)
-    """Deliveries of the same job that arrived while it ran; settled with it."""
+
+    @classmethod
+    def from_envelope(
+        cls, envelope: Envelope, settlement: Settlement, *, redelivered: bool
+    ) -> AdmittedJob:
+        """The job a valid ``job.created`` envelope describes."""
+        payload = envelope.payload
+        job_payload = payload.get("payload") or {}
+        metadata = payload.get("metadata") or {}
+        attempt = payload.get("attempt", 1)
+        assert isinstance(job_payload, dict)
+        assert isinstance(metadata, dict)
+        spec = JobSpec(
+            id=envelope.job_id,
+            type=envelope.job_type,
+            created_at=str(payload["createdAt"]),
+            correlation_id=envelope.correlation_id,
+            payload=job_payload,
+            metadata=metadata,
+        )
+        return cls(
+            spec=spec,
+            created=envelope,
+            settlement=settlement,
+            attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
+            redelivered=redelivered,
+        )
+
+
+# -- validator → executor -----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class StartJobs:
-    """Validator → executor: jobs persisted VALIDATED (or found terminal)."""
+    """Jobs stored ``EXECUTING`` (with their start events published): run each."""
 
-    jobs: list[AdmittedJob]
+    jobs: tuple[AdmittedJob, ...]
+
+
+# -- executor → persister -----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class JobFinished:
-    """Executor → persister: an attempt's outcome, or a job found terminal or held.
-
-    ``status`` is ``PENDING`` for a failed attempt to retry (``retry_at`` set).
-    """
+class Finished:
+    """An attempt ended the job: its handler returned, or its last attempt failed."""
 
     job: AdmittedJob
     status: JobStatus
+    """``COMPLETED`` or ``FAILED``."""
     at: str
     result: object = None
+    """The handler's JSON result, for ``COMPLETED``."""
     error: str | None = None
-    already_terminal: bool = False
-    held: bool = False
-    """The store refused to validate or start it (a cancel, or a stale attempt)."""
-    retry_at: str | None = None
-    """For a failed attempt to retry: when the next attempt is due."""
-    retry_delay_s: float = 0.0
-    cancelled: bool = False
-    """Ends a cancelled job (error :data:`~actors.domain.jobs.CANCELLED`)."""
-    attempts: int | None = None
-    """The stored attempts, when they are not the delivery's attempt (a cancel)."""
-    failed_attempts: int = 0
-    """The stored failed attempts, for a cancel's transition."""
+    """Why the last attempt failed, for ``FAILED``."""
 
     def transition(self) -> JobTransition:
         """The store transition recording this outcome."""
-        attempt = self.failed_attempts + 1 if self.cancelled else self.job.attempt
         return JobTransition(
             self.job.spec,
             self.status,
             self.at,
             result=self.result,
             error=self.error,
-            attempt=attempt,
-            retry_at=self.retry_at,
-            cancelled=self.cancelled,
+            attempt=self.job.attempt,
         )
 
 
-def seconds_since(timestamp: str) -> float:
-    """Seconds from ``timestamp`` (RFC 3339) to now; 0 for a time in the future."""
-    try:
-        moment = parse_timestamp(timestamp)
-    except ValueError:
-        return 0.0
-    return max(0.0, (datetime.now(UTC) - moment).total_seconds())
+@dataclass(frozen=True, slots=True)
+class RetryScheduled:
+    """An attempt failed and is not the job's last: it waits ``delay_s`` for the next."""
 
+    job: AdmittedJob
+    at: str
+    """When the attempt ended."""
+    error: str
+    retry_at: str
+    """When the next attempt is due, RFC 3339 UTC."""
+    delay_s: float
+    max_attempts: int
+    """How many attempts the job gets (told in its ``job.executed`` retry event)."""
 
-def seconds_until(timestamp: str) -> float:
-    """Seconds from now to ``timestamp`` (RFC 3339); 0 for a time in the past."""
-    try:
-        moment = parse_timestamp(timestamp)
-    except ValueError:
-        return 0.0
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
-def job_document(spec: JobSpec, status: JobStatus, at: str, **extra: object) -> dict[str, object]:
-    doc: dict[str, object] = {
-        "id": spec.id,
-        "type": spec.type,
-        "status": status.value,
-        "createdAt": spec.created_at,
-        "updatedAt": at,
-        "payload": dict(spec.payload),
-        "metadata": dict(spec.metadata),
-    }
-    doc.update(extra)
-    return doc
-
-
-class LifecycleEmitter:
-    """Builds this processor's lifecycle envelopes."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
-
-    def event(
-        self,
-        job: AdmittedJob,
-        event_type: EventType,
-        at: str,
-        payload: dict[str, object],
-    ) -> Envelope:
-        event_id = lifecycle_event_id(job.spec.id, event_type, job.attempt)
-        return Envelope(
-            event_type=event_type,
-            event_id=event_id,
-            occurred_at=at,
-            producer=self.producer,
-            correlation_id=job.spec.correlation_id,
-            idempotency_key=f"{job.spec.id}:{event_type.value}",
-            payload=payload,
-        )
-
-    def terminal(self, job: AdmittedJob, record: JobRecord) -> Envelope:
-        """The terminal event of ``record`` (same id however often it is emitted)."""
-        at = record.finished_at or record.updated_at
-        event_type = EventType.for_status(record.status)
-        extra: dict[str, object] = {}
-        if record.status is JobStatus.FAILED and record.error == CANCELLED:
-            extra["reason"] = CANCELLED
-        payload = job_document(
-            record.spec,
-            record.status,
-            at,
-            attempts=record.attempts,
-            result=record.result,
-            error=record.error,
-            **extra,
-        )
-        return self.event(job, event_type, at, payload)
-
-    def replay(self, job: AdmittedJob, record: JobRecord) -> list[Envelope]:
-        """Every lifecycle event of the terminal ``record`` after ``job.created``, with
-        the ids they were first emitted with: validated, each attempt's start (and, for an
-        attempt that was retried, its failure), then the terminal event."""
-        spec = record.spec
-        started = record.started_at or record.updated_at
-        ends = {entry.attempt: entry for entry in record.errors}
-        events = [
-            self._envelope(
-                spec,
-                EventType.VALIDATED,
-                lifecycle_event_id(spec.id, EventType.VALIDATED),
-                started,
-                job_document(spec, JobStatus.VALIDATED, started),
-            )
-        ]
-        for attempt in range(1, record.attempts + 1):
-            previous = ends.get(attempt - 1)
-            at = previous.at if previous is not None else started
-            events.append(
-                self._envelope(
-                    spec,
-                    EventType.EXECUTED,
-                    lifecycle_event_id(spec.id, EventType.EXECUTED, attempt),
-                    at,
-                    job_document(spec, JobStatus.EXECUTING, at, attempt=attempt),
-                )
-            )
-            failed = ends.get(attempt)
-            if failed is not None and attempt < record.attempts:
-                events.append(
-                    self._envelope(
-                        spec,
-                        EventType.EXECUTED,
-                        attempt_failed_event_id(spec.id, attempt),
-                        failed.at,
-                        job_document(
-                            spec,
-                            JobStatus.PENDING,
-                            failed.at,
-                            attempt=attempt,
-                            error=failed.error,
-                            willRetry=True,
-                        ),
-                    )
-                )
-        events.append(self.terminal(job, record))
-        return events
-
-    def _envelope(
-        self,
-        spec: JobSpec,
-        event_type: EventType,
-        event_id: str,
-        at: str,
-        payload: dict[str, object],
-    ) -> Envelope:
-        return Envelope(
-            event_type=event_type,
-            event_id=event_id,
-            occurred_at=at,
-            producer=self.producer,
-            correlation_id=spec.correlation_id,
-            idempotency_key=f"{spec.id}:{event_type.value}",
-            payload=payload,
-        )
-
-    def attempt_failed(self, finished: JobFinished) -> Envelope:
-        """The ``job.executed`` event telling that an attempt failed and will be retried."""
-        job = finished.job
-        payload = job_document(
-            job.spec,
+    def transition(self) -> JobTransition:
+        """The store transition recording the retry (back to ``PENDING``)."""
+        return JobTransition(
+            self.job.spec,
             JobStatus.PENDING,
-            finished.at,
-            attempt=job.attempt,
-            maxAttempts=job.max_attempts,
-            error=finished.error,
-            willRetry=True,
-            nextAttemptAt=finished.retry_at,
-        )
-        return Envelope(
-            event_type=EventType.EXECUTED,
-            event_id=attempt_failed_event_id(job.spec.id, job.attempt),
-            occurred_at=finished.at,
-            producer=self.producer,
-            correlation_id=job.spec.correlation_id,
-            idempotency_key=f"{job.spec.id}:{EventType.EXECUTED.value}",
-            payload=payload,
+            self.at,
+            error=self.error,
+            attempt=self.job.attempt,
+            retry_at=self.retry_at,
         )
 
 
-def next_attempt_message(job: AdmittedJob, attempt: int) -> OutgoingMessage:
-    """The job's ``job.created`` envelope again, as attempt ``attempt`` (same event id)."""
-    envelope = dataclasses.replace(job.created, payload={**job.created.payload, "attempt": attempt})
-    return envelope.to_message(message_id=str(uuid.uuid4()))
+Outcome = Finished | RetryScheduled
+"""What the executor reports about one attempt."""
+
+
+# -- persister → validator ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """The outcomes of these jobs are stored: another delivery of one of them now finds
+    its stored state instead of parking on the running job."""
+
+    job_ids: tuple[str, ...]
+
+
+# -- what the store answers when the validator records a start ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyTerminal:
+    """The job was finished before (a redelivery, or a resubmitted id): never run again."""
+
+    job: AdmittedJob
+    status: JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """The store refused to validate or start the job: a cancel was requested, or this
+    attempt already failed (a stale delivery)."""
+
+    job: AdmittedJob
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """A held job whose cancel was requested: it ends ``FAILED`` with error ``cancelled``."""
+
+    job: AdmittedJob
+    at: str
+    attempts: int
+    """The attempts stored so far (a cancelled job keeps its count)."""
+    failed_attempts: int
+
+    def transition(self) -> JobTransition:
+        """The store transition ending the job (not an attempt's failure)."""
+        return JobTransition(
+            self.job.spec,
+            JobStatus.FAILED,
+            self.at,
+            error=CANCELLED,
+            attempt=self.failed_attempts + 1,
+            cancelled=True,
+        )

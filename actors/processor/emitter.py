@@ -1,0 +1,210 @@
+"""The lifecycle events the processor emits about a job, each with its deterministic id.
+
+Event ids are derived from the job id (:func:`~actors.domain.events.lifecycle_event_id`),
+so however often an event is emitted again (a redelivery, a replay of a finished job's
+lifecycle) the metrics engine stores and counts it once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from actors.domain.clock import parse_timestamp
+from actors.domain.events import (
+    Envelope,
+    EventType,
+    Producer,
+    attempt_failed_event_id,
+    lifecycle_event_id,
+)
+from actors.domain.jobs import CANCELLED, JobRecord, JobSpec, JobStatus
+
+if TYPE_CHECKING:
+    from actors.broker import OutgoingMessage
+    from actors.config.settings import Settings
+    from actors.processor.messages import AdmittedJob, RetryScheduled
+
+__all__ = [
+    "LifecycleEmitter",
+    "job_document",
+    "next_attempt_message",
+    "seconds_since",
+    "seconds_until",
+]
+
+SERVICE = "processor"
+
+
+def seconds_since(timestamp: str) -> float:
+    """Seconds from ``timestamp`` (RFC 3339) to now; 0 for a time in the future."""
+    try:
+        moment = parse_timestamp(timestamp)
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - moment).total_seconds())
+
+
+def seconds_until(timestamp: str) -> float:
+    """Seconds from now to ``timestamp`` (RFC 3339); 0 for a time in the past."""
+    try:
+        moment = parse_timestamp(timestamp)
+    except ValueError:
+        return 0.0
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def job_document(spec: JobSpec, status: JobStatus, at: str, **extra: object) -> dict[str, object]:
+    """The ``job.json`` document an event about ``spec`` carries, in ``status`` at ``at``."""
+    doc: dict[str, object] = {
+        "id": spec.id,
+        "type": spec.type,
+        "status": status.value,
+        "createdAt": spec.created_at,
+        "updatedAt": at,
+        "payload": dict(spec.payload),
+        "metadata": dict(spec.metadata),
+    }
+    doc.update(extra)
+    return doc
+
+
+class LifecycleEmitter:
+    """Builds this processor's lifecycle envelopes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
+
+    def event(
+        self,
+        job: AdmittedJob,
+        event_type: EventType,
+        at: str,
+        payload: dict[str, object],
+    ) -> Envelope:
+        event_id = lifecycle_event_id(job.spec.id, event_type, job.attempt)
+        return Envelope(
+            event_type=event_type,
+            event_id=event_id,
+            occurred_at=at,
+            producer=self.producer,
+            correlation_id=job.spec.correlation_id,
+            idempotency_key=f"{job.spec.id}:{event_type.value}",
+            payload=payload,
+        )
+
+    def terminal(self, job: AdmittedJob, record: JobRecord) -> Envelope:
+        """The terminal event of ``record`` (same id however often it is emitted)."""
+        at = record.finished_at or record.updated_at
+        event_type = EventType.for_status(record.status)
+        extra: dict[str, object] = {}
+        if record.status is JobStatus.FAILED and record.error == CANCELLED:
+            extra["reason"] = CANCELLED
+        payload = job_document(
+            record.spec,
+            record.status,
+            at,
+            attempts=record.attempts,
+            result=record.result,
+            error=record.error,
+            **extra,
+        )
+        return self.event(job, event_type, at, payload)
+
+    def replay(self, job: AdmittedJob, record: JobRecord) -> list[Envelope]:
+        """Every lifecycle event of the terminal ``record`` after ``job.created``, with
+        the ids they were first emitted with: validated, each attempt's start (and, for an
+        attempt that was retried, its failure), then the terminal event."""
+        spec = record.spec
+        started = record.started_at or record.updated_at
+        ends = {entry.attempt: entry for entry in record.errors}
+        events = [
+            self._envelope(
+                spec,
+                EventType.VALIDATED,
+                lifecycle_event_id(spec.id, EventType.VALIDATED),
+                started,
+                job_document(spec, JobStatus.VALIDATED, started),
+            )
+        ]
+        for attempt in range(1, record.attempts + 1):
+            previous = ends.get(attempt - 1)
+            at = previous.at if previous is not None else started
+            events.append(
+                self._envelope(
+                    spec,
+                    EventType.EXECUTED,
+                    lifecycle_event_id(spec.id, EventType.EXECUTED, attempt),
+                    at,
+                    job_document(spec, JobStatus.EXECUTING, at, attempt=attempt),
+                )
+            )
+            failed = ends.get(attempt)
+            if failed is not None and attempt < record.attempts:
+                events.append(
+                    self._envelope(
+                        spec,
+                        EventType.EXECUTED,
+                        attempt_failed_event_id(spec.id, attempt),
+                        failed.at,
+                        job_document(
+                            spec,
+                            JobStatus.PENDING,
+                            failed.at,
+                            attempt=attempt,
+                            error=failed.error,
+                            willRetry=True,
+                        ),
+                    )
+                )
+        events.append(self.terminal(job, record))
+        return events
+
+    def _envelope(
+        self,
+        spec: JobSpec,
+        event_type: EventType,
+        event_id: str,
+        at: str,
+        payload: dict[str, object],
+    ) -> Envelope:
+        return Envelope(
+            event_type=event_type,
+            event_id=event_id,
+            occurred_at=at,
+            producer=self.producer,
+            correlation_id=spec.correlation_id,
+            idempotency_key=f"{spec.id}:{event_type.value}",
+            payload=payload,
+        )
+
+    def attempt_failed(self, finished: RetryScheduled) -> Envelope:
+        """The ``job.executed`` event telling that an attempt failed and will be retried."""
+        job = finished.job
+        payload = job_document(
+            job.spec,
+            JobStatus.PENDING,
+            finished.at,
+            attempt=job.attempt,
+            maxAttempts=finished.max_attempts,
+            error=finished.error,
+            willRetry=True,
+            nextAttemptAt=finished.retry_at,
+        )
+        return Envelope(
+            event_type=EventType.EXECUTED,
+            event_id=attempt_failed_event_id(job.spec.id, job.attempt),
+            occurred_at=finished.at,
+            producer=self.producer,
+            correlation_id=job.spec.correlation_id,
+            idempotency_key=f"{job.spec.id}:{EventType.EXECUTED.value}",
+            payload=payload,
+        )
+
+
+def next_attempt_message(job: AdmittedJob, attempt: int) -> OutgoingMessage:
+    """The job's ``job.created`` envelope again, as attempt ``attempt`` (same event id)."""
+    envelope = dataclasses.replace(job.created, payload={**job.created.payload, "attempt": attempt})
+    return envelope.to_message(message_id=str(uuid.uuid4()))

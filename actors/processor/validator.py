@@ -1,0 +1,299 @@
+"""The validator: takes jobs in, records their start, and hands them to the executor.
+
+For each batch of deliveries it checks every envelope against the contracts (an invalid
+one goes to the dead letters, never retried, never lost), then writes ``VALIDATED`` and
+``EXECUTING`` for every new job in **one** store call, publishes the start events
+(``job.created``, ``job.validated``, ``job.executed``) and sends the started jobs to the
+executor.
+
+It is the only owner of the *in-flight registry*: the jobs started here whose outcome
+is not stored yet. Another delivery of such a job (the same id again) parks on it, and
+is settled when the persister reports the outcome stored (:class:`Released`); after
+that, a delivery finds the stored state instead. So a job is never run twice at once
+in one processor, and no state is shared between actors.
+
+A job the store refuses to start is resolved here: one already finished has its stored
+lifecycle emitted again (ids unchanged, so counted once); one whose cancel was requested
+ends ``FAILED`` (error ``cancelled``); a stale delivery of an attempt that already
+failed is acknowledged without running (after re-publishing the retry, should a crash
+have lost it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from actors.broker.names import JOBS_COMPLETED
+from actors.domain.clock import utc_now
+from actors.domain.events import EventType, envelopes_to_message
+from actors.domain.jobs import JobStatus, JobTransition
+from actors.kernel import Actor
+from actors.pipeline.admission import Admitted, admit, dead_letter_request
+from actors.pipeline.ingress import IngressBatch
+from actors.pipeline.outage import retry_while_unavailable
+from actors.pipeline.publisher import PublishRequest
+from actors.pipeline.settlement import Settlement
+from actors.processor.emitter import SERVICE, job_document, seconds_until
+from actors.processor.messages import (
+    AdmittedJob,
+    AlreadyTerminal,
+    Cancelled,
+    Held,
+    Released,
+    StartJobs,
+)
+from actors.processor.recording import Outbox, Recorder
+
+if TYPE_CHECKING:
+    from actors.config.settings import Settings
+    from actors.domain.events import Envelope
+    from actors.observability.prometheus import ProcessorMetrics
+    from actors.pipeline.publisher import Publisher
+    from actors.processor.emitter import LifecycleEmitter
+    from actors.stores import JobStore
+
+__all__ = ["Validator"]
+
+log = logging.getLogger(__name__)
+
+_ACCEPTED = frozenset({EventType.CREATED})
+
+
+class Validator(Actor[IngressBatch | Released]):
+    """Checks envelopes, records the start of valid jobs, owns the in-flight registry."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Actor[StartJobs],
+        publisher: Publisher,
+        settings: Settings,
+        emitter: LifecycleEmitter,
+        metrics: ProcessorMetrics,
+    ) -> None:
+        super().__init__("validator", mailbox_size=4, max_batch=4)
+        self._metrics = metrics
+        self._store = store
+        self._executor = executor
+        self._publisher = publisher
+        self._settings = settings
+        self._emitter = emitter
+        self._recorder = Recorder(store, emitter, metrics)
+        self._recheck_delay_s = settings.retry_backoff_s
+        """How long an unexplained held delivery waits before it is looked at again."""
+        self._running: dict[str, list[AdmittedJob]] = {}
+        """The in-flight registry: job id → other deliveries of it parked meanwhile."""
+        self.dead_lettered = 0
+
+    def in_flight(self) -> int:
+        """Jobs started here whose outcome is not stored yet."""
+        return len(self._running)
+
+    async def on_close(self) -> None:
+        # A restarted pipeline starts afresh: what ran is redelivered by the broker.
+        self._running.clear()
+
+    async def handle_batch(self, messages: list[IngressBatch | Released]) -> None:
+        outbox = Outbox()
+        admitted: list[AdmittedJob] = []
+        for message in messages:
+            if isinstance(message, Released):
+                self._release(message, outbox)
+            else:
+                admitted.extend(await self._admit(message))
+        to_start: list[AdmittedJob] = []
+        parked: dict[str, list[AdmittedJob]] = {}
+        for job in admitted:
+            job_id = job.spec.id
+            if job_id in self._running:
+                self._running[job_id].append(job)
+            elif job_id in parked:
+                parked[job_id].append(job)
+            else:
+                parked[job_id] = []
+                to_start.append(job)
+        if to_start:
+            await self._start(to_start, parked, outbox)
+        await outbox.flush(self._publisher)
+
+    def _release(self, message: Released, outbox: Outbox) -> None:
+        """Settle the deliveries parked on jobs whose outcome is now stored."""
+        for job_id in message.job_ids:
+            for duplicate in self._running.pop(job_id, ()):
+                outbox.settle(duplicate, submission=True)
+
+    async def _admit(self, batch: IngressBatch) -> list[AdmittedJob]:
+        """The valid jobs of ``batch``; the invalid envelopes go to the dead letters."""
+        admitted: list[AdmittedJob] = []
+        for delivery in batch.deliveries:
+            results = admit(delivery, _ACCEPTED)
+            settlement = Settlement(batch.consumer, delivery, parts=len(results))
+            for result in results:
+                if isinstance(result, Admitted):
+                    admitted.append(
+                        AdmittedJob.from_envelope(
+                            result.envelope, settlement, redelivered=delivery.redelivered
+                        )
+                    )
+                    continue
+                self.dead_lettered += 1
+                self._metrics.validation_failed.inc()
+                log.warning(
+                    "message.dead_lettered queue=%s message_id=%s reason=%s",
+                    delivery.queue,
+                    delivery.message_id,
+                    result.reason,
+                )
+                await self._publisher.send(
+                    dead_letter_request(
+                        delivery,
+                        result,
+                        service=SERVICE,
+                        version=self._settings.version,
+                        settlement=settlement,
+                    )
+                )
+        return admitted
+
+    async def _start(
+        self, jobs: list[AdmittedJob], parked: dict[str, list[AdmittedJob]], outbox: Outbox
+    ) -> None:
+        """Write VALIDATED and EXECUTING for ``jobs`` in one call; start what the store let."""
+        at = utc_now()
+        transitions: list[JobTransition] = []
+        for job in jobs:
+            transitions.append(
+                JobTransition(job.spec, JobStatus.VALIDATED, at, attempt=job.attempt)
+            )
+            transitions.append(
+                JobTransition(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt)
+            )
+        statuses = await retry_while_unavailable(
+            lambda: self._store.apply_transitions(transitions), what="job store (start)"
+        )
+        started: list[AdmittedJob] = []
+        events: list[Envelope] = []
+        refused: list[AlreadyTerminal | Held] = []
+        for index, job in enumerate(jobs):
+            # The EXECUTING transition's outcome decides: the store refuses VALIDATED and
+            # EXECUTING alike (terminal, cancel requested, attempt already failed).
+            status = statuses[2 * index + 1]
+            if status is JobStatus.EXECUTING:
+                self._running[job.spec.id] = parked[job.spec.id]
+                started.append(job)
+                events.extend(self._start_events(job, at))
+                continue
+            # Not started: each delivery of the job in this batch is resolved on its own.
+            for delivery in (job, *parked[job.spec.id]):
+                if status.is_terminal:
+                    refused.append(AlreadyTerminal(delivery, status))
+                else:
+                    refused.append(Held(delivery))
+        if events:
+            # Published before the jobs run, so a job's start precedes its end on the queue.
+            await self._publisher.send(
+                PublishRequest(JOBS_COMPLETED, [envelopes_to_message(events)])
+            )
+        if started:
+            await self._executor.send(StartJobs(tuple(started)))
+        if refused:
+            await self._resolve(refused, outbox)
+
+    def _start_events(self, job: AdmittedJob, at: str) -> list[Envelope]:
+        events: list[Envelope] = []
+        if job.attempt == 1:
+            # Once per job; a retry's delivery carries the same job.created.
+            events.append(job.created)
+            events.append(
+                self._emitter.event(
+                    job, EventType.VALIDATED, at, job_document(job.spec, JobStatus.VALIDATED, at)
+                )
+            )
+        events.append(
+            self._emitter.event(
+                job,
+                EventType.EXECUTED,
+                at,
+                job_document(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt),
+            )
+        )
+        return events
+
+    async def _resolve(self, refused: list[AlreadyTerminal | Held], outbox: Outbox) -> None:
+        """Decide what each job the store refused to start comes to, and record it."""
+        cancels: list[Cancelled] = []
+        for found in refused:
+            if isinstance(found, Held):
+                resolved = await self._resolve_held(found, outbox)
+                if resolved is None:
+                    continue
+                if isinstance(resolved, Cancelled):
+                    cancels.append(resolved)
+                    continue
+                found = resolved
+            self._metrics.redeliveries.inc()
+            log.info("job.already_terminal job_id=%s status=%s", found.job.spec.id, found.status)
+            await self._recorder.replay(found.job, outbox)
+        if not cancels:
+            return
+        statuses = await retry_while_unavailable(
+            lambda: self._store.apply_transitions([cancel.transition() for cancel in cancels]),
+            what="job store (cancel)",
+        )
+        for cancel, status in zip(cancels, statuses, strict=True):
+            await self._recorder.stored(cancel, status, outbox)
+
+    async def _resolve_held(self, held: Held, outbox: Outbox) -> AlreadyTerminal | Cancelled | None:
+        """What a held delivery comes to, from the stored job.
+
+        Returns:
+            The job found terminal, or its cancel to store; ``None`` when the delivery is
+            only to be settled (done here, in ``outbox``).
+        """
+        job = held.job
+        record = await retry_while_unavailable(
+            lambda: self._store.get_job(job.spec.id), what="job store (read)"
+        )
+        if record is not None and record.status.is_terminal:
+            return AlreadyTerminal(job, record.status)
+        if record is not None and record.cancel_requested_at is not None:
+            log.info("job.cancelled job_id=%s attempts=%d", job.spec.id, record.attempts)
+            return Cancelled(
+                job,
+                utc_now(),
+                attempts=record.attempts,
+                failed_attempts=record.failed_attempts,
+            )
+        self._metrics.redeliveries.inc()
+        if record is not None and job.attempt <= record.failed_attempts:
+            log.info(
+                "job.stale_attempt job_id=%s attempt=%d failed_attempts=%d redelivered=%s",
+                job.spec.id,
+                job.attempt,
+                record.failed_attempts,
+                job.redelivered,
+            )
+            if (
+                job.redelivered
+                and job.attempt == record.failed_attempts
+                and record.status is JobStatus.PENDING
+                and record.next_attempt_at is not None
+            ):
+                # The crash that redelivered this may have lost the retry's publish:
+                # publish it again for what is left of its wait (a duplicate is harmless).
+                outbox.retry(job, job.attempt + 1, seconds_until(record.next_attempt_at))
+        else:
+            # Not explained by the stored job (it should not happen): look again later
+            # rather than drop it.
+            log.warning(
+                "job.held_unexplained job_id=%s attempt=%d status=%s",
+                job.spec.id,
+                job.attempt,
+                None if record is None else record.status,
+            )
+            outbox.retry(job, job.attempt, self._recheck_delay_s)
+        # A resubmission is a fact for the audit trail (a retry's delivery carries the
+        # original job.created, stored once).
+        outbox.settle(job, submission=True)
+        return None
