@@ -4,6 +4,10 @@ At start it looks for the observatory (:mod:`launcher.tui.locate`): a read model
 answers leads, through the loading splash, to the dashboard; otherwise the launcher
 offers to launch the kind cluster (the steps of ``observatory cluster up``) or start the
 embedded observatory (``observatory up``) as a child process.
+
+The screens never call the app: each gets the client and whatever else it shows through
+its constructor, and asks for the app's work (launching, restarting the forwards) by
+posting its own messages, handled here by the ``on_<screen>_<message>`` methods.
 """
 
 from __future__ import annotations
@@ -81,6 +85,9 @@ class ObservatoryApp(App[None]):
     def _splash(self, headline: str) -> SplashScreen:
         return SplashScreen(headline, tick_s=self.options.spinner_tick_s)
 
+    def _launcher(self, location: Location, message: str | None = None) -> LauncherScreen:
+        return LauncherScreen(location, message, read_only=self.options.read_only)
+
     @work(exclusive=True, group="locate")
     async def locate(self) -> None:
         """Find the observatory; the splash while the first data loads, then the dashboard.
@@ -91,7 +98,7 @@ class ObservatoryApp(App[None]):
         await self._show(splash)
         self.location = await locate_observatory(self.client, self.options.runner)
         if self.location.where is not Whereabouts.READ_MODEL:
-            await self._show(LauncherScreen(self.location))
+            await self._show(self._launcher(self.location))
             return
         splash.set_headline(f"Loading from {self.client.read_model_url}")
         while True:
@@ -114,11 +121,21 @@ class ObservatoryApp(App[None]):
             self.version = config.version
             self.job_types = config.job_types
         await self.model.load(self.client, now=self.options.clock())
-        await self._show(DashboardScreen())
+        await self._show(
+            DashboardScreen(
+                self.client,
+                self.model,
+                self.options,
+                version=self.version,
+                job_types=self.job_types,
+            )
+        )
 
     # -- launcher actions ----------------------------------------------------------------
 
-    def launch_cluster(self) -> None:
+    def on_launcher_screen_cluster_launch_requested(
+        self, _: LauncherScreen.ClusterLaunchRequested
+    ) -> None:
         """L: run ``cluster up``'s steps on the setup screen, over the launcher."""
         self.push_screen(SetupScreen(self._cluster_up, clock=self.options.clock))
 
@@ -129,11 +146,13 @@ class ObservatoryApp(App[None]):
         options = ClusterOptions(runner=runner, state_path=self.options.state_path)
         await cluster_up(options, observe)
 
-    def launched(self) -> None:
+    def on_setup_screen_launched(self, _: SetupScreen.Launched) -> None:
         """The setup screen finished: look again (the forwards now serve the read model)."""
         self.locate()
 
-    def restart_forwards(self) -> None:
+    def on_launcher_screen_forwards_restart_requested(
+        self, _: LauncherScreen.ForwardsRestartRequested
+    ) -> None:
         """F: restart the port-forwards of the running cluster, then look again."""
         self._restart_forwards()
 
@@ -144,12 +163,14 @@ class ObservatoryApp(App[None]):
             said = await restart_port_forwards(self.options.state_path)
         except LauncherError as error:
             assert self.location is not None
-            await self._show(LauncherScreen(self.location, f"Port-forwards failed: {error}"))
+            await self._show(self._launcher(self.location, f"Port-forwards failed: {error}"))
             return
         self.notify(said)
         self.locate()
 
-    def start_embedded(self) -> None:
+    def on_launcher_screen_embedded_start_requested(
+        self, _: LauncherScreen.EmbeddedStartRequested
+    ) -> None:
         """E: start ``observatory up`` as a child of the TUI (it stops when the TUI quits)."""
         if self.embedded is not None:
             self.notify("The embedded observatory is already running.")
@@ -186,7 +207,7 @@ class ObservatoryApp(App[None]):
         except ObservatoryStartError as error:
             location = self.location or Location(Whereabouts.NOTHING, "")
             await self._show(
-                LauncherScreen(location, f"The embedded observatory did not start: {error}")
+                self._launcher(location, f"The embedded observatory did not start: {error}")
             )
         finally:
             self.embedded = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 from rich.table import Table
@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from textual.binding import BindingType
     from textual.timer import Timer
 
-    from launcher.tui.app import ObservatoryApp
-    from launcher.tui.client import StreamEvent
+    from launcher.tui.client import ObservatoryClient, StreamEvent
     from launcher.tui.dashboard_model import DashboardModel
+    from launcher.tui.options import TuiOptions
 
 __all__ = ["STREAM_RETRY_S", "DashboardScreen"]
 
@@ -47,7 +47,15 @@ def _short_time(iso: str | None) -> str:
 
 
 class DashboardScreen(Screen[None]):
-    """Logo and stats, the alerts panel, the Recent Jobs table and the key footer."""
+    """Logo and stats, the alerts panel, the Recent Jobs table and the key footer.
+
+    Args:
+        client: the observatory's client; the screens opened from here get it too.
+        model: what the dashboard shows, loaded and kept up to date here.
+        options: the poll interval, the clock and whether writes are refused.
+        version: the read model's version, shown in the footer.
+        job_types: the registered job types, offered by the New Task form.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit"),
@@ -57,17 +65,22 @@ class DashboardScreen(Screen[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        client: ObservatoryClient,
+        model: DashboardModel,
+        options: TuiOptions,
+        *,
+        version: str,
+        job_types: list[str],
+    ) -> None:
         super().__init__()
+        self.client = client
+        self.model = model
+        self.options = options
+        self.version = version
+        self.job_types = job_types
         self._poll_timer: Timer | None = None
-
-    @property
-    def observatory(self) -> ObservatoryApp:
-        return cast("ObservatoryApp", self.app)
-
-    @property
-    def model(self) -> DashboardModel:
-        return self.observatory.model
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
@@ -86,7 +99,7 @@ class DashboardScreen(Screen[None]):
         table = self.query_one("#jobs", DataTable)
         table.add_columns("Status", "Type", "Job id", "Updated")
         self._poll_timer = self.set_interval(
-            self.observatory.options.poll_interval_s, self.action_refresh, pause=True
+            self.options.poll_interval_s, self.action_refresh, pause=True
         )
         self.show_model()
         table.focus()
@@ -97,7 +110,7 @@ class DashboardScreen(Screen[None]):
     @work(exclusive=True, group="stream")
     async def follow_stream(self) -> None:
         """Follow ``/stream``; poll while it is missing or broken, reconnect after a pause."""
-        client = self.observatory.client
+        client = self.client
         while True:
             try:
                 await client.follow_stream(self._on_stream_event, on_open=self._stream_opened)
@@ -122,7 +135,7 @@ class DashboardScreen(Screen[None]):
         self.show_model()
 
     def _on_stream_event(self, event: StreamEvent) -> None:
-        if self.model.apply(event, now=self.observatory.options.clock()):
+        if self.model.apply(event, now=self.options.clock()):
             self.show_model()
 
     def action_refresh(self) -> None:
@@ -132,7 +145,7 @@ class DashboardScreen(Screen[None]):
     @work(exclusive=True, group="refresh")
     async def refresh_now(self) -> None:
         """Load everything once and redraw."""
-        await self.model.load(self.observatory.client, now=self.observatory.options.clock())
+        await self.model.load(self.client, now=self.options.clock())
         self.show_model()
 
     # -- drawing -------------------------------------------------------------------------
@@ -154,7 +167,7 @@ class DashboardScreen(Screen[None]):
         status = self.query_one("#status-line", Static)
         status.display = model.error is not None
         if model.error:
-            interval = self.observatory.options.poll_interval_s
+            interval = self.options.poll_interval_s
             status.update(Text(f"{model.error} (retrying every {interval:g} s)", style="red"))
         self.query_one("#footer", Static).update(self._footer_text())
 
@@ -200,7 +213,7 @@ class DashboardScreen(Screen[None]):
         return text
 
     def _footer_text(self) -> Text:
-        options = self.observatory.options
+        options = self.options
         text = Text()
         keys = [("Q", "quit"), ("R", "refresh"), ("N", "new task"), ("Enter", "details")]
         keys += [("D", "dead letters"), ("?", "help")]
@@ -211,23 +224,23 @@ class DashboardScreen(Screen[None]):
         if options.read_only:
             mode += ", read-only"
         text.append(f"  {mode}  ", style="dim")
-        text.append(f"v{self.observatory.version}", style="bold")
+        text.append(f"v{self.version}", style="bold")
         return text
 
     # -- keys ----------------------------------------------------------------------------
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.push_screen(JobDetailScreen(event.row_key.value))
+            self.app.push_screen(JobDetailScreen(self.client, event.row_key.value))
 
     def action_new_task(self) -> None:
         """N: the New Task form (refused when read-only)."""
-        if self.observatory.options.read_only:
+        if self.options.read_only:
             self.notify(
                 "Read-only: start the TUI with --allow-writes to submit jobs.", severity="warning"
             )
             return
-        self.app.push_screen(NewTaskScreen(self.observatory.job_types), self._after_new_task)
+        self.app.push_screen(NewTaskScreen(self.client, self.job_types), self._after_new_task)
 
     def _after_new_task(self, accepted: bool | None) -> None:
         if accepted:
@@ -235,7 +248,7 @@ class DashboardScreen(Screen[None]):
 
     def action_dead_letters(self) -> None:
         """D: the dead letters."""
-        self.app.push_screen(DeadLettersScreen())
+        self.app.push_screen(DeadLettersScreen(self.client))
 
     def action_help(self) -> None:
         """?: the keys."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
     from textual.binding import BindingType
 
-    from launcher.tui.app import ObservatoryApp
+    from launcher.tui.client import ObservatoryClient
 
 __all__ = ["DeadLettersScreen"]
 
@@ -25,7 +25,11 @@ _SHOWN = 100
 
 
 class DeadLettersScreen(Screen[None]):
-    """The latest dead letters; the highlighted one's errors and body below the table."""
+    """The latest dead letters; the highlighted one's errors and body below the table.
+
+    Args:
+        client: the read model's client, which the dead letters are fetched with.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -33,8 +37,9 @@ class DeadLettersScreen(Screen[None]):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, client: ObservatoryClient) -> None:
         super().__init__()
+        self.client = client
         self.letters: list[dict[str, object]] = []
 
     def compose(self) -> ComposeResult:
@@ -54,11 +59,10 @@ class DeadLettersScreen(Screen[None]):
     @work(exclusive=True)
     async def load(self) -> None:
         """Fetch the dead letters and fill the table."""
-        client = cast("ObservatoryApp", self.app).client
         detail = self.query_one("#letter", Static)
         table = self.query_one("#letters", DataTable)
         try:
-            self.letters = await client.dead_letters(limit=_SHOWN)
+            self.letters = await self.client.dead_letters(limit=_SHOWN)
         except (ApiUnavailable, MalformedDocument) as error:
             detail.update(Text(f"Could not read the dead letters: {error}", style="red"))
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
     from textual.binding import BindingType
 
-    from launcher.tui.app import ObservatoryApp
+    from launcher.tui.client import ObservatoryClient
 
 __all__ = ["JobDetailScreen", "job_detail_text"]
 
@@ -74,7 +74,12 @@ def job_detail_text(job: dict[str, object]) -> Table:
 
 
 class JobDetailScreen(Screen[None]):
-    """Loads ``GET /jobs/{id}`` and shows it; R reloads, Esc goes back."""
+    """Loads ``GET /jobs/{id}`` and shows it; R reloads, Esc goes back.
+
+    Args:
+        client: the read model's client, which the job is fetched with.
+        job_id: the job to show.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -82,8 +87,9 @@ class JobDetailScreen(Screen[None]):
         Binding("q", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, client: ObservatoryClient, job_id: str) -> None:
         super().__init__()
+        self.client = client
         self.job_id = job_id
         self.job: dict[str, object] | None = None
 
@@ -101,10 +107,9 @@ class JobDetailScreen(Screen[None]):
     @work(exclusive=True)
     async def load(self) -> None:
         """Fetch the job and show it (or why it could not be read)."""
-        client = cast("ObservatoryApp", self.app).client
         shown = self.query_one("#job", Static)
         try:
-            self.job = await client.job(self.job_id)
+            self.job = await self.client.job(self.job_id)
         except (ApiUnavailable, MalformedDocument) as error:
             shown.update(Text(f"Could not read job {self.job_id}: {error}", style="red"))
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
     from textual.binding import BindingType
 
-    from launcher.tui.app import ObservatoryApp
+    from launcher.tui.client import ObservatoryClient
 
 __all__ = ["MAX_COUNT", "NewTaskScreen", "TaskForm", "TaskFormError", "parse_task_form"]
 
@@ -88,13 +88,15 @@ class NewTaskScreen(ModalScreen[bool]):
     """The form; Enter or Submit sends, Esc closes (with ``True`` if anything was accepted).
 
     Args:
+        client: the observatory's client, which submits the form to the gateway.
         job_types: the registered types, offered as completions and listed.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
 
-    def __init__(self, job_types: list[str]) -> None:
+    def __init__(self, client: ObservatoryClient, job_types: list[str]) -> None:
         super().__init__()
+        self.client = client
         self.job_types = job_types
         self.accepted: list[str] = []
 
@@ -149,9 +151,8 @@ class NewTaskScreen(ModalScreen[bool]):
             result.update(Text("\n".join(error.problems), style="red"))
             return
         result.update("Submitting...")
-        client = cast("ObservatoryApp", self.app).client
         try:
-            submitted = await client.submit(form.job_type, form.payload, form.count)
+            submitted = await self.client.submit(form.job_type, form.payload, form.count)
         except SubmitRejected as rejected:
             text = Text(f"Rejected: {rejected.error}", style="bold red")
             for path, message in rejected.details:

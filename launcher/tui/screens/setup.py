@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from textual.timer import Timer
 
     from launcher.cluster import StepEvent
-    from launcher.tui.app import ObservatoryApp
 
 __all__ = ["SetupScreen"]
 
@@ -39,14 +39,18 @@ _GENERIC_HINT = "Read the error above; `observatory cluster up` in a terminal sh
 class SetupScreen(Screen[None]):
     """Runs ``launch`` (``cluster up`` with a tailing runner) and shows its progress.
 
-    On success the app goes on to the dashboard; on failure the error and a hint stay
-    on screen and any key returns to the launcher.
+    On success it posts :class:`SetupScreen.Launched` and the app goes on to the
+    dashboard; on failure the error and a hint stay on screen and any key returns to the
+    launcher.
 
     Args:
         launch: runs the steps, reporting each event and each line of command output.
         clock: monotonic seconds for the elapsed times.
         tick_s: how often the running step's time and spinner are redrawn.
     """
+
+    class Launched(Message):
+        """Every step succeeded: the observatory should now answer."""
 
     def __init__(
         self,
@@ -94,7 +98,7 @@ class SetupScreen(Screen[None]):
         else:
             self._stop_timer()
             self._redraw()
-            cast("ObservatoryApp", self.app).launched()
+            self.post_message(self.Launched())
 
     def _observe(self, event: StepEvent) -> None:
         self.progress.apply(event)

@@ -1,0 +1,270 @@
+"""The report of a bench run: its phases and figures, how each phase ended, and the report
+printed as a table or written as JSON.
+
+:data:`FIGURES` lists every figure in report order, each with the :class:`Phase` that
+measures it; a phase body fills its :class:`PhaseOutcome`, and :class:`BenchReport`
+gathers the outcomes and derives the rest.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import platform
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from actors.config.urls import redact
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from launcher.bench.options import BenchMode
+
+__all__ = [
+    "FIGURES",
+    "BenchReport",
+    "Figure",
+    "Phase",
+    "PhaseOutcome",
+    "PhaseStatus",
+    "nearest_rank",
+]
+
+
+class Phase(enum.StrEnum):
+    """The bench's phases, in the order they run."""
+
+    SINGLE = "single"
+    """One job per ``POST /jobs``."""
+    BATCH = "batch"
+    """Jobs via ``POST /jobs/batch``."""
+    LATENCY = "latency"
+    """Paced submissions and their submit→COMPLETED latency."""
+    PROCESSOR = "processor"
+    """The processor alone, in this process."""
+    RELAY = "relay"
+    """A raw aio-pika relay, in this process: the broker-side ceiling."""
+
+
+class PhaseStatus(enum.StrEnum):
+    """How a phase ended."""
+
+    OK = "ok"
+    """It measured its figures."""
+    SKIPPED = "skipped"
+    """It did not run (``--skip``, or what it needs is missing); not an error."""
+    FAILED = "failed"
+    """It ran and failed (unreachable, refused jobs, deadline passed): exit code 1."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One measured number of the report (a key of the JSON report)."""
+
+    key: str
+    phase: Phase | None
+    """The phase that measures it; ``None`` for a figure derived from others."""
+    unit: str
+
+
+FIGURES = (
+    Figure("submit_rate_single", Phase.SINGLE, "jobs/s"),
+    Figure("e2e_rate_single", Phase.SINGLE, "jobs/s"),
+    Figure("submit_rate_batch", Phase.BATCH, "jobs/s"),
+    Figure("e2e_rate_batch", Phase.BATCH, "jobs/s"),
+    Figure("latency_rate", Phase.LATENCY, "jobs/s"),
+    Figure("latency_p50_s", Phase.LATENCY, "s"),
+    Figure("latency_p95_s", Phase.LATENCY, "s"),
+    Figure("latency_p99_s", Phase.LATENCY, "s"),
+    Figure("latency_max_s", Phase.LATENCY, "s"),
+    Figure("processor_alone_rate", Phase.PROCESSOR, "jobs/s"),
+    Figure("relay_ceiling_rate", Phase.RELAY, "msgs/s"),
+    Figure("processor_vs_relay", None, "ratio"),
+)
+"""Every figure, in report order."""
+
+
+@dataclass(slots=True)
+class PhaseOutcome:
+    """How one phase went, and what it measured."""
+
+    phase: Phase
+    status: PhaseStatus = PhaseStatus.OK
+    note: str = ""
+    """Why it was skipped or failed, or a remark on what it measured."""
+    duration_s: float = 0.0
+    values: dict[str, float] = field(default_factory=dict)
+    """Figure key → value."""
+    durations_s: dict[str, float] = field(default_factory=dict)
+    """Figure key → the time span its value was measured over."""
+    progress: str = ""
+    """Where it stood last (quoted when it times out)."""
+    deadline_at: float = math.inf
+    """Clock time (``anyio.current_time()``) at which the phase is cancelled."""
+
+    def add_note(self, note: str) -> None:
+        """Append a sentence to :attr:`note`."""
+        self.note = f"{self.note} {note}".strip()
+
+
+@dataclass(slots=True)
+class BenchReport:
+    """Everything a bench run found: its figures, per phase, and where it ran."""
+
+    mode: BenchMode
+    jobs: int
+    concurrency: int
+    batch_size: int
+    started_at: str
+    python: str = field(default_factory=platform.python_version)
+    uvloop: bool = False
+    gateway_url: str | None = None
+    read_model_url: str | None = None
+    processor_adapters: str = ""
+    rabbitmq_url: str = ""
+    outcomes: dict[Phase, PhaseOutcome] = field(default_factory=dict)
+    remarks: list[str] = field(default_factory=list)
+    """Things about the run itself that bear on the figures."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether no phase failed (skipped phases are fine)."""
+        return all(o.status is not PhaseStatus.FAILED for o in self.outcomes.values())
+
+    def figures(self) -> dict[str, float | None]:
+        """Every figure of :data:`FIGURES`, ``None`` where it was not measured."""
+        values: dict[str, float | None] = {figure.key: None for figure in FIGURES}
+        for outcome in self.outcomes.values():
+            values.update(outcome.values)
+        processor, relay = values["processor_alone_rate"], values["relay_ceiling_rate"]
+        if processor is not None and relay:
+            values["processor_vs_relay"] = processor / relay
+        return values
+
+    def reasons(self) -> dict[str, str]:
+        """Why each figure that is ``None`` has no value."""
+        reasons: dict[str, str] = {}
+        for key, value in self.figures().items():
+            if value is not None:
+                continue
+            figure = next(f for f in FIGURES if f.key == key)
+            if figure.phase is None:
+                reasons[key] = "needs both processor_alone_rate and relay_ceiling_rate"
+                continue
+            outcome = self.outcomes.get(figure.phase)
+            if outcome is None:
+                reasons[key] = f"phase {figure.phase} did not run"
+            else:
+                reasons[key] = f"phase {figure.phase} {outcome.status}: {outcome.note}".rstrip(": ")
+        return reasons
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON report: one key per figure (``null`` when missing, see ``reasons``)."""
+        return {
+            **self.figures(),
+            "jobs": self.jobs,
+            "concurrency": self.concurrency,
+            "batch_size": self.batch_size,
+            "mode": self.mode.value,
+            "python": self.python,
+            "uvloop": self.uvloop,
+            "started_at": self.started_at,
+            "gateway_url": None if self.gateway_url is None else redact(self.gateway_url),
+            "read_model_url": None if self.read_model_url is None else redact(self.read_model_url),
+            "processor_adapters": self.processor_adapters,
+            "durations_s": {
+                key: round(value, 4)
+                for outcome in self.outcomes.values()
+                for key, value in outcome.durations_s.items()
+            },
+            "phases": {
+                phase.value: {
+                    "status": outcome.status.value,
+                    "duration_s": round(outcome.duration_s, 4),
+                    "note": outcome.note,
+                }
+                for phase, outcome in self.outcomes.items()
+            },
+            "reasons": self.reasons(),
+            "remarks": self.remarks,
+            "ok": self.ok,
+        }
+
+    def describe_run(self) -> str:
+        """One line saying what ran where."""
+        if self.gateway_url and self.read_model_url:
+            system = f"gateway {redact(self.gateway_url)}, read model {redact(self.read_model_url)}"
+        else:
+            system = "no system started"
+        parts = [f"mode {self.mode.value} ({system})"]
+        if self._ran(Phase.PROCESSOR):
+            parts.append(f"processor in this process on {self.processor_adapters}")
+        if self._ran(Phase.RELAY):
+            parts.append(f"relay in this process on RabbitMQ {redact(self.rabbitmq_url)}")
+        parts += [
+            f"jobs {self.jobs}, concurrency {self.concurrency}, batch size {self.batch_size}",
+            f"Python {self.python}, uvloop {'on' if self.uvloop else 'off'}",
+            f"started {self.started_at}",
+        ]
+        return "\n".join(["Ran " + "; ".join(parts) + ".", *self.remarks])
+
+    def _ran(self, phase: Phase) -> bool:
+        outcome = self.outcomes.get(phase)
+        return outcome is not None and outcome.status is not PhaseStatus.SKIPPED
+
+    def render_table(self) -> str:
+        """The figures as a text table, then the notes of phases that have any."""
+        figures = self.figures()
+        rows = [("phase", "figure", "value", "duration")]
+        for figure in FIGURES:
+            phase = figure.phase.value if figure.phase else "-"
+            outcome = self.outcomes.get(figure.phase) if figure.phase else None
+            value = figures[figure.key]
+            if value is not None:
+                digits = 4 if figure.unit in ("s", "ratio") else 0
+                shown = f"{value:,.{digits}f} {figure.unit}"
+            elif outcome is not None and outcome.status is not PhaseStatus.OK:
+                shown = outcome.status.value
+            else:
+                shown = "-"
+            span = outcome.durations_s.get(figure.key) if outcome else None
+            rows.append((phase, figure.key, shown, "-" if span is None else f"{span:.2f} s"))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = [
+            "  ".join(
+                cell.rjust(width) if i >= 2 else cell.ljust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+            for row in rows
+        ]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        notes = [
+            f"  {outcome.phase.value} ({outcome.status.value}, {outcome.duration_s:.1f} s): "
+            f"{outcome.note}"
+            for outcome in self.outcomes.values()
+            if outcome.note
+        ]
+        if notes:
+            lines += ["", "Notes:", *notes]
+        return "\n".join(lines)
+
+
+def nearest_rank(values: Sequence[float], percent: float) -> float:
+    """The nearest-rank percentile of ``values``.
+
+    Method: sort the n values ascending; the result is the value at 1-based rank
+    ``ceil(percent / 100 * n)`` (rank 1 for ``percent`` near 0), i.e. the smallest value
+    such that at least ``percent`` % of all values are less than or equal to it. No
+    interpolation: the result is always one of ``values``. The rank is computed in
+    decimal arithmetic, so ``percent=7`` of 100 values is rank 7, never 8.
+
+    Raises:
+        ValueError: ``values`` is empty or ``percent`` is outside (0, 100].
+    """
+    if not values or not 0 < percent <= 100:
+        raise ValueError(f"Need values and 0 < percent <= 100; got {len(values)} values, {percent}")
+    ordered = sorted(values)
+    rank = math.ceil(Decimal(str(percent)) * len(ordered) / 100)
+    return ordered[max(rank, 1) - 1]
