@@ -170,6 +170,22 @@ class Envelope:
             contract_version=str(doc["contractVersion"]),
         )
 
+    @classmethod
+    def job_created(
+        cls, job: Mapping[str, object], *, producer: Producer, correlation_id: str, at: str
+    ) -> Envelope:
+        """The ``job.created`` envelope announcing the submitted ``job`` (a ``job.json``
+        document), with a fresh event id; its idempotency key is the job id."""
+        return cls(
+            event_type=EventType.CREATED,
+            event_id=str(uuid.uuid4()),
+            occurred_at=at,
+            producer=producer,
+            correlation_id=correlation_id,
+            idempotency_key=str(job["id"]),
+            payload=dict(job),
+        )
+
     def to_message(self, *, message_id: str | None = None) -> OutgoingMessage:
         """This envelope as the broker message that carries it (compact JSON).
 

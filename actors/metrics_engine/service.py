@@ -28,7 +28,7 @@ from actors.kernel.periodic import Periodic
 from actors.kernel.service import ServiceTree
 from actors.observability.logs import bind
 from actors.observability.prometheus import MetricsEngineMetrics, create_registry
-from actors.pipeline.admission import Admitted, admit, dead_letter_request
+from actors.pipeline.admission import admit_batch
 from actors.pipeline.ingress import BrokerIngress, IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import Publisher
@@ -83,30 +83,16 @@ class Aggregator(Actor[IngressBatch]):
         envelopes: list[Envelope] = []
         settlements: list[Settlement] = []
         for batch in messages:
-            for delivery in batch.deliveries:
-                results = admit(delivery, _ACCEPTED)
-                settlement = Settlement(batch.consumer, delivery, parts=len(results))
-                for result in results:
-                    if isinstance(result, Admitted):
-                        envelopes.append(result.envelope)
-                        settlements.append(settlement)
-                        continue
-                    self._metrics.validation_failed.inc()
-                    log.warning(
-                        "message.dead_lettered queue=%s message_id=%s reason=%s",
-                        delivery.queue,
-                        delivery.message_id,
-                        result.reason,
-                    )
-                    await self._publisher.send(
-                        dead_letter_request(
-                            delivery,
-                            result,
-                            service=SERVICE,
-                            version=self._settings.version,
-                            settlement=settlement,
-                        )
-                    )
+            for valid in await admit_batch(
+                batch,
+                _ACCEPTED,
+                publisher=self._publisher,
+                service=SERVICE,
+                version=self._settings.version,
+                rejected=self._metrics.validation_failed,
+            ):
+                envelopes.append(valid.envelope)
+                settlements.append(valid.settlement)
         if settlements:
             await self._persister.send(StoreEvents(envelopes, settlements))
 

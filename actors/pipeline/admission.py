@@ -10,6 +10,7 @@ carrying every error with its JSON path.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,16 +21,22 @@ from actors.domain.dead_letters import DeadLetter, dead_letter_id
 from actors.domain.events import Envelope, EventType
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.pipeline.publisher import PublishRequest
+from actors.pipeline.settlement import Settlement
 from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
     from actors.broker import Delivery
-    from actors.pipeline.settlement import Settlement
+    from actors.pipeline.ingress import IngressBatch
+    from actors.pipeline.publisher import Publisher
 
 __all__ = [
     "Admitted",
+    "AdmittedDelivery",
     "Rejected",
     "admit",
+    "admit_batch",
     "dead_letter_request",
 ]
 
@@ -38,6 +45,8 @@ MAX_ENVELOPES_PER_MESSAGE = 10_000
 MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 10
 """Deepest nesting a message may have: a job the gateway took (``MAX_JSON_DEPTH``) sits
 in an envelope, and envelopes in an array."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +168,49 @@ def dead_letter_request(
     )
     settlements = [] if settlement is None else [settlement]
     return PublishRequest(JOBS_DEAD_LETTER, [message], settlements)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedDelivery:
+    """A valid envelope of a batch, with the piece of its delivery it settles."""
+
+    envelope: Envelope
+    settlement: Settlement
+    delivery: Delivery
+
+
+async def admit_batch(
+    batch: IngressBatch,
+    accepted: frozenset[EventType],
+    *,
+    publisher: Publisher,
+    service: str,
+    version: str,
+    rejected: Counter,
+) -> list[AdmittedDelivery]:
+    """Admit every envelope of ``batch``; dead-letter (and count in ``rejected``) the rest.
+
+    Each delivery is settled in as many pieces as it carries envelopes: a dead letter's
+    piece once its record is published, a valid envelope's by whoever handles it.
+    """
+    admitted: list[AdmittedDelivery] = []
+    for delivery in batch.deliveries:
+        results = admit(delivery, accepted)
+        settlement = Settlement(batch.consumer, delivery, parts=len(results))
+        for result in results:
+            if isinstance(result, Admitted):
+                admitted.append(AdmittedDelivery(result.envelope, settlement, delivery))
+                continue
+            rejected.inc()
+            log.warning(
+                "message.dead_lettered queue=%s message_id=%s reason=%s",
+                delivery.queue,
+                delivery.message_id,
+                result.reason,
+            )
+            await publisher.send(
+                dead_letter_request(
+                    delivery, result, service=service, version=version, settlement=settlement
+                )
+            )
+    return admitted

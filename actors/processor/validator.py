@@ -29,11 +29,10 @@ from actors.domain.clock import utc_now
 from actors.domain.events import EventType, envelopes_to_message
 from actors.domain.jobs import JobStatus, JobTransition
 from actors.kernel import Actor
-from actors.pipeline.admission import Admitted, admit, dead_letter_request
+from actors.pipeline.admission import admit_batch
 from actors.pipeline.ingress import IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import PublishRequest
-from actors.pipeline.settlement import Settlement
 from actors.processor.emitter import SERVICE, job_document, seconds_until
 from actors.processor.messages import (
     AdmittedJob,
@@ -84,7 +83,6 @@ class Validator(Actor[IngressBatch | Released]):
         """How long an unexplained held delivery waits before it is looked at again."""
         self._running: dict[str, list[AdmittedJob]] = {}
         """The in-flight registry: job id → other deliveries of it parked meanwhile."""
-        self.dead_lettered = 0
 
     def in_flight(self) -> int:
         """Jobs started here whose outcome is not stored yet."""
@@ -125,36 +123,20 @@ class Validator(Actor[IngressBatch | Released]):
 
     async def _admit(self, batch: IngressBatch) -> list[AdmittedJob]:
         """The valid jobs of ``batch``; the invalid envelopes go to the dead letters."""
-        admitted: list[AdmittedJob] = []
-        for delivery in batch.deliveries:
-            results = admit(delivery, _ACCEPTED)
-            settlement = Settlement(batch.consumer, delivery, parts=len(results))
-            for result in results:
-                if isinstance(result, Admitted):
-                    admitted.append(
-                        AdmittedJob.from_envelope(
-                            result.envelope, settlement, redelivered=delivery.redelivered
-                        )
-                    )
-                    continue
-                self.dead_lettered += 1
-                self._metrics.validation_failed.inc()
-                log.warning(
-                    "message.dead_lettered queue=%s message_id=%s reason=%s",
-                    delivery.queue,
-                    delivery.message_id,
-                    result.reason,
-                )
-                await self._publisher.send(
-                    dead_letter_request(
-                        delivery,
-                        result,
-                        service=SERVICE,
-                        version=self._settings.version,
-                        settlement=settlement,
-                    )
-                )
-        return admitted
+        admitted = await admit_batch(
+            batch,
+            _ACCEPTED,
+            publisher=self._publisher,
+            service=SERVICE,
+            version=self._settings.version,
+            rejected=self._metrics.validation_failed,
+        )
+        return [
+            AdmittedJob.from_envelope(
+                valid.envelope, valid.settlement, redelivered=valid.delivery.redelivered
+            )
+            for valid in admitted
+        ]
 
     async def _start(
         self, jobs: list[AdmittedJob], parked: dict[str, list[AdmittedJob]], outbox: Outbox

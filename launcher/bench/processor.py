@@ -44,7 +44,7 @@ _PUBLISH_CHUNK = 1000
 
 def _created_messages(start: int, stop: int, instance: str) -> list[OutgoingMessage]:
     """``job.created`` envelopes as the gateway publishes them, for jobs ``start..stop``."""
-    from actors.domain.events import Envelope, EventType, Producer
+    from actors.domain.events import Envelope, Producer
     from quart_app.gateway.app import build_job
 
     producer = Producer("gateway", instance, "bench")
@@ -53,14 +53,8 @@ def _created_messages(start: int, stop: int, instance: str) -> list[OutgoingMess
     for index in range(start, stop):
         job = build_job(job_submission(index), now)
         correlation_id = str(uuid.uuid4())
-        envelope = Envelope(
-            event_type=EventType.CREATED,
-            event_id=str(uuid.uuid4()),
-            occurred_at=now,
-            producer=producer,
-            correlation_id=correlation_id,
-            idempotency_key=str(job["id"]),
-            payload=job,
+        envelope = Envelope.job_created(
+            job, producer=producer, correlation_id=correlation_id, at=now
         )
         messages.append(envelope.to_message())
     return messages

@@ -20,7 +20,7 @@ from quart import Quart, Response, g, jsonify, request
 
 from actors.broker.names import JOBS_CREATED
 from actors.domain.clock import utc_now
-from actors.domain.events import Envelope, EventType, Producer
+from actors.domain.events import Envelope, Producer
 from actors.domain.jobs import JobStatus
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.observability.logs import JOB_ID
@@ -183,14 +183,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         """The job's ``job.created`` envelope and the message carrying it."""
         job = build_job(submission, now)
         correlation_id: str = g.correlation_id
-        envelope = Envelope(
-            event_type=EventType.CREATED,
-            event_id=str(uuid.uuid4()),
-            occurred_at=now,
-            producer=producer,
-            correlation_id=correlation_id,
-            idempotency_key=str(job["id"]),
-            payload=job,
+        envelope = Envelope.job_created(
+            job, producer=producer, correlation_id=correlation_id, at=now
         )
         return envelope, envelope.to_message()
 
