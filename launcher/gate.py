@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from actors.config.urls import redact
 from contracts import SchemaName, get_contracts
-from launcher._token import auth_headers
+from launcher._api_auth import auth_headers
 
 if TYPE_CHECKING:
     import argparse

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from launcher._token import auth_headers
+from launcher._api_auth import auth_headers
 
 if TYPE_CHECKING:
     from collections.abc import Callable

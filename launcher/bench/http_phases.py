@@ -17,7 +17,7 @@ import httpx
 
 from actors.config.urls import redact
 from actors.domain.clock import parse_timestamp
-from launcher._token import auth_headers
+from launcher._api_auth import auth_headers
 from launcher.bench.phase import (
     PhaseFailed,
     PhaseSkipped,
