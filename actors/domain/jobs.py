@@ -19,7 +19,6 @@ __all__ = [
     "JobSpec",
     "JobStatus",
     "JobTransition",
-    "StoredState",
 ]
 
 
@@ -133,6 +132,9 @@ class JobTransition:
       sets ``nextAttemptAt``;
     * a ``FAILED`` transition records ``error`` as the attempt's failure too, unless it is
       a cancel (``cancelled``).
+
+    :mod:`actors.domain.lifecycle` holds these rules as code; every store plans its
+    writes with it.
     """
 
     job: JobSpec
@@ -226,40 +228,3 @@ class JobRecord:
             "cancelRequestedAt": self.cancel_requested_at,
         }
         return doc
-
-
-@dataclass(frozen=True, slots=True)
-class StoredState:
-    """What the stores' guard looks at (the rules of :class:`JobTransition`), in Python.
-
-    Stores keep the guard in their SQL; they mirror it with this to tell callers what
-    each transition of a batch did.
-    """
-
-    status: JobStatus
-    failed_attempts: int = 0
-    """The highest attempt recorded as failed."""
-    cancel_requested: bool = False
-
-    def admits(self, transition: JobTransition) -> bool:
-        """Whether ``transition`` applies to a job in this state."""
-        if self.status.is_terminal or transition.attempt <= self.failed_attempts:
-            return False
-        if self.cancel_requested and transition.status in ADVANCING_STATUSES:
-            return False
-        return transition.is_retry or transition.status.rank >= self.status.rank
-
-    @staticmethod
-    def after(stored: StoredState | None, transition: JobTransition) -> StoredState:
-        """The state after ``transition`` was considered (``stored`` is ``None``: a new job)."""
-        failed = transition.failed_attempt
-        failed_attempt = 0 if failed is None else failed.attempt
-        if stored is None:
-            return StoredState(transition.status, failed_attempt)
-        if not stored.admits(transition):
-            return stored
-        return StoredState(
-            transition.status,
-            max(stored.failed_attempts, failed_attempt),
-            stored.cancel_requested,
-        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actors.stores._protocols import AppendResult, Counters, DeadLetterStore, EventStore, JobStore
-from actors.stores.memory import MemoryCounters, rebuild_counters
+from actors.stores.memory import MemoryCounters, MemoryJobStore, rebuild_counters
 from actors.stores.mongo import (
     MongoDeadLetterStore,
     MongoEventStore,
@@ -34,6 +34,7 @@ __all__ = [
     "EventStore",
     "JobStore",
     "MemoryCounters",
+    "MemoryJobStore",
     "MongoDeadLetterStore",
     "MongoEventStore",
     "PostgresJobStore",

@@ -41,7 +41,8 @@ class JobStore(Protocol):
         A missing job is created; a terminal job never changes; a job never moves to a
         lower rank (a late ``VALIDATED`` after ``EXECUTING`` is ignored) but through a
         retry; ``EXECUTING`` counts an attempt; the attempt and cancel rules of
-        :class:`~actors.domain.jobs.JobTransition` hold.
+        :class:`~actors.domain.jobs.JobTransition` hold. Every store plans its write with
+        :func:`~actors.domain.lifecycle.plan_batch`, the one place these rules live.
 
         Returns:
             For each transition, the job's status after it was considered: equal to the

@@ -162,10 +162,10 @@ class SQLiteDatabase:
         async with self._conn.execute(sql, parameters) as cursor:
             return int(cursor.rowcount)
 
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run one statement for each of ``rows``."""
-        async with self._conn.executemany(sql, rows):
-            pass
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> int:
+        """Run one statement for each of ``rows``; returns how many rows they changed."""
+        async with self._conn.executemany(sql, rows) as cursor:
+            return int(cursor.rowcount)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -1,22 +1,30 @@
-"""In-process counters, rebuilt from the event store when the embedded observatory starts."""
+"""In-process stores: counters, rebuilt from the event store when the embedded observatory
+starts, and a job store (for tests and tools that need no file)."""
 
 from __future__ import annotations
 
 import copy
+import json
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
+from actors.domain.clock import utc_now
 from actors.domain.events import EventType
+from actors.domain.jobs import CANCELLABLE_STATUSES, JobSpec
+from actors.domain.lifecycle import LifecycleState, plan_batch
 from actors.domain.stats import COUNTED_EVENT_TYPES, Stats
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from actors.domain.events import Envelope
+    from actors.domain.jobs import JobRecord, JobStatus, JobTransition
+    from actors.domain.lifecycle import JobEffect
     from actors.stores._protocols import EventStore
 
-__all__ = ["MemoryCounters", "rebuild_counters"]
+__all__ = ["MemoryCounters", "MemoryJobStore", "rebuild_counters"]
 
 _REPLAY_BATCH_SIZE = 500
 """Events applied per step while rebuilding."""
@@ -115,3 +123,111 @@ async def rebuild_counters(events: EventStore) -> MemoryCounters:
     counters = MemoryCounters()
     await counters.rebuild(events)
     return counters
+
+
+def _json_copy(value: object) -> object:
+    """``value`` as a store keeps it: through JSON, as the SQL stores write it."""
+    return json.loads(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def _stored(effect: JobEffect) -> JobEffect:
+    """``effect`` with its JSON values copied, so callers' objects are never shared."""
+    spec = effect.spec
+    if spec is not None:
+        spec = JobSpec(
+            id=spec.id,
+            type=spec.type,
+            created_at=spec.created_at,
+            correlation_id=spec.correlation_id,
+            payload=_mapping(_json_copy(dict(spec.payload))),
+            metadata=_mapping(_json_copy(dict(spec.metadata))),
+        )
+    result = None if effect.result is None else _json_copy(effect.result)
+    return replace(effect, spec=spec, result=result)
+
+
+def _mapping(value: object) -> dict[str, object]:
+    assert isinstance(value, dict)  # a dict survives a JSON round trip as one
+    return value
+
+
+class MemoryJobStore:
+    """A :class:`~actors.stores.JobStore` kept in memory, one record per job.
+
+    It plans every batch with :func:`~actors.domain.lifecycle.plan_batch`, like the SQL
+    stores, and keeps JSON values (payload, metadata, result) as those stores would: a
+    copy through JSON. Nothing survives the process; calls are atomic (they never await
+    halfway through a change).
+    """
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, JobRecord] = {}
+
+    def __repr__(self) -> str:
+        return f"<MemoryJobStore jobs={len(self._jobs)}>"
+
+    def is_available(self) -> bool:
+        """Always: the jobs live in this process."""
+        return True
+
+    async def apply_transitions(self, transitions: Sequence[JobTransition]) -> list[JobStatus]:
+        """Apply ``transitions`` in order, all or nothing; see :class:`~actors.stores.JobStore`.
+
+        Raises:
+            TypeError: a value JSON cannot hold; nothing was applied.
+        """
+        await anyio.lowlevel.checkpoint()
+        states = {
+            job_id: LifecycleState.of(record)
+            for transition in transitions
+            if (record := self._jobs.get(job_id := transition.job.id)) is not None
+        }
+        plan = plan_batch(transitions, states)
+        # Copied first: a value JSON cannot hold fails the call before anything changes.
+        effects = [_stored(effect) for effect in plan.effects]
+        for effect in effects:
+            self._jobs[effect.job_id] = effect.applied_to(self._jobs.get(effect.job_id))
+        return [status for status in plan.outcomes if status is not None]
+
+    async def request_cancel(self, job_id: str) -> JobRecord | None:
+        """Mark a waiting job for cancelling; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        record = self._jobs.get(job_id)
+        if record is None:
+            return None
+        if record.status in CANCELLABLE_STATUSES and record.cancel_requested_at is None:
+            record = self._jobs[job_id] = replace(record, cancel_requested_at=utc_now())
+        return copy.deepcopy(record)
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        """A copy of the job with ``job_id``, or ``None``."""
+        await anyio.lowlevel.checkpoint()
+        record = self._jobs.get(job_id)
+        return None if record is None else copy.deepcopy(record)
+
+    async def recent_jobs(
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: JobStatus | None = None,
+        job_type: str | None = None,
+    ) -> list[JobRecord]:
+        """Jobs newest first (by ``created_at``, then id), optionally filtered.
+
+        Raises:
+            ValueError: ``limit`` or ``offset`` is negative.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, not {limit}.")
+        if offset < 0:
+            raise ValueError(f"offset must not be negative, not {offset}.")
+        await anyio.lowlevel.checkpoint()
+        matching = [
+            record
+            for record in self._jobs.values()
+            if (status is None or record.status is status)
+            and (job_type is None or record.spec.type == job_type)
+        ]
+        matching.sort(key=lambda record: (record.spec.created_at, record.spec.id), reverse=True)
+        return copy.deepcopy(matching[offset : offset + limit])

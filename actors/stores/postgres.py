@@ -13,12 +13,13 @@ How a batch is applied (the processor's hot path), in two round trips and withou
 row locks between them:
 
 1. read the stored status of every job of the batch;
-2. work out in Python, transition by transition, what each one does (the same rule as the
-   SQL guard), and collapse each job's transitions into their net effect;
+2. work out in Python, transition by transition, what each one does, and collapse each
+   job's transitions into their net effect (:func:`~actors.domain.lifecycle.plan_batch`,
+   the one lifecycle rule);
 3. write every net effect in *one* statement (an ``UPDATE`` and an ``INSERT`` fed from
-   arrays). Each row is written only if its status is still the one read in step 1, and
-   only if the lifecycle guard allows it, so a concurrent writer can never be overwritten
-   or moved backwards. A job another writer changed in between is read and applied again
+   arrays, see :mod:`actors.stores._postgres_plan`). Each row is written only if its
+   state is still the one read in step 1, and only if the lifecycle guard allows it, so
+   a concurrent writer can never be overwritten or moved backwards. A job another writer changed in between is read and applied again
    (step 1), so the outcomes are always those of applying the transitions one after
    another.
 
@@ -41,16 +42,10 @@ import asyncpg
 
 from actors.config.urls import redact
 from actors.domain.clock import utc_now
-from actors.domain.jobs import (
-    CANCELLABLE_STATUSES,
-    TERMINAL_STATUSES,
-    AttemptError,
-    JobRecord,
-    JobSpec,
-    JobStatus,
-    StoredState,
-)
+from actors.domain.jobs import CANCELLABLE_STATUSES, AttemptError, JobRecord, JobSpec, JobStatus
+from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
 from actors.errors import ConfigError, StoreUnavailable
+from actors.stores._postgres_plan import WRITE_JOBS, job_writes
 from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
 
 if TYPE_CHECKING:
@@ -89,7 +84,6 @@ _MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's ``NAMEDATALEN - 1``: longer schema names would be silently truncated."""
 
 
-_TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 _CANCELLABLE_SQL = ", ".join(f"'{status.value}'" for status in sorted(CANCELLABLE_STATUSES))
 
 
@@ -314,76 +308,6 @@ UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, $2)
 WHERE id = $1 AND status IN ({_CANCELLABLE_SQL})
 """
 
-# One statement writes every job of a batch, so it is applied whole or not at all. A row is
-# written only if its state is still the one the batch was planned from (``expected``
-# status, failed attempts and cancel marker; a NULL status: the job did not exist), and
-# only within the lifecycle guard, which is kept here as well so that no writer, whatever
-# it believes, moves a job backwards but through a retry. The ids written come back; a job
-# missing from them was changed by another writer (or cancelled) and is planned again.
-_WRITE_JOBS = f"""
-WITH incoming AS (
-    SELECT * FROM unnest(
-        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-        $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
-        $14::text[], $15::text[], $16::integer[], $17::boolean[], $18::boolean[],
-        $19::text[], $20::integer[], $21::text[]
-    ) AS t (
-        id, expected, type, created_at, correlation_id, payload, metadata,
-        status, status_rank, updated_at, attempts, started_at, finished_at, result, error,
-        expected_failed, expected_cancel, retried, new_errors, failed_attempts,
-        next_attempt_at
-    )
-),
-updated AS (
-    UPDATE jobs SET
-        status = incoming.status,
-        status_rank = incoming.status_rank,
-        updated_at = greatest(jobs.updated_at, incoming.updated_at),
-        attempts = jobs.attempts + incoming.attempts,
-        started_at = coalesce(incoming.started_at, jobs.started_at),
-        finished_at = coalesce(incoming.finished_at, jobs.finished_at),
-        result = coalesce(incoming.result::jsonb, jobs.result),
-        error = coalesce(incoming.error, jobs.error),
-        errors = jobs.errors || incoming.new_errors::jsonb,
-        failed_attempts = greatest(jobs.failed_attempts, incoming.failed_attempts),
-        next_attempt_at = incoming.next_attempt_at
-    FROM incoming
-    WHERE incoming.expected IS NOT NULL  -- spelled out: new jobs skip the index probe
-        AND jobs.id = incoming.id
-        AND jobs.status = incoming.expected
-        AND jobs.failed_attempts = incoming.expected_failed
-        AND (jobs.cancel_requested_at IS NOT NULL) = incoming.expected_cancel
-        AND jobs.status NOT IN ({_TERMINAL_SQL})
-        AND (incoming.status_rank >= jobs.status_rank OR incoming.retried)
-    RETURNING jobs.id
-),
-inserted AS (
-    INSERT INTO jobs (
-        id, type, status, status_rank, created_at, updated_at, correlation_id,
-        payload, metadata, attempts, started_at, finished_at, result, error,
-        errors, failed_attempts, next_attempt_at
-    )
-    SELECT
-        id, type, status, status_rank, created_at, updated_at, correlation_id,
-        payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error,
-        new_errors::jsonb, failed_attempts, next_attempt_at
-    FROM incoming
-    WHERE expected IS NULL
-    ORDER BY id
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-)
-SELECT id FROM updated UNION ALL SELECT id FROM inserted
-"""
-
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-"""Compact JSON, as the SQLite store writes it (one encoder: ``json.dumps`` builds one per call)."""
-
-# Looked up once per transition on the hot path; enum properties cost more than a dict.
-_RANKS = {status: status.rank for status in JobStatus}
-_VALUES = {status: status.value for status in JobStatus}
-
 
 def _text(value: object) -> str:
     if not isinstance(value, str):
@@ -399,161 +323,6 @@ def _integer(value: object) -> int:
     if not isinstance(value, int):
         raise TypeError(f"Expected an integer column, got {type(value).__name__}.")
     return value
-
-
-class _Writes:
-    """The net effect of a batch on each job it changes, as columns for ``_WRITE_JOBS``."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.expected: list[str | None] = []
-        self.types: list[str | None] = []
-        self.created_at: list[str | None] = []
-        self.correlation_ids: list[str | None] = []
-        self.payloads: list[str | None] = []
-        self.metadata: list[str | None] = []
-        self.statuses: list[str] = []
-        self.ranks: list[int] = []
-        self.updated_at: list[str] = []
-        self.attempts: list[int] = []
-        self.started_at: list[str | None] = []
-        self.finished_at: list[str | None] = []
-        self.results: list[str | None] = []
-        self.errors: list[str | None] = []
-        self.expected_failed: list[int] = []
-        self.expected_cancel: list[bool] = []
-        self.retried: list[bool] = []
-        self.new_errors: list[str] = []
-        self.failed_attempts: list[int] = []
-        self.next_attempt_at: list[str | None] = []
-
-    def columns(self) -> tuple[Sequence[object], ...]:
-        """The arrays, in the order of ``_WRITE_JOBS``'s parameters."""
-        return (
-            self.ids,
-            self.expected,
-            self.types,
-            self.created_at,
-            self.correlation_ids,
-            self.payloads,
-            self.metadata,
-            self.statuses,
-            self.ranks,
-            self.updated_at,
-            self.attempts,
-            self.started_at,
-            self.finished_at,
-            self.results,
-            self.errors,
-            self.expected_failed,
-            self.expected_cancel,
-            self.retried,
-            self.new_errors,
-            self.failed_attempts,
-            self.next_attempt_at,
-        )
-
-
-def _plan(
-    transitions: Sequence[JobTransition],
-    jobs: Mapping[str, list[int]],
-    stored: Mapping[str, StoredState],
-    outcomes: list[JobStatus | None],
-) -> _Writes:
-    """Work out, transition by transition, what ``transitions`` do to ``jobs``.
-
-    Args:
-        transitions: The whole batch.
-        jobs: The jobs to plan, each with the positions of its transitions, in order.
-        stored: Their stored statuses (a job missing here does not exist yet).
-        outcomes: Filled in at each planned position with the job's status after it.
-
-    Returns:
-        The net effect on each job that changes. Only the starting state matters: every
-        column is either replaced or combined with the stored one (``greatest``, ``+``,
-        ``coalesce``, ``||``), the same way applying the transitions one by one would.
-    """
-    writes = _Writes()
-    for job_id in sorted(jobs):
-        expected_state = stored.get(job_id)
-        expected = None if expected_state is None else expected_state.status
-        state = expected_state
-        status = expected
-        retried = False
-        new_errors: list[object] = []
-        next_attempt_at: str | None = None
-        first: JobTransition | None = None
-        updated_at: str | None = None
-        attempts = 0
-        started_at: str | None = None
-        finished_at: str | None = None
-        result: str | None = None
-        error: str | None = None
-        for position in jobs[job_id]:
-            transition = transitions[position]
-            new = transition.status
-            # The lifecycle guard of _WRITE_JOBS and the attempt and cancel rules of
-            # JobTransition: a terminal job never changes, a job never moves to a lower
-            # rank but through a retry, a failed attempt's transitions change nothing.
-            if state is None or state.admits(transition):
-                state = StoredState.after(state, transition)
-                if first is None:
-                    first = transition
-                status = new
-                retried = retried or transition.is_retry
-                next_attempt_at = transition.retry_at if transition.is_retry else None
-                failed = transition.failed_attempt
-                if failed is not None:
-                    new_errors.append(failed.to_json())
-                at = transition.at
-                if updated_at is None or at > updated_at:
-                    updated_at = at
-                if new is JobStatus.EXECUTING:
-                    attempts += 1
-                    started_at = at
-                elif new in TERMINAL_STATUSES:
-                    finished_at = at
-                    if transition.result is not None:
-                        result = _dumps(transition.result)
-                    error = transition.error
-            outcomes[position] = status
-        if first is None or status is None or updated_at is None:
-            continue  # nothing applied: the row stays as it is
-        writes.ids.append(job_id)
-        writes.expected.append(None if expected is None else _VALUES[expected])
-        if expected is None:
-            # A new job is created from the spec of its first transition, as in SQLite.
-            spec = first.job
-            writes.types.append(spec.type)
-            writes.created_at.append(spec.created_at)
-            writes.correlation_ids.append(spec.correlation_id)
-            writes.payloads.append(_dumps(dict(spec.payload)))
-            writes.metadata.append(_dumps(dict(spec.metadata)))
-        else:
-            writes.types.append(None)
-            writes.created_at.append(None)
-            writes.correlation_ids.append(None)
-            writes.payloads.append(None)
-            writes.metadata.append(None)
-        writes.statuses.append(_VALUES[status])
-        writes.ranks.append(_RANKS[status])
-        writes.updated_at.append(updated_at)
-        writes.attempts.append(attempts)
-        writes.started_at.append(started_at)
-        writes.finished_at.append(finished_at)
-        writes.results.append(result)
-        writes.errors.append(error)
-        writes.expected_failed.append(
-            0 if expected_state is None else expected_state.failed_attempts
-        )
-        writes.expected_cancel.append(
-            False if expected_state is None else expected_state.cancel_requested
-        )
-        writes.retried.append(retried)
-        writes.new_errors.append(_dumps(new_errors))
-        writes.failed_attempts.append(0 if state is None else state.failed_attempts)
-        writes.next_attempt_at.append(next_attempt_at)
-    return writes
 
 
 def _job_record(row: _Row) -> JobRecord:
@@ -671,9 +440,7 @@ class PostgresJobStore:
         if not transitions:
             await anyio.lowlevel.checkpoint()
             return []
-        pending: dict[str, list[int]] = {}
-        for position, transition in enumerate(transitions):
-            pending.setdefault(transition.job.id, []).append(position)
+        pending = group_by_job(transitions)
         outcomes: list[JobStatus | None] = [None] * len(transitions)
         for _round in range(_MAX_ROUNDS):
             lost = await self._call(
@@ -707,11 +474,15 @@ class PostgresJobStore:
 
         async def read_plan_write(conn: _Connection, progress: _Progress) -> list[str]:
             stored = await self._read_statuses(conn, list(jobs))
-            writes = _plan(transitions, jobs, stored, outcomes)
-            if not writes.ids:
+            plan = plan_batch(transitions, stored, jobs)
+            for position, outcome in enumerate(plan.outcomes):
+                if outcome is not None:
+                    outcomes[position] = outcome
+            if not plan.effects:
                 return []
+            writes = job_writes(plan.effects)
             progress.wrote = True
-            rows = await conn.fetch(_WRITE_JOBS, *writes.columns())
+            rows = await conn.fetch(WRITE_JOBS, *writes.columns())
             if len(rows) == len(writes.ids):
                 return []
             written = {_text(row[0]) for row in rows}
@@ -719,10 +490,12 @@ class PostgresJobStore:
 
         return read_plan_write
 
-    async def _read_statuses(self, conn: _Connection, job_ids: list[str]) -> dict[str, StoredState]:
+    async def _read_statuses(
+        self, conn: _Connection, job_ids: list[str]
+    ) -> dict[str, LifecycleState]:
         rows = await conn.fetch(_READ_STATES, job_ids)
         return {
-            _text(row[0]): StoredState(JobStatus(_text(row[1])), _integer(row[2]), bool(row[3]))
+            _text(row[0]): LifecycleState(JobStatus(_text(row[1])), _integer(row[2]), bool(row[3]))
             for row in rows
         }
 

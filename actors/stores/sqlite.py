@@ -26,16 +26,15 @@ from actors.domain.clock import utc_now
 from actors.domain.dead_letters import DeadLetter
 from actors.domain.events import Envelope, EventType
 from actors.domain.jobs import (
-    ADVANCING_STATUSES,
     CANCELLABLE_STATUSES,
     TERMINAL_STATUSES,
     AttemptError,
     JobRecord,
     JobSpec,
     JobStatus,
-    StoredState,
 )
-from actors.errors import ValidationIssue
+from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
+from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite import Schema, integer, open_database, optional_text, text
 
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
     from actors.domain.jobs import JobTransition
+    from actors.domain.lifecycle import JobEffect
     from actors.stores._sqlite import SQLiteDatabase
 
 __all__ = [
@@ -83,7 +83,6 @@ def _validate_page(limit: int, offset: int = 0) -> None:
 # -- jobs ---------------------------------------------------------------------------------
 
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
-_ADVANCING_SQL = ", ".join(f"'{status.value}'" for status in sorted(ADVANCING_STATUSES))
 _CANCELLABLE_SQL = ", ".join(f"'{status.value}'" for status in sorted(CANCELLABLE_STATUSES))
 
 JOB_SCHEMA = Schema(
@@ -123,39 +122,50 @@ JOB_SCHEMA = Schema(
     ),
 )
 
-# The guard lives in SQL, so the stored state is right whatever the caller believes:
-# a terminal job never changes; a job never moves to a lower rank but through a retry;
-# an attempt that already failed changes nothing; a job whose cancel was requested is
-# never validated or started again (see JobTransition).
-_UPSERT_JOB = f"""
+# The rule of what a batch does lives in actors.domain.lifecycle; the batch is planned from
+# the states read in the same write transaction, so nothing changes them in between. The
+# statements keep a safety net nonetheless: a row is written only if its state is still
+# the one the batch was planned from (a new job: if it still does not exist), and only
+# within the lifecycle guard (a terminal job never changes; a job never moves to a lower
+# rank but through a retry).
+_INSERT_JOB = """
 INSERT INTO jobs (
     id, type, status, status_rank, created_at, updated_at, correlation_id,
     payload, metadata, attempts, started_at, finished_at, result, error,
     errors, failed_attempts, next_attempt_at
 ) VALUES (
-    :id, :type, :status, :rank, :created_at, :at, :correlation_id,
+    :id, :type, :status, :rank, :created_at, :updated_at, :correlation_id,
     :payload, :metadata, :attempts, :started_at, :finished_at, :result, :error,
-    CASE WHEN :error_entry IS NULL THEN '[]' ELSE json_array(json(:error_entry)) END,
-    :failed_attempts, :next_attempt_at
+    :errors, :failed_attempts, :next_attempt_at
 )
-ON CONFLICT (id) DO UPDATE SET
-    status = excluded.status,
-    status_rank = excluded.status_rank,
-    updated_at = max(jobs.updated_at, excluded.updated_at),
-    attempts = jobs.attempts + excluded.attempts,
-    started_at = coalesce(excluded.started_at, jobs.started_at),
-    finished_at = coalesce(excluded.finished_at, jobs.finished_at),
-    result = coalesce(excluded.result, jobs.result),
-    error = coalesce(excluded.error, jobs.error),
-    errors = CASE WHEN :error_entry IS NULL THEN jobs.errors
-        ELSE json_insert(jobs.errors, '$[#]', json(:error_entry)) END,
-    failed_attempts = max(jobs.failed_attempts, excluded.failed_attempts),
-    next_attempt_at = excluded.next_attempt_at
-WHERE jobs.status NOT IN ({_TERMINAL_SQL})
-    AND (excluded.status_rank >= jobs.status_rank OR :retry)
-    AND :attempt > jobs.failed_attempts
-    AND NOT (jobs.cancel_requested_at IS NOT NULL AND excluded.status IN ({_ADVANCING_SQL}))
+ON CONFLICT (id) DO NOTHING
 """
+
+_UPDATE_JOB = f"""
+UPDATE jobs SET
+    status = :status,
+    status_rank = :rank,
+    updated_at = max(updated_at, :updated_at),
+    attempts = attempts + :attempts,
+    started_at = coalesce(:started_at, started_at),
+    finished_at = coalesce(:finished_at, finished_at),
+    result = coalesce(:result, result),
+    error = coalesce(:error, error),
+    errors = coalesce(:errors, errors),
+    failed_attempts = max(failed_attempts, :failed_attempts),
+    next_attempt_at = :next_attempt_at
+WHERE id = :id
+    AND status = :expected
+    AND failed_attempts = :expected_failed
+    AND (cancel_requested_at IS NOT NULL) = :expected_cancel
+    AND status NOT IN ({_TERMINAL_SQL})
+    AND (:rank >= status_rank OR :retried)
+"""
+
+_READ_STATES = (
+    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL, errors "
+    "FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+)
 
 _REQUEST_CANCEL = f"""
 UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, ?)
@@ -169,32 +179,46 @@ _JOB_COLUMNS = (
 )
 
 
-def _transition_row(transition: JobTransition) -> dict[str, object]:
-    spec, status, at = transition.job, transition.status, transition.at
-    executing = status is JobStatus.EXECUTING
-    terminal = status.is_terminal
-    failed = transition.failed_attempt
-    return {
-        "attempt": transition.attempt,
-        "retry": int(transition.is_retry),
-        "error_entry": None if failed is None else _dumps(failed.to_json()),
-        "failed_attempts": 0 if failed is None else failed.attempt,
-        "next_attempt_at": transition.retry_at if transition.is_retry else None,
-        "id": spec.id,
-        "type": spec.type,
+def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
+    """The parameters of :data:`_INSERT_JOB` (a new job) or :data:`_UPDATE_JOB` for one
+    planned effect; ``stored_errors`` is the stored job's history (``[]`` for a new job)."""
+    status, before = effect.status, effect.before
+    new_errors = [entry.to_json() for entry in effect.new_errors]
+    row: dict[str, object] = {
+        "id": effect.job_id,
         "status": status.value,
         "rank": status.rank,
-        "created_at": spec.created_at,
-        "at": at,
-        "correlation_id": spec.correlation_id,
-        "payload": _dumps(dict(spec.payload)),
-        "metadata": _dumps(dict(spec.metadata)),
-        "attempts": 1 if executing else 0,
-        "started_at": at if executing else None,
-        "finished_at": at if terminal else None,
-        "result": _dumps(transition.result) if terminal and transition.result is not None else None,
-        "error": transition.error if terminal else None,
+        "updated_at": effect.updated_at,
+        "attempts": effect.attempts,
+        "started_at": effect.started_at,
+        "finished_at": effect.finished_at,
+        "result": None if effect.result is None else _dumps(effect.result),
+        "error": effect.error,
+        "failed_attempts": effect.failed_attempts,
+        "next_attempt_at": effect.next_attempt_at,
     }
+    if before is None:
+        spec = effect.spec
+        assert spec is not None  # a new job's effect carries its spec
+        row.update(
+            type=spec.type,
+            created_at=spec.created_at,
+            correlation_id=spec.correlation_id,
+            payload=_dumps(dict(spec.payload)),
+            metadata=_dumps(dict(spec.metadata)),
+            errors=_dumps(new_errors),
+        )
+    else:
+        # The whole history, appended to in Python: the stored one was read in the same
+        # transaction (SQLite's JSON functions append one entry at a time).
+        row.update(
+            errors=_dumps(json.loads(stored_errors) + new_errors) if new_errors else None,
+            expected=before.status.value,
+            expected_failed=before.failed_attempts,
+            expected_cancel=int(before.cancel_requested),
+            retried=int(effect.retried),
+        )
+    return row
 
 
 def _job_record(row: tuple[object, ...]) -> JobRecord:
@@ -267,30 +291,42 @@ class SQLiteJobStore:
         if not transitions:
             await anyio.lowlevel.checkpoint()
             return []
-        job_ids = list(dict.fromkeys(transition.job.id for transition in transitions))
-        # Serialised before the transaction: a value JSON cannot hold fails the call early.
-        upserts = [_transition_row(transition) for transition in transitions]
+        jobs = group_by_job(transitions)
         with self._db.failures("apply job transitions"):
             async with self._db.transaction():
-                rows = await self._db.fetchall(
-                    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL "
-                    "FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
-                    (_dumps(job_ids),),
-                )
-                await self._db.executemany(_UPSERT_JOB, upserts)
-        # The states before the batch (read in the same transaction) and the SQL's guard
-        # give each transition's outcome, even for several transitions of one job.
-        states = {
-            text(job_id): StoredState(JobStatus(text(status)), integer(failed), bool(cancel))
-            for job_id, status, failed, cancel in rows
-        }
-        outcomes: list[JobStatus] = []
-        for transition in transitions:
-            job_id = transition.job.id
-            stored = states.get(job_id)
-            states[job_id] = StoredState.after(stored, transition)
-            outcomes.append(states[job_id].status)
-        return outcomes
+                rows = await self._db.fetchall(_READ_STATES, (_dumps(list(jobs)),))
+                states: dict[str, LifecycleState] = {}
+                errors: dict[str, str] = {}
+                for job_id, status, failed, cancel, history in rows:
+                    states[text(job_id)] = LifecycleState(
+                        JobStatus(text(status)), integer(failed), bool(cancel)
+                    )
+                    errors[text(job_id)] = text(history)
+                plan = plan_batch(transitions, states, jobs)
+                # Serialised here, inside the transaction: a value JSON cannot hold fails
+                # the call, and the rollback leaves everything as it was.
+                inserts = [
+                    _effect_row(effect, "[]") for effect in plan.effects if effect.before is None
+                ]
+                updates = [
+                    _effect_row(effect, errors[effect.job_id])
+                    for effect in plan.effects
+                    if effect.before is not None
+                ]
+                written = 0
+                if inserts:
+                    written += await self._db.executemany(_INSERT_JOB, inserts)
+                if updates:
+                    written += await self._db.executemany(_UPDATE_JOB, updates)
+                if written != len(plan.effects):
+                    # Raised inside the transaction: it is rolled back, nothing is applied.
+                    raise StoreUnavailable(
+                        f"The SQLite job store at {str(self._db.path)!r} could not apply job "
+                        f"transitions: {len(plan.effects) - written} of its jobs were not in "
+                        "the state read in the same transaction; nothing was applied. Check "
+                        "that no other program writes the file, and retry the call."
+                    )
+        return [status for status in plan.outcomes if status is not None]
 
     async def request_cancel(self, job_id: str) -> JobRecord | None:
         """Mark a waiting job for cancelling; see :class:`JobStore`.

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from actors.domain.clock import format_timestamp
-from actors.domain.jobs import JobSpec, JobStatus, JobTransition, StoredState
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.errors import ConfigError, StoreUnavailable
 from actors.stores.postgres import (
     MIGRATIONS,
@@ -28,6 +28,8 @@ from actors.stores.sqlite import JOBS_DATABASE, open_sqlite_job_store
 if TYPE_CHECKING:
     import pathlib
     from collections.abc import AsyncIterator
+
+    from actors.domain.lifecycle import LifecycleState
 
 pytestmark = pytest.mark.integration
 
@@ -319,7 +321,7 @@ async def test_a_job_changed_by_another_writer_mid_batch_is_planned_again(
     read_statuses = store._read_statuses
     interfered = False
 
-    async def read_then_interfere(conn: object, job_ids: list[str]) -> dict[str, StoredState]:
+    async def read_then_interfere(conn: object, job_ids: list[str]) -> dict[str, LifecycleState]:
         # Another processor writes right after this store read the statuses.
         nonlocal interfered
         statuses = await read_statuses(conn, job_ids)  # type: ignore[arg-type]
@@ -385,7 +387,7 @@ async def test_issue_8_a_cancel_requested_mid_batch_keeps_the_job_from_starting(
     read_statuses = store._read_statuses
     interfered = False
 
-    async def read_then_cancel(conn: object, job_ids: list[str]) -> dict[str, StoredState]:
+    async def read_then_cancel(conn: object, job_ids: list[str]) -> dict[str, LifecycleState]:
         # The gateway marks the job right after this store read its state.
         nonlocal interfered
         states = await read_statuses(conn, job_ids)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 ``open_*`` fixtures return a function that opens the *same* store each time it is
 called, so a suite can close and reopen it; the plain fixtures hold one open store for
-the test. A new adapter (PostgreSQL, MongoDB, Redis) joins a suite by adding its name to
+the test (the in-memory job store is "reopened" as itself). A new adapter (PostgreSQL, MongoDB, Redis) joins a suite by adding its name to
 ``params`` and a branch that opens an empty, isolated store.
 """
 
@@ -17,7 +17,7 @@ import coredis
 import pymongo
 import pytest
 
-from actors.stores.memory import MemoryCounters
+from actors.stores.memory import MemoryCounters, MemoryJobStore
 from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
 from actors.stores.redis import open_redis_counters
 from actors.stores.sqlite import (
@@ -41,12 +41,23 @@ def _unknown(adapter: object) -> ValueError:
     return ValueError(f"Unknown store adapter {adapter!r}; add a branch for it in conftest.py.")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+@asynccontextmanager
+async def _still_open(store: MemoryJobStore) -> AsyncIterator[JobStore]:
+    """The same in-memory store at every opening (as a file or a schema would be)."""
+    yield store
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+)
 async def open_job_store(
     request: pytest.FixtureRequest, tmp_path: pathlib.Path
 ) -> AsyncIterator[Callable[[], AbstractAsyncContextManager[JobStore]]]:
     """Opens the test's job store (empty at first, the same one at every call)."""
-    if request.param == "sqlite":
+    if request.param == "memory":
+        memory = MemoryJobStore()
+        yield lambda: _still_open(memory)
+    elif request.param == "sqlite":
         path = tmp_path / JOBS_DATABASE
         yield lambda: open_sqlite_job_store(path)
     elif request.param == "postgres":

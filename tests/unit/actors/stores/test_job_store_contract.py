@@ -387,6 +387,58 @@ async def test_issue_8_attempts_and_errors_accumulate_until_the_final_outcome(
     assert [(e.attempt, e.error) for e in record.errors] == [(1, "e1"), (2, "e2"), (3, "e3")]
 
 
+async def test_issue_8_several_attempts_in_one_batch_append_every_error_in_order(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-1")
+    await job_store.apply_transitions(
+        [
+            attempt_move(job, JobStatus.EXECUTING, 1, 1),
+            attempt_move(job, JobStatus.PENDING, 2, 1, error="e1", retry_at_s=3),
+        ]
+    )
+
+    outcomes = await job_store.apply_transitions(
+        [
+            attempt_move(job, JobStatus.VALIDATED, 4, 2),
+            attempt_move(job, JobStatus.EXECUTING, 5, 2),
+            attempt_move(job, JobStatus.PENDING, 6, 2, error="e2", retry_at_s=7),
+            attempt_move(job, JobStatus.EXECUTING, 7, 2),  # stale: attempt 2 just failed
+            attempt_move(job, JobStatus.VALIDATED, 8, 3),
+            attempt_move(job, JobStatus.EXECUTING, 9, 3),
+            attempt_move(job, JobStatus.FAILED, 10, 3, error="e3"),
+        ]
+    )
+
+    assert outcomes == [
+        JobStatus.VALIDATED,
+        JobStatus.EXECUTING,
+        JobStatus.PENDING,
+        JobStatus.PENDING,
+        JobStatus.VALIDATED,
+        JobStatus.EXECUTING,
+        JobStatus.FAILED,
+    ]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert [entry.to_json() for entry in record.errors] == [
+        {"attempt": 1, "error": "e1", "at": ts(2)},
+        {"attempt": 2, "error": "e2", "at": ts(6)},
+        {"attempt": 3, "error": "e3", "at": ts(10)},
+    ]
+    assert (record.status, record.attempts, record.error, record.started_at) == (
+        JobStatus.FAILED,
+        3,
+        "e3",
+        ts(9),
+    )
+    assert (record.next_attempt_at, record.finished_at, record.updated_at) == (
+        None,
+        ts(10),
+        ts(10),
+    )
+
+
 async def test_issue_8_transitions_of_an_attempt_that_already_failed_change_nothing(
     job_store: JobStore,
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.errors import StoreUnavailable
+from actors.stores import sqlite as sqlite_stores
 from actors.stores.sqlite import (
     JOBS_DATABASE,
     open_sqlite_dead_letter_store,
@@ -171,3 +172,38 @@ async def test_an_append_names_the_events_it_stored(tmp_path: pathlib.Path) -> N
         again = await store.append([event("b"), event("c"), event("c")])
         assert again.new_ids == frozenset({lifecycle_event_id("c", EventType.VALIDATED)})
         assert (again.stored, again.duplicates) == (1, 2)
+
+
+async def test_a_plan_from_a_state_that_is_not_the_stored_one_writes_nothing(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The safety net under the planner: a job is written only if it is still in the
+    # state the batch was planned from. Here the read lies (every job PENDING, nothing
+    # failed, no cancel), as a planner bug or a foreign writer would.
+    path = tmp_path / JOBS_DATABASE
+    async with open_sqlite_job_store(path) as store:
+        running = JobTransition(
+            pending("running").job, JobStatus.EXECUTING, "2026-01-01T00:00:02.000000Z"
+        )
+        await store.apply_transitions([running])
+        monkeypatch.setattr(
+            sqlite_stores,
+            "_READ_STATES",
+            "SELECT id, 'PENDING', 0, 0, errors FROM jobs "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+        )
+
+        with pytest.raises(
+            StoreUnavailable,
+            match=rf"^The SQLite job store at '{path}' could not apply job transitions: 1 of "
+            r"its jobs were not in the state read in the same transaction; nothing was "
+            r"applied\. Check that no other program writes the file, and retry the call\.$",
+        ):
+            await store.apply_transitions(
+                [pending("fresh"), JobTransition(running.job, JobStatus.VALIDATED, running.at)]
+            )
+
+        record = await store.get_job("running")
+        assert await store.get_job("fresh") is None
+        assert record is not None
+        assert (record.status, record.attempts) == (JobStatus.EXECUTING, 1)

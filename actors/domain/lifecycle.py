@@ -1,0 +1,375 @@
+"""The job lifecycle rule, written once: what a transition does to a job, and the net
+effect of a batch of transitions on one job.
+
+Every job store derives its write from :func:`plan_batch` (or :func:`plan_job`): the rule
+lives here, in Python; the stores' SQL keeps only a safety net against a concurrent
+writer. The rule (see :class:`~actors.domain.jobs.JobTransition`), checked in this order:
+
+=====================  ==============================================================
+refusal                when
+=====================  ==============================================================
+``TERMINAL``           the job is ``COMPLETED`` or ``FAILED``: it never changes again
+``STALE_ATTEMPT``      the transition's attempt already failed (at most the failed
+                       attempts recorded): a stale delivery never moves the job
+``CANCEL_REQUESTED``   the job's cancel was requested and the transition moves it into
+                       ``VALIDATED`` or ``EXECUTING``
+``LOWER_RANK``         the transition moves it to a lower rank and is not a retry
+=====================  ==============================================================
+
+A job that does not exist yet is created by its first transition, whatever it is.
+
+Example::
+
+    plan = plan_job(LifecycleState(JobStatus.PENDING), transitions)
+    plan.outcomes   # the job's status after each transition
+    plan.effect     # what to write (None: nothing applied)
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from actors.domain.jobs import (
+    ADVANCING_STATUSES,
+    TERMINAL_STATUSES,
+    AttemptError,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from actors.domain.jobs import JobTransition
+
+__all__ = [
+    "BatchPlan",
+    "Decision",
+    "JobEffect",
+    "JobPlan",
+    "LifecycleState",
+    "Refusal",
+    "decide",
+    "group_by_job",
+    "plan_batch",
+    "plan_job",
+    "refusal",
+]
+
+
+class Refusal(enum.Enum):
+    """Why a transition does not apply to a job (the job then stays as it is)."""
+
+    TERMINAL = "terminal"
+    """The job is terminal: it never changes again."""
+    STALE_ATTEMPT = "stale attempt"
+    """The transition belongs to an attempt that already failed."""
+    CANCEL_REQUESTED = "cancel requested"
+    """The job's cancel was requested: it never moves into ``VALIDATED``/``EXECUTING``."""
+    LOWER_RANK = "lower rank"
+    """The transition would move the job backwards, and it is not a retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleState:
+    """What the lifecycle rule looks at in a stored job."""
+
+    status: JobStatus
+    failed_attempts: int = 0
+    """The highest attempt recorded as failed."""
+    cancel_requested: bool = False
+    """Whether ``DELETE /jobs/{id}`` marked the job for cancelling."""
+
+    @classmethod
+    def of(cls, record: JobRecord) -> LifecycleState:
+        """The state of a stored job."""
+        return cls(record.status, record.failed_attempts, record.cancel_requested_at is not None)
+
+
+def refusal(state: LifecycleState, transition: JobTransition) -> Refusal | None:
+    """Why ``transition`` does not apply to a job in ``state``, or ``None`` when it does."""
+    if state.status in TERMINAL_STATUSES:
+        return Refusal.TERMINAL
+    if transition.attempt <= state.failed_attempts:
+        return Refusal.STALE_ATTEMPT
+    if state.cancel_requested and transition.status in ADVANCING_STATUSES:
+        return Refusal.CANCEL_REQUESTED
+    if transition.status.rank < state.status.rank and not transition.is_retry:
+        return Refusal.LOWER_RANK
+    return None
+
+
+def _after(
+    state: LifecycleState | None, transition: JobTransition, failed: AttemptError | None
+) -> LifecycleState:
+    """The state once ``transition`` applied (``state`` ``None``: it creates the job);
+    ``failed`` is the transition's :attr:`~actors.domain.jobs.JobTransition.failed_attempt`."""
+    if state is None:
+        return LifecycleState(transition.status, 0 if failed is None else failed.attempt)
+    if failed is None:
+        return LifecycleState(transition.status, state.failed_attempts, state.cancel_requested)
+    return LifecycleState(
+        transition.status, max(state.failed_attempts, failed.attempt), state.cancel_requested
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one transition does to a job."""
+
+    state: LifecycleState
+    """The job's state after the transition was considered."""
+    refusal: Refusal | None = None
+    """Why it did not apply; ``None`` when it did."""
+
+    @property
+    def applied(self) -> bool:
+        """Whether the transition moved the job (or created it)."""
+        return self.refusal is None
+
+
+def decide(state: LifecycleState | None, transition: JobTransition) -> Decision:
+    """Apply the lifecycle rule to one transition of a job in ``state`` (``None``: new)."""
+    reason = None if state is None else refusal(state, transition)
+    if reason is not None:
+        assert state is not None
+        return Decision(state, reason)
+    return Decision(_after(state, transition, transition.failed_attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class JobEffect:
+    """The net effect of a job's applied transitions: what a store writes for it.
+
+    Each field is either the new value (``status``, ``next_attempt_at``) or combined with
+    the stored one the way applying the transitions one by one would: ``updated_at`` is
+    the later of both, ``attempts`` is added, ``new_errors`` is appended, and the optional
+    fields (``started_at``, ``finished_at``, ``result``, ``error``) replace the stored
+    value only when set. Only the state it was planned from (``before``) matters, so a
+    store can write it in one statement, guarded by "the job is still in ``before``".
+    """
+
+    job_id: str
+    before: LifecycleState | None
+    """The state it was planned from; ``None``: the job does not exist yet."""
+    after: LifecycleState
+    """The state once written."""
+    spec: JobSpec | None
+    """For a new job: the spec of its first transition, which creates it."""
+    updated_at: str
+    """The latest time of the applied transitions."""
+    attempts: int = 0
+    """Attempts started (moves into ``EXECUTING``), added to the stored count."""
+    started_at: str | None = None
+    """When the last attempt started, if one did."""
+    finished_at: str | None = None
+    """When the job reached a terminal state, if it did."""
+    result: object = None
+    """The handler's result, if the job completed with one."""
+    error: str | None = None
+    """The job's error, if it ended ``FAILED`` with one."""
+    new_errors: tuple[AttemptError, ...] = ()
+    """Failed attempts to append to the job's history, oldest first."""
+    next_attempt_at: str | None = None
+    """When the next attempt is due (set by a retry, cleared by any other transition)."""
+    retried: bool = False
+    """Whether a retry applied: the only way the net effect may lower the job's rank."""
+
+    @property
+    def status(self) -> JobStatus:
+        """The job's status once written."""
+        return self.after.status
+
+    @property
+    def failed_attempts(self) -> int:
+        """The highest failed attempt once written."""
+        return self.after.failed_attempts
+
+    def applied_to(self, record: JobRecord | None) -> JobRecord:
+        """``record`` with this effect written (``record`` is ``None``: a new job).
+
+        Raises:
+            ValueError: a new job's effect applied to a stored one, or the other way round.
+        """
+        if record is None:
+            if self.spec is None:
+                raise ValueError(f"Job {self.job_id!r} does not exist; its effect needs a spec.")
+            return JobRecord(
+                spec=self.spec,
+                status=self.status,
+                updated_at=self.updated_at,
+                attempts=self.attempts,
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+                result=self.result,
+                error=self.error,
+                errors=self.new_errors,
+                next_attempt_at=self.next_attempt_at,
+            )
+        if self.before is None:
+            raise ValueError(f"Job {self.job_id!r} exists already; its effect creates it.")
+        return replace(
+            record,
+            status=self.status,
+            updated_at=max(record.updated_at, self.updated_at),
+            attempts=record.attempts + self.attempts,
+            started_at=_coalesce(self.started_at, record.started_at),
+            finished_at=_coalesce(self.finished_at, record.finished_at),
+            result=record.result if self.result is None else self.result,
+            error=_coalesce(self.error, record.error),
+            errors=record.errors + self.new_errors,
+            next_attempt_at=self.next_attempt_at,
+        )
+
+
+def _coalesce(value: str | None, stored: str | None) -> str | None:
+    return stored if value is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class JobPlan:
+    """What a sequence of transitions does to one job."""
+
+    outcomes: list[JobStatus]
+    """The job's status after each transition."""
+    refusals: list[Refusal | None]
+    """Why each transition did not apply (``None``: it did)."""
+    effect: JobEffect | None
+    """What to write; ``None`` when no transition applied."""
+
+
+def plan_job(state: LifecycleState | None, transitions: Sequence[JobTransition]) -> JobPlan:
+    """Apply the lifecycle rule to ``transitions`` of one job, in order, from ``state``.
+
+    Args:
+        state: The stored state; ``None`` when the job does not exist yet.
+        transitions: The job's transitions, in the order they are applied.
+    """
+    outcomes: list[JobStatus | None] = [None] * len(transitions)
+    refusals: list[Refusal | None] = [None] * len(transitions)
+    effect = _plan(state, transitions, range(len(transitions)), outcomes, refusals)
+    return JobPlan([outcome for outcome in outcomes if outcome is not None], refusals, effect)
+
+
+def _plan(
+    state: LifecycleState | None,
+    transitions: Sequence[JobTransition],
+    positions: Iterable[int],
+    outcomes: list[JobStatus | None],
+    refusals: list[Refusal | None],
+) -> JobEffect | None:
+    """Plan the transitions at ``positions`` (one job's, in order) from ``state``.
+
+    Fills ``outcomes`` and ``refusals`` at those positions; returns the net effect, or
+    ``None`` when nothing applied. (The stores' hot path: one pass, no per-job copies.)
+    """
+    before = state
+    first: JobTransition | None = None
+    updated_at = ""
+    attempts = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    result: object = None
+    error: str | None = None
+    new_errors: list[AttemptError] = []
+    next_attempt_at: str | None = None
+    retried = False
+    for position in positions:
+        transition = transitions[position]
+        reason = None if state is None else refusal(state, transition)
+        if reason is None:
+            failed = transition.failed_attempt
+            if failed is not None:
+                new_errors.append(failed)
+            state = _after(state, transition, failed)
+            if first is None:
+                first = transition
+            status = transition.status
+            at = transition.at
+            if at > updated_at:
+                updated_at = at
+            if transition.is_retry:
+                retried = True
+                next_attempt_at = transition.retry_at
+            else:
+                next_attempt_at = None
+            if status is JobStatus.EXECUTING:
+                attempts += 1
+                started_at = at
+            elif status in TERMINAL_STATUSES:
+                finished_at = at
+                if transition.result is not None:
+                    result = transition.result
+                error = transition.error
+        else:
+            refusals[position] = reason
+        assert state is not None  # the first transition of a new job creates it
+        outcomes[position] = state.status
+    if first is None or state is None:
+        return None
+    return JobEffect(
+        job_id=first.job.id,
+        before=before,
+        after=state,
+        spec=first.job if before is None else None,
+        updated_at=updated_at,
+        attempts=attempts,
+        started_at=started_at,
+        finished_at=finished_at,
+        result=result,
+        error=error,
+        new_errors=tuple(new_errors),
+        next_attempt_at=next_attempt_at,
+        retried=retried,
+    )
+
+
+def group_by_job(transitions: Sequence[JobTransition]) -> dict[str, list[int]]:
+    """The positions of each job's transitions in ``transitions``, in order."""
+    positions: dict[str, list[int]] = {}
+    for position, transition in enumerate(transitions):
+        positions.setdefault(transition.job.id, []).append(position)
+    return positions
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What a batch of transitions does to the jobs planned."""
+
+    outcomes: list[JobStatus | None]
+    """For each transition of the batch, its job's status after it (``None``: its job
+    was not planned)."""
+    refusals: list[Refusal | None]
+    """For each transition of the batch, why it did not apply (``None``: it did, or its
+    job was not planned)."""
+    effects: list[JobEffect]
+    """What to write, one effect per job that changes, in job id order (so that writers
+    lock rows in one order)."""
+
+
+def plan_batch(
+    transitions: Sequence[JobTransition],
+    states: Mapping[str, LifecycleState],
+    jobs: Mapping[str, Sequence[int]] | None = None,
+) -> BatchPlan:
+    """Plan ``transitions`` job by job, as if they were applied one after another.
+
+    Args:
+        transitions: The whole batch, in order.
+        states: The stored state of its jobs; a job missing here does not exist yet.
+        jobs: The jobs to plan, each with the positions of its transitions (see
+            :func:`group_by_job`); every job of the batch when omitted.
+    """
+    if jobs is None:
+        jobs = group_by_job(transitions)
+    outcomes: list[JobStatus | None] = [None] * len(transitions)
+    refusals: list[Refusal | None] = [None] * len(transitions)
+    effects: list[JobEffect] = []
+    for job_id in sorted(jobs):
+        effect = _plan(states.get(job_id), transitions, jobs[job_id], outcomes, refusals)
+        if effect is not None:
+            effects.append(effect)
+    return BatchPlan(outcomes, refusals, effects)

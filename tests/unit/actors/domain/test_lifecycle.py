@@ -1,0 +1,471 @@
+"""The lifecycle rule (actors.domain.lifecycle): one table of every stored status and
+transition kind, then the net effect of a sequence of transitions on one job."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from actors.domain.jobs import AttemptError, JobRecord, JobSpec, JobStatus, JobTransition
+from actors.domain.lifecycle import (
+    Decision,
+    JobEffect,
+    LifecycleState,
+    Refusal,
+    decide,
+    group_by_job,
+    plan_batch,
+    plan_job,
+)
+
+P, V, E, C, F = (
+    JobStatus.PENDING,
+    JobStatus.VALIDATED,
+    JobStatus.EXECUTING,
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+)
+TERMINAL, STALE, CANCEL, LOWER = (
+    Refusal.TERMINAL,
+    Refusal.STALE_ATTEMPT,
+    Refusal.CANCEL_REQUESTED,
+    Refusal.LOWER_RANK,
+)
+APPLIED = None
+
+JOB = JobSpec(id="job-1", type="echo", created_at="t00", correlation_id="corr-1")
+
+_STORED_FAILED = 1
+"""Every stored job of the table has its attempt 1 failed; transitions are of attempt 2,
+or of attempt 1 in the ``stale`` variant."""
+
+
+def transition(kind: str, *, attempt: int = 2) -> JobTransition:
+    """A transition of one kind: a status, ``failed-cancel`` or ``retry``."""
+    if kind == "retry":
+        return JobTransition(JOB, P, "t10", error="boom", attempt=attempt, retry_at="t99")
+    if kind == "failed-cancel":
+        return JobTransition(JOB, F, "t10", error="cancelled", attempt=attempt, cancelled=True)
+    status = JobStatus(kind.upper())
+    error = "boom" if status is F else None
+    return JobTransition(
+        JOB, status, "t10", result="ok" if status is C else None, error=error, attempt=attempt
+    )
+
+
+# (stored status or None for a new job, transition kind, variant,
+#  expected refusal or APPLIED, status after, failed attempts after)
+# Variants: "" plain; "cancel": the job's cancel was requested; "stale": the transition is
+# of attempt 1, which already failed; "cancel+stale": both.
+TABLE: list[tuple[JobStatus | None, str, str, Refusal | None, JobStatus, int]] = [
+    # -- a new job: created by whatever transition comes first
+    (None, "pending", "", APPLIED, P, 0),
+    (None, "validated", "", APPLIED, V, 0),
+    (None, "executing", "", APPLIED, E, 0),
+    (None, "completed", "", APPLIED, C, 0),
+    (None, "failed", "", APPLIED, F, 2),
+    (None, "failed-cancel", "", APPLIED, F, 0),
+    (None, "retry", "", APPLIED, P, 2),
+    # -- PENDING
+    (P, "pending", "", APPLIED, P, 1),
+    (P, "validated", "", APPLIED, V, 1),
+    (P, "executing", "", APPLIED, E, 1),
+    (P, "completed", "", APPLIED, C, 1),
+    (P, "failed", "", APPLIED, F, 2),
+    (P, "failed-cancel", "", APPLIED, F, 1),
+    (P, "retry", "", APPLIED, P, 2),
+    (P, "pending", "cancel", APPLIED, P, 1),
+    (P, "validated", "cancel", CANCEL, P, 1),
+    (P, "executing", "cancel", CANCEL, P, 1),
+    (P, "completed", "cancel", APPLIED, C, 1),
+    (P, "failed", "cancel", APPLIED, F, 2),
+    (P, "failed-cancel", "cancel", APPLIED, F, 1),
+    (P, "retry", "cancel", APPLIED, P, 2),
+    (P, "pending", "stale", STALE, P, 1),
+    (P, "validated", "stale", STALE, P, 1),
+    (P, "executing", "stale", STALE, P, 1),
+    (P, "completed", "stale", STALE, P, 1),
+    (P, "failed", "stale", STALE, P, 1),
+    (P, "failed-cancel", "stale", STALE, P, 1),
+    (P, "retry", "stale", STALE, P, 1),
+    (P, "executing", "cancel+stale", STALE, P, 1),
+    # -- VALIDATED
+    (V, "pending", "", LOWER, V, 1),
+    (V, "validated", "", APPLIED, V, 1),
+    (V, "executing", "", APPLIED, E, 1),
+    (V, "completed", "", APPLIED, C, 1),
+    (V, "failed", "", APPLIED, F, 2),
+    (V, "failed-cancel", "", APPLIED, F, 1),
+    (V, "retry", "", APPLIED, P, 2),
+    (V, "pending", "cancel", LOWER, V, 1),
+    (V, "validated", "cancel", CANCEL, V, 1),
+    (V, "executing", "cancel", CANCEL, V, 1),
+    (V, "completed", "cancel", APPLIED, C, 1),
+    (V, "failed", "cancel", APPLIED, F, 2),
+    (V, "failed-cancel", "cancel", APPLIED, F, 1),
+    (V, "retry", "cancel", APPLIED, P, 2),
+    (V, "pending", "stale", STALE, V, 1),
+    (V, "validated", "stale", STALE, V, 1),
+    (V, "executing", "stale", STALE, V, 1),
+    (V, "completed", "stale", STALE, V, 1),
+    (V, "failed", "stale", STALE, V, 1),
+    (V, "failed-cancel", "stale", STALE, V, 1),
+    (V, "retry", "stale", STALE, V, 1),
+    # -- EXECUTING
+    (E, "pending", "", LOWER, E, 1),
+    (E, "validated", "", LOWER, E, 1),
+    (E, "executing", "", APPLIED, E, 1),
+    (E, "completed", "", APPLIED, C, 1),
+    (E, "failed", "", APPLIED, F, 2),
+    (E, "failed-cancel", "", APPLIED, F, 1),
+    (E, "retry", "", APPLIED, P, 2),
+    (E, "pending", "cancel", LOWER, E, 1),
+    (E, "validated", "cancel", CANCEL, E, 1),
+    (E, "executing", "cancel", CANCEL, E, 1),
+    (E, "completed", "cancel", APPLIED, C, 1),
+    (E, "failed", "cancel", APPLIED, F, 2),
+    (E, "failed-cancel", "cancel", APPLIED, F, 1),
+    (E, "retry", "cancel", APPLIED, P, 2),
+    (E, "pending", "stale", STALE, E, 1),
+    (E, "validated", "stale", STALE, E, 1),
+    (E, "executing", "stale", STALE, E, 1),
+    (E, "completed", "stale", STALE, E, 1),
+    (E, "failed", "stale", STALE, E, 1),
+    (E, "failed-cancel", "stale", STALE, E, 1),
+    (E, "retry", "stale", STALE, E, 1),
+    # -- COMPLETED: never changes, whatever comes
+    (C, "pending", "", TERMINAL, C, 1),
+    (C, "validated", "", TERMINAL, C, 1),
+    (C, "executing", "", TERMINAL, C, 1),
+    (C, "completed", "", TERMINAL, C, 1),
+    (C, "failed", "", TERMINAL, C, 1),
+    (C, "failed-cancel", "", TERMINAL, C, 1),
+    (C, "retry", "", TERMINAL, C, 1),
+    (C, "executing", "cancel", TERMINAL, C, 1),
+    (C, "retry", "stale", TERMINAL, C, 1),
+    # -- FAILED: never changes, whatever comes
+    (F, "pending", "", TERMINAL, F, 1),
+    (F, "validated", "", TERMINAL, F, 1),
+    (F, "executing", "", TERMINAL, F, 1),
+    (F, "completed", "", TERMINAL, F, 1),
+    (F, "failed", "", TERMINAL, F, 1),
+    (F, "failed-cancel", "", TERMINAL, F, 1),
+    (F, "retry", "", TERMINAL, F, 1),
+    (F, "validated", "cancel", TERMINAL, F, 1),
+    (F, "failed", "stale", TERMINAL, F, 1),
+]
+
+
+def _row_id(row: tuple[JobStatus | None, str, str, Refusal | None, JobStatus, int]) -> str:
+    stored, kind, variant, *_ = row
+    return "-".join(filter(None, ["new" if stored is None else stored.value, kind, variant]))
+
+
+@pytest.mark.parametrize(
+    ("stored", "kind", "variant", "expected", "status_after", "failed_after"),
+    TABLE,
+    ids=[_row_id(row) for row in TABLE],
+)
+def test_the_lifecycle_table(
+    stored: JobStatus | None,
+    kind: str,
+    variant: str,
+    expected: Refusal | None,
+    status_after: JobStatus,
+    failed_after: int,
+) -> None:
+    cancel_requested = "cancel" in variant
+    state = None if stored is None else LifecycleState(stored, _STORED_FAILED, cancel_requested)
+    move = transition(kind, attempt=1 if "stale" in variant else 2)
+
+    decision = decide(state, move)
+    plan = plan_job(state, [move])
+
+    assert decision.refusal is expected
+    assert decision.applied is (expected is None)
+    assert decision.state == LifecycleState(status_after, failed_after, cancel_requested)
+    # One transition planned alone says the same, and writes only when it applied.
+    assert (plan.outcomes, plan.refusals) == ([status_after], [expected])
+    assert (plan.effect is None) is (expected is not None)
+    if expected is not None:
+        assert decision.state is state  # refused: the job stays exactly as it is
+
+
+def test_the_table_covers_every_stored_status_and_transition_kind() -> None:
+    kinds = {"pending", "validated", "executing", "completed", "failed", "failed-cancel", "retry"}
+    plain = {(stored, kind) for stored, kind, variant, *_ in TABLE if not variant}
+
+    assert plain == {(stored, kind) for stored in [None, *JobStatus] for kind in kinds}
+    assert {refusal for *_, refusal, _, _ in TABLE} == {None, *Refusal}
+
+
+def test_a_refused_decision_keeps_the_state_and_names_the_reason() -> None:
+    state = LifecycleState(E, 0, cancel_requested=False)
+
+    assert decide(state, transition("validated")) == Decision(state, Refusal.LOWER_RANK)
+    assert Refusal.LOWER_RANK.value == "lower rank"
+    assert [reason.value for reason in Refusal] == [
+        "terminal",
+        "stale attempt",
+        "cancel requested",
+        "lower rank",
+    ]
+
+
+def test_the_state_of_a_stored_record() -> None:
+    record = JobRecord(
+        spec=JOB,
+        status=P,
+        updated_at="t05",
+        errors=(AttemptError(1, "a", "t01"), AttemptError(3, "b", "t03")),
+        cancel_requested_at="t04",
+    )
+
+    assert LifecycleState.of(record) == LifecycleState(P, 3, cancel_requested=True)
+    assert LifecycleState.of(JobRecord(JOB, V, "t05")) == LifecycleState(V, 0, False)
+
+
+# -- the net effect of a sequence on one job ------------------------------------------------
+
+
+def at(status: JobStatus, time: str, **fields: object) -> JobTransition:
+    return JobTransition(JOB, status, time, **fields)  # type: ignore[arg-type]
+
+
+def test_a_whole_lifecycle_of_a_new_job_is_one_insert() -> None:
+    plan = plan_job(
+        None,
+        [at(P, "t01"), at(V, "t02"), at(E, "t03"), at(C, "t05", result={"echo": "hi"})],
+    )
+
+    assert plan.outcomes == [P, V, E, C]
+    assert plan.refusals == [None, None, None, None]
+    assert plan.effect == JobEffect(
+        job_id="job-1",
+        before=None,
+        after=LifecycleState(C),
+        spec=JOB,
+        updated_at="t05",
+        attempts=1,
+        started_at="t03",
+        finished_at="t05",
+        result={"echo": "hi"},
+    )
+
+
+def test_a_new_job_is_created_from_the_spec_of_its_first_transition() -> None:
+    other = JobSpec(id="job-1", type="sleep", created_at="t09", correlation_id="corr-2")
+
+    plan = plan_job(None, [at(V, "t02"), JobTransition(other, E, "t03")])
+
+    assert plan.effect is not None
+    assert plan.effect.spec == JOB
+    assert plan.outcomes == [V, E]
+
+
+def test_a_stored_job_s_effect_carries_no_spec_and_the_state_it_was_planned_from() -> None:
+    stored = LifecycleState(V, 0, cancel_requested=False)
+
+    plan = plan_job(stored, [at(E, "t03")])
+
+    assert plan.effect is not None
+    assert (plan.effect.spec, plan.effect.before, plan.effect.after) == (
+        None,
+        stored,
+        LifecycleState(E),
+    )
+    assert (plan.effect.attempts, plan.effect.started_at, plan.effect.status) == (1, "t03", E)
+
+
+def test_refused_transitions_leave_no_trace_in_the_effect() -> None:
+    plan = plan_job(
+        LifecycleState(E),
+        [at(V, "t09"), at(C, "t04", result=[1]), at(F, "t08", error="late"), at(E, "t09")],
+    )
+
+    assert plan.outcomes == [E, C, C, C]
+    assert plan.refusals == [Refusal.LOWER_RANK, None, Refusal.TERMINAL, Refusal.TERMINAL]
+    assert plan.effect is not None
+    assert (plan.effect.updated_at, plan.effect.finished_at, plan.effect.result) == (
+        "t04",
+        "t04",
+        [1],
+    )
+    assert (plan.effect.attempts, plan.effect.error, plan.effect.new_errors) == (0, None, ())
+
+
+def test_nothing_applied_means_nothing_to_write() -> None:
+    plan = plan_job(LifecycleState(C), [at(E, "t01"), at(F, "t02", error="x")])
+
+    assert plan.effect is None
+    assert plan.outcomes == [C, C]
+    assert plan.refusals == [Refusal.TERMINAL, Refusal.TERMINAL]
+
+
+def test_updated_at_is_the_latest_applied_time_whatever_the_order() -> None:
+    plan = plan_job(None, [at(P, "t07"), at(V, "t02"), at(E, "t05")])
+
+    assert plan.effect is not None
+    assert (plan.effect.updated_at, plan.effect.started_at) == ("t07", "t05")
+
+
+def test_a_retry_and_the_next_attempt_in_one_batch() -> None:
+    plan = plan_job(
+        LifecycleState(E),
+        [
+            at(P, "t02", error="e1", attempt=1, retry_at="t09"),
+            at(E, "t03", attempt=1),  # stale: attempt 1 failed just before
+            at(V, "t10", attempt=2),
+            at(E, "t11", attempt=2),
+            at(P, "t12", error="e2", attempt=2, retry_at="t20"),
+        ],
+    )
+
+    assert plan.outcomes == [P, P, V, E, P]
+    assert plan.refusals == [None, Refusal.STALE_ATTEMPT, None, None, None]
+    assert plan.effect is not None
+    assert plan.effect.new_errors == (AttemptError(1, "e1", "t02"), AttemptError(2, "e2", "t12"))
+    assert (plan.effect.retried, plan.effect.next_attempt_at, plan.effect.attempts) == (
+        True,
+        "t20",
+        1,
+    )
+    assert (plan.effect.after, plan.effect.error) == (LifecycleState(P, 2), None)
+
+
+def test_any_transition_after_a_retry_clears_next_attempt_at() -> None:
+    plan = plan_job(
+        LifecycleState(E), [at(P, "t02", error="e1", retry_at="t09"), at(V, "t10", attempt=2)]
+    )
+
+    assert plan.effect is not None
+    assert (plan.effect.next_attempt_at, plan.effect.retried) == (None, True)
+
+
+def test_a_cancel_ends_the_job_failed_without_recording_an_attempt() -> None:
+    plan = plan_job(
+        LifecycleState(P, 1, cancel_requested=True),
+        [at(E, "t03", attempt=2), at(F, "t04", error="cancelled", attempt=2, cancelled=True)],
+    )
+
+    assert plan.outcomes == [P, F]
+    assert plan.refusals == [Refusal.CANCEL_REQUESTED, None]
+    assert plan.effect is not None
+    assert (plan.effect.error, plan.effect.new_errors, plan.effect.attempts) == (
+        "cancelled",
+        (),
+        0,
+    )
+    assert plan.effect.after == LifecycleState(F, 1, cancel_requested=True)
+
+
+def test_a_failure_records_its_error_both_as_the_job_s_and_in_the_history() -> None:
+    plan = plan_job(LifecycleState(E, 1), [at(F, "t04", error="e2", attempt=2)])
+
+    assert plan.effect is not None
+    assert (plan.effect.error, plan.effect.new_errors, plan.effect.finished_at) == (
+        "e2",
+        (AttemptError(2, "e2", "t04"),),
+        "t04",
+    )
+
+
+# -- an effect written onto a record -----------------------------------------------------
+
+
+def test_an_effect_creates_a_new_record() -> None:
+    plan = plan_job(None, [at(E, "t03"), at(P, "t04", error="boom", retry_at="t09")])
+    assert plan.effect is not None
+
+    record = plan.effect.applied_to(None)
+
+    assert record == JobRecord(
+        spec=JOB,
+        status=P,
+        updated_at="t04",
+        attempts=1,
+        started_at="t03",
+        errors=(AttemptError(1, "boom", "t04"),),
+        next_attempt_at="t09",
+    )
+
+
+def test_an_effect_combines_with_the_stored_record() -> None:
+    stored = JobRecord(
+        spec=JOB,
+        status=P,
+        updated_at="t20",
+        attempts=1,
+        started_at="t03",
+        errors=(AttemptError(1, "e1", "t04"),),
+        next_attempt_at="t09",
+        cancel_requested_at="t05",
+    )
+    plan = plan_job(
+        LifecycleState.of(stored), [at(F, "t10", error="cancelled", attempt=2, cancelled=True)]
+    )
+    assert plan.effect is not None
+
+    record = plan.effect.applied_to(stored)
+
+    assert record == JobRecord(
+        spec=JOB,
+        status=F,
+        updated_at="t20",  # the later of stored and applied
+        attempts=1,
+        started_at="t03",
+        finished_at="t10",
+        error="cancelled",
+        errors=(AttemptError(1, "e1", "t04"),),
+        next_attempt_at=None,
+        cancel_requested_at="t05",
+    )
+
+
+def test_an_effect_refuses_a_record_it_was_not_planned_for() -> None:
+    new = plan_job(None, [at(P, "t01")]).effect
+    stored = plan_job(LifecycleState(P), [at(V, "t02")]).effect
+    assert new is not None
+    assert stored is not None
+
+    with pytest.raises(ValueError, match=r"^Job 'job-1' exists already; its effect creates it\.$"):
+        new.applied_to(JobRecord(JOB, P, "t01"))
+    with pytest.raises(
+        ValueError, match=re.escape("Job 'job-1' does not exist; its effect needs a spec.")
+    ):
+        stored.applied_to(None)
+
+
+# -- a batch of several jobs ----------------------------------------------------------------
+
+
+def spec_of(job_id: str) -> JobSpec:
+    return JobSpec(id=job_id, type="echo", created_at="t00", correlation_id=f"corr-{job_id}")
+
+
+def test_a_batch_is_planned_job_by_job_in_job_id_order() -> None:
+    b, a, c = spec_of("b"), spec_of("a"), spec_of("c")
+    batch = [
+        JobTransition(b, E, "t01"),
+        JobTransition(a, P, "t01"),
+        JobTransition(b, V, "t02"),
+        JobTransition(c, E, "t03"),
+        JobTransition(a, V, "t02"),
+    ]
+
+    plan = plan_batch(batch, {"b": LifecycleState(P), "c": LifecycleState(C)})
+
+    assert group_by_job(batch) == {"b": [0, 2], "a": [1, 4], "c": [3]}
+    assert plan.outcomes == [E, P, E, C, V]
+    assert [(effect.job_id, effect.status) for effect in plan.effects] == [("a", V), ("b", E)]
+
+
+def test_a_batch_plans_only_the_jobs_asked_for() -> None:
+    a, b = spec_of("a"), spec_of("b")
+    batch = [JobTransition(a, P, "t01"), JobTransition(b, P, "t01"), JobTransition(a, V, "t02")]
+
+    plan = plan_batch(batch, {}, {"a": [0, 2]})
+
+    assert plan.outcomes == [P, None, V]
+    assert [effect.job_id for effect in plan.effects] == ["a"]
