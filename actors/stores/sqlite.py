@@ -36,7 +36,7 @@ from actors.domain.jobs import (
 from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
 from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores._protocols import AppendResult
-from actors.stores._sqlite import Schema, integer, open_database, optional_text, text
+from actors.stores._sqlite_database import Schema, integer, open_database, optional_text, text
 
 if TYPE_CHECKING:
     import pathlib
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from actors.domain.jobs import JobTransition
     from actors.domain.lifecycle import JobEffect
-    from actors.stores._sqlite import SQLiteDatabase
+    from actors.stores._sqlite_database import SQLiteDatabase
 
 __all__ = [
     "DEAD_LETTERS_DATABASE",
