@@ -14,6 +14,7 @@ from actors.errors import DependencyUnavailable, ValidationIssue
 from actors.kernel import ActorState
 from actors.observability.logs import CORRELATION_ID
 from actors.observability.prometheus import HttpMetrics
+from quart_app.openapi import json_response, operation, text_response
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -32,6 +33,34 @@ __all__ = [
 
 CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_NAMESPACE = uuid.UUID("2b0f0c4e-8f7a-4a55-b0b5-5c2f7f0d9e11")
+
+
+_HEALTH_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "required": ["status", "service", "version", "actors"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "service": {"type": "string"},
+        "version": {"type": "string"},
+        "unhealthy": {"type": "array", "items": {"type": "string"}},
+        "actors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "state", "restarts"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "state": {"type": "string"},
+                    "restarts": {"type": "integer"},
+                    "mailboxDepth": {"type": ["integer", "null"]},
+                    "mailboxSize": {"type": ["integer", "null"]},
+                    "lastError": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}
+"""The body of ``/healthz``."""
 
 
 class BadQuery(Exception):
@@ -146,6 +175,15 @@ def install_common(
         return json_error(code, f"{error.name}: {error.description}")
 
     @app.get("/healthz")
+    @operation(
+        "healthz",
+        summary="Dependency health (readiness): 503 while a dependency is unusable.",
+        tags=["operations"],
+        responses={
+            200: json_response("Ready.", _HEALTH_SCHEMA),
+            503: json_response("Not ready; `unhealthy` names the actors.", _HEALTH_SCHEMA),
+        },
+    )
     async def healthz() -> tuple[Response, int]:
         entries = health()
         is_ready = ready()
@@ -163,9 +201,34 @@ def install_common(
         return jsonify(body), 200 if is_ready else 503
 
     @app.get("/readyz")
+    @operation(
+        "readyz",
+        summary="Process health (liveness): the process serves requests.",
+        tags=["operations"],
+        responses={
+            200: json_response(
+                "Alive.",
+                {
+                    "type": "object",
+                    "required": ["status", "service", "version"],
+                    "properties": {
+                        "status": {"const": "ok"},
+                        "service": {"type": "string"},
+                        "version": {"type": "string"},
+                    },
+                },
+            )
+        },
+    )
     async def readyz() -> Response:
         return jsonify({"status": "ok", "service": service, "version": version})
 
     @app.get("/metrics")
+    @operation(
+        "metrics",
+        summary="Prometheus metrics in the text exposition format.",
+        tags=["operations"],
+        responses={200: text_response("Metrics.", "text/plain")},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

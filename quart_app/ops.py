@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from quart import Quart
 
 from quart_app._common import install_common
-from quart_app.openapi import install_docs, ops_openapi
+from quart_app.openapi import install_docs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,5 +37,12 @@ def create_ops_app(
     install_common(
         app, service=service, version=version, registry=registry, health=health, ready=ready
     )
-    install_docs(app, lambda: ops_openapi(service, version))
+    install_docs(
+        app,
+        title=f"Task Observatory {service}",
+        version=version,
+        description=f"Health and metrics of the {service}.",
+        secured=False,
+        contract_schemas=False,
+    )
     return app

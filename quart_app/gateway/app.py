@@ -30,7 +30,15 @@ from quart_app._common import install_common, json_error
 from quart_app.auth import TokenBucket, client_key, retry_after, secure
 from quart_app.gateway.cancel import install_cancel_route
 from quart_app.gateway.requeue import install_dead_letter_routes
-from quart_app.openapi import gateway_openapi, install_docs
+from quart_app.openapi import (
+    error_response,
+    header_param,
+    install_docs,
+    json_body,
+    json_response,
+    operation,
+    schema_ref,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,6 +56,22 @@ __all__ = ["GatewayDeps", "create_gateway_app"]
 log = logging.getLogger(__name__)
 
 SERVICE = "gateway"
+
+_BATCH_RESULT: dict[str, object] = {
+    "type": "object",
+    "required": ["accepted", "rejected", "results"],
+    "properties": {
+        "accepted": {"type": "integer", "minimum": 0},
+        "rejected": {"type": "integer", "minimum": 0},
+        "results": {
+            "type": "array",
+            "items": {"oneOf": [schema_ref(SchemaName.JOB_ACCEPTED), schema_ref(SchemaName.ERROR)]},
+        },
+    },
+}
+"""The body of ``POST /jobs/batch``: one result per job, in order."""
+_UNSUPPORTED = error_response("Content type is not application/json.")
+_UNCONFIRMED = error_response("The broker did not confirm in time; nothing was accepted.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +131,6 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         health=deps.health,
         ready=deps.ready,
     )
-    install_docs(app, lambda: gateway_openapi(settings))
 
     def reject(
         status: int, message: str, details: list[ValidationIssue] | None = None
@@ -214,6 +237,30 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         return None
 
     @app.post("/jobs")
+    @operation(
+        "submitJob",
+        summary="Submit a job.",
+        description=(
+            "Validates the submission (a full job, or the short form "
+            "`{type, payload?, id?, metadata?}`), fills a missing id, status `PENDING` and "
+            "`createdAt`, publishes a `job.created` envelope to `jobs.created`, and answers "
+            "202 once the broker confirmed it. A resubmitted id is never run twice. Send "
+            "`X-Correlation-Id` to correlate; it is echoed back."
+        ),
+        tags=["jobs"],
+        parameters=[header_param("X-Correlation-Id", {"type": "string"})],
+        request_body=json_body(schema_ref(SchemaName.JOB_SUBMISSION)),
+        responses={
+            202: json_response("Accepted and queued.", schema_ref(SchemaName.JOB_ACCEPTED)),
+            400: error_response(
+                "Not JSON, or not a valid submission; `details` lists every problem."
+            ),
+            413: error_response(f"Body larger than {settings.max_body_bytes} bytes."),
+            415: _UNSUPPORTED,
+            503: _UNCONFIRMED,
+        },
+        rate_limited=True,
+    )
     async def submit_job() -> tuple[Response, int]:
         if (limited := over_limit(1)) is not None:
             return limited
@@ -242,6 +289,39 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         return jsonify({"jobId": envelope.job_id, "eventId": envelope.event_id}), 202
 
     @app.post("/jobs/batch")
+    @operation(
+        "submitJobBatch",
+        summary="Submit up to a batch limit of jobs in one request.",
+        description=(
+            "Each element is validated as `POST /jobs` validates a job; the valid ones are "
+            "published together with pipelined confirms. One bad job does not reject the "
+            "others: `results` has one entry per job, in order, either `{jobId, eventId}` or "
+            "`{error, details}`. 202 when at least one job was accepted, 400 when none was."
+        ),
+        tags=["jobs"],
+        request_body=json_body(
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": settings.max_batch_jobs,
+                "items": schema_ref(SchemaName.JOB_SUBMISSION),
+            }
+        ),
+        responses={
+            202: json_response("At least one job was accepted.", _BATCH_RESULT),
+            400: json_response(
+                "Not a non-empty JSON array, or no job in it was valid.",
+                {"oneOf": [_BATCH_RESULT, schema_ref(SchemaName.ERROR)]},
+            ),
+            413: error_response(
+                f"More than {settings.max_batch_jobs} jobs, or a body over "
+                f"{settings.max_batch_body_bytes} bytes."
+            ),
+            415: _UNSUPPORTED,
+            503: _UNCONFIRMED,
+        },
+        rate_limited=True,
+    )
     async def submit_batch() -> tuple[Response, int]:
         document = await read_json(settings.max_batch_body_bytes, "the jobs")
         if isinstance(document, tuple):
@@ -314,6 +394,15 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     )
 
     install_cancel_route(app, deps.jobs)
+    install_docs(
+        app,
+        title="Task Observatory gateway",
+        version=settings.version,
+        description="Submit jobs to the observatory.",
+        servers=[settings.gateway_url],
+        secured=True,
+        contract_schemas=True,
+    )
     return secure(
         app,
         tokens=settings.api_tokens,

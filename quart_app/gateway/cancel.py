@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING
 from quart import Response, jsonify
 
 from actors.observability.logs import JOB_ID
+from contracts import SchemaName
 from quart_app._common import json_error
+from quart_app.openapi import error_response, json_response, operation, schema_ref
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -49,6 +51,55 @@ def install_cancel_route(app: Quart, jobs: JobStore | None) -> None:
     """
 
     @app.delete("/jobs/<job_id>")
+    @operation(
+        "cancelJob",
+        summary="Cancel a job that waits for its first attempt or for a retry.",
+        description=(
+            "Marks the job for cancelling; the processor then ends it `FAILED` with error "
+            "`cancelled` (one `job.failed` event, whose payload has `reason: cancelled`) "
+            "instead of validating or running it: at once for a job waiting in the queue, "
+            "after its backoff for one waiting for a retry. Asking again answers the same "
+            "202. A job whose attempt is running (`EXECUTING`) or that has ended cannot be "
+            "cancelled."
+        ),
+        tags=["jobs"],
+        responses={
+            202: json_response(
+                "The cancel is accepted; the job ends FAILED (cancelled) shortly.",
+                {
+                    "type": "object",
+                    "required": ["jobId", "status", "cancelRequestedAt"],
+                    "properties": {
+                        "jobId": {"type": "string"},
+                        "status": {"type": "string", "enum": ["PENDING", "VALIDATED"]},
+                        "cancelRequestedAt": {"type": "string", "format": "date-time"},
+                    },
+                },
+            ),
+            404: error_response(
+                "There is no such job (a job just accepted may take a moment to appear)."
+            ),
+            409: json_response(
+                "The job is EXECUTING, COMPLETED or FAILED; `status` says which.",
+                {
+                    "allOf": [
+                        schema_ref(SchemaName.ERROR),
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "properties": {
+                                "status": {
+                                    "type": "string",
+                                    "enum": ["EXECUTING", "COMPLETED", "FAILED"],
+                                }
+                            },
+                        },
+                    ]
+                },
+            ),
+            503: error_response("The job store cannot be reached; nothing was marked."),
+        },
+    )
     async def cancel_job(job_id: str) -> tuple[Response, int]:
         JOB_ID.set(job_id)
         if jobs is None:

@@ -28,6 +28,7 @@ from actors.domain.clock import utc_now
 from actors.errors import InvalidMessage, ValidationIssue
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import json_error
+from quart_app.openapi import error_response, json_body, json_response, operation
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -48,6 +49,16 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEUE_ALL = 1000
 """Most dead letters one ``POST /dead-letters/requeue`` handles."""
+_REQUEUED: dict[str, object] = {
+    "type": "object",
+    "required": ["deadLetterId", "jobId", "eventId"],
+    "properties": {
+        "deadLetterId": {"type": "string"},
+        "jobId": {"type": "string", "format": "uuid"},
+        "eventId": {"type": "string", "format": "uuid"},
+    },
+}
+"""The body of a requeued dead letter."""
 _REQUEUE_NAMESPACE = uuid.UUID("6f1d3c1a-5b1e-4d7e-9a1f-2f4b8c0d7e21")
 PROBE_KIND = "dead-letter-probe"
 """What a probe message says it is (it is no envelope, so the processor refuses it)."""
@@ -145,6 +156,34 @@ def install_dead_letter_routes(
         return {**result, "eventId": envelope.event_id}, 202, []
 
     @app.post("/dead-letters/<dead_letter_id>/requeue")
+    @operation(
+        "requeueDeadLetter",
+        summary="Publish a dead-lettered job again, as it was or edited.",
+        description=(
+            "Takes the job out of a dead letter refused on `jobs.created` (the envelope's "
+            "payload, or a bare job), or out of `body` when given (the operator's edited "
+            "message text), validates it as `POST /jobs` does, publishes it, and removes the "
+            "dead letter once the broker confirmed. A job without an id gets one derived "
+            "from the dead letter, so a second requeue never runs it twice."
+        ),
+        tags=["dead letters"],
+        request_body=json_body(
+            {"type": "object", "required": ["body"], "properties": {"body": {"type": "string"}}},
+            required=False,
+        ),
+        responses={
+            202: json_response("Requeued.", _REQUEUED),
+            400: error_response("The (edited) message is not a valid job; `details` say where."),
+            404: error_response("No such dead letter."),
+            409: error_response(
+                "The dead letter did not come from `jobs.created`, or this gateway has no "
+                "dead-letter store."
+            ),
+            413: error_response("The body is too large."),
+            415: error_response("Content type is not application/json."),
+            503: error_response("The broker or the dead-letter store is unavailable."),
+        },
+    )
     async def requeue_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
         body: str | None = None
         if await request.get_data(cache=True):
@@ -167,6 +206,38 @@ def install_dead_letter_routes(
         return jsonify(result), status
 
     @app.post("/dead-letters/requeue")
+    @operation(
+        "requeueDeadLetters",
+        summary="Requeue several dead letters (all of them without a body).",
+        tags=["dead letters"],
+        request_body=json_body(
+            {
+                "type": "object",
+                "required": ["ids"],
+                "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+            },
+            required=False,
+        ),
+        responses={
+            200: json_response(
+                "One result per dead letter: `status` 202 requeued, else why not.",
+                {
+                    "type": "object",
+                    "required": ["requeued", "refused", "results"],
+                    "properties": {
+                        "requeued": {"type": "integer"},
+                        "refused": {"type": "integer"},
+                        "results": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            ),
+            400: error_response("The body is not `{ids: [...]}`."),
+            409: error_response("This gateway has no dead-letter store."),
+            413: error_response("Too many ids."),
+            415: error_response("Content type is not application/json."),
+            503: error_response("The dead-letter store is unavailable."),
+        },
+    )
     async def requeue_dead_letters() -> tuple[Response, int]:
         ids: list[str] | None = None
         if await request.get_data(cache=True):
@@ -199,6 +270,27 @@ def install_dead_letter_routes(
         return jsonify(body), 200
 
     @app.delete("/dead-letters/<dead_letter_id>")
+    @operation(
+        "discardDeadLetter",
+        summary="Discard a dead letter for good.",
+        tags=["dead letters"],
+        responses={
+            200: json_response(
+                "Discarded.",
+                {
+                    "type": "object",
+                    "required": ["deadLetterId", "discarded"],
+                    "properties": {
+                        "deadLetterId": {"type": "string"},
+                        "discarded": {"type": "boolean"},
+                    },
+                },
+            ),
+            404: error_response("No such dead letter."),
+            409: error_response("This gateway has no dead-letter store."),
+            503: error_response("The dead-letter store is unavailable."),
+        },
+    )
     async def discard_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
         try:
             removed = await store().remove([dead_letter_id])
@@ -210,6 +302,30 @@ def install_dead_letter_routes(
         return jsonify({"deadLetterId": dead_letter_id, "discarded": True}), 200
 
     @app.post("/probes/dead-letter")
+    @operation(
+        "deadLetterProbe",
+        summary="Publish one deliberately malformed message to `jobs.created`.",
+        description=(
+            "Proves the dead-letter path end to end: the processor refuses the message and a "
+            "dead letter with `messageId` appears in the read model's `GET /dead-letters`; "
+            "discard it after. Not counted as a job."
+        ),
+        tags=["dead letters"],
+        responses={
+            202: json_response(
+                "Published.",
+                {
+                    "type": "object",
+                    "required": ["messageId", "queue"],
+                    "properties": {
+                        "messageId": {"type": "string", "format": "uuid"},
+                        "queue": {"type": "string"},
+                    },
+                },
+            ),
+            503: error_response("The broker did not confirm."),
+        },
+    )
     async def dead_letter_probe() -> tuple[Response, int]:
         probe_id = str(uuid.uuid4())
         body = json.dumps({"kind": PROBE_KIND, "probeId": probe_id, "sentAt": utc_now()})

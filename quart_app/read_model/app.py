@@ -18,7 +18,17 @@ from actors.observability.logs import bind
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import BadQuery, install_common, json_error, query_int
 from quart_app.auth import secure
-from quart_app.openapi import install_docs, read_model_openapi
+from quart_app.openapi import (
+    error_response,
+    install_docs,
+    json_body,
+    json_response,
+    limit_param,
+    operation,
+    query_param,
+    schema_ref,
+    text_response,
+)
 from quart_app.read_model.alerts import Alert, AlertBook
 from quart_app.read_model.live import LiveFeed, TooManyClients
 
@@ -41,6 +51,82 @@ WEB_DIR = Path(__file__).parent.parent / "web"
 """The dashboard's static files: plain HTML, CSS and JavaScript, no build step."""
 
 log = logging.getLogger(__name__)
+
+_STATUSES = [status.value for status in JobStatus]
+_JOB_SUMMARY: dict[str, object] = {
+    "type": "object",
+    "required": ["id", "type", "status", "createdAt", "updatedAt"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "type": {"type": "string"},
+        "status": {"type": "string", "enum": _STATUSES},
+        "createdAt": {"type": "string", "format": "date-time"},
+        "updatedAt": {"type": "string", "format": "date-time"},
+        "startedAt": {"type": ["string", "null"]},
+        "finishedAt": {"type": ["string", "null"]},
+    },
+}
+"""One job of ``GET /jobs/recent``."""
+_JOB_DETAIL: dict[str, object] = {
+    "allOf": [
+        schema_ref(SchemaName.JOB),
+        {
+            "type": "object",
+            "required": ["attempts", "events"],
+            "properties": {
+                "attempts": {"type": "integer", "minimum": 0},
+                "correlationId": {"type": "string"},
+                "startedAt": {"type": ["string", "null"]},
+                "finishedAt": {"type": ["string", "null"]},
+                "result": {},
+                "error": {"type": ["string", "null"]},
+                "errors": {
+                    "description": "Every failed attempt, oldest first.",
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["attempt", "error", "at"],
+                        "properties": {
+                            "attempt": {"type": "integer", "minimum": 1},
+                            "error": {"type": "string"},
+                            "at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                },
+                "nextAttemptAt": {
+                    "description": "While PENDING between attempts: when the next is due.",
+                    "type": ["string", "null"],
+                },
+                "cancelRequestedAt": {"type": ["string", "null"]},
+                "events": {"type": "array", "items": schema_ref(SchemaName.EVENT_ENVELOPE)},
+            },
+        },
+    ]
+}
+"""The body of ``GET /jobs/{jobId}``."""
+_THROUGHPUT: dict[str, object] = {
+    "type": "object",
+    "required": ["bucketSeconds", "windowSeconds", "buckets", "perSecond"],
+    "properties": {
+        "bucketSeconds": {"type": "integer"},
+        "windowSeconds": {"type": "integer"},
+        "buckets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["start", "completed", "failed"],
+                "properties": {
+                    "start": {"type": "string", "format": "date-time"},
+                    "completed": {"type": "integer", "minimum": 0},
+                    "failed": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "perSecond": {"type": "number", "minimum": 0},
+    },
+}
+"""The body of ``GET /stats/throughput``."""
+_OUT_OF_BOUNDS = error_response("A query parameter is out of bounds.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +159,46 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         health=deps.health,
         ready=deps.ready,
     )
-    install_docs(app, lambda: read_model_openapi(settings))
 
     @app.get("/")
+    @operation(
+        "dashboard",
+        summary="The web dashboard.",
+        tags=["dashboard"],
+        responses={200: text_response("The page.", "text/html")},
+    )
     async def dashboard() -> Response:
         response = await send_from_directory(WEB_DIR, "index.html")
         response.headers["Cache-Control"] = "no-cache"
         return response
 
     @app.get("/launcher.html")
+    @operation(
+        "launcherPage",
+        summary="The launcher page (open it from disk: it waits for the API).",
+        tags=["dashboard"],
+        responses={200: text_response("The page.", "text/html")},
+    )
     async def launcher_page() -> Response:
         return await send_from_directory(WEB_DIR, "launcher.html")
 
     @app.get("/stream")
+    @operation(
+        "stream",
+        summary="Live updates as Server-Sent Events.",
+        description=(
+            "Events `stats`, `throughput`, `jobs` (the 20 newest job summaries), `alerts`, "
+            "`dead-letters` (`{count}`), each with the same JSON as its GET endpoint, sent at "
+            "once on connect and then when they change; `events` carries new audit-trail "
+            "events, oldest first. A `: keep-alive` comment every 15 s. 503 with "
+            "`Retry-After` when the stream serves its maximum number of clients."
+        ),
+        tags=["read"],
+        responses={
+            200: text_response("The stream.", "text/event-stream"),
+            503: error_response("Too many stream clients; poll meanwhile."),
+        },
+    )
     async def stream() -> Response | tuple[Response, int]:
         try:
             subscription = deps.feed.subscribe()
@@ -111,14 +224,54 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         return response
 
     @app.get("/stats/throughput")
+    @operation(
+        "throughput",
+        summary="Finished jobs per 30 s over the last 15 minutes, and jobs/s.",
+        tags=["read"],
+        responses={200: json_response("Throughput.", _THROUGHPUT)},
+    )
     async def throughput() -> Response:
         return jsonify(deps.feed.history.to_json())
 
     @app.get("/health")
+    @operation(
+        "health",
+        summary="Whether the read model answers, and its version.",
+        tags=["operations"],
+        responses={
+            200: json_response(
+                "Up.",
+                {
+                    "type": "object",
+                    "required": ["status", "version"],
+                    "properties": {"status": {"type": "string"}, "version": {"type": "string"}},
+                },
+            )
+        },
+    )
     async def health() -> Response:
         return jsonify({"status": "ok", "version": settings.version})
 
     @app.get("/config")
+    @operation(
+        "config",
+        summary="Where the gateway is and which job types are registered.",
+        tags=["operations"],
+        responses={
+            200: json_response(
+                "Client configuration.",
+                {
+                    "type": "object",
+                    "required": ["gatewayUrl", "version", "jobTypes"],
+                    "properties": {
+                        "gatewayUrl": {"type": "string"},
+                        "version": {"type": "string"},
+                        "jobTypes": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            )
+        },
+    )
     async def config() -> Response:
         return jsonify(
             {
@@ -129,11 +282,32 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         )
 
     @app.get("/stats")
+    @operation(
+        "stats",
+        summary="Live counters: totals, per type, last event time.",
+        tags=["read"],
+        responses={200: json_response("Counters.", schema_ref(SchemaName.STATS))},
+    )
     async def stats() -> Response:
         snapshot = await deps.counters.snapshot()
         return jsonify(snapshot.to_json())
 
     @app.get("/jobs/recent")
+    @operation(
+        "recentJobs",
+        summary="Jobs, newest first.",
+        tags=["read"],
+        parameters=[
+            limit_param(10, MAX_LIMIT),
+            query_param("offset", {"type": "integer", "minimum": 0, "default": 0}),
+            query_param("status", {"type": "string", "enum": _STATUSES}),
+            query_param("type", {"type": "string"}),
+        ],
+        responses={
+            200: json_response("Jobs.", {"type": "array", "items": _JOB_SUMMARY}),
+            400: _OUT_OF_BOUNDS,
+        },
+    )
     async def recent_jobs() -> Response:
         limit = query_int("limit", default=10, minimum=1, maximum=MAX_LIMIT)
         offset = query_int("offset", default=0, minimum=0, maximum=1_000_000)
@@ -156,6 +330,15 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         return jsonify([record.to_summary() for record in records])
 
     @app.get("/jobs/<job_id>")
+    @operation(
+        "getJob",
+        summary="One job with its result or error and its whole event history in order.",
+        tags=["read"],
+        responses={
+            200: json_response("The job.", _JOB_DETAIL),
+            404: error_response("No job with that id."),
+        },
+    )
     async def get_job(job_id: str) -> tuple[Response, int]:
         record = await deps.jobs.get_job(job_id)
         if record is None:
@@ -169,6 +352,18 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         return jsonify(document), 200
 
     @app.get("/events")
+    @operation(
+        "recentEvents",
+        summary="The audit trail, newest first.",
+        tags=["read"],
+        parameters=[limit_param(50, MAX_LIMIT), query_param("jobId", {"type": "string"})],
+        responses={
+            200: json_response(
+                "Events.", {"type": "array", "items": schema_ref(SchemaName.EVENT_ENVELOPE)}
+            ),
+            400: _OUT_OF_BOUNDS,
+        },
+    )
     async def recent_events() -> Response:
         limit = query_int("limit", default=50, minimum=1, maximum=MAX_LIMIT)
         job_id = request.args.get("jobId") or None
@@ -176,6 +371,24 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         return jsonify([event.to_json() for event in events])
 
     @app.post("/webhooks/alertmanager")
+    @operation(
+        "alertmanagerWebhook",
+        summary="Alertmanager's webhook receiver: records firing and resolved alerts.",
+        tags=["alerts"],
+        request_body=json_body(schema_ref(SchemaName.ALERTMANAGER_WEBHOOK)),
+        responses={
+            200: json_response(
+                "Recorded.",
+                {
+                    "type": "object",
+                    "required": ["received"],
+                    "properties": {"received": {"type": "integer", "minimum": 0}},
+                },
+            ),
+            400: error_response("Not JSON, or not an Alertmanager webhook payload."),
+            413: error_response("Payload over 1 MiB."),
+        },
+    )
     async def alertmanager_webhook() -> tuple[Response, int]:
         body = await request.get_data(cache=False)
         assert isinstance(body, bytes)
@@ -202,15 +415,41 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         return jsonify({"received": len(alerts)}), 200
 
     @app.get("/alerts")
+    @operation(
+        "alerts",
+        summary="Active alerts (critical first) and the most recently resolved ones.",
+        tags=["read"],
+        responses={200: json_response("Alerts.", schema_ref(SchemaName.ALERTS))},
+    )
     async def alerts() -> Response:
         return jsonify(deps.alerts.to_json())
 
     @app.get("/dead-letters")
+    @operation(
+        "deadLetters",
+        summary="Messages no consumer may process, with every reason, newest first.",
+        tags=["read"],
+        parameters=[limit_param(50, MAX_LIMIT)],
+        responses={
+            200: json_response(
+                "Dead letters.", {"type": "array", "items": schema_ref(SchemaName.DEAD_LETTER)}
+            ),
+            400: _OUT_OF_BOUNDS,
+        },
+    )
     async def dead_letters() -> Response:
         limit = query_int("limit", default=50, minimum=1, maximum=MAX_LIMIT)
         records = await deps.dead_letters.recent(limit=limit)
         return jsonify([record.to_json() for record in records])
 
+    install_docs(
+        app,
+        title="Task Observatory read model",
+        version=settings.version,
+        description="Read the state, counters and audit trail of the observatory.",
+        secured=True,
+        contract_schemas=True,
+    )
     return secure(
         app,
         tokens=settings.api_tokens,

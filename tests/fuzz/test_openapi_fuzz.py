@@ -43,8 +43,8 @@ from actors.stores.sqlite import (
     open_sqlite_job_store,
 )
 from quart_app.gateway.service import GatewayService
-from quart_app.openapi import gateway_openapi, read_model_openapi
 from quart_app.read_model.service import ReadModelService
+from tests.fuzz.openapi_documents import gateway_document, read_model_document
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -179,8 +179,8 @@ def _operations(document: dict[str, object]) -> list[tuple[str, str]]:
 
 
 # The documents the apps serve, built the same way (the fixtures load the served ones).
-GATEWAY_OPERATIONS = _operations(gateway_openapi(Settings()))
-READ_MODEL_OPERATIONS = _operations(read_model_openapi(Settings()))
+GATEWAY_OPERATIONS = _operations(gateway_document(Settings()))
+READ_MODEL_OPERATIONS = _operations(read_model_document(Settings()))
 
 
 def _fuzz(schema: schemathesis.BaseSchema, method: str, path: str) -> None:

@@ -39,8 +39,8 @@ from actors.stores.sqlite import (
 )
 from contracts import SchemaName, get_contracts
 from quart_app.gateway.service import GatewayService
-from quart_app.openapi import gateway_openapi, read_model_openapi
 from quart_app.read_model.service import ReadModelService
+from tests.fuzz.openapi_documents import gateway_document, read_model_document
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -230,7 +230,7 @@ READ_MODEL: dict[tuple[str, str, int], Crafted] = {
     ("GET", "/docs", 200): Crafted(_R),
 }
 
-DOCUMENTS = {"gateway": gateway_openapi(Settings()), "read-model": read_model_openapi(Settings())}
+DOCUMENTS = {"gateway": gateway_document(Settings()), "read-model": read_model_document(Settings())}
 TABLES = {"gateway": GATEWAY, "read-model": READ_MODEL}
 
 GATEWAY[("POST", "/jobs", 429)] = Crafted(Variant.GATEWAY_RATE_LIMITED, body={"type": "echo"})

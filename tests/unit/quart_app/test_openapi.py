@@ -1,0 +1,206 @@
+"""The OpenAPI document built from an app's routes (quart_app/openapi/)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from quart import Quart, Response
+
+from actors.observability.prometheus import create_registry
+from contracts import SchemaName
+from quart_app.openapi import (
+    UndocumentedRoute,
+    error_response,
+    install_docs,
+    json_response,
+    limit_param,
+    openapi_document,
+    operation,
+    operation_of,
+    schema_ref,
+)
+from quart_app.ops import create_ops_app
+
+pytestmark = pytest.mark.timeout(20)
+
+_OK = {200: json_response("Fine.", {"type": "object"})}
+_NONE = error_response("No such thing.")
+
+
+def _app() -> Quart:
+    """An app with a documented route of each kind the builder treats differently."""
+    app = Quart("openapi-test")
+
+    @app.get("/things/<thing_id>")
+    @operation(
+        "getThing",
+        summary="One thing.",
+        tags=["things"],
+        parameters=[limit_param(5, 50)],
+        responses={200: json_response("The thing.", schema_ref(SchemaName.JOB)), 404: _NONE},
+    )
+    async def get_thing(thing_id: str) -> Response:
+        return Response(thing_id)
+
+    @app.post("/things")
+    @operation("addThing", summary="Add one.", tags=["things"], responses=_OK, rate_limited=True)
+    async def add_thing() -> Response:
+        return Response("")
+
+    @app.get("/health")  # open: no token needed (quart_app.auth.OPEN_PATHS)
+    @operation("health", summary="Up.", tags=["operations"], responses=_OK)
+    async def health() -> Response:
+        return Response("")
+
+    return app
+
+
+def _install(app: Quart, *, secured: bool = True) -> dict[str, object]:
+    install_docs(
+        app,
+        title="Things",
+        version="1.0",
+        description="Things to test.",
+        servers=["http://things.example"],
+        secured=secured,
+        contract_schemas=secured,
+    )
+    return openapi_document(app)
+
+
+def test_a_route_without_an_operation_fails_the_document() -> None:
+    app = _app()
+
+    @app.delete("/things/<thing_id>")
+    async def drop_thing(thing_id: str) -> Response:
+        return Response(thing_id)
+
+    with pytest.raises(
+        UndocumentedRoute,
+        match=r"^Route /things/<thing_id> \(endpoint 'drop_thing'\) has no OpenAPI operation; "
+        r"decorate its view with quart_app\.openapi\.operation\.$",
+    ):
+        _install(app)
+
+
+def test_every_route_is_listed_under_its_openapi_path_with_its_path_parameters() -> None:
+    document = _install(_app())
+    paths = document["paths"]
+    assert isinstance(paths, dict)
+    # The API's routes in the order they were added, the operational ones after them.
+    assert list(paths) == ["/things/{thingId}", "/things", "/health", "/openapi.json", "/docs"]
+    assert {path: list(ops) for path, ops in paths.items()} == {
+        "/things/{thingId}": ["get"],  # no HEAD or OPTIONS
+        "/things": ["post"],
+        "/health": ["get"],
+        "/openapi.json": ["get"],
+        "/docs": ["get"],
+    }
+    get_thing = paths["/things/{thingId}"]["get"]
+    assert get_thing["operationId"] == "getThing"
+    assert get_thing["parameters"] == [
+        {"name": "thingId", "in": "path", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
+        },
+    ]
+    assert get_thing["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Job"
+    }
+    assert document["servers"] == [{"url": "http://things.example"}]
+
+
+def test_routes_needing_a_token_say_so_and_rate_limited_ones_answer_429() -> None:
+    document = _install(_app())
+    paths = document["paths"]
+    assert isinstance(paths, dict)
+    get_thing, add_thing = paths["/things/{thingId}"]["get"], paths["/things"]["post"]
+    assert get_thing["security"] == [{"bearerAuth": []}]
+    assert sorted(get_thing["responses"]) == ["200", "401", "403", "404"]
+    assert sorted(add_thing["responses"]) == ["200", "401", "403", "429"]
+    assert add_thing["responses"]["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+    for open_path in ("/health", "/openapi.json", "/docs"):
+        assert "security" not in paths[open_path]["get"]
+        assert sorted(paths[open_path]["get"]["responses"]) == ["200"]
+    components = document["components"]
+    assert isinstance(components, dict)
+    assert components["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    # Every contract is a component, its own $id and $schema dropped, its refs rewritten.
+    assert set(components["schemas"]) >= {"Job", "JobSubmission", "Error", "EventEnvelope"}
+    text = json.dumps(components["schemas"])
+    assert '"$id"' not in text
+    assert '"$schema"' not in text
+    assert all(
+        ref.startswith("#/components/schemas/") for ref in re.findall(r'"\$ref": "([^"]*)"', text)
+    )
+
+
+def test_an_unsecured_document_has_no_security_and_no_contracts() -> None:
+    document = _install(_app(), secured=False)
+    paths = document["paths"]
+    assert isinstance(paths, dict)
+    assert all("security" not in op for ops in paths.values() for op in ops.values())
+    assert "401" not in paths["/things/{thingId}"]["get"]["responses"]
+    assert "429" in paths["/things"]["post"]["responses"]  # the rate limit needs no token
+    assert document["components"] == {"schemas": {}}
+
+
+async def test_the_app_serves_its_document_and_renders_it() -> None:
+    app = _app()
+    document = _install(app)
+    client = app.test_client()
+    assert await (await client.get("/openapi.json")).get_json() == document
+    page = await (await client.get("/docs")).get_data(as_text=True)
+    assert "<title>Things</title>" in page
+    assert "<code>/things/{thingId}</code>" in page
+    assert "One thing." in page
+
+
+def test_the_view_keeps_its_operation_and_the_document_is_a_copy() -> None:
+    app = _app()
+    metadata = operation_of(app.view_functions["get_thing"])
+    assert metadata is not None
+    assert metadata.operation_id == "getThing"
+    assert operation_of(lambda: None) is None
+    document = _install(app)
+    document["paths"] = {}
+    assert openapi_document(app)["paths"] != {}
+
+
+def test_an_app_without_docs_has_no_document() -> None:
+    with pytest.raises(LookupError, match=r"^App 'openapi-test' serves no OpenAPI document\.$"):
+        openapi_document(_app())
+
+
+def test_a_path_converter_without_an_openapi_type_is_refused() -> None:
+    app = Quart("openapi-test")
+
+    @app.get("/files/<path:name>")
+    @operation("file", summary="A file.", tags=["files"], responses=_OK)
+    async def file(name: str) -> Response:
+        return Response(name)
+
+    with pytest.raises(ValueError, match=r"^Route '/files/<path:name>': no OpenAPI type"):
+        _install(app)
+
+
+def test_the_ops_app_documents_its_operational_routes_only() -> None:
+    app = create_ops_app(
+        "processor", "1.2.3", registry=create_registry(), health=list, ready=lambda: True
+    )
+    document = openapi_document(app)
+    assert document["info"] == {
+        "title": "Task Observatory processor",
+        "version": "1.2.3",
+        "description": "Health and metrics of the processor.",
+    }
+    paths = document["paths"]
+    assert isinstance(paths, dict)
+    assert list(paths) == ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"]
+    assert document["components"] == {"schemas": {}}
+    assert "servers" not in document
