@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelInvalidStateError
 
 from actors.broker._protocols import Delivery
+from actors.broker._unsettled import take_unsettled
 from actors.errors import BrokerUnavailable
 
 if TYPE_CHECKING:
@@ -317,17 +318,7 @@ class AmqpConsumer:
     def _settle(self, deliveries: Sequence[Delivery], verb: str) -> list[AbstractIncomingMessage]:
         """Remove ``deliveries`` from the unsettled set, all or none; in delivery order."""
         self._check_open(verb)
-        tags = [delivery.delivery_tag for delivery in deliveries]
-        seen: set[int] = set()
-        for tag in tags:
-            if tag not in self._unsettled or tag in seen:
-                raise BrokerUnavailable(
-                    f"Cannot {verb}: delivery tag {tag} is not outstanding on this consumer "
-                    f"of queue {self._queue!r}; it was settled already or delivered to "
-                    "another consumer. Nothing in this call was settled."
-                )
-            seen.add(tag)
-        return [self._unsettled.pop(tag) for tag in sorted(tags)]
+        return take_unsettled(self._unsettled, deliveries, verb=verb, queue=self._queue)
 
     def _lost_channel_error(self, verb: str, count: int, total: int) -> BrokerUnavailable:
         return BrokerUnavailable(

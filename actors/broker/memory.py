@@ -40,6 +40,7 @@ import anyio.lowlevel
 from actors.broker._delayed import DelayedMessages
 from actors.broker._protocols import Delivery
 from actors.broker._spill import Message as _Message, load_spilled as _load_spilled, spill as _spill
+from actors.broker._unsettled import take_unsettled
 from actors.broker.names import (
     JOBS_COMPLETED,
     JOBS_CREATED,
@@ -296,17 +297,7 @@ class MemoryConsumer:
     def _settle(self, deliveries: Sequence[Delivery], verb: str) -> list[_Message]:
         """Remove ``deliveries`` from the unsettled set, all or none; in delivery order."""
         self._check_open(verb)
-        tags = [delivery.delivery_tag for delivery in deliveries]
-        seen: set[int] = set()
-        for tag in tags:
-            if tag not in self._unsettled or tag in seen:
-                raise BrokerUnavailable(
-                    f"Cannot {verb}: delivery tag {tag} is not outstanding on this consumer "
-                    f"of queue {self._queue.name!r}; it was settled already or delivered to "
-                    "another consumer. Nothing in this call was settled."
-                )
-            seen.add(tag)
-        return [self._unsettled.pop(tag) for tag in sorted(tags)]
+        return take_unsettled(self._unsettled, deliveries, verb=verb, queue=self._queue.name)
 
     def _check_open(self, verb: str) -> None:
         if self._closed:
