@@ -14,6 +14,7 @@ import anyio
 import httpx
 import pytest
 import respx
+from textual.css.query import NoMatches
 
 from launcher.tui import ObservatoryApp, TuiOptions
 
@@ -236,9 +237,16 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
 async def _until(
     pilot: Pilot[None], predicate: Callable[[], bool], timeout_s: float = 10.0
 ) -> None:
-    # The app reacts to messages and workers; the pilot's pause lets them run.
+    # The app reacts to messages and workers; the pilot's pause lets them run. A widget the
+    # predicate looks for may not be there yet: a screen is on the stack before it is composed.
+    def holds() -> bool:
+        try:
+            return predicate()
+        except NoMatches:
+            return False
+
     with anyio.fail_after(timeout_s):
-        while not predicate():
+        while not holds():
             await pilot.pause(0.02)
 
 

@@ -151,7 +151,13 @@ class DashboardScreen(Screen[None]):
     # -- drawing -------------------------------------------------------------------------
 
     def show_model(self) -> None:
-        """Redraw every panel from the model."""
+        """Redraw every panel from the model.
+
+        The stream's worker may deliver before the screen is composed or after it is
+        dismantled (the app quitting); there is nothing to draw then.
+        """
+        if not self.is_attached or not self.query("#stats"):
+            return
         model = self.model
         self.query_one("#stats", Static).update(self._stats_table())
         self.query_one("#alerts", Static).update(self._alerts_text())
