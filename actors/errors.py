@@ -9,6 +9,7 @@ Callers choose the level they catch. The tree, split by who is at fault::
     │   └── StoreUnavailable         a job, event or counter store cannot be reached
     ├── InvalidMessage               a message or request breaks a contract; never retried
     ├── JobFailed                    the user's job handler raised or timed out
+    │   └── NonRetryable             the handler says no retry can help: fail at once
     └── SupervisorGaveUp             a child crashed more often than its supervisor allows
 
 ``ObservatoryError``, ``ConfigError``, ``InvalidMessage`` and ``ValidationIssue`` are
@@ -28,6 +29,7 @@ __all__ = [
     "DependencyUnavailable",
     "InvalidMessage",
     "JobFailed",
+    "NonRetryable",
     "ObservatoryError",
     "StoreUnavailable",
     "SupervisorGaveUp",
@@ -56,6 +58,17 @@ class CountersLost(Exception):
 
 class JobFailed(ObservatoryError):
     """A job's handler raised, returned something unstorable, or ran past its timeout."""
+
+
+class NonRetryable(JobFailed):
+    """Raised by a handler: the job fails now, with no further attempts.
+
+    For errors no retry can fix (a malformed input, a missing record). The job's error
+    reads ``NonRetryable: <message>`` and the processor counts it in
+    ``processor_jobs_non_retryable_total``::
+
+        raise NonRetryable(f"Image {url} is not a PNG.")
+    """
 
 
 class SupervisorGaveUp(ObservatoryError):

@@ -15,6 +15,7 @@ holds ``golden/`` documents that must validate, ``negative/`` ones that must not
 
 from __future__ import annotations
 
+from contracts._payload_schema import PayloadSchema
 from contracts._validation import (
     MAX_JSON_DEPTH,
     Contracts,
@@ -29,6 +30,7 @@ from contracts._validation import (
 __all__ = [
     "MAX_JSON_DEPTH",
     "Contracts",
+    "PayloadSchema",
     "SchemaName",
     "depth_issue",
     "fixtures_dir",

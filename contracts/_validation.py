@@ -178,7 +178,7 @@ def _check(
     try:
         if validator.is_valid(document):
             return []
-        return _collect_issues(validator, document)
+        return collect_issues(validator, document)
     except ValueError as exc:
         # jsonschema-rs cannot take a document nested 255 levels or more ("Recursion limit
         # reached"), which Python's json module still decodes: a refusal, not a crash of
@@ -192,7 +192,8 @@ def _check(
         ]
 
 
-def _collect_issues(validator: jsonschema_rs.Validator, document: object) -> list[ValidationIssue]:
+def collect_issues(validator: jsonschema_rs.Validator, document: object) -> list[ValidationIssue]:
+    """Every issue ``validator`` finds in ``document``, located and sorted (see `Contracts.issues`)."""
     found: set[tuple[str, str]] = set()
     for error in validator.iter_errors(document):
         path = _pointer(error.instance_path)

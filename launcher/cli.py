@@ -20,6 +20,14 @@ from actors._version import VERSION
 from actors.config.settings import Settings
 from actors.errors import ConfigError, ObservatoryError
 from actors.observability.logs import configure_logging
+from launcher.apps import (
+    AppLoadError,
+    LoadedApps,
+    add_app_arguments,
+    app_names,
+    app_overrides,
+    load_apps,
+)
 from launcher.serve import SERVICES
 
 if TYPE_CHECKING:
@@ -43,6 +51,7 @@ examples:
   observatory up                      everything on 127.0.0.1 (gateway :3000, read model :8080)
   observatory up --demo               ...plus a steady mix of sample jobs, some failing
   observatory up --data-dir /tmp/obs  keep the embedded stores somewhere else
+  observatory up --app myjobs         run the @handler functions of module myjobs
 
 Submit a job:  curl -X POST localhost:3000/jobs -H 'content-type: application/json' \\
                     -d '{"type": "echo", "payload": {"hello": "world"}}'
@@ -194,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=defaults.default_job_duration_s,
         metavar="SECONDS",
-        help="simulated duration of job types without a handler (default: %(default)s)",
+        help="simulated duration of job types without a handler, with --demo or "
+        "--simulate-unknown-types (default: %(default)s)",
     )
     up.add_argument(
         "--processor-port",
@@ -215,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded: one process, no servers (default); local: each service as its own "
         "process against RABBITMQ_URL, POSTGRES_URL, REDIS_URL and MONGO_URL",
     )
+    add_app_arguments(up, demo=True)
 
     serve = commands.add_parser(
         "serve",
@@ -255,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to drain on SIGTERM before running jobs are cancelled "
         "(default: %(default)s)",
     )
+    add_app_arguments(serve)
 
     migrate = commands.add_parser(
         "migrate",
@@ -353,10 +365,12 @@ async def _run_up(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         retry_backoff_s=args.retry_backoff,
         insecure=args.insecure,
+        **app_overrides(args),
     )
     exposure = check_exposure(settings)
+    apps: LoadedApps = args.loaded_apps
     observatory = EmbeddedObservatory(
-        settings, demo_rate_per_s=args.demo_rate if args.demo else 0.0
+        settings, handlers=apps.registry, demo_rate_per_s=args.demo_rate if args.demo else 0.0
     )
     async with anyio.create_task_group() as tg:
 
@@ -374,9 +388,17 @@ async def _run_up(args: argparse.Namespace) -> int:
         if args.demo:
             print(f"  Demo load   {args.demo_rate:g} jobs/s of echo, sleep, compute, fail, report")
         print(f"  Security    {exposure}")
+        print(f"  Handlers    {handlers_line(apps, settings)}")
         print("Press Ctrl-C to stop.", flush=True)
     print("Stopped; nothing in flight was lost.", flush=True)
     return 0
+
+
+def handlers_line(apps: LoadedApps, settings: Settings) -> str:
+    """One line on the job types served and what happens to the others."""
+    unknown = "simulated" if settings.simulate_unknown_types else "refused"
+    origin = f" (apps: {', '.join(apps.named)})" if apps.named else ""
+    return f"{', '.join(apps.registry.types())}{origin}; other types {unknown}"
 
 
 def check_exposure(settings: Settings) -> str:
@@ -434,9 +456,16 @@ async def _run_serve(args: argparse.Namespace) -> int:
         }[args.service]
         overrides[field] = args.port
     overrides["insecure"] = args.insecure
+    overrides.update(app_overrides(args))
     settings = Settings.from_env(**overrides)
     log.info("service.security service=%s %s", args.service, check_exposure(settings))
-    process = ServiceProcess(args.service, settings)
+    apps: LoadedApps = args.loaded_apps
+    log.info("service.handlers service=%s types=%s", args.service, handlers_line(apps, settings))
+    # The gateway checks types against the handlers only when told the apps: without
+    # them it cannot know what the processors serve.
+    process = ServiceProcess(
+        args.service, settings, handlers=apps.registry, check_types=bool(apps.named)
+    )
     async with anyio.create_task_group() as tg:
 
         async def run_service(*, task_status: TaskStatus[None]) -> None:
@@ -454,7 +483,8 @@ async def _run_serve(args: argparse.Namespace) -> int:
 async def _run_up_local(args: argparse.Namespace) -> int:
     from launcher.local import local_supervisor, wait_all_healthy
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(**app_overrides(args))
+    apps: LoadedApps = args.loaded_apps
     env = {
         "RABBITMQ_URL": settings.rabbitmq_url,
         "POSTGRES_URL": settings.postgres_url,
@@ -463,6 +493,9 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         "OBSERVATORY_NAMESPACE": settings.namespace,
         "OBSERVATORY_MAX_ATTEMPTS": str(args.max_attempts),
         "OBSERVATORY_RETRY_BACKOFF_S": str(args.retry_backoff),
+        "OBSERVATORY_APP": ",".join(apps.named),
+        "OBSERVATORY_THREADS": str(settings.threads),
+        "OBSERVATORY_SIMULATE_UNKNOWN_TYPES": "1" if settings.simulate_unknown_types else "0",
     }
     ports = {
         "gateway": args.gateway_port,
@@ -551,6 +584,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level=args.log_level, json_lines=json_lines)
     errors: list[BaseException] = []
     interrupted = False
+    if args.command in ("up", "serve"):
+        try:
+            args.loaded_apps = load_apps(app_names(args.app))
+        except AppLoadError as exc:
+            # One line, no traceback: the module and what its import raised.
+            print(f"observatory: error: {exc}", file=sys.stderr)
+            return 2
     try:
         if args.command == "up":
             runner = _run_up if args.infra == "embedded" else _run_up_local

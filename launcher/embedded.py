@@ -124,6 +124,8 @@ class EmbeddedObservatory:
                 registry=registry,
                 dead_letters=dead_letters,
                 jobs=jobs,
+                # Same process, same handlers: refuse at once what the processor cannot run.
+                check_types=True,
             )
             read_model = ReadModelService(
                 jobs,

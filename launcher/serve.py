@@ -76,13 +76,17 @@ class ServiceProcess(ServiceTree):
         settings: Settings,
         *,
         handlers: HandlerRegistry | None = None,
+        check_types: bool = False,
     ) -> None:
+        """``handlers``: what the processor runs (built-ins by default); ``check_types``:
+        the gateway refuses jobs ``handlers`` cannot run (given ``--app``)."""
         if service not in SERVICES:
             raise ConfigError(f"Unknown service {service!r}; choose one of {', '.join(SERVICES)}.")
         self.name = service
         self.settings = settings
         self.handlers = handlers if handlers is not None else DEFAULT_REGISTRY.copy()
         self.handlers.default_duration_s = settings.default_job_duration_s
+        self.check_types = check_types
         self.registry: CollectorRegistry = create_registry()
         self._connections: list[Connection[SelfReporting]] = []
         self._optional: set[str] = set()
@@ -177,13 +181,14 @@ class ServiceProcess(ServiceTree):
     def _connection_children(self) -> list[ChildSpec]:
         return [ChildSpec.of(c, shutdown_s=_CONNECTION_SHUTDOWN_S) for c in self._connections]
 
-    def _ops_http(self, port: int) -> ChildSpec:
+    def _ops_http(self, port: int, *, handler_types: bool = False) -> ChildSpec:
         app = create_ops_app(
             self.name,
             self.settings.version,
             registry=self.registry,
             health=self.health,
             ready=self.ready,
+            handler_types=self.handlers.types if handler_types else None,
         )
         self.http = HttpServer(app, self.settings.host, port)
         return ChildSpec.of(self.http, shutdown_s=5.0)
@@ -209,12 +214,13 @@ class ServiceProcess(ServiceTree):
                 wait_ready=self._wait_ready,
                 extra_children=self._connection_children(),
                 jobs=jobs,
+                check_types=self.check_types,
             )
             self.http = gateway.http
             return gateway.supervisor
         if self.name == "processor":
             broker, jobs = self._broker(), self._job_store()
-            ops = self._ops_http(settings.processor_port)
+            ops = self._ops_http(settings.processor_port, handler_types=True)
             processor = ProcessorService(
                 broker,
                 jobs,

@@ -43,6 +43,11 @@ _HEALTH_SCHEMA: dict[str, object] = {
         "service": {"type": "string"},
         "version": {"type": "string"},
         "unhealthy": {"type": "array", "items": {"type": "string"}},
+        "handlerTypes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Job types this service has handlers for (processor, gateway).",
+        },
         "actors": {
             "type": "array",
             "items": {
@@ -130,8 +135,12 @@ def install_common(
     registry: CollectorRegistry,
     health: Callable[[], list[ActorHealth]],
     ready: Callable[[], bool],
+    handler_types: Callable[[], list[str]] | None = None,
 ) -> None:
     """Add correlation ids, JSON errors, ``/healthz``, ``/readyz`` and ``/metrics`` to ``app``.
+
+    ``handler_types``: the job types this service knows handlers for, listed by
+    ``/healthz`` as ``handlerTypes`` (services that run or check jobs).
 
     ``/readyz`` says the process is up and serving (use it for liveness); ``/healthz`` says
     its dependencies are usable (use it for readiness): 503 while ``ready()`` is false.
@@ -198,6 +207,8 @@ def install_common(
                 if entry.state not in (ActorState.RUNNING, ActorState.STOPPING)
             ],
         }
+        if handler_types is not None:
+            body["handlerTypes"] = handler_types()
         return jsonify(body), 200 if is_ready else 503
 
     @app.get("/readyz")

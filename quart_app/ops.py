@@ -31,11 +31,18 @@ def create_ops_app(
     registry: CollectorRegistry,
     health: Callable[[], list[ActorHealth]],
     ready: Callable[[], bool],
+    handler_types: Callable[[], list[str]] | None = None,
 ) -> Quart:
-    """Build the operational app of ``service``."""
+    """Build the operational app of ``service`` (``handler_types``: see ``install_common``)."""
     app = Quart(service)
     install_common(
-        app, service=service, version=version, registry=registry, health=health, ready=ready
+        app,
+        service=service,
+        version=version,
+        registry=registry,
+        health=health,
+        ready=ready,
+        handler_types=handler_types,
     )
     install_docs(
         app,

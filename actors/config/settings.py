@@ -14,6 +14,8 @@ field                       default    what for
 ``max_batch_jobs``          1000       most jobs in one ``POST /jobs/batch``
 ``max_attempts``            3          attempts of a job whose type and metadata say none
 ``retry_backoff_s``         1          wait after a first failed attempt (then x5, at most 30 s)
+``threads``                 10         worker threads for plain ``def`` handlers, per processor
+``simulate_unknown_types``  False      complete jobs of unknown types after a simulated delay
 ==========================  =========  =================================================
 """
 
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = ["Settings"]
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def _instance_id() -> str:
@@ -87,7 +92,13 @@ class Settings:
     retry_backoff_factor: float = 5.0
     retry_backoff_max_s: float = 30.0
     default_job_duration_s: float = 0.05
-    """Simulated duration of a job whose type has no handler."""
+    """Simulated duration of a job whose type has no handler (with ``simulate_unknown_types``)."""
+    simulate_unknown_types: bool = False
+    """Complete a job whose type no handler serves after ``default_job_duration_s``
+    (``--demo``, ``--simulate-unknown-types``); otherwise it fails with
+    ``no handler for type 'X'`` and the gateway refuses it when it knows the handlers."""
+    threads: int = 10
+    """Most plain-``def`` handlers one processor runs at once (each in a worker thread)."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the APIs from another origin (CORS). Empty: pages
     served from this machine (``http://127.0.0.1``, ``localhost``, ``[::1]``, any port)
@@ -126,7 +137,8 @@ class Settings:
         or the file ``OBSERVATORY_API_TOKENS_FILE``), the CORS origins
         (``OBSERVATORY_CORS_ORIGINS``, comma-separated) and the submission rate limit
         (``OBSERVATORY_RATE_LIMIT`` jobs a second per client, 0 for none, and
-        ``OBSERVATORY_RATE_BURST``).
+        ``OBSERVATORY_RATE_BURST``), the worker threads (``OBSERVATORY_THREADS``) and
+        ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true`` or ``yes``).
 
         Raises:
             ConfigError: a numeric variable is not a number, or a token entry is malformed.
@@ -137,6 +149,7 @@ class Settings:
             ("OBSERVATORY_RETRY_BACKOFF_S", "retry_backoff_s", float),
             ("OBSERVATORY_RATE_LIMIT", "rate_limit_per_s", float),
             ("OBSERVATORY_RATE_BURST", "rate_limit_burst", float),
+            ("OBSERVATORY_THREADS", "threads", int),
         ):
             raw = os.environ.get(variable, "").strip()
             if raw:
@@ -160,8 +173,18 @@ class Settings:
                 if origin.strip()
             ),
         )
+        simulate = os.environ.get("OBSERVATORY_SIMULATE_UNKNOWN_TYPES", "").strip().lower()
+        if simulate:
+            if simulate not in _BOOLEANS:
+                raise ConfigError(
+                    f"OBSERVATORY_SIMULATE_UNKNOWN_TYPES={simulate!r} is not one of "
+                    f"{', '.join(sorted(_BOOLEANS))}."
+                )
+            retry["simulate_unknown_types"] = _BOOLEANS[simulate]
         if retry:
             settings = settings.with_changes(**retry)
+        if settings.threads < 1:
+            raise ConfigError(f"OBSERVATORY_THREADS must be at least 1, not {settings.threads}.")
         return settings.with_changes(**overrides) if overrides else settings
 
     @property

@@ -181,6 +181,24 @@ class ProcessorMetrics:
             registry=registry,
         )
         self.in_flight.set_function(in_flight)
+        self.non_retryable = Counter(
+            "processor_jobs_non_retryable",
+            "Jobs failed at once, without further attempts, because their handler raised "
+            "NonRetryable, by job type.",
+            ["type"],
+            registry=registry,
+        )
+        self.handler_types = Gauge(
+            "processor_handler_types",
+            "The job types this processor has a handler for (1 per served type).",
+            ["type"],
+            registry=registry,
+        )
+
+    def serve_types(self, types: Iterable[str]) -> None:
+        """Publish the handler types this processor serves (``processor_handler_types``)."""
+        for job_type in types:
+            self.handler_types.labels(job_type).set(1)
 
 
 class MetricsEngineMetrics:

@@ -9,8 +9,10 @@ but task creation, so whoever sends to it is never held up for long.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -18,25 +20,86 @@ import anyio
 
 from actors.domain.attempts import resolve_max_attempts
 from actors.domain.clock import format_timestamp, utc_now
-from actors.domain.handlers import JobContext
+from actors.domain.handlers import JobContext, no_handler_error
 from actors.domain.jobs import JobStatus
-from actors.errors import JobFailed
+from actors.errors import JobFailed, NonRetryable
 from actors.kernel import Actor
 from actors.observability.logs import bind
 from actors.processor.emitter import seconds_since
 from actors.processor.messages import Finished, Outcome, RetryScheduled, StartJobs
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from anyio.abc import TaskGroup, TaskStatus
 
     from actors.config.settings import Settings
-    from actors.domain.handlers import HandlerRegistry
+    from actors.domain.handlers import HandlerRegistry, RegisteredHandler
+    from actors.errors import ValidationIssue
     from actors.observability.prometheus import ProcessorMetrics
     from actors.processor.messages import AdmittedJob
 
-__all__ = ["Executor"]
+__all__ = ["Attempt", "Executor", "payload_error"]
 
 log = logging.getLogger(__name__)
+
+
+def payload_error(job_type: str, issues: list[ValidationIssue]) -> str:
+    """The error of a job whose payload breaks its type's schema: every path, in order."""
+    listed = "; ".join(f"{issue.path}: {issue.message}" for issue in issues)
+    return f"The payload does not match the payload schema of type {job_type!r}: {listed}"
+
+
+class Attempt:
+    """One run of a handler: its result, or its error and whether a retry may help."""
+
+    __slots__ = ("error", "non_retryable", "result", "retryable")
+
+    def __init__(self) -> None:
+        self.result: object = None
+        self.error: str | None = None
+        self.retryable = True
+        self.non_retryable = False
+        """The handler raised :class:`~actors.errors.NonRetryable` (counted apart)."""
+
+    def fail(self, error: str, *, retryable: bool) -> None:
+        """Record that the attempt failed with ``error``."""
+        self.error = error
+        self.retryable = retryable
+
+    async def run(
+        self,
+        registered: RegisteredHandler,
+        context: JobContext,
+        settings: Settings,
+        threads: anyio.CapacityLimiter,
+    ) -> None:
+        """Run the handler under its timeout; every error becomes the attempt's error.
+
+        Cancellation: propagates (the handler is cancelled, its thread abandoned or its
+        process killed; see :meth:`RegisteredHandler.invoke`).
+        """
+        timeout_s = registered.timeout_s or settings.job_timeout_s
+        try:
+            with anyio.fail_after(timeout_s):
+                result = await registered.invoke(context, threads=threads)
+            json.dumps(result)
+        except TimeoutError:
+            self.fail(
+                f"Job {context.id} of type {context.type!r} timed out after {timeout_s:g} s.",
+                retryable=True,
+            )
+        except NonRetryable as exc:
+            self.non_retryable = True
+            self.fail(f"NonRetryable: {exc}", retryable=False)
+        except JobFailed as exc:
+            self.fail(str(exc), retryable=True)
+        except (TypeError, ValueError) as exc:
+            self.fail(f"The handler returned a result that is not JSON: {exc}.", retryable=True)
+        except Exception as exc:
+            self.fail(f"{type(exc).__name__}: {exc}", retryable=True)
+        else:
+            self.result = result
 
 
 class Executor(Actor[StartJobs]):
@@ -55,6 +118,10 @@ class Executor(Actor[StartJobs]):
         self._registry = registry
         self._settings = settings
         self._limiter = anyio.CapacityLimiter(max(1, settings.prefetch))
+        self._threads = anyio.CapacityLimiter(max(1, settings.threads))
+        """Worker threads of plain-``def`` handlers, shared by every type."""
+        self._type_limiters: dict[str, anyio.CapacityLimiter] = {}
+        """Per-type bounds (``@handler(..., concurrency=N)``), made on first use."""
         self._tg: TaskGroup | None = None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -78,58 +145,76 @@ class Executor(Actor[StartJobs]):
                 self._tg.start_soon(self._run_job, job)
 
     async def _run_job(self, job: AdmittedJob) -> None:
+        """Run one attempt of ``job`` and report its outcome to the persister."""
         spec = job.spec
         with bind(correlation_id=spec.correlation_id, job_id=spec.id):
-            registered = self._registry.get(spec.type)
-            timeout_s = registered.timeout_s or self._settings.job_timeout_s
+            registered = self._registry.find(spec.type)
+            if registered is None and self._settings.simulate_unknown_types:
+                registered = self._registry.get(spec.type)
             max_attempts = resolve_max_attempts(
-                spec.metadata, registered.max_attempts, self._settings.max_attempts
-            )
-            context = JobContext(
-                spec.id, spec.type, spec.payload, spec.metadata, job.attempt, max_attempts
+                spec.metadata,
+                None if registered is None else registered.max_attempts,
+                self._settings.max_attempts,
             )
             started = anyio.current_time()
-            result: object = None
-            error: str | None = None
             job_type = self._metrics.job_type(spec.type)
-            async with self._limiter:
-                if job.attempt == 1:
-                    # A retry's wait is its backoff, not the queue's.
-                    self._metrics.queue_wait_seconds.labels(job_type).observe(
-                        seconds_since(job.created.occurred_at)
-                    )
-                try:
-                    with anyio.fail_after(timeout_s):
-                        result = await registered.run(context)
-                    json.dumps(result)
-                except TimeoutError:
-                    error = f"Job {spec.id} of type {spec.type!r} timed out after {timeout_s:g} s."
-                except JobFailed as exc:
-                    error = str(exc)
-                except (TypeError, ValueError) as exc:
-                    error = f"The handler returned a result that is not JSON: {exc}."
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"
+            attempt = Attempt()
+            if registered is None:
+                attempt.fail(no_handler_error(spec.type), retryable=False)
+            elif issues := registered.payload_issues(spec.payload):
+                attempt.fail(payload_error(spec.type, issues), retryable=False)
+            else:
+                context = JobContext(
+                    spec.id, spec.type, spec.payload, spec.metadata, job.attempt, max_attempts
+                )
+                async with self._limiter, self._type_limiter(registered):
+                    if job.attempt == 1:
+                        # A retry's wait is its backoff, not the queue's.
+                        self._metrics.queue_wait_seconds.labels(job_type).observe(
+                            seconds_since(job.created.occurred_at)
+                        )
+                    started = anyio.current_time()
+                    await attempt.run(registered, context, self._settings, self._threads)
+            if attempt.non_retryable:
+                self._metrics.non_retryable.labels(job_type).inc()
             duration_s = anyio.current_time() - started
             self._metrics.processing_seconds.labels(job_type).observe(duration_s)
-            await self._persister.send(self._outcome(job, max_attempts, duration_s, result, error))
+            await self._persister.send(
+                self._outcome(job, registered, max_attempts, duration_s, attempt)
+            )
+
+    def _type_limiter(self, registered: RegisteredHandler) -> AbstractAsyncContextManager[object]:
+        """The bound on jobs of this type running at once, if the type sets one."""
+        if registered.concurrency is None:
+            return nullcontext()
+        limiter = self._type_limiters.get(registered.job_type)
+        if limiter is None:
+            limiter = self._type_limiters[registered.job_type] = anyio.CapacityLimiter(
+                registered.concurrency
+            )
+        return limiter
 
     def _outcome(
         self,
         job: AdmittedJob,
+        registered: RegisteredHandler | None,
         max_attempts: int,
         duration_s: float,
-        result: object,
-        error: str | None,
+        attempt: Attempt,
     ) -> Outcome:
-        """What the attempt came to: finished (completed or out of attempts) or a retry."""
+        """What the attempt came to: finished (completed, out of attempts or not
+        retryable) or a retry."""
         spec = job.spec
+        error = attempt.error
         if error is None:
             log.info("job.completed type=%s duration_s=%.4f", spec.type, duration_s)
-            return Finished(job, JobStatus.COMPLETED, utc_now(), result=result)
+            return Finished(job, JobStatus.COMPLETED, utc_now(), result=attempt.result)
         now = datetime.now(UTC)
-        if job.attempt < max_attempts:
-            delay_s = self._settings.backoff.delay_s(job.attempt)
+        if attempt.retryable and job.attempt < max_attempts:
+            backoff = self._settings.backoff
+            if registered is not None and registered.retry_backoff_s is not None:
+                backoff = dataclasses.replace(backoff, base_s=registered.retry_backoff_s)
+            delay_s = backoff.delay_s(job.attempt)
             log.info(
                 "job.retrying type=%s attempt=%d max_attempts=%d duration_s=%.4f "
                 "retry_in_s=%.3f error=%s",
@@ -149,10 +234,11 @@ class Executor(Actor[StartJobs]):
                 max_attempts=max_attempts,
             )
         log.info(
-            "job.failed type=%s attempt=%d max_attempts=%d duration_s=%.4f error=%s",
+            "job.failed type=%s attempt=%d max_attempts=%d retryable=%s duration_s=%.4f error=%s",
             spec.type,
             job.attempt,
             max_attempts,
+            attempt.retryable,
             duration_s,
             error,
         )

@@ -5,7 +5,10 @@
   dead letters: never retried, never lost), writes ``VALIDATED`` and ``EXECUTING`` for
   the batch's new jobs in one store call, publishes their start events and sends them to
   the executor; it owns the in-flight registry (:mod:`~actors.processor.validator`);
-* **executor** runs each handler under its timeout (:mod:`~actors.processor.executor`);
+* **executor** runs each handler under its timeout, on the loop, in a worker thread or in
+  a process (:mod:`~actors.processor.executor`); a job whose type has no handler fails
+  with ``no handler for type 'X'`` unless ``Settings.simulate_unknown_types``, and a
+  payload breaking its type's schema fails, both without retries;
 * **persister** stores what each attempt came to, one store call per batch, and tells
   the validator those jobs are no longer in flight (:mod:`~actors.processor.persister`);
 * **publisher** publishes the events with confirms and only then acknowledges the
@@ -80,6 +83,9 @@ class ProcessorService(ServiceTree):
             BoundedLabel(handlers.types(), max_values=settings.max_job_type_labels),
             lambda: self.validator.in_flight(),
         )
+        self.metrics.serve_types(handlers.types())
+        self.handlers = handlers
+        """The handlers this processor runs (its ``/healthz`` lists their types)."""
         self.publisher = Publisher(
             broker, mailbox_size=max(16, settings.prefetch), wait_ready=wait_ready
         )

@@ -21,6 +21,7 @@ from quart import Quart, Response, g, jsonify, request
 from actors.broker.names import JOBS_CREATED
 from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, Producer
+from actors.domain.handlers import no_handler_error
 from actors.domain.jobs import JobStatus
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.observability.logs import JOB_ID
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from actors.broker import OutgoingMessage
     from actors.config.settings import Settings
+    from actors.domain.handlers import HandlerRegistry
     from actors.kernel import Actor, ActorHealth
     from actors.observability.prometheus import GatewayMetrics
     from actors.stores import DeadLetterStore, JobStore
@@ -87,6 +89,10 @@ class GatewayDeps:
     """Where refused jobs are kept, for requeueing (none: requeue answers 409)."""
     jobs: JobStore | None = None
     """Where ``DELETE /jobs/{id}`` marks jobs for cancelling (:mod:`quart_app.gateway.cancel`)."""
+    handlers: HandlerRegistry | None = None
+    """The processors' handlers, when the gateway knows them (``up``, ``serve gateway
+    --app``): a job of another type, or whose payload breaks its type's schema, is
+    refused with 400. ``None``: every type is accepted."""
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -130,6 +136,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         registry=deps.registry,
         health=deps.health,
         ready=deps.ready,
+        handler_types=None if deps.handlers is None else deps.handlers.types,
     )
 
     def reject(
@@ -202,6 +209,33 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         metrics.submitted.labels(label).inc()
         return contracts.issues(SchemaName.JOB_SUBMISSION, submission)
 
+    def refuse_type(submission: dict[str, object]) -> tuple[str, list[ValidationIssue]] | None:
+        """Why the handlers refuse this valid submission (unknown type, payload off its
+        schema), as (error, details); ``None`` when they take it or are not known."""
+        if deps.handlers is None:
+            return None
+        job_type = str(submission["type"])
+        registered = deps.handlers.find(job_type)
+        if registered is None:
+            if settings.simulate_unknown_types:
+                return None
+            known = ", ".join(deps.handlers.types())
+            return no_handler_error(job_type), [
+                ValidationIssue(
+                    "/type",
+                    f"No handler for type {job_type!r} is loaded; load the app declaring it "
+                    f"(--app) or use one of: {known}.",
+                )
+            ]
+        issues = registered.payload_issues(submission.get("payload", {}))
+        if issues:
+            return (
+                f"The payload does not match the payload schema of type {job_type!r}: "
+                f"{len(issues)} problem(s).",
+                issues,
+            )
+        return None
+
     def prepare(submission: dict[str, object], now: str) -> tuple[Envelope, OutgoingMessage]:
         """The job's ``job.created`` envelope and the message carrying it."""
         job = build_job(submission, now)
@@ -253,7 +287,11 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         responses={
             202: json_response("Accepted and queued.", schema_ref(SchemaName.JOB_ACCEPTED)),
             400: error_response(
-                "Not JSON, or not a valid submission; `details` lists every problem."
+                "Not JSON, or not a valid submission; `details` lists every problem. Where "
+                "the gateway knows the handlers (`observatory up`, `serve gateway --app`), "
+                "also a type no handler serves (`no handler for type 'X'`, at `/type`) or a "
+                "payload breaking its type's `payload_schema` (each problem at its "
+                "`/payload/...` path)."
             ),
             413: error_response(f"Body larger than {settings.max_body_bytes} bytes."),
             415: _UNSUPPORTED,
@@ -275,6 +313,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
                 issues,
             )
         assert isinstance(submission, dict)
+        if (refused := refuse_type(submission)) is not None:
+            return reject(400, *refused)
         envelope, message = prepare(submission, utc_now())
         JOB_ID.set(envelope.job_id)
         failure = await publish([message])
@@ -364,6 +404,10 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
                 )
                 continue
             assert isinstance(submission, dict)
+            if (refused := refuse_type(submission)) is not None:
+                error, details = refused
+                results.append({"error": error, "details": [d.to_json() for d in details]})
+                continue
             envelope, message = prepare(submission, now)
             messages.append(message)
             results.append({"jobId": envelope.job_id, "eventId": envelope.event_id})

@@ -51,7 +51,10 @@ class GatewayService(ServiceTree):
         extra_children: Sequence[ChildSpec] = (),
         dead_letters: DeadLetterStore | None = None,
         jobs: JobStore | None = None,
+        check_types: bool = False,
     ) -> None:
+        """``check_types``: refuse jobs ``handlers`` cannot run (an unknown type, a payload
+        off its type's schema) with 400; set it only when ``handlers`` are the processors'."""
         self.name = SERVICE
         self._broker = broker
         self.registry = registry if registry is not None else create_registry()
@@ -70,6 +73,7 @@ class GatewayService(ServiceTree):
                 ready=self.ready,
                 dead_letters=dead_letters,
                 jobs=jobs,
+                handlers=handlers if check_types else None,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.gateway_port)
