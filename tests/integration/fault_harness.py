@@ -65,8 +65,12 @@ class Service:
 class Services:
     """The four services as processes in one namespace on the real servers."""
 
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], logs: Path, *, args: dict[str, tuple[str, ...]] | None = None
+    ) -> None:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.args = args or {}
+        """Extra arguments of ``serve <service>``, by service."""
         self.settings = Settings.from_env(
             rabbitmq_url=env["RABBITMQ_URL"],
             postgres_url=env["POSTGRES_URL"],
@@ -100,6 +104,7 @@ class Services:
                 "127.0.0.1",
                 "--port",
                 str(service.port),
+                *self.args.get(name, ()),
             ],
             stdout=log,
             stderr=log,
