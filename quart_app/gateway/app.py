@@ -336,7 +336,9 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             "Each element is validated as `POST /jobs` validates a job; the valid ones are "
             "published together with pipelined confirms. One bad job does not reject the "
             "others: `results` has one entry per job, in order, either `{jobId, eventId}` or "
-            "`{error, details}`. 202 when at least one job was accepted, 400 when none was."
+            "`{error, details}`. 202 when at least one job was accepted, 400 when none was. "
+            "Where the gateway knows the handlers, a job of a type no handler serves or with "
+            "a payload off its type's schema is refused in its entry, as `POST /jobs` does."
         ),
         tags=["jobs"],
         request_body=json_body(
