@@ -5,6 +5,12 @@ job in a task of its own task group, and reports every attempt's outcome to the
 persister, :class:`~actors.processor.messages.Finished` or
 :class:`~actors.processor.messages.RetryScheduled`. Its mailbox never waits on anything
 but task creation, so whoever sends to it is never held up for long.
+
+Where a handler runs (the loop, a worker thread bounded by ``Settings.threads``, a worker
+process) is :meth:`~actors.domain.handlers.RegisteredHandler.invoke`'s business; a type's
+``concurrency`` is a limiter here. Three failures are never retried: a type no handler
+serves (``no handler for type 'X'``, unless ``Settings.simulate_unknown_types``), a
+payload off its type's schema, and :class:`~actors.errors.NonRetryable`.
 """
 
 from __future__ import annotations
@@ -167,7 +173,9 @@ class Executor(Actor[StartJobs]):
                 context = JobContext(
                     spec.id, spec.type, spec.payload, spec.metadata, job.attempt, max_attempts
                 )
-                async with self._limiter, self._type_limiter(registered):
+                # The type's bound first: a job waiting for its type holds no slot that
+                # a job of another type could use.
+                async with self._type_limiter(registered), self._limiter:
                     if job.attempt == 1:
                         # A retry's wait is its backoff, not the queue's.
                         self._metrics.queue_wait_seconds.labels(job_type).observe(
