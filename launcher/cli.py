@@ -64,6 +64,7 @@ Ctrl-C or SIGTERM stops gracefully: nothing accepted is lost, the next `up` resu
 _SERVE_EPILOG = """\
 examples:
   observatory serve gateway
+  observatory serve processor --app myjobs --threads 20   run your handlers
   RABBITMQ_URL=amqp://user:pass@rabbit:5672/ observatory serve processor --port 8001
 """
 
