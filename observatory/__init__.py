@@ -8,4 +8,60 @@ observatory's own machinery and may change.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from observatory._errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    FieldIssue,
+    Forbidden,
+    JobRejected,
+    NotFound,
+    RateLimited,
+    RequestRefused,
+    ServerUnavailable,
+    Unauthorized,
+    WaitTimedOut,
+)
+from observatory.client import (
+    AsyncClient,
+    AttemptFailure,
+    BatchResult,
+    CancelAccepted,
+    Client,
+    Job,
+    JobStatus,
+    NewJob,
+    Rejected,
+    RetryAccepted,
+    Stats,
+    Submitted,
+    TypeCounts,
+)
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "AttemptFailure",
+    "BadRequest",
+    "BatchResult",
+    "CancelAccepted",
+    "Client",
+    "Conflict",
+    "FieldIssue",
+    "Forbidden",
+    "Job",
+    "JobRejected",
+    "JobStatus",
+    "NewJob",
+    "NotFound",
+    "RateLimited",
+    "Rejected",
+    "RequestRefused",
+    "RetryAccepted",
+    "ServerUnavailable",
+    "Stats",
+    "Submitted",
+    "TypeCounts",
+    "Unauthorized",
+    "WaitTimedOut",
+]

@@ -362,13 +362,16 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         except BadQuery as exc:
             return json_error(400, exc.issue.message, [exc.issue])
         if wait_s > 0:
-            record = await wait_for_job(deps.waiters, deps.jobs, job_id, wait_s)
+            record, timeline = await wait_for_job(
+                deps.waiters, deps.jobs, deps.events, job_id, wait_s
+            )
         else:
             record = await deps.jobs.get_job(job_id)
+            timeline = [] if record is None else await deps.events.events_for_job(job_id)
         if record is None:
             return json_error(404, f"No job with id {job_id!r} is known.")
         document = record.to_json()
-        events = [e.to_json() for e in await deps.events.events_for_job(job_id)]
+        events = [e.to_json() for e in timeline]
         document["events"] = events
         # Under the job's own correlation id: grep it and see the job read, too.
         with bind(correlation_id=record.spec.correlation_id, job_id=record.id):

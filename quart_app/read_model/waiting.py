@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from actors.domain.events import EventType
 from actors.errors import DependencyUnavailable, ValidationIssue
 from actors.kernel import ActorHealth, ActorState
 from quart_app._common import BadQuery
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
+    from actors.domain.events import Envelope
     from actors.domain.jobs import JobRecord
     from actors.stores import EventStore, JobStore
 
@@ -199,24 +201,42 @@ class JobWaiters:
         return [ActorHealth(path=self.name, state=self._state, restarts=0)]
 
 
+def _told(record: JobRecord, timeline: list[Envelope]) -> bool:
+    """Whether the audit trail has caught up with the job's end (its last event says it)."""
+    return bool(timeline) and timeline[-1].event_type is EventType.for_status(record.status)
+
+
 async def wait_for_job(
-    waiters: JobWaiters, jobs: JobStore, job_id: str, wait_s: float
-) -> JobRecord | None:
-    """Job ``job_id`` once it is terminal, or as it is after ``wait_s`` seconds.
+    waiters: JobWaiters, jobs: JobStore, events: EventStore, job_id: str, wait_s: float
+) -> tuple[JobRecord | None, list[Envelope]]:
+    """Job ``job_id`` and its timeline once it is terminal, or as they are after ``wait_s``.
+
+    A job that ends while the request waits is answered once its terminal event is in
+    the audit trail too (the job store learns of the end a moment before), so the answer
+    is whole; a job that had ended before is answered at once.
 
     Returns:
-        The job, or ``None`` when the job store still does not know it at the end.
+        The job (``None`` when the job store still does not know it at the end) and its
+        events in timeline order.
 
     Cancellation:
         Nothing is left behind: the request stops waiting and leaves the watcher.
     """
     deadline = anyio.current_time() + wait_s
+    first = True
     while True:
         with waiters.watch(job_id) as moved:
             record = await jobs.get_job(job_id)
+            timeline = [] if record is None else await events.events_for_job(job_id)
             remaining = deadline - anyio.current_time()
-            ended = record is not None and record.status.is_terminal
-            if ended or remaining <= 0 or waiters.stopping:
-                return record
+            if (
+                record is not None
+                and record.status.is_terminal
+                and (first or _told(record, timeline))
+            ):
+                return record, timeline
+            if remaining <= 0 or waiters.stopping:
+                return record, timeline
+            first = False
             with anyio.move_on_after(remaining):
                 await moved.wait()

@@ -81,11 +81,12 @@ class World:
         await self.append(spec, [EventType.VALIDATED])
         return spec
 
-    async def finish_job(self, spec: JobSpec) -> None:
+    async def finish_job(self, spec: JobSpec, *, with_event: bool = True) -> None:
         await self.jobs.apply_transitions(
             [JobTransition(spec, JobStatus.COMPLETED, utc_now(), result={"ok": True})]
         )
-        await self.append(spec, [EventType.COMPLETED])
+        if with_event:
+            await self.append(spec, [EventType.COMPLETED])
 
     async def append(self, spec: JobSpec, types: Sequence[EventType]) -> None:
         await self.events.append(
@@ -117,11 +118,13 @@ async def test_a_terminal_job_answers_at_once_and_an_unknown_one_at_the_end(worl
     spec = await world.start_job()
     await world.finish_job(spec)
     with anyio.fail_after(1):  # no watcher runs: the first read answers
-        record = await wait_for_job(waiters, world.jobs, spec.id, 30)
+        record, timeline = await wait_for_job(waiters, world.jobs, world.events, spec.id, 30)
     assert record is not None
+    assert [e.event_type for e in timeline] == [EventType.VALIDATED, EventType.COMPLETED]
     assert record.status is JobStatus.COMPLETED
     started = anyio.current_time()
-    assert await wait_for_job(waiters, world.jobs, str(uuid.uuid4()), 0.2) is None
+    unknown = await wait_for_job(waiters, world.jobs, world.events, str(uuid.uuid4()), 0.2)
+    assert unknown == (None, [])
     assert anyio.current_time() - started >= 0.2
     assert waiters.waiting == 0
 
@@ -137,7 +140,7 @@ async def test_the_watcher_wakes_a_request_when_its_job_ends(world: World) -> No
         answered = anyio.Event()
 
         async def request() -> None:
-            record = await wait_for_job(waiters, world.jobs, spec.id, 30)
+            record, _ = await wait_for_job(waiters, world.jobs, world.events, spec.id, 30)
             assert record is not None
             answers.append(record.status)
             answered.set()
@@ -173,7 +176,7 @@ async def test_more_news_than_the_window_wakes_every_waiter(world: World) -> Non
         done = anyio.Event()
 
         async def request() -> None:
-            await wait_for_job(waiters, world.jobs, spec.id, 30)
+            await wait_for_job(waiters, world.jobs, world.events, spec.id, 30)
             done.set()
 
         tg.start_soon(request)
@@ -196,7 +199,7 @@ async def test_a_stopping_watcher_lets_every_request_answer(world: World) -> Non
         answered = anyio.Event()
 
         async def request() -> None:
-            record = await wait_for_job(waiters, world.jobs, spec.id, 30)
+            record, _ = await wait_for_job(waiters, world.jobs, world.events, spec.id, 30)
             assert record is not None
             answers.append(record.status)
             answered.set()
@@ -207,3 +210,31 @@ async def test_a_stopping_watcher_lets_every_request_answer(world: World) -> Non
             waiters.request_stop()
             await answered.wait()
     assert answers == [JobStatus.VALIDATED]
+
+
+async def test_a_job_that_ends_while_waited_for_is_answered_with_its_terminal_event(
+    world: World,
+) -> None:
+    waiters = JobWaiters(world.events, interval_s=0.02, sweep_s=0.05)
+    spec = await world.start_job()
+    async with anyio.create_task_group() as tg:
+        await tg.start(waiters.run)
+        timelines: list[list[EventType]] = []
+        answered = anyio.Event()
+
+        async def request() -> None:
+            _, timeline = await wait_for_job(waiters, world.jobs, world.events, spec.id, 30)
+            timelines.append([e.event_type for e in timeline])
+            answered.set()
+
+        tg.start_soon(request)
+        await anyio.wait_all_tasks_blocked()
+        # The job store learns of the end first; sweeps wake the request meanwhile.
+        await world.finish_job(spec, with_event=False)
+        await anyio.sleep(0.2)  # several sweeps: the request must still wait
+        assert not answered.is_set()
+        await world.append(spec, [EventType.COMPLETED])
+        with anyio.fail_after(5):
+            await answered.wait()
+        assert timelines == [[EventType.VALIDATED, EventType.COMPLETED]]
+        waiters.request_stop()
