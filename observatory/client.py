@@ -107,6 +107,9 @@ MAX_WAIT_PER_REQUEST_S = 60.0
 """The longest ``?wait=`` the read model allows; longer waits take several requests."""
 _MIN_ROUND_S = 0.25
 """A wait round that came back sooner than this (a server without ``?wait=``) is paced."""
+_FIRST_UNKNOWN_PAUSE_S = 0.05
+_MAX_UNKNOWN_PAUSE_S = 1.0
+"""Pauses before asking again for a job the read model does not know yet."""
 
 _REFUSALS: dict[int, type[RequestRefused]] = {
     400: BadRequest,
@@ -253,6 +256,59 @@ def _jobs_list(jobs: Iterable[NewJob | Mapping[str, object]]) -> list[dict[str, 
     if not listed:
         raise ValueError("submit_many needs at least one job.")
     return listed
+
+
+class _WaitRounds:
+    """The rounds of one :meth:`Client.wait`: what each asks, and the pause after it.
+
+    A round asks the read model to wait for the rest of the time (60 s at most). A job
+    it does not know yet (accepted, not yet taken by a processor) is asked for again
+    after 50 ms, then twice as long each time up to 1 s; a round that came back early
+    without the job ending (a read model without ``?wait=``) is followed by 0.25 s.
+    """
+
+    def __init__(self, job_id: str, timeout_s: float) -> None:
+        _check_timeout(timeout_s)
+        self.job_id = job_id
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
+        self.asked = self.deadline
+        self.last: Job | None = None
+        self._unknown_pause_s = _FIRST_UNKNOWN_PAUSE_S
+
+    def ask(self) -> float:
+        """Start a round: how long the read model may wait in it."""
+        self.asked = time.monotonic()
+        return max(0.0, self.deadline - self.asked)
+
+    def pause_after_job(self, job: Job) -> float | None:
+        """After an answer: ``None`` when the job has ended, else the pause before the next.
+
+        Raises:
+            WaitTimedOut: the time is up.
+        """
+        self.last = job
+        if job.is_terminal:
+            return None
+        return self._pause(_MIN_ROUND_S if time.monotonic() - self.asked < _MIN_ROUND_S else 0.0)
+
+    def pause_after_not_found(self, error: NotFound) -> float:
+        """After a 404: the pause before asking again.
+
+        Raises:
+            NotFound: ``error``, when the time is up.
+        """
+        if time.monotonic() >= self.deadline:
+            raise error
+        pause_s = self._unknown_pause_s
+        self._unknown_pause_s = min(2 * pause_s, _MAX_UNKNOWN_PAUSE_S)
+        return self._pause(pause_s)
+
+    def _pause(self, pause_s: float) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _timed_out(self.job_id, self.timeout_s, self.last)
+        return min(pause_s, left)
 
 
 # -- the clients -------------------------------------------------------------------------
@@ -402,8 +458,9 @@ class Client:
         """The job once it has ended (``COMPLETED`` or ``FAILED``).
 
         The read model answers as soon as the job ends (``GET /jobs/{id}?wait=``); a
-        timeout over 60 s takes one request per minute. A job not known yet (accepted,
-        not yet taken by a processor) is waited for too.
+        timeout over 60 s takes one request per minute. A job the read model does not
+        know yet (accepted, not yet taken by a processor) is asked for again, after
+        50 ms and then twice as long each time, up to 1 s.
 
         Args:
             job_id: the job.
@@ -416,24 +473,17 @@ class Client:
             WaitTimedOut: it had not ended in time; ``.job`` is how it was last seen.
             NotFound: the read model still did not know the job when the time was up.
         """
-        _check_timeout(timeout_s)
-        deadline = time.monotonic() + timeout_s
-        last: Job | None = None
+        rounds = _WaitRounds(job_id, timeout_s)
         while True:
-            asked = time.monotonic()
-            remaining = deadline - asked
             try:
-                last = self._get(job_id, wait_s=remaining)
-                if last.is_terminal:
-                    return last
-            except NotFound:
-                if deadline - time.monotonic() <= 0:
-                    raise
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _timed_out(job_id, timeout_s, last)
-            if time.monotonic() - asked < _MIN_ROUND_S:
-                time.sleep(min(_MIN_ROUND_S, left))
+                job = self._get(job_id, wait_s=rounds.ask())
+                pause_s = rounds.pause_after_job(job)
+                if pause_s is None:
+                    return job
+            except NotFound as exc:
+                pause_s = rounds.pause_after_not_found(exc)
+            if pause_s > 0:
+                time.sleep(pause_s)
 
     def cancel(self, job_id: str) -> CancelAccepted:
         """Cancel a job that has not ended: it ends ``FAILED`` with error ``cancelled``.
@@ -563,23 +613,17 @@ class AsyncClient:
 
     async def wait(self, job_id: str, timeout_s: float = 60.0) -> Job:
         """The job once it has ended; see :meth:`Client.wait` (same errors)."""
-        _check_timeout(timeout_s)
-        deadline = time.monotonic() + timeout_s
-        last: Job | None = None
+        rounds = _WaitRounds(job_id, timeout_s)
         while True:
-            asked = time.monotonic()
             try:
-                last = await self._get(job_id, wait_s=deadline - asked)
-                if last.is_terminal:
-                    return last
-            except NotFound:
-                if deadline - time.monotonic() <= 0:
-                    raise
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _timed_out(job_id, timeout_s, last)
-            if time.monotonic() - asked < _MIN_ROUND_S:
-                await anyio.sleep(min(_MIN_ROUND_S, left))
+                job = await self._get(job_id, wait_s=rounds.ask())
+                pause_s = rounds.pause_after_job(job)
+                if pause_s is None:
+                    return job
+            except NotFound as exc:
+                pause_s = rounds.pause_after_not_found(exc)
+            if pause_s > 0:
+                await anyio.sleep(pause_s)
 
     async def cancel(self, job_id: str) -> CancelAccepted:
         """Cancel a job that has not ended; see :meth:`Client.cancel`."""

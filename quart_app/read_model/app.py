@@ -339,9 +339,9 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         description=(
             "With `wait` (seconds, 0 to 60, fractions allowed), the answer waits until the "
             "job is terminal (COMPLETED or FAILED) and comes as soon as it is; when the time "
-            "is up it is the job as it is then (check `status`). A job accepted but not yet "
-            "taken by a processor is waited for too; 404 when it is still unknown at the "
-            "end. The request is woken by the audit trail, not by polling the job."
+            "is up it is the job as it is then (check `status`). An unknown job is 404 at "
+            "once, as without `wait` (a job just accepted is unknown until a processor "
+            "takes it: ask again shortly). The request is woken by the audit trail."
         ),
         tags=["read"],
         parameters=[

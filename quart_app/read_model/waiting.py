@@ -16,8 +16,10 @@ What can delay a wake, and what bounds it:
 So a request answers within a tick of its job's terminal event reaching the event
 store, and at worst within a second; and when its time is up, with the job as it is.
 
-A job the job store does not know yet (accepted, but not taken by a processor) is
-waited for too: its first event wakes the request, which then waits for the end.
+A job the job store does not know is answered at once (404), as without ``wait``: the
+read model cannot tell an id never submitted from a job still queued, and a request for
+a made-up id must not hold a connection for a minute. Clients ask again meanwhile
+(``observatory.Client.wait`` does, with backoff).
 """
 
 from __future__ import annotations
@@ -216,8 +218,8 @@ async def wait_for_job(
     is whole; a job that had ended before is answered at once.
 
     Returns:
-        The job (``None`` when the job store still does not know it at the end) and its
-        events in timeline order.
+        The job and its events in timeline order; ``(None, [])`` at once when the job
+        store does not know the job.
 
     Cancellation:
         Nothing is left behind: the request stops waiting and leaves the watcher.
@@ -227,13 +229,11 @@ async def wait_for_job(
     while True:
         with waiters.watch(job_id) as moved:
             record = await jobs.get_job(job_id)
-            timeline = [] if record is None else await events.events_for_job(job_id)
+            if record is None:
+                return None, []
+            timeline = await events.events_for_job(job_id)
             remaining = deadline - anyio.current_time()
-            if (
-                record is not None
-                and record.status.is_terminal
-                and (first or _told(record, timeline))
-            ):
+            if record.status.is_terminal and (first or _told(record, timeline)):
                 return record, timeline
             if remaining <= 0 or waiters.stopping:
                 return record, timeline

@@ -113,7 +113,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         yield World(jobs, events)
 
 
-async def test_a_terminal_job_answers_at_once_and_an_unknown_one_at_the_end(world: World) -> None:
+async def test_a_terminal_job_and_an_unknown_one_answer_at_once(world: World) -> None:
     waiters = JobWaiters(world.events)
     spec = await world.start_job()
     await world.finish_job(spec)
@@ -122,10 +122,9 @@ async def test_a_terminal_job_answers_at_once_and_an_unknown_one_at_the_end(worl
     assert record is not None
     assert [e.event_type for e in timeline] == [EventType.VALIDATED, EventType.COMPLETED]
     assert record.status is JobStatus.COMPLETED
-    started = anyio.current_time()
-    unknown = await wait_for_job(waiters, world.jobs, world.events, str(uuid.uuid4()), 0.2)
+    with anyio.fail_after(1):
+        unknown = await wait_for_job(waiters, world.jobs, world.events, str(uuid.uuid4()), 30)
     assert unknown == (None, [])
-    assert anyio.current_time() - started >= 0.2
     assert waiters.waiting == 0
 
 
