@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from actors.domain.clock import parse_timestamp
+from observatory import Client, JobStatus
 from tests.e2e.conftest import start_observatory
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tests.e2e.conftest import RunningObservatory
 
@@ -114,3 +115,23 @@ def test_failed_jobs_end_a_wait_too(observatory: RunningObservatory, http: httpx
     response = http.get(f"{observatory.read_model}/jobs/{job_id}?wait=30")
     assert response.json()["status"] == "FAILED"
     assert response.json()["attempts"] == 3
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("observatory_factory", ["local"], indirect=True)
+def test_wait_with_one_process_per_service_on_the_real_servers(
+    observatory_factory: Callable[..., RunningObservatory],
+) -> None:
+    running = observatory_factory()
+    delays_s: list[float] = []
+    with Client(running.gateway, running.read_model) as client:
+        for _ in range(3):
+            # Just accepted, the job may be unknown for a moment: wait() asks again.
+            job = client.wait(client.submit("sleep", {"seconds": 0.5}).job_id, timeout_s=30)
+            answered = time.time()
+            assert job.status is JobStatus.COMPLETED
+            assert job.finished_at is not None
+            delays_s.append(answered - parse_timestamp(job.finished_at).timestamp())
+    shown = ", ".join(f"{d * 1000:.0f}" for d in delays_s)
+    print(f"four processes: wait answered {shown} ms after finishedAt")
+    assert max(delays_s) < 1.0, delays_s
