@@ -115,13 +115,14 @@ def test_cancel_and_retry_report_the_gateways_answer(observatory: RunningObserva
     job_id = json.loads(done.stdout)[0]["id"]
     cancel = cli(observatory, "cancel", job_id)
     assert cancel.returncode == 1
-    assert cancel.stderr.startswith(f"observatory cancel: error: Job {job_id} is already COMPLETED")
-    unknown = str(uuid.uuid4())
-    for verb in ("cancel", "retry"):
-        refused = cli(observatory, verb, unknown)
-        assert refused.returncode == 1
-        assert refused.stderr.startswith(f"observatory {verb}: error: ")
-        assert len(refused.stderr.splitlines()) == 1
+    (line,) = cancel.stderr.splitlines()
+    assert line.startswith("observatory cancel: error: ")
+    assert "COMPLETED" in line
+    # An unknown id is 404 to a retry (a cancel may be recorded for a job still queued).
+    refused = cli(observatory, "retry", str(uuid.uuid4()))
+    assert refused.returncode == 1
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith("observatory retry: error: ")
 
 
 def test_the_verbs_have_help() -> None:
