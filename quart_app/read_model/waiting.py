@@ -170,6 +170,7 @@ class JobWaiters:
         self._stop = anyio.Event()
         self._state = ActorState.RUNNING
         task_status.started()
+        failing = False
         try:
             while not self._stop.is_set():
                 if not self._waiters:
@@ -182,8 +183,11 @@ class JobWaiters:
                 while self._waiters and not self._stop.is_set():
                     try:
                         await self._look()
+                        failing = False
                     except DependencyUnavailable as exc:
-                        log.warning("job_waiters.read_skipped error=%s", exc)
+                        if not failing:  # once per outage, not 20 lines a second
+                            log.warning("job_waiters.read_failed error=%s", exc)
+                        failing = True
                     if anyio.current_time() >= next_sweep:
                         self._wake(None)
                         next_sweep = anyio.current_time() + self._sweep_s

@@ -12,6 +12,7 @@ import pytest
 from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, EventType, Producer
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.errors import StoreUnavailable
 from actors.stores.sqlite import open_sqlite_event_store, open_sqlite_job_store
 from quart_app._common import BadQuery
 from quart_app.read_model.waiting import JobWaiters, parse_wait, wait_for_job
@@ -237,3 +238,44 @@ async def test_a_job_that_ends_while_waited_for_is_answered_with_its_terminal_ev
             await answered.wait()
         assert timelines == [[EventType.VALIDATED, EventType.COMPLETED]]
         waiters.request_stop()
+
+
+class FlakyEvents(CountingEvents):
+    """The event store, away while ``down``."""
+
+    def __init__(self, events: SQLiteEventStore) -> None:
+        super().__init__(events)
+        self.down = True
+
+    async def recent_events(self, *, limit: int, job_id: str | None = None) -> list[Envelope]:
+        events = await super().recent_events(limit=limit, job_id=job_id)
+        if self.down:
+            raise StoreUnavailable("The event store is away.")
+        return events
+
+
+async def test_an_event_store_outage_is_logged_once_and_waiting_resumes(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = FlakyEvents(world.events)
+    waiters = JobWaiters(events, interval_s=0.01, sweep_s=3600)  # type: ignore[arg-type]
+    spec = await world.start_job()
+    async with anyio.create_task_group() as tg:
+        await tg.start(waiters.run)
+        answered = anyio.Event()
+
+        async def request() -> None:
+            await wait_for_job(waiters, world.jobs, world.events, spec.id, 30)
+            answered.set()
+
+        tg.start_soon(request)
+        with anyio.fail_after(5):
+            await events.read_twice.wait()  # failed twice (at least)
+            await world.finish_job(spec)
+            events.down = False
+            await answered.wait()
+        waiters.request_stop()
+    failures = [r for r in caplog.records if r.getMessage().startswith("job_waiters.read_failed")]
+    assert [r.getMessage() for r in failures] == [
+        "job_waiters.read_failed error=The event store is away."
+    ]
