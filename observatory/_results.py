@@ -76,7 +76,8 @@ class BatchResult:
     results: tuple[Submitted | Rejected, ...]
     """Each job's :class:`Submitted` or :class:`Rejected`, in order."""
     requests: int
-    """How many ``POST /jobs/batch`` requests it took (at most 1,000 jobs each)."""
+    """How many ``POST /jobs/batch`` requests it took (at most 1,000 jobs each; one
+    resent after a 429 counts again)."""
 
     @property
     def submitted(self) -> list[Submitted]:

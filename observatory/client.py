@@ -107,6 +107,8 @@ MAX_WAIT_PER_REQUEST_S = 60.0
 """The longest ``?wait=`` the read model allows; longer waits take several requests."""
 _MIN_ROUND_S = 0.25
 """A wait round that came back sooner than this (a server without ``?wait=``) is paced."""
+RATE_LIMIT_RETRIES = 5
+"""How many times :meth:`Client.submit_many` resends a batch the gateway rate-limited."""
 _FIRST_UNKNOWN_PAUSE_S = 0.05
 _MAX_UNKNOWN_PAUSE_S = 1.0
 """Pauses before asking again for a job the read model does not know yet."""
@@ -234,6 +236,19 @@ def _batch_results(
                 Rejected(start + offset, str(job.get("id")), str(error), issues_of(result))
             )
     return found
+
+
+def _rate_limited_pause(response: httpx.Response, retry: int) -> float | None:
+    """After a batch request: how long to wait before resending it, ``None``: don't.
+
+    A 429 is waited out (its ``Retry-After``) up to :data:`RATE_LIMIT_RETRIES` times;
+    anything else, or a 429 after the last retry, is left to :func:`_batch_results`.
+    """
+    if response.status_code != 429 or retry >= RATE_LIMIT_RETRIES:
+        return None
+    error = _error(response)
+    assert isinstance(error, RateLimited)
+    return error.retry_after_s
 
 
 def _wait_params(remaining_s: float) -> tuple[float, dict[str, str]]:
@@ -411,6 +426,8 @@ class Client:
         """Submit many jobs, 1,000 per request (``POST /jobs/batch``).
 
         One refused job does not stop the others: its :class:`Rejected` is in the result.
+        A request the gateway rate-limits (429) is sent again after its ``Retry-After``,
+        up to 5 times.
 
         Args:
             jobs: :class:`NewJob` s, or mappings as ``POST /jobs`` takes them.
@@ -420,7 +437,7 @@ class Client:
 
         Raises:
             ValueError: ``jobs`` is empty.
-            ApiError: a whole request was refused (e.g. :class:`RateLimited`) or failed
+            ApiError: a whole request was refused (e.g. still :class:`RateLimited`) or failed
                 (:class:`ServerUnavailable`). The requests before it were accepted; as
                 every job carries its id, calling again with the same jobs is safe.
 
@@ -433,8 +450,13 @@ class Client:
         results: list[Submitted | Rejected] = []
         requests = 0
         for start, chunk in _chunks(listed):
-            response = self._send("POST", f"{self.gateway_url}/jobs/batch", json=chunk)
-            requests += 1
+            for retry in range(RATE_LIMIT_RETRIES + 1):
+                response = self._send("POST", f"{self.gateway_url}/jobs/batch", json=chunk)
+                requests += 1
+                pause_s = _rate_limited_pause(response, retry)
+                if pause_s is None:
+                    break
+                time.sleep(pause_s)
             results += _batch_results(response, start, chunk)
         return BatchResult(tuple(results), requests)
 
@@ -595,8 +617,13 @@ class AsyncClient:
         results: list[Submitted | Rejected] = []
         requests = 0
         for start, chunk in _chunks(listed):
-            response = await self._send("POST", f"{self.gateway_url}/jobs/batch", json=chunk)
-            requests += 1
+            for retry in range(RATE_LIMIT_RETRIES + 1):
+                response = await self._send("POST", f"{self.gateway_url}/jobs/batch", json=chunk)
+                requests += 1
+                pause_s = _rate_limited_pause(response, retry)
+                if pause_s is None:
+                    break
+                await anyio.sleep(pause_s)
             results += _batch_results(response, start, chunk)
         return BatchResult(tuple(results), requests)
 

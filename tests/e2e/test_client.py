@@ -200,3 +200,25 @@ def test_tokens_are_taken_from_the_environment_and_refusals_raised(
         running.stop()
         if running.process.stdout is not None:
             running.process.stdout.close()
+
+
+def test_a_rate_limited_batch_is_sent_again_after_retry_after(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    running = start_observatory(
+        tmp_path_factory.mktemp("limited") / "data",
+        env={"OBSERVATORY_RATE_LIMIT": "1000", "OBSERVATORY_RATE_BURST": "1000"},
+    )
+    try:
+        with Client(running.gateway, running.read_model) as client:
+            result = client.submit_many(NewJob("echo", {"n": n}) for n in range(2500))
+            # 1,000 at once, then each further 1,000 after one 429 (Retry-After: 1).
+            assert len(result.submitted) == 2500
+            assert result.requests == 5
+            assert {client.wait(s.job_id, 60).status for s in result.submitted[-10:]} == {
+                JobStatus.COMPLETED
+            }
+    finally:
+        running.stop()
+        if running.process.stdout is not None:
+            running.process.stdout.close()

@@ -34,6 +34,7 @@ from observatory.client import (
     _batch_results,
     _chunks,
     _error,
+    _rate_limited_pause,
     _submission,
     _wait_params,
 )
@@ -255,3 +256,13 @@ def test_wait_timed_out_keeps_the_job() -> None:
     assert isinstance(error, ApiError)
     assert error.job is None
     assert str(error) == "Job j did not end within 1 s; it is EXECUTING."
+
+
+def test_a_rate_limited_batch_is_resent_after_retry_after_five_times_at_most() -> None:
+    limited = answer(429, {"error": "Too many jobs."}, {"Retry-After": "2"})
+    assert _rate_limited_pause(limited, 0) == 2.0
+    assert _rate_limited_pause(limited, 4) == 2.0
+    assert _rate_limited_pause(limited, 5) is None
+    assert _rate_limited_pause(answer(202, {"results": []}), 0) is None
+    with pytest.raises(RateLimited, match=r"^Too many jobs\.$"):
+        _batch_results(limited, 0, [{"id": "a"}])
