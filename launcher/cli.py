@@ -349,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_tui_arguments(tui)
+
+    from launcher.jobs_cli import add_job_commands
+
+    add_job_commands(commands)
     return parser
 
 
@@ -624,6 +628,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.tui.command import tui_main
 
             return tui_main(args)
+        if args.command in ("submit", "job", "cancel", "retry"):
+            from launcher.jobs_cli import jobs_main
+
+            return jobs_main(args)
     except* ObservatoryError as group:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:

@@ -31,6 +31,7 @@ from quart_app.openapi import (
 )
 from quart_app.read_model.alerts import Alert, AlertBook
 from quart_app.read_model.live import LiveFeed, TooManyClients
+from quart_app.read_model.waiting import MAX_WAIT_S, JobWaiters, parse_wait, wait_for_job
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -143,6 +144,8 @@ class ReadModelDeps:
     job_types: Callable[[], list[str]]
     alerts: AlertBook
     feed: LiveFeed
+    waiters: JobWaiters
+    """Wakes ``GET /jobs/{id}?wait=`` requests when their job moves."""
     gateway_url: Callable[[], str]
     """Where the dashboard submits jobs (the bound port once the gateway runs)."""
 
@@ -333,18 +336,42 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
     @operation(
         "getJob",
         summary="One job with its result or error and its whole event history in order.",
+        description=(
+            "With `wait` (seconds, 0 to 60, fractions allowed), the answer waits until the "
+            "job is terminal (COMPLETED or FAILED) and comes as soon as it is; when the time "
+            "is up it is the job as it is then (check `status`). An unknown job is 404 at "
+            "once, as without `wait` (a job just accepted is unknown until a processor "
+            "takes it: ask again shortly). The request is woken by the audit trail."
+        ),
         tags=["read"],
+        parameters=[
+            query_param(
+                "wait",
+                {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 0},
+            )
+        ],
         responses={
             200: json_response("The job.", _JOB_DETAIL),
+            400: error_response(f"`wait` is not a number of seconds from 0 to {MAX_WAIT_S:g}."),
             404: error_response("No job with that id."),
         },
     )
     async def get_job(job_id: str) -> tuple[Response, int]:
-        record = await deps.jobs.get_job(job_id)
+        try:
+            wait_s = parse_wait(request.args.get("wait"))
+        except BadQuery as exc:
+            return json_error(400, exc.issue.message, [exc.issue])
+        if wait_s > 0:
+            record, timeline = await wait_for_job(
+                deps.waiters, deps.jobs, deps.events, job_id, wait_s
+            )
+        else:
+            record = await deps.jobs.get_job(job_id)
+            timeline = [] if record is None else await deps.events.events_for_job(job_id)
         if record is None:
             return json_error(404, f"No job with id {job_id!r} is known.")
         document = record.to_json()
-        events = [e.to_json() for e in await deps.events.events_for_job(job_id)]
+        events = [e.to_json() for e in timeline]
         document["events"] = events
         # Under the job's own correlation id: grep it and see the job read, too.
         with bind(correlation_id=record.spec.correlation_id, job_id=record.id):

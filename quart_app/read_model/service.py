@@ -12,6 +12,7 @@ from quart_app.read_model.alert_rules import AlertEvaluator
 from quart_app.read_model.alerts import AlertBook
 from quart_app.read_model.app import ReadModelDeps, create_read_model_app
 from quart_app.read_model.live import LiveFeed
+from quart_app.read_model.waiting import JobWaiters
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -57,6 +58,8 @@ class ReadModelService(ServiceTree):
             interval_s=settings.live_interval_s,
             max_clients=settings.max_stream_clients,
         )
+        self.waiters = JobWaiters(events)
+        """The one watcher behind every ``GET /jobs/{id}?wait=``."""
         app = create_read_model_app(
             settings,
             ReadModelDeps(
@@ -70,6 +73,7 @@ class ReadModelService(ServiceTree):
                 job_types=handlers.types,
                 alerts=self.alerts,
                 feed=self.feed,
+                waiters=self.waiters,
                 gateway_url=gateway_url or (lambda: settings.gateway_url),
             ),
         )
@@ -93,6 +97,7 @@ class ReadModelService(ServiceTree):
                 *extra_children,
                 ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.feed, shutdown_s=2.0),
+                ChildSpec.of(self.waiters, shutdown_s=2.0),
                 *evaluator,
             ],
             intensity=10,

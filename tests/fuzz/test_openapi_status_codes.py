@@ -204,6 +204,7 @@ READ_MODEL: dict[tuple[str, str, int], Crafted] = {
     ("GET", "/jobs/recent", 200): Crafted(_R, query="?status=completed&limit=5"),
     ("GET", "/jobs/recent", 400): Crafted(_R, query="?limit=0"),
     ("GET", "/jobs/{jobId}", 200): Crafted(_R, path_value=DONE_JOB),
+    ("GET", "/jobs/{jobId}", 400): Crafted(_R, query="?wait=61"),
     ("GET", "/jobs/{jobId}", 404): Crafted(_R),
     ("GET", "/events", 200): Crafted(_R, query=f"?jobId={DONE_JOB}"),
     ("GET", "/events", 400): Crafted(_R, query="?limit=x"),

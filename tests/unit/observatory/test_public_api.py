@@ -8,7 +8,16 @@ from actors.errors import JobFailed
 
 
 def test_the_public_names_are_pinned() -> None:
-    assert observatory.__all__ == ["HandlerRegistry", "JobContext", "NonRetryable", "handler"]
+    handlers = ["HandlerRegistry", "JobContext", "NonRetryable", "handler"]
+    client = [
+        *["ApiError", "AsyncClient", "AttemptFailure", "BadRequest", "BatchResult"],
+        *["CancelAccepted", "Client", "Conflict", "FieldIssue", "Forbidden", "Job"],
+        *["JobRejected", "JobStatus", "NewJob", "NotFound", "RateLimited", "Rejected"],
+        *["RequestRefused", "RetryAccepted", "ServerUnavailable", "Stats", "Submitted"],
+        *["TypeCounts", "Unauthorized", "WaitTimedOut"],
+    ]
+    assert set(observatory.__all__) == {*handlers, *client}
+    assert len(observatory.__all__) == len(handlers) + len(client)
     assert observatory.__all__ == sorted(observatory.__all__, key=lambda n: (n[0].islower(), n))
     for name in observatory.__all__:
         assert getattr(observatory, name).__doc__, name

@@ -1,0 +1,298 @@
+"""``observatory submit``, ``job``, ``cancel`` and ``retry``: the client's verbs on the command line.
+
+They use :mod:`observatory.client` and nothing else: the gateway and read model come from
+``--gateway-url`` / ``--read-model-url`` or ``GATEWAY_URL`` / ``READ_MODEL_URL`` (default
+the ports of ``observatory up``), the token from ``OBSERVATORY_API_TOKEN``.
+
+Exit codes: 0 done (with ``--wait``: every job COMPLETED); 1 the server refused or could
+not be reached, a job FAILED, or a wait ran out; 2 the command line itself is wrong
+(e.g. ``--payload`` is not a JSON object). Errors are one line on stderr, with the
+server's own message and the fields it refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from observatory import ApiError, Client, Job, JobStatus, NewJob, Rejected, Submitted
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["JOB_COMMANDS", "add_job_commands", "jobs_main"]
+
+JOB_COMMANDS = ("submit", "job", "cancel", "retry")
+"""The subcommands this module adds to ``observatory``."""
+
+_SUBMIT_EPILOG = """\
+examples:
+  observatory submit echo --payload '{"hello": "world"}' --wait
+  observatory submit sleep --payload '{"seconds": 2}' --count 50
+  observatory submit compute --payload '{"rounds": 1000}' --wait --json
+
+With --count above 1 the jobs go in batches of 1,000 (POST /jobs/batch).
+Exit 0 when accepted (with --wait: when every job COMPLETED), 1 when refused or a
+job FAILED or the wait ran out, 2 when the command line is wrong.
+"""
+
+_JOB_EPILOG = """\
+examples:
+  observatory job 2f6c0c2e-8a3b-4c1e-9d4f-0b1a2c3d4e5f
+  observatory job 2f6c0c2e-8a3b-4c1e-9d4f-0b1a2c3d4e5f --wait --timeout 120
+"""
+
+_WRITE_EPILOG = """\
+Exit 0 when the gateway accepted it, 1 when it refused (unknown job: 404; a job
+in the wrong state: 409) with its message.
+"""
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(Exception):
+    """The command line is wrong (exit 2)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gateway-url",
+        default=None,
+        help="the gateway (default: $GATEWAY_URL, else http://127.0.0.1:3000)",
+    )
+    parser.add_argument(
+        "--read-model-url",
+        default=None,
+        help="the read model (default: $READ_MODEL_URL, else http://127.0.0.1:8080)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``submit``, ``job``, ``cancel`` and ``retry`` to the ``observatory`` parser."""
+    raw = argparse.RawDescriptionHelpFormatter
+    submit = commands.add_parser(
+        "submit",
+        help="submit jobs to a running observatory (--wait for their outcome)",
+        description="Submit COUNT jobs of TYPE to the gateway and print their ids.",
+        epilog=_SUBMIT_EPILOG,
+        formatter_class=raw,
+    )
+    submit.add_argument("type", metavar="TYPE", help="the job type, e.g. echo, sleep, compute")
+    submit.add_argument(
+        "--payload", default="{}", help="the payload, a JSON object (default: %(default)s)"
+    )
+    submit.add_argument(
+        "--metadata", default=None, help="a JSON object, e.g. '{\"maxAttempts\": 1}'"
+    )
+    submit.add_argument("--id", dest="job_id", default=None, help="a UUID for the job (count 1)")
+    submit.add_argument(
+        "--count", type=_positive_int, default=1, help="how many such jobs (default: 1)"
+    )
+    submit.add_argument("--wait", action="store_true", help="wait for each job to end")
+    submit.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        help="with --wait: seconds to wait for each job (default: %(default)g)",
+    )
+    _add_common(submit)
+
+    job = commands.add_parser(
+        "job",
+        help="show a job: status, result or error, attempts, timeline",
+        description="Show one job as the read model knows it.",
+        epilog=_JOB_EPILOG,
+        formatter_class=raw,
+    )
+    job.add_argument("job_id", metavar="ID", help="the job's id")
+    job.add_argument("--wait", action="store_true", help="wait for the job to end first")
+    job.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        help="with --wait: seconds to wait (default: %(default)g)",
+    )
+    _add_common(job)
+
+    for verb, what in (
+        ("cancel", "cancel a job that has not ended (it ends FAILED, cancelled)"),
+        ("retry", "run a FAILED job again under the same id"),
+    ):
+        parser = commands.add_parser(
+            verb, help=what, description=what[0].upper() + what[1:] + ".", epilog=_WRITE_EPILOG
+        )
+        parser.add_argument("job_id", metavar="ID", help="the job's id")
+        _add_common(parser)
+
+
+def _json_object(text: str | None, flag: str) -> dict[str, object] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{flag} is not valid JSON: {exc}.") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{flag} must be a JSON object, not {type(value).__name__}.")
+    return value
+
+
+def _out(line: str) -> None:
+    """One line of the command's output (stdout)."""
+    sys.stdout.write(f"{line}\n")
+
+
+def _err(line: str) -> None:
+    """One line of complaint (stderr)."""
+    sys.stderr.write(f"{line}\n")
+
+
+def _print_json(document: object) -> None:
+    _out(json.dumps(document, indent=2, default=str))
+
+
+def _job_document(job: Job) -> dict[str, object]:
+    document = asdict(job)
+    document["status"] = job.status.value
+    return document
+
+
+def _compact(value: object, limit: int = 200) -> str:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _print_job(job: Job) -> None:
+    attempts = f"{job.attempts} attempt{'s' if job.attempts != 1 else ''}"
+    _out(f"{job.id}  {job.type}  {job.status.value}  ({attempts})")
+    rows: list[tuple[str, str]] = [("created", job.created_at)]
+    if job.started_at:
+        rows.append(("started", job.started_at))
+    if job.finished_at:
+        rows.append(("finished", job.finished_at))
+    if job.next_attempt_at:
+        rows.append(("next try", job.next_attempt_at))
+    rows.append(("payload", _compact(dict(job.payload))))
+    if job.status is JobStatus.COMPLETED:
+        rows.append(("result", _compact(job.result)))
+    if job.error:
+        rows.append(("error", job.error))
+    rows += [(f"attempt {e.attempt}", f"{e.error} ({e.at})") for e in job.errors]
+    for event in job.events:
+        rows.append(("event", f"{event.get('occurredAt', '')}  {event.get('eventType', '')}"))
+    for name, value in rows:
+        _out(f"  {name:<10} {value}")
+
+
+def _submit(client: Client, args: argparse.Namespace) -> int:
+    payload = _json_object(args.payload, "--payload")
+    metadata = _json_object(args.metadata, "--metadata")
+    if args.job_id is not None and args.count > 1:
+        raise UsageError("--id names one job; it cannot be used with --count above 1.")
+    results: list[Submitted | Rejected]
+    if args.count == 1:
+        results = [client.submit(args.type, payload, job_id=args.job_id, metadata=metadata)]
+    else:
+        jobs = [NewJob(args.type, payload, metadata=metadata) for _ in range(args.count)]
+        results = list(client.submit_many(jobs).results)
+    submitted = [r for r in results if isinstance(r, Submitted)]
+    rejected = [r for r in results if isinstance(r, Rejected)]
+    jobs_seen: list[Job] = []
+    failed = bool(rejected)
+    if args.wait:
+        for item in submitted:
+            job = client.wait(item.job_id, timeout_s=args.timeout)
+            jobs_seen.append(job)
+            failed = failed or job.status is not JobStatus.COMPLETED
+    if args.json:
+        if args.wait:
+            _print_json([_job_document(job) for job in jobs_seen])
+        else:
+            _print_json([asdict(r) for r in results])
+        return 1 if failed else 0
+    for refused in rejected:
+        detail = "; ".join(f"{i.path or '/'}: {i.message}" for i in refused.details)
+        _err(f"rejected  job {refused.index + 1}: {refused.error} ({detail})")
+    if args.wait:
+        for job in jobs_seen:
+            outcome = (
+                f"result {_compact(job.result)}"
+                if job.status is JobStatus.COMPLETED
+                else f"error {job.error}"
+            )
+            _out(f"{job.id}  {job.status.value}  {outcome}")
+    else:
+        for item in submitted:
+            _out(f"{item.job_id}  submitted")
+    if args.count > 1:
+        _out(f"{len(submitted)} submitted, {len(rejected)} rejected")
+    return 1 if failed else 0
+
+
+def _job(client: Client, args: argparse.Namespace) -> int:
+    job = client.wait(args.job_id, args.timeout) if args.wait else client.get(args.job_id)
+    if args.json:
+        _print_json(_job_document(job))
+    else:
+        _print_job(job)
+    return 0
+
+
+def _write(client: Client, args: argparse.Namespace) -> int:
+    if args.command == "cancel":
+        cancelled = client.cancel(args.job_id)
+        body: Mapping[str, object] = cancelled.body
+        text = f"{cancelled.job_id}  cancel accepted: it ends FAILED (cancelled) shortly"
+    else:
+        retried = client.retry(args.job_id)
+        body = retried.body
+        text = f"{retried.job_id}  retry accepted: it runs again from attempt 1"
+    if args.json:
+        _print_json(dict(body))
+    else:
+        _out(text)
+    return 0
+
+
+def jobs_main(args: argparse.Namespace) -> int:
+    """Run ``observatory submit|job|cancel|retry``; returns the exit code."""
+    # One log line per request would bury the answer.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        with Client(args.gateway_url, args.read_model_url) as client:
+            if args.command == "submit":
+                return _submit(client, args)
+            if args.command == "job":
+                return _job(client, args)
+            return _write(client, args)
+    except UsageError as exc:
+        _err(f"observatory {args.command}: error: {exc}")
+        return 2
+    except ApiError as exc:
+        _err(f"observatory {args.command}: error: {exc}")
+        return 1

@@ -1,0 +1,138 @@
+"""``observatory submit|job|cancel|retry`` as subprocesses against a running observatory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.e2e.conftest import start_observatory
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.e2e.conftest import RunningObservatory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def observatory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningObservatory]:
+    running = start_observatory(tmp_path_factory.mktemp("cli") / "data")
+    try:
+        yield running
+    finally:
+        running.stop()
+        if running.process.stdout is not None:
+            running.process.stdout.close()
+
+
+def cli(observatory: RunningObservatory, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``observatory ARGS`` with the URLs in the environment, as a user would."""
+    env = {
+        **os.environ,
+        "GATEWAY_URL": observatory.gateway,
+        "READ_MODEL_URL": observatory.read_model,
+    }
+    env.pop("OBSERVATORY_API_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-m", "launcher.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_submit_wait_prints_the_outcome(observatory: RunningObservatory) -> None:
+    done = cli(observatory, "submit", "echo", "--payload", '{"hello": "world"}', "--wait")
+    assert done.returncode == 0, done.stderr
+    job_id, status, outcome = done.stdout.strip().split("  ")
+    uuid.UUID(job_id)
+    assert (status, outcome) == ("COMPLETED", 'result {"hello":"world"}')
+
+
+def test_submit_count_json_then_job_shows_each(observatory: RunningObservatory) -> None:
+    done = cli(observatory, "submit", "echo", "--count", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    submitted = json.loads(done.stdout)
+    assert len(submitted) == 3
+    job_id = submitted[0]["job_id"]
+    shown = cli(observatory, "job", job_id, "--wait", "--json")
+    assert shown.returncode == 0, shown.stderr
+    job = json.loads(shown.stdout)
+    assert (job["id"], job["status"], job["type"]) == (job_id, "COMPLETED", "echo")
+    text = cli(observatory, "job", job_id)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"{job_id}  echo  COMPLETED  (1 attempt)"
+    assert any(line.split()[:1] == ["result"] for line in lines)
+    assert sum(line.split()[-1:] == ["job.completed"] for line in lines) == 1
+
+
+def test_a_failing_job_waited_for_exits_1(observatory: RunningObservatory) -> None:
+    done = cli(observatory, "submit", "fail", "--wait")
+    assert done.returncode == 1
+    assert "  FAILED  error " in done.stdout
+
+
+def test_bad_json_is_a_usage_error(observatory: RunningObservatory) -> None:
+    done = cli(observatory, "submit", "echo", "--payload", "{seconds: 2}")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "observatory submit: error: --payload is not valid JSON: Expecting property name "
+        "enclosed in double quotes: line 1 column 2 (char 1)."
+    ]
+    listed = cli(observatory, "submit", "echo", "--payload", "[1]")
+    assert listed.returncode == 2
+    assert listed.stderr.strip() == (
+        "observatory submit: error: --payload must be a JSON object, not list."
+    )
+
+
+def test_a_refusal_exits_1_with_the_servers_message(observatory: RunningObservatory) -> None:
+    done = cli(observatory, "submit", "not a type!")
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "observatory submit: error: The job does not match the job-submission contract: "
+        "1 problem(s). (/type: "
+    )
+    unknown = str(uuid.uuid4())
+    missing = cli(observatory, "job", unknown)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"observatory job: error: No job with id '{unknown}' is known."
+
+
+def test_cancel_and_retry_report_the_gateways_answer(observatory: RunningObservatory) -> None:
+    done = cli(observatory, "submit", "echo", "--wait", "--json")
+    job_id = json.loads(done.stdout)[0]["id"]
+    cancel = cli(observatory, "cancel", job_id)
+    assert cancel.returncode == 1
+    (line,) = cancel.stderr.splitlines()
+    assert line.startswith("observatory cancel: error: ")
+    assert "COMPLETED" in line
+    # An unknown id is 404 to a retry (a cancel may be recorded for a job still queued).
+    refused = cli(observatory, "retry", str(uuid.uuid4()))
+    assert refused.returncode == 1
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith("observatory retry: error: ")
+
+
+def test_the_verbs_have_help() -> None:
+    for verb in ("submit", "job", "cancel", "retry"):
+        done = subprocess.run(
+            [sys.executable, "-m", "launcher.cli", verb, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0
+        assert "--gateway-url" in done.stdout
