@@ -222,6 +222,7 @@ def secure(
         if not allowed(role, request.method, route):
             return json_error(403, f"A {role.value} token may not {request.method} {route}.")
         g.token = presented.strip()
+        g.role = role.value
         return None
 
     if "*" in cors_origins:

@@ -86,7 +86,13 @@ class Executor(Actor[StartJobs]):
                 spec.metadata, registered.max_attempts, self._settings.max_attempts
             )
             context = JobContext(
-                spec.id, spec.type, spec.payload, spec.metadata, job.attempt, max_attempts
+                spec.id,
+                spec.type,
+                spec.payload,
+                spec.metadata,
+                job.attempt,
+                max_attempts,
+                round=job.round,
             )
             started = anyio.current_time()
             result: object = None

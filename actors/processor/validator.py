@@ -33,7 +33,7 @@ from actors.pipeline.admission import admit_batch
 from actors.pipeline.ingress import IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import PublishRequest
-from actors.processor.emitter import SERVICE, job_document, seconds_until
+from actors.processor.emitter import SERVICE, job_document, round_field, seconds_until
 from actors.processor.messages import (
     AdmittedJob,
     AlreadyTerminal,
@@ -146,10 +146,14 @@ class Validator(Actor[IngressBatch | Released]):
         transitions: list[JobTransition] = []
         for job in jobs:
             transitions.append(
-                JobTransition(job.spec, JobStatus.VALIDATED, at, attempt=job.attempt)
+                JobTransition(
+                    job.spec, JobStatus.VALIDATED, at, attempt=job.attempt, round=job.round
+                )
             )
             transitions.append(
-                JobTransition(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt)
+                JobTransition(
+                    job.spec, JobStatus.EXECUTING, at, attempt=job.attempt, round=job.round
+                )
             )
         statuses = await retry_while_unavailable(
             lambda: self._store.apply_transitions(transitions), what="job store (start)"
@@ -185,11 +189,15 @@ class Validator(Actor[IngressBatch | Released]):
     def _start_events(self, job: AdmittedJob, at: str) -> list[Envelope]:
         events: list[Envelope] = []
         if job.attempt == 1:
-            # Once per job; a retry's delivery carries the same job.created.
+            # Once per round; a retry's delivery carries the same job.created (in a later
+            # round: the retry request that started it).
             events.append(job.created)
             events.append(
                 self._emitter.event(
-                    job, EventType.VALIDATED, at, job_document(job.spec, JobStatus.VALIDATED, at)
+                    job,
+                    EventType.VALIDATED,
+                    at,
+                    job_document(job.spec, JobStatus.VALIDATED, at, **round_field(job.round)),
                 )
             )
         events.append(
@@ -197,7 +205,13 @@ class Validator(Actor[IngressBatch | Released]):
                 job,
                 EventType.EXECUTED,
                 at,
-                job_document(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt),
+                job_document(
+                    job.spec,
+                    JobStatus.EXECUTING,
+                    at,
+                    attempt=job.attempt,
+                    **round_field(job.round),
+                ),
             )
         )
         return events
@@ -239,6 +253,19 @@ class Validator(Actor[IngressBatch | Released]):
         )
         if record is not None and record.status.is_terminal:
             return AlreadyTerminal(job, record.status)
+        if record is not None and job.round != record.round:
+            # A delivery of another round than the stored one: an earlier round's (the
+            # job was retried since), or a retry of a job that is not FAILED.
+            log.info(
+                "job.stale_round job_id=%s round=%d stored_round=%d status=%s",
+                job.spec.id,
+                job.round,
+                record.round,
+                record.status,
+            )
+            self._metrics.redeliveries.inc()
+            outbox.settle(job, submission=job.round < record.round)
+            return None
         if record is not None and record.cancel_requested_at is not None:
             log.info("job.cancelled job_id=%s attempts=%d", job.spec.id, record.attempts)
             return Cancelled(
