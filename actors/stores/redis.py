@@ -158,8 +158,8 @@ class RedisCounters:
     async def apply(self, events: Sequence[Envelope]) -> int:
         """Count ``events`` in one round trip; an ``eventId`` already counted is skipped.
 
-        Events of every type move ``lastEventTime`` forward; events of
-        :data:`~actors.domain.stats.COUNTED_EVENT_TYPES` are counted once per ``eventId``
+        Events of every type move ``lastEventTime`` forward; events that move a counter
+        (:func:`~actors.domain.stats.counter_move`) are counted once per ``eventId``
         (remembered for :data:`DEFAULT_DEDUPE_TTL_S` unless opened otherwise).
 
         Returns:

@@ -169,6 +169,7 @@ const state = {
   stream: null,
   pollTimer: null,
   openJobId: null,
+  retryStatus: {},
   editingDeadLetter: null,
   armedDiscards: new Set(),
 };
@@ -312,7 +313,7 @@ function renderJobs(freshIds = new Set()) {
       h(
         "tr",
         { class: `clickable${freshIds.has(job.id + job.status) ? " fresh" : ""}`, "data-job-id": job.id, "data-status": job.status, tabindex: 0, onclick: () => openJob(job.id), onkeydown: (e) => e.key === "Enter" && openJob(job.id) },
-        h("td", {}, statusPill(job.status)),
+        h("td", {}, statusPill(job.status), job.status === "FAILED" ? retryButton(job.id, "row-retry") : null),
         h("td", {}, job.type),
         h("td", { title: job.createdAt }, ago(job.createdAt)),
         h("td", {}, terminal(job.status) ? duration(job.startedAt || job.createdAt, job.finishedAt || job.updatedAt) : "…"),
@@ -596,11 +597,14 @@ async function openJob(jobId, { keepScroll = false } = {}) {
       h("dt", {}, "Type"), h("dd", {}, job.type),
       h("dt", {}, "Status"), h("dd", {}, job.status),
       h("dt", {}, "Attempts"), h("dd", { "data-field": "attempts" }, String(job.attempts ?? 0)),
+      h("dt", {}, "Round"), h("dd", { "data-field": "round" }, String(job.round ?? 1)),
       h("dt", {}, "Created"), h("dd", {}, job.createdAt || "–"),
       h("dt", {}, "Finished"), h("dd", {}, job.finishedAt || "–"),
       h("dt", {}, "Duration"), h("dd", {}, duration(job.startedAt || job.createdAt, job.finishedAt)),
       h("dt", {}, "Correlation"), h("dd", { class: "mono small" }, job.correlationId || "–"),
     ),
+    job.status === "FAILED" ? retryButton(job.id, "drawer-retry") : null,
+    h("p", { class: "muted small", id: "retry-status", role: "status" }, state.retryStatus[job.id] || ""),
     h("h3", {}, "Payload"),
     h("pre", { "data-field": "payload" }, JSON.stringify(job.payload ?? {}, null, 2)),
     job.error ? [h("h3", {}, "Error"), h("pre", { class: "field-error", "data-field": "error" }, typeof job.error === "string" ? job.error : JSON.stringify(job.error, null, 2))] : null,
@@ -615,6 +619,7 @@ async function openJob(jobId, { keepScroll = false } = {}) {
           { class: `t-${event.eventType.split(".").pop()}`, "data-event-type": event.eventType },
           h("strong", {}, event.eventType),
           " ",
+          retryRequest(event),
           h("span", { class: "when" }, `${event.occurredAt} · +${duration(first, event.occurredAt)}${i ? ` (${duration(events[i - 1].occurredAt, event.occurredAt)} after ${events[i - 1].eventType})` : ""}`),
           h("div", { class: "muted small mono" }, `${event.producer?.service || ""} · ${shortId(event.eventId)}`),
         ),
@@ -622,6 +627,37 @@ async function openJob(jobId, { keepScroll = false } = {}) {
     ),
     ].flat().filter(Boolean),
   );
+}
+
+// ---------------------------------------------------------------- retry
+
+function retryButton(jobId, cls) {
+  // In a row: the click is the button's, not the row's (which opens the drawer).
+  const click = (e) => {
+    e.stopPropagation();
+    retryJob(jobId).catch(() => {});
+  };
+  return h("button", { type: "button", class: `ghost retry ${cls}`, "data-job-id": jobId, onclick: click, onkeydown: (e) => e.stopPropagation() }, "Retry");
+}
+
+function retryRequest(event) {
+  // A job.created of a later round is the retry request that started it: who, when.
+  const retry = event.payload?.retry;
+  if (event.eventType !== "job.created" || !retry) return null;
+  const by = retry.requestedBy || {};
+  return h("span", { class: "retry-request", "data-round": String(retry.round) }, `retry requested (round ${retry.round}, by ${by.role || "?"}${by.token ? ` ${by.token}` : ""}) `);
+}
+
+async function retryJob(jobId) {
+  let text;
+  try {
+    const answer = await postJSON(gatewayUrl(`/jobs/${encodeURIComponent(jobId)}/retry`));
+    text = `Retry requested: round ${answer.round} runs shortly.`;
+  } catch (error) {
+    text = describe(error);
+  }
+  state.retryStatus[jobId] = text;
+  await openJob(jobId, { keepScroll: true });
 }
 
 function closeDrawer() {
