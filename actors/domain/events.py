@@ -18,6 +18,7 @@ from actors.domain.jobs import JobStatus
 
 __all__ = [
     "CONTRACT_VERSION",
+    "MAX_ROUND",
     "Envelope",
     "EventType",
     "Producer",
@@ -133,10 +134,17 @@ def is_retry_request(event_type: EventType, event_id: str, payload: Mapping[str,
     return round_ > 1 and event_id == retry_requested_event_id(str(payload.get("id", "")), round_)
 
 
+MAX_ROUND = 1_000_000
+"""The highest round a job may reach (a ``round`` above it is not one: read as 1)."""
+
+
 def event_round(payload: Mapping[str, object]) -> int:
-    """The round an event's ``job.json`` payload belongs to (``round``; 1 when absent)."""
+    """The round an event's ``job.json`` payload belongs to (``round``; 1 when absent or
+    not an integer from 2 to :data:`MAX_ROUND`)."""
     value = payload.get("round", 1)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else 1
+    if isinstance(value, int) and not isinstance(value, bool) and 1 < value <= MAX_ROUND:
+        return value
+    return 1
 
 
 @dataclass(frozen=True, slots=True)

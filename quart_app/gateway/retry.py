@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 from quart import Response, g, jsonify, request
 
 from actors.domain.clock import parse_timestamp, utc_now
-from actors.domain.events import Envelope, EventType, retry_requested_event_id
+from actors.domain.events import MAX_ROUND, Envelope, EventType, retry_requested_event_id
 from actors.domain.jobs import JobStatus
 from actors.domain.lifecycle import retry_refusal
 from actors.errors import ValidationIssue
@@ -218,6 +218,13 @@ def install_retry_routes(
                     "status": record.status.value,
                 }
             ), 409
+        if record.round >= MAX_ROUND:
+            return jsonify(
+                {
+                    "error": f"Job {job_id} ran {record.round} rounds, the most a job may.",
+                    "status": record.status.value,
+                }
+            ), 409
         by = requester()
         envelope = retry_envelope(record, producer=producer, by=by, at=utc_now())
         failure = await publish([envelope.to_message()])
@@ -284,6 +291,7 @@ def install_retry_routes(
         if jobs is None:
             return no_store()
         records, more = await _failed_jobs(jobs, job_type, since, limit)
+        records = [record for record in records if record.round < MAX_ROUND]
         by, at = requester(), utc_now()
         messages = [
             retry_envelope(record, producer=producer, by=by, at=at).to_message()
