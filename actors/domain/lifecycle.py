@@ -396,7 +396,8 @@ def _plan(
         new_errors=tuple(new_errors),
         next_attempt_at=next_attempt_at,
         retried=retried,
-        new_round=new_round,
+        # A job created by this very batch is written whole anyway.
+        new_round=new_round and before is not None,
     )
 
 

@@ -169,3 +169,18 @@ async def test_the_round_survives_closing_and_reopening_the_store(
     assert record is not None
     assert (record.status, record.round) == (V, 3)
     assert [job.round for job in recent] == [3]
+
+
+async def test_a_job_created_failed_and_retried_in_one_batch_is_written_once(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-r6")
+
+    statuses = await job_store.apply_transitions(
+        [step(job, F, 1, error="boom"), step(job, V, 2, round_=2), step(job, E, 2, round_=2)]
+    )
+
+    assert statuses == [F, V, E]
+    record = await job_store.get_job("job-r6")
+    assert record is not None
+    assert (record.status, record.round, record.attempts, record.errors) == (E, 2, 1, ())
