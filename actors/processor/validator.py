@@ -97,7 +97,7 @@ class Validator(Actor[IngressBatch | Released]):
         admitted: list[AdmittedJob] = []
         for message in messages:
             if isinstance(message, Released):
-                self._release(message, outbox)
+                admitted.extend(self._release(message, outbox))
             else:
                 admitted.extend(await self._admit(message))
         to_start: list[AdmittedJob] = []
@@ -115,11 +115,22 @@ class Validator(Actor[IngressBatch | Released]):
             await self._start(to_start, parked, outbox)
         await outbox.flush(self._publisher)
 
-    def _release(self, message: Released, outbox: Outbox) -> None:
-        """Settle the deliveries parked on jobs whose outcome is now stored."""
+    def _release(self, message: Released, outbox: Outbox) -> list[AdmittedJob]:
+        """Settle the deliveries parked on jobs whose outcome is now stored.
+
+        Returns:
+            The parked deliveries of a later round (a retry asked for as soon as the job
+            was stored FAILED, before it left the registry): they are started like any
+            new delivery, the store deciding (they are never settled unrun).
+        """
+        later_rounds: list[AdmittedJob] = []
         for job_id in message.job_ids:
             for duplicate in self._running.pop(job_id, ()):
-                outbox.settle(duplicate, submission=True)
+                if duplicate.round > 1:
+                    later_rounds.append(duplicate)
+                else:
+                    outbox.settle(duplicate, submission=True)
+        return later_rounds
 
     async def _admit(self, batch: IngressBatch) -> list[AdmittedJob]:
         """The valid jobs of ``batch``; the invalid envelopes go to the dead letters."""

@@ -18,8 +18,9 @@ from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, EventType, Producer, is_retry_request
-from actors.domain.handlers import DEFAULT_REGISTRY
-from actors.domain.jobs import JobStatus
+from actors.domain.handlers import DEFAULT_REGISTRY, JobContext
+from actors.domain.jobs import JobRecord, JobSpec, JobStatus
+from actors.errors import JobFailed
 from actors.stores.memory import MemoryCounters
 from quart_app.gateway.retry import retry_envelope
 from tests.pipeline import Pipeline, open_pipeline
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
 
-    from actors.domain.jobs import JobRecord
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -168,3 +168,50 @@ async def test_a_failed_job_retried_runs_new_rounds_until_it_completes(pipe: Pip
     rebuilt = MemoryCounters()
     await rebuilt.rebuild(pipe.events)
     assert (await rebuilt.snapshot()).to_json() == stats.to_json()
+
+
+async def test_a_retry_taken_while_the_failing_round_is_still_in_flight_runs(
+    tmp_path: Path,
+) -> None:
+    # The retry may reach the processor before the failed round left its in-flight
+    # registry (the gateway saw FAILED in the store at once): parked on the job, it must
+    # be started once the round is released, never settled unrun.
+    gate = anyio.Event()
+
+    async def gated(job: JobContext) -> object:
+        if job.round == 1:
+            await gate.wait()
+            raise JobFailed("round 1 fails")
+        return {"round": job.round}
+
+    handlers = DEFAULT_REGISTRY.copy()
+    handlers.register("gated", gated, max_attempts=1)
+    settings = Settings(data_dir=tmp_path, prefetch=16, shutdown_s=5.0, retry_backoff_s=0.02)
+    async with open_pipeline(tmp_path, settings, handlers) as pipe:
+        job_id, now = str(uuid.uuid4()), utc_now()
+        job = {"id": job_id, "type": "gated", "status": "PENDING", "createdAt": now}
+        created = Envelope.job_created(
+            job, producer=PRODUCER, correlation_id=str(uuid.uuid4()), at=now
+        )
+        await pipe.broker.publish_batch(JOBS_CREATED, [created.to_message()])
+
+        async def running() -> bool:
+            record = await pipe.jobs.get_job(job_id)
+            return record is not None and record.status is JobStatus.EXECUTING
+
+        await _wait_for(running)
+        spec = JobSpec(job_id, "gated", now, created.correlation_id)
+        as_failed = JobRecord(spec, JobStatus.FAILED, now, attempts=1, error="round 1 fails")
+        await _retry(pipe, as_failed)
+
+        async def parked() -> bool:
+            return pipe.broker.statistics().queues[JOBS_CREATED].ready == 0
+
+        await _wait_for(parked)
+        gate.set()
+
+        record = await _settled(pipe, job_id, JobStatus.COMPLETED, 2)
+        assert record.result == {"round": 2}
+        await _wait_for(lambda: _counters_match_the_store(pipe))
+        stats = await pipe.counters.snapshot()
+        assert (stats.total_jobs, stats.completed_jobs, stats.failed_jobs) == (1, 1, 0)
