@@ -128,13 +128,32 @@ class LifecycleEmitter:
     def replay(self, job: AdmittedJob, record: JobRecord) -> list[Envelope]:
         """Every lifecycle event of the terminal ``record`` after ``job.created``, with
         the ids they were first emitted with: validated, each attempt's start (and, for an
-        attempt that was retried, its failure), then the terminal event."""
+        attempt that was retried, its failure), then the terminal event.
+
+        Of a job in a later round, each earlier round's ``job.validated`` and ``job.failed``
+        come first (an earlier round ended FAILED, or it would not have been retried):
+        should a crash have lost them, the trail and the counters get them back; the
+        store no longer holds their details, so they carry only the round."""
         spec = record.spec
         round_ = record.round
         in_round = round_field(round_)
         started = record.started_at or record.updated_at
         ends = {entry.attempt: entry for entry in record.errors}
         events = [
+            self._envelope(
+                spec,
+                event_type,
+                lifecycle_event_id(spec.id, event_type, round_=earlier),
+                spec.created_at,
+                job_document(spec, status, spec.created_at, **round_field(earlier)),
+            )
+            for earlier in range(1, round_)
+            for event_type, status in (
+                (EventType.VALIDATED, JobStatus.VALIDATED),
+                (EventType.FAILED, JobStatus.FAILED),
+            )
+        ]
+        events += [
             self._envelope(
                 spec,
                 EventType.VALIDATED,

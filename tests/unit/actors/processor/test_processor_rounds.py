@@ -8,6 +8,8 @@ after every round: one job, counted with its latest outcome.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import uuid
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,13 @@ import pytest
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.clock import utc_now
-from actors.domain.events import Envelope, EventType, Producer, is_retry_request
+from actors.domain.events import (
+    Envelope,
+    EventType,
+    Producer,
+    is_retry_request,
+    lifecycle_event_id,
+)
 from actors.domain.handlers import DEFAULT_REGISTRY, JobContext
 from actors.domain.jobs import JobRecord, JobSpec, JobStatus
 from actors.errors import JobFailed
@@ -215,3 +223,49 @@ async def test_a_retry_taken_while_the_failing_round_is_still_in_flight_runs(
         await _wait_for(lambda: _counters_match_the_store(pipe))
         stats = await pipe.counters.snapshot()
         assert (stats.total_jobs, stats.completed_jobs, stats.failed_jobs) == (1, 1, 0)
+
+
+def _delete_events(path: Path, event_ids: list[str]) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.executemany("DELETE FROM events WHERE event_id = ?", [(i,) for i in event_ids])
+
+
+async def test_a_replay_gives_back_an_earlier_round_s_lost_events(
+    pipe: Pipeline, tmp_path: Path
+) -> None:
+    # A processor that died after storing round 1 FAILED but before publishing its events
+    # leaves them to its redelivery; if the job was retried meanwhile, that replay tells
+    # the job's later round, so it gives back the earlier rounds' validated and failed.
+    job_id, now = str(uuid.uuid4()), utc_now()
+    job = {
+        "id": job_id,
+        "type": "fail",
+        "status": "PENDING",
+        "createdAt": now,
+        "payload": {"succeedFromRound": 2},
+        "metadata": {"maxAttempts": 1},
+    }
+    created = Envelope.job_created(job, producer=PRODUCER, correlation_id=str(uuid.uuid4()), at=now)
+    await pipe.broker.publish_batch(JOBS_CREATED, [created.to_message()])
+    failed = await _settled(pipe, job_id, JobStatus.FAILED, 1)
+    request = await _retry(pipe, failed)
+    await _settled(pipe, job_id, JobStatus.COMPLETED, 2)
+    await _wait_for(lambda: _counters_match_the_store(pipe))
+    lost = [
+        lifecycle_event_id(job_id, EventType.VALIDATED),
+        lifecycle_event_id(job_id, EventType.FAILED),
+    ]
+    await anyio.to_thread.run_sync(_delete_events, tmp_path / "ev.sqlite3", lost)
+
+    await pipe.broker.publish_batch(JOBS_CREATED, [request.to_message()])  # replayed
+    await _wait_for(lambda: _quiet(pipe))
+
+    async def given_back() -> bool:
+        ids = {e.event_id for e in await pipe.events.events_for_job(job_id)}
+        return set(lost) <= ids
+
+    await _wait_for(given_back)
+    rebuilt = MemoryCounters()
+    await rebuilt.rebuild(pipe.events)
+    assert (await rebuilt.snapshot()).to_json() == (await pipe.counters.snapshot()).to_json()
+    assert await _counters_match_the_store(pipe)
