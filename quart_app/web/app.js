@@ -1,6 +1,8 @@
 // Task Observatory dashboard. Plain ES module, no build step, no third-party code:
 // everything comes from this read model (same origin) and the gateway named by /config.
 
+import { retryUi } from "./retry.js";
+
 export const LOGO = String.raw`
  _____         _       ___  _                              _
 |_   _|_ _ ___| | __  / _ \| |__  ___  ___ _ ____   ____ _| |_ ___  _ __ _   _
@@ -174,6 +176,8 @@ const state = {
   armedDiscards: new Set(),
 };
 
+const retry = retryUi({ h, postJSON, gatewayUrl, describe, openJob, state });
+
 function gatewayUrl(path) {
   const base = (state.config && state.config.gatewayUrl) || "";
   return base.replace(/\/+$/, "") + path;
@@ -313,7 +317,7 @@ function renderJobs(freshIds = new Set()) {
       h(
         "tr",
         { class: `clickable${freshIds.has(job.id + job.status) ? " fresh" : ""}`, "data-job-id": job.id, "data-status": job.status, tabindex: 0, onclick: () => openJob(job.id), onkeydown: (e) => e.key === "Enter" && openJob(job.id) },
-        h("td", {}, statusPill(job.status), job.status === "FAILED" ? retryButton(job.id, "row-retry") : null),
+        h("td", {}, statusPill(job.status), job.status === "FAILED" ? retry.retryButton(job.id, "row-retry") : null),
         h("td", {}, job.type),
         h("td", { title: job.createdAt }, ago(job.createdAt)),
         h("td", {}, terminal(job.status) ? duration(job.startedAt || job.createdAt, job.finishedAt || job.updatedAt) : "…"),
@@ -603,7 +607,7 @@ async function openJob(jobId, { keepScroll = false } = {}) {
       h("dt", {}, "Duration"), h("dd", {}, duration(job.startedAt || job.createdAt, job.finishedAt)),
       h("dt", {}, "Correlation"), h("dd", { class: "mono small" }, job.correlationId || "–"),
     ),
-    job.status === "FAILED" ? retryButton(job.id, "drawer-retry") : null,
+    job.status === "FAILED" ? retry.retryButton(job.id, "drawer-retry") : null,
     h("p", { class: "muted small", id: "retry-status", role: "status" }, state.retryStatus[job.id] || ""),
     h("h3", {}, "Payload"),
     h("pre", { "data-field": "payload" }, JSON.stringify(job.payload ?? {}, null, 2)),
@@ -619,7 +623,7 @@ async function openJob(jobId, { keepScroll = false } = {}) {
           { class: `t-${event.eventType.split(".").pop()}`, "data-event-type": event.eventType },
           h("strong", {}, event.eventType),
           " ",
-          retryRequest(event),
+          retry.retryRequest(event),
           h("span", { class: "when" }, `${event.occurredAt} · +${duration(first, event.occurredAt)}${i ? ` (${duration(events[i - 1].occurredAt, event.occurredAt)} after ${events[i - 1].eventType})` : ""}`),
           h("div", { class: "muted small mono" }, `${event.producer?.service || ""} · ${shortId(event.eventId)}`),
         ),
@@ -627,37 +631,6 @@ async function openJob(jobId, { keepScroll = false } = {}) {
     ),
     ].flat().filter(Boolean),
   );
-}
-
-// ---------------------------------------------------------------- retry
-
-function retryButton(jobId, cls) {
-  // In a row: the click is the button's, not the row's (which opens the drawer).
-  const click = (e) => {
-    e.stopPropagation();
-    retryJob(jobId).catch(() => {});
-  };
-  return h("button", { type: "button", class: `ghost retry ${cls}`, "data-job-id": jobId, onclick: click, onkeydown: (e) => e.stopPropagation() }, "Retry");
-}
-
-function retryRequest(event) {
-  // A job.created of a later round is the retry request that started it: who, when.
-  const retry = event.payload?.retry;
-  if (event.eventType !== "job.created" || !retry) return null;
-  const by = retry.requestedBy || {};
-  return h("span", { class: "retry-request", "data-round": String(retry.round) }, `retry requested (round ${retry.round}, by ${by.role || "?"}${by.token ? ` ${by.token}` : ""}) `);
-}
-
-async function retryJob(jobId) {
-  let text;
-  try {
-    const answer = await postJSON(gatewayUrl(`/jobs/${encodeURIComponent(jobId)}/retry`));
-    text = `Retry requested: round ${answer.round} runs shortly.`;
-  } catch (error) {
-    text = describe(error);
-  }
-  state.retryStatus[jobId] = text;
-  await openJob(jobId, { keepScroll: true });
 }
 
 function closeDrawer() {
