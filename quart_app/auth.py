@@ -6,8 +6,8 @@ new lines, each ``role:token``; blank lines and lines starting with ``#`` are ig
 Roles:
 
 - ``viewer`` may read (every ``GET``, the live stream included);
-- ``submitter`` may read, submit jobs, cancel them and requeue, discard or probe dead
-  letters;
+- ``submitter`` may read, submit jobs, cancel and retry them, and requeue, discard or
+  probe dead letters;
 - ``alertmanager`` may only deliver alerts (``POST /webhooks/alertmanager``).
 
 Without tokens every request is allowed (``observatory up`` on a loopback address says so
@@ -222,6 +222,7 @@ def secure(
         if not allowed(role, request.method, route):
             return json_error(403, f"A {role.value} token may not {request.method} {route}.")
         g.token = presented.strip()
+        g.role = role.value
         return None
 
     if "*" in cors_origins:

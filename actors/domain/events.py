@@ -18,12 +18,16 @@ from actors.domain.jobs import JobStatus
 
 __all__ = [
     "CONTRACT_VERSION",
+    "MAX_ROUND",
     "Envelope",
     "EventType",
     "Producer",
     "attempt_failed_event_id",
     "envelopes_to_message",
+    "event_round",
+    "is_retry_request",
     "lifecycle_event_id",
+    "retry_requested_event_id",
 ]
 
 CONTRACT_VERSION = "1.0.0"
@@ -37,7 +41,11 @@ class EventType(enum.StrEnum):
     """The lifecycle event types of the contract."""
 
     CREATED = "job.created"
-    """The gateway accepted the job (status PENDING)."""
+    """The gateway accepted the job (status PENDING); also, with ``payload.round`` above
+    1 and ``payload.retry``, that someone asked for the ``FAILED`` job to run again
+    (``POST /jobs/{id}/retry``): the *retry request* starting that round, with its
+    deterministic id (:func:`retry_requested_event_id`). The contract has no retry event
+    type, and a retry is the job submitted again."""
     VALIDATED = "job.validated"
     """A processor validated the job (status VALIDATED)."""
     EXECUTED = "job.executed"
@@ -77,26 +85,66 @@ _BY_STATUS = {
 }
 
 
-def lifecycle_event_id(job_id: str, event_type: EventType, attempt: int = 1) -> str:
+def _round_key(job_id: str, round_: int) -> str:
+    """What event names of round ``round_`` start with (round 1: the job id, as ever)."""
+    return job_id if round_ == 1 else f"{job_id}:round:{round_}"
+
+
+def lifecycle_event_id(
+    job_id: str, event_type: EventType, attempt: int = 1, *, round_: int = 1
+) -> str:
     """Return the deterministic event id of a processor-emitted lifecycle event.
 
-    ``job.validated`` happens once per job and the terminal event once per job (both
-    terminal types share one id, so a job can never be counted as both); ``job.executed``
-    happens once per attempt.
+    ``job.validated`` happens once per round and the terminal event once per round (both
+    terminal types share one id, so a round can never be counted as both);
+    ``job.executed`` happens once per attempt. Round 1's ids are those of every version
+    before rounds existed; a later round's ids include the round, so they never collide
+    with an earlier round's.
     """
+    key = _round_key(job_id, round_)
     if event_type is EventType.EXECUTED:
-        name = f"{job_id}:{event_type.value}:{attempt}"
+        name = f"{key}:{event_type.value}:{attempt}"
     elif event_type in (EventType.COMPLETED, EventType.FAILED):
-        name = f"{job_id}:terminal"
+        name = f"{key}:terminal"
     else:
-        name = f"{job_id}:{event_type.value}"
+        name = f"{key}:{event_type.value}"
     return str(uuid.uuid5(_EVENT_NAMESPACE, name))
 
 
-def attempt_failed_event_id(job_id: str, attempt: int) -> str:
+def attempt_failed_event_id(job_id: str, attempt: int, *, round_: int = 1) -> str:
     """The deterministic id of the ``job.executed`` event saying attempt ``attempt`` failed
     and will be retried (distinct from the id of the event saying it started)."""
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{job_id}:{EventType.EXECUTED.value}:{attempt}:retry"))
+    key = _round_key(job_id, round_)
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{key}:{EventType.EXECUTED.value}:{attempt}:retry"))
+
+
+def retry_requested_event_id(job_id: str, round_: int) -> str:
+    """The deterministic id of the retry request starting round ``round_`` (a
+    ``job.created`` envelope; two requests racing to start the same round are one event,
+    counted once)."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{job_id}:retry:{round_}"))
+
+
+def is_retry_request(event_type: EventType, event_id: str, payload: Mapping[str, object]) -> bool:
+    """Whether an event is the retry request of a round: a ``job.created`` of round 2 or
+    later with that round's deterministic id (a client's own ``round`` field is not one)."""
+    if event_type is not EventType.CREATED:
+        return False
+    round_ = event_round(payload)
+    return round_ > 1 and event_id == retry_requested_event_id(str(payload.get("id", "")), round_)
+
+
+MAX_ROUND = 1_000_000
+"""The highest round a job may reach (a ``round`` above it is not one: read as 1)."""
+
+
+def event_round(payload: Mapping[str, object]) -> int:
+    """The round an event's ``job.json`` payload belongs to (``round``; 1 when absent or
+    not an integer from 2 to :data:`MAX_ROUND`)."""
+    value = payload.get("round", 1)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 < value <= MAX_ROUND:
+        return value
+    return 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,9 @@ class JobContext:
     """1 for the first attempt, 2 for the first retry, and so on."""
     max_attempts: int = 1
     """How many attempts the job gets (see :mod:`actors.domain.attempts`)."""
+    round: int = 1
+    """1 for the job's first run; each retry of the ``FAILED`` job (``POST
+    /jobs/{id}/retry``) runs it again as the next round, from attempt 1."""
 
 
 JobHandler = Callable[[JobContext], Awaitable[object]]
@@ -373,7 +376,13 @@ async def sleep(job: JobContext) -> object:
 
 @handler("fail")
 async def fail(job: JobContext) -> object:
-    """Always fail, with ``payload.message`` as the error when given."""
+    """Fail, with ``payload.message`` as the error when given; always, unless
+    ``payload.succeedFromRound`` (an integer) says from which round on it completes
+    instead (to show a retried job completing)."""
+    succeed_from = job.payload.get("succeedFromRound")
+    if isinstance(succeed_from, int) and not isinstance(succeed_from, bool):
+        if job.round >= succeed_from:
+            return {"round": job.round, "attempt": job.attempt}
     message = job.payload.get("message", "This job always fails (type 'fail').")
     raise JobFailed(str(message))
 

@@ -131,7 +131,10 @@ class JobTransition:
       terminal back to ``PENDING``, records ``error`` as attempt ``attempt``'s failure and
       sets ``nextAttemptAt``;
     * a ``FAILED`` transition records ``error`` as the attempt's failure too, unless it is
-      a cancel (``cancelled``).
+      a cancel (``cancelled``);
+    * a transition of a later ``round`` than the stored one starts that round, but only
+      for a ``FAILED`` job: its attempts, history of errors, outcome and cancel marker
+      start afresh; a transition of an earlier round is ignored.
 
     :mod:`actors.domain.lifecycle` holds these rules as code; every store plans its
     writes with it.
@@ -151,6 +154,9 @@ class JobTransition:
     """Set for a retry: when the next attempt is due, RFC 3339 UTC."""
     cancelled: bool = False
     """A ``FAILED`` transition that ends a cancelled job (not an attempt's failure)."""
+    round: int = 1
+    """The round this transition belongs to, from 1: ``POST /jobs/{id}/retry`` runs a
+    ``FAILED`` job again as a new round, whose attempts count from 1 again."""
 
     @property
     def is_retry(self) -> bool:
@@ -188,6 +194,9 @@ class JobRecord:
     """While ``PENDING`` between attempts: when the next attempt is due."""
     cancel_requested_at: str | None = None
     """When ``DELETE /jobs/{id}`` asked for the job to be cancelled."""
+    round: int = 1
+    """The job's round, from 1; each ``POST /jobs/{id}/retry`` of a ``FAILED`` job starts
+    the next one (attempts, errors and outcome are those of the current round)."""
 
     @property
     def failed_attempts(self) -> int:
@@ -226,5 +235,6 @@ class JobRecord:
             "errors": [entry.to_json() for entry in self.errors],
             "nextAttemptAt": self.next_attempt_at,
             "cancelRequestedAt": self.cancel_requested_at,
+            "round": self.round,
         }
         return doc

@@ -8,7 +8,11 @@ writer. The rule (see :class:`~actors.domain.jobs.JobTransition`), checked in th
 =====================  ==============================================================
 refusal                when
 =====================  ==============================================================
+``STALE_ROUND``        the transition belongs to an earlier round than the job's
+``NOT_RETRYABLE``      the transition belongs to a later round, and the job is not
+                       ``FAILED``: only a failed job is retried
 ``TERMINAL``           the job is ``COMPLETED`` or ``FAILED``: it never changes again
+                       within its round
 ``STALE_ATTEMPT``      the transition's attempt already failed (at most the failed
                        attempts recorded): a stale delivery never moves the job
 ``CANCEL_REQUESTED``   the job's cancel was requested and the transition moves it into
@@ -17,6 +21,13 @@ refusal                when
 =====================  ==============================================================
 
 A job that does not exist yet is created by its first transition, whatever it is.
+
+**Rounds.** ``POST /jobs/{id}/retry`` runs a ``FAILED`` job again: the gateway publishes
+it as attempt 1 of round ``n + 1``, and the first transition of that round the processor
+writes (``FAILED`` → ``VALIDATED``, the job being queued meanwhile) *starts the round*:
+the job's attempts, failed attempts, history of errors, outcome and cancel marker start
+afresh (:attr:`JobEffect.new_round`), and the rules above apply within the new round.
+:func:`retry_refusal` is the gateway's side of the same rule: which jobs may be retried.
 
 Example::
 
@@ -57,6 +68,8 @@ __all__ = [
     "plan_batch",
     "plan_job",
     "refusal",
+    "retry_refusal",
+    "starts_round",
 ]
 
 
@@ -71,6 +84,10 @@ class Refusal(enum.Enum):
     """The job's cancel was requested: it never moves into ``VALIDATED``/``EXECUTING``."""
     LOWER_RANK = "lower rank"
     """The transition would move the job backwards, and it is not a retry."""
+    STALE_ROUND = "stale round"
+    """The transition belongs to an earlier round than the job's."""
+    NOT_RETRYABLE = "not retryable"
+    """The transition starts a new round, but the job is not ``FAILED``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +99,36 @@ class LifecycleState:
     """The highest attempt recorded as failed."""
     cancel_requested: bool = False
     """Whether ``DELETE /jobs/{id}`` marked the job for cancelling."""
+    round: int = 1
+    """The job's round, from 1 (each retry of a ``FAILED`` job starts the next one)."""
 
     @classmethod
     def of(cls, record: JobRecord) -> LifecycleState:
         """The state of a stored job."""
-        return cls(record.status, record.failed_attempts, record.cancel_requested_at is not None)
+        return cls(
+            record.status,
+            record.failed_attempts,
+            record.cancel_requested_at is not None,
+            record.round,
+        )
+
+
+def retry_refusal(status: JobStatus) -> Refusal | None:
+    """Why a job in ``status`` cannot be retried (``None``: it can, being ``FAILED``)."""
+    return None if status is JobStatus.FAILED else Refusal.NOT_RETRYABLE
+
+
+def starts_round(state: LifecycleState, transition: JobTransition) -> bool:
+    """Whether ``transition`` starts a new round of a job in ``state``."""
+    return transition.round > state.round and state.status is JobStatus.FAILED
 
 
 def refusal(state: LifecycleState, transition: JobTransition) -> Refusal | None:
     """Why ``transition`` does not apply to a job in ``state``, or ``None`` when it does."""
+    if transition.round < state.round:
+        return Refusal.STALE_ROUND
+    if transition.round > state.round:
+        return retry_refusal(state.status)
     if state.status in TERMINAL_STATUSES:
         return Refusal.TERMINAL
     if transition.attempt <= state.failed_attempts:
@@ -107,12 +145,20 @@ def _after(
 ) -> LifecycleState:
     """The state once ``transition`` applied (``state`` ``None``: it creates the job);
     ``failed`` is the transition's :attr:`~actors.domain.jobs.JobTransition.failed_attempt`."""
-    if state is None:
-        return LifecycleState(transition.status, 0 if failed is None else failed.attempt)
+    if state is None or transition.round != state.round:
+        # A new job, or the first transition of a new round: everything starts afresh.
+        return LifecycleState(
+            transition.status, 0 if failed is None else failed.attempt, round=transition.round
+        )
     if failed is None:
-        return LifecycleState(transition.status, state.failed_attempts, state.cancel_requested)
+        return LifecycleState(
+            transition.status, state.failed_attempts, state.cancel_requested, state.round
+        )
     return LifecycleState(
-        transition.status, max(state.failed_attempts, failed.attempt), state.cancel_requested
+        transition.status,
+        max(state.failed_attempts, failed.attempt),
+        state.cancel_requested,
+        state.round,
     )
 
 
@@ -177,6 +223,10 @@ class JobEffect:
     """When the next attempt is due (set by a retry, cleared by any other transition)."""
     retried: bool = False
     """Whether a retry applied: the only way the net effect may lower the job's rank."""
+    new_round: bool = False
+    """Whether a transition started a new round (of a ``FAILED`` job): the other fields
+    then *replace* the stored ones (``attempts``, ``errors``, outcome, cancel marker)
+    instead of being combined with them."""
 
     @property
     def status(self) -> JobStatus:
@@ -208,9 +258,25 @@ class JobEffect:
                 error=self.error,
                 errors=self.new_errors,
                 next_attempt_at=self.next_attempt_at,
+                round=self.after.round,
             )
         if self.before is None:
             raise ValueError(f"Job {self.job_id!r} exists already; its effect creates it.")
+        if self.new_round:
+            return replace(
+                record,
+                status=self.status,
+                updated_at=max(record.updated_at, self.updated_at),
+                attempts=self.attempts,
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+                result=self.result,
+                error=self.error,
+                errors=self.new_errors,
+                next_attempt_at=self.next_attempt_at,
+                cancel_requested_at=None,
+                round=self.after.round,
+            )
         return replace(
             record,
             status=self.status,
@@ -277,10 +343,16 @@ def _plan(
     new_errors: list[AttemptError] = []
     next_attempt_at: str | None = None
     retried = False
+    new_round = False
     for position in positions:
         transition = transitions[position]
         reason = None if state is None else refusal(state, transition)
         if reason is None:
+            if state is not None and starts_round(state, transition):
+                # What the earlier rounds did is replaced, not added to.
+                new_round = True
+                attempts, started_at, finished_at, result, error = 0, None, None, None, None
+                new_errors = []
             failed = transition.failed_attempt
             if failed is not None:
                 new_errors.append(failed)
@@ -324,6 +396,8 @@ def _plan(
         new_errors=tuple(new_errors),
         next_attempt_at=next_attempt_at,
         retried=retried,
+        # A job created by this very batch is written whole anyway.
+        new_round=new_round and before is not None,
     )
 
 

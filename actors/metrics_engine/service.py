@@ -10,6 +10,13 @@ Two pipelines under one ``one_for_all`` supervisor:
   that says so).
 
 **publisher** carries the dead letters the aggregator finds.
+
+What each event does to the counters is one rule, :func:`~actors.domain.stats.counter_move`
+(the module docstring of :mod:`actors.domain.stats` spells it out): ``job.validated`` of
+round 1 counts a job, ``job.completed`` / ``job.failed`` count each round's outcome, and
+the retry request that starts a new round of a ``FAILED`` job (``POST /jobs/{id}/retry``)
+counts ``failedJobs`` down by one, so a retried job is always one job with its latest
+outcome and ``/stats`` equals what the job store holds.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ __all__ = [
     "LifecycleEmitter",
     "job_document",
     "next_attempt_message",
+    "round_field",
     "seconds_since",
     "seconds_until",
 ]
@@ -71,6 +72,12 @@ def job_document(spec: JobSpec, status: JobStatus, at: str, **extra: object) -> 
     return doc
 
 
+def round_field(round_: int) -> dict[str, object]:
+    """The ``round`` field of an event's payload: only from round 2 on (round 1's
+    events are as they were before rounds existed)."""
+    return {"round": round_} if round_ > 1 else {}
+
+
 class LifecycleEmitter:
     """Builds this processor's lifecycle envelopes."""
 
@@ -83,8 +90,12 @@ class LifecycleEmitter:
         event_type: EventType,
         at: str,
         payload: dict[str, object],
+        *,
+        round_: int | None = None,
     ) -> Envelope:
-        event_id = lifecycle_event_id(job.spec.id, event_type, job.attempt)
+        """An event about ``job`` (of its attempt, and of its round unless ``round_``)."""
+        round_ = job.round if round_ is None else round_
+        event_id = lifecycle_event_id(job.spec.id, event_type, job.attempt, round_=round_)
         return Envelope(
             event_type=event_type,
             event_id=event_id,
@@ -110,23 +121,45 @@ class LifecycleEmitter:
             result=record.result,
             error=record.error,
             **extra,
+            **round_field(record.round),
         )
-        return self.event(job, event_type, at, payload)
+        return self.event(job, event_type, at, payload, round_=record.round)
 
     def replay(self, job: AdmittedJob, record: JobRecord) -> list[Envelope]:
         """Every lifecycle event of the terminal ``record`` after ``job.created``, with
         the ids they were first emitted with: validated, each attempt's start (and, for an
-        attempt that was retried, its failure), then the terminal event."""
+        attempt that was retried, its failure), then the terminal event.
+
+        Of a job in a later round, each earlier round's ``job.validated`` and ``job.failed``
+        come first (an earlier round ended FAILED, or it would not have been retried):
+        should a crash have lost them, the trail and the counters get them back; the
+        store no longer holds their details, so they carry only the round."""
         spec = record.spec
+        round_ = record.round
+        in_round = round_field(round_)
         started = record.started_at or record.updated_at
         ends = {entry.attempt: entry for entry in record.errors}
         events = [
             self._envelope(
                 spec,
+                event_type,
+                lifecycle_event_id(spec.id, event_type, round_=earlier),
+                spec.created_at,
+                job_document(spec, status, spec.created_at, **round_field(earlier)),
+            )
+            for earlier in range(1, round_)
+            for event_type, status in (
+                (EventType.VALIDATED, JobStatus.VALIDATED),
+                (EventType.FAILED, JobStatus.FAILED),
+            )
+        ]
+        events += [
+            self._envelope(
+                spec,
                 EventType.VALIDATED,
-                lifecycle_event_id(spec.id, EventType.VALIDATED),
+                lifecycle_event_id(spec.id, EventType.VALIDATED, round_=round_),
                 started,
-                job_document(spec, JobStatus.VALIDATED, started),
+                job_document(spec, JobStatus.VALIDATED, started, **in_round),
             )
         ]
         for attempt in range(1, record.attempts + 1):
@@ -136,9 +169,9 @@ class LifecycleEmitter:
                 self._envelope(
                     spec,
                     EventType.EXECUTED,
-                    lifecycle_event_id(spec.id, EventType.EXECUTED, attempt),
+                    lifecycle_event_id(spec.id, EventType.EXECUTED, attempt, round_=round_),
                     at,
-                    job_document(spec, JobStatus.EXECUTING, at, attempt=attempt),
+                    job_document(spec, JobStatus.EXECUTING, at, attempt=attempt, **in_round),
                 )
             )
             failed = ends.get(attempt)
@@ -147,7 +180,7 @@ class LifecycleEmitter:
                     self._envelope(
                         spec,
                         EventType.EXECUTED,
-                        attempt_failed_event_id(spec.id, attempt),
+                        attempt_failed_event_id(spec.id, attempt, round_=round_),
                         failed.at,
                         job_document(
                             spec,
@@ -156,6 +189,7 @@ class LifecycleEmitter:
                             attempt=attempt,
                             error=failed.error,
                             willRetry=True,
+                            **in_round,
                         ),
                     )
                 )
@@ -192,10 +226,11 @@ class LifecycleEmitter:
             error=finished.error,
             willRetry=True,
             nextAttemptAt=finished.retry_at,
+            **round_field(job.round),
         )
         return Envelope(
             event_type=EventType.EXECUTED,
-            event_id=attempt_failed_event_id(job.spec.id, job.attempt),
+            event_id=attempt_failed_event_id(job.spec.id, job.attempt, round_=job.round),
             occurred_at=finished.at,
             producer=self.producer,
             correlation_id=job.spec.correlation_id,

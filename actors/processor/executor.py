@@ -171,7 +171,13 @@ class Executor(Actor[StartJobs]):
                 attempt.fail(payload_error(spec.type, issues), retryable=False)
             else:
                 context = JobContext(
-                    spec.id, spec.type, spec.payload, spec.metadata, job.attempt, max_attempts
+                    spec.id,
+                    spec.type,
+                    spec.payload,
+                    spec.metadata,
+                    job.attempt,
+                    max_attempts,
+                    round=job.round,
                 )
                 # The type's bound first: a job waiting for its type holds no slot that
                 # a job of another type could use.

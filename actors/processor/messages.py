@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from actors.domain.events import event_round
 from actors.domain.jobs import CANCELLED, JobSpec, JobStatus, JobTransition
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ class AdmittedJob:
     """Which attempt this delivery is (``payload.attempt`` of its envelope, from 1)."""
     redelivered: bool = False
     """The broker delivered this message before and it was not acknowledged."""
+    round: int = 1
+    """Which round of the job this delivery is (``payload.round``, from 1): a retried
+    ``FAILED`` job runs again from attempt 1 of the next round."""
 
     @classmethod
     def from_envelope(
@@ -66,6 +70,7 @@ class AdmittedJob:
         job_payload = payload.get("payload") or {}
         metadata = payload.get("metadata") or {}
         attempt = payload.get("attempt", 1)
+        round_ = event_round(payload)
         assert isinstance(job_payload, dict)
         assert isinstance(metadata, dict)
         spec = JobSpec(
@@ -82,6 +87,7 @@ class AdmittedJob:
             settlement=settlement,
             attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
             redelivered=redelivered,
+            round=round_,
         )
 
 
@@ -120,6 +126,7 @@ class Finished:
             result=self.result,
             error=self.error,
             attempt=self.job.attempt,
+            round=self.job.round,
         )
 
 
@@ -146,6 +153,7 @@ class RetryScheduled:
             error=self.error,
             attempt=self.job.attempt,
             retry_at=self.retry_at,
+            round=self.job.round,
         )
 
 
@@ -202,4 +210,5 @@ class Cancelled:
             error=CANCELLED,
             attempt=self.failed_attempts + 1,
             cancelled=True,
+            round=self.job.round,
         )

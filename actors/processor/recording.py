@@ -17,7 +17,12 @@ from actors.domain.events import EventType, envelopes_to_message
 from actors.domain.jobs import JobRecord, JobStatus
 from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import PublishRequest
-from actors.processor.emitter import job_document, next_attempt_message, seconds_since
+from actors.processor.emitter import (
+    job_document,
+    next_attempt_message,
+    round_field,
+    seconds_since,
+)
 from actors.processor.messages import Cancelled, Finished, RetryScheduled
 
 if TYPE_CHECKING:
@@ -123,7 +128,9 @@ class Recorder:
                         job,
                         EventType.VALIDATED,
                         outcome.at,
-                        job_document(job.spec, JobStatus.VALIDATED, outcome.at),
+                        job_document(
+                            job.spec, JobStatus.VALIDATED, outcome.at, **round_field(job.round)
+                        ),
                     )
                 )
             outbox.events.append(self._emitter.terminal(job, _record(outcome, status)))
@@ -138,10 +145,13 @@ class Recorder:
         Each event keeps its id (stored and counted once): a processor that died after
         storing an outcome but before publishing its events has them published now.
         """
-        outbox.events.append(job.created)
         record = await retry_while_unavailable(
             lambda: self._store.get_job(job.spec.id), what="job store (read)"
         )
+        if record is None or job.round <= record.round:
+            # Never the retry request of a round the store did not start (a retry of a
+            # job that was not FAILED): it would count the job as no longer failed.
+            outbox.events.append(job.created)
         if record is not None and record.status.is_terminal:
             outbox.events.extend(self._emitter.replay(job, record))
         outbox.settlements.append(job.settlement)
@@ -162,6 +172,7 @@ def _record(outcome: Finished | Cancelled, status: JobStatus) -> JobRecord:
             finished_at=outcome.at,
             result=outcome.result,
             error=outcome.error,
+            round=outcome.job.round,
         )
     return JobRecord(
         spec=outcome.job.spec,
@@ -170,4 +181,5 @@ def _record(outcome: Finished | Cancelled, status: JobStatus) -> JobRecord:
         attempts=outcome.attempts or outcome.job.attempt,
         finished_at=outcome.at,
         error=outcome.transition().error,
+        round=outcome.job.round,
     )

@@ -33,7 +33,7 @@ from actors.pipeline.admission import admit_batch
 from actors.pipeline.ingress import IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import PublishRequest
-from actors.processor.emitter import SERVICE, job_document, seconds_until
+from actors.processor.emitter import SERVICE, job_document, round_field, seconds_until
 from actors.processor.messages import (
     AdmittedJob,
     AlreadyTerminal,
@@ -97,7 +97,7 @@ class Validator(Actor[IngressBatch | Released]):
         admitted: list[AdmittedJob] = []
         for message in messages:
             if isinstance(message, Released):
-                self._release(message, outbox)
+                admitted.extend(self._release(message, outbox))
             else:
                 admitted.extend(await self._admit(message))
         to_start: list[AdmittedJob] = []
@@ -115,11 +115,22 @@ class Validator(Actor[IngressBatch | Released]):
             await self._start(to_start, parked, outbox)
         await outbox.flush(self._publisher)
 
-    def _release(self, message: Released, outbox: Outbox) -> None:
-        """Settle the deliveries parked on jobs whose outcome is now stored."""
+    def _release(self, message: Released, outbox: Outbox) -> list[AdmittedJob]:
+        """Settle the deliveries parked on jobs whose outcome is now stored.
+
+        Returns:
+            The parked deliveries of a later round (a retry asked for as soon as the job
+            was stored FAILED, before it left the registry): they are started like any
+            new delivery, the store deciding (they are never settled unrun).
+        """
+        later_rounds: list[AdmittedJob] = []
         for job_id in message.job_ids:
             for duplicate in self._running.pop(job_id, ()):
-                outbox.settle(duplicate, submission=True)
+                if duplicate.round > 1:
+                    later_rounds.append(duplicate)
+                else:
+                    outbox.settle(duplicate, submission=True)
+        return later_rounds
 
     async def _admit(self, batch: IngressBatch) -> list[AdmittedJob]:
         """The valid jobs of ``batch``; the invalid envelopes go to the dead letters."""
@@ -146,10 +157,14 @@ class Validator(Actor[IngressBatch | Released]):
         transitions: list[JobTransition] = []
         for job in jobs:
             transitions.append(
-                JobTransition(job.spec, JobStatus.VALIDATED, at, attempt=job.attempt)
+                JobTransition(
+                    job.spec, JobStatus.VALIDATED, at, attempt=job.attempt, round=job.round
+                )
             )
             transitions.append(
-                JobTransition(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt)
+                JobTransition(
+                    job.spec, JobStatus.EXECUTING, at, attempt=job.attempt, round=job.round
+                )
             )
         statuses = await retry_while_unavailable(
             lambda: self._store.apply_transitions(transitions), what="job store (start)"
@@ -185,11 +200,15 @@ class Validator(Actor[IngressBatch | Released]):
     def _start_events(self, job: AdmittedJob, at: str) -> list[Envelope]:
         events: list[Envelope] = []
         if job.attempt == 1:
-            # Once per job; a retry's delivery carries the same job.created.
+            # Once per round; a retry's delivery carries the same job.created (in a later
+            # round: the retry request that started it).
             events.append(job.created)
             events.append(
                 self._emitter.event(
-                    job, EventType.VALIDATED, at, job_document(job.spec, JobStatus.VALIDATED, at)
+                    job,
+                    EventType.VALIDATED,
+                    at,
+                    job_document(job.spec, JobStatus.VALIDATED, at, **round_field(job.round)),
                 )
             )
         events.append(
@@ -197,7 +216,13 @@ class Validator(Actor[IngressBatch | Released]):
                 job,
                 EventType.EXECUTED,
                 at,
-                job_document(job.spec, JobStatus.EXECUTING, at, attempt=job.attempt),
+                job_document(
+                    job.spec,
+                    JobStatus.EXECUTING,
+                    at,
+                    attempt=job.attempt,
+                    **round_field(job.round),
+                ),
             )
         )
         return events
@@ -239,6 +264,19 @@ class Validator(Actor[IngressBatch | Released]):
         )
         if record is not None and record.status.is_terminal:
             return AlreadyTerminal(job, record.status)
+        if record is not None and job.round != record.round:
+            # A delivery of another round than the stored one: an earlier round's (the
+            # job was retried since), or a retry of a job that is not FAILED.
+            log.info(
+                "job.stale_round job_id=%s round=%d stored_round=%d status=%s",
+                job.spec.id,
+                job.round,
+                record.round,
+                record.status,
+            )
+            self._metrics.redeliveries.inc()
+            outbox.settle(job, submission=job.round < record.round)
+            return None
         if record is not None and record.cancel_requested_at is not None:
             log.info("job.cancelled job_id=%s attempts=%d", job.spec.id, record.attempts)
             return Cancelled(

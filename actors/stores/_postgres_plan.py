@@ -33,12 +33,13 @@ WITH incoming AS (
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
         $14::text[], $15::text[], $16::integer[], $17::boolean[], $18::boolean[],
-        $19::text[], $20::integer[], $21::text[]
+        $19::text[], $20::integer[], $21::text[], $22::integer[], $23::integer[],
+        $24::boolean[]
     ) AS t (
         id, expected, type, created_at, correlation_id, payload, metadata,
         status, status_rank, updated_at, attempts, started_at, finished_at, result, error,
         expected_failed, expected_cancel, retried, new_errors, failed_attempts,
-        next_attempt_at
+        next_attempt_at, round, expected_round, new_round
     )
 ),
 updated AS (
@@ -46,34 +47,46 @@ updated AS (
         status = incoming.status,
         status_rank = incoming.status_rank,
         updated_at = greatest(jobs.updated_at, incoming.updated_at),
-        attempts = jobs.attempts + incoming.attempts,
-        started_at = coalesce(incoming.started_at, jobs.started_at),
-        finished_at = coalesce(incoming.finished_at, jobs.finished_at),
-        result = coalesce(incoming.result::jsonb, jobs.result),
-        error = coalesce(incoming.error, jobs.error),
-        errors = jobs.errors || incoming.new_errors::jsonb,
-        failed_attempts = greatest(jobs.failed_attempts, incoming.failed_attempts),
-        next_attempt_at = incoming.next_attempt_at
+        -- A new round (a FAILED job retried) replaces what the earlier round wrote.
+        attempts = CASE WHEN incoming.new_round THEN incoming.attempts
+            ELSE jobs.attempts + incoming.attempts END,
+        started_at = CASE WHEN incoming.new_round THEN incoming.started_at
+            ELSE coalesce(incoming.started_at, jobs.started_at) END,
+        finished_at = CASE WHEN incoming.new_round THEN incoming.finished_at
+            ELSE coalesce(incoming.finished_at, jobs.finished_at) END,
+        result = CASE WHEN incoming.new_round THEN incoming.result::jsonb
+            ELSE coalesce(incoming.result::jsonb, jobs.result) END,
+        error = CASE WHEN incoming.new_round THEN incoming.error
+            ELSE coalesce(incoming.error, jobs.error) END,
+        errors = CASE WHEN incoming.new_round THEN incoming.new_errors::jsonb
+            ELSE jobs.errors || incoming.new_errors::jsonb END,
+        failed_attempts = CASE WHEN incoming.new_round THEN incoming.failed_attempts
+            ELSE greatest(jobs.failed_attempts, incoming.failed_attempts) END,
+        next_attempt_at = incoming.next_attempt_at,
+        cancel_requested_at = CASE WHEN incoming.new_round THEN NULL
+            ELSE jobs.cancel_requested_at END,
+        round = incoming.round
     FROM incoming
     WHERE incoming.expected IS NOT NULL  -- spelled out: new jobs skip the index probe
         AND jobs.id = incoming.id
         AND jobs.status = incoming.expected
         AND jobs.failed_attempts = incoming.expected_failed
         AND (jobs.cancel_requested_at IS NOT NULL) = incoming.expected_cancel
-        AND jobs.status NOT IN ({_TERMINAL_SQL})
-        AND (incoming.status_rank >= jobs.status_rank OR incoming.retried)
+        AND jobs.round = incoming.expected_round
+        AND (jobs.status NOT IN ({_TERMINAL_SQL}) OR incoming.new_round)
+        AND (incoming.status_rank >= jobs.status_rank OR incoming.retried OR incoming.new_round)
     RETURNING jobs.id
 ),
 inserted AS (
     INSERT INTO jobs (
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload, metadata, attempts, started_at, finished_at, result, error,
-        errors, failed_attempts, next_attempt_at
+        errors, failed_attempts, next_attempt_at, round
     )
     SELECT
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error,
-        new_errors::jsonb, failed_attempts, next_attempt_at
+        new_errors::jsonb, failed_attempts, next_attempt_at, round
     FROM incoming
     WHERE expected IS NULL
     ORDER BY id
@@ -116,6 +129,9 @@ class JobWrites:
         self.new_errors: list[str] = []
         self.failed_attempts: list[int] = []
         self.next_attempt_at: list[str | None] = []
+        self.rounds: list[int] = []
+        self.expected_rounds: list[int] = []
+        self.new_rounds: list[bool] = []
 
     def columns(self) -> tuple[Sequence[object], ...]:
         """The arrays, in the order of :data:`WRITE_JOBS`'s parameters."""
@@ -141,6 +157,9 @@ class JobWrites:
             self.new_errors,
             self.failed_attempts,
             self.next_attempt_at,
+            self.rounds,
+            self.expected_rounds,
+            self.new_rounds,
         )
 
 
@@ -168,6 +187,7 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
             writes.metadata.append(dumps(dict(spec.metadata)))
             writes.expected_failed.append(0)
             writes.expected_cancel.append(False)
+            writes.expected_rounds.append(effect.after.round)
         else:
             writes.expected.append(_VALUES[before.status])
             writes.types.append(None)
@@ -177,6 +197,7 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
             writes.metadata.append(None)
             writes.expected_failed.append(before.failed_attempts)
             writes.expected_cancel.append(before.cancel_requested)
+            writes.expected_rounds.append(before.round)
         status = effect.after.status
         writes.statuses.append(_VALUES[status])
         writes.ranks.append(_RANKS[status])
@@ -193,4 +214,6 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
         )
         writes.failed_attempts.append(effect.after.failed_attempts)
         writes.next_attempt_at.append(effect.next_attempt_at)
+        writes.rounds.append(effect.after.round)
+        writes.new_rounds.append(effect.new_round)
     return writes

@@ -72,6 +72,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             ADD COLUMN cancel_requested_at text COLLATE "C";
         """,
     ),
+    Migration(
+        version=3,
+        name="retry rounds",
+        # Retry of a FAILED job: the round the job's attempts belong to (each retry
+        # starts the next one).
+        sql="""
+        ALTER TABLE jobs ADD COLUMN round integer NOT NULL DEFAULT 1 CHECK (round >= 1);
+        """,
+    ),
 )
 """The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""
 

@@ -14,7 +14,7 @@ from actors.domain.clock import utc_now
 from actors.domain.events import EventType
 from actors.domain.jobs import CANCELLABLE_STATUSES, JobSpec
 from actors.domain.lifecycle import LifecycleState, plan_batch
-from actors.domain.stats import COUNTED_EVENT_TYPES, Stats
+from actors.domain.stats import Stats, envelope_move
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,7 +33,7 @@ _REPLAY_BATCH_SIZE = 500
 class MemoryCounters:
     """A :class:`~actors.stores.Counters` kept in memory, following :mod:`actors.domain.stats`.
 
-    Every event moves ``lastEventTime``; events of :data:`COUNTED_EVENT_TYPES` are
+    Every event moves ``lastEventTime``; events that move a counter (:func:`~actors.domain.stats.counter_move`) are
     counted once per ``eventId`` (the ids counted are remembered for the process's life,
     one per job for each counted type). Nothing survives a restart: :meth:`rebuild`
     replays the event store, which holds every event exactly once.
@@ -104,13 +104,15 @@ class MemoryCounters:
     def _apply(self, events: Sequence[Envelope]) -> int:
         new = 0
         for event in events:
-            if event.event_type in COUNTED_EVENT_TYPES:
+            if envelope_move(event) is not None:
                 if self.remember_ids:
                     if event.event_id in self._counted_ids:
                         continue
                     self._counted_ids.add(event.event_id)
                 new += 1
-            self._stats.count(event.event_type, event.job_type, event.occurred_at)
+            self._stats.count(
+                event.event_type, event.job_type, event.occurred_at, event.payload, event.event_id
+            )
         return new
 
 

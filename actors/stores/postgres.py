@@ -295,11 +295,11 @@ async def _close(resource: _Closable, url: str) -> None:
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at"
+    "cancel_requested_at, round"
 )
 
 _READ_STATES = (
-    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL "
+    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL, round "
     "FROM jobs WHERE id = ANY($1::text[])"
 )
 
@@ -346,6 +346,7 @@ def _job_record(row: _Row) -> JobRecord:
         errors=tuple(AttemptError.from_json(entry) for entry in json.loads(_text(row[13]))),
         next_attempt_at=_optional_text(row[14]),
         cancel_requested_at=_optional_text(row[15]),
+        round=_integer(row[16]),
     )
 
 
@@ -495,7 +496,9 @@ class PostgresJobStore:
     ) -> dict[str, LifecycleState]:
         rows = await conn.fetch(_READ_STATES, job_ids)
         return {
-            _text(row[0]): LifecycleState(JobStatus(_text(row[1])), _integer(row[2]), bool(row[3]))
+            _text(row[0]): LifecycleState(
+                JobStatus(_text(row[1])), _integer(row[2]), bool(row[3]), _integer(row[4])
+            )
             for row in rows
         }
 

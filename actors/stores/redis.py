@@ -27,8 +27,7 @@ from coredis.tokens import PureToken
 
 from actors.config.urls import redact
 from actors.domain.clock import utc_now
-from actors.domain.events import EventType
-from actors.domain.stats import COUNTED_EVENT_TYPES, Stats, TypeStats
+from actors.domain.stats import Stats, TypeStats, envelope_move
 from actors.errors import CountersLost, StoreUnavailable
 from actors.stores.memory import MemoryCounters
 from actors.stores.names import (
@@ -73,7 +72,8 @@ is a ``RedisError``; timeouts are the builtin ``TimeoutError``)."""
 #   KEYS[3..] one dedupe key per event of a counted type, in batch order
 #   ARGV[1]   dedupe TTL in seconds
 #   ARGV[2]   the lastEventTime field, ARGV[3] the batch's latest occurredAt
-#   ARGV[2i-2], ARGV[2i-1] for KEYS[i] (i >= 3): the total field and the per-type field
+#   ARGV[3i-5], ARGV[3i-4], ARGV[3i-3] for KEYS[i] (i >= 3): the total field, the
+#   per-type field and the delta (1, or -1 for a retried failure)
 # Fixed-width timestamps compare as strings in time order, so lastEventTime only moves
 # forward. Returns how many counted events were new, or -1 (nothing done) when the epoch
 # marker is gone: Redis lost the counters, which must be rebuilt first.
@@ -89,8 +89,8 @@ end
 local new = 0
 for i = 3, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('HINCRBY', stats, ARGV[2 * i - 2], 1)
-    redis.call('HINCRBY', stats, ARGV[2 * i - 1], 1)
+    redis.call('HINCRBY', stats, ARGV[3 * i - 5], ARGV[3 * i - 3])
+    redis.call('HINCRBY', stats, ARGV[3 * i - 4], ARGV[3 * i - 3])
     new = new + 1
   end
 end
@@ -102,13 +102,13 @@ _REBUILD_CHUNK = 1000
 _REBUILD_LOCK_TTL_S = 300
 
 _TOTAL_FIELDS = {
-    EventType.VALIDATED: (TOTAL_JOBS_FIELD, "total"),
-    EventType.COMPLETED: (COMPLETED_JOBS_FIELD, "completed"),
-    EventType.FAILED: (FAILED_JOBS_FIELD, "failed"),
+    "total": TOTAL_JOBS_FIELD,
+    "completed": COMPLETED_JOBS_FIELD,
+    "failed": FAILED_JOBS_FIELD,
 }
-"""For each counted event type: the stats field and the per-type counter it increments."""
+"""For each counter a :class:`~actors.domain.stats.CounterMove` names: its stats field."""
 
-assert frozenset(_TOTAL_FIELDS) == COUNTED_EVENT_TYPES, "every counted type needs fields"
+assert frozenset(_TOTAL_FIELDS) == frozenset(TYPE_FIELD_COUNTERS), "every counter needs a field"
 
 
 class RedisCounters:
@@ -158,8 +158,8 @@ class RedisCounters:
     async def apply(self, events: Sequence[Envelope]) -> int:
         """Count ``events`` in one round trip; an ``eventId`` already counted is skipped.
 
-        Events of every type move ``lastEventTime`` forward; events of
-        :data:`~actors.domain.stats.COUNTED_EVENT_TYPES` are counted once per ``eventId``
+        Events of every type move ``lastEventTime`` forward; events that move a counter
+        (:func:`~actors.domain.stats.counter_move`) are counted once per ``eventId``
         (remembered for :data:`DEFAULT_DEDUPE_TTL_S` unless opened otherwise).
 
         Returns:
@@ -183,13 +183,13 @@ class RedisCounters:
         args: list[str | int] = [self._dedupe_ttl_s, LAST_EVENT_TIME_FIELD]
         args.append(max(event.occurred_at for event in events))
         for event in events:
-            fields = _TOTAL_FIELDS.get(event.event_type)
-            if fields is None:
+            move = envelope_move(event)
+            if move is None:
                 continue
-            total_field, counter = fields
             keys.append(self._prefix + COUNTED_KEY.format(event_id=event.event_id))
-            args.append(total_field)
-            args.append(TYPE_FIELD.format(job_type=event.job_type, counter=counter))
+            args.append(_TOTAL_FIELDS[move.counter])
+            args.append(TYPE_FIELD.format(job_type=event.job_type, counter=move.counter))
+            args.append(move.delta)
         with self._failures(f"count events (a batch of {len(events)})"):
             new: object = await self._script(keys=keys, args=args)
         if not isinstance(new, int):  # pragma: no cover - the script returns an integer

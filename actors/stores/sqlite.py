@@ -37,6 +37,7 @@ from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
 from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_database import Schema, integer, open_database, optional_text, text
+from actors.stores._sqlite_rounds import START_ROUND
 
 if TYPE_CHECKING:
     import pathlib
@@ -119,6 +120,11 @@ JOB_SCHEMA = Schema(
             "ALTER TABLE jobs ADD COLUMN next_attempt_at TEXT",
             "ALTER TABLE jobs ADD COLUMN cancel_requested_at TEXT",
         ),
+        (
+            # Retry of a FAILED job: the round the job's attempts belong to (each retry
+            # starts the next one).
+            "ALTER TABLE jobs ADD COLUMN round INTEGER NOT NULL DEFAULT 1",
+        ),
     ),
 )
 
@@ -132,11 +138,11 @@ _INSERT_JOB = """
 INSERT INTO jobs (
     id, type, status, status_rank, created_at, updated_at, correlation_id,
     payload, metadata, attempts, started_at, finished_at, result, error,
-    errors, failed_attempts, next_attempt_at
+    errors, failed_attempts, next_attempt_at, round
 ) VALUES (
     :id, :type, :status, :rank, :created_at, :updated_at, :correlation_id,
     :payload, :metadata, :attempts, :started_at, :finished_at, :result, :error,
-    :errors, :failed_attempts, :next_attempt_at
+    :errors, :failed_attempts, :next_attempt_at, :round
 )
 ON CONFLICT (id) DO NOTHING
 """
@@ -160,10 +166,11 @@ WHERE id = :id
     AND (cancel_requested_at IS NOT NULL) = :expected_cancel
     AND status NOT IN ({_TERMINAL_SQL})
     AND (:rank >= status_rank OR :retried)
+    AND round = :round
 """
 
 _READ_STATES = (
-    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL, errors "
+    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL, errors, round "
     "FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 )
 
@@ -175,7 +182,7 @@ WHERE id = ? AND status IN ({_CANCELLABLE_SQL})
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at"
+    "cancel_requested_at, round"
 )
 
 
@@ -196,6 +203,7 @@ def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
         "error": effect.error,
         "failed_attempts": effect.failed_attempts,
         "next_attempt_at": effect.next_attempt_at,
+        "round": effect.after.round,
     }
     if before is None:
         spec = effect.spec
@@ -211,12 +219,18 @@ def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
     else:
         # The whole history, appended to in Python: the stored one was read in the same
         # transaction (SQLite's JSON functions append one entry at a time).
+        errors: str | None
+        if effect.new_round:
+            errors = _dumps(new_errors)
+            row.update(expected_round=before.round)
+        else:
+            errors = _dumps(json.loads(stored_errors) + new_errors) if new_errors else None
+            row.update(retried=int(effect.retried))
         row.update(
-            errors=_dumps(json.loads(stored_errors) + new_errors) if new_errors else None,
+            errors=errors,
             expected=before.status.value,
             expected_failed=before.failed_attempts,
             expected_cancel=int(before.cancel_requested),
-            retried=int(effect.retried),
         )
     return row
 
@@ -239,6 +253,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         errors,
         next_attempt_at,
         cancel_requested_at,
+        round_,
     ) = row
     result_text = optional_text(result)
     return JobRecord(
@@ -260,6 +275,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         errors=tuple(AttemptError.from_json(entry) for entry in json.loads(text(errors))),
         next_attempt_at=optional_text(next_attempt_at),
         cancel_requested_at=optional_text(cancel_requested_at),
+        round=integer(round_),
     )
 
 
@@ -297,9 +313,9 @@ class SQLiteJobStore:
                 rows = await self._db.fetchall(_READ_STATES, (_dumps(list(jobs)),))
                 states: dict[str, LifecycleState] = {}
                 errors: dict[str, str] = {}
-                for job_id, status, failed, cancel, history in rows:
+                for job_id, status, failed, cancel, history, round_ in rows:
                     states[text(job_id)] = LifecycleState(
-                        JobStatus(text(status)), integer(failed), bool(cancel)
+                        JobStatus(text(status)), integer(failed), bool(cancel), integer(round_)
                     )
                     errors[text(job_id)] = text(history)
                 plan = plan_batch(transitions, states, jobs)
@@ -311,13 +327,16 @@ class SQLiteJobStore:
                 updates = [
                     _effect_row(effect, errors[effect.job_id])
                     for effect in plan.effects
-                    if effect.before is not None
+                    if effect.before is not None and not effect.new_round
                 ]
+                rounds = [_effect_row(effect, "[]") for effect in plan.effects if effect.new_round]
                 written = 0
                 if inserts:
                     written += await self._db.executemany(_INSERT_JOB, inserts)
                 if updates:
                     written += await self._db.executemany(_UPDATE_JOB, updates)
+                if rounds:
+                    written += await self._db.executemany(START_ROUND, rounds)
                 if written != len(plan.effects):
                     # Raised inside the transaction: it is rolled back, nothing is applied.
                     raise StoreUnavailable(

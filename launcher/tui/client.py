@@ -41,6 +41,7 @@ __all__ = [
     "ApiUnavailable",
     "ObservatoryClient",
     "ReadModelConfig",
+    "RetryRefused",
     "StreamEvent",
     "StreamMissing",
     "SubmitRejected",
@@ -77,6 +78,10 @@ class SubmitRejected(ObservatoryError):
         super().__init__(error)
         self.error = error
         self.details = details
+
+
+class RetryRefused(ObservatoryError):
+    """The gateway refused to retry the job: it is unknown (404) or not FAILED (409)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +297,27 @@ class ObservatoryClient:
                 str(first.get("error", "Every job was rejected.")), _details(first)
             )
         return SubmitResult(job_ids=ids, rejected=rejected)
+
+    async def retry(self, job_id: str) -> int:
+        """``POST /jobs/{id}/retry`` on the gateway: run the FAILED job again.
+
+        Returns:
+            The round the job runs as now (2 for its first retry).
+
+        Raises:
+            RetryRefused: the job is unknown, or not FAILED (the gateway's message).
+            ApiUnavailable: no gateway is known, or it did not answer.
+        """
+        if self.gateway_url is None:
+            await self.config()
+        if not self.gateway_url:
+            raise ApiUnavailable("The read model's /config names no gateway; set GATEWAY_URL.")
+        response = await self._request("POST", f"{self.gateway_url}/jobs/{job_id}/retry")
+        body = as_object(_json(response), "the gateway's answer")
+        if response.status_code != 202:
+            raise RetryRefused(str(body.get("error", f"HTTP {response.status_code}")))
+        round_ = body.get("round")
+        return round_ if isinstance(round_, int) else 0
 
     async def follow_stream(
         self, on_event: Callable[[StreamEvent], None], *, on_open: Callable[[], None] | None = None

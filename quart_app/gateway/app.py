@@ -31,6 +31,7 @@ from quart_app._common import install_common, json_error
 from quart_app.auth import TokenBucket, client_key, retry_after, secure
 from quart_app.gateway.cancel import install_cancel_route
 from quart_app.gateway.requeue import install_dead_letter_routes
+from quart_app.gateway.retry import install_retry_routes
 from quart_app.openapi import (
     error_response,
     header_param,
@@ -111,6 +112,9 @@ def build_job(submission: dict[str, object], now: str) -> dict[str, object]:
     ``PENDING`` because a submission is, by definition, not yet run.
     """
     job = dict(submission)
+    # A round is started by POST /jobs/{id}/retry only, never by a submission.
+    job.pop("round", None)
+    job.pop("retry", None)
     job["id"] = str(submission.get("id") or uuid.uuid4())
     job["status"] = JobStatus.PENDING.value
     job.setdefault("createdAt", now)
@@ -440,6 +444,14 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     )
 
     install_cancel_route(app, deps.jobs)
+    install_retry_routes(
+        app,
+        jobs=deps.jobs,
+        producer=producer,
+        publish=publish,
+        read_json=read_json,
+        max_body_bytes=settings.max_body_bytes,
+    )
     install_docs(
         app,
         title="Task Observatory gateway",

@@ -99,6 +99,12 @@ _JOB_DETAIL: dict[str, object] = {
                     "type": ["string", "null"],
                 },
                 "cancelRequestedAt": {"type": ["string", "null"]},
+                "round": {
+                    "description": "The job's round, from 1; each retry of a FAILED job "
+                    "(`POST /jobs/{id}/retry` on the gateway) starts the next one.",
+                    "type": "integer",
+                    "minimum": 1,
+                },
                 "events": {"type": "array", "items": schema_ref(SchemaName.EVENT_ENVELOPE)},
             },
         },

@@ -1,6 +1,8 @@
 // Task Observatory dashboard. Plain ES module, no build step, no third-party code:
 // everything comes from this read model (same origin) and the gateway named by /config.
 
+import { retryUi } from "./retry.js";
+
 export const LOGO = String.raw`
  _____         _       ___  _                              _
 |_   _|_ _ ___| | __  / _ \| |__  ___  ___ _ ____   ____ _| |_ ___  _ __ _   _
@@ -169,9 +171,12 @@ const state = {
   stream: null,
   pollTimer: null,
   openJobId: null,
+  retryStatus: {},
   editingDeadLetter: null,
   armedDiscards: new Set(),
 };
+
+const retry = retryUi({ h, postJSON, gatewayUrl, describe, openJob, state });
 
 function gatewayUrl(path) {
   const base = (state.config && state.config.gatewayUrl) || "";
@@ -312,7 +317,7 @@ function renderJobs(freshIds = new Set()) {
       h(
         "tr",
         { class: `clickable${freshIds.has(job.id + job.status) ? " fresh" : ""}`, "data-job-id": job.id, "data-status": job.status, tabindex: 0, onclick: () => openJob(job.id), onkeydown: (e) => e.key === "Enter" && openJob(job.id) },
-        h("td", {}, statusPill(job.status)),
+        h("td", {}, statusPill(job.status), job.status === "FAILED" ? retry.retryButton(job.id, "row-retry") : null),
         h("td", {}, job.type),
         h("td", { title: job.createdAt }, ago(job.createdAt)),
         h("td", {}, terminal(job.status) ? duration(job.startedAt || job.createdAt, job.finishedAt || job.updatedAt) : "…"),
@@ -596,11 +601,14 @@ async function openJob(jobId, { keepScroll = false } = {}) {
       h("dt", {}, "Type"), h("dd", {}, job.type),
       h("dt", {}, "Status"), h("dd", {}, job.status),
       h("dt", {}, "Attempts"), h("dd", { "data-field": "attempts" }, String(job.attempts ?? 0)),
+      h("dt", {}, "Round"), h("dd", { "data-field": "round" }, String(job.round ?? 1)),
       h("dt", {}, "Created"), h("dd", {}, job.createdAt || "–"),
       h("dt", {}, "Finished"), h("dd", {}, job.finishedAt || "–"),
       h("dt", {}, "Duration"), h("dd", {}, duration(job.startedAt || job.createdAt, job.finishedAt)),
       h("dt", {}, "Correlation"), h("dd", { class: "mono small" }, job.correlationId || "–"),
     ),
+    job.status === "FAILED" ? retry.retryButton(job.id, "drawer-retry") : null,
+    h("p", { class: "muted small", id: "retry-status", role: "status" }, state.retryStatus[job.id] || ""),
     h("h3", {}, "Payload"),
     h("pre", { "data-field": "payload" }, JSON.stringify(job.payload ?? {}, null, 2)),
     job.error ? [h("h3", {}, "Error"), h("pre", { class: "field-error", "data-field": "error" }, typeof job.error === "string" ? job.error : JSON.stringify(job.error, null, 2))] : null,
@@ -615,6 +623,7 @@ async function openJob(jobId, { keepScroll = false } = {}) {
           { class: `t-${event.eventType.split(".").pop()}`, "data-event-type": event.eventType },
           h("strong", {}, event.eventType),
           " ",
+          retry.retryRequest(event),
           h("span", { class: "when" }, `${event.occurredAt} · +${duration(first, event.occurredAt)}${i ? ` (${duration(events[i - 1].occurredAt, event.occurredAt)} after ${events[i - 1].eventType})` : ""}`),
           h("div", { class: "muted small mono" }, `${event.producer?.service || ""} · ${shortId(event.eventId)}`),
         ),

@@ -77,6 +77,7 @@ def _collect_leftover_static_files() -> Iterator[None]:
 
 PENDING_JOB = "0b6f5c56-41a4-4d8b-9bd2-0d1c7e6b4a10"
 DONE_JOB = "1c7f6d67-52b5-4e9c-8ce3-1e2d8f7c5b21"
+FAILED_JOB = "2d807e78-63c6-4fad-9df4-2f3e908d6c32"
 REQUEUEABLE = "dl-requeueable"
 FROM_COMPLETED = "dl-from-jobs-completed"
 DISCARDABLE = "dl-discardable"
@@ -234,6 +235,19 @@ READ_MODEL: dict[tuple[str, str, int], Crafted] = {
 DOCUMENTS = {"gateway": gateway_document(Settings()), "read-model": read_model_document(Settings())}
 TABLES = {"gateway": GATEWAY, "read-model": READ_MODEL}
 
+# Issue 14: retry a FAILED job, one or in bulk (quart_app/gateway/retry.py).
+GATEWAY[("POST", "/jobs/{jobId}/retry", 202)] = Crafted(_G, path_value=FAILED_JOB)
+GATEWAY[("POST", "/jobs/{jobId}/retry", 404)] = Crafted(_G)
+GATEWAY[("POST", "/jobs/{jobId}/retry", 409)] = Crafted(_G, path_value=DONE_JOB)
+GATEWAY[("POST", "/jobs/{jobId}/retry", 503)] = Crafted(
+    Variant.GATEWAY_NO_BROKER, path_value=FAILED_JOB
+)
+GATEWAY[("POST", "/jobs/retry", 200)] = Crafted(_G, body={"status": "FAILED"})
+GATEWAY[("POST", "/jobs/retry", 400)] = Crafted(_G, body={"status": "COMPLETED"})
+GATEWAY[("POST", "/jobs/retry", 413)] = Crafted(_G, content=_BIG, content_type="application/json")
+GATEWAY[("POST", "/jobs/retry", 415)] = Crafted(_G, **_TEXT)  # type: ignore[arg-type]
+GATEWAY[("POST", "/jobs/retry", 503)] = Crafted(Variant.GATEWAY_STORES_DOWN, body={})
+
 GATEWAY[("POST", "/jobs", 429)] = Crafted(Variant.GATEWAY_RATE_LIMITED, body={"type": "echo"})
 GATEWAY[("POST", "/jobs/batch", 429)] = Crafted(
     Variant.GATEWAY_RATE_LIMITED, body=[{"type": "echo"}] * 2
@@ -306,6 +320,7 @@ async def _seed(jobs: JobStore, dead_letters: DeadLetterStore) -> None:
     for job_id, statuses in (
         (PENDING_JOB, [JobStatus.PENDING]),
         (DONE_JOB, [JobStatus.VALIDATED, JobStatus.COMPLETED]),
+        (FAILED_JOB, [JobStatus.EXECUTING, JobStatus.FAILED]),
     ):
         spec = JobSpec(job_id, "echo", utc_now(), str(uuid.uuid4()))
         await jobs.apply_transitions([JobTransition(spec, s, utc_now()) for s in statuses])

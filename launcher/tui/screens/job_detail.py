@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from launcher.tui.client import ApiUnavailable
+from launcher.tui.client import ApiUnavailable, RetryRefused
 from launcher.tui.models import MalformedDocument
 from launcher.tui.styles import STATUS_STYLES
 
@@ -40,6 +40,7 @@ def job_detail_text(job: dict[str, object]) -> Table:
     table.add_row("Type", str(job.get("type", "?")))
     table.add_row("Status", Text(status, style=STATUS_STYLES.get(status, "")))
     table.add_row("Attempts", str(job.get("attempts", 0)))
+    table.add_row("Round", str(job.get("round", 1)))
     for label, key in (
         ("Created", "createdAt"),
         ("Started", "startedAt"),
@@ -65,7 +66,7 @@ def job_detail_text(job: dict[str, object]) -> Table:
         state = payload.get("status", "") if isinstance(payload, dict) else ""
         timeline.add_row(
             str(event.get("occurredAt", "")),
-            str(event.get("eventType", "")),
+            _event_label(event),
             str(service),
             Text(str(state), style=STATUS_STYLES.get(str(state), "")),
         )
@@ -73,8 +74,21 @@ def job_detail_text(job: dict[str, object]) -> Table:
     return table
 
 
+def _event_label(event: dict[object, object]) -> str:
+    """The event's type; a later round's ``job.created`` is the retry request: who asked."""
+    label = str(event.get("eventType", ""))
+    payload = event.get("payload")
+    retry = payload.get("retry") if isinstance(payload, dict) else None
+    if not isinstance(retry, dict):
+        return label
+    by = retry.get("requestedBy")
+    who = by.get("role", "?") if isinstance(by, dict) else "?"
+    return f"{label} (retry requested: round {retry.get('round', '?')}, by {who})"
+
+
 class JobDetailScreen(Screen[None]):
-    """Loads ``GET /jobs/{id}`` and shows it; R reloads, Esc goes back.
+    """Loads ``GET /jobs/{id}`` and shows it; R reloads, T retries a FAILED job (a new
+    round, ``POST /jobs/{id}/retry`` through the injected client), Esc goes back.
 
     Args:
         client: the read model's client, which the job is fetched with.
@@ -84,6 +98,7 @@ class JobDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "reload", "Reload"),
+        Binding("t", "retry", "Retry"),
         Binding("q", "app.pop_screen", "Back"),
     ]
 
@@ -95,13 +110,30 @@ class JobDetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
+            yield Static("", id="retry-status")
             yield Static(f"Loading job {self.job_id}...", id="job")
-        yield Static(" Esc  back   R  reload", id="footer")
+        yield Static(" Esc  back   R  reload   T  retry (a FAILED job)", id="footer")
 
     def on_mount(self) -> None:
         self.load()
 
     def action_reload(self) -> None:
+        self.load()
+
+    def action_retry(self) -> None:
+        self.retry()
+
+    @work(exclusive=True, group="retry")
+    async def retry(self) -> None:
+        """Ask the gateway to run the job again (only a FAILED job is), say what it
+        answered, and show the job again."""
+        status = self.query_one("#retry-status", Static)
+        try:
+            round_ = await self.client.retry(self.job_id)
+        except (ApiUnavailable, RetryRefused) as error:
+            status.update(Text(f"Retry refused: {error}", style="red"))
+            return
+        status.update(Text(f"Retry requested: round {round_} runs shortly.", style="green"))
         self.load()
 
     @work(exclusive=True)

@@ -197,7 +197,9 @@ def test_the_table_covers_every_stored_status_and_transition_kind() -> None:
     plain = {(stored, kind) for stored, kind, variant, *_ in TABLE if not variant}
 
     assert plain == {(stored, kind) for stored in [None, *JobStatus] for kind in kinds}
-    assert {refusal for *_, refusal, _, _ in TABLE} == {None, *Refusal}
+    # The refusals about rounds have their own table (test_lifecycle_rounds.py).
+    rounds = {Refusal.STALE_ROUND, Refusal.NOT_RETRYABLE}
+    assert {refusal for *_, refusal, _, _ in TABLE} == {None, *Refusal} - rounds
 
 
 def test_a_refused_decision_keeps_the_state_and_names_the_reason() -> None:
@@ -210,6 +212,8 @@ def test_a_refused_decision_keeps_the_state_and_names_the_reason() -> None:
         "stale attempt",
         "cancel requested",
         "lower rank",
+        "stale round",
+        "not retryable",
     ]
 
 

@@ -14,6 +14,7 @@ from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.errors import StoreUnavailable
 from actors.stores import sqlite as sqlite_stores
 from actors.stores.sqlite import (
+    JOB_SCHEMA,
     JOBS_DATABASE,
     open_sqlite_dead_letter_store,
     open_sqlite_event_store,
@@ -53,7 +54,7 @@ async def test_migrations_are_applied_once_and_recorded(tmp_path: pathlib.Path) 
     )
     journal = await anyio.to_thread.run_sync(query, path, "PRAGMA journal_mode")
 
-    assert rows == [("jobs", 1), ("jobs", 2)]
+    assert rows == [("jobs", version) for version in range(1, len(JOB_SCHEMA.migrations) + 1)]
     assert journal == [("wal",)]
 
 
@@ -83,8 +84,8 @@ async def test_a_file_with_a_newer_schema_is_refused(tmp_path: pathlib.Path) -> 
 
     with pytest.raises(
         StoreUnavailable,
-        match=rf"^The SQLite job store at '{path}' has schema version 99, newer than the 2 "
-        r"this version knows; upgrade the observatory or use another data directory\.$",
+        match=rf"^The SQLite job store at '{path}' has schema version 99, newer than the "
+        rf"{len(JOB_SCHEMA.migrations)} this version knows; upgrade the observatory or use another data directory\.$",
     ):
         async with open_sqlite_job_store(path):
             pass
@@ -189,7 +190,7 @@ async def test_a_plan_from_a_state_that_is_not_the_stored_one_writes_nothing(
         monkeypatch.setattr(
             sqlite_stores,
             "_READ_STATES",
-            "SELECT id, 'PENDING', 0, 0, errors FROM jobs "
+            "SELECT id, 'PENDING', 0, 0, errors, round FROM jobs "
             "WHERE id IN (SELECT value FROM json_each(?))",
         )
 

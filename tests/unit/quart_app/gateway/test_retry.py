@@ -1,0 +1,266 @@
+"""Issue 14 (item 5): ``POST /jobs/{id}/retry`` and ``POST /jobs/retry`` on the gateway."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from actors.broker.memory import MemoryBroker
+from actors.broker.names import JOBS_CREATED
+from actors.config.settings import Settings
+from actors.domain.clock import utc_now
+from actors.domain.events import EventType, is_retry_request, retry_requested_event_id
+from actors.domain.handlers import DEFAULT_REGISTRY
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.stores.sqlite import SQLiteJobStore, open_sqlite_job_store
+from contracts import SchemaName, get_contracts
+from quart_app.gateway.service import GatewayService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(30)
+
+SUBMITTER = "submitter-token-0123456789abcdef"
+VIEWER = "viewer-token-0123456789abcdef"
+
+
+@pytest.fixture
+async def jobs(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
+    async with open_sqlite_job_store(tmp_path / "jobs.sqlite3") as store:
+        yield store
+
+
+@pytest.fixture
+async def broker() -> MemoryBroker:
+    broker = MemoryBroker()
+    await broker.declare_topology()
+    return broker
+
+
+async def _gateway(
+    broker: MemoryBroker, jobs: SQLiteJobStore, tokens: dict[str, str] | None = None
+) -> AsyncIterator[GatewayService]:
+    settings = Settings(gateway_port=0, api_tokens=tokens or {})
+    service = GatewayService(broker, settings, handlers=DEFAULT_REGISTRY, jobs=jobs)
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.publisher.run)
+        yield service
+        service.publisher.request_stop()
+
+
+@pytest.fixture
+async def gateway(broker: MemoryBroker, jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
+    async for service in _gateway(broker, jobs):
+        yield service
+
+
+async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
+    async with broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
+        if await broker.queue_depth(JOBS_CREATED) == 0:
+            return []
+        deliveries = await consumer.receive_batch(100)
+        await consumer.ack(deliveries)
+        return [json.loads(d.body) for d in deliveries]
+
+
+async def _job(
+    jobs: SQLiteJobStore, *statuses: JobStatus, job_type: str = "fail", at: str | None = None
+) -> str:
+    job_id = str(uuid.uuid4())
+    spec = JobSpec(job_id, job_type, utc_now(), str(uuid.uuid4()), payload={"n": 1})
+    when = at or utc_now()
+    await jobs.apply_transitions(
+        [
+            JobTransition(spec, status, when, error="boom" if status is JobStatus.FAILED else None)
+            for status in statuses
+        ]
+    )
+    return job_id
+
+
+async def test_retrying_a_failed_job_publishes_its_next_round_from_attempt_one(
+    gateway: GatewayService, broker: MemoryBroker, jobs: SQLiteJobStore
+) -> None:
+    client = gateway.http.app.test_client()
+    job_id = await _job(jobs, JobStatus.EXECUTING, JobStatus.FAILED)
+
+    first = await client.post(f"/jobs/{job_id}/retry")
+    again = await client.post(f"/jobs/{job_id}/retry")
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    body = await first.get_json()
+    assert body == {
+        "jobId": job_id,
+        "round": 2,
+        "eventId": retry_requested_event_id(job_id, 2),
+        "requestedBy": {"role": "anonymous"},
+    }
+    # Until a processor takes it the job is FAILED: asking again is the same round.
+    assert (await again.get_json())["eventId"] == body["eventId"]
+    published = await _published(broker)
+    assert len(published) == 2
+    envelope = published[0]
+    assert get_contracts().issues(SchemaName.EVENT_ENVELOPE, envelope) == []
+    payload = envelope["payload"]
+    assert isinstance(payload, dict)
+    assert get_contracts().issues(SchemaName.JOB, payload) == []
+    assert (envelope["eventType"], envelope["eventId"]) == ("job.created", body["eventId"])
+    assert (payload["id"], payload["type"], payload["payload"]) == (job_id, "fail", {"n": 1})
+    assert (payload["round"], payload["attempt"], payload["status"]) == (2, 1, "PENDING")
+    assert payload["retry"] == {
+        "round": 2,
+        "requestedAt": payload["updatedAt"],
+        "requestedBy": {"role": "anonymous"},
+        "previousError": "boom",
+        "previousAttempts": 1,
+    }
+    assert is_retry_request(EventType.CREATED, str(envelope["eventId"]), payload)
+
+
+@pytest.mark.parametrize(
+    "statuses",
+    [(JobStatus.EXECUTING, JobStatus.COMPLETED), (JobStatus.PENDING,), (JobStatus.EXECUTING,)],
+)
+async def test_retrying_a_job_that_is_not_failed_is_a_conflict_naming_its_status(
+    gateway: GatewayService,
+    broker: MemoryBroker,
+    jobs: SQLiteJobStore,
+    statuses: tuple[JobStatus, ...],
+) -> None:
+    client = gateway.http.app.test_client()
+    job_id = await _job(jobs, *statuses)
+    status = statuses[-1].value
+
+    response = await client.post(f"/jobs/{job_id}/retry")
+
+    assert response.status_code == 409
+    body = await response.get_json()
+    assert get_contracts().issues(SchemaName.ERROR, body) == []
+    assert body == {
+        "error": f"Job {job_id} is {status}; only a FAILED job can be retried.",
+        "status": status,
+    }
+    assert await _published(broker) == []
+
+
+async def test_retrying_an_unknown_job_is_not_found(gateway: GatewayService) -> None:
+    client = gateway.http.app.test_client()
+    job_id = str(uuid.uuid4())
+
+    response = await client.post(f"/jobs/{job_id}/retry")
+
+    assert response.status_code == 404
+    assert (await response.get_json())["error"] == f"There is no job {job_id!r} in the job store."
+
+
+async def test_the_retry_request_names_the_token_s_role_never_the_token(
+    broker: MemoryBroker, jobs: SQLiteJobStore
+) -> None:
+    tokens = {SUBMITTER: "submitter", VIEWER: "viewer"}
+    async for gateway in _gateway(broker, jobs, tokens):
+        client = gateway.http.app.test_client()
+        job_id = await _job(jobs, JobStatus.FAILED)
+
+        viewer = await client.post(
+            f"/jobs/{job_id}/retry", headers={"Authorization": f"Bearer {VIEWER}"}
+        )
+        submitter = await client.post(
+            f"/jobs/{job_id}/retry", headers={"Authorization": f"Bearer {SUBMITTER}"}
+        )
+
+        assert viewer.status_code == 403
+        assert submitter.status_code == 202
+        by = (await submitter.get_json())["requestedBy"]
+        assert by["role"] == "submitter"
+        assert by["token"].startswith("sha256:")
+        assert SUBMITTER not in json.dumps(await _published(broker))
+
+
+async def test_bulk_retry_requeues_the_failed_jobs_matching_the_filter(
+    gateway: GatewayService, broker: MemoryBroker, jobs: SQLiteJobStore
+) -> None:
+    client = gateway.http.app.test_client()
+    old = await _job(jobs, JobStatus.FAILED, at="2026-01-01T00:00:00.000000Z")
+    recent = [await _job(jobs, JobStatus.FAILED) for _ in range(3)]
+    other_type = await _job(jobs, JobStatus.FAILED, job_type="echo")
+    await _job(jobs, JobStatus.COMPLETED)
+
+    by_type = await client.post(
+        "/jobs/retry", json={"type": "fail", "since": "2026-06-01T00:00:00Z"}
+    )
+    published = await _published(broker)
+    limited = await client.post("/jobs/retry", json={"status": "FAILED", "limit": 2})
+    everything = await client.post("/jobs/retry")
+
+    assert (by_type.status_code, await by_type.get_json()) == (200, {"requeued": 3, "more": False})
+    assert sorted(e["payload"]["id"] for e in published) == sorted(recent)  # type: ignore[index]
+    assert (await limited.get_json()) == {"requeued": 2, "more": True}
+    assert (await everything.get_json()) == {"requeued": 5, "more": False}
+    ids = {e["payload"]["id"] for e in await _published(broker)}  # type: ignore[index]
+    assert {old, other_type} <= ids
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"status": "COMPLETED"}, "/status"),
+        ({"since": "yesterday"}, "/since"),
+        ({"limit": 0}, "/limit"),
+        ({"type": 3}, "/type"),
+        ({"colour": "red"}, "/colour"),
+        ([], ""),
+    ],
+)
+async def test_a_bulk_retry_filter_that_is_not_valid_is_refused_with_its_path(
+    gateway: GatewayService, body: object, path: str
+) -> None:
+    client = gateway.http.app.test_client()
+
+    response = await client.post("/jobs/retry", json=body)
+
+    assert response.status_code == 400
+    document = await response.get_json()
+    assert document["error"] == "The retry filter is not valid."
+    assert [detail["path"] for detail in document["details"]] == [path]
+
+
+async def test_a_gateway_without_a_job_store_says_it_cannot_retry(broker: MemoryBroker) -> None:
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY)
+    client = service.http.app.test_client()
+
+    one = await client.post(f"/jobs/{uuid.uuid4()}/retry")
+    bulk = await client.post("/jobs/retry", json={})
+
+    assert (one.status_code, bulk.status_code) == (503, 503)
+    message = "This gateway has no job store configured, so it cannot retry jobs."
+    assert (await one.get_json())["error"] == message
+    assert (await bulk.get_json())["error"] == message
+
+
+async def test_a_submission_never_starts_a_round(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+
+    response = await client.post(
+        "/jobs",
+        json={
+            "id": str(uuid.uuid4()),
+            "type": "echo",
+            "status": "PENDING",
+            "createdAt": utc_now(),
+            "round": 5,
+            "retry": {"round": 5},
+        },
+    )
+
+    assert response.status_code == 202
+    (envelope,) = await _published(broker)
+    assert "round" not in envelope["payload"]  # type: ignore[operator]
+    assert "retry" not in envelope["payload"]  # type: ignore[operator]
