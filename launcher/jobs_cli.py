@@ -147,6 +147,14 @@ def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
             verb, help=what, description=what[0].upper() + what[1:] + ".", epilog=_WRITE_EPILOG
         )
         parser.add_argument("job_id", metavar="ID", help="the job's id")
+        if verb == "retry":
+            parser.add_argument("--wait", action="store_true", help="wait for the new round to end")
+            parser.add_argument(
+                "--timeout",
+                type=_seconds,
+                default=60.0,
+                help="with --wait: seconds to wait (default: %(default)g)",
+            )
         _add_common(parser)
 
 
@@ -270,8 +278,15 @@ def _write(client: Client, args: argparse.Namespace) -> int:
         text = f"{cancelled.job_id}  cancel accepted: it ends FAILED (cancelled) shortly"
     else:
         retried = client.retry(args.job_id)
+        if args.wait:
+            job = client.wait(retried.job_id, args.timeout, round=retried.round)
+            if args.json:
+                _print_json(_job_document(job))
+            else:
+                _print_job(job)
+            return 0 if job.status is JobStatus.COMPLETED else 1
         body = retried.body
-        text = f"{retried.job_id}  retry accepted: it runs again from attempt 1"
+        text = f"{retried.job_id}  retry accepted: round {retried.round} runs from attempt 1"
     if args.json:
         _print_json(dict(body))
     else:

@@ -132,6 +132,8 @@ class Job:
     next_attempt_at: str | None
     """While ``PENDING`` between attempts: when the next one is due."""
     correlation_id: str | None
+    round: int = 1
+    """The job's round, from 1; each retry of a ``FAILED`` job starts the next."""
     events: tuple[Mapping[str, object], ...] = field(default=(), repr=False)
     """The job's audit-trail events in timeline order, as the API returns them."""
 
@@ -166,6 +168,7 @@ class Job:
             finished_at=text_field(doc, "finishedAt"),
             next_attempt_at=text_field(doc, "nextAttemptAt"),
             correlation_id=text_field(doc, "correlationId"),
+            round=doc_round if isinstance(doc_round := doc.get("round"), int) else 1,
             events=tuple(
                 e for e in (events if isinstance(events, list) else []) if isinstance(e, dict)
             ),
@@ -236,5 +239,7 @@ class RetryAccepted:
     """The gateway queued a ``FAILED`` job again, under the same id, from attempt 1."""
 
     job_id: str
+    round: int = 2
+    """The round the retry runs as: pass it to ``wait(..., round=)`` to wait for its end."""
     body: Mapping[str, object] = field(default_factory=dict, repr=False)
     """The gateway's whole answer."""

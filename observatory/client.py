@@ -282,9 +282,10 @@ class _WaitRounds:
     without the job ending (a read model without ``?wait=``) is followed by 0.25 s.
     """
 
-    def __init__(self, job_id: str, timeout_s: float) -> None:
+    def __init__(self, job_id: str, timeout_s: float, job_round: int | None = None) -> None:
         _check_timeout(timeout_s)
         self.job_id = job_id
+        self.job_round = job_round
         self.timeout_s = timeout_s
         self.deadline = time.monotonic() + timeout_s
         self.asked = self.deadline
@@ -303,8 +304,10 @@ class _WaitRounds:
             WaitTimedOut: the time is up.
         """
         self.last = job
-        if job.is_terminal:
+        if job.is_terminal and (self.job_round is None or job.round >= self.job_round):
             return None
+        if job.is_terminal:  # the retry is queued but not yet taken: the old round's end
+            return self._pause(self._next_unknown_pause_s())
         return self._pause(_MIN_ROUND_S if time.monotonic() - self.asked < _MIN_ROUND_S else 0.0)
 
     def pause_after_not_found(self, error: NotFound) -> float:
@@ -315,15 +318,25 @@ class _WaitRounds:
         """
         if time.monotonic() >= self.deadline:
             raise error
+        return self._pause(self._next_unknown_pause_s())
+
+    def _next_unknown_pause_s(self) -> float:
         pause_s = self._unknown_pause_s
         self._unknown_pause_s = min(2 * pause_s, _MAX_UNKNOWN_PAUSE_S)
-        return self._pause(pause_s)
+        return pause_s
 
     def _pause(self, pause_s: float) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise _timed_out(self.job_id, self.timeout_s, self.last)
         return min(pause_s, left)
+
+
+def _retry_accepted(job_id: str, body: Mapping[str, object]) -> RetryAccepted:
+    new_round = body.get("round")
+    return RetryAccepted(
+        str(body.get("jobId", job_id)), new_round if isinstance(new_round, int) else 2, body
+    )
 
 
 # -- the clients -------------------------------------------------------------------------
@@ -476,7 +489,7 @@ class Client:
         """
         return self._get(job_id)
 
-    def wait(self, job_id: str, timeout_s: float = 60.0) -> Job:
+    def wait(self, job_id: str, timeout_s: float = 60.0, *, round: int | None = None) -> Job:
         """The job once it has ended (``COMPLETED`` or ``FAILED``).
 
         The read model answers as soon as the job ends (``GET /jobs/{id}?wait=``); a
@@ -487,6 +500,8 @@ class Client:
         Args:
             job_id: the job.
             timeout_s: how long to wait at most, in seconds.
+            round: wait for the end of this round (``retry(...).round``): a retried job
+                reads ``FAILED`` from its previous round until a processor takes the retry.
 
         Returns:
             The ended job; check ``status`` (a ``FAILED`` job is returned, not raised).
@@ -495,7 +510,7 @@ class Client:
             WaitTimedOut: it had not ended in time; ``.job`` is how it was last seen.
             NotFound: the read model still did not know the job when the time was up.
         """
-        rounds = _WaitRounds(job_id, timeout_s)
+        rounds = _WaitRounds(job_id, timeout_s, round)
         while True:
             try:
                 job = self._get(job_id, wait_s=rounds.ask())
@@ -526,8 +541,7 @@ class Client:
             Conflict: the job is not ``FAILED``.
         """
         response = self._send("POST", f"{self.gateway_url}/jobs/{job_id}/retry")
-        body = _checked(response)
-        return RetryAccepted(str(body.get("jobId", job_id)), body)
+        return _retry_accepted(job_id, _checked(response))
 
     def stats(self) -> Stats:
         """The live counters: totals, in flight, per type."""
@@ -638,9 +652,9 @@ class AsyncClient:
         """The job as it is now; see :meth:`Client.get`."""
         return await self._get(job_id)
 
-    async def wait(self, job_id: str, timeout_s: float = 60.0) -> Job:
+    async def wait(self, job_id: str, timeout_s: float = 60.0, *, round: int | None = None) -> Job:
         """The job once it has ended; see :meth:`Client.wait` (same errors)."""
-        rounds = _WaitRounds(job_id, timeout_s)
+        rounds = _WaitRounds(job_id, timeout_s, round)
         while True:
             try:
                 job = await self._get(job_id, wait_s=rounds.ask())
@@ -660,7 +674,7 @@ class AsyncClient:
     async def retry(self, job_id: str) -> RetryAccepted:
         """Run a ``FAILED`` job again; see :meth:`Client.retry`."""
         body = _checked(await self._send("POST", f"{self.gateway_url}/jobs/{job_id}/retry"))
-        return RetryAccepted(str(body.get("jobId", job_id)), body)
+        return _retry_accepted(job_id, body)
 
     async def stats(self) -> Stats:
         """The live counters; see :meth:`Client.stats`."""

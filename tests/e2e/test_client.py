@@ -141,6 +141,25 @@ def test_cancelling_an_ended_job_is_a_conflict(client: Client) -> None:
     assert "COMPLETED" in caught.value.message
 
 
+def test_a_failed_job_retried_runs_a_new_round_to_completed(client: Client) -> None:
+    failed = client.wait(client.submit("fail", {"succeedFromRound": 2}).job_id, timeout_s=30)
+    assert failed.status is JobStatus.FAILED
+    assert failed.round == 1
+    retried = client.retry(failed.id)
+    assert retried.job_id == failed.id
+    assert retried.round == 2
+    # Until a processor takes the retry the job reads FAILED (round 1): wait for round 2.
+    job = client.wait(failed.id, timeout_s=30, round=retried.round)
+    assert job.status is JobStatus.COMPLETED
+    assert job.round == 2
+    assert job.attempts == 1
+    with pytest.raises(Conflict) as caught:
+        client.retry(job.id)
+    assert caught.value.status == 409
+    with pytest.raises(NotFound):
+        client.retry(str(uuid.uuid4()))
+
+
 def test_a_wait_that_runs_out_raises_with_the_job_as_last_seen(client: Client) -> None:
     submitted = client.submit("sleep", {"seconds": 3})
     started = time.monotonic()

@@ -125,6 +125,21 @@ def test_cancel_and_retry_report_the_gateways_answer(observatory: RunningObserva
     assert line.startswith("observatory retry: error: ")
 
 
+def test_retry_wait_runs_a_failed_job_again_to_its_end(observatory: RunningObservatory) -> None:
+    done = cli(observatory, "submit", "fail", "--payload", '{"succeedFromRound": 2}', "--wait")
+    assert done.returncode == 1  # round 1 fails
+    job_id = done.stdout.split()[0]
+    retried = cli(observatory, "retry", job_id, "--wait", "--json")
+    assert retried.returncode == 0, retried.stderr
+    job = json.loads(retried.stdout)
+    assert (job["id"], job["status"], job["round"], job["attempts"]) == (
+        job_id,
+        "COMPLETED",
+        2,
+        1,
+    )
+
+
 def test_the_verbs_have_help() -> None:
     for verb in ("submit", "job", "cancel", "retry"):
         done = subprocess.run(
