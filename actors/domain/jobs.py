@@ -15,6 +15,8 @@ __all__ = [
     "CANCELLED",
     "TERMINAL_STATUSES",
     "AttemptError",
+    "CancelAnswer",
+    "CancelRequest",
     "JobRecord",
     "JobSpec",
     "JobStatus",
@@ -54,9 +56,10 @@ CANCELLED = "cancelled"
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 ADVANCING_STATUSES = frozenset({JobStatus.VALIDATED, JobStatus.EXECUTING})
 """States a job whose cancel was requested never moves into."""
-CANCELLABLE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.VALIDATED})
-"""States in which ``DELETE /jobs/{id}`` is accepted: waiting for its first attempt or
-for a retry, not running one and not finished."""
+CANCELLABLE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.VALIDATED, JobStatus.EXECUTING})
+"""States in which ``DELETE /jobs/{id}`` is accepted: every state but the terminal ones
+(waiting for an attempt, or running one); see
+:func:`~actors.domain.lifecycle.cancel_refusal`."""
 _RANKS = {
     JobStatus.PENDING: 0,
     JobStatus.VALIDATED: 1,
@@ -111,6 +114,36 @@ class AttemptError:
         if not isinstance(attempt, int) or not isinstance(error, str) or not isinstance(at, str):
             raise ValueError(f"Malformed attempt error entry: {str(doc)[:80]}.")
         return cls(attempt, error, at)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    """A request to cancel a job (``DELETE /jobs/{id}``), kept by the job store.
+
+    It is kept whether or not a processor has taken the job yet: one still queued finds
+    it when it is taken (and ends ``FAILED`` without running), a running one is
+    cancelled by its processor's cancel watcher.
+    """
+
+    job_id: str
+    requested_at: str
+    """When the first request arrived, RFC 3339 UTC (asking again keeps it)."""
+    requested_by: str
+    """Who asked: ``token:<hash>`` (a hash of the caller's API token, never the token) or
+    ``address:<ip>`` when the gateway has no tokens."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAnswer:
+    """What :meth:`~actors.stores.JobStore.request_cancel` did."""
+
+    job_id: str
+    status: JobStatus | None
+    """The job's stored status; ``None``: no processor has taken it yet (it is queued, or
+    no such job was ever submitted)."""
+    request: CancelRequest | None
+    """The request kept (the first one, when asked again); ``None``: refused, the job has
+    ended (``status`` says how)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +221,8 @@ class JobRecord:
     """While ``PENDING`` between attempts: when the next attempt is due."""
     cancel_requested_at: str | None = None
     """When ``DELETE /jobs/{id}`` asked for the job to be cancelled."""
+    cancel_requested_by: str | None = None
+    """Who asked for it (:attr:`CancelRequest.requested_by`)."""
 
     @property
     def failed_attempts(self) -> int:
@@ -227,4 +262,6 @@ class JobRecord:
             "nextAttemptAt": self.next_attempt_at,
             "cancelRequestedAt": self.cancel_requested_at,
         }
+        if self.cancel_requested_by is not None:
+            doc["cancelRequestedBy"] = self.cancel_requested_by
         return doc

@@ -16,7 +16,15 @@ refusal                when
 ``LOWER_RANK``         the transition moves it to a lower rank and is not a retry
 =====================  ==============================================================
 
-A job that does not exist yet is created by its first transition, whatever it is.
+A job that does not exist yet is created by its first transition, whatever it is;
+unless its cancel was requested while it was still queued (no processor had taken it:
+the store keeps such a request apart, see :class:`~actors.domain.jobs.CancelRequest`).
+Then it is created ``PENDING``, marked for cancelling, and its transitions are considered
+from there: the rule above refuses ``VALIDATED`` and ``EXECUTING``, so it never runs, and
+the processor ends it ``FAILED`` with error ``cancelled``.
+
+Which jobs accept a cancel request is a rule too (:func:`cancel_refusal`): every one
+that has not ended, running or not, stored or still queued.
 
 Example::
 
@@ -41,7 +49,7 @@ from actors.domain.jobs import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from actors.domain.jobs import JobTransition
 
@@ -52,6 +60,7 @@ __all__ = [
     "JobPlan",
     "LifecycleState",
     "Refusal",
+    "cancel_refusal",
     "decide",
     "group_by_job",
     "plan_batch",
@@ -87,6 +96,25 @@ class LifecycleState:
     def of(cls, record: JobRecord) -> LifecycleState:
         """The state of a stored job."""
         return cls(record.status, record.failed_attempts, record.cancel_requested_at is not None)
+
+    @classmethod
+    def queued_cancel(cls) -> LifecycleState:
+        """The state a job is created in when its cancel was requested while it was
+        still queued: ``PENDING``, marked for cancelling."""
+        return cls(JobStatus.PENDING, 0, cancel_requested=True)
+
+
+def cancel_refusal(state: LifecycleState | None) -> Refusal | None:
+    """Why a cancel request for a job in ``state`` is refused, or ``None`` when it is
+    accepted (``state`` ``None``: the job is not stored yet, still queued).
+
+    A job that has not ended accepts it: waiting, it never moves into ``VALIDATED`` or
+    ``EXECUTING`` again; running, its processor cancels the handler. A terminal job
+    refuses it (:attr:`Refusal.TERMINAL`).
+    """
+    if state is not None and state.status in TERMINAL_STATUSES:
+        return Refusal.TERMINAL
+    return None
 
 
 def refusal(state: LifecycleState, transition: JobTransition) -> Refusal | None:
@@ -131,8 +159,13 @@ class Decision:
         return self.refusal is None
 
 
-def decide(state: LifecycleState | None, transition: JobTransition) -> Decision:
-    """Apply the lifecycle rule to one transition of a job in ``state`` (``None``: new)."""
+def decide(
+    state: LifecycleState | None, transition: JobTransition, *, queued_cancel: bool = False
+) -> Decision:
+    """Apply the lifecycle rule to one transition of a job in ``state`` (``None``: new;
+    ``queued_cancel``: a new job whose cancel was requested while it was queued)."""
+    if state is None and queued_cancel:
+        state = LifecycleState.queued_cancel()
     reason = None if state is None else refusal(state, transition)
     if reason is not None:
         assert state is not None
@@ -177,6 +210,9 @@ class JobEffect:
     """When the next attempt is due (set by a retry, cleared by any other transition)."""
     retried: bool = False
     """Whether a retry applied: the only way the net effect may lower the job's rank."""
+    cancel_requested_at: str | None = None
+    """For a new job whose cancel was requested while it was queued: when (the store
+    writes it as the job's cancel marker)."""
 
     @property
     def status(self) -> JobStatus:
@@ -208,6 +244,7 @@ class JobEffect:
                 error=self.error,
                 errors=self.new_errors,
                 next_attempt_at=self.next_attempt_at,
+                cancel_requested_at=self.cancel_requested_at,
             )
         if self.before is None:
             raise ValueError(f"Job {self.job_id!r} exists already; its effect creates it.")
@@ -241,34 +278,52 @@ class JobPlan:
     """What to write; ``None`` when no transition applied."""
 
 
-def plan_job(state: LifecycleState | None, transitions: Sequence[JobTransition]) -> JobPlan:
+def plan_job(
+    state: LifecycleState | None,
+    transitions: Sequence[JobTransition],
+    *,
+    cancel_requested_at: str | None = None,
+) -> JobPlan:
     """Apply the lifecycle rule to ``transitions`` of one job, in order, from ``state``.
 
     Args:
         state: The stored state; ``None`` when the job does not exist yet.
         transitions: The job's transitions, in the order they are applied.
+        cancel_requested_at: For a job not stored yet: when its cancel was requested
+            while it was queued, if it was.
     """
     outcomes: list[JobStatus | None] = [None] * len(transitions)
     refusals: list[Refusal | None] = [None] * len(transitions)
-    effect = _plan(state, transitions, range(len(transitions)), outcomes, refusals)
+    effect = _plan(
+        state, transitions, range(len(transitions)), outcomes, refusals, cancel_requested_at
+    )
     return JobPlan([outcome for outcome in outcomes if outcome is not None], refusals, effect)
 
 
 def _plan(
     state: LifecycleState | None,
     transitions: Sequence[JobTransition],
-    positions: Iterable[int],
+    positions: Sequence[int],
     outcomes: list[JobStatus | None],
     refusals: list[Refusal | None],
+    cancel_requested_at: str | None = None,
 ) -> JobEffect | None:
     """Plan the transitions at ``positions`` (one job's, in order) from ``state``.
 
     Fills ``outcomes`` and ``refusals`` at those positions; returns the net effect, or
     ``None`` when nothing applied. (The stores' hot path: one pass, no per-job copies.)
+    ``cancel_requested_at``: a new job's cancel requested while it was queued.
     """
     before = state
     first: JobTransition | None = None
     updated_at = ""
+    queued_cancel = None
+    if state is None and cancel_requested_at is not None and positions:
+        # Created PENDING and marked, whatever its transitions come to.
+        queued_cancel = cancel_requested_at
+        first = transitions[positions[0]]
+        state = LifecycleState.queued_cancel()
+        updated_at = first.at
     attempts = 0
     started_at: str | None = None
     finished_at: str | None = None
@@ -324,6 +379,7 @@ def _plan(
         new_errors=tuple(new_errors),
         next_attempt_at=next_attempt_at,
         retried=retried,
+        cancel_requested_at=queued_cancel,
     )
 
 
@@ -354,6 +410,7 @@ def plan_batch(
     transitions: Sequence[JobTransition],
     states: Mapping[str, LifecycleState],
     jobs: Mapping[str, Sequence[int]] | None = None,
+    queued_cancels: Mapping[str, str] | None = None,
 ) -> BatchPlan:
     """Plan ``transitions`` job by job, as if they were applied one after another.
 
@@ -362,14 +419,19 @@ def plan_batch(
         states: The stored state of its jobs; a job missing here does not exist yet.
         jobs: The jobs to plan, each with the positions of its transitions (see
             :func:`group_by_job`); every job of the batch when omitted.
+        queued_cancels: Jobs not stored yet whose cancel was requested while they were
+            queued: job id → when (a stored job's marker is in its state instead).
     """
+    cancels = queued_cancels or {}
     if jobs is None:
         jobs = group_by_job(transitions)
     outcomes: list[JobStatus | None] = [None] * len(transitions)
     refusals: list[Refusal | None] = [None] * len(transitions)
     effects: list[JobEffect] = []
     for job_id in sorted(jobs):
-        effect = _plan(states.get(job_id), transitions, jobs[job_id], outcomes, refusals)
+        effect = _plan(
+            states.get(job_id), transitions, jobs[job_id], outcomes, refusals, cancels.get(job_id)
+        )
         if effect is not None:
             effects.append(effect)
     return BatchPlan(outcomes, refusals, effects)

@@ -5,6 +5,14 @@ job in a task of its own task group, and reports every attempt's outcome to the
 persister, :class:`~actors.processor.messages.Finished` or
 :class:`~actors.processor.messages.RetryScheduled`. Its mailbox never waits on anything
 but task creation, so whoever sends to it is never held up for long.
+
+Cancel: each handler runs in a cancel scope of its own; :meth:`Executor.cancel` (called
+by the cancel watcher, :mod:`actors.processor.cancel_watcher`) cancels it. An async
+handler is cancelled at its next ``await``; a sync handler, run in a worker thread with
+``abandon_on_cancel=True``, cannot be interrupted: the thread is abandoned (it runs on to
+its end, holding its thread slot until then) and its result is discarded. Either way the
+job ends ``FAILED`` with error ``cancelled`` at once. A handler that returned before the
+cancel reached it completes: the cancel came too late.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import anyio
 from actors.domain.attempts import resolve_max_attempts
 from actors.domain.clock import format_timestamp, utc_now
 from actors.domain.handlers import JobContext
-from actors.domain.jobs import JobStatus
+from actors.domain.jobs import CANCELLED, JobStatus
 from actors.errors import JobFailed
 from actors.kernel import Actor
 from actors.observability.logs import bind
@@ -27,16 +35,23 @@ from actors.processor.emitter import seconds_since
 from actors.processor.messages import Finished, Outcome, RetryScheduled, StartJobs
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from anyio.abc import TaskGroup, TaskStatus
 
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry
+    from actors.domain.jobs import CancelRequest
     from actors.observability.prometheus import ProcessorMetrics
     from actors.processor.messages import AdmittedJob
 
 __all__ = ["Executor"]
 
 log = logging.getLogger(__name__)
+
+
+class _Cancelled(Exception):
+    """Raised in place of a result by a handler cancelled through :meth:`Executor.cancel`."""
 
 
 class Executor(Actor[StartJobs]):
@@ -56,6 +71,46 @@ class Executor(Actor[StartJobs]):
         self._settings = settings
         self._limiter = anyio.CapacityLimiter(max(1, settings.prefetch))
         self._tg: TaskGroup | None = None
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        """The cancel scope of each running handler, by job id."""
+        self._cancels: dict[str, CancelRequest] = {}
+        """The running jobs cancelled, with their request."""
+
+    def running(self) -> list[str]:
+        """The ids of the jobs whose handler runs here."""
+        return list(self._scopes)
+
+    def cancel(self, request: CancelRequest) -> bool:
+        """Cancel the handler of job ``request.job_id``: the job ends ``FAILED`` (cancelled).
+
+        Returns:
+            Whether its handler runs here and was not cancelled before.
+        """
+        scope = self._scopes.get(request.job_id)
+        if scope is None or request.job_id in self._cancels:
+            return False
+        self._cancels[request.job_id] = request
+        scope.cancel()
+        log.info("job.cancelling job_id=%s requested_by=%s", request.job_id, request.requested_by)
+        return True
+
+    async def _cancellable(self, job_id: str, handler: Awaitable[object]) -> object:
+        """Await ``handler`` in the job's own cancel scope (a stop of the whole executor
+        is not caught here).
+
+        Raises:
+            _Cancelled: :meth:`cancel` was called for the job meanwhile.
+        """
+        result: object = None
+        with anyio.CancelScope() as scope:
+            self._scopes[job_id] = scope
+            try:
+                result = await handler
+            finally:
+                del self._scopes[job_id]
+        if job_id in self._cancels:
+            raise _Cancelled  # even when it returned: cancelled, its result is discarded
+        return result
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run like any actor, inside a task group that owns the running jobs.
@@ -100,8 +155,10 @@ class Executor(Actor[StartJobs]):
                     )
                 try:
                     with anyio.fail_after(timeout_s):
-                        result = await registered.run(context)
+                        result = await self._cancellable(spec.id, registered.run(context))
                     json.dumps(result)
+                except _Cancelled:
+                    pass
                 except TimeoutError:
                     error = f"Job {spec.id} of type {spec.type!r} timed out after {timeout_s:g} s."
                 except JobFailed as exc:
@@ -112,7 +169,13 @@ class Executor(Actor[StartJobs]):
                     error = f"{type(exc).__name__}: {exc}"
             duration_s = anyio.current_time() - started
             self._metrics.processing_seconds.labels(job_type).observe(duration_s)
-            await self._persister.send(self._outcome(job, max_attempts, duration_s, result, error))
+            cancel = self._cancels.pop(spec.id, None)
+            outcome = (
+                self._outcome(job, max_attempts, duration_s, result, error)
+                if cancel is None
+                else Finished(job, JobStatus.FAILED, utc_now(), error=CANCELLED, cancel=cancel)
+            )
+            await self._persister.send(outcome)
 
     def _outcome(
         self,

@@ -33,12 +33,12 @@ WITH incoming AS (
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
         $14::text[], $15::text[], $16::integer[], $17::boolean[], $18::boolean[],
-        $19::text[], $20::integer[], $21::text[]
+        $19::text[], $20::integer[], $21::text[], $22::text[]
     ) AS t (
         id, expected, type, created_at, correlation_id, payload, metadata,
         status, status_rank, updated_at, attempts, started_at, finished_at, result, error,
         expected_failed, expected_cancel, retried, new_errors, failed_attempts,
-        next_attempt_at
+        next_attempt_at, cancel_requested_at
     )
 ),
 updated AS (
@@ -68,12 +68,12 @@ inserted AS (
     INSERT INTO jobs (
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload, metadata, attempts, started_at, finished_at, result, error,
-        errors, failed_attempts, next_attempt_at
+        errors, failed_attempts, next_attempt_at, cancel_requested_at
     )
     SELECT
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error,
-        new_errors::jsonb, failed_attempts, next_attempt_at
+        new_errors::jsonb, failed_attempts, next_attempt_at, cancel_requested_at
     FROM incoming
     WHERE expected IS NULL
     ORDER BY id
@@ -116,6 +116,7 @@ class JobWrites:
         self.new_errors: list[str] = []
         self.failed_attempts: list[int] = []
         self.next_attempt_at: list[str | None] = []
+        self.cancel_requested_at: list[str | None] = []
 
     def columns(self) -> tuple[Sequence[object], ...]:
         """The arrays, in the order of :data:`WRITE_JOBS`'s parameters."""
@@ -141,6 +142,7 @@ class JobWrites:
             self.new_errors,
             self.failed_attempts,
             self.next_attempt_at,
+            self.cancel_requested_at,
         )
 
 
@@ -193,4 +195,5 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
         )
         writes.failed_attempts.append(effect.after.failed_attempts)
         writes.next_attempt_at.append(effect.next_attempt_at)
+        writes.cancel_requested_at.append(effect.cancel_requested_at)
     return writes

@@ -72,6 +72,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             ADD COLUMN cancel_requested_at text COLLATE "C";
         """,
     ),
+    Migration(
+        version=3,
+        name="cancel requests",
+        # One request per job, kept whether or not a processor has taken the job yet (a
+        # queued job finds it when first written; a running one is found by the
+        # processor's cancel watcher).
+        sql="""
+        CREATE TABLE cancel_requests (
+            job_id text COLLATE "C" PRIMARY KEY,
+            requested_at text COLLATE "C" NOT NULL,
+            requested_by text NOT NULL
+        );
+        """,
+    ),
 )
 """The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""
 

@@ -12,8 +12,8 @@ import anyio.lowlevel
 
 from actors.domain.clock import utc_now
 from actors.domain.events import EventType
-from actors.domain.jobs import CANCELLABLE_STATUSES, JobSpec
-from actors.domain.lifecycle import LifecycleState, plan_batch
+from actors.domain.jobs import CancelAnswer, CancelRequest, JobSpec
+from actors.domain.lifecycle import LifecycleState, cancel_refusal, plan_batch
 from actors.domain.stats import COUNTED_EVENT_TYPES, Stats
 
 if TYPE_CHECKING:
@@ -162,6 +162,7 @@ class MemoryJobStore:
 
     def __init__(self) -> None:
         self._jobs: dict[str, JobRecord] = {}
+        self._cancels: dict[str, CancelRequest] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryJobStore jobs={len(self._jobs)}>"
@@ -182,22 +183,47 @@ class MemoryJobStore:
             for transition in transitions
             if (record := self._jobs.get(job_id := transition.job.id)) is not None
         }
-        plan = plan_batch(transitions, states)
+        queued = {
+            job_id: request.requested_at
+            for transition in transitions
+            if (job_id := transition.job.id) not in states
+            and (request := self._cancels.get(job_id)) is not None
+        }
+        plan = plan_batch(transitions, states, queued_cancels=queued)
         # Copied first: a value JSON cannot hold fails the call before anything changes.
         effects = [_stored(effect) for effect in plan.effects]
         for effect in effects:
-            self._jobs[effect.job_id] = effect.applied_to(self._jobs.get(effect.job_id))
+            record = effect.applied_to(self._jobs.get(effect.job_id))
+            if effect.cancel_requested_at is not None:
+                record = replace(
+                    record, cancel_requested_by=self._cancels[effect.job_id].requested_by
+                )
+            self._jobs[effect.job_id] = record
         return [status for status in plan.outcomes if status is not None]
 
-    async def request_cancel(self, job_id: str) -> JobRecord | None:
-        """Mark a waiting job for cancelling; see :class:`~actors.stores.JobStore`."""
+    async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
+        """Ask for a job to be cancelled; see :class:`~actors.stores.JobStore`."""
         await anyio.lowlevel.checkpoint()
         record = self._jobs.get(job_id)
+        state = None if record is None else LifecycleState.of(record)
+        if cancel_refusal(state) is not None:
+            assert record is not None
+            return CancelAnswer(job_id, record.status, None)
+        request = self._cancels.setdefault(job_id, CancelRequest(job_id, utc_now(), requested_by))
         if record is None:
-            return None
-        if record.status in CANCELLABLE_STATUSES and record.cancel_requested_at is None:
-            record = self._jobs[job_id] = replace(record, cancel_requested_at=utc_now())
-        return copy.deepcopy(record)
+            return CancelAnswer(job_id, None, request)
+        if record.cancel_requested_at is None:
+            record = self._jobs[job_id] = replace(
+                record,
+                cancel_requested_at=request.requested_at,
+                cancel_requested_by=request.requested_by,
+            )
+        return CancelAnswer(job_id, record.status, request)
+
+    async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
+        """The cancel requests kept for any of ``job_ids``."""
+        await anyio.lowlevel.checkpoint()
+        return {job_id: self._cancels[job_id] for job_id in job_ids if job_id in self._cancels}
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         """A copy of the job with ``job_id``, or ``None``."""

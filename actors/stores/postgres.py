@@ -42,8 +42,16 @@ import asyncpg
 
 from actors.config.urls import redact
 from actors.domain.clock import utc_now
-from actors.domain.jobs import CANCELLABLE_STATUSES, AttemptError, JobRecord, JobSpec, JobStatus
-from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
+from actors.domain.jobs import (
+    TERMINAL_STATUSES,
+    AttemptError,
+    CancelAnswer,
+    CancelRequest,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+)
+from actors.domain.lifecycle import LifecycleState, cancel_refusal, group_by_job, plan_batch
 from actors.errors import ConfigError, StoreUnavailable
 from actors.stores._postgres_plan import WRITE_JOBS, job_writes
 from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
@@ -84,7 +92,7 @@ _MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's ``NAMEDATALEN - 1``: longer schema names would be silently truncated."""
 
 
-_CANCELLABLE_SQL = ", ".join(f"'{status.value}'" for status in sorted(CANCELLABLE_STATUSES))
+_TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 
 
 # -- what the store needs from asyncpg (it ships no type information) ---------------------
@@ -295,7 +303,8 @@ async def _close(resource: _Closable, url: str) -> None:
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at"
+    "cancel_requested_at, "
+    "(SELECT requested_by FROM cancel_requests WHERE job_id = jobs.id)"
 )
 
 _READ_STATES = (
@@ -303,9 +312,23 @@ _READ_STATES = (
     "FROM jobs WHERE id = ANY($1::text[])"
 )
 
-_REQUEST_CANCEL = f"""
+# Cancel requests (migration 3): one per job, kept for queued jobs too. Which jobs accept
+# one is actors.domain.lifecycle.cancel_refusal, applied to the job's state read (and
+# locked) in the same transaction; the terminal guard below is a safety net.
+_READ_CANCELS = (
+    "SELECT job_id, requested_at, requested_by FROM cancel_requests WHERE job_id = ANY($1::text[])"
+)
+_LOCK_STATE = (
+    "SELECT status, failed_attempts, cancel_requested_at IS NOT NULL "
+    "FROM jobs WHERE id = $1 FOR UPDATE"
+)
+_INSERT_CANCEL = (
+    "INSERT INTO cancel_requests (job_id, requested_at, requested_by) VALUES ($1, $2, $3) "
+    "ON CONFLICT (job_id) DO NOTHING"
+)
+_MARK_JOB = f"""
 UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, $2)
-WHERE id = $1 AND status IN ({_CANCELLABLE_SQL})
+WHERE id = $1 AND status NOT IN ({_TERMINAL_SQL})
 """
 
 
@@ -346,7 +369,12 @@ def _job_record(row: _Row) -> JobRecord:
         errors=tuple(AttemptError.from_json(entry) for entry in json.loads(_text(row[13]))),
         next_attempt_at=_optional_text(row[14]),
         cancel_requested_at=_optional_text(row[15]),
+        cancel_requested_by=_optional_text(row[16]),
     )
+
+
+def _cancel_request(row: _Row) -> CancelRequest:
+    return CancelRequest(_text(row[0]), _text(row[1]), _text(row[2]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,7 +502,13 @@ class PostgresJobStore:
 
         async def read_plan_write(conn: _Connection, progress: _Progress) -> list[str]:
             stored = await self._read_statuses(conn, list(jobs))
-            plan = plan_batch(transitions, stored, jobs)
+            missing = [job_id for job_id in jobs if job_id not in stored]
+            queued = (
+                {_text(row[0]): _text(row[1]) for row in await conn.fetch(_READ_CANCELS, missing)}
+                if missing
+                else {}
+            )
+            plan = plan_batch(transitions, stored, jobs, queued)
             for position, outcome in enumerate(plan.outcomes):
                 if outcome is not None:
                     outcomes[position] = outcome
@@ -499,21 +533,52 @@ class PostgresJobStore:
             for row in rows
         }
 
-    async def request_cancel(self, job_id: str) -> JobRecord | None:
-        """Mark a waiting job for cancelling; see :class:`~actors.stores.JobStore`.
+    async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
+        """Ask for a job to be cancelled; see :class:`~actors.stores.JobStore`.
+
+        The job's row is locked while its state is read and marked, so a processor
+        writing it meanwhile finds it changed and plans again with the marker.
 
         Raises:
             StoreUnavailable: PostgreSQL cannot be reached or failed.
         """
 
-        async def mark_and_read(conn: _Connection, progress: _Progress) -> list[_Row]:
-            progress.wrote = True  # harmless to repeat: the marker keeps its first time
+        async def request(conn: _Connection, progress: _Progress) -> CancelAnswer:
+            progress.wrote = True  # harmless to repeat: the first request is kept
             async with conn.transaction():
-                await conn.execute(_REQUEST_CANCEL, job_id, utc_now())
-                return await conn.fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
+                rows = await conn.fetch(_LOCK_STATE, job_id)
+                state = (
+                    LifecycleState(
+                        JobStatus(_text(rows[0][0])), _integer(rows[0][1]), bool(rows[0][2])
+                    )
+                    if rows
+                    else None
+                )
+                status = None if state is None else state.status
+                if cancel_refusal(state) is not None:
+                    return CancelAnswer(job_id, status, None)
+                now = utc_now()
+                await conn.execute(_INSERT_CANCEL, job_id, now, requested_by)
+                if state is not None:
+                    await conn.execute(_MARK_JOB, job_id, now)
+                found = await conn.fetch(_READ_CANCELS, [job_id])
+                return CancelAnswer(job_id, status, _cancel_request(found[0]))
 
-        rows = await self._call(f"request the cancel of job {job_id!r}", mark_and_read)
-        return _job_record(rows[0]) if rows else None
+        return await self._call(f"request the cancel of job {job_id!r}", request)
+
+    async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
+        """The cancel requests kept for any of ``job_ids``; see :class:`~actors.stores.JobStore`.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not job_ids:
+            await anyio.lowlevel.checkpoint()
+            return {}
+        rows = await self._call(
+            "read cancel requests", lambda conn, _: conn.fetch(_READ_CANCELS, list(job_ids))
+        )
+        return {request.job_id: request for request in map(_cancel_request, rows)}
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         """The job with ``job_id``, or ``None``.

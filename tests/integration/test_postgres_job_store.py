@@ -394,9 +394,9 @@ async def test_issue_8_a_cancel_requested_mid_batch_keeps_the_job_from_starting(
         if not interfered:
             interfered = True
             async with open_postgres_job_store(postgres_url, schema=schema) as gateway:
-                marked = await gateway.request_cancel("job")
-                assert marked is not None
-                assert marked.cancel_requested_at is not None
+                marked = await gateway.request_cancel("job", requested_by="test")
+                assert marked.request is not None
+                assert marked.status is JobStatus.VALIDATED
         return states
 
     monkeypatch.setattr(store, "_read_statuses", read_then_cancel)

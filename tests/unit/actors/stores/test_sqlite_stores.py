@@ -53,7 +53,7 @@ async def test_migrations_are_applied_once_and_recorded(tmp_path: pathlib.Path) 
     )
     journal = await anyio.to_thread.run_sync(query, path, "PRAGMA journal_mode")
 
-    assert rows == [("jobs", 1), ("jobs", 2)]
+    assert rows == [("jobs", 1), ("jobs", 2), ("jobs", 3)]
     assert journal == [("wal",)]
 
 
@@ -83,7 +83,7 @@ async def test_a_file_with_a_newer_schema_is_refused(tmp_path: pathlib.Path) -> 
 
     with pytest.raises(
         StoreUnavailable,
-        match=rf"^The SQLite job store at '{path}' has schema version 99, newer than the 2 "
+        match=rf"^The SQLite job store at '{path}' has schema version 99, newer than the 3 "
         r"this version knows; upgrade the observatory or use another data directory\.$",
     ):
         async with open_sqlite_job_store(path):
