@@ -98,6 +98,10 @@ _JOB_DETAIL: dict[str, object] = {
                     "type": ["string", "null"],
                 },
                 "cancelRequestedAt": {"type": ["string", "null"]},
+                "cancelRequestedBy": {
+                    "description": "Who requested the cancel (a token hash or an address).",
+                    "type": "string",
+                },
                 "events": {"type": "array", "items": schema_ref(SchemaName.EVENT_ENVELOPE)},
             },
         },

@@ -22,6 +22,7 @@ from actors.domain.clock import utc_now
 from actors.domain.events import EventType
 from actors.domain.handlers import HandlerRegistry, JobContext
 from actors.domain.jobs import CANCELLED, JobStatus
+from contracts import SchemaName, get_contracts
 from tests.pipeline import open_pipeline
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ async def test_a_running_job_is_cancelled_in_its_handler_and_ends_failed_cancell
         assert (failed["error"], failed["reason"]) == (CANCELLED, CANCELLED)
         assert failed["cancelRequestedAt"] == answer.request.requested_at
         assert failed["cancelRequestedBy"] == "token:0123456789abcdef"
+        assert get_contracts().issues(SchemaName.JOB, failed) == []
         assert pipe.processor.cancel_watcher.cancelled == 1
         assert pipe.processor.executor.running() == []
         sample = pipe.registry.get_sample_value
