@@ -11,7 +11,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADVANCING_STATUSES",
-    "CANCELLABLE_STATUSES",
     "CANCELLED",
     "TERMINAL_STATUSES",
     "AttemptError",
@@ -56,10 +55,6 @@ CANCELLED = "cancelled"
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 ADVANCING_STATUSES = frozenset({JobStatus.VALIDATED, JobStatus.EXECUTING})
 """States a job whose cancel was requested never moves into."""
-CANCELLABLE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.VALIDATED, JobStatus.EXECUTING})
-"""States in which ``DELETE /jobs/{id}`` is accepted: every state but the terminal ones
-(waiting for an attempt, or running one); see
-:func:`~actors.domain.lifecycle.cancel_refusal`."""
 _RANKS = {
     JobStatus.PENDING: 0,
     JobStatus.VALIDATED: 1,

@@ -15,7 +15,10 @@ has to travel through the store or the broker. It goes through the **store**:
   while it runs jobs: ``cancel_requests(ids)`` for the ids of its running handlers.
 
 So a running job is cancelled within :data:`INTERVAL_S` (plus the store's round trip)
-of the request, the latency the issue asks (under a second).
+of the request, the latency the issue asks (under a second). Looking at the requests
+themselves, not at the jobs' markers, also covers a request that raced with the job's
+first write (PostgreSQL: the gateway found no job, the processor created it without
+seeing the request not yet committed): the job runs, and is cancelled here.
 """
 
 from __future__ import annotations

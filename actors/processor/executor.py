@@ -10,8 +10,9 @@ Cancel: each handler runs in a cancel scope of its own; :meth:`Executor.cancel` 
 by the cancel watcher, :mod:`actors.processor.cancel_watcher`) cancels it. An async
 handler is cancelled at its next ``await``; a sync handler, run in a worker thread with
 ``abandon_on_cancel=True``, cannot be interrupted: the thread is abandoned (it runs on to
-its end, holding its thread slot until then) and its result is discarded. Either way the
-job ends ``FAILED`` with error ``cancelled`` at once. A handler that returned before the
+its end in the background, its thread-limiter slot already given back, so for a while
+more threads may run than the limit) and its result is discarded. Either way the job
+ends ``FAILED`` with error ``cancelled`` at once. A handler that returned before the
 cancel reached it completes: the cancel came too late.
 """
 
