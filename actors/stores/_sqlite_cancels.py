@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANCEL_REQUESTS_MIGRATION",
-    "REQUESTED_BY_COLUMN",
+    "REQUESTED_COLUMNS",
     "cancel_requests",
     "queued_cancels",
     "request_cancel",
@@ -41,8 +41,13 @@ CANCEL_REQUESTS_MIGRATION = (
 )
 """Migration 3 of the job store."""
 
-REQUESTED_BY_COLUMN = "(SELECT requested_by FROM cancel_requests WHERE job_id = jobs.id)"
-"""The job's ``cancel_requested_by``, as a column of a ``SELECT ... FROM jobs``."""
+REQUESTED_COLUMNS = (
+    "coalesce(cancel_requested_at, "
+    "(SELECT requested_at FROM cancel_requests WHERE job_id = jobs.id)), "
+    "(SELECT requested_by FROM cancel_requests WHERE job_id = jobs.id)"
+)
+"""The job's ``cancel_requested_at`` and ``cancel_requested_by``, as columns of a
+``SELECT ... FROM jobs``: the request's, should the job's marker be missing."""
 
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 

@@ -303,14 +303,22 @@ async def _close(resource: _Closable, url: str) -> None:
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at, "
+    # The request's time and author, also for a job whose marker a race left unwritten.
+    "coalesce(cancel_requested_at, "
+    "(SELECT requested_at FROM cancel_requests WHERE job_id = jobs.id)), "
     "(SELECT requested_by FROM cancel_requests WHERE job_id = jobs.id)"
 )
 
-_READ_STATES = (
-    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL "
-    "FROM jobs WHERE id = ANY($1::text[])"
-)
+# The stored state of each job of a batch, and for a job not stored yet the time of its
+# cancel request, if it was cancelled while queued: one row per job found, one query.
+_READ_STATES = """
+SELECT ids.id, jobs.status, jobs.failed_attempts, jobs.cancel_requested_at IS NOT NULL,
+    cancel_requests.requested_at
+FROM unnest($1::text[]) AS ids (id)
+LEFT JOIN jobs ON jobs.id = ids.id
+LEFT JOIN cancel_requests ON jobs.id IS NULL AND cancel_requests.job_id = ids.id
+WHERE jobs.id IS NOT NULL OR cancel_requests.job_id IS NOT NULL
+"""
 
 # Cancel requests (migration 3): one per job, kept for queued jobs too. Which jobs accept
 # one is actors.domain.lifecycle.cancel_refusal, applied to the job's state read (and
@@ -501,13 +509,7 @@ class PostgresJobStore:
         """
 
         async def read_plan_write(conn: _Connection, progress: _Progress) -> list[str]:
-            stored = await self._read_statuses(conn, list(jobs))
-            missing = [job_id for job_id in jobs if job_id not in stored]
-            queued = (
-                {_text(row[0]): _text(row[1]) for row in await conn.fetch(_READ_CANCELS, missing)}
-                if missing
-                else {}
-            )
+            stored, queued = await self._read_statuses(conn, list(jobs))
             plan = plan_batch(transitions, stored, jobs, queued)
             for position, outcome in enumerate(plan.outcomes):
                 if outcome is not None:
@@ -526,12 +528,20 @@ class PostgresJobStore:
 
     async def _read_statuses(
         self, conn: _Connection, job_ids: list[str]
-    ) -> dict[str, LifecycleState]:
+    ) -> tuple[dict[str, LifecycleState], dict[str, str]]:
+        """The stored state of each of ``job_ids``, and for those not stored, when their
+        cancel was requested while they were queued (if it was)."""
         rows = await conn.fetch(_READ_STATES, job_ids)
-        return {
-            _text(row[0]): LifecycleState(JobStatus(_text(row[1])), _integer(row[2]), bool(row[3]))
-            for row in rows
-        }
+        states: dict[str, LifecycleState] = {}
+        queued: dict[str, str] = {}
+        for row in rows:
+            if row[1] is None:
+                queued[_text(row[0])] = _text(row[4])
+            else:
+                states[_text(row[0])] = LifecycleState(
+                    JobStatus(_text(row[1])), _integer(row[2]), bool(row[3])
+                )
+        return states, queued
 
     async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
         """Ask for a job to be cancelled; see :class:`~actors.stores.JobStore`.

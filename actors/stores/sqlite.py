@@ -36,7 +36,7 @@ from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_cancels import (
     CANCEL_REQUESTS_MIGRATION,
-    REQUESTED_BY_COLUMN,
+    REQUESTED_COLUMNS,
     cancel_requests,
     queued_cancels,
     request_cancel,
@@ -176,7 +176,7 @@ _READ_STATES = (
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    f"cancel_requested_at, {REQUESTED_BY_COLUMN}"
+    + REQUESTED_COLUMNS
 )
 
 
