@@ -12,7 +12,8 @@ Example::
 How a batch is applied (the processor's hot path), in two round trips and without holding
 row locks between them:
 
-1. read the stored status of every job of the batch;
+1. read the stored status of every job of the batch (and, for a job not stored yet, its
+   cancel request if it was cancelled while queued);
 2. work out in Python, transition by transition, what each one does, and collapse each
    job's transitions into their net effect (:func:`~actors.domain.lifecycle.plan_batch`,
    the one lifecycle rule);
