@@ -13,6 +13,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from actors.broker import OutgoingMessage
@@ -47,6 +48,8 @@ class Handlers:
         self.registry = HandlerRegistry()
         self.registry.register("hang", self._hang, timeout_s=60.0)
         self.registry.register("echo", self._echo)
+        self.registry.register("stubborn", self._stubborn, timeout_s=60.0)
+        self.release = anyio.Event()
 
     def started_event(self, job_id: str) -> anyio.Event:
         return self.started.setdefault(job_id, anyio.Event())
@@ -60,6 +63,14 @@ class Handlers:
             self.cancelled.add(job.id)
             raise
         return {"slept": 60}
+
+    async def _stubborn(self, job: JobContext) -> object:
+        """Cannot be interrupted (as a sync handler's thread): returns once released."""
+        self.runs[job.id] += 1
+        self.started_event(job.id).set()
+        with anyio.CancelScope(shield=True):
+            await self.release.wait()
+        return {"late": True}
 
     async def _echo(self, job: JobContext) -> object:
         self.runs[job.id] += 1
@@ -219,3 +230,26 @@ async def test_other_running_jobs_are_left_alone(tmp_path: Path) -> None:
         assert other is not None
         assert other.status is JobStatus.EXECUTING
         assert handlers.cancelled == {cancelled_id}
+
+
+async def test_a_handler_that_cannot_be_interrupted_has_its_result_discarded(
+    tmp_path: Path,
+) -> None:
+    handlers = Handlers()
+    job_id = str(uuid.uuid4())
+    async with open_pipeline(tmp_path, _settings(tmp_path), handlers.registry) as pipe:
+        await pipe.broker.publish_batch(JOBS_CREATED, [_message("stubborn", job_id)])
+        with anyio.fail_after(10):
+            await handlers.started_event(job_id).wait()
+        await pipe.jobs.request_cancel(job_id, requested_by="t")
+
+        async def cancelled() -> bool:
+            await anyio.lowlevel.checkpoint()
+            return pipe.processor.cancel_watcher.cancelled == 1
+
+        await _wait_for(cancelled)
+        handlers.release.set()  # it returns a result after the cancel reached it
+        record = await _ended(pipe, job_id)
+
+        assert (record.status, record.error, record.result) == (JobStatus.FAILED, CANCELLED, None)
+        assert handlers.runs[job_id] == 1
