@@ -129,18 +129,19 @@ async def test_cancelling_an_ended_job_is_a_conflict_naming_its_status(
     assert await jobs.cancel_requests([job_id]) == {}
 
 
+@pytest.mark.parametrize("job_id", ["not-a-job", "550e8400e29b41d4a716446655440000"])
 async def test_cancelling_an_id_that_is_not_a_uuid_is_not_found(
-    gateway: GatewayService, jobs: SQLiteJobStore
+    gateway: GatewayService, jobs: SQLiteJobStore, job_id: str
 ) -> None:
     client = gateway.http.app.test_client()
 
-    response = await client.delete("/jobs/not-a-job")
+    response = await client.delete(f"/jobs/{job_id}")
 
     assert response.status_code == 404
     assert (await response.get_json())["error"] == (
-        "There is no job 'not-a-job': job ids are UUIDs, and this is not one."
+        f"There is no job {job_id!r}: job ids are UUIDs, and this is not one."
     )
-    assert await jobs.cancel_requests(["not-a-job"]) == {}
+    assert await jobs.cancel_requests([job_id]) == {}
 
 
 async def test_a_gateway_without_a_job_store_says_it_cannot_cancel() -> None:
