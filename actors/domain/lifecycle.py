@@ -51,7 +51,7 @@ from actors.domain.jobs import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from actors.domain.jobs import JobTransition
+    from actors.domain.jobs import CancelRequest, JobTransition
 
 __all__ = [
     "BatchPlan",
@@ -210,9 +210,9 @@ class JobEffect:
     """When the next attempt is due (set by a retry, cleared by any other transition)."""
     retried: bool = False
     """Whether a retry applied: the only way the net effect may lower the job's rank."""
-    cancel_requested_at: str | None = None
-    """For a new job whose cancel was requested while it was queued: when (the store
-    writes it as the job's cancel marker)."""
+    cancel_request: CancelRequest | None = None
+    """For a new job whose cancel was requested while it was queued: that request, which
+    the store writes as the job's cancel marker (and no longer keeps apart)."""
 
     @property
     def status(self) -> JobStatus:
@@ -231,6 +231,7 @@ class JobEffect:
             ValueError: a new job's effect applied to a stored one, or the other way round.
         """
         if record is None:
+            request = self.cancel_request
             if self.spec is None:
                 raise ValueError(f"Job {self.job_id!r} does not exist; its effect needs a spec.")
             return JobRecord(
@@ -244,7 +245,8 @@ class JobEffect:
                 error=self.error,
                 errors=self.new_errors,
                 next_attempt_at=self.next_attempt_at,
-                cancel_requested_at=self.cancel_requested_at,
+                cancel_requested_at=None if request is None else request.requested_at,
+                cancel_requested_by=None if request is None else request.requested_by,
             )
         if self.before is None:
             raise ValueError(f"Job {self.job_id!r} exists already; its effect creates it.")
@@ -282,21 +284,19 @@ def plan_job(
     state: LifecycleState | None,
     transitions: Sequence[JobTransition],
     *,
-    cancel_requested_at: str | None = None,
+    queued_cancel: CancelRequest | None = None,
 ) -> JobPlan:
     """Apply the lifecycle rule to ``transitions`` of one job, in order, from ``state``.
 
     Args:
         state: The stored state; ``None`` when the job does not exist yet.
         transitions: The job's transitions, in the order they are applied.
-        cancel_requested_at: For a job not stored yet: when its cancel was requested
-            while it was queued, if it was.
+        queued_cancel: For a job not stored yet: its cancel request, if its cancel was
+            requested while it was queued.
     """
     outcomes: list[JobStatus | None] = [None] * len(transitions)
     refusals: list[Refusal | None] = [None] * len(transitions)
-    effect = _plan(
-        state, transitions, range(len(transitions)), outcomes, refusals, cancel_requested_at
-    )
+    effect = _plan(state, transitions, range(len(transitions)), outcomes, refusals, queued_cancel)
     return JobPlan([outcome for outcome in outcomes if outcome is not None], refusals, effect)
 
 
@@ -306,21 +306,21 @@ def _plan(
     positions: Sequence[int],
     outcomes: list[JobStatus | None],
     refusals: list[Refusal | None],
-    cancel_requested_at: str | None = None,
+    queued_cancel: CancelRequest | None = None,
 ) -> JobEffect | None:
     """Plan the transitions at ``positions`` (one job's, in order) from ``state``.
 
     Fills ``outcomes`` and ``refusals`` at those positions; returns the net effect, or
     ``None`` when nothing applied. (The stores' hot path: one pass, no per-job copies.)
-    ``cancel_requested_at``: a new job's cancel requested while it was queued.
+    ``queued_cancel``: a new job's cancel request, made while it was queued.
     """
     before = state
     first: JobTransition | None = None
     updated_at = ""
-    queued_cancel = None
-    if state is None and cancel_requested_at is not None and positions:
+    if state is not None or not positions:
+        queued_cancel = None
+    elif queued_cancel is not None:
         # Created PENDING and marked, whatever its transitions come to.
-        queued_cancel = cancel_requested_at
         first = transitions[positions[0]]
         state = LifecycleState.queued_cancel()
         updated_at = first.at
@@ -379,7 +379,7 @@ def _plan(
         new_errors=tuple(new_errors),
         next_attempt_at=next_attempt_at,
         retried=retried,
-        cancel_requested_at=queued_cancel,
+        cancel_request=queued_cancel,
     )
 
 
@@ -410,7 +410,7 @@ def plan_batch(
     transitions: Sequence[JobTransition],
     states: Mapping[str, LifecycleState],
     jobs: Mapping[str, Sequence[int]] | None = None,
-    queued_cancels: Mapping[str, str] | None = None,
+    queued_cancels: Mapping[str, CancelRequest] | None = None,
 ) -> BatchPlan:
     """Plan ``transitions`` job by job, as if they were applied one after another.
 
@@ -420,7 +420,7 @@ def plan_batch(
         jobs: The jobs to plan, each with the positions of its transitions (see
             :func:`group_by_job`); every job of the batch when omitted.
         queued_cancels: Jobs not stored yet whose cancel was requested while they were
-            queued: job id → when (a stored job's marker is in its state instead).
+            queued: their requests by job id (a stored job's marker is in its state).
     """
     cancels = queued_cancels or {}
     if jobs is None:

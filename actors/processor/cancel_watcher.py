@@ -5,9 +5,10 @@ executor cancel their handlers.
 a cluster) runs in another process than the processor running the job, so the request
 has to travel through the store or the broker. It goes through the **store**:
 
-* the gateway already keeps every request there durably (a queued job needs it when a
-  processor takes it, see :meth:`~actors.stores.JobStore.request_cancel`), so nothing
-  else has to be published, confirmed or declared;
+* the gateway already keeps every request there durably (as the job's marker, or apart
+  for a job still queued, which needs it when a processor takes it; see
+  :meth:`~actors.stores.JobStore.request_cancel`), so nothing else has to be published,
+  confirmed or declared;
 * it cannot be lost: a broadcast would need a fanout exchange and a queue per processor,
   and a processor restarting (or a consumer reconnecting) while the message passes would
   miss it, where a row is found at the next look;
@@ -15,10 +16,10 @@ has to travel through the store or the broker. It goes through the **store**:
   while it runs jobs: ``cancel_requests(ids)`` for the ids of its running handlers.
 
 So a running job is cancelled within :data:`INTERVAL_S` (plus the store's round trip)
-of the request, the latency the issue asks (under a second). Looking at the requests
-themselves, not at the jobs' markers, also covers a request that raced with the job's
-first write (PostgreSQL: the gateway found no job, the processor created it without
-seeing the request not yet committed): the job runs, and is cancelled here.
+of the request, the latency the issue asks (under a second). Reading the requests
+kept apart as well as the markers covers a request that raced with the job's first
+write (PostgreSQL: the gateway found no job, the processor created it without seeing
+the request not yet committed): the job runs, and is cancelled here.
 """
 
 from __future__ import annotations

@@ -33,12 +33,12 @@ WITH incoming AS (
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
         $14::text[], $15::text[], $16::integer[], $17::boolean[], $18::boolean[],
-        $19::text[], $20::integer[], $21::text[], $22::text[]
+        $19::text[], $20::integer[], $21::text[], $22::text[], $23::text[]
     ) AS t (
         id, expected, type, created_at, correlation_id, payload, metadata,
         status, status_rank, updated_at, attempts, started_at, finished_at, result, error,
         expected_failed, expected_cancel, retried, new_errors, failed_attempts,
-        next_attempt_at, cancel_requested_at
+        next_attempt_at, cancel_requested_at, cancel_requested_by
     )
 ),
 updated AS (
@@ -68,17 +68,24 @@ inserted AS (
     INSERT INTO jobs (
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload, metadata, attempts, started_at, finished_at, result, error,
-        errors, failed_attempts, next_attempt_at, cancel_requested_at
+        errors, failed_attempts, next_attempt_at, cancel_requested_at, cancel_requested_by
     )
     SELECT
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error,
-        new_errors::jsonb, failed_attempts, next_attempt_at, cancel_requested_at
+        new_errors::jsonb, failed_attempts, next_attempt_at, cancel_requested_at,
+        cancel_requested_by
     FROM incoming
     WHERE expected IS NULL
     ORDER BY id
     ON CONFLICT (id) DO NOTHING
     RETURNING id
+),
+-- A new job created with the request kept while it was queued now carries it: forget it.
+adopted AS (
+    DELETE FROM cancel_requests
+    WHERE job_id IN (SELECT id FROM inserted)
+        AND job_id IN (SELECT id FROM incoming WHERE cancel_requested_at IS NOT NULL)
 )
 SELECT id FROM updated UNION ALL SELECT id FROM inserted
 """
@@ -117,6 +124,7 @@ class JobWrites:
         self.failed_attempts: list[int] = []
         self.next_attempt_at: list[str | None] = []
         self.cancel_requested_at: list[str | None] = []
+        self.cancel_requested_by: list[str | None] = []
 
     def columns(self) -> tuple[Sequence[object], ...]:
         """The arrays, in the order of :data:`WRITE_JOBS`'s parameters."""
@@ -143,6 +151,7 @@ class JobWrites:
             self.failed_attempts,
             self.next_attempt_at,
             self.cancel_requested_at,
+            self.cancel_requested_by,
         )
 
 
@@ -195,5 +204,7 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
         )
         writes.failed_attempts.append(effect.after.failed_attempts)
         writes.next_attempt_at.append(effect.next_attempt_at)
-        writes.cancel_requested_at.append(effect.cancel_requested_at)
+        request = effect.cancel_request
+        writes.cancel_requested_at.append(None if request is None else request.requested_at)
+        writes.cancel_requested_by.append(None if request is None else request.requested_by)
     return writes

@@ -75,15 +75,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=3,
         name="cancel requests",
-        # One request per job, kept whether or not a processor has taken the job yet (a
-        # queued job finds it when first written; a running one is found by the
-        # processor's cancel watcher).
+        # The cancel requests of jobs still queued (not in jobs yet), until the job's
+        # first write adopts its request as its marker; and who asked, next to the marker.
         sql="""
         CREATE TABLE cancel_requests (
             job_id text COLLATE "C" PRIMARY KEY,
             requested_at text COLLATE "C" NOT NULL,
             requested_by text NOT NULL
         );
+        ALTER TABLE jobs ADD COLUMN cancel_requested_by text;
         """,
     ),
 )

@@ -59,10 +59,11 @@ class JobStore(Protocol):
     async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
         """Ask for job ``job_id`` to be cancelled, unless it has ended.
 
-        The request is kept durably (a :class:`~actors.domain.jobs.CancelRequest`, the
-        first one when asked again) whether or not a processor has taken the job yet,
-        and a stored job gets its cancel marker (``cancel_requested_at``). No job state is
-        written: the processor, the only writer of job states, ends the job ``FAILED``
+        The request (a :class:`~actors.domain.jobs.CancelRequest`, the first one when
+        asked again) is kept durably: a stored job's as its cancel marker
+        (``cancel_requested_at``, ``cancel_requested_by``); a job no processor has taken
+        yet (still queued) has it kept apart until its first write adopts it as its
+        marker. No job state is written: the processor, the only writer of job states, ends the job ``FAILED``
         (error ``cancelled``): a waiting or queued one when it next takes it (the stores
         never validate or start it, see :mod:`actors.domain.lifecycle`), a running one
         once its cancel watcher finds the request (:meth:`cancel_requests`). Which jobs
@@ -75,8 +76,9 @@ class JobStore(Protocol):
         ...
 
     async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
-        """The cancel requests kept for any of ``job_ids`` (the jobs a processor runs),
-        by job id, in one round trip."""
+        """The cancel requests of any of ``job_ids`` (the jobs a processor runs), by job
+        id: their markers, and requests still kept apart (a job whose first write raced
+        with its request)."""
         ...
 
     async def get_job(self, job_id: str) -> JobRecord | None:

@@ -151,6 +151,14 @@ def _mapping(value: object) -> dict[str, object]:
     return value
 
 
+def _request(record: JobRecord) -> CancelRequest:
+    """The cancel request a stored job carries (its marker must be set)."""
+    assert record.cancel_requested_at is not None
+    return CancelRequest(
+        record.id, record.cancel_requested_at, record.cancel_requested_by or "unknown"
+    )
+
+
 class MemoryJobStore:
     """A :class:`~actors.stores.JobStore` kept in memory, one record per job.
 
@@ -184,7 +192,7 @@ class MemoryJobStore:
             if (record := self._jobs.get(job_id := transition.job.id)) is not None
         }
         queued = {
-            job_id: request.requested_at
+            job_id: request
             for transition in transitions
             if (job_id := transition.job.id) not in states
             and (request := self._cancels.get(job_id)) is not None
@@ -193,12 +201,10 @@ class MemoryJobStore:
         # Copied first: a value JSON cannot hold fails the call before anything changes.
         effects = [_stored(effect) for effect in plan.effects]
         for effect in effects:
-            record = effect.applied_to(self._jobs.get(effect.job_id))
-            if effect.cancel_requested_at is not None:
-                record = replace(
-                    record, cancel_requested_by=self._cancels[effect.job_id].requested_by
-                )
-            self._jobs[effect.job_id] = record
+            self._jobs[effect.job_id] = effect.applied_to(self._jobs.get(effect.job_id))
+            if effect.cancel_request is not None:
+                # Adopted: the stored job carries the request from now on.
+                del self._cancels[effect.job_id]
         return [status for status in plan.outcomes if status is not None]
 
     async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
@@ -209,21 +215,28 @@ class MemoryJobStore:
         if cancel_refusal(state) is not None:
             assert record is not None
             return CancelAnswer(job_id, record.status, None)
-        request = self._cancels.setdefault(job_id, CancelRequest(job_id, utc_now(), requested_by))
         if record is None:
+            request = self._cancels.setdefault(
+                job_id, CancelRequest(job_id, utc_now(), requested_by)
+            )
             return CancelAnswer(job_id, None, request)
         if record.cancel_requested_at is None:
             record = self._jobs[job_id] = replace(
-                record,
-                cancel_requested_at=request.requested_at,
-                cancel_requested_by=request.requested_by,
+                record, cancel_requested_at=utc_now(), cancel_requested_by=requested_by
             )
-        return CancelAnswer(job_id, record.status, request)
+        return CancelAnswer(job_id, record.status, _request(record))
 
     async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
         """The cancel requests kept for any of ``job_ids``."""
         await anyio.lowlevel.checkpoint()
-        return {job_id: self._cancels[job_id] for job_id in job_ids if job_id in self._cancels}
+        found: dict[str, CancelRequest] = {}
+        for job_id in job_ids:
+            record = self._jobs.get(job_id)
+            if record is not None and record.cancel_requested_at is not None:
+                found[job_id] = _request(record)
+            elif job_id in self._cancels:
+                found[job_id] = self._cancels[job_id]
+        return found
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         """A copy of the job with ``job_id``, or ``None``."""

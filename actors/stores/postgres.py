@@ -304,41 +304,51 @@ async def _close(resource: _Closable, url: str) -> None:
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    # The request's time and author, also for a job whose marker a race left unwritten.
-    "coalesce(cancel_requested_at, "
-    "(SELECT requested_at FROM cancel_requests WHERE job_id = jobs.id)), "
-    "(SELECT requested_by FROM cancel_requests WHERE job_id = jobs.id)"
+    "cancel_requested_at, cancel_requested_by"
 )
 
 # The stored state of each job of a batch, and for a job not stored yet the time of its
 # cancel request, if it was cancelled while queued: one row per job found, one query.
 _READ_STATES = """
 SELECT ids.id, jobs.status, jobs.failed_attempts, jobs.cancel_requested_at IS NOT NULL,
-    cancel_requests.requested_at
+    cancel_requests.requested_at, cancel_requests.requested_by
 FROM unnest($1::text[]) AS ids (id)
 LEFT JOIN jobs ON jobs.id = ids.id
 LEFT JOIN cancel_requests ON jobs.id IS NULL AND cancel_requests.job_id = ids.id
 WHERE jobs.id IS NOT NULL OR cancel_requests.job_id IS NOT NULL
 """
 
-# Cancel requests (migration 3): one per job, kept for queued jobs too. Which jobs accept
-# one is actors.domain.lifecycle.cancel_refusal, applied to the job's state read (and
-# locked) in the same transaction; the terminal guard below is a safety net.
-_READ_CANCELS = (
+# Cancel requests (migration 3): a stored job's is its marker (cancel_requested_at and
+# _by); a queued job's waits in cancel_requests until its first write adopts it. Which
+# jobs accept one is actors.domain.lifecycle.cancel_refusal, applied to the job's state
+# read (and locked) in the same transaction; the terminal guard below is a safety net.
+_READ_QUEUED = (
     "SELECT job_id, requested_at, requested_by FROM cancel_requests WHERE job_id = ANY($1::text[])"
 )
+# Both kinds: the queued ones also cover a job whose first write raced with its request
+# (the gateway found no job; the processor created it without the uncommitted request).
+_READ_CANCELS = f"""
+{_READ_QUEUED}
+UNION ALL
+SELECT id, cancel_requested_at, coalesce(cancel_requested_by, 'unknown') FROM jobs
+WHERE id = ANY($1::text[]) AND cancel_requested_at IS NOT NULL
+"""
 _LOCK_STATE = (
     "SELECT status, failed_attempts, cancel_requested_at IS NOT NULL "
     "FROM jobs WHERE id = $1 FOR UPDATE"
 )
-_INSERT_CANCEL = (
+_INSERT_QUEUED = (
     "INSERT INTO cancel_requests (job_id, requested_at, requested_by) VALUES ($1, $2, $3) "
     "ON CONFLICT (job_id) DO NOTHING"
 )
 _MARK_JOB = f"""
-UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, $2)
-WHERE id = $1 AND status NOT IN ({_TERMINAL_SQL})
+UPDATE jobs SET cancel_requested_at = $2, cancel_requested_by = $3
+WHERE id = $1 AND cancel_requested_at IS NULL AND status NOT IN ({_TERMINAL_SQL})
 """
+_READ_MARK = (
+    "SELECT id, cancel_requested_at, coalesce(cancel_requested_by, 'unknown') FROM jobs "
+    "WHERE id = $1"
+)
 
 
 def _text(value: object) -> str:
@@ -529,15 +539,16 @@ class PostgresJobStore:
 
     async def _read_statuses(
         self, conn: _Connection, job_ids: list[str]
-    ) -> tuple[dict[str, LifecycleState], dict[str, str]]:
-        """The stored state of each of ``job_ids``, and for those not stored, when their
-        cancel was requested while they were queued (if it was)."""
+    ) -> tuple[dict[str, LifecycleState], dict[str, CancelRequest]]:
+        """The stored state of each of ``job_ids``, and for those not stored, the request
+        kept if their cancel was requested while they were queued."""
         rows = await conn.fetch(_READ_STATES, job_ids)
         states: dict[str, LifecycleState] = {}
-        queued: dict[str, str] = {}
+        queued: dict[str, CancelRequest] = {}
         for row in rows:
             if row[1] is None:
-                queued[_text(row[0])] = _text(row[4])
+                job_id = _text(row[0])
+                queued[job_id] = CancelRequest(job_id, _text(row[4]), _text(row[5]))
             else:
                 states[_text(row[0])] = LifecycleState(
                     JobStatus(_text(row[1])), _integer(row[2]), bool(row[3])
@@ -568,11 +579,12 @@ class PostgresJobStore:
                 status = None if state is None else state.status
                 if cancel_refusal(state) is not None:
                     return CancelAnswer(job_id, status, None)
-                now = utc_now()
-                await conn.execute(_INSERT_CANCEL, job_id, now, requested_by)
-                if state is not None:
-                    await conn.execute(_MARK_JOB, job_id, now)
-                found = await conn.fetch(_READ_CANCELS, [job_id])
+                if state is None:
+                    await conn.execute(_INSERT_QUEUED, job_id, utc_now(), requested_by)
+                    found = await conn.fetch(_READ_QUEUED, [job_id])
+                else:
+                    await conn.execute(_MARK_JOB, job_id, utc_now(), requested_by)
+                    found = await conn.fetch(_READ_MARK, job_id)
                 return CancelAnswer(job_id, status, _cancel_request(found[0]))
 
         return await self._call(f"request the cancel of job {job_id!r}", request)
@@ -589,6 +601,7 @@ class PostgresJobStore:
         rows = await self._call(
             "read cancel requests", lambda conn, _: conn.fetch(_READ_CANCELS, list(job_ids))
         )
+        # A job's marker (listed last) wins over a request a race left kept apart.
         return {request.job_id: request for request in map(_cancel_request, rows)}
 
     async def get_job(self, job_id: str) -> JobRecord | None:

@@ -36,7 +36,7 @@ from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_cancels import (
     CANCEL_REQUESTS_MIGRATION,
-    REQUESTED_COLUMNS,
+    adopt_cancels,
     cancel_requests,
     queued_cancels,
     request_cancel,
@@ -138,11 +138,11 @@ _INSERT_JOB = """
 INSERT INTO jobs (
     id, type, status, status_rank, created_at, updated_at, correlation_id,
     payload, metadata, attempts, started_at, finished_at, result, error,
-    errors, failed_attempts, next_attempt_at, cancel_requested_at
+    errors, failed_attempts, next_attempt_at, cancel_requested_at, cancel_requested_by
 ) VALUES (
     :id, :type, :status, :rank, :created_at, :updated_at, :correlation_id,
     :payload, :metadata, :attempts, :started_at, :finished_at, :result, :error,
-    :errors, :failed_attempts, :next_attempt_at, :cancel_requested_at
+    :errors, :failed_attempts, :next_attempt_at, :cancel_requested_at, :cancel_requested_by
 )
 ON CONFLICT (id) DO NOTHING
 """
@@ -176,7 +176,7 @@ _READ_STATES = (
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    + REQUESTED_COLUMNS
+    "cancel_requested_at, cancel_requested_by"
 )
 
 
@@ -199,6 +199,7 @@ def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
         "next_attempt_at": effect.next_attempt_at,
     }
     if before is None:
+        request = effect.cancel_request
         spec = effect.spec
         assert spec is not None  # a new job's effect carries its spec
         row.update(
@@ -208,7 +209,8 @@ def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
             payload=_dumps(dict(spec.payload)),
             metadata=_dumps(dict(spec.metadata)),
             errors=_dumps(new_errors),
-            cancel_requested_at=effect.cancel_requested_at,
+            cancel_requested_at=None if request is None else request.requested_at,
+            cancel_requested_by=None if request is None else request.requested_by,
         )
     else:
         # The whole history, appended to in Python: the stored one was read in the same
@@ -325,6 +327,9 @@ class SQLiteJobStore:
                     written += await self._db.executemany(_INSERT_JOB, inserts)
                 if updates:
                     written += await self._db.executemany(_UPDATE_JOB, updates)
+                await adopt_cancels(
+                    self._db, [e.job_id for e in plan.effects if e.cancel_request is not None]
+                )
                 if written != len(plan.effects):
                     # Raised inside the transaction: it is rolled back, nothing is applied.
                     raise StoreUnavailable(

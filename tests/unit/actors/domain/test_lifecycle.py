@@ -7,7 +7,14 @@ import re
 
 import pytest
 
-from actors.domain.jobs import AttemptError, JobRecord, JobSpec, JobStatus, JobTransition
+from actors.domain.jobs import (
+    AttemptError,
+    CancelRequest,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+    JobTransition,
+)
 from actors.domain.lifecycle import (
     Decision,
     JobEffect,
@@ -204,6 +211,8 @@ def test_the_table_covers_every_stored_status_and_transition_kind() -> None:
 # -- issue 14: a new job whose cancel was requested while it was still queued -------------
 # (transition kind, expected refusal or APPLIED, status after, failed attempts after): the
 # job is created PENDING and marked, then the transition is considered from there.
+REQUEST = CancelRequest("job-1", "t05", "token:abc")
+
 QUEUED_CANCEL: list[tuple[str, Refusal | None, JobStatus, int]] = [
     ("pending", APPLIED, P, 0),
     ("validated", CANCEL, P, 0),
@@ -226,7 +235,7 @@ def test_issue_14_the_table_of_a_job_cancelled_while_queued(
     move = transition(kind)
 
     decision = decide(None, move, queued_cancel=True)
-    plan = plan_job(None, [move], cancel_requested_at="t05")
+    plan = plan_job(None, [move], queued_cancel=REQUEST)
 
     assert decision.refusal is expected
     assert decision.state == LifecycleState(status_after, failed_after, cancel_requested=True)
@@ -234,9 +243,13 @@ def test_issue_14_the_table_of_a_job_cancelled_while_queued(
     # Whatever the transition came to, the job is created, carrying its request's time.
     assert plan.effect is not None
     assert (plan.effect.before, plan.effect.spec) == (None, JOB)
-    assert plan.effect.cancel_requested_at == "t05"
+    assert plan.effect.cancel_request == REQUEST
     record = plan.effect.applied_to(None)
-    assert (record.status, record.cancel_requested_at) == (status_after, "t05")
+    assert (record.status, record.cancel_requested_at, record.cancel_requested_by) == (
+        status_after,
+        "t05",
+        "token:abc",
+    )
     assert LifecycleState.of(record) == decision.state
 
 
@@ -255,14 +268,21 @@ def test_issue_14_a_queued_cancel_is_ignored_for_a_stored_job_and_a_batch_withou
         JobTransition(other, E, "t10"),
     ]
 
-    plan = plan_batch(batch, {"job-1": stored}, queued_cancels={"job-1": "t01", "job-2": "t02"})
+    plan = plan_batch(
+        batch,
+        {"job-1": stored},
+        queued_cancels={
+            "job-1": CancelRequest("job-1", "t01", "x"),
+            "job-2": CancelRequest("job-2", "t02", "y"),
+        },
+    )
 
     # job-1 is stored (its own marker decides: none); job-2 was queued and cancelled.
     assert plan.outcomes == [E, P, P]
     assert plan.refusals == [None, CANCEL, CANCEL]
-    assert [(e.job_id, e.status, e.cancel_requested_at) for e in plan.effects] == [
+    assert [(e.job_id, e.status, e.cancel_request) for e in plan.effects] == [
         ("job-1", E, None),
-        ("job-2", P, "t02"),
+        ("job-2", P, CancelRequest("job-2", "t02", "y")),
     ]
     assert plan_batch(batch, {}).outcomes == [E, V, E]
 

@@ -554,6 +554,8 @@ async def test_issue_14_a_job_cancelled_while_queued_is_created_marked_and_never
         answer.request.requested_at,
         "address:10.0.0.1",
     )
+    # Adopted by the job: the same request, now its marker.
+    assert await job_store.cancel_requests(["job-1"]) == {"job-1": answer.request}
 
 
 async def test_issue_14_a_running_job_cancelled_ends_failed_keeping_its_attempt(
