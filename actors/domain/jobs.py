@@ -11,10 +11,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADVANCING_STATUSES",
-    "CANCELLABLE_STATUSES",
     "CANCELLED",
     "TERMINAL_STATUSES",
     "AttemptError",
+    "CancelAnswer",
+    "CancelRequest",
     "JobRecord",
     "JobSpec",
     "JobStatus",
@@ -54,9 +55,6 @@ CANCELLED = "cancelled"
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 ADVANCING_STATUSES = frozenset({JobStatus.VALIDATED, JobStatus.EXECUTING})
 """States a job whose cancel was requested never moves into."""
-CANCELLABLE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.VALIDATED})
-"""States in which ``DELETE /jobs/{id}`` is accepted: waiting for its first attempt or
-for a retry, not running one and not finished."""
 _RANKS = {
     JobStatus.PENDING: 0,
     JobStatus.VALIDATED: 1,
@@ -111,6 +109,36 @@ class AttemptError:
         if not isinstance(attempt, int) or not isinstance(error, str) or not isinstance(at, str):
             raise ValueError(f"Malformed attempt error entry: {str(doc)[:80]}.")
         return cls(attempt, error, at)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    """A request to cancel a job (``DELETE /jobs/{id}``), kept by the job store.
+
+    It is kept whether or not a processor has taken the job yet: one still queued finds
+    it when it is taken (and ends ``FAILED`` without running), a running one is
+    cancelled by its processor's cancel watcher.
+    """
+
+    job_id: str
+    requested_at: str
+    """When the first request arrived, RFC 3339 UTC (asking again keeps it)."""
+    requested_by: str
+    """Who asked: ``token:<hash>`` (a hash of the caller's API token, never the token) or
+    ``address:<ip>`` when the gateway has no tokens."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAnswer:
+    """What :meth:`~actors.stores.JobStore.request_cancel` did."""
+
+    job_id: str
+    status: JobStatus | None
+    """The job's stored status; ``None``: no processor has taken it yet (it is queued, or
+    no such job was ever submitted)."""
+    request: CancelRequest | None
+    """The request kept (the first one, when asked again); ``None``: refused, the job has
+    ended (``status`` says how)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +225,8 @@ class JobRecord:
     round: int = 1
     """The job's round, from 1; each ``POST /jobs/{id}/retry`` of a ``FAILED`` job starts
     the next one (attempts, errors and outcome are those of the current round)."""
+    cancel_requested_by: str | None = None
+    """Who asked for it (:attr:`CancelRequest.requested_by`)."""
 
     @property
     def failed_attempts(self) -> int:
@@ -237,4 +267,6 @@ class JobRecord:
             "cancelRequestedAt": self.cancel_requested_at,
             "round": self.round,
         }
+        if self.cancel_requested_by is not None:
+            doc["cancelRequestedBy"] = self.cancel_requested_by
         return doc

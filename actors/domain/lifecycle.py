@@ -20,7 +20,15 @@ refusal                when
 ``LOWER_RANK``         the transition moves it to a lower rank and is not a retry
 =====================  ==============================================================
 
-A job that does not exist yet is created by its first transition, whatever it is.
+A job that does not exist yet is created by its first transition, whatever it is;
+unless its cancel was requested while it was still queued (no processor had taken it:
+the store keeps such a request apart, see :class:`~actors.domain.jobs.CancelRequest`).
+Then it is created ``PENDING``, marked for cancelling, and its transitions are considered
+from there: the rule above refuses ``VALIDATED`` and ``EXECUTING``, so it never runs, and
+the processor ends it ``FAILED`` with error ``cancelled``.
+
+Which jobs accept a cancel request is a rule too (:func:`cancel_refusal`): every one
+that has not ended, running or not, stored or still queued.
 
 **Rounds.** ``POST /jobs/{id}/retry`` runs a ``FAILED`` job again: the gateway publishes
 it as attempt 1 of round ``n + 1``, and the first transition of that round the processor
@@ -52,9 +60,9 @@ from actors.domain.jobs import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
-    from actors.domain.jobs import JobTransition
+    from actors.domain.jobs import CancelRequest, JobTransition
 
 __all__ = [
     "BatchPlan",
@@ -63,6 +71,7 @@ __all__ = [
     "JobPlan",
     "LifecycleState",
     "Refusal",
+    "cancel_refusal",
     "decide",
     "group_by_job",
     "plan_batch",
@@ -112,6 +121,12 @@ class LifecycleState:
             record.round,
         )
 
+    @classmethod
+    def queued_cancel(cls) -> LifecycleState:
+        """The state a job is created in when its cancel was requested while it was
+        still queued: ``PENDING``, marked for cancelling."""
+        return cls(JobStatus.PENDING, 0, cancel_requested=True)
+
 
 def retry_refusal(status: JobStatus) -> Refusal | None:
     """Why a job in ``status`` cannot be retried (``None``: it can, being ``FAILED``)."""
@@ -121,6 +136,19 @@ def retry_refusal(status: JobStatus) -> Refusal | None:
 def starts_round(state: LifecycleState, transition: JobTransition) -> bool:
     """Whether ``transition`` starts a new round of a job in ``state``."""
     return transition.round > state.round and state.status is JobStatus.FAILED
+
+
+def cancel_refusal(state: LifecycleState | None) -> Refusal | None:
+    """Why a cancel request for a job in ``state`` is refused, or ``None`` when it is
+    accepted (``state`` ``None``: the job is not stored yet, still queued).
+
+    A job that has not ended accepts it: waiting, it never moves into ``VALIDATED`` or
+    ``EXECUTING`` again; running, its processor cancels the handler. A terminal job
+    refuses it (:attr:`Refusal.TERMINAL`).
+    """
+    if state is not None and state.status in TERMINAL_STATUSES:
+        return Refusal.TERMINAL
+    return None
 
 
 def refusal(state: LifecycleState, transition: JobTransition) -> Refusal | None:
@@ -177,8 +205,13 @@ class Decision:
         return self.refusal is None
 
 
-def decide(state: LifecycleState | None, transition: JobTransition) -> Decision:
-    """Apply the lifecycle rule to one transition of a job in ``state`` (``None``: new)."""
+def decide(
+    state: LifecycleState | None, transition: JobTransition, *, queued_cancel: bool = False
+) -> Decision:
+    """Apply the lifecycle rule to one transition of a job in ``state`` (``None``: new;
+    ``queued_cancel``: a new job whose cancel was requested while it was queued)."""
+    if state is None and queued_cancel:
+        state = LifecycleState.queued_cancel()
     reason = None if state is None else refusal(state, transition)
     if reason is not None:
         assert state is not None
@@ -227,6 +260,9 @@ class JobEffect:
     """Whether a transition started a new round (of a ``FAILED`` job): the other fields
     then *replace* the stored ones (``attempts``, ``errors``, outcome, cancel marker)
     instead of being combined with them."""
+    cancel_request: CancelRequest | None = None
+    """For a new job whose cancel was requested while it was queued: that request, which
+    the store writes as the job's cancel marker (and no longer keeps apart)."""
 
     @property
     def status(self) -> JobStatus:
@@ -245,6 +281,7 @@ class JobEffect:
             ValueError: a new job's effect applied to a stored one, or the other way round.
         """
         if record is None:
+            request = self.cancel_request
             if self.spec is None:
                 raise ValueError(f"Job {self.job_id!r} does not exist; its effect needs a spec.")
             return JobRecord(
@@ -259,6 +296,8 @@ class JobEffect:
                 errors=self.new_errors,
                 next_attempt_at=self.next_attempt_at,
                 round=self.after.round,
+                cancel_requested_at=None if request is None else request.requested_at,
+                cancel_requested_by=None if request is None else request.requested_by,
             )
         if self.before is None:
             raise ValueError(f"Job {self.job_id!r} exists already; its effect creates it.")
@@ -275,6 +314,7 @@ class JobEffect:
                 errors=self.new_errors,
                 next_attempt_at=self.next_attempt_at,
                 cancel_requested_at=None,
+                cancel_requested_by=None,
                 round=self.after.round,
             )
         return replace(
@@ -307,34 +347,50 @@ class JobPlan:
     """What to write; ``None`` when no transition applied."""
 
 
-def plan_job(state: LifecycleState | None, transitions: Sequence[JobTransition]) -> JobPlan:
+def plan_job(
+    state: LifecycleState | None,
+    transitions: Sequence[JobTransition],
+    *,
+    queued_cancel: CancelRequest | None = None,
+) -> JobPlan:
     """Apply the lifecycle rule to ``transitions`` of one job, in order, from ``state``.
 
     Args:
         state: The stored state; ``None`` when the job does not exist yet.
         transitions: The job's transitions, in the order they are applied.
+        queued_cancel: For a job not stored yet: its cancel request, if its cancel was
+            requested while it was queued.
     """
     outcomes: list[JobStatus | None] = [None] * len(transitions)
     refusals: list[Refusal | None] = [None] * len(transitions)
-    effect = _plan(state, transitions, range(len(transitions)), outcomes, refusals)
+    effect = _plan(state, transitions, range(len(transitions)), outcomes, refusals, queued_cancel)
     return JobPlan([outcome for outcome in outcomes if outcome is not None], refusals, effect)
 
 
 def _plan(
     state: LifecycleState | None,
     transitions: Sequence[JobTransition],
-    positions: Iterable[int],
+    positions: Sequence[int],
     outcomes: list[JobStatus | None],
     refusals: list[Refusal | None],
+    queued_cancel: CancelRequest | None = None,
 ) -> JobEffect | None:
     """Plan the transitions at ``positions`` (one job's, in order) from ``state``.
 
     Fills ``outcomes`` and ``refusals`` at those positions; returns the net effect, or
     ``None`` when nothing applied. (The stores' hot path: one pass, no per-job copies.)
+    ``queued_cancel``: a new job's cancel request, made while it was queued.
     """
     before = state
     first: JobTransition | None = None
     updated_at = ""
+    if state is not None or not positions:
+        queued_cancel = None
+    elif queued_cancel is not None:
+        # Created PENDING and marked, whatever its transitions come to.
+        first = transitions[positions[0]]
+        state = LifecycleState.queued_cancel()
+        updated_at = first.at
     attempts = 0
     started_at: str | None = None
     finished_at: str | None = None
@@ -398,6 +454,7 @@ def _plan(
         retried=retried,
         # A job created by this very batch is written whole anyway.
         new_round=new_round and before is not None,
+        cancel_request=queued_cancel,
     )
 
 
@@ -428,6 +485,7 @@ def plan_batch(
     transitions: Sequence[JobTransition],
     states: Mapping[str, LifecycleState],
     jobs: Mapping[str, Sequence[int]] | None = None,
+    queued_cancels: Mapping[str, CancelRequest] | None = None,
 ) -> BatchPlan:
     """Plan ``transitions`` job by job, as if they were applied one after another.
 
@@ -436,14 +494,19 @@ def plan_batch(
         states: The stored state of its jobs; a job missing here does not exist yet.
         jobs: The jobs to plan, each with the positions of its transitions (see
             :func:`group_by_job`); every job of the batch when omitted.
+        queued_cancels: Jobs not stored yet whose cancel was requested while they were
+            queued: their requests by job id (a stored job's marker is in its state).
     """
+    cancels = queued_cancels or {}
     if jobs is None:
         jobs = group_by_job(transitions)
     outcomes: list[JobStatus | None] = [None] * len(transitions)
     refusals: list[Refusal | None] = [None] * len(transitions)
     effects: list[JobEffect] = []
     for job_id in sorted(jobs):
-        effect = _plan(states.get(job_id), transitions, jobs[job_id], outcomes, refusals)
+        effect = _plan(
+            states.get(job_id), transitions, jobs[job_id], outcomes, refusals, cancels.get(job_id)
+        )
         if effect is not None:
             effects.append(effect)
     return BatchPlan(outcomes, refusals, effects)

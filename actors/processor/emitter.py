@@ -112,7 +112,12 @@ class LifecycleEmitter:
         event_type = EventType.for_status(record.status)
         extra: dict[str, object] = {}
         if record.status is JobStatus.FAILED and record.error == CANCELLED:
+            # The cancel on the timeline: why it ended, and who asked for it when.
             extra["reason"] = CANCELLED
+            if record.cancel_requested_at is not None:
+                extra["cancelRequestedAt"] = record.cancel_requested_at
+            if record.cancel_requested_by is not None:
+                extra["cancelRequestedBy"] = record.cancel_requested_by
         payload = job_document(
             record.spec,
             record.status,

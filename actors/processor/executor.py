@@ -11,6 +11,15 @@ process) is :meth:`~actors.domain.handlers.RegisteredHandler.invoke`'s business;
 ``concurrency`` is a limiter here. Three failures are never retried: a type no handler
 serves (``no handler for type 'X'``, unless ``Settings.simulate_unknown_types``), a
 payload off its type's schema, and :class:`~actors.errors.NonRetryable`.
+
+Cancel: each handler runs in a cancel scope of its own; :meth:`Executor.cancel` (called
+by the cancel watcher, :mod:`actors.processor.cancel_watcher`) cancels it. An async
+handler is cancelled at its next ``await``; a sync handler, run in a worker thread with
+``abandon_on_cancel=True``, cannot be interrupted: the thread is abandoned (it runs on to
+its end in the background, its thread-limiter slot already given back, so for a while
+more threads may run than the limit) and its result is discarded. Either way the job
+ends ``FAILED`` with error ``cancelled`` at once. A handler that returned before the
+cancel reached it completes: the cancel came too late.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import anyio
 from actors.domain.attempts import resolve_max_attempts
 from actors.domain.clock import format_timestamp, utc_now
 from actors.domain.handlers import JobContext, no_handler_error
-from actors.domain.jobs import JobStatus
+from actors.domain.jobs import CANCELLED, JobStatus
 from actors.errors import JobFailed, NonRetryable
 from actors.kernel import Actor
 from actors.observability.logs import bind
@@ -35,12 +44,14 @@ from actors.processor.emitter import seconds_since
 from actors.processor.messages import Finished, Outcome, RetryScheduled, StartJobs
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from contextlib import AbstractAsyncContextManager
 
     from anyio.abc import TaskGroup, TaskStatus
 
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry, RegisteredHandler
+    from actors.domain.jobs import CancelRequest
     from actors.errors import ValidationIssue
     from actors.observability.prometheus import ProcessorMetrics
     from actors.processor.messages import AdmittedJob
@@ -48,6 +59,10 @@ if TYPE_CHECKING:
 __all__ = ["Attempt", "Executor", "payload_error"]
 
 log = logging.getLogger(__name__)
+
+
+class _Cancelled(Exception):
+    """Raised in place of a result by a handler cancelled through :meth:`Executor.cancel`."""
 
 
 def payload_error(job_type: str, issues: list[ValidationIssue]) -> str:
@@ -79,17 +94,25 @@ class Attempt:
         context: JobContext,
         settings: Settings,
         threads: anyio.CapacityLimiter,
+        guard: Callable[[Awaitable[object]], Awaitable[object]] | None = None,
     ) -> None:
         """Run the handler under its timeout; every error becomes the attempt's error.
 
         Cancellation: propagates (the handler is cancelled, its thread abandoned or its
         process killed; see :meth:`RegisteredHandler.invoke`).
+
+        Raises:
+            _Cancelled: ``guard`` (the executor's per-job cancel scope) says the job was
+                cancelled meanwhile.
         """
         timeout_s = registered.timeout_s or settings.job_timeout_s
         try:
             with anyio.fail_after(timeout_s):
-                result = await registered.invoke(context, threads=threads)
+                handler = registered.invoke(context, threads=threads)
+                result = await (handler if guard is None else guard(handler))
             json.dumps(result)
+        except _Cancelled:
+            raise
         except TimeoutError:
             self.fail(
                 f"Job {context.id} of type {context.type!r} timed out after {timeout_s:g} s.",
@@ -129,6 +152,46 @@ class Executor(Actor[StartJobs]):
         self._type_limiters: dict[str, anyio.CapacityLimiter] = {}
         """Per-type bounds (``@handler(..., concurrency=N)``), made on first use."""
         self._tg: TaskGroup | None = None
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        """The cancel scope of each running handler, by job id."""
+        self._cancels: dict[str, CancelRequest] = {}
+        """The running jobs cancelled, with their request."""
+
+    def running(self) -> list[str]:
+        """The ids of the jobs whose handler runs here."""
+        return list(self._scopes)
+
+    def cancel(self, request: CancelRequest) -> bool:
+        """Cancel the handler of job ``request.job_id``: the job ends ``FAILED`` (cancelled).
+
+        Returns:
+            Whether its handler runs here and was not cancelled before.
+        """
+        scope = self._scopes.get(request.job_id)
+        if scope is None or request.job_id in self._cancels:
+            return False
+        self._cancels[request.job_id] = request
+        scope.cancel()
+        log.info("job.cancelling job_id=%s requested_by=%s", request.job_id, request.requested_by)
+        return True
+
+    async def _cancellable(self, job_id: str, handler: Awaitable[object]) -> object:
+        """Await ``handler`` in the job's own cancel scope (a stop of the whole executor
+        is not caught here).
+
+        Raises:
+            _Cancelled: :meth:`cancel` was called for the job meanwhile.
+        """
+        result: object = None
+        with anyio.CancelScope() as scope:
+            self._scopes[job_id] = scope
+            try:
+                result = await handler
+            finally:
+                del self._scopes[job_id]
+        if job_id in self._cancels:
+            raise _Cancelled  # even when it returned: cancelled, its result is discarded
+        return result
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run like any actor, inside a task group that owns the running jobs.
@@ -188,14 +251,27 @@ class Executor(Actor[StartJobs]):
                             seconds_since(job.created.occurred_at)
                         )
                     started = anyio.current_time()
-                    await attempt.run(registered, context, self._settings, self._threads)
+                    try:
+                        await attempt.run(
+                            registered,
+                            context,
+                            self._settings,
+                            self._threads,
+                            guard=lambda handler: self._cancellable(spec.id, handler),
+                        )
+                    except _Cancelled:
+                        pass  # the outcome is the cancel's, below
             if attempt.non_retryable:
                 self._metrics.non_retryable.labels(job_type).inc()
             duration_s = anyio.current_time() - started
             self._metrics.processing_seconds.labels(job_type).observe(duration_s)
-            await self._persister.send(
+            cancel = self._cancels.pop(spec.id, None)
+            outcome = (
                 self._outcome(job, registered, max_attempts, duration_s, attempt)
+                if cancel is None
+                else Finished(job, JobStatus.FAILED, utc_now(), error=CANCELLED, cancel=cancel)
             )
+            await self._persister.send(outcome)
 
     def _type_limiter(self, registered: RegisteredHandler) -> AbstractAsyncContextManager[object]:
         """The bound on jobs of this type running at once, if the type sets one."""

@@ -11,6 +11,9 @@ message             from → to              means
                                            validator's in-flight registry
 ==================  =====================  ===============================================
 
+A running job whose cancel was requested (the cancel watcher tells the executor, which
+cancels its handler) ends as a ``Finished`` ``FAILED`` carrying the request.
+
 When the validator records the start of a job, the store answers one of three things,
 each its own type: the job started (it goes to the executor in ``StartJobs``), it is
 ``AlreadyTerminal`` (a redelivery or a resubmitted id: its stored lifecycle is emitted
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actors.domain.events import event_round
-from actors.domain.jobs import CANCELLED, JobSpec, JobStatus, JobTransition
+from actors.domain.jobs import CANCELLED, CancelRequest, JobSpec, JobStatus, JobTransition
 
 if TYPE_CHECKING:
     from actors.domain.events import Envelope
@@ -116,6 +119,9 @@ class Finished:
     """The handler's JSON result, for ``COMPLETED``."""
     error: str | None = None
     """Why the last attempt failed, for ``FAILED``."""
+    cancel: CancelRequest | None = None
+    """Set when the attempt was cancelled (``DELETE /jobs/{id}``): the job ends ``FAILED``
+    with error ``cancelled``, not as an attempt's failure."""
 
     def transition(self) -> JobTransition:
         """The store transition recording this outcome."""
@@ -124,9 +130,10 @@ class Finished:
             self.status,
             self.at,
             result=self.result,
-            error=self.error,
+            error=CANCELLED if self.cancel is not None else self.error,
             attempt=self.job.attempt,
             round=self.job.round,
+            cancelled=self.cancel is not None,
         )
 
 
@@ -200,6 +207,8 @@ class Cancelled:
     attempts: int
     """The attempts stored so far (a cancelled job keeps its count)."""
     failed_attempts: int
+    request: CancelRequest | None = None
+    """The cancel request, as the store keeps it."""
 
     def transition(self) -> JobTransition:
         """The store transition ending the job (not an attempt's failure)."""

@@ -163,23 +163,20 @@ def _asked(outcome: Finished | Cancelled) -> JobStatus:
 
 def _record(outcome: Finished | Cancelled, status: JobStatus) -> JobRecord:
     """The terminal record ``outcome`` stored (what its terminal event tells)."""
-    if isinstance(outcome, Finished):
-        return JobRecord(
-            spec=outcome.job.spec,
-            status=status,
-            updated_at=outcome.at,
-            attempts=outcome.job.attempt,
-            finished_at=outcome.at,
-            result=outcome.result,
-            error=outcome.error,
-            round=outcome.job.round,
-        )
+    request = outcome.cancel if isinstance(outcome, Finished) else outcome.request
     return JobRecord(
         spec=outcome.job.spec,
         status=status,
         updated_at=outcome.at,
-        attempts=outcome.attempts or outcome.job.attempt,
+        attempts=(
+            outcome.job.attempt
+            if isinstance(outcome, Finished)
+            else outcome.attempts or outcome.job.attempt
+        ),
         finished_at=outcome.at,
+        result=outcome.result if isinstance(outcome, Finished) else None,
         error=outcome.transition().error,
         round=outcome.job.round,
+        cancel_requested_at=None if request is None else request.requested_at,
+        cancel_requested_by=None if request is None else request.requested_by,
     )

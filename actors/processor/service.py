@@ -9,6 +9,8 @@
   a process (:mod:`~actors.processor.executor`); a job whose type has no handler fails
   with ``no handler for type 'X'`` unless ``Settings.simulate_unknown_types``, and a
   payload breaking its type's schema fails, both without retries;
+* **cancel-watcher** looks every 0.3 s for cancel requests of the jobs the executor runs
+  and has their handlers cancelled (:mod:`~actors.processor.cancel_watcher`);
 * **persister** stores what each attempt came to, one store call per batch, and tells
   the validator those jobs are no longer in flight (:mod:`~actors.processor.persister`);
 * **publisher** publishes the events with confirms and only then acknowledges the
@@ -45,6 +47,7 @@ from actors.observability.prometheus import BoundedLabel, ProcessorMetrics, crea
 from actors.pipeline.ingress import BrokerIngress
 from actors.pipeline.publisher import Publisher
 from actors.pipeline.sampler import QueueDepthSampler
+from actors.processor.cancel_watcher import CancelWatcher
 from actors.processor.emitter import SERVICE, LifecycleEmitter
 from actors.processor.executor import Executor
 from actors.processor.persister import Persister
@@ -93,6 +96,7 @@ class ProcessorService(ServiceTree):
             store, self.publisher, emitter, self.metrics, batch=settings.prefetch
         )
         self.executor = Executor(self.persister, handlers, settings, self.metrics)
+        self.cancel_watcher = CancelWatcher(store, self.executor, wait_ready=wait_ready)
         self.validator = Validator(
             store, self.executor, self.publisher, settings, emitter, self.metrics
         )
@@ -111,6 +115,7 @@ class ProcessorService(ServiceTree):
                 ChildSpec.of(self.publisher, shutdown_s=shutdown_s),
                 ChildSpec.of(self.persister, shutdown_s=shutdown_s),
                 ChildSpec.of(self.executor, shutdown_s=shutdown_s),
+                ChildSpec.of(self.cancel_watcher, shutdown_s=2.0),
                 ChildSpec.of(self.validator, shutdown_s=shutdown_s),
                 ChildSpec.of(self.ingress, shutdown_s=shutdown_s),
                 ChildSpec.of(self.queue_depth, shutdown_s=2.0),

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from actors.broker.names import JOBS_COMPLETED
 from actors.domain.clock import utc_now
 from actors.domain.events import EventType, envelopes_to_message
-from actors.domain.jobs import JobStatus, JobTransition
+from actors.domain.jobs import CancelRequest, JobStatus, JobTransition
 from actors.kernel import Actor
 from actors.pipeline.admission import admit_batch
 from actors.pipeline.ingress import IngressBatch
@@ -284,6 +284,11 @@ class Validator(Actor[IngressBatch | Released]):
                 utc_now(),
                 attempts=record.attempts,
                 failed_attempts=record.failed_attempts,
+                request=CancelRequest(
+                    job.spec.id,
+                    record.cancel_requested_at,
+                    record.cancel_requested_by or "unknown",
+                ),
             )
         self._metrics.redeliveries.inc()
         if record is not None and job.attempt <= record.failed_attempts:

@@ -34,12 +34,13 @@ WITH incoming AS (
         $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
         $14::text[], $15::text[], $16::integer[], $17::boolean[], $18::boolean[],
         $19::text[], $20::integer[], $21::text[], $22::integer[], $23::integer[],
-        $24::boolean[]
+        $24::boolean[], $25::text[], $26::text[]
     ) AS t (
         id, expected, type, created_at, correlation_id, payload, metadata,
         status, status_rank, updated_at, attempts, started_at, finished_at, result, error,
         expected_failed, expected_cancel, retried, new_errors, failed_attempts,
-        next_attempt_at, round, expected_round, new_round
+        next_attempt_at, round, expected_round, new_round, cancel_requested_at,
+        cancel_requested_by
     )
 ),
 updated AS (
@@ -65,6 +66,8 @@ updated AS (
         next_attempt_at = incoming.next_attempt_at,
         cancel_requested_at = CASE WHEN incoming.new_round THEN NULL
             ELSE jobs.cancel_requested_at END,
+        cancel_requested_by = CASE WHEN incoming.new_round THEN NULL
+            ELSE jobs.cancel_requested_by END,
         round = incoming.round
     FROM incoming
     WHERE incoming.expected IS NOT NULL  -- spelled out: new jobs skip the index probe
@@ -81,17 +84,25 @@ inserted AS (
     INSERT INTO jobs (
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload, metadata, attempts, started_at, finished_at, result, error,
-        errors, failed_attempts, next_attempt_at, round
+        errors, failed_attempts, next_attempt_at, round, cancel_requested_at,
+        cancel_requested_by
     )
     SELECT
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error,
-        new_errors::jsonb, failed_attempts, next_attempt_at, round
+        new_errors::jsonb, failed_attempts, next_attempt_at, round, cancel_requested_at,
+        cancel_requested_by
     FROM incoming
     WHERE expected IS NULL
     ORDER BY id
     ON CONFLICT (id) DO NOTHING
     RETURNING id
+),
+-- A new job created with the request kept while it was queued now carries it: forget it.
+adopted AS (
+    DELETE FROM cancel_requests
+    WHERE job_id IN (SELECT id FROM inserted)
+        AND job_id IN (SELECT id FROM incoming WHERE cancel_requested_at IS NOT NULL)
 )
 SELECT id FROM updated UNION ALL SELECT id FROM inserted
 """
@@ -132,6 +143,8 @@ class JobWrites:
         self.rounds: list[int] = []
         self.expected_rounds: list[int] = []
         self.new_rounds: list[bool] = []
+        self.cancel_requested_at: list[str | None] = []
+        self.cancel_requested_by: list[str | None] = []
 
     def columns(self) -> tuple[Sequence[object], ...]:
         """The arrays, in the order of :data:`WRITE_JOBS`'s parameters."""
@@ -160,6 +173,8 @@ class JobWrites:
             self.rounds,
             self.expected_rounds,
             self.new_rounds,
+            self.cancel_requested_at,
+            self.cancel_requested_by,
         )
 
 
@@ -216,4 +231,7 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
         writes.next_attempt_at.append(effect.next_attempt_at)
         writes.rounds.append(effect.after.round)
         writes.new_rounds.append(effect.new_round)
+        request = effect.cancel_request
+        writes.cancel_requested_at.append(None if request is None else request.requested_at)
+        writes.cancel_requested_by.append(None if request is None else request.requested_by)
     return writes

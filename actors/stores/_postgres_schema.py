@@ -81,6 +81,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE jobs ADD COLUMN round integer NOT NULL DEFAULT 1 CHECK (round >= 1);
         """,
     ),
+    Migration(
+        version=4,
+        name="cancel requests",
+        # The cancel requests of jobs still queued (not in jobs yet), until the job's
+        # first write adopts its request as its marker; and who asked, next to the marker.
+        sql="""
+        CREATE TABLE cancel_requests (
+            job_id text COLLATE "C" PRIMARY KEY,
+            requested_at text COLLATE "C" NOT NULL,
+            requested_by text NOT NULL
+        );
+        ALTER TABLE jobs ADD COLUMN cancel_requested_by text;
+        """,
+    ),
 )
 """The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""
 

@@ -10,7 +10,13 @@ if TYPE_CHECKING:
 
     from actors.domain.dead_letters import DeadLetter
     from actors.domain.events import Envelope, EventType
-    from actors.domain.jobs import JobRecord, JobStatus, JobTransition
+    from actors.domain.jobs import (
+        CancelAnswer,
+        CancelRequest,
+        JobRecord,
+        JobStatus,
+        JobTransition,
+    )
     from actors.domain.stats import Stats
 
 __all__ = ["AppendResult", "Counters", "DeadLetterStore", "EventStore", "JobStore"]
@@ -50,18 +56,29 @@ class JobStore(Protocol):
         """
         ...
 
-    async def request_cancel(self, job_id: str) -> JobRecord | None:
-        """Mark job ``job_id`` for cancelling if it waits (``PENDING`` or ``VALIDATED``).
+    async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
+        """Ask for job ``job_id`` to be cancelled, unless it has ended.
 
-        Only the marker (``cancel_requested_at``, kept when already set) is written; the
-        processor, the only writer of job states, ends the job ``FAILED`` when it next
-        looks at it, since the stores never validate or start a marked job again.
+        The request (a :class:`~actors.domain.jobs.CancelRequest`, the first one when
+        asked again) is kept durably: a stored job's as its cancel marker
+        (``cancel_requested_at``, ``cancel_requested_by``); a job no processor has taken
+        yet (still queued) has it kept apart until its first write adopts it as its
+        marker. No job state is written: the processor, the only writer of job states, ends the job ``FAILED``
+        (error ``cancelled``): a waiting or queued one when it next takes it (the stores
+        never validate or start it, see :mod:`actors.domain.lifecycle`), a running one
+        once its cancel watcher finds the request (:meth:`cancel_requests`). Which jobs
+        accept it is :func:`~actors.domain.lifecycle.cancel_refusal`.
 
         Returns:
-            The job after the call, or ``None`` when there is no such job. Its
-            ``cancel_requested_at`` is set when the cancel is (or already was) accepted;
-            a job in another state is returned unchanged.
+            The job's stored status (``None``: not stored yet) and the request kept, or
+            no request when the job has ended.
         """
+        ...
+
+    async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
+        """The cancel requests of any of ``job_ids`` (the jobs a processor runs), by job
+        id: their markers, and requests still kept apart (a job whose first write raced
+        with its request)."""
         ...
 
     async def get_job(self, job_id: str) -> JobRecord | None:

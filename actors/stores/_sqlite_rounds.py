@@ -25,6 +25,7 @@ UPDATE jobs SET
     failed_attempts = :failed_attempts,
     next_attempt_at = :next_attempt_at,
     cancel_requested_at = NULL,
+    cancel_requested_by = NULL,
     round = :round
 WHERE id = :id
     AND status = :expected

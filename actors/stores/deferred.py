@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
     from actors.domain.dead_letters import DeadLetter
     from actors.domain.events import Envelope, EventType
-    from actors.domain.jobs import JobRecord, JobStatus, JobTransition
+    from actors.domain.jobs import (
+        CancelAnswer,
+        CancelRequest,
+        JobRecord,
+        JobStatus,
+        JobTransition,
+    )
     from actors.domain.stats import Stats
     from actors.kernel.connection import Connection
     from actors.stores._protocols import AppendResult
@@ -54,8 +60,11 @@ class DeferredJobStore(_Deferred[JobStore]):
     async def apply_transitions(self, transitions: Sequence[JobTransition]) -> list[JobStatus]:
         return await self._store().apply_transitions(transitions)
 
-    async def request_cancel(self, job_id: str) -> JobRecord | None:
-        return await self._store().request_cancel(job_id)
+    async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
+        return await self._store().request_cancel(job_id, requested_by=requested_by)
+
+    async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
+        return await self._store().cancel_requests(job_ids)
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         return await self._store().get_job(job_id)

@@ -12,8 +12,8 @@ import anyio.lowlevel
 
 from actors.domain.clock import utc_now
 from actors.domain.events import EventType
-from actors.domain.jobs import CANCELLABLE_STATUSES, JobSpec
-from actors.domain.lifecycle import LifecycleState, plan_batch
+from actors.domain.jobs import CancelAnswer, CancelRequest, JobSpec
+from actors.domain.lifecycle import LifecycleState, cancel_refusal, plan_batch
 from actors.domain.stats import Stats, envelope_move
 
 if TYPE_CHECKING:
@@ -153,6 +153,14 @@ def _mapping(value: object) -> dict[str, object]:
     return value
 
 
+def _request(record: JobRecord) -> CancelRequest:
+    """The cancel request a stored job carries (its marker must be set)."""
+    assert record.cancel_requested_at is not None
+    return CancelRequest(
+        record.id, record.cancel_requested_at, record.cancel_requested_by or "unknown"
+    )
+
+
 class MemoryJobStore:
     """A :class:`~actors.stores.JobStore` kept in memory, one record per job.
 
@@ -164,6 +172,7 @@ class MemoryJobStore:
 
     def __init__(self) -> None:
         self._jobs: dict[str, JobRecord] = {}
+        self._cancels: dict[str, CancelRequest] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryJobStore jobs={len(self._jobs)}>"
@@ -184,22 +193,52 @@ class MemoryJobStore:
             for transition in transitions
             if (record := self._jobs.get(job_id := transition.job.id)) is not None
         }
-        plan = plan_batch(transitions, states)
+        queued = {
+            job_id: request
+            for transition in transitions
+            if (job_id := transition.job.id) not in states
+            and (request := self._cancels.get(job_id)) is not None
+        }
+        plan = plan_batch(transitions, states, queued_cancels=queued)
         # Copied first: a value JSON cannot hold fails the call before anything changes.
         effects = [_stored(effect) for effect in plan.effects]
         for effect in effects:
             self._jobs[effect.job_id] = effect.applied_to(self._jobs.get(effect.job_id))
+            if effect.cancel_request is not None:
+                # Adopted: the stored job carries the request from now on.
+                del self._cancels[effect.job_id]
         return [status for status in plan.outcomes if status is not None]
 
-    async def request_cancel(self, job_id: str) -> JobRecord | None:
-        """Mark a waiting job for cancelling; see :class:`~actors.stores.JobStore`."""
+    async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
+        """Ask for a job to be cancelled; see :class:`~actors.stores.JobStore`."""
         await anyio.lowlevel.checkpoint()
         record = self._jobs.get(job_id)
+        state = None if record is None else LifecycleState.of(record)
+        if cancel_refusal(state) is not None:
+            assert record is not None
+            return CancelAnswer(job_id, record.status, None)
         if record is None:
-            return None
-        if record.status in CANCELLABLE_STATUSES and record.cancel_requested_at is None:
-            record = self._jobs[job_id] = replace(record, cancel_requested_at=utc_now())
-        return copy.deepcopy(record)
+            request = self._cancels.setdefault(
+                job_id, CancelRequest(job_id, utc_now(), requested_by)
+            )
+            return CancelAnswer(job_id, None, request)
+        if record.cancel_requested_at is None:
+            record = self._jobs[job_id] = replace(
+                record, cancel_requested_at=utc_now(), cancel_requested_by=requested_by
+            )
+        return CancelAnswer(job_id, record.status, _request(record))
+
+    async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
+        """The cancel requests kept for any of ``job_ids``."""
+        await anyio.lowlevel.checkpoint()
+        found: dict[str, CancelRequest] = {}
+        for job_id in job_ids:
+            record = self._jobs.get(job_id)
+            if record is not None and record.cancel_requested_at is not None:
+                found[job_id] = _request(record)
+            elif job_id in self._cancels:
+                found[job_id] = self._cancels[job_id]
+        return found
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         """A copy of the job with ``job_id``, or ``None``."""

@@ -12,7 +12,8 @@ Example::
 How a batch is applied (the processor's hot path), in two round trips and without holding
 row locks between them:
 
-1. read the stored status of every job of the batch;
+1. read the stored status of every job of the batch (and, for a job not stored yet, its
+   cancel request if it was cancelled while queued);
 2. work out in Python, transition by transition, what each one does, and collapse each
    job's transitions into their net effect (:func:`~actors.domain.lifecycle.plan_batch`,
    the one lifecycle rule);
@@ -42,8 +43,16 @@ import asyncpg
 
 from actors.config.urls import redact
 from actors.domain.clock import utc_now
-from actors.domain.jobs import CANCELLABLE_STATUSES, AttemptError, JobRecord, JobSpec, JobStatus
-from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
+from actors.domain.jobs import (
+    TERMINAL_STATUSES,
+    AttemptError,
+    CancelAnswer,
+    CancelRequest,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+)
+from actors.domain.lifecycle import LifecycleState, cancel_refusal, group_by_job, plan_batch
 from actors.errors import ConfigError, StoreUnavailable
 from actors.stores._postgres_plan import WRITE_JOBS, job_writes
 from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
@@ -84,7 +93,7 @@ _MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's ``NAMEDATALEN - 1``: longer schema names would be silently truncated."""
 
 
-_CANCELLABLE_SQL = ", ".join(f"'{status.value}'" for status in sorted(CANCELLABLE_STATUSES))
+_TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 
 
 # -- what the store needs from asyncpg (it ships no type information) ---------------------
@@ -295,18 +304,51 @@ async def _close(resource: _Closable, url: str) -> None:
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at, round"
+    "cancel_requested_at, cancel_requested_by, round"
 )
 
-_READ_STATES = (
-    "SELECT id, status, failed_attempts, cancel_requested_at IS NOT NULL, round "
-    "FROM jobs WHERE id = ANY($1::text[])"
-)
-
-_REQUEST_CANCEL = f"""
-UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, $2)
-WHERE id = $1 AND status IN ({_CANCELLABLE_SQL})
+# The stored state of each job of a batch, and for a job not stored yet the time of its
+# cancel request, if it was cancelled while queued: one row per job found, one query.
+_READ_STATES = """
+SELECT ids.id, jobs.status, jobs.failed_attempts, jobs.cancel_requested_at IS NOT NULL,
+    cancel_requests.requested_at, cancel_requests.requested_by, jobs.round
+FROM unnest($1::text[]) AS ids (id)
+LEFT JOIN jobs ON jobs.id = ids.id
+LEFT JOIN cancel_requests ON jobs.id IS NULL AND cancel_requests.job_id = ids.id
+WHERE jobs.id IS NOT NULL OR cancel_requests.job_id IS NOT NULL
 """
+
+# Cancel requests (migration 4): a stored job's is its marker (cancel_requested_at and
+# _by); a queued job's waits in cancel_requests until its first write adopts it. Which
+# jobs accept one is actors.domain.lifecycle.cancel_refusal, applied to the job's state
+# read (and locked) in the same transaction; the terminal guard below is a safety net.
+_READ_QUEUED = (
+    "SELECT job_id, requested_at, requested_by FROM cancel_requests WHERE job_id = ANY($1::text[])"
+)
+# Both kinds: the queued ones also cover a job whose first write raced with its request
+# (the gateway found no job; the processor created it without the uncommitted request).
+_READ_CANCELS = f"""
+{_READ_QUEUED}
+UNION ALL
+SELECT id, cancel_requested_at, coalesce(cancel_requested_by, 'unknown') FROM jobs
+WHERE id = ANY($1::text[]) AND cancel_requested_at IS NOT NULL
+"""
+_LOCK_STATE = (
+    "SELECT status, failed_attempts, cancel_requested_at IS NOT NULL "
+    "FROM jobs WHERE id = $1 FOR UPDATE"
+)
+_INSERT_QUEUED = (
+    "INSERT INTO cancel_requests (job_id, requested_at, requested_by) VALUES ($1, $2, $3) "
+    "ON CONFLICT (job_id) DO NOTHING"
+)
+_MARK_JOB = f"""
+UPDATE jobs SET cancel_requested_at = $2, cancel_requested_by = $3
+WHERE id = $1 AND cancel_requested_at IS NULL AND status NOT IN ({_TERMINAL_SQL})
+"""
+_READ_MARK = (
+    "SELECT id, cancel_requested_at, coalesce(cancel_requested_by, 'unknown') FROM jobs "
+    "WHERE id = $1"
+)
 
 
 def _text(value: object) -> str:
@@ -346,8 +388,13 @@ def _job_record(row: _Row) -> JobRecord:
         errors=tuple(AttemptError.from_json(entry) for entry in json.loads(_text(row[13]))),
         next_attempt_at=_optional_text(row[14]),
         cancel_requested_at=_optional_text(row[15]),
-        round=_integer(row[16]),
+        cancel_requested_by=_optional_text(row[16]),
+        round=_integer(row[17]),
     )
+
+
+def _cancel_request(row: _Row) -> CancelRequest:
+    return CancelRequest(_text(row[0]), _text(row[1]), _text(row[2]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,8 +521,8 @@ class PostgresJobStore:
         """
 
         async def read_plan_write(conn: _Connection, progress: _Progress) -> list[str]:
-            stored = await self._read_statuses(conn, list(jobs))
-            plan = plan_batch(transitions, stored, jobs)
+            stored, queued = await self._read_statuses(conn, list(jobs))
+            plan = plan_batch(transitions, stored, jobs, queued)
             for position, outcome in enumerate(plan.outcomes):
                 if outcome is not None:
                     outcomes[position] = outcome
@@ -493,30 +540,70 @@ class PostgresJobStore:
 
     async def _read_statuses(
         self, conn: _Connection, job_ids: list[str]
-    ) -> dict[str, LifecycleState]:
+    ) -> tuple[dict[str, LifecycleState], dict[str, CancelRequest]]:
+        """The stored state of each of ``job_ids``, and for those not stored, the request
+        kept if their cancel was requested while they were queued."""
         rows = await conn.fetch(_READ_STATES, job_ids)
-        return {
-            _text(row[0]): LifecycleState(
-                JobStatus(_text(row[1])), _integer(row[2]), bool(row[3]), _integer(row[4])
-            )
-            for row in rows
-        }
+        states: dict[str, LifecycleState] = {}
+        queued: dict[str, CancelRequest] = {}
+        for row in rows:
+            if row[1] is None:
+                job_id = _text(row[0])
+                queued[job_id] = CancelRequest(job_id, _text(row[4]), _text(row[5]))
+            else:
+                states[_text(row[0])] = LifecycleState(
+                    JobStatus(_text(row[1])), _integer(row[2]), bool(row[3]), _integer(row[6])
+                )
+        return states, queued
 
-    async def request_cancel(self, job_id: str) -> JobRecord | None:
-        """Mark a waiting job for cancelling; see :class:`~actors.stores.JobStore`.
+    async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
+        """Ask for a job to be cancelled; see :class:`~actors.stores.JobStore`.
+
+        The job's row is locked while its state is read and marked, so a processor
+        writing it meanwhile finds it changed and plans again with the marker.
 
         Raises:
             StoreUnavailable: PostgreSQL cannot be reached or failed.
         """
 
-        async def mark_and_read(conn: _Connection, progress: _Progress) -> list[_Row]:
-            progress.wrote = True  # harmless to repeat: the marker keeps its first time
+        async def request(conn: _Connection, progress: _Progress) -> CancelAnswer:
+            progress.wrote = True  # harmless to repeat: the first request is kept
             async with conn.transaction():
-                await conn.execute(_REQUEST_CANCEL, job_id, utc_now())
-                return await conn.fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
+                rows = await conn.fetch(_LOCK_STATE, job_id)
+                state = (
+                    LifecycleState(
+                        JobStatus(_text(rows[0][0])), _integer(rows[0][1]), bool(rows[0][2])
+                    )
+                    if rows
+                    else None
+                )
+                status = None if state is None else state.status
+                if cancel_refusal(state) is not None:
+                    return CancelAnswer(job_id, status, None)
+                if state is None:
+                    await conn.execute(_INSERT_QUEUED, job_id, utc_now(), requested_by)
+                    found = await conn.fetch(_READ_QUEUED, [job_id])
+                else:
+                    await conn.execute(_MARK_JOB, job_id, utc_now(), requested_by)
+                    found = await conn.fetch(_READ_MARK, job_id)
+                return CancelAnswer(job_id, status, _cancel_request(found[0]))
 
-        rows = await self._call(f"request the cancel of job {job_id!r}", mark_and_read)
-        return _job_record(rows[0]) if rows else None
+        return await self._call(f"request the cancel of job {job_id!r}", request)
+
+    async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
+        """The cancel requests kept for any of ``job_ids``; see :class:`~actors.stores.JobStore`.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not job_ids:
+            await anyio.lowlevel.checkpoint()
+            return {}
+        rows = await self._call(
+            "read cancel requests", lambda conn, _: conn.fetch(_READ_CANCELS, list(job_ids))
+        )
+        # A job's marker (listed last) wins over a request a race left kept apart.
+        return {request.job_id: request for request in map(_cancel_request, rows)}
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         """The job with ``job_id``, or ``None``.

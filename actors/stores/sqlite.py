@@ -22,11 +22,9 @@ from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
-from actors.domain.clock import utc_now
 from actors.domain.dead_letters import DeadLetter
 from actors.domain.events import Envelope, EventType
 from actors.domain.jobs import (
-    CANCELLABLE_STATUSES,
     TERMINAL_STATUSES,
     AttemptError,
     JobRecord,
@@ -36,6 +34,13 @@ from actors.domain.jobs import (
 from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
 from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores._protocols import AppendResult
+from actors.stores._sqlite_cancels import (
+    CANCEL_REQUESTS_MIGRATION,
+    adopt_cancels,
+    cancel_requests,
+    queued_cancels,
+    request_cancel,
+)
 from actors.stores._sqlite_database import Schema, integer, open_database, optional_text, text
 from actors.stores._sqlite_rounds import START_ROUND
 
@@ -43,7 +48,7 @@ if TYPE_CHECKING:
     import pathlib
     from collections.abc import AsyncIterator, Sequence
 
-    from actors.domain.jobs import JobTransition
+    from actors.domain.jobs import CancelAnswer, CancelRequest, JobTransition
     from actors.domain.lifecycle import JobEffect
     from actors.stores._sqlite_database import SQLiteDatabase
 
@@ -84,7 +89,6 @@ def _validate_page(limit: int, offset: int = 0) -> None:
 # -- jobs ---------------------------------------------------------------------------------
 
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
-_CANCELLABLE_SQL = ", ".join(f"'{status.value}'" for status in sorted(CANCELLABLE_STATUSES))
 
 JOB_SCHEMA = Schema(
     store="jobs",
@@ -125,6 +129,8 @@ JOB_SCHEMA = Schema(
             # starts the next one).
             "ALTER TABLE jobs ADD COLUMN round INTEGER NOT NULL DEFAULT 1",
         ),
+        # Cancel requests, kept for queued jobs too (actors/stores/_sqlite_cancels.py).
+        CANCEL_REQUESTS_MIGRATION,
     ),
 )
 
@@ -138,11 +144,12 @@ _INSERT_JOB = """
 INSERT INTO jobs (
     id, type, status, status_rank, created_at, updated_at, correlation_id,
     payload, metadata, attempts, started_at, finished_at, result, error,
-    errors, failed_attempts, next_attempt_at, round
+    errors, failed_attempts, next_attempt_at, round, cancel_requested_at, cancel_requested_by
 ) VALUES (
     :id, :type, :status, :rank, :created_at, :updated_at, :correlation_id,
     :payload, :metadata, :attempts, :started_at, :finished_at, :result, :error,
-    :errors, :failed_attempts, :next_attempt_at, :round
+    :errors, :failed_attempts, :next_attempt_at, :round, :cancel_requested_at,
+    :cancel_requested_by
 )
 ON CONFLICT (id) DO NOTHING
 """
@@ -174,15 +181,10 @@ _READ_STATES = (
     "FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 )
 
-_REQUEST_CANCEL = f"""
-UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, ?)
-WHERE id = ? AND status IN ({_CANCELLABLE_SQL})
-"""
-
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at, round"
+    "cancel_requested_at, round, cancel_requested_by"
 )
 
 
@@ -206,6 +208,7 @@ def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
         "round": effect.after.round,
     }
     if before is None:
+        request = effect.cancel_request
         spec = effect.spec
         assert spec is not None  # a new job's effect carries its spec
         row.update(
@@ -215,6 +218,8 @@ def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
             payload=_dumps(dict(spec.payload)),
             metadata=_dumps(dict(spec.metadata)),
             errors=_dumps(new_errors),
+            cancel_requested_at=None if request is None else request.requested_at,
+            cancel_requested_by=None if request is None else request.requested_by,
         )
     else:
         # The whole history, appended to in Python: the stored one was read in the same
@@ -254,6 +259,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         next_attempt_at,
         cancel_requested_at,
         round_,
+        cancel_requested_by,
     ) = row
     result_text = optional_text(result)
     return JobRecord(
@@ -276,6 +282,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         next_attempt_at=optional_text(next_attempt_at),
         cancel_requested_at=optional_text(cancel_requested_at),
         round=integer(round_),
+        cancel_requested_by=optional_text(cancel_requested_by),
     )
 
 
@@ -318,7 +325,10 @@ class SQLiteJobStore:
                         JobStatus(text(status)), integer(failed), bool(cancel), integer(round_)
                     )
                     errors[text(job_id)] = text(history)
-                plan = plan_batch(transitions, states, jobs)
+                queued = await queued_cancels(
+                    self._db, [job_id for job_id in jobs if job_id not in states]
+                )
+                plan = plan_batch(transitions, states, jobs, queued)
                 # Serialised here, inside the transaction: a value JSON cannot hold fails
                 # the call, and the rollback leaves everything as it was.
                 inserts = [
@@ -337,6 +347,9 @@ class SQLiteJobStore:
                     written += await self._db.executemany(_UPDATE_JOB, updates)
                 if rounds:
                     written += await self._db.executemany(START_ROUND, rounds)
+                await adopt_cancels(
+                    self._db, [e.job_id for e in plan.effects if e.cancel_request is not None]
+                )
                 if written != len(plan.effects):
                     # Raised inside the transaction: it is rolled back, nothing is applied.
                     raise StoreUnavailable(
@@ -347,19 +360,25 @@ class SQLiteJobStore:
                     )
         return [status for status in plan.outcomes if status is not None]
 
-    async def request_cancel(self, job_id: str) -> JobRecord | None:
-        """Mark a waiting job for cancelling; see :class:`JobStore`.
+    async def request_cancel(self, job_id: str, *, requested_by: str) -> CancelAnswer:
+        """Ask for a job to be cancelled; see :class:`JobStore`.
 
         Raises:
-            StoreUnavailable: the file cannot be written; nothing was marked.
+            StoreUnavailable: the file cannot be written; nothing was kept.
         """
         with self._db.failures(f"request the cancel of job {job_id!r}"):
             async with self._db.transaction():
-                await self._db.execute(_REQUEST_CANCEL, (utc_now(), job_id))
-                rows = await self._db.fetchall(
-                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
-                )
-        return _job_record(rows[0]) if rows else None
+                return await request_cancel(self._db, job_id, requested_by)
+
+    async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
+        """The cancel requests kept for any of ``job_ids``; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        with self._db.failures("read cancel requests"):
+            async with self._db.reading():
+                return await cancel_requests(self._db, job_ids)
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         """The job with ``job_id``, or ``None``.

@@ -105,6 +105,10 @@ _JOB_DETAIL: dict[str, object] = {
                     "type": "integer",
                     "minimum": 1,
                 },
+                "cancelRequestedBy": {
+                    "description": "Who requested the cancel (a token hash or an address).",
+                    "type": "string",
+                },
                 "events": {"type": "array", "items": schema_ref(SchemaName.EVENT_ENVELOPE)},
             },
         },

@@ -626,6 +626,9 @@ async function openJob(jobId, { keepScroll = false } = {}) {
           retry.retryRequest(event),
           h("span", { class: "when" }, `${event.occurredAt} · +${duration(first, event.occurredAt)}${i ? ` (${duration(events[i - 1].occurredAt, event.occurredAt)} after ${events[i - 1].eventType})` : ""}`),
           h("div", { class: "muted small mono" }, `${event.producer?.service || ""} · ${shortId(event.eventId)}`),
+          event.payload?.reason === "cancelled"
+            ? h("div", { class: "small", "data-field": "cancel" }, `Cancelled: requested by ${event.payload.cancelRequestedBy || "unknown"} at ${event.payload.cancelRequestedAt || "unknown time"}`)
+            : null,
         ),
       ),
     ),

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from actors.domain.clock import format_timestamp
-from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.domain.jobs import CancelRequest, JobSpec, JobStatus, JobTransition
 from actors.errors import ConfigError, StoreUnavailable
 from actors.stores.postgres import (
     MIGRATIONS,
@@ -321,7 +321,9 @@ async def test_a_job_changed_by_another_writer_mid_batch_is_planned_again(
     read_statuses = store._read_statuses
     interfered = False
 
-    async def read_then_interfere(conn: object, job_ids: list[str]) -> dict[str, LifecycleState]:
+    async def read_then_interfere(
+        conn: object, job_ids: list[str]
+    ) -> tuple[dict[str, LifecycleState], dict[str, CancelRequest]]:
         # Another processor writes right after this store read the statuses.
         nonlocal interfered
         statuses = await read_statuses(conn, job_ids)  # type: ignore[arg-type]
@@ -380,6 +382,25 @@ async def test_a_job_changed_by_another_writer_mid_batch_is_planned_again(
     assert store.statistics().replanned_jobs == 3
 
 
+async def test_issue_14_a_queued_jobs_cancel_request_is_adopted_by_its_first_write(
+    store: PostgresJobStore, postgres_url: str, schema: str
+) -> None:
+    answer = await store.request_cancel("job", requested_by="t")
+    async with admin(postgres_url, schema) as conn:
+        kept = await conn.fetchval("SELECT count(*) FROM cancel_requests")
+
+    outcomes = await store.apply_transitions(
+        [move(spec("job"), JobStatus.VALIDATED, 1), move(spec("job"), JobStatus.EXECUTING, 1)]
+    )
+
+    async with admin(postgres_url, schema) as conn:
+        left = await conn.fetchval("SELECT count(*) FROM cancel_requests")
+    assert (kept, left) == (1, 0)
+    assert outcomes == [JobStatus.PENDING, JobStatus.PENDING]
+    assert (await row(postgres_url, schema, "job"))["cancel_requested_by"] == "t"
+    assert await store.cancel_requests(["job"]) == {"job": answer.request}
+
+
 async def test_issue_8_a_cancel_requested_mid_batch_keeps_the_job_from_starting(
     store: PostgresJobStore, postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -387,16 +408,18 @@ async def test_issue_8_a_cancel_requested_mid_batch_keeps_the_job_from_starting(
     read_statuses = store._read_statuses
     interfered = False
 
-    async def read_then_cancel(conn: object, job_ids: list[str]) -> dict[str, LifecycleState]:
+    async def read_then_cancel(
+        conn: object, job_ids: list[str]
+    ) -> tuple[dict[str, LifecycleState], dict[str, CancelRequest]]:
         # The gateway marks the job right after this store read its state.
         nonlocal interfered
         states = await read_statuses(conn, job_ids)  # type: ignore[arg-type]
         if not interfered:
             interfered = True
             async with open_postgres_job_store(postgres_url, schema=schema) as gateway:
-                marked = await gateway.request_cancel("job")
-                assert marked is not None
-                assert marked.cancel_requested_at is not None
+                marked = await gateway.request_cancel("job", requested_by="test")
+                assert marked.request is not None
+                assert marked.status is JobStatus.VALIDATED
         return states
 
     monkeypatch.setattr(store, "_read_statuses", read_then_cancel)
@@ -408,6 +431,43 @@ async def test_issue_8_a_cancel_requested_mid_batch_keeps_the_job_from_starting(
     assert record is not None
     assert (record.status, record.attempts) == (JobStatus.VALIDATED, 0)
     assert store.statistics().replanned_jobs == 1
+
+
+async def test_issue_14_a_cancel_racing_a_queued_jobs_first_write_is_still_found(
+    store: PostgresJobStore, postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway finds no job and keeps the request just after the processor read the
+    job's state: the job is created unmarked (it runs), and the processor's cancel
+    watcher, which reads the requests themselves, finds it."""
+    read_statuses = store._read_statuses
+    asked: list[str] = []
+
+    async def read_then_cancel(
+        conn: object, job_ids: list[str]
+    ) -> tuple[dict[str, LifecycleState], dict[str, CancelRequest]]:
+        found = await read_statuses(conn, job_ids)  # type: ignore[arg-type]
+        if not asked:
+            async with open_postgres_job_store(postgres_url, schema=schema) as gateway:
+                answer = await gateway.request_cancel("job", requested_by="test")
+                assert (answer.status, answer.request is not None) == (None, True)
+                assert answer.request is not None
+                asked.append(answer.request.requested_at)
+        return found
+
+    monkeypatch.setattr(store, "_read_statuses", read_then_cancel)
+
+    outcomes = await store.apply_transitions(
+        [move(spec("job"), JobStatus.VALIDATED, 1), move(spec("job"), JobStatus.EXECUTING, 1)]
+    )
+
+    assert outcomes == [JobStatus.VALIDATED, JobStatus.EXECUTING]
+    requests = await store.cancel_requests(["job"])
+    assert requests["job"].requested_at == asked[0]
+    # Stored unmarked (the request came after its state was read), the request kept
+    # apart: the watcher's read finds it all the same.
+    record = await store.get_job("job")
+    assert record is not None
+    assert (record.cancel_requested_at, record.cancel_requested_by) == (None, None)
 
 
 async def test_concurrent_writers_never_move_a_job_backwards_and_count_each_attempt_once(

@@ -1,5 +1,6 @@
-"""Issue 8 on real servers: retries through RabbitMQ's retry queues and PostgreSQL, and
-``DELETE /jobs/{id}`` on a gateway that talks to both (``observatory serve``)."""
+"""Issues 8 and 14 on real servers: retries through RabbitMQ's retry queues and
+PostgreSQL, and ``DELETE /jobs/{id}`` on a gateway that talks to both (``observatory
+serve``): of a job waiting for its retry, of a running one, of one still queued."""
 
 from __future__ import annotations
 
@@ -132,7 +133,65 @@ async def test_issue_8_retries_and_cancel_through_rabbitmq_and_postgresql(
     assert (cancelled.attempts, [e.attempt for e in cancelled.errors]) == (1, [1])
     assert conflict.status_code == 409
     assert conflict.json()["status"] == "COMPLETED"
-    assert unknown.status_code == 404
+    # Not in the job store: taken for a job still queued, the request is kept (issue 14).
+    assert (unknown.status_code, unknown.json()["status"]) == (202, "PENDING")
+
+
+async def test_issue_14_running_and_queued_jobs_are_cancelled_across_services(
+    settings: Settings,
+) -> None:
+    """The gateway and the processor share nothing but RabbitMQ and PostgreSQL: the
+    cancel of a running job reaches the processor through the store."""
+    started: dict[str, anyio.Event] = {}
+    cancelled: set[str] = set()
+    runs: Counter[str] = Counter()
+    handlers = DEFAULT_REGISTRY.copy()
+
+    async def hang(job: JobContext) -> object:
+        runs[job.id] += 1
+        started.setdefault(job.id, anyio.Event()).set()
+        try:
+            await anyio.sleep(60)
+        except anyio.get_cancelled_exc_class():
+            cancelled.add(job.id)
+            raise
+        return None
+
+    handlers.register("hang", hang, timeout_s=90.0)
+    processor = ServiceProcess("processor", settings, handlers=handlers)
+    gateway = ServiceProcess("gateway", settings)
+    async with (
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient(timeout=10) as client,
+        open_postgres_job_store(settings.postgres_url, schema=settings.postgres_schema) as jobs,
+    ):
+        await tg.start(gateway.run)
+        base = f"http://127.0.0.1:{gateway.http.port}"
+        # Submitted while no processor runs: it stays queued, and is cancelled there.
+        queued_id = (await client.post(f"{base}/jobs", json={"type": "hang"})).json()["jobId"]
+        queued = await client.delete(f"{base}/jobs/{queued_id}")
+        await tg.start(processor.run)
+        queued_record = await _ended(jobs, queued_id)
+
+        running_id = (await client.post(f"{base}/jobs", json={"type": "hang"})).json()["jobId"]
+        with anyio.fail_after(30):
+            await started.setdefault(running_id, anyio.Event()).wait()
+        asked = anyio.current_time()
+        running = await client.delete(f"{base}/jobs/{running_id}")
+        running_record = await _ended(jobs, running_id)
+        took_s = anyio.current_time() - asked
+        processor.request_stop()
+        gateway.request_stop()
+
+    assert (queued.status_code, queued.json()["status"]) == (202, "PENDING")
+    assert (queued_record.status, queued_record.error) == (JobStatus.FAILED, CANCELLED)
+    assert (queued_record.attempts, runs[queued_id]) == (0, 0)
+    assert queued_record.cancel_requested_by == queued.json()["cancelRequestedBy"]
+    assert (running.status_code, running.json()["status"]) == (202, "EXECUTING")
+    assert (running_record.status, running_record.error) == (JobStatus.FAILED, CANCELLED)
+    assert (running_record.attempts, runs[running_id]) == (1, 1)
+    assert cancelled == {running_id}
+    assert took_s < 3.0, took_s
 
 
 async def test_issue_8_a_gateway_accepts_jobs_while_postgresql_is_away_and_cannot_cancel(

@@ -146,6 +146,6 @@ def test_observatory_migrate_applies_the_migrations_once(postgres_url: str) -> N
 
         anyio.run(drop)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith(f"Applied migrations 1, 2 to schema '{namespace}'")
+    assert first.stdout.startswith(f"Applied migrations 1, 2, 3, 4 to schema '{namespace}'")
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == f"Schema '{namespace}' is up to date; nothing to apply."

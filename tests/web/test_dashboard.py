@@ -226,6 +226,36 @@ def test_filters_narrow_the_jobs_table(
     assert_clean(watched_page)
 
 
+def test_issue_14_a_cancelled_jobs_timeline_says_who_cancelled_it_and_when(
+    observatory: Callable[..., RunningObservatory], watched_page: WatchedPage
+) -> None:
+    obs = observatory()
+    job_id = httpx.post(
+        f"{obs.gateway}/jobs", json={"type": "sleep", "payload": {"seconds": 30}}
+    ).json()["jobId"]
+    wait_for(
+        lambda: httpx.get(f"{obs.read_model}/jobs/{job_id}").json().get("status") == "EXECUTING",
+        "the sleep to run",
+    )
+    cancel = httpx.delete(f"{obs.gateway}/jobs/{job_id}")
+    assert cancel.status_code == 202, cancel.text
+    settled_stats(obs, 1)
+    page = watched_page.page
+    open_dashboard(watched_page, obs)
+    row = page.locator("#jobs-table tbody tr[data-status=FAILED]")
+    expect(row).to_have_count(1)
+    row.click()
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=error]")).to_have_text("cancelled")
+    last = drawer.locator(".timeline li").last
+    expect(last).to_have_attribute("data-event-type", "job.failed")
+    answer = cancel.json()
+    expect(last.locator("[data-field=cancel]")).to_have_text(
+        f"Cancelled: requested by {answer['cancelRequestedBy']} at {answer['cancelRequestedAt']}"
+    )
+    assert_clean(watched_page)
+
+
 def seed_dead_letters(data_dir: Path) -> tuple[str, str]:
     """Two dead letters as the processor records them: one fixable, one valid as is."""
     bad_type_id, fine_id = str(uuid.uuid4()), str(uuid.uuid4())

@@ -7,12 +7,20 @@ import re
 
 import pytest
 
-from actors.domain.jobs import AttemptError, JobRecord, JobSpec, JobStatus, JobTransition
+from actors.domain.jobs import (
+    AttemptError,
+    CancelRequest,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+    JobTransition,
+)
 from actors.domain.lifecycle import (
     Decision,
     JobEffect,
     LifecycleState,
     Refusal,
+    cancel_refusal,
     decide,
     group_by_job,
     plan_batch,
@@ -200,6 +208,104 @@ def test_the_table_covers_every_stored_status_and_transition_kind() -> None:
     # The refusals about rounds have their own table (test_lifecycle_rounds.py).
     rounds = {Refusal.STALE_ROUND, Refusal.NOT_RETRYABLE}
     assert {refusal for *_, refusal, _, _ in TABLE} == {None, *Refusal} - rounds
+
+
+# -- issue 14: a new job whose cancel was requested while it was still queued -------------
+# (transition kind, expected refusal or APPLIED, status after, failed attempts after): the
+# job is created PENDING and marked, then the transition is considered from there.
+REQUEST = CancelRequest("job-1", "t05", "token:abc")
+
+QUEUED_CANCEL: list[tuple[str, Refusal | None, JobStatus, int]] = [
+    ("pending", APPLIED, P, 0),
+    ("validated", CANCEL, P, 0),
+    ("executing", CANCEL, P, 0),
+    ("completed", APPLIED, C, 0),
+    ("failed", APPLIED, F, 2),
+    ("failed-cancel", APPLIED, F, 0),
+    ("retry", APPLIED, P, 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "status_after", "failed_after"),
+    QUEUED_CANCEL,
+    ids=[row[0] for row in QUEUED_CANCEL],
+)
+def test_issue_14_the_table_of_a_job_cancelled_while_queued(
+    kind: str, expected: Refusal | None, status_after: JobStatus, failed_after: int
+) -> None:
+    move = transition(kind)
+
+    decision = decide(None, move, queued_cancel=True)
+    plan = plan_job(None, [move], queued_cancel=REQUEST)
+
+    assert decision.refusal is expected
+    assert decision.state == LifecycleState(status_after, failed_after, cancel_requested=True)
+    assert (plan.outcomes, plan.refusals) == ([status_after], [expected])
+    # Whatever the transition came to, the job is created, carrying its request's time.
+    assert plan.effect is not None
+    assert (plan.effect.before, plan.effect.spec) == (None, JOB)
+    assert plan.effect.cancel_request == REQUEST
+    record = plan.effect.applied_to(None)
+    assert (record.status, record.cancel_requested_at, record.cancel_requested_by) == (
+        status_after,
+        "t05",
+        "token:abc",
+    )
+    assert LifecycleState.of(record) == decision.state
+
+
+def test_issue_14_the_queued_cancel_table_covers_every_transition_kind() -> None:
+    kinds = {"pending", "validated", "executing", "completed", "failed", "failed-cancel", "retry"}
+
+    assert {kind for kind, *_ in QUEUED_CANCEL} == kinds
+
+
+def test_issue_14_a_queued_cancel_is_ignored_for_a_stored_job_and_a_batch_without_one() -> None:
+    stored = LifecycleState(V, 0)
+    other = JobSpec(id="job-2", type="echo", created_at="t00", correlation_id="corr-2")
+    batch = [
+        JobTransition(JOB, E, "t10"),
+        JobTransition(other, V, "t10"),
+        JobTransition(other, E, "t10"),
+    ]
+
+    plan = plan_batch(
+        batch,
+        {"job-1": stored},
+        queued_cancels={
+            "job-1": CancelRequest("job-1", "t01", "x"),
+            "job-2": CancelRequest("job-2", "t02", "y"),
+        },
+    )
+
+    # job-1 is stored (its own marker decides: none); job-2 was queued and cancelled.
+    assert plan.outcomes == [E, P, P]
+    assert plan.refusals == [None, CANCEL, CANCEL]
+    assert [(e.job_id, e.status, e.cancel_request) for e in plan.effects] == [
+        ("job-1", E, None),
+        ("job-2", P, CancelRequest("job-2", "t02", "y")),
+    ]
+    assert plan_batch(batch, {}).outcomes == [E, V, E]
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (None, APPLIED),
+        (LifecycleState(P), APPLIED),
+        (LifecycleState(V), APPLIED),
+        (LifecycleState(E), APPLIED),
+        (LifecycleState(E, 1, cancel_requested=True), APPLIED),
+        (LifecycleState(C), TERMINAL),
+        (LifecycleState(F), TERMINAL),
+    ],
+    ids=["queued", "pending", "validated", "executing", "executing-marked", "completed", "failed"],
+)
+def test_issue_14_every_job_that_has_not_ended_accepts_a_cancel(
+    state: LifecycleState | None, expected: Refusal | None
+) -> None:
+    assert cancel_refusal(state) is expected
 
 
 def test_a_refused_decision_keeps_the_state_and_names_the_reason() -> None:

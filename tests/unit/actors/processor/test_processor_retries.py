@@ -365,9 +365,9 @@ async def test_a_job_cancelled_while_waiting_for_a_retry_ends_failed_cancelled_o
             return record is not None and record.next_attempt_at is not None
 
         await _wait_for(waiting)
-        marked = await rig.jobs.request_cancel(job_id)
-        assert marked is not None
-        assert marked.cancel_requested_at is not None
+        marked = await rig.jobs.request_cancel(job_id, requested_by="address:test")
+        assert marked.request is not None
+        assert marked.status is JobStatus.PENDING
 
         record = await _ended(rig, job_id)
         await _wait_for(lambda: _counted(rig, failed=1))
@@ -382,13 +382,14 @@ async def test_a_job_cancelled_while_waiting_for_a_retry_ends_failed_cancelled_o
         events = await rig.events.events_for_job(job_id)
         [failed] = _of_type(events, EventType.FAILED)
         assert (failed.payload["error"], failed.payload["reason"]) == (CANCELLED, CANCELLED)
+        assert failed.payload["cancelRequestedAt"] == marked.request.requested_at
+        assert failed.payload["cancelRequestedBy"] == "address:test"
         stats = await rig.counters.snapshot()
         assert (stats.total_jobs, stats.failed_jobs) == (1, 1)
         assert rig.registry.get_sample_value("processor_jobs_failed_total", {"type": "always"}) == 1
         # Cancelling again: terminal now, nothing is marked.
-        again = await rig.jobs.request_cancel(job_id)
-        assert again is not None
-        assert again.status is JobStatus.FAILED
+        again = await rig.jobs.request_cancel(job_id, requested_by="address:test")
+        assert (again.status, again.request) == (JobStatus.FAILED, None)
 
 
 async def test_a_pending_job_cancelled_before_a_processor_takes_it_is_never_run(
@@ -402,7 +403,7 @@ async def test_a_pending_job_cancelled_before_a_processor_takes_it_is_never_run(
         assert isinstance(payload, dict)
         spec = JobSpec(job_id, "flaky", str(payload["createdAt"]), str(job["correlationId"]))
         await jobs.apply_transitions([JobTransition(spec, JobStatus.PENDING, utc_now())])
-        assert await jobs.request_cancel(job_id) is not None
+        assert (await jobs.request_cancel(job_id, requested_by="test")).request is not None
         await broker.publish_batch(JOBS_CREATED, [_message(job)])
 
     async with _rig(tmp_path, before_start=pending_and_cancelled) as rig:

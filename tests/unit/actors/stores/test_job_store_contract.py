@@ -470,7 +470,7 @@ async def test_issue_8_transitions_of_an_attempt_that_already_failed_change_noth
     )
 
 
-async def test_issue_8_a_cancel_is_accepted_only_while_the_job_waits(job_store: JobStore) -> None:
+async def test_issue_14_a_cancel_is_accepted_until_the_job_ends(job_store: JobStore) -> None:
     waiting, running, done = spec("job-1"), spec("job-2"), spec("job-3")
     await job_store.apply_transitions(
         [
@@ -480,29 +480,106 @@ async def test_issue_8_a_cancel_is_accepted_only_while_the_job_waits(job_store: 
         ]
     )
 
-    assert await job_store.request_cancel("missing") is None
-    marked = await job_store.request_cancel("job-1")
-    again = await job_store.request_cancel("job-1")
-    busy = await job_store.request_cancel("job-2")
-    finished = await job_store.request_cancel("job-3")
+    marked = await job_store.request_cancel("job-1", requested_by="token:aaaa")
+    again = await job_store.request_cancel("job-1", requested_by="token:bbbb")
+    busy = await job_store.request_cancel("job-2", requested_by="address:127.0.0.1")
+    finished = await job_store.request_cancel("job-3", requested_by="token:aaaa")
 
-    assert marked is not None
-
-    assert marked.cancel_requested_at is not None
     assert marked.status is JobStatus.VALIDATED
-    assert again is not None
-    assert again.cancel_requested_at == marked.cancel_requested_at
-    assert busy is not None
-    assert (busy.status, busy.cancel_requested_at) == (
-        JobStatus.EXECUTING,
-        None,
+    assert marked.request is not None
+    assert (marked.request.job_id, marked.request.requested_by) == ("job-1", "token:aaaa")
+    assert again == marked  # the first request is kept
+    assert busy.status is JobStatus.EXECUTING
+    assert busy.request is not None
+    assert (finished.status, finished.request) == (JobStatus.COMPLETED, None)
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.cancel_requested_at, record.cancel_requested_by) == (
+        marked.request.requested_at,
+        "token:aaaa",
     )
-    assert finished is not None
-    assert (finished.status, finished.cancel_requested_at) == (
-        JobStatus.COMPLETED,
-        None,
+    assert record.to_json()["cancelRequestedAt"] == marked.request.requested_at
+    assert record.to_json()["cancelRequestedBy"] == "token:aaaa"
+    ended = await job_store.get_job("job-3")
+    assert ended is not None
+    assert (ended.cancel_requested_at, ended.cancel_requested_by) == (None, None)
+    assert ended.status is JobStatus.COMPLETED
+
+
+async def test_issue_14_the_requests_of_running_jobs_are_found_by_id(job_store: JobStore) -> None:
+    await job_store.apply_transitions(
+        [move(spec(f"job-{n}"), JobStatus.EXECUTING, 1) for n in range(3)]
     )
-    assert marked.to_json()["cancelRequestedAt"] == marked.cancel_requested_at
+    first = await job_store.request_cancel("job-0", requested_by="token:aaaa")
+    queued = await job_store.request_cancel("job-9", requested_by="token:bbbb")
+
+    found = await job_store.cancel_requests(["job-0", "job-1", "job-9", "missing"])
+
+    assert first.request is not None
+    assert queued.request is not None
+    assert found == {"job-0": first.request, "job-9": queued.request}
+    assert await job_store.cancel_requests([]) == {}
+
+
+async def test_issue_14_a_job_cancelled_while_queued_is_created_marked_and_never_started(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-1")
+
+    answer = await job_store.request_cancel("job-1", requested_by="address:10.0.0.1")
+    started = await job_store.apply_transitions(
+        [move(job, JobStatus.VALIDATED, 2), move(job, JobStatus.EXECUTING, 2)]
+    )
+    again = await job_store.apply_transitions([move(job, JobStatus.EXECUTING, 3)])
+    ended = await job_store.apply_transitions(
+        [attempt_move(job, JobStatus.FAILED, 4, 1, error="cancelled", cancelled=True)]
+    )
+
+    # Not stored when asked: the request is kept for the processor that takes the job.
+    assert answer.status is None
+    assert answer.request is not None
+    assert started == [JobStatus.PENDING, JobStatus.PENDING]
+    assert again == [JobStatus.PENDING]
+    assert ended == [JobStatus.FAILED]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.error, record.attempts, record.errors) == (
+        JobStatus.FAILED,
+        "cancelled",
+        0,
+        (),
+    )
+    assert record.spec == job
+    assert (record.cancel_requested_at, record.cancel_requested_by) == (
+        answer.request.requested_at,
+        "address:10.0.0.1",
+    )
+    # Adopted by the job: the same request, now its marker.
+    assert await job_store.cancel_requests(["job-1"]) == {"job-1": answer.request}
+
+
+async def test_issue_14_a_running_job_cancelled_ends_failed_keeping_its_attempt(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-1")
+    await job_store.apply_transitions([attempt_move(job, JobStatus.EXECUTING, 1, 1)])
+    assert (await job_store.request_cancel("job-1", requested_by="t")).request is not None
+
+    # A late start of the same attempt is refused; the cancelled end applies.
+    late = await job_store.apply_transitions([attempt_move(job, JobStatus.EXECUTING, 2, 1)])
+    ended = await job_store.apply_transitions(
+        [attempt_move(job, JobStatus.FAILED, 3, 1, error="cancelled", cancelled=True)]
+    )
+
+    assert (late, ended) == ([JobStatus.EXECUTING], [JobStatus.FAILED])
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.error, record.attempts, record.errors) == (
+        JobStatus.FAILED,
+        "cancelled",
+        1,
+        (),
+    )
 
 
 async def test_issue_8_a_cancelled_job_is_never_started_and_ends_failed_without_an_attempt(
@@ -515,7 +592,7 @@ async def test_issue_8_a_cancelled_job_is_never_started_and_ends_failed_without_
             attempt_move(job, JobStatus.PENDING, 2, 1, error="boom", retry_at_s=5),
         ]
     )
-    assert await job_store.request_cancel("job-1") is not None
+    assert (await job_store.request_cancel("job-1", requested_by="t")).request is not None
 
     held = await job_store.apply_transitions(
         [attempt_move(job, JobStatus.VALIDATED, 3, 2), attempt_move(job, JobStatus.EXECUTING, 3, 2)]

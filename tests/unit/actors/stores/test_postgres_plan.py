@@ -39,7 +39,7 @@ def test_the_arrays_match_the_statement_s_parameters_one_to_one() -> None:
     names = re.search(r"AS t \(([^)]*)\)", WRITE_JOBS)
     assert names is not None
 
-    assert [int(number) for number, _ in parameters] == list(range(1, 25))
+    assert [int(number) for number, _ in parameters] == list(range(1, 27))
     assert len(names.group(1).split(",")) == len(parameters) == len(JobWrites().columns())
 
 

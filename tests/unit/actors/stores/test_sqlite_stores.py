@@ -208,3 +208,20 @@ async def test_a_plan_from_a_state_that_is_not_the_stored_one_writes_nothing(
         assert await store.get_job("fresh") is None
         assert record is not None
         assert (record.status, record.attempts) == (JobStatus.EXECUTING, 1)
+
+
+async def test_issue_14_a_queued_jobs_cancel_request_is_adopted_by_its_first_write(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / JOBS_DATABASE
+    job = JobSpec("job-1", "echo", "2026-01-01T00:00:00.000000Z", "corr-1")
+    async with open_sqlite_job_store(path) as store:
+        await store.request_cancel("job-1", requested_by="t")
+        kept = await anyio.to_thread.run_sync(query, path, "SELECT job_id FROM cancel_requests")
+        await store.apply_transitions([JobTransition(job, JobStatus.VALIDATED, job.created_at)])
+    left = await anyio.to_thread.run_sync(query, path, "SELECT job_id FROM cancel_requests")
+    marked = await anyio.to_thread.run_sync(
+        query, path, "SELECT status, cancel_requested_by FROM jobs"
+    )
+
+    assert (kept, left, marked) == ([("job-1",)], [], [("PENDING", "t")])
