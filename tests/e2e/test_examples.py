@@ -1,0 +1,141 @@
+"""Issue 14 item 9: the example app runs as the README says, on a laptop with no internet.
+
+``python -m http.server`` serves ``examples/fetcher/site`` (the README's command) and a
+real ``observatory up --app examples.fetcher`` fetches from it: the async ``fetch-page``
+and the sync ``page-links`` complete, a payload off ``schemas/page.json`` is refused with
+400 and its path, and a 404 fails ``NonRetryable`` after exactly one attempt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    import httpx
+
+    from tests.e2e.conftest import RunningObservatory
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[2]
+SITE = "examples/fetcher/site"
+APP = ("--app", "examples.fetcher")
+_SERVING = re.compile(r"Serving HTTP on \S+ port (\d+)")
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    """The README's ``python -m http.server ... --directory examples/fetcher/site``, on a
+    free port; its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", SITE],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = _SERVING.search(line)
+        assert match, f"http.server printed {line!r}"
+        yield f"http://127.0.0.1:{match[1]}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _submit(http: httpx.Client, gateway: str, job_type: str, payload: object) -> str:
+    response = http.post(f"{gateway}/jobs", json={"type": job_type, "payload": payload})
+    assert response.status_code == 202, response.text
+    return str(response.json()["jobId"])
+
+
+def _terminal(
+    http: httpx.Client, read_model: str, job_id: str, wait_until: Callable[..., None]
+) -> dict[str, object]:
+    found: dict[str, object] = {}
+
+    def done() -> bool:
+        found.update(http.get(f"{read_model}/jobs/{job_id}").json())
+        return found.get("status") in ("COMPLETED", "FAILED")
+
+    wait_until(done, timeout_s=30.0, message=lambda: f"job {job_id} not terminal: {found}")
+    return found
+
+
+def test_the_fetcher_example_fetches_refuses_and_fails_for_good_as_documented(
+    embedded_factory: Callable[..., RunningObservatory],
+    http: httpx.Client,
+    wait_until: Callable[..., None],
+    site: str,
+) -> None:
+    obs = embedded_factory(*APP)
+    health = http.get(f"{obs.gateway}/healthz").json()
+    assert {"fetch-page", "page-links"} <= set(health["handlerTypes"])
+
+    fetched = _terminal(
+        http,
+        obs.read_model,
+        _submit(http, obs.gateway, "fetch-page", {"url": f"{site}/index.html"}),
+        wait_until,
+    )
+    body = (REPO / SITE / "index.html").read_bytes()
+    assert fetched["status"] == "COMPLETED", fetched
+    result = fetched["result"]
+    assert isinstance(result, dict)
+    assert (result["status"], result["title"], result["bytes"]) == (
+        200,
+        "Fetcher example: home",
+        len(body),
+    )
+    assert result["truncated"] is False
+
+    links = _terminal(
+        http,
+        obs.read_model,
+        _submit(http, obs.gateway, "page-links", {"url": f"{site}/", "maxBytes": 100_000}),
+        wait_until,
+    )
+    assert links["status"] == "COMPLETED", links
+    assert links["result"] == {
+        "url": f"{site}/",
+        "title": "Fetcher example: home",
+        "links": [f"{site}/about.html", f"{site}/jobs.html", f"{site}/missing.html"],
+    }
+
+    # Off the schema: refused at the gateway with the failing paths, nothing runs.
+    for job_type in ("fetch-page", "page-links"):
+        refused = http.post(
+            f"{obs.gateway}/jobs",
+            json={"type": job_type, "payload": {"url": "not a url", "maxBytes": 0}},
+        )
+        assert refused.status_code == 400, refused.text
+        paths = sorted(d["path"] for d in refused.json()["details"])
+        assert paths == ["/payload/maxBytes", "/payload/url"]
+
+    # A 404: no retry can fix it, so one attempt and FAILED, for both kinds of handler.
+    for job_type in ("fetch-page", "page-links"):
+        missing = f"{site}/missing.html"
+        job_id = _submit(http, obs.gateway, job_type, {"url": missing})
+        failed = _terminal(http, obs.read_model, job_id, wait_until)
+        assert (failed["status"], failed["attempts"]) == ("FAILED", 1), failed
+        assert failed["error"] == (
+            f"NonRetryable: GET {missing} answered 404 File not found; fetching it again "
+            "would get the same answer."
+        )
+        events = failed["events"]
+        assert isinstance(events, list)
+        assert [e["eventType"] for e in events].count("job.executed") == 1
