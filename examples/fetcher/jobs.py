@@ -150,4 +150,8 @@ def page_links(job: JobContext) -> object:
         page = Page.of(response, body, limit)
     parsed = _parse(page)
     links = [urldefrag(urljoin(page.url, href)).url for href in parsed.links]
-    return {"url": page.url, "title": parsed.title.strip() or None, "links": list(dict.fromkeys(links))}
+    return {
+        "url": page.url,
+        "title": parsed.title.strip() or None,
+        "links": list(dict.fromkeys(links)),
+    }
