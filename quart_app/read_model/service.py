@@ -68,6 +68,7 @@ class ReadModelService(ServiceTree):
                 health=self.health,
                 ready=self.ready,
                 job_types=handlers.types,
+                handlers=handlers,
                 alerts=self.alerts,
                 feed=self.feed,
                 gateway_url=gateway_url or (lambda: settings.gateway_url),

@@ -3,19 +3,27 @@
 ``python -m http.server`` serves ``examples/fetcher/site`` (the README's command) and a
 real ``observatory up --app examples.fetcher`` fetches from it: the async ``fetch-page``
 and the sync ``page-links`` complete, a payload off ``schemas/page.json`` is refused with
-400 and its path, and a 404 fails ``NonRetryable`` after exactly one attempt.
+400 and its path, and a 404 fails ``NonRetryable`` after exactly one attempt. The read
+model's ``GET /types`` describes the example's types with their schema, embedded and as
+``serve read-model --app`` on the real servers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
+
+from tests.e2e.conftest import _remove_namespace
+from tests.integration.fault_harness import Services
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -28,6 +36,7 @@ pytestmark = pytest.mark.timeout(120)
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = "examples/fetcher/site"
+SCHEMA = json.loads((REPO / "examples/fetcher/schemas/page.json").read_text())
 APP = ("--app", "examples.fetcher")
 _SERVING = re.compile(r"Serving HTTP on \S+ port (\d+)")
 
@@ -85,6 +94,7 @@ def test_the_fetcher_example_fetches_refuses_and_fails_for_good_as_documented(
     obs = embedded_factory(*APP)
     health = http.get(f"{obs.gateway}/healthz").json()
     assert {"fetch-page", "page-links"} <= set(health["handlerTypes"])
+    _assert_types_describe_the_example(http, obs.read_model)
 
     fetched = _terminal(
         http,
@@ -139,3 +149,53 @@ def test_the_fetcher_example_fetches_refuses_and_fails_for_good_as_documented(
         events = failed["events"]
         assert isinstance(events, list)
         assert [e["eventType"] for e in events].count("job.executed") == 1
+
+
+def _assert_types_describe_the_example(http: httpx.Client, read_model: str) -> None:
+    types = {entry["type"]: entry for entry in http.get(f"{read_model}/types").json()}
+    assert types["fetch-page"] == {
+        "type": "fetch-page",
+        "description": "Fetch a page on the event loop: its status, size, title and SHA-256.",
+        "mode": "async",
+        "payloadSchema": SCHEMA,
+        "timeoutS": 15,
+        "maxAttempts": 3,
+        "retryBackoffS": 0.5,
+        "concurrency": 8,
+    }
+    assert (types["page-links"]["mode"], types["page-links"]["payloadSchema"]) == (
+        "thread",
+        SCHEMA,
+    )
+    assert "echo" in types  # the built-in types stay
+    config = http.get(f"{read_model}/config").json()
+    assert {"fetch-page", "page-links", "echo"} <= set(config["jobTypes"])
+
+
+@pytest.fixture
+def env(
+    rabbitmq_url: str, postgres_url: str, redis_url: str, mongo_url: str
+) -> Iterator[dict[str, str]]:
+    values = {
+        "RABBITMQ_URL": rabbitmq_url,
+        "POSTGRES_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "MONGO_URL": mongo_url,
+        "OBSERVATORY_NAMESPACE": f"examples-{uuid.uuid4().hex[:10]}",
+        "OBSERVATORY_APP": "",
+    }
+    yield values
+    anyio.run(_remove_namespace, values)
+
+
+@pytest.mark.integration
+def test_serve_read_model_with_the_app_describes_its_types(
+    env: dict[str, str], tmp_path: Path, http: httpx.Client
+) -> None:
+    services = Services(env, tmp_path / "logs", args={"read-model": APP})
+    try:
+        services.start("read-model")
+        _assert_types_describe_the_example(http, services.url("read-model"))
+    finally:
+        codes = services.stop_all()
+    assert codes == {"read-model": 0}
