@@ -11,22 +11,19 @@ model's ``GET /types`` describes the example's types with their schema, embedded
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 from tests.e2e.conftest import _remove_namespace
+from tests.e2e.example_site import REPO, SITE, serve_example_site
 from tests.integration.fault_harness import Services
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     import httpx
 
@@ -34,36 +31,15 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.timeout(120)
 
-REPO = Path(__file__).resolve().parents[2]
-SITE = "examples/fetcher/site"
 SCHEMA = json.loads((REPO / "examples/fetcher/schemas/page.json").read_text())
 APP = ("--app", "examples.fetcher")
-_SERVING = re.compile(r"Serving HTTP on \S+ port (\d+)")
 
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    """The README's ``python -m http.server ... --directory examples/fetcher/site``, on a
-    free port; its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", SITE],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = _SERVING.search(line)
-        assert match, f"http.server printed {line!r}"
-        yield f"http://127.0.0.1:{match[1]}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    """The README's ``python -m http.server`` for ``examples/fetcher/site``; its URL."""
+    with serve_example_site() as url:
+        yield url
 
 
 def _submit(http: httpx.Client, gateway: str, job_type: str, payload: object) -> str:

@@ -256,7 +256,7 @@ async def test_the_dashboard_and_launcher_pages_are_served_with_their_assets(
     assert "http" not in html.replace("http-equiv", "").split("<body>")[0].replace(
         "http://www.w3.org", ""
     )  # nothing in the head comes from elsewhere
-    for asset in ("/static/app.js", "/static/style.css", "/launcher.html"):
+    for asset in ("/static/app.js", "/static/task_types.js", "/static/style.css", "/launcher.html"):
         response = await client.get(asset)
         assert response.status_code == 200, asset
     script = await (await client.get("/static/app.js")).get_data(as_text=True)
