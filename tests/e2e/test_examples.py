@@ -3,7 +3,8 @@
 ``python -m http.server`` serves ``examples/fetcher/site`` (the README's command) and a
 real ``observatory up --app examples.fetcher`` fetches from it: the async ``fetch-page``
 and the sync ``page-links`` complete, a payload off ``schemas/page.json`` is refused with
-400 and its path, and a 404 fails ``NonRetryable`` after exactly one attempt. The read
+400 and its path, and a 404 fails ``NonRetryable`` after exactly one attempt; embedded,
+and (integration) with one process per service on the real servers. The read
 model's ``GET /types`` describes the example's types with their schema, embedded and as
 ``serve read-model --app`` on the real servers.
 """
@@ -62,12 +63,12 @@ def _terminal(
 
 
 def test_the_fetcher_example_fetches_refuses_and_fails_for_good_as_documented(
-    embedded_factory: Callable[..., RunningObservatory],
+    observatory_factory: Callable[..., RunningObservatory],
     http: httpx.Client,
     wait_until: Callable[..., None],
     site: str,
 ) -> None:
-    obs = embedded_factory(*APP)
+    obs = observatory_factory(*APP)
     health = http.get(f"{obs.gateway}/healthz").json()
     assert {"fetch-page", "page-links"} <= set(health["handlerTypes"])
     _assert_types_describe_the_example(http, obs.read_model)
