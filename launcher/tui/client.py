@@ -31,6 +31,7 @@ from launcher.tui.models import (
     as_list,
     as_object,
 )
+from launcher.tui.type_hints import JobTypeInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -213,6 +214,17 @@ class ObservatoryClient:
         if self.gateway_url is None and config.gateway_url:
             self.gateway_url = config.gateway_url
         return config
+
+    async def job_types(self) -> list[JobTypeInfo] | None:
+        """``GET /types``: each registered type with its payload schema; ``None`` when
+        this read model does not have it (an older version)."""
+        url = f"{self.read_model_url}/types"
+        response = await self._request("GET", url)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ApiUnavailable(f"GET {url} answered HTTP {response.status_code}.")
+        return JobTypeInfo.list_from_json(_json(response))
 
     async def stats(self) -> Stats:
         """``GET /stats``."""

@@ -31,6 +31,7 @@ from quart_app.openapi import (
 )
 from quart_app.read_model.alerts import Alert, AlertBook
 from quart_app.read_model.live import LiveFeed, TooManyClients
+from quart_app.read_model.types import install_types_route
 from quart_app.read_model.waiting import MAX_WAIT_S, JobWaiters, parse_wait, wait_for_job
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from actors.config.settings import Settings
+    from actors.domain.handlers import HandlerRegistry
     from actors.kernel import ActorHealth
     from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
 
@@ -158,6 +160,8 @@ class ReadModelDeps:
     """Wakes ``GET /jobs/{id}?wait=`` requests when their job moves."""
     gateway_url: Callable[[], str]
     """Where the dashboard submits jobs (the bound port once the gateway runs)."""
+    handlers: HandlerRegistry
+    """The handlers whose types ``GET /types`` describes."""
 
 
 def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
@@ -479,6 +483,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         records = await deps.dead_letters.recent(limit=limit)
         return jsonify([record.to_json() for record in records])
 
+    install_types_route(app, deps.handlers)
     install_docs(
         app,
         title="Task Observatory read model",

@@ -71,6 +71,7 @@ class ReadModelService(ServiceTree):
                 health=self.health,
                 ready=self.ready,
                 job_types=handlers.types,
+                handlers=handlers,
                 alerts=self.alerts,
                 feed=self.feed,
                 waiters=self.waiters,

@@ -2,6 +2,7 @@
 // everything comes from this read model (same origin) and the gateway named by /config.
 
 import { retryUi } from "./retry.js";
+import { createTypeHints } from "./task_types.js";
 
 export const LOGO = String.raw`
  _____         _       ___  _                              _
@@ -440,6 +441,7 @@ async function refreshAll() {
 async function initialLoad() {
   splash.show(0);
   state.config = await getJSON("/config");
+  await typeHints.load();
   splash.show(1);
   state.stats = await getJSON("/stats");
   state.throughput = await getJSON("/stats/throughput");
@@ -696,10 +698,21 @@ function validateTaskForm() {
   return valid ? { type, payload: payload.value, count } : null;
 }
 
+const typeHints = createTypeHints({
+  h,
+  byId: $,
+  getJSON,
+  fill: (text) => {
+    $("task-payload").value = text;
+    validateTaskForm();
+  },
+});
+
 function openTaskModal() {
   $("task-result").replaceChildren();
   $("task-modal").hidden = false;
   validateTaskForm();
+  typeHints.render($("task-type").value.trim());
   $("task-type").focus();
 }
 
@@ -861,6 +874,7 @@ function wire() {
   $("task-cancel").onclick = closeTaskModal;
   $("task-form").addEventListener("submit", submitTask);
   for (const id of ["task-type", "task-payload", "task-count"]) $(id).addEventListener("input", validateTaskForm);
+  $("task-type").addEventListener("input", () => typeHints.render($("task-type").value.trim()));
   $("drawer-close").onclick = closeDrawer;
   $("dl-close").onclick = () => ($("dl-modal").hidden = true);
   $("dl-cancel").onclick = () => ($("dl-modal").hidden = true);
@@ -899,7 +913,8 @@ function applyConfig() {
   $("version").textContent = `v${config.version}`;
   $("footer-version").textContent = `v${config.version}`;
   $("gateway-docs").href = gatewayUrl("/docs");
-  $("job-types").replaceChildren(...config.jobTypes.map((t) => h("option", { value: t })));
+  const types = [...new Set([...config.jobTypes, ...typeHints.names()])].sort();
+  $("job-types").replaceChildren(...types.map((t) => h("option", { value: t })));
 }
 
 async function boot() {

@@ -153,6 +153,15 @@ class FakeApi:
                 },
             )
         )
+        r.get(f"{READ_MODEL}/types", name="types").mock(
+            return_value=httpx.Response(
+                200,
+                json=[
+                    {"type": t, "description": None, "mode": "async", "payloadSchema": None}
+                    for t in ("compute", "echo", "fail", "sleep")
+                ],
+            )
+        )
         r.get(f"{READ_MODEL}/stats", name="stats").mock(
             side_effect=lambda _: httpx.Response(200, json=self.stats)
         )

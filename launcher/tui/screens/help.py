@@ -23,6 +23,8 @@ HELP_TEXT = """\
   Enter  details of the highlighted job: payload, result or error, event timeline
   D      dead letters
   ?      this help
+[b]New task[/b]
+  Ctrl+T fill in the typed type's example payload (from its schema)
 [b]Launcher[/b]
   L      launch the kind cluster (the steps of `observatory cluster up`)
   E      start the embedded observatory in the background (`observatory up`)

@@ -18,12 +18,14 @@ from textual.widgets import Button, Input, Label, Static
 from actors.errors import ObservatoryError
 from launcher.tui.client import ApiUnavailable, SubmitRejected
 from launcher.tui.models import MalformedDocument
+from launcher.tui.type_hints import example_payload, type_hint
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
     from textual.binding import BindingType
 
     from launcher.tui.client import ObservatoryClient
+    from launcher.tui.type_hints import JobTypeInfo
 
 __all__ = ["MAX_COUNT", "NewTaskScreen", "TaskForm", "TaskFormError", "parse_task_form"]
 
@@ -92,12 +94,17 @@ class NewTaskScreen(ModalScreen[bool]):
         job_types: the registered types, offered as completions and listed.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Cancel"),
+        Binding("ctrl+t", "example", "Example payload"),
+    ]
 
     def __init__(self, client: ObservatoryClient, job_types: list[str]) -> None:
         super().__init__()
         self.client = client
         self.job_types = job_types
+        self.types: dict[str, JobTypeInfo] = {}
+        """``GET /types`` by type, once loaded: the hint under the Type field."""
         self.accepted: list[str] = []
 
     def compose(self) -> ComposeResult:
@@ -113,6 +120,7 @@ class NewTaskScreen(ModalScreen[bool]):
                 suggester=SuggestFromList(self.job_types, case_sensitive=True),
             )
             yield Static(f"Registered: {registered}", id="types")
+            yield Static(id="type-hint")
             yield Label("Payload (JSON object, optional)")
             yield Input(placeholder='{"seconds": 2}', id="payload")
             yield Label("Count")
@@ -124,6 +132,35 @@ class NewTaskScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#type", Input).focus()
+        self.load_types()
+
+    @work(exclusive=True, group="types")
+    async def load_types(self) -> None:
+        """Fetch ``GET /types``: offer every type it names, and hint the typed one."""
+        try:
+            found = await self.client.job_types()
+        except (ApiUnavailable, MalformedDocument):
+            return  # the form still works with /config's types, without hints
+        self.types = {info.type: info for info in found or []}
+        self.job_types = sorted({*self.job_types, *self.types})
+        self.query_one("#type", Input).suggester = SuggestFromList(
+            self.job_types, case_sensitive=True
+        )
+        self.query_one("#types", Static).update(f"Registered: {', '.join(self.job_types)}")
+        self._show_hint()
+
+    @on(Input.Changed, "#type")
+    def _show_hint(self) -> None:
+        job_type = self.query_one("#type", Input).value.strip()
+        self.query_one("#type-hint", Static).update(type_hint(job_type, self.types))
+
+    def action_example(self) -> None:
+        """Fill in the typed type's example payload (built from its schema)."""
+        info = self.types.get(self.query_one("#type", Input).value.strip())
+        if info is not None and info.payload_schema is not None:
+            payload = self.query_one("#payload", Input)
+            payload.value = json.dumps(example_payload(info.payload_schema))
+            payload.focus()
 
     def action_close(self) -> None:
         self.dismiss(bool(self.accepted))

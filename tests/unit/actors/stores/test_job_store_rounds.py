@@ -142,7 +142,8 @@ async def test_transitions_of_another_round_than_allowed_change_nothing(
 async def test_a_cancelled_job_retried_loses_its_cancel_marker(job_store: JobStore) -> None:
     job = spec("job-r4")
     await job_store.apply_transitions([step(job, P, 1)])
-    assert await job_store.request_cancel("job-r4") is not None
+    answer = await job_store.request_cancel("job-r4", requested_by="tester")
+    assert answer.request is not None
     await job_store.apply_transitions([step(job, F, 2, error="cancelled", cancelled=True)])
 
     started = await job_store.apply_transitions(
@@ -153,6 +154,7 @@ async def test_a_cancelled_job_retried_loses_its_cancel_marker(job_store: JobSto
     record = await job_store.get_job("job-r4")
     assert record is not None
     assert (record.status, record.round, record.cancel_requested_at) == (E, 2, None)
+    assert record.cancel_requested_by is None
 
 
 async def test_the_round_survives_closing_and_reopening_the_store(

@@ -6,12 +6,13 @@ import uuid
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
+import jsonschema_rs
 import pytest
 
 from actors.config.settings import Settings
 from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, EventType, Producer
-from actors.domain.handlers import DEFAULT_REGISTRY
+from actors.domain.handlers import DEFAULT_REGISTRY, JobContext
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.stores.memory import MemoryCounters
 from actors.stores.sqlite import (
@@ -21,6 +22,7 @@ from actors.stores.sqlite import (
 )
 from contracts import SchemaName, get_contracts
 from quart_app.read_model.service import ReadModelService
+from quart_app.read_model.types import JOB_TYPES_SCHEMA
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -254,7 +256,7 @@ async def test_the_dashboard_and_launcher_pages_are_served_with_their_assets(
     assert "http" not in html.replace("http-equiv", "").split("<body>")[0].replace(
         "http://www.w3.org", ""
     )  # nothing in the head comes from elsewhere
-    for asset in ("/static/app.js", "/static/style.css", "/launcher.html"):
+    for asset in ("/static/app.js", "/static/task_types.js", "/static/style.css", "/launcher.html"):
         response = await client.get(asset)
         assert response.status_code == 200, asset
     script = await (await client.get("/static/app.js")).get_data(as_text=True)
@@ -298,3 +300,51 @@ async def test_config_names_the_gateway_the_service_was_given(tmp_path: Path) ->
         )
         config = await (await _client(service).get("/config")).get_json()
         assert config["gatewayUrl"] == "http://127.0.0.1:43210"
+
+
+async def test_types_describe_each_registered_type_with_its_schema_and_options(
+    tmp_path: Path,
+) -> None:
+    handlers = DEFAULT_REGISTRY.copy()
+    schema: dict[str, object] = {"type": "object", "required": ["width"]}
+
+    def resize(job: JobContext) -> object:
+        """Halve the width.
+
+        More text that is not the summary.
+        """
+        return {}
+
+    handlers.register(
+        "resize", resize, payload_schema=schema, timeout_s=2.5, max_attempts=4, concurrency=2
+    )
+    async with AsyncExitStack() as stack:
+        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "j.sqlite3"))
+        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "e.sqlite3"))
+        dead = await stack.enter_async_context(
+            open_sqlite_dead_letter_store(tmp_path / "d.sqlite3")
+        )
+        service = ReadModelService(
+            jobs, events, dead, MemoryCounters(), Settings(read_model_port=0), handlers=handlers
+        )
+        client = _client(service)
+        types = await (await client.get("/types")).get_json()
+        config = await (await client.get("/config")).get_json()
+
+    assert [entry["type"] for entry in types] == handlers.types() == config["jobTypes"]
+    by_type = {entry["type"]: entry for entry in types}
+    assert by_type["resize"] == {
+        "type": "resize",
+        "description": "Halve the width.",
+        "mode": "thread",
+        "payloadSchema": schema,
+        "timeoutS": 2.5,
+        "maxAttempts": 4,
+        "retryBackoffS": None,
+        "concurrency": 2,
+    }
+    assert by_type["echo"]["mode"] == "async"
+    assert by_type["echo"]["payloadSchema"] is None
+    assert by_type["echo"]["description"] == "Return the payload unchanged."
+    validator = jsonschema_rs.validator_for(JOB_TYPES_SCHEMA)
+    assert validator.is_valid(types)
