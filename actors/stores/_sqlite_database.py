@@ -7,6 +7,7 @@ one transaction with one commit, and a read never sees half of another call's ba
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from contextlib import asynccontextmanager, contextmanager
@@ -28,10 +29,12 @@ __all__ = [
     "Params",
     "SQLiteDatabase",
     "Schema",
+    "dumps",
     "integer",
     "open_database",
     "optional_text",
     "text",
+    "validate_page",
 ]
 
 log = logging.getLogger(__name__)
@@ -277,3 +280,20 @@ async def _migrate(db: SQLiteDatabase, schema: Schema) -> None:
                 (schema.store, version, utc_now()),
             )
             log.info("store.migrated store=%s version=%d path=%s", schema.store, version, db.path)
+
+
+def dumps(value: object) -> str:
+    """Compact JSON, as every SQLite store writes it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def validate_page(limit: int, offset: int = 0) -> None:
+    """Refuse a negative page size or offset.
+
+    Raises:
+        ValueError: ``limit`` or ``offset`` is negative.
+    """
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, not {limit}.")
+    if offset < 0:
+        raise ValueError(f"offset must not be negative, not {offset}.")

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
-from actors.domain.dead_letters import DeadLetter
 from actors.domain.events import Envelope, EventType
 from actors.domain.jobs import (
     TERMINAL_STATUSES,
@@ -32,7 +31,7 @@ from actors.domain.jobs import (
     JobStatus,
 )
 from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
-from actors.errors import StoreUnavailable, ValidationIssue
+from actors.errors import StoreUnavailable
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_cancels import (
     CANCEL_REQUESTS_MIGRATION,
@@ -41,7 +40,20 @@ from actors.stores._sqlite_cancels import (
     queued_cancels,
     request_cancel,
 )
-from actors.stores._sqlite_database import Schema, integer, open_database, optional_text, text
+from actors.stores._sqlite_database import (
+    Schema,
+    dumps as _dumps,
+    integer,
+    open_database,
+    optional_text,
+    text,
+    validate_page as _validate_page,
+)
+from actors.stores._sqlite_dead_letters import (
+    DEAD_LETTER_SCHEMA,
+    SQLiteDeadLetterStore,
+    open_sqlite_dead_letter_store,
+)
 from actors.stores._sqlite_rounds import START_ROUND
 
 if TYPE_CHECKING:
@@ -54,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEAD_LETTERS_DATABASE",
+    "DEAD_LETTER_SCHEMA",
     "EVENTS_DATABASE",
     "JOBS_DATABASE",
     "SQLiteDeadLetterStore",
@@ -73,17 +86,6 @@ DEAD_LETTERS_DATABASE = "dead-letters.sqlite3"
 
 _ITER_PAGE_SIZE = 500
 """Events read per query by :meth:`SQLiteEventStore.iter_events`."""
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _validate_page(limit: int, offset: int = 0) -> None:
-    if limit < 0:
-        raise ValueError(f"limit must not be negative, not {limit}.")
-    if offset < 0:
-        raise ValueError(f"offset must not be negative, not {offset}.")
 
 
 # -- jobs ---------------------------------------------------------------------------------
@@ -603,201 +605,3 @@ async def open_sqlite_event_store(path: pathlib.Path) -> AsyncIterator[SQLiteEve
     """
     async with open_database(path, EVENT_SCHEMA) as db:
         yield SQLiteEventStore(db)
-
-
-# -- dead letters -------------------------------------------------------------------------
-
-DEAD_LETTER_SCHEMA = Schema(
-    store="dead_letters",
-    description="dead-letter store",
-    migrations=(
-        (
-            """CREATE TABLE dead_letters (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                dead_letter_id TEXT NOT NULL UNIQUE,
-                queue TEXT NOT NULL,
-                reason TEXT NOT NULL,
-                errors TEXT NOT NULL,
-                body BLOB NOT NULL,
-                occurred_at TEXT NOT NULL,
-                service TEXT NOT NULL,
-                version TEXT NOT NULL,
-                message_id TEXT,
-                correlation_id TEXT
-            )""",
-            "CREATE INDEX dead_letters_by_time ON dead_letters (occurred_at, seq)",
-        ),
-    ),
-)
-
-_DEAD_LETTER_COLUMNS = (
-    "dead_letter_id, queue, reason, errors, body, occurred_at, service, version, "
-    "message_id, correlation_id"
-)
-
-
-def _dead_letter(row: tuple[object, ...]) -> DeadLetter:
-    (
-        dead_letter_id,
-        queue,
-        reason,
-        errors,
-        body,
-        occurred_at,
-        service,
-        version,
-        message_id,
-        correlation_id,
-    ) = row
-    if not isinstance(body, bytes):
-        raise TypeError(f"Expected a blob column, got {type(body).__name__}.")
-    return DeadLetter(
-        dead_letter_id=text(dead_letter_id),
-        queue=text(queue),
-        reason=text(reason),
-        errors=[
-            ValidationIssue(path=str(issue["path"]), message=str(issue["message"]))
-            for issue in json.loads(text(errors))
-        ],
-        body=body,
-        occurred_at=text(occurred_at),
-        service=text(service),
-        version=text(version),
-        message_id=optional_text(message_id),
-        correlation_id=optional_text(correlation_id),
-    )
-
-
-class SQLiteDeadLetterStore:
-    """A :class:`~actors.stores.DeadLetterStore` in one SQLite file.
-
-    Opened and closed by :func:`open_sqlite_dead_letter_store`.
-    """
-
-    def __init__(self, db: SQLiteDatabase) -> None:
-        self._db = db
-
-    def is_available(self) -> bool:
-        """Whether the store is open (a local file is there as long as it is)."""
-        return self._db.is_open
-
-    def __repr__(self) -> str:
-        return f"<SQLiteDeadLetterStore path={str(self._db.path)!r}>"
-
-    async def add(self, records: Sequence[DeadLetter]) -> AppendResult:
-        """Store the records whose ``dead_letter_id`` is new, in one transaction.
-
-        Raises:
-            StoreUnavailable: the file cannot be written; nothing was stored.
-        """
-        if not records:
-            await anyio.lowlevel.checkpoint()
-            return AppendResult(stored=0, duplicates=0)
-        # Serialised before the transaction, keyed by id in arrival order; the first of
-        # repeated ids is the one kept.
-        inserts: dict[str, tuple[object, ...]] = {}
-        for record in records:
-            if record.dead_letter_id not in inserts:
-                inserts[record.dead_letter_id] = (
-                    record.dead_letter_id,
-                    record.queue,
-                    record.reason,
-                    _dumps([issue.to_json() for issue in record.errors]),
-                    record.body,
-                    record.occurred_at,
-                    record.service,
-                    record.version,
-                    record.message_id,
-                    record.correlation_id,
-                )
-        with self._db.failures("add dead letters"):
-            async with self._db.transaction():
-                rows = await self._db.fetchall(
-                    "SELECT dead_letter_id FROM dead_letters "
-                    "WHERE dead_letter_id IN (SELECT value FROM json_each(?))",
-                    (_dumps(list(inserts)),),
-                )
-                for (dead_letter_id,) in rows:
-                    del inserts[text(dead_letter_id)]
-                await self._db.executemany(
-                    f"INSERT OR IGNORE INTO dead_letters ({_DEAD_LETTER_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    list(inserts.values()),
-                )
-        return AppendResult(stored=len(inserts), duplicates=len(records) - len(inserts))
-
-    async def recent(self, *, limit: int) -> list[DeadLetter]:
-        """Dead letters newest first (by ``occurred_at``, then arrival).
-
-        Raises:
-            ValueError: ``limit`` is negative.
-            StoreUnavailable: the file cannot be read.
-        """
-        _validate_page(limit)
-        with self._db.failures("list recent dead letters"):
-            async with self._db.reading():
-                rows = await self._db.fetchall(
-                    f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters "
-                    "ORDER BY occurred_at DESC, seq DESC LIMIT ?",
-                    (limit,),
-                )
-        return [_dead_letter(row) for row in rows]
-
-    async def get(self, dead_letter_id: str) -> DeadLetter | None:
-        """One dead letter, or ``None``.
-
-        Raises:
-            StoreUnavailable: the file cannot be read.
-        """
-        with self._db.failures(f"read dead letter {dead_letter_id!r}"):
-            async with self._db.reading():
-                rows = await self._db.fetchall(
-                    f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE dead_letter_id = ?",
-                    (dead_letter_id,),
-                )
-        return _dead_letter(rows[0]) if rows else None
-
-    async def remove(self, dead_letter_ids: Sequence[str]) -> int:
-        """Delete dead letters in one transaction.
-
-        Returns:
-            How many of them existed.
-
-        Raises:
-            StoreUnavailable: the file cannot be written; nothing was removed.
-        """
-        if not dead_letter_ids:
-            await anyio.lowlevel.checkpoint()
-            return 0
-        ids = list(dict.fromkeys(dead_letter_ids))
-        with self._db.failures("remove dead letters"):
-            async with self._db.transaction():
-                return await self._db.execute(
-                    "DELETE FROM dead_letters "
-                    "WHERE dead_letter_id IN (SELECT value FROM json_each(?))",
-                    (_dumps(ids),),
-                )
-
-    async def count(self) -> int:
-        """How many dead letters are kept.
-
-        Raises:
-            StoreUnavailable: the file cannot be read.
-        """
-        with self._db.failures("count dead letters"):
-            async with self._db.reading():
-                rows = await self._db.fetchall("SELECT count(*) FROM dead_letters")
-        return integer(rows[0][0])
-
-
-@asynccontextmanager
-async def open_sqlite_dead_letter_store(
-    path: pathlib.Path,
-) -> AsyncIterator[SQLiteDeadLetterStore]:
-    """Open the dead-letter store in the SQLite file ``path``, creating it as needed.
-
-    Raises:
-        StoreUnavailable: the file cannot be opened or migrated.
-    """
-    async with open_database(path, DEAD_LETTER_SCHEMA) as db:
-        yield SQLiteDeadLetterStore(db)
