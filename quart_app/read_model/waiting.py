@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from actors.domain.jobs import JobRecord
     from actors.stores import EventStore, JobStore
 
-__all__ = ["MAX_WAIT_S", "JobWaiters", "parse_wait", "wait_for_job"]
+__all__ = ["MAX_WAIT_S", "TRAIL_CATCH_UP_S", "JobWaiters", "parse_wait", "wait_for_job"]
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,10 @@ class JobWaiters:
         return [ActorHealth(path=self.name, state=self._state, restarts=0)]
 
 
+TRAIL_CATCH_UP_S = 2.0
+"""How long a terminal job's answer waits for its terminal event to reach the trail."""
+
+
 def _told(record: JobRecord, timeline: list[Envelope]) -> bool:
     """Whether the audit trail has caught up with the job's end (its last event says it)."""
     return bool(timeline) and timeline[-1].event_type is EventType.for_status(record.status)
@@ -217,9 +221,10 @@ async def wait_for_job(
 ) -> tuple[JobRecord | None, list[Envelope]]:
     """Job ``job_id`` and its timeline once it is terminal, or as they are after ``wait_s``.
 
-    A job that ends while the request waits is answered once its terminal event is in
-    the audit trail too (the job store learns of the end a moment before), so the answer
-    is whole; a job that had ended before is answered at once.
+    A terminal job is answered once its terminal event is in the audit trail too (the job
+    store learns of the end a moment before the trail), so the answer is whole; when the
+    trail does not catch up within :data:`TRAIL_CATCH_UP_S` (the metrics engine down),
+    the job is answered as the store has it.
 
     Returns:
         The job and its events in timeline order; ``(None, [])`` at once when the job
@@ -229,18 +234,19 @@ async def wait_for_job(
         Nothing is left behind: the request stops waiting and leaves the watcher.
     """
     deadline = anyio.current_time() + wait_s
-    first = True
     while True:
         with waiters.watch(job_id) as moved:
             record = await jobs.get_job(job_id)
             if record is None:
                 return None, []
             timeline = await events.events_for_job(job_id)
+            if record.status.is_terminal:
+                if _told(record, timeline):
+                    return record, timeline
+                # The trail is a moment behind the job store: wait for it, not for long.
+                deadline = min(deadline, anyio.current_time() + TRAIL_CATCH_UP_S)
             remaining = deadline - anyio.current_time()
-            if record.status.is_terminal and (first or _told(record, timeline)):
-                return record, timeline
             if remaining <= 0 or waiters.stopping:
                 return record, timeline
-            first = False
             with anyio.move_on_after(remaining):
                 await moved.wait()

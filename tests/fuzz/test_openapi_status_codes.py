@@ -201,6 +201,7 @@ GATEWAY: dict[tuple[str, str, int], Crafted] = {
 READ_MODEL: dict[tuple[str, str, int], Crafted] = {
     ("GET", "/health", 200): Crafted(_R),
     ("GET", "/config", 200): Crafted(_R),
+    ("GET", "/types", 200): Crafted(_R),
     ("GET", "/stats", 200): Crafted(_R),
     ("GET", "/jobs/recent", 200): Crafted(_R, query="?status=completed&limit=5"),
     ("GET", "/jobs/recent", 400): Crafted(_R, query="?limit=0"),

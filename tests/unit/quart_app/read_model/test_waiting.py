@@ -15,7 +15,12 @@ from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.errors import StoreUnavailable
 from actors.stores.sqlite import open_sqlite_event_store, open_sqlite_job_store
 from quart_app._common import BadQuery
-from quart_app.read_model.waiting import JobWaiters, parse_wait, wait_for_job
+from quart_app.read_model.waiting import (
+    TRAIL_CATCH_UP_S,
+    JobWaiters,
+    parse_wait,
+    wait_for_job,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -238,6 +243,52 @@ async def test_a_job_that_ends_while_waited_for_is_answered_with_its_terminal_ev
             await answered.wait()
         assert timelines == [[EventType.VALIDATED, EventType.COMPLETED]]
         waiters.request_stop()
+
+
+async def test_an_ended_job_whose_trail_is_behind_is_answered_with_its_terminal_event(
+    world: World,
+) -> None:
+    # The client's case: the job ended before the request came, its event not yet stored.
+    waiters = JobWaiters(world.events, interval_s=0.02, sweep_s=3600)
+    spec = await world.start_job()
+    await world.finish_job(spec, with_event=False)
+    async with anyio.create_task_group() as tg:
+        await tg.start(waiters.run)
+        timelines: list[list[EventType]] = []
+        answered = anyio.Event()
+
+        async def request() -> None:
+            _, timeline = await wait_for_job(waiters, world.jobs, world.events, spec.id, 30)
+            timelines.append([e.event_type for e in timeline])
+            answered.set()
+
+        tg.start_soon(request)
+        await anyio.sleep(0.2)
+        assert not answered.is_set()
+        await world.append(spec, [EventType.COMPLETED])
+        with anyio.fail_after(5):
+            await answered.wait()
+        assert timelines == [[EventType.VALIDATED, EventType.COMPLETED]]
+        waiters.request_stop()
+
+
+async def test_an_ended_job_is_answered_as_stored_when_the_trail_never_catches_up(
+    world: World,
+) -> None:
+    waiters = JobWaiters(world.events, interval_s=0.02, sweep_s=3600)
+    spec = await world.start_job()
+    await world.finish_job(spec, with_event=False)
+    async with anyio.create_task_group() as tg:
+        await tg.start(waiters.run)
+        started = anyio.current_time()
+        with anyio.fail_after(TRAIL_CATCH_UP_S + 5):
+            record, timeline = await wait_for_job(waiters, world.jobs, world.events, spec.id, 30)
+        waited_s = anyio.current_time() - started
+        waiters.request_stop()
+    assert record is not None
+    assert record.status is JobStatus.COMPLETED
+    assert [e.event_type for e in timeline] == [EventType.VALIDATED]
+    assert TRAIL_CATCH_UP_S <= waited_s < 30  # not the whole wait
 
 
 class FlakyEvents(CountingEvents):
