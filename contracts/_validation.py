@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import jsonschema_rs
+import orjson
 
 from contracts.errors import ConfigError, InvalidMessage, ValidationIssue
 
@@ -21,6 +22,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "Contracts",
     "SchemaName",
+    "dump_json",
     "fixtures_dir",
     "get_contracts",
     "parse_json",
@@ -256,6 +258,38 @@ def parse_json(body: bytes | str, *, max_depth: int | None = None) -> object:
         InvalidMessage: the body is not UTF-8 or not JSON; it has one issue at path ``""``
             whose message says what is wrong and where (a string holding NUL: at its path).
     """
+    document = _fast_loads(body)
+    if document is _SLOW_PATH:
+        document = _slow_loads(body)
+    _check_decoded(body, document, MAX_JSON_DEPTH if max_depth is None else max_depth)
+    return document
+
+
+_SLOW_PATH = object()
+"""What :func:`_fast_loads` answers when only the standard library can decide."""
+_MAYBE_BEYOND_INT64 = re.compile(rb"[0-9]{19,}")
+"""19 digits or more in a row: perhaps an integer outside 64 bits, which orjson would take
+(up to 2**64 - 1) and the contract refuses."""
+
+
+def _fast_loads(body: bytes | str) -> object:
+    """Decode ``body`` with orjson, or return ``_SLOW_PATH`` when it is not plainly valid.
+
+    Whatever orjson refuses (bad UTF-8, a BOM, ``NaN``, a lone surrogate, an infinite
+    number, deep nesting, any syntax error) goes to the standard library, which decides
+    and words the error exactly as before; so do long runs of digits.
+    """
+    raw = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
+    if _MAYBE_BEYOND_INT64.search(raw) is not None:
+        return _SLOW_PATH
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _SLOW_PATH
+
+
+def _slow_loads(body: bytes | str) -> object:
+    """Decode ``body`` with the standard library, with the contract's error messages."""
     if isinstance(body, bytes):
         try:
             text = body.decode("utf-8")
@@ -277,23 +311,46 @@ def parse_json(body: bytes | str, *, max_depth: int | None = None) -> object:
         raise _unparsable(f"Body is not valid JSON: {str(exc).rstrip('.')}.") from exc
     except RecursionError as exc:
         raise _unparsable("Body is not valid JSON: it is nested too deeply to decode.") from exc
+    return document
+
+
+def _check_decoded(body: bytes | str, document: object, limit: int) -> None:
+    """Refuse a decoded ``document`` nested deeper than ``limit`` or holding NUL."""
     # Counting brackets is cheap (C speed); the walk only runs when there are enough
-    # of them for the document to be that deep at all.
-    limit = MAX_JSON_DEPTH if max_depth is None else max_depth
-    if text.count("[") + text.count("{") > limit and _too_deep(document, limit):
+    # of them for the document to be that deep at all. JSON always escapes NUL, so the
+    # body holds "\\u0000" wherever a string does; that walk too runs only then.
+    if isinstance(body, str):
+        brackets = body.count("[") + body.count("{")
+        has_nul = "\\u0000" in body
+    else:
+        brackets = body.count(b"[") + body.count(b"{")
+        has_nul = b"\\u0000" in body
+    if brackets > limit and _too_deep(document, limit):
         message = (
             f"Body is nested more than {limit} levels deep; flatten it "
             "(deeper documents cannot be checked against the contracts)."
         )
         raise _unparsable(message)
-    # JSON always escapes NUL, so the text holds "\u0000" wherever a string does; the
-    # walk only runs in the rare case that this sequence appears at all.
-    if "\\u0000" in text and (path := _nul_path(document)) is not None:
+    if has_nul and (path := _nul_path(document)) is not None:
         message = (
             "Body holds a string with the NUL character (\\u0000), which the stores cannot keep."
         )
         raise InvalidMessage(message, [ValidationIssue(path, message)])
-    return document
+
+
+def dump_json(value: object) -> bytes:
+    """Encode ``value`` as compact UTF-8 JSON (orjson; the standard library for what it
+    cannot take, such as an integer outside 64 bits or a mapping that is not a dict).
+
+    Non-ASCII characters are written as UTF-8, not ``\\u`` escapes, a ``NaN`` or infinite
+    float as ``null`` (not JSON otherwise), and some floats spelled otherwise with the same
+    value (``1e-7``, not ``1e-07``); apart from that the bytes are those of
+    ``json.dumps(value, separators=(",", ":"))``.
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

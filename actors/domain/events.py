@@ -8,13 +8,13 @@ re-emits the *same* ids, and the metrics engine stores and counts each only once
 from __future__ import annotations
 
 import enum
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from actors.broker import OutgoingMessage
 from actors.domain.jobs import JobStatus
+from contracts import dump_json
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -235,14 +235,14 @@ class Envelope:
         )
 
     def to_message(self, *, message_id: str | None = None) -> OutgoingMessage:
-        """This envelope as the broker message that carries it (compact JSON).
+        """This envelope as the broker message that carries it (compact JSON, orjson).
 
         Args:
             message_id: the broker message id; the event id unless given (a retry
                 republishes the same event under a fresh message id).
         """
         return OutgoingMessage(
-            body=json.dumps(self.to_json(), separators=(",", ":")).encode(),
+            body=dump_json(self.to_json()),
             message_id=self.event_id if message_id is None else message_id,
             correlation_id=self.correlation_id,
         )
@@ -256,7 +256,5 @@ def envelopes_to_message(
     Consumers accept one envelope or an array of them per message; batching lifecycle
     events this way costs one publish (and one confirm) for many events.
     """
-    body = json.dumps([envelope.to_json() for envelope in envelopes], separators=(",", ":"))
-    return OutgoingMessage(
-        body=body.encode(), message_id=str(uuid.uuid4()), correlation_id=correlation_id
-    )
+    body = dump_json([envelope.to_json() for envelope in envelopes])
+    return OutgoingMessage(body=body, message_id=str(uuid.uuid4()), correlation_id=correlation_id)

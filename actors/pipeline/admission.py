@@ -9,7 +9,6 @@ carrying every error with its JSON path.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,7 +21,7 @@ from actors.domain.events import Envelope, EventType
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.pipeline.publisher import PublishRequest
 from actors.pipeline.settlement import Settlement
-from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
+from contracts import MAX_JSON_DEPTH, SchemaName, dump_json, get_contracts, parse_json
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
@@ -99,7 +98,7 @@ def admit(delivery: Delivery, accepted_types: frozenset[EventType]) -> list[Admi
 
 
 def _encode(document: object) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
+    return dump_json(document)
 
 
 def _admit_one(
@@ -162,7 +161,7 @@ def dead_letter_request(
         correlation_id=delivery.correlation_id,
     )
     message = OutgoingMessage(
-        body=json.dumps(record.to_json(), separators=(",", ":")).encode(),
+        body=dump_json(record.to_json()),
         message_id=record.dead_letter_id,
         correlation_id=delivery.correlation_id,
     )

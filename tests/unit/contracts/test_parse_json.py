@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from actors.errors import InvalidMessage, ValidationIssue
-from contracts import MAX_JSON_DEPTH, SchemaName, get_contracts, parse_json
+from contracts import MAX_JSON_DEPTH, SchemaName, dump_json, get_contracts, parse_json
 
 
 @pytest.mark.parametrize(
@@ -115,3 +117,56 @@ def test_integers_beyond_64_bits_are_refused_and_the_limits_accepted() -> None:
         2**63 - 1,
         -(2**63),
     ]
+
+
+@pytest.mark.parametrize("body", [b"[18446744073709551615]", "[18446744073709551615]"])
+def test_integers_that_orjson_would_take_but_64_bits_signed_do_not_hold_are_refused(
+    body: bytes | str,
+) -> None:
+    # orjson decodes up to 2**64 - 1; the contract's limit is the signed one.
+    with pytest.raises(InvalidMessage, match=r"^Body holds the integer 18446744073709551615, "):
+        parse_json(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": [1, -0, -0.0, 1E5, 2.5e-3, 1e-400], "b": {"c": null, "c": false}}',
+        b'"\\ud800"',  # a lone surrogate: orjson refuses it, the standard library takes it
+        b"1e400",  # infinite as a double: orjson refuses it, the standard library takes it
+        b'{"long": "12345678901234567890123", "n": 1234567890123456789}',
+        ' [\t"\u00e9\\n", {}]\r\n'.encode(),
+    ],
+)
+def test_parse_json_decodes_what_the_standard_library_decodes(body: bytes) -> None:
+    """The orjson fast path and the standard library agree (one of them decides)."""
+    assert parse_json(body) == json.loads(body)
+    assert parse_json(body.decode()) == json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"eventType": "job.created", "payload": {"id": "a", "n": [1, 2.5, -0.0, 1e16, 0.001]}},
+        [{"a": None, "b": True}, 'text with "quotes" and \\ and \n'],
+        {"big": 2**63 - 1, "small": -(2**63)},
+    ],
+)
+def test_dump_json_writes_the_bytes_of_compact_json_dumps(value: object) -> None:
+    assert dump_json(value) == json.dumps(value, separators=(",", ":")).encode()
+
+
+def test_dump_json_writes_non_ascii_as_utf_8_and_round_trips() -> None:
+    value = {"name": "café ✓", "emoji": "\U0001f680"}
+    assert dump_json(value) == '{"name":"café ✓","emoji":"\U0001f680"}'.encode()
+    assert parse_json(dump_json(value)) == value
+    # A float may be spelled differently (1e-7, not 1e-07), never with another value.
+    assert parse_json(dump_json([1e-7, 1.5e300])) == [1e-7, 1.5e300]
+
+
+def test_dump_json_falls_back_to_the_standard_library_for_what_orjson_cannot_take() -> None:
+    # An integer beyond 64 bits (a handler's result may hold one): written, as before;
+    # its consumer refuses it like any other such integer.
+    assert dump_json({"n": 2**70}) == b'{"n":1180591620717411303424}'
+    with pytest.raises(InvalidMessage, match=r"^Body holds the integer 1180591620717411303424, "):
+        parse_json(dump_json({"n": 2**70}))
