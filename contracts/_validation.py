@@ -267,9 +267,11 @@ def parse_json(body: bytes | str, *, max_depth: int | None = None) -> object:
 
 _SLOW_PATH = object()
 """What :func:`_fast_loads` answers when only the standard library can decide."""
-_MAYBE_BEYOND_INT64 = re.compile(rb"[0-9]{19,}")
-"""19 digits or more in a row: perhaps an integer outside 64 bits, which orjson would take
-(up to 2**64 - 1) and the contract refuses."""
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+"""19 digits in a row (once every digit reads ``0``): perhaps an integer outside 64 bits,
+which orjson would take (up to 2**64 - 1) and the contract refuses. Two C-speed passes,
+several times faster than a regular expression over the digits of ids and timestamps."""
 
 
 def _fast_loads(body: bytes | str) -> object:
@@ -280,7 +282,7 @@ def _fast_loads(body: bytes | str) -> object:
     and words the error exactly as before; so do long runs of digits.
     """
     raw = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
-    if _MAYBE_BEYOND_INT64.search(raw) is not None:
+    if _NINETEEN_DIGITS in raw.translate(_DIGITS_AS_ZERO):
         return _SLOW_PATH
     try:
         return orjson.loads(raw)
