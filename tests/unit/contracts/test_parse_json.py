@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from actors.errors import InvalidMessage, ValidationIssue
 from contracts import MAX_JSON_DEPTH, SchemaName, dump_json, get_contracts, parse_json
+from contracts._validation import _check_decoded, _slow_loads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @pytest.mark.parametrize(
@@ -170,3 +176,55 @@ def test_dump_json_falls_back_to_the_standard_library_for_what_orjson_cannot_tak
     assert dump_json({"n": 2**70}) == b'{"n":1180591620717411303424}'
     with pytest.raises(InvalidMessage, match=r"^Body holds the integer 1180591620717411303424, "):
         parse_json(dump_json({"n": 2**70}))
+
+
+def _standard_library_only(body: bytes) -> object:
+    """What ``parse_json`` answered before orjson: the standard library decides alone."""
+    document = _slow_loads(body)
+    _check_decoded(body, document, MAX_JSON_DEPTH)
+    return document
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**65), max_value=2**65)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _outcome(body: bytes, decode: Callable[[bytes], object]) -> tuple[str, object]:
+    try:
+        return ("ok", decode(body))
+    except InvalidMessage as exc:
+        return ("refused", (str(exc), exc.issues))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=_JSON_VALUES,
+    ensure_ascii=st.booleans(),
+    junk=st.sampled_from([b"", b" ", b"x", b"\xff", b"\\u0000", b"]"]),
+)
+def test_parse_json_answers_as_the_standard_library_alone(
+    value: object, ensure_ascii: bool, junk: bytes
+) -> None:
+    """Differential: the orjson fast path never changes what is accepted, decoded or refused."""
+    body = json.dumps(value, ensure_ascii=ensure_ascii).encode("utf-8", "surrogatepass") + junk
+    expected = _outcome(body, _standard_library_only)
+    actual = _outcome(body, parse_json)
+    # NaN is never equal to itself: compare what the two decoded through their JSON text.
+    assert json.dumps(actual, default=repr) == json.dumps(expected, default=repr)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=40))
+def test_parse_json_answers_as_the_standard_library_alone_on_random_bytes(body: bytes) -> None:
+    expected = _outcome(body, _standard_library_only)
+    actual = _outcome(body, parse_json)
+    assert json.dumps(actual, default=repr) == json.dumps(expected, default=repr)
