@@ -125,12 +125,13 @@ async def test_a_batchs_transitions_keep_every_row_on_its_page(
 
 
 @pytest.mark.parametrize(
-    ("status", "job_type", "index"),
+    ("status", "job_type", "indexes"),
     [
-        (None, None, "jobs_by_created_at"),
-        (JobStatus.COMPLETED, None, "jobs_by_created_at"),
-        (None, "rare", "jobs_by_type"),
-        (JobStatus.COMPLETED, "echo", "jobs_by_type"),
+        (None, None, {"jobs_by_created_at"}),
+        (JobStatus.COMPLETED, None, {"jobs_by_created_at"}),
+        (None, "rare", {"jobs_by_type"}),
+        # Nearly every job is an echo: either walk is as good.
+        (JobStatus.COMPLETED, "echo", {"jobs_by_type", "jobs_by_created_at"}),
     ],
 )
 async def test_recent_jobs_walks_an_index_newest_first_without_sorting(
@@ -138,7 +139,7 @@ async def test_recent_jobs_walks_an_index_newest_first_without_sorting(
     schema: str,
     status: JobStatus | None,
     job_type: str | None,
-    index: str,
+    indexes: set[str],
 ) -> None:
     specs = _specs(_JOBS)
     rare = _specs(20, job_type="rare")
@@ -162,8 +163,8 @@ async def test_recent_jobs_walks_an_index_newest_first_without_sorting(
     top = json.loads(plan)[0]["Plan"]
     assert top["Node Type"] == "Limit"
     scan = top["Plans"][0]
-    assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
+    assert (scan["Node Type"], scan["Scan Direction"]) == (
         "Index Scan",
-        index,
         "Forward",  # the indexes are DESC: forward is newest first
     )
+    assert scan["Index Name"] in indexes
