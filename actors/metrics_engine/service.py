@@ -61,6 +61,13 @@ SERVICE = "metrics-engine"
 _ACCEPTED = frozenset(EventType)
 _TERMINAL = frozenset({EventType.COMPLETED, EventType.FAILED})
 
+PERSIST_MAX_MESSAGES = 8
+"""The most aggregator batches one persister flush takes (each holds the valid events of
+up to four ingress batches). A flush is one event-store append (one insert) and one
+counters apply (one Redis round trip) for all of their events; it runs as soon as the
+persister is free and takes whatever its mailbox holds then (no timer: under load the
+batches grow by themselves while the previous flush is in flight)."""
+
 
 @dataclass(frozen=True, slots=True)
 class StoreEvents:
@@ -115,7 +122,9 @@ class EventPersister(Actor[StoreEvents]):
         *,
         count_only_new: bool = False,
     ) -> None:
-        super().__init__("persister", mailbox_size=8, max_batch=8)
+        super().__init__(
+            "persister", mailbox_size=PERSIST_MAX_MESSAGES, max_batch=PERSIST_MAX_MESSAGES
+        )
         self._events = events
         self._counters = counters
         self._count_only_new = count_only_new

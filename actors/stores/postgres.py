@@ -70,6 +70,7 @@ __all__ = [
     "PostgresJobStoreStatistics",
     "migrate_postgres",
     "open_postgres_job_store",
+    "recent_jobs_query",
 ]
 
 log = logging.getLogger(__name__)
@@ -349,6 +350,31 @@ _READ_MARK = (
     "SELECT id, cancel_requested_at, coalesce(cancel_requested_by, 'unknown') FROM jobs "
     "WHERE id = $1"
 )
+
+
+def recent_jobs_query(
+    *, limit: int, offset: int, status: JobStatus | None, job_type: str | None
+) -> tuple[str, list[object]]:
+    """The query of :meth:`PostgresJobStore.recent_jobs` and its parameters.
+
+    Newest first, it walks ``jobs_by_created_at`` (or ``jobs_by_type`` for a type) and
+    stops once the page is full; no index covers ``status`` (migration 5), so a status
+    filter is checked row by row on that walk.
+    """
+    conditions: list[str] = []
+    parameters: list[object] = []
+    if status is not None:
+        parameters.append(status.value)
+        conditions.append(f"status = ${len(parameters)}")
+    if job_type is not None:
+        parameters.append(job_type)
+        conditions.append(f"type = ${len(parameters)}")
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    query = (
+        f"SELECT {_JOB_COLUMNS} FROM jobs {where}ORDER BY created_at DESC, id DESC "
+        f"LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}"
+    )
+    return query, [*parameters, limit, offset]
 
 
 def _text(value: object) -> str:
@@ -635,22 +661,10 @@ class PostgresJobStore:
             raise ValueError(f"limit must not be negative, not {limit}.")
         if offset < 0:
             raise ValueError(f"offset must not be negative, not {offset}.")
-        conditions: list[str] = []
-        parameters: list[object] = []
-        if status is not None:
-            parameters.append(status.value)
-            conditions.append(f"status = ${len(parameters)}")
-        if job_type is not None:
-            parameters.append(job_type)
-            conditions.append(f"type = ${len(parameters)}")
-        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-        query = (
-            f"SELECT {_JOB_COLUMNS} FROM jobs {where}ORDER BY created_at DESC, id DESC "
-            f"LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}"
+        query, parameters = recent_jobs_query(
+            limit=limit, offset=offset, status=status, job_type=job_type
         )
-        rows = await self._call(
-            "list recent jobs", lambda conn, _: conn.fetch(query, *parameters, limit, offset)
-        )
+        rows = await self._call("list recent jobs", lambda conn, _: conn.fetch(query, *parameters))
         return [_job_record(row) for row in rows]
 
     async def _call(

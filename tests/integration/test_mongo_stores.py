@@ -231,6 +231,43 @@ async def test_5000_events_in_batches_of_500(
     assert timeline == events[42 * 4 : 43 * 4]
 
 
+class _Inserts(pymongo.monitoring.CommandListener):
+    """Counts the ``insert`` commands sent to one database (one per round trip)."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.documents: list[int] = []
+
+    def started(self, event: pymongo.monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "insert" and event.database_name == self.database:
+            self.documents.append(len(event.command.get("documents", [])))
+
+    def succeeded(self, event: pymongo.monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: pymongo.monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_each_append_is_one_insert_command(
+    mongo_url: str, database: AsyncDatabase[Document]
+) -> None:
+    """The metrics engine's audit trail: one insert per batch, however large the batch."""
+    inserts = _Inserts(database.name)
+    pymongo.monitoring.register(inserts)  # seen by the clients opened from now on
+    batches = [
+        [event(f"b{batch}-job-{n:04d}", EventType.CREATED, n) for n in range(size)]
+        for batch, size in enumerate((1, 300, 1000))
+    ]
+
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_mongo_event_store(mongo_url, database=database.name) as store:
+            for batch in batches:
+                await store.append(batch)
+
+    assert inserts.documents == [1, 300, 1000]
+
+
 async def test_a_jobs_timeline_orders_by_time_then_lifecycle_then_arrival(
     mongo_url: str, database: AsyncDatabase[Document]
 ) -> None:

@@ -13,6 +13,7 @@ import pytest
 from actors.broker.amqp import open_amqp_broker
 from actors.broker.names import ALL_QUEUES, JOBS_CREATED, RETRY_DELAYS_S, retry_queue
 from actors.config.settings import Settings
+from actors.stores.postgres import MIGRATIONS
 from launcher.serve import ServiceProcess
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ def test_observatory_migrate_applies_the_migrations_once(postgres_url: str) -> N
 
         anyio.run(drop)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith(f"Applied migrations 1, 2, 3, 4 to schema '{namespace}'")
+    versions = ", ".join(str(migration.version) for migration in MIGRATIONS)
+    assert first.stdout.startswith(f"Applied migrations {versions} to schema '{namespace}'")
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == f"Schema '{namespace}' is up to date; nothing to apply."

@@ -1,0 +1,170 @@
+"""The PostgreSQL job store's indexes (migration 5): transitions rewrite no index entry,
+and ``recent_jobs`` still walks an index newest first and stops at its page.
+
+The price: a status few jobs have (say ``FAILED`` among many ``COMPLETED``) has no index
+of its own any more, so PostgreSQL lists it with a scan of the table and a top-N sort.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+from uuid import uuid4
+
+import anyio
+import asyncpg
+import pytest
+
+from actors.domain.clock import utc_now
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.stores.postgres import open_postgres_job_store, recent_jobs_query
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+pytestmark = pytest.mark.integration
+
+_DEADLINE_S = 60
+_JOBS = 3000
+"""Enough rows that the planner prefers an index walk to a scan and a sort."""
+
+
+@pytest.fixture
+async def schema(postgres_url: str) -> AsyncIterator[str]:
+    """A schema name of the test's own, dropped afterwards."""
+    name = f"test_{uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        with anyio.fail_after(10, shield=True):
+            conn = await asyncpg.connect(postgres_url)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            finally:
+                await conn.close()
+
+
+def _specs(count: int, *, job_type: str = "echo") -> list[JobSpec]:
+    return [
+        JobSpec(
+            id=uuid4().hex,
+            type=job_type,
+            created_at=utc_now(),
+            correlation_id=f"corr-{n}",
+            payload={"message": "hello", "n": n},
+            metadata={"source": "test"},
+        )
+        for n in range(count)
+    ]
+
+
+def _moves(specs: list[JobSpec], status: JobStatus) -> list[JobTransition]:
+    at = utc_now()
+    result = {"ok": True} if status is JobStatus.COMPLETED else None
+    return [JobTransition(job=spec, status=status, at=at, result=result) for spec in specs]
+
+
+async def _pages(conn: asyncpg.Connection, ids: list[str]) -> dict[str, int]:
+    """The heap page holding each job's current row version."""
+    rows = await conn.fetch(
+        "SELECT id, (ctid::text::point)[0]::bigint AS page FROM jobs WHERE id = ANY($1::text[])",
+        ids,
+    )
+    return {row["id"]: row["page"] for row in rows}
+
+
+async def test_no_index_covers_a_column_a_transition_changes(
+    postgres_url: str, schema: str
+) -> None:
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_postgres_job_store(postgres_url, schema=schema):
+            pass
+        conn = await asyncpg.connect(postgres_url, server_settings={"search_path": schema})
+        try:
+            indexes = await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes "
+                "WHERE schemaname = $1 AND tablename = 'jobs' ORDER BY indexname",
+                schema,
+            )
+            options = await conn.fetchval(
+                "SELECT reloptions FROM pg_class WHERE oid = 'jobs'::regclass"
+            )
+        finally:
+            await conn.close()
+
+    names = [row["indexname"] for row in indexes]
+    assert names == ["jobs_by_created_at", "jobs_by_type", "jobs_pkey"]
+    changed = ("status", "updated_at", "attempts", "started_at", "finished_at", "error")
+    for row in indexes:
+        assert not any(column in row["indexdef"] for column in changed), row["indexdef"]
+    assert options == ["fillfactor=40"]
+
+
+async def test_a_batchs_transitions_keep_every_row_on_its_page(
+    postgres_url: str, schema: str
+) -> None:
+    """A row that stays on its page, with no indexed column changed, is a HOT update:
+    no index gets an entry."""
+    specs = _specs(512)
+    ids = [spec.id for spec in specs]
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_postgres_job_store(postgres_url, schema=schema) as store:
+            conn = await asyncpg.connect(postgres_url, server_settings={"search_path": schema})
+            try:
+                await store.apply_transitions(_moves(specs, JobStatus.VALIDATED))
+                inserted = await _pages(conn, ids)
+                await store.apply_transitions(_moves(specs, JobStatus.EXECUTING))
+                await store.apply_transitions(_moves(specs, JobStatus.COMPLETED))
+                finished = await _pages(conn, ids)
+                statuses = await conn.fetch("SELECT DISTINCT status FROM jobs")
+            finally:
+                await conn.close()
+
+    assert [row["status"] for row in statuses] == [JobStatus.COMPLETED.value]
+    assert finished == inserted
+
+
+@pytest.mark.parametrize(
+    ("status", "job_type", "indexes"),
+    [
+        (None, None, {"jobs_by_created_at"}),
+        (JobStatus.COMPLETED, None, {"jobs_by_created_at"}),
+        (None, "rare", {"jobs_by_type"}),
+        # Nearly every job is an echo: either walk is as good.
+        (JobStatus.COMPLETED, "echo", {"jobs_by_type", "jobs_by_created_at"}),
+    ],
+)
+async def test_recent_jobs_walks_an_index_newest_first_without_sorting(
+    postgres_url: str,
+    schema: str,
+    status: JobStatus | None,
+    job_type: str | None,
+    indexes: set[str],
+) -> None:
+    specs = _specs(_JOBS)
+    rare = _specs(20, job_type="rare")
+    with anyio.fail_after(_DEADLINE_S):
+        async with open_postgres_job_store(postgres_url, schema=schema) as store:
+            await store.apply_transitions(_moves(specs + rare, JobStatus.VALIDATED))
+            await store.apply_transitions(_moves(specs[: _JOBS // 2], JobStatus.COMPLETED))
+            await store.apply_transitions(_moves(specs[-10:], JobStatus.FAILED))
+            listed = await store.recent_jobs(limit=50, status=status, job_type=job_type)
+            conn = await asyncpg.connect(postgres_url, server_settings={"search_path": schema})
+            try:
+                await conn.execute("ANALYZE jobs")
+                query, parameters = recent_jobs_query(
+                    limit=50, offset=0, status=status, job_type=job_type
+                )
+                plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *parameters)
+            finally:
+                await conn.close()
+
+    assert listed
+    top = json.loads(plan)[0]["Plan"]
+    assert top["Node Type"] == "Limit"
+    scan = top["Plans"][0]
+    assert (scan["Node Type"], scan["Scan Direction"]) == (
+        "Index Scan",
+        "Forward",  # the indexes are DESC: forward is newest first
+    )
+    assert scan["Index Name"] in indexes
