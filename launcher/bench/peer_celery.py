@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from actors.config.urls import redact
+from launcher.bench.options import BenchMode
 from launcher.bench.phase import (
     TEARDOWN_S,
     PhaseFailed,
@@ -126,6 +127,12 @@ async def peer_celery_phase(options: BenchOptions, work_dir: Path, outcome: Phas
             with anyio.move_on_after(TEARDOWN_S, shield=True):
                 await database.close()
             await drop_postgres_schema(options.postgres_url, schema)
+        if options.mode is BenchMode.EMBEDDED:
+            outcome.add_note(
+                "processor_vs_celery sets the processor on the in-process broker and SQLite "
+                "against Celery on RabbitMQ and PostgreSQL; --mode local compares them on the "
+                "same servers."
+            )
         outcome.add_note(
             f"Celery {celery_version()}, pool {pool} with concurrency {concurrency}; per job: the envelope "
             "and its job validated (jsonschema-rs), one PostgreSQL upsert, one confirmed "
