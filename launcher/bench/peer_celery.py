@@ -31,7 +31,7 @@ from launcher.bench.phase import (
     PhaseSkipped,
     progress_lines,
 )
-from launcher.bench.processor import _created_messages
+from launcher.bench.processor import created_messages
 from launcher.observatory_process import drop_postgres_schema
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ async def _drain(
         await channel.declare_queue(name, durable=True)
     for start in range(0, n, _FILL_CHUNK):
         stop = min(n, start + _FILL_CHUNK)
-        bodies = [m.body.decode() for m in _created_messages(start, stop, "bench-celery")]
+        bodies = [m.body.decode() for m in created_messages(start, stop, "bench-celery")]
         await anyio.to_thread.run_sync(_fill, options.rabbitmq_url, queue, bodies)
         outcome.progress = f"queued {stop}/{n}"
     env = {
