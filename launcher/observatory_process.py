@@ -278,6 +278,7 @@ async def start_local_observatory(
     postgres_url: str,
     redis_url: str,
     mongo_url: str | None = None,
+    env: Mapping[str, str] | None = None,
     ready_timeout_s: float = 120.0,
     stop_timeout_s: float = 60.0,
 ) -> AsyncIterator[RunningObservatory]:
@@ -292,6 +293,7 @@ async def start_local_observatory(
         redis_url: Redis of the services.
         mongo_url: MongoDB of the services; ``None`` starts the nx-27017 stand-in (in
             memory, stopped afterwards).
+        env: more variables for the services (e.g. ``OBSERVATORY_RATE_LIMIT``).
         ready_timeout_s: how long the four services may take to be ready.
         stop_timeout_s: how long they may drain after SIGTERM.
 
@@ -308,7 +310,8 @@ async def start_local_observatory(
         own_mongo = mongo_url is None
         if mongo_url is None:
             mongo_url = await stack.enter_async_context(open_mongo_stand_in(data_dir / "nx-27017"))
-        env = {
+        child_env = {
+            **(env or {}),
             "RABBITMQ_URL": rabbitmq_url,
             "POSTGRES_URL": postgres_url,
             "REDIS_URL": redis_url,
@@ -329,7 +332,7 @@ async def start_local_observatory(
                 "--infra",
                 "local",
                 data_dir=data_dir,
-                env=env,
+                env=child_env,
                 ready_timeout_s=ready_timeout_s,
                 stop_timeout_s=stop_timeout_s,
             )

@@ -54,6 +54,7 @@ from launcher.bench.command import BENCH_EPILOG, add_bench_arguments, bench_main
 from launcher.bench.options import BenchMode, BenchOptions
 from launcher.bench.report import (
     FIGURES,
+    RATIOS,
     BenchReport,
     Figure,
     Phase,
@@ -66,6 +67,7 @@ from launcher.bench.run import run_bench
 __all__ = [
     "BENCH_EPILOG",
     "FIGURES",
+    "RATIOS",
     "BenchMode",
     "BenchOptions",
     "BenchReport",

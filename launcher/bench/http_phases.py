@@ -35,18 +35,34 @@ if TYPE_CHECKING:
     from launcher.bench.options import BenchOptions
     from launcher.bench.report import BenchReport, PhaseOutcome
 
-__all__ = ["HttpBench", "client_count"]
+__all__ = ["HttpBench", "Tally", "client_count", "retry_after_s"]
 
 _BATCHES_IN_FLIGHT = 4
 _CONNECTIONS_PER_CLIENT = 8
 """Connections per ``httpx.AsyncClient`` of the load generator (see :class:`HttpBench`)."""
 _JOB_READ_TIMEOUT_S = 60.0
+_MAX_WAITS_PER_REQUEST = 30
+"""429 answers one request waits out before the phase counts it as refused."""
 _DEADLINE_MARGIN_S = 2.0
 """Work that keeps partial results stops this long before its phase's deadline."""
-_LATENCY_SHARE = 0.8
-"""The latency phase submits at this share of the measured end-to-end rate."""
+_LATENCY_SHARE = 0.5
+"""The latency phase submits at this share of the sustained end-to-end rate measured
+earlier in the same run."""
 _LATENCY_WINDOW_S = 10.0
 _STATS_PERIOD_S = 0.2
+
+
+def retry_after_s(response: httpx.Response) -> float | None:
+    """The seconds a 429's ``Retry-After`` asks for (``None``: absent or not a number).
+
+    Only the delta-seconds form: the gateway never sends an HTTP date.
+    """
+    header = response.headers.get("Retry-After", "")
+    try:
+        seconds = float(header)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def client_count(concurrency: int) -> int:
@@ -112,7 +128,7 @@ class _StatsPoller:
 
 
 @dataclass(slots=True)
-class _Tally:
+class Tally:
     """Submissions of one phase."""
 
     accepted: int = 0
@@ -206,7 +222,7 @@ class HttpBench:
                 outcome.progress = describe()
                 tg.cancel_scope.cancel()
 
-    def _describe(self, tally: _Tally, total: int) -> Callable[[], str]:
+    def _describe(self, tally: Tally, total: int) -> Callable[[], str]:
         """Progress of a phase: what was submitted, and how much of it /stats counted."""
         base = self.expected
 
@@ -224,15 +240,33 @@ class HttpBench:
         return describe
 
     async def _post(self, client: httpx.AsyncClient, path: str, body: object) -> httpx.Response:
-        url = f"{self.gateway}{path}"
-        try:
-            return await client.post(url, json=body)
-        except httpx.TransportError as exc:
-            raise PhaseFailed(
-                f"POST {redact(url)} failed: {type(exc).__name__}: {exc or 'no detail'}"
-            ) from exc
+        """POST ``body``; a 429 is waited out (its ``Retry-After``) and sent again.
 
-    async def _submit_one(self, client: httpx.AsyncClient, index: int, tally: _Tally) -> None:
+        At most :data:`_MAX_WAITS_PER_REQUEST` waits per request. Every wait is counted in the report (:attr:`BenchReport.rate_limit_waits` and
+        :attr:`BenchReport.rate_limit_wait_s`): a system the bench did not start may
+        limit its clients, and its figures then include those waits.
+        """
+        url = f"{self.gateway}{path}"
+        for _ in range(_MAX_WAITS_PER_REQUEST + 1):
+            try:
+                response = await client.post(url, json=body)
+            except httpx.TransportError as exc:
+                raise PhaseFailed(
+                    f"POST {redact(url)} failed: {type(exc).__name__}: {exc or 'no detail'}"
+                ) from exc
+            if response.status_code != 429:
+                return response
+            wait_s = retry_after_s(response)
+            if wait_s is None:
+                return response
+            self.report.rate_limit_waits += 1
+            self.report.rate_limit_wait_s += wait_s
+            await anyio.sleep(wait_s)
+        # Still refused: e.g. a batch larger than the limit's burst, which waiting never
+        # lets through; the phase counts it as refused, with the gateway's message.
+        return response
+
+    async def _submit_one(self, client: httpx.AsyncClient, index: int, tally: Tally) -> None:
         response = await self._post(client, "/jobs", job_submission(index))
         if response.status_code == 202:
             tally.accepted += 1
@@ -240,27 +274,32 @@ class HttpBench:
         else:
             tally.refuse(1, f"{response.status_code} {response.text[:200]}")
 
-    async def _wait_counted(self, tally: _Tally, started: float) -> float:
+    async def _wait_counted(self, tally: Tally, started: float) -> float:
         if not tally.accepted:
             raise PhaseFailed(f"No job was accepted; the first refusal: {tally.first_refusal}")
         self.expected += tally.accepted
         return await self.stats.wait_counted(self.expected) - started
 
-    async def single(self, outcome: PhaseOutcome) -> None:
-        """N jobs, one ``POST /jobs`` each, C in flight."""
-        n = self.options.jobs
-        tally = _Tally()
+    async def submit_singles(self, n: int, tally: Tally) -> None:
+        """Submit ``n`` jobs, one ``POST /jobs`` each, C in flight: the load generator of
+        the ``single`` and ``http_ceiling`` phases."""
         indices = iter(range(n))
 
         async def submit(client: httpx.AsyncClient) -> None:
             for index in indices:
                 await self._submit_one(client, index, tally)
 
+        async with anyio.create_task_group() as tg:
+            for worker in range(self.options.concurrency):
+                tg.start_soon(submit, self.client_for(worker))
+
+    async def single(self, outcome: PhaseOutcome) -> None:
+        """N jobs, one ``POST /jobs`` each, C in flight."""
+        n = self.options.jobs
+        tally = Tally()
         async with self._watching(outcome, self._describe(tally, n)):
             started = anyio.current_time()
-            async with anyio.create_task_group() as tg:
-                for worker in range(self.options.concurrency):
-                    tg.start_soon(submit, self.client_for(worker))
+            await self.submit_singles(n, tally)
             record_rate(
                 outcome, "submit_rate_single", tally.accepted, anyio.current_time() - started
             )
@@ -271,7 +310,7 @@ class HttpBench:
     async def batch(self, outcome: PhaseOutcome) -> None:
         """N jobs via ``POST /jobs/batch`` in batches of B, a few batches in flight."""
         n, size = self.options.jobs, self.options.batch_size
-        tally = _Tally()
+        tally = Tally()
         starts = iter(range(0, n, size))
 
         async def submit(client: httpx.AsyncClient) -> None:
@@ -299,22 +338,30 @@ class HttpBench:
         tally.check(n)
 
     async def latency(self, outcome: PhaseOutcome) -> None:
-        """Paced single submissions for ~10 s, then each job's submit→COMPLETED latency."""
+        """Single submissions paced at 50 % of the sustained end-to-end rate for ~10 s,
+        then each job's submit→COMPLETED latency (p50, p95, p99, max)."""
         figures = self.report.figures()
-        # The phase submits one job per request, so it paces at 80 % of the lower of the
-        # two sustained rates: above what single submissions carry it would measure a
-        # growing queue, not the latency of a system at 80 % load.
-        rates = [r for r in (figures["e2e_rate_single"], figures["e2e_rate_batch"]) if r]
-        if not rates:
+        # The phase submits one job per request, so it paces at 50 % of the lower of the
+        # two sustained end-to-end rates measured earlier in this run: above what single
+        # submissions carry it would measure a growing queue, not the latency of a system
+        # at half its load.
+        measured_by = {
+            key: value for key in ("e2e_rate_single", "e2e_rate_batch") if (value := figures[key])
+        }
+        if not measured_by:
             raise PhaseSkipped(
-                "it paces at 80 % of the lower of e2e_rate_single and e2e_rate_batch, and "
+                "it paces at 50 % of the lower of e2e_rate_single and e2e_rate_batch, and "
                 "neither was measured; run the single or batch phase too"
             )
-        measured = min(rates)
+        basis = min(measured_by, key=lambda key: measured_by[key])
+        measured = measured_by[basis]
         rate = _LATENCY_SHARE * measured
         count = max(1, min(self.options.jobs, round(rate * _LATENCY_WINDOW_S)))
-        outcome.add_note(f"Paced {count} jobs at {rate:,.0f} jobs/s.")
-        tally = _Tally()
+        outcome.add_note(
+            f"Paced {count} jobs at {rate:,.0f} jobs/s ({_LATENCY_SHARE:.0%} of {basis} "
+            f"{measured:,.0f} jobs/s, measured earlier in this run)."
+        )
+        tally = Tally()
 
         async def submit(
             client: httpx.AsyncClient, scheduled: MemoryObjectReceiveStream[int]

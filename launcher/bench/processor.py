@@ -35,15 +35,16 @@ if TYPE_CHECKING:
     from launcher.bench.options import BenchOptions
     from launcher.bench.report import PhaseOutcome
 
-__all__ = ["processor_phase"]
+__all__ = ["created_messages", "processor_phase"]
 
 _PROCESSOR_POLL_S = 0.02
 _PUBLISH_CHUNK = 1000
 """Pre-published envelopes per ``publish_batch`` in the processor phase."""
 
 
-def _created_messages(start: int, stop: int, instance: str) -> list[OutgoingMessage]:
-    """``job.created`` envelopes as the gateway publishes them, for jobs ``start..stop``."""
+def created_messages(start: int, stop: int, instance: str) -> list[OutgoingMessage]:
+    """``job.created`` envelopes as the gateway publishes them, for jobs ``start..stop``
+    (the processor and peer_celery phases drain the same ones)."""
     from actors.domain.events import Envelope, Producer
     from quart_app.gateway.app import build_job
 
@@ -106,7 +107,7 @@ async def processor_phase(options: BenchOptions, work_dir: Path, outcome: PhaseO
     async with _processor_adapters(options, work_dir / "processor", namespace) as (broker, store):
         await broker.declare_topology()
         for start in range(0, n, _PUBLISH_CHUNK):
-            batch = _created_messages(start, min(n, start + _PUBLISH_CHUNK), namespace)
+            batch = created_messages(start, min(n, start + _PUBLISH_CHUNK), namespace)
             await broker.publish_batch(JOBS_CREATED, batch)
             outcome.progress = f"pre-published {min(n, start + _PUBLISH_CHUNK)}/{n}"
         settings = Settings(data_dir=work_dir / "processor", instance_id=namespace)

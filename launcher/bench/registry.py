@@ -4,8 +4,10 @@ There are two kinds, run by :func:`launcher.bench.run.run_bench`:
 
 * a :class:`SystemPhase` drives the system under test over HTTP while it runs, through
   the :class:`~launcher.bench.http_phases.HttpBench` they share;
-* an :class:`InProcessPhase` needs no system under test: it runs in this process after
-  that system has stopped, so it has the machine to itself.
+* an :class:`InProcessPhase` needs no system under test: it runs after that system has
+  stopped, so it has the machine to itself, in this process or in a child it starts
+  (``http_ceiling`` serves its bare app from a child, ``peer_celery`` runs a Celery
+  worker in one).
 
 Each phase is a member of :class:`~launcher.bench.report.Phase` (whose order is the run
 order: the system phases first), with its figures in
@@ -17,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from launcher.bench.ceiling import http_ceiling_phase
 from launcher.bench.http_phases import HttpBench
+from launcher.bench.peer_celery import peer_celery_phase
 from launcher.bench.processor import processor_phase
 from launcher.bench.relay import relay_phase
 from launcher.bench.report import Phase
@@ -59,7 +63,9 @@ SYSTEM_PHASES = (
 """The phases that drive the system under test, in the order they run."""
 
 IN_PROCESS_PHASES = (
+    InProcessPhase(Phase.HTTP_CEILING, http_ceiling_phase),
     InProcessPhase(Phase.PROCESSOR, processor_phase),
     InProcessPhase(Phase.RELAY, relay_phase),
+    InProcessPhase(Phase.PEER_CELERY, peer_celery_phase),
 )
 """The phases that run in this process once the system under test has stopped, in order."""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIGURES",
+    "RATIOS",
     "BenchReport",
     "Figure",
     "Phase",
@@ -42,10 +43,14 @@ class Phase(enum.StrEnum):
     """Jobs via ``POST /jobs/batch``."""
     LATENCY = "latency"
     """Paced submissions and their submit→COMPLETED latency."""
+    HTTP_CEILING = "http_ceiling"
+    """A bare Quart app on Hypercorn in a child process: the ceiling of ``single``."""
     PROCESSOR = "processor"
     """The processor alone, in this process."""
     RELAY = "relay"
     """A raw aio-pika relay, in this process: the broker-side ceiling."""
+    PEER_CELERY = "peer_celery"
+    """Celery doing the processor's work per job: the peer (needs the ``bench`` extra)."""
 
 
 class PhaseStatus(enum.StrEnum):
@@ -79,11 +84,24 @@ FIGURES = (
     Figure("latency_p95_s", Phase.LATENCY, "s"),
     Figure("latency_p99_s", Phase.LATENCY, "s"),
     Figure("latency_max_s", Phase.LATENCY, "s"),
+    Figure("http_ceiling_rate", Phase.HTTP_CEILING, "jobs/s"),
     Figure("processor_alone_rate", Phase.PROCESSOR, "jobs/s"),
     Figure("relay_ceiling_rate", Phase.RELAY, "msgs/s"),
+    Figure("peer_celery_rate", Phase.PEER_CELERY, "jobs/s"),
     Figure("processor_vs_relay", None, "ratio"),
+    Figure("processor_vs_celery", None, "ratio"),
+    Figure("e2e_batch_vs_relay", None, "ratio"),
+    Figure("submit_single_vs_http_ceiling", None, "ratio"),
 )
 """Every figure, in report order."""
+
+RATIOS = {
+    "processor_vs_relay": ("processor_alone_rate", "relay_ceiling_rate"),
+    "processor_vs_celery": ("processor_alone_rate", "peer_celery_rate"),
+    "e2e_batch_vs_relay": ("e2e_rate_batch", "relay_ceiling_rate"),
+    "submit_single_vs_http_ceiling": ("submit_rate_single", "http_ceiling_rate"),
+}
+"""Each derived figure: a measured figure over its ceiling or peer, same run."""
 
 
 @dataclass(slots=True)
@@ -127,6 +145,10 @@ class BenchReport:
     outcomes: dict[Phase, PhaseOutcome] = field(default_factory=dict)
     remarks: list[str] = field(default_factory=list)
     """Things about the run itself that bear on the figures."""
+    rate_limit_waits: int = 0
+    """How many 429 answers the HTTP phases waited out (their ``Retry-After``)."""
+    rate_limit_wait_s: float = 0.0
+    """The seconds those waits asked for, summed over every connection."""
 
     @property
     def ok(self) -> bool:
@@ -138,9 +160,10 @@ class BenchReport:
         values: dict[str, float | None] = {figure.key: None for figure in FIGURES}
         for outcome in self.outcomes.values():
             values.update(outcome.values)
-        processor, relay = values["processor_alone_rate"], values["relay_ceiling_rate"]
-        if processor is not None and relay:
-            values["processor_vs_relay"] = processor / relay
+        for ratio, (numerator, denominator) in RATIOS.items():
+            above, below = values[numerator], values[denominator]
+            if above is not None and below:
+                values[ratio] = above / below
         return values
 
     def reasons(self) -> dict[str, str]:
@@ -151,7 +174,8 @@ class BenchReport:
                 continue
             figure = next(f for f in FIGURES if f.key == key)
             if figure.phase is None:
-                reasons[key] = "needs both processor_alone_rate and relay_ceiling_rate"
+                numerator, denominator = RATIOS[key]
+                reasons[key] = f"needs both {numerator} and {denominator}"
                 continue
             outcome = self.outcomes.get(figure.phase)
             if outcome is None:
@@ -189,6 +213,8 @@ class BenchReport:
             },
             "reasons": self.reasons(),
             "remarks": self.remarks,
+            "rate_limit_waits": self.rate_limit_waits,
+            "rate_limit_wait_s": round(self.rate_limit_wait_s, 4),
             "ok": self.ok,
         }
 
@@ -208,7 +234,11 @@ class BenchReport:
             f"Python {self.python}, uvloop {'on' if self.uvloop else 'off'}",
             f"started {self.started_at}",
         ]
-        return "\n".join(["Ran " + "; ".join(parts) + ".", *self.remarks])
+        waits = (
+            f"429 answers waited out: {self.rate_limit_waits} "
+            f"({self.rate_limit_wait_s:.1f} s of Retry-After, summed over the connections)."
+        )
+        return "\n".join(["Ran " + "; ".join(parts) + ".", *self.remarks, waits])
 
     def _ran(self, phase: Phase) -> bool:
         outcome = self.outcomes.get(phase)

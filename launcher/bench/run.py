@@ -38,6 +38,9 @@ __all__ = ["run_bench", "run_phase", "system_under_test"]
 # The name the bench's log lines have always carried (the package's, not this module's).
 log = logging.getLogger("launcher.bench")
 
+_NO_RATE_LIMIT_VAR = "OBSERVATORY_RATE_LIMIT"
+"""Set to 0 for a system the bench starts: no per-client submission rate limit."""
+
 _SYSTEM_PHASES = tuple(spec.phase for spec in SYSTEM_PHASES)
 
 
@@ -58,14 +61,24 @@ async def system_under_test(
     options: BenchOptions, work_dir: Path
 ) -> AsyncIterator[tuple[str, str, int | None]]:
     """The gateway and read-model URLs and the root process id (``None``: not started
-    here), starting (and afterwards stopping) the system."""
+    here), starting (and afterwards stopping) the system.
+
+    A system started here has no submission rate limit (``OBSERVATORY_RATE_LIMIT=0``):
+    its default would cap the bench's batch phase. A running system keeps its own, and
+    the HTTP phases wait out its 429 answers.
+    """
     if options.mode is BenchMode.EXTERNAL:
         assert options.gateway_url
         assert options.read_model_url
         yield options.gateway_url, options.read_model_url, None
         return
+    say(
+        "the system under test runs without a submission rate limit "
+        f"({_NO_RATE_LIMIT_VAR}=0), so the bench measures the system, not the limit"
+    )
+    no_limit = {_NO_RATE_LIMIT_VAR: "0"}
     if options.mode is BenchMode.EMBEDDED:
-        async with start_observatory(data_dir=work_dir / "observatory") as running:
+        async with start_observatory(data_dir=work_dir / "observatory", env=no_limit) as running:
             yield running.gateway, running.read_model, running.process.pid
         return
     async with start_local_observatory(
@@ -75,6 +88,7 @@ async def system_under_test(
         postgres_url=options.postgres_url,
         redis_url=options.redis_url,
         mongo_url=options.mongo_url,
+        env=no_limit,
     ) as running:
         say(f"local system up on namespace {running.namespace!r}")
         yield running.gateway, running.read_model, running.process.pid

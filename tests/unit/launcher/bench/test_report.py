@@ -8,6 +8,7 @@ import pytest
 
 from launcher.bench import (
     FIGURES,
+    RATIOS,
     BenchMode,
     BenchReport,
     Phase,
@@ -133,6 +134,50 @@ def test_processor_vs_relay_is_derived_when_both_rates_exist() -> None:
     report.outcomes[Phase.RELAY] = PhaseOutcome(Phase.RELAY, values={"relay_ceiling_rate": 4000.0})
     assert report.figures()["processor_vs_relay"] == 0.5
     assert "processor_vs_relay" not in report.reasons()
+
+
+def test_every_ratio_is_its_figure_over_its_ceiling_or_peer() -> None:
+    report = _report()  # submit_rate_single 300, processor_alone_rate 2000
+    report.outcomes[Phase.BATCH] = PhaseOutcome(Phase.BATCH, values={"e2e_rate_batch": 1000.0})
+    report.outcomes[Phase.RELAY] = PhaseOutcome(Phase.RELAY, values={"relay_ceiling_rate": 4000.0})
+    report.outcomes[Phase.PEER_CELERY] = PhaseOutcome(
+        Phase.PEER_CELERY, values={"peer_celery_rate": 500.0}
+    )
+    report.outcomes[Phase.HTTP_CEILING] = PhaseOutcome(
+        Phase.HTTP_CEILING, values={"http_ceiling_rate": 600.0}
+    )
+    assert set(RATIOS) == {f.key for f in FIGURES if f.phase is None}
+    figures = report.figures()
+    assert figures["processor_vs_relay"] == 0.5
+    assert figures["processor_vs_celery"] == 4.0
+    assert figures["e2e_batch_vs_relay"] == 0.25
+    assert figures["submit_single_vs_http_ceiling"] == 0.5
+    doc = report.to_json()
+    for ratio in RATIOS:
+        assert doc[ratio] == figures[ratio]
+    table = report.render_table()
+    assert any(
+        "processor_vs_celery" in line and "4.0000 ratio" in line for line in table.splitlines()
+    )
+
+
+def test_a_missing_peer_names_both_sides_of_its_ratio() -> None:
+    report = _report()
+    report.outcomes[Phase.PEER_CELERY] = PhaseOutcome(
+        Phase.PEER_CELERY, PhaseStatus.SKIPPED, note="skipped: celery not installed"
+    )
+    reasons = report.reasons()
+    assert reasons["processor_vs_celery"] == "needs both processor_alone_rate and peer_celery_rate"
+    assert reasons["peer_celery_rate"] == "phase peer_celery skipped: skipped: celery not installed"
+    assert report.ok
+
+
+def test_rate_limit_waits_are_in_the_json_and_the_run_line() -> None:
+    report = _report()
+    report.rate_limit_waits, report.rate_limit_wait_s = 3, 2.5
+    doc = report.to_json()
+    assert (doc["rate_limit_waits"], doc["rate_limit_wait_s"]) == (3, 2.5)
+    assert "429 answers waited out: 3 (2.5 s of Retry-After" in report.describe_run()
 
 
 def test_a_failed_phase_makes_the_report_not_ok() -> None:
