@@ -171,6 +171,37 @@ def observatory_factory(
         anyio.run(_remove_namespace, env)
 
 
+@contextlib.contextmanager
+def observatory_running(data_dir: Path, *extra: str) -> Iterator[RunningObservatory]:
+    """``observatory up`` (see :func:`start_observatory`) for a ``with`` block: stopped at
+    its end, its output closed (the module-scoped fixtures of the client tests)."""
+    running = start_observatory(data_dir, *extra)
+    try:
+        yield running
+    finally:
+        running.stop()
+        if running.process.stdout is not None:
+            running.process.stdout.close()
+
+
+@pytest.fixture
+def servers_env(
+    rabbitmq_url: str, postgres_url: str, redis_url: str, mongo_url: str
+) -> Iterator[dict[str, str]]:
+    """The environment of services run on the real servers, in a namespace of their own
+    (removed afterwards), with no apps from the caller's ``OBSERVATORY_APP``."""
+    values = {
+        "RABBITMQ_URL": rabbitmq_url,
+        "POSTGRES_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "MONGO_URL": mongo_url,
+        "OBSERVATORY_NAMESPACE": f"e2e-{uuid.uuid4().hex[:10]}",
+        "OBSERVATORY_APP": "",
+    }
+    yield values
+    anyio.run(_remove_namespace, values)
+
+
 async def _remove_namespace(env: dict[str, str]) -> None:
     """Delete what an observatory created under its namespace on the real servers."""
     import asyncpg

@@ -22,7 +22,7 @@ from observatory import (
     Unauthorized,
     WaitTimedOut,
 )
-from tests.e2e.conftest import start_observatory
+from tests.e2e.conftest import observatory_running, start_observatory
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -34,13 +34,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 @pytest.fixture(scope="module")
 def observatory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningObservatory]:
-    running = start_observatory(tmp_path_factory.mktemp("client") / "data")
-    try:
+    with observatory_running(tmp_path_factory.mktemp("client") / "data") as running:
         yield running
-    finally:
-        running.stop()
-        if running.process.stdout is not None:
-            running.process.stdout.close()
 
 
 @pytest.fixture

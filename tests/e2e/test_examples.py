@@ -12,13 +12,10 @@ model's ``GET /types`` describes the example's types with their schema, embedded
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 
-from tests.e2e.conftest import _remove_namespace
 from tests.e2e.example_site import REPO, SITE, serve_example_site
 from tests.integration.fault_harness import Services
 
@@ -150,19 +147,8 @@ def _assert_types_describe_the_example(http: httpx.Client, read_model: str) -> N
 
 
 @pytest.fixture
-def env(
-    rabbitmq_url: str, postgres_url: str, redis_url: str, mongo_url: str
-) -> Iterator[dict[str, str]]:
-    values = {
-        "RABBITMQ_URL": rabbitmq_url,
-        "POSTGRES_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "MONGO_URL": mongo_url,
-        "OBSERVATORY_NAMESPACE": f"examples-{uuid.uuid4().hex[:10]}",
-        "OBSERVATORY_APP": "",
-    }
-    yield values
-    anyio.run(_remove_namespace, values)
+def env(servers_env: dict[str, str]) -> dict[str, str]:
+    return servers_env
 
 
 @pytest.mark.integration

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import start_observatory
+from tests.e2e.conftest import observatory_running
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,13 +23,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 @pytest.fixture(scope="module")
 def observatory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningObservatory]:
-    running = start_observatory(tmp_path_factory.mktemp("cli") / "data")
-    try:
+    with observatory_running(tmp_path_factory.mktemp("cli") / "data") as running:
         yield running
-    finally:
-        running.stop()
-        if running.process.stdout is not None:
-            running.process.stdout.close()
 
 
 def cli(observatory: RunningObservatory, *args: str) -> subprocess.CompletedProcess[str]:

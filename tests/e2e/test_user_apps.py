@@ -14,20 +14,17 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
 import httpx
 import pytest
 
-from tests.e2e.conftest import _remove_namespace
 from tests.integration.fault_harness import Services
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from tests.e2e.conftest import RunningObservatory
 
@@ -234,19 +231,8 @@ def test_concurrency_2_holds_a_type_to_two_running_at_once(
 
 
 @pytest.fixture
-def env(
-    rabbitmq_url: str, postgres_url: str, redis_url: str, mongo_url: str
-) -> Iterator[dict[str, str]]:
-    values = {
-        "RABBITMQ_URL": rabbitmq_url,
-        "POSTGRES_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "MONGO_URL": mongo_url,
-        "OBSERVATORY_NAMESPACE": f"apps-{uuid.uuid4().hex[:10]}",
-        "OBSERVATORY_APP": "",
-    }
-    yield values
-    anyio.run(_remove_namespace, values)
+def env(servers_env: dict[str, str]) -> dict[str, str]:
+    return servers_env
 
 
 @pytest.mark.integration
