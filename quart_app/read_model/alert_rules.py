@@ -214,7 +214,7 @@ class AlertEvaluator(Periodic):
                 "DeadLettersAppearing",
                 {"severity": "warning", "service": "metrics-engine"},
                 "Messages are being dead-lettered",
-                f"{new} messages broke a contract in the last "
+                f"{new} {'message' if new == 1 else 'messages'} broke a contract in the last "
                 f"{self._windows.dead_letter_window_s / 60:g} minutes; see GET /dead-letters "
                 "on the read model.",
                 "deadlettersappearing",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
 from actors.kernel import ActorHealth, ActorState
@@ -126,3 +128,19 @@ async def test_new_dead_letters_and_restart_loops_fire() -> None:
     clock.now = 60.0 + 601
     await evaluator.evaluate()
     assert book.active() == []
+
+
+@pytest.mark.parametrize(
+    ("new", "words"), [(1, "1 message broke a contract"), (2, "2 messages broke a contract")]
+)
+async def test_the_dead_letter_alert_counts_in_words(new: int, words: str) -> None:
+    counters, dead, clock = MemoryCounters(), DeadLetterCount(), FakeClock()
+    evaluator, book = _evaluator(counters, dead, [], clock)
+    await evaluator.evaluate()
+    clock.now = 60.0
+    dead.value = new
+    await evaluator.evaluate()
+    (alert,) = book.active()
+    assert alert.annotations["description"] == (
+        f"{words} in the last 10 minutes; see GET /dead-letters on the read model."
+    )
