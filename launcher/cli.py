@@ -89,6 +89,34 @@ def _positive(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be 0 or more")
+    return value
+
+
+def _add_shutdown_grace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--shutdown-grace",
+        type=_non_negative,
+        default=None,
+        metavar="SECONDS",
+        help="on SIGTERM or Ctrl-C the processor takes no new jobs and lets running handlers "
+        "finish for this long; then it interrupts them and returns their jobs to the queue "
+        "(the attempt is not counted; they run again at the next start) "
+        "(default: $OBSERVATORY_SHUTDOWN_GRACE_S or 10)",
+    )
+
+
+def _grace_override(args: argparse.Namespace) -> dict[str, object]:
+    grace: float | None = args.shutdown_grace
+    return {} if grace is None else {"shutdown_grace_s": grace}
+
+
 def _attempts(text: str) -> int:
     from actors.domain.attempts import MAX_ATTEMPTS_LIMIT
 
@@ -180,9 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=defaults.shutdown_s,
         metavar="SECONDS",
-        help="how long each service may drain on Ctrl-C before running jobs are cancelled "
-        "(they are kept and rerun at the next start) (default: %(default)s)",
+        help="how long each service may drain on Ctrl-C (after the processor's "
+        "--shutdown-grace) before it is cancelled (default: %(default)s)",
     )
+    _add_shutdown_grace(up)
     up.add_argument(
         "--max-attempts",
         type=_attempts,
@@ -264,9 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=defaults.shutdown_s,
         metavar="SECONDS",
-        help="how long to drain on SIGTERM before running jobs are cancelled "
-        "(default: %(default)s)",
+        help="how long each actor may drain on SIGTERM (after the processor's "
+        "--shutdown-grace) before it is cancelled (default: %(default)s)",
     )
+    _add_shutdown_grace(serve)
     add_app_arguments(serve)
 
     migrate = commands.add_parser(
@@ -370,6 +400,7 @@ async def _run_up(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         retry_backoff_s=args.retry_backoff,
         insecure=args.insecure,
+        **_grace_override(args),
         **app_overrides(args),
     )
     exposure = check_exposure(settings)
@@ -461,6 +492,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
         }[args.service]
         overrides[field] = args.port
     overrides["insecure"] = args.insecure
+    overrides.update(_grace_override(args))
     overrides.update(app_overrides(args))
     settings = Settings.from_env(**overrides)
     log.info("service.security service=%s %s", args.service, check_exposure(settings))
@@ -488,7 +520,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 async def _run_up_local(args: argparse.Namespace) -> int:
     from launcher.local import local_supervisor, wait_all_healthy
 
-    settings = Settings.from_env(**app_overrides(args))
+    settings = Settings.from_env(**_grace_override(args), **app_overrides(args))
     apps: LoadedApps = args.loaded_apps
     env = {
         "RABBITMQ_URL": settings.rabbitmq_url,
@@ -500,6 +532,7 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         "OBSERVATORY_RETRY_BACKOFF_S": str(args.retry_backoff),
         "OBSERVATORY_APP": ",".join(apps.named),
         "OBSERVATORY_THREADS": str(settings.threads),
+        "OBSERVATORY_SHUTDOWN_GRACE_S": str(settings.shutdown_grace_s),
         "OBSERVATORY_SIMULATE_UNKNOWN_TYPES": "1" if settings.simulate_unknown_types else "0",
     }
     ports = {
@@ -516,7 +549,8 @@ async def _run_up_local(args: argparse.Namespace) -> int:
     supervisor, processes = local_supervisor(
         host=args.host,
         env=env,
-        shutdown_s=args.shutdown_timeout,
+        # The processor's grace comes before its drain.
+        shutdown_s=args.shutdown_timeout + settings.shutdown_grace_s,
         ports=chosen,
         extra_args=[
             "--shutdown-timeout",

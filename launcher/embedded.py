@@ -142,7 +142,10 @@ class EmbeddedObservatory:
             )
             children = [
                 ChildSpec.of(metrics_engine, shutdown_s=settings.shutdown_s + 5),
-                ChildSpec.of(processor, shutdown_s=settings.shutdown_s + 5),
+                # Its running handlers' grace comes before its drain.
+                ChildSpec.of(
+                    processor, shutdown_s=settings.shutdown_grace_s + settings.shutdown_s + 5
+                ),
                 ChildSpec.of(gateway, shutdown_s=settings.shutdown_s + 5),
                 ChildSpec.of(read_model, shutdown_s=settings.shutdown_s + 5),
             ]

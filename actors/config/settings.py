@@ -15,6 +15,7 @@ field                       default    what for
 ``max_attempts``            3          attempts of a job whose type and metadata say none
 ``retry_backoff_s``         1          wait after a first failed attempt (then x5, at most 30 s)
 ``threads``                 10         worker threads for plain ``def`` handlers, per processor
+``shutdown_grace_s``        10         on a graceful stop, how long running handlers may finish
 ``simulate_unknown_types``  False      complete jobs of unknown types after a simulated delay
 ==========================  =========  =================================================
 """
@@ -84,6 +85,11 @@ class Settings:
     """Most jobs one ``POST /jobs/batch`` may carry."""
     shutdown_s: float = 10.0
     """How long each service may take to drain on a graceful stop before it is cancelled."""
+    shutdown_grace_s: float = 10.0
+    """On a graceful stop, how long the processor lets running handlers finish (it takes
+    no new jobs meanwhile); those still running then are interrupted: cancelled, their
+    attempt given back (not counted against ``maxAttempts``) and their job returned to
+    the queue, to run again after the restart (``--shutdown-grace``)."""
     max_attempts: int = 3
     """Attempts of a job whose type and metadata set none (see :mod:`actors.domain.attempts`)."""
     retry_backoff_s: float = 1.0
@@ -137,7 +143,8 @@ class Settings:
         or the file ``OBSERVATORY_API_TOKENS_FILE``), the CORS origins
         (``OBSERVATORY_CORS_ORIGINS``, comma-separated) and the submission rate limit
         (``OBSERVATORY_RATE_LIMIT`` jobs a second per client, 0 for none, and
-        ``OBSERVATORY_RATE_BURST``), the worker threads (``OBSERVATORY_THREADS``) and
+        ``OBSERVATORY_RATE_BURST``), the worker threads (``OBSERVATORY_THREADS``), the
+        processor's stop grace (``OBSERVATORY_SHUTDOWN_GRACE_S``) and
         ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true`` or ``yes``).
 
         Raises:
@@ -150,6 +157,7 @@ class Settings:
             ("OBSERVATORY_RATE_LIMIT", "rate_limit_per_s", float),
             ("OBSERVATORY_RATE_BURST", "rate_limit_burst", float),
             ("OBSERVATORY_THREADS", "threads", int),
+            ("OBSERVATORY_SHUTDOWN_GRACE_S", "shutdown_grace_s", float),
         ):
             raw = os.environ.get(variable, "").strip()
             if raw:
@@ -185,6 +193,11 @@ class Settings:
             settings = settings.with_changes(**retry)
         if settings.threads < 1:
             raise ConfigError(f"OBSERVATORY_THREADS must be at least 1, not {settings.threads}.")
+        if settings.shutdown_grace_s < 0:
+            raise ConfigError(
+                "OBSERVATORY_SHUTDOWN_GRACE_S must be 0 or more seconds, "
+                f"not {settings.shutdown_grace_s:g}."
+            )
         return settings.with_changes(**overrides) if overrides else settings
 
     @property

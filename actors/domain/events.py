@@ -25,6 +25,7 @@ __all__ = [
     "attempt_failed_event_id",
     "envelopes_to_message",
     "event_round",
+    "interrupted_event_id",
     "is_retry_request",
     "lifecycle_event_id",
     "retry_requested_event_id",
@@ -52,7 +53,9 @@ class EventType(enum.StrEnum):
     """A processor started the job's handler (status EXECUTING); also, once per failed
     attempt that will be retried, that the attempt ended (status PENDING, with ``error``,
     ``willRetry: true`` and ``nextAttemptAt``): the contract has no retry event type,
-    and ``job.failed`` is terminal and counted."""
+    and ``job.failed`` is terminal and counted; and, for an attempt a graceful stop
+    interrupted, that it was given back (status PENDING, ``interrupted: true``): it runs
+    again after the restart as the same attempt. None of these is counted."""
     COMPLETED = "job.completed"
     """The handler returned (status COMPLETED)."""
     FAILED = "job.failed"
@@ -116,6 +119,16 @@ def attempt_failed_event_id(job_id: str, attempt: int, *, round_: int = 1) -> st
     and will be retried (distinct from the id of the event saying it started)."""
     key = _round_key(job_id, round_)
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{key}:{EventType.EXECUTED.value}:{attempt}:retry"))
+
+
+def interrupted_event_id(job_id: str, attempt: int, at: str, *, round_: int = 1) -> str:
+    """The deterministic id of the ``job.executed`` event saying attempt ``attempt`` was
+    interrupted at ``at`` by a graceful stop (one attempt may be interrupted by more than
+    one stop, each its own event; one stop's event is stored once however often it is
+    published)."""
+    key = _round_key(job_id, round_)
+    name = f"{key}:{EventType.EXECUTED.value}:{attempt}:interrupted:{at}"
+    return str(uuid.uuid5(_EVENT_NAMESPACE, name))
 
 
 def retry_requested_event_id(job_id: str, round_: int) -> str:

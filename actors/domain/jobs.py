@@ -162,7 +162,12 @@ class JobTransition:
       a cancel (``cancelled``);
     * a transition of a later ``round`` than the stored one starts that round, but only
       for a ``FAILED`` job: its attempts, history of errors, outcome and cancel marker
-      start afresh; a transition of an earlier round is ignored.
+      start afresh; a transition of an earlier round is ignored;
+    * an **interruption** (``status`` ``PENDING`` with ``interrupted``: a graceful stop
+      cancelled the handler after its grace) moves an ``EXECUTING`` job back to
+      ``PENDING`` and gives its attempt back (the attempt count goes down by one, no
+      failure is recorded), so the same attempt runs again after the redelivery and
+      never counts against ``maxAttempts``; it applies to an ``EXECUTING`` job only.
 
     :mod:`actors.domain.lifecycle` holds these rules as code; every store plans its
     writes with it.
@@ -185,6 +190,8 @@ class JobTransition:
     round: int = 1
     """The round this transition belongs to, from 1: ``POST /jobs/{id}/retry`` runs a
     ``FAILED`` job again as a new round, whose attempts count from 1 again."""
+    interrupted: bool = False
+    """A ``PENDING`` transition giving back an attempt that a graceful stop interrupted."""
 
     @property
     def is_retry(self) -> bool:

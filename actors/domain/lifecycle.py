@@ -17,6 +17,8 @@ refusal                when
                        attempts recorded): a stale delivery never moves the job
 ``CANCEL_REQUESTED``   the job's cancel was requested and the transition moves it into
                        ``VALIDATED`` or ``EXECUTING``
+``NOT_RUNNING``        the transition is an interruption and the job is not
+                       ``EXECUTING`` (or not stored at all)
 ``LOWER_RANK``         the transition moves it to a lower rank and is not a retry
 =====================  ==============================================================
 
@@ -26,6 +28,14 @@ the store keeps such a request apart, see :class:`~actors.domain.jobs.CancelRequ
 Then it is created ``PENDING``, marked for cancelling, and its transitions are considered
 from there: the rule above refuses ``VALIDATED`` and ``EXECUTING``, so it never runs, and
 the processor ends it ``FAILED`` with error ``cancelled``.
+
+**Interruptions.** A graceful stop that outlasts its grace cancels the running handlers
+and writes an *interrupted* transition for each (``PENDING``,
+:attr:`~actors.domain.jobs.JobTransition.interrupted`): an ``EXECUTING`` job goes back to
+``PENDING`` and its attempt is given back (:attr:`JobEffect.attempts` ``-1``, no failure
+recorded), so the redelivered attempt counts once in the record, in the timeline and in
+the terminal event, and never against ``maxAttempts``. Like a retry it lowers the rank
+(:attr:`JobEffect.retried`).
 
 Which jobs accept a cancel request is a rule too (:func:`cancel_refusal`): every one
 that has not ended, running or not, stored or still queued.
@@ -97,6 +107,8 @@ class Refusal(enum.Enum):
     """The transition belongs to an earlier round than the job's."""
     NOT_RETRYABLE = "not retryable"
     """The transition starts a new round, but the job is not ``FAILED``."""
+    NOT_RUNNING = "not running"
+    """The transition interrupts an attempt, but the job is not ``EXECUTING``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +173,8 @@ def refusal(state: LifecycleState, transition: JobTransition) -> Refusal | None:
         return Refusal.TERMINAL
     if transition.attempt <= state.failed_attempts:
         return Refusal.STALE_ATTEMPT
+    if transition.interrupted:
+        return None if state.status is JobStatus.EXECUTING else Refusal.NOT_RUNNING
     if state.cancel_requested and transition.status in ADVANCING_STATUSES:
         return Refusal.CANCEL_REQUESTED
     if transition.status.rank < state.status.rank and not transition.is_retry:
@@ -212,6 +226,11 @@ def decide(
     ``queued_cancel``: a new job whose cancel was requested while it was queued)."""
     if state is None and queued_cancel:
         state = LifecycleState.queued_cancel()
+    if state is None and transition.interrupted:
+        # Nothing stored to give the attempt back to: the job is as good as queued.
+        return Decision(
+            LifecycleState(JobStatus.PENDING, round=transition.round), Refusal.NOT_RUNNING
+        )
     reason = None if state is None else refusal(state, transition)
     if reason is not None:
         assert state is not None
@@ -241,7 +260,8 @@ class JobEffect:
     updated_at: str
     """The latest time of the applied transitions."""
     attempts: int = 0
-    """Attempts started (moves into ``EXECUTING``), added to the stored count."""
+    """Attempts started (moves into ``EXECUTING``) less attempts interrupted (given back),
+    added to the stored count; negative when an interruption is all that applied."""
     started_at: str | None = None
     """When the last attempt started, if one did."""
     finished_at: str | None = None
@@ -255,7 +275,8 @@ class JobEffect:
     next_attempt_at: str | None = None
     """When the next attempt is due (set by a retry, cleared by any other transition)."""
     retried: bool = False
-    """Whether a retry applied: the only way the net effect may lower the job's rank."""
+    """Whether a retry or an interruption applied: the only ways the net effect may lower
+    the job's rank."""
     new_round: bool = False
     """Whether a transition started a new round (of a ``FAILED`` job): the other fields
     then *replace* the stored ones (``attempts``, ``errors``, outcome, cancel marker)
@@ -402,6 +423,11 @@ def _plan(
     new_round = False
     for position in positions:
         transition = transitions[position]
+        if state is None and transition.interrupted:
+            # Nothing stored to give the attempt back to: the job is as good as queued.
+            refusals[position] = Refusal.NOT_RUNNING
+            outcomes[position] = JobStatus.PENDING
+            continue
         reason = None if state is None else refusal(state, transition)
         if reason is None:
             if state is not None and starts_round(state, transition):
@@ -424,7 +450,10 @@ def _plan(
                 next_attempt_at = transition.retry_at
             else:
                 next_attempt_at = None
-            if status is JobStatus.EXECUTING:
+            if transition.interrupted:
+                retried = True  # lowers the rank, as a retry does
+                attempts -= 1  # the attempt is given back: it runs again, counted once
+            elif status is JobStatus.EXECUTING:
                 attempts += 1
                 started_at = at
             elif status in TERMINAL_STATUSES:

@@ -674,7 +674,14 @@ class Supervisor:
             await self._stop_child(child)
 
     async def _stop_child(self, child: _Child) -> None:
-        """Ask ``child`` to stop, wait up to its ``shutdown_s``, then cancel it."""
+        """Ask ``child`` to stop, wait up to its ``shutdown_s``, then cancel it.
+
+        A child cancelled after its ``shutdown_s`` is logged ``actor.killed`` at WARNING
+        when the stop was forced on it (a sibling crashed, the supervisor gave up); in a
+        planned stop (:meth:`request_stop`) the cancel is part of the plan (its work
+        goes back to the broker unacknowledged) and is logged ``actor.stop_cancelled``
+        at INFO.
+        """
         incarnation = child.current
         if incarnation is None or incarnation.done.is_set():
             return
@@ -695,12 +702,21 @@ class Supervisor:
                 await incarnation.done.wait()
         if not incarnation.done.is_set():
             if child.spec.stop is not None:
-                logger.warning(
-                    "actor.killed child=%s supervisor=%s shutdown_s=%g",
-                    child.spec.id,
-                    self.name,
-                    child.spec.shutdown_s,
-                )
+                if self._stop_requested:
+                    logger.info(
+                        "actor.stop_cancelled child=%s supervisor=%s shutdown_s=%g: "
+                        "planned stop; what it held goes back unacknowledged",
+                        child.spec.id,
+                        self.name,
+                        child.spec.shutdown_s,
+                    )
+                else:
+                    logger.warning(
+                        "actor.killed child=%s supervisor=%s shutdown_s=%g",
+                        child.spec.id,
+                        self.name,
+                        child.spec.shutdown_s,
+                    )
             incarnation.scope.cancel()
             await incarnation.done.wait()
         child.state = ActorState.STOPPED

@@ -18,6 +18,7 @@ from actors.domain.events import (
     EventType,
     Producer,
     attempt_failed_event_id,
+    interrupted_event_id,
     lifecycle_event_id,
 )
 from actors.domain.jobs import CANCELLED, JobRecord, JobSpec, JobStatus
@@ -25,7 +26,7 @@ from actors.domain.jobs import CANCELLED, JobRecord, JobSpec, JobStatus
 if TYPE_CHECKING:
     from actors.broker import OutgoingMessage
     from actors.config.settings import Settings
-    from actors.processor.messages import AdmittedJob, RetryScheduled
+    from actors.processor.messages import AdmittedJob, Interrupted, RetryScheduled
 
 __all__ = [
     "LifecycleEmitter",
@@ -237,6 +238,28 @@ class LifecycleEmitter:
             event_type=EventType.EXECUTED,
             event_id=attempt_failed_event_id(job.spec.id, job.attempt, round_=job.round),
             occurred_at=finished.at,
+            producer=self.producer,
+            correlation_id=job.spec.correlation_id,
+            idempotency_key=f"{job.spec.id}:{EventType.EXECUTED.value}",
+            payload=payload,
+        )
+
+    def interrupted(self, outcome: Interrupted) -> Envelope:
+        """The ``job.executed`` event telling that a graceful stop interrupted the attempt
+        and gave it back: the job is ``PENDING`` and runs the same attempt again."""
+        job = outcome.job
+        payload = job_document(
+            job.spec,
+            JobStatus.PENDING,
+            outcome.at,
+            attempt=job.attempt,
+            interrupted=True,
+            **round_field(job.round),
+        )
+        return Envelope(
+            event_type=EventType.EXECUTED,
+            event_id=interrupted_event_id(job.spec.id, job.attempt, outcome.at, round_=job.round),
+            occurred_at=outcome.at,
             producer=self.producer,
             correlation_id=job.spec.correlation_id,
             idempotency_key=f"{job.spec.id}:{EventType.EXECUTED.value}",

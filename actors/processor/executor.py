@@ -20,6 +20,15 @@ its end in the background, its thread-limiter slot already given back, so for a 
 more threads may run than the limit) and its result is discarded. Either way the job
 ends ``FAILED`` with error ``cancelled`` at once. A handler that returned before the
 cancel reached it completes: the cancel came too late.
+
+Graceful stop: once the processor stops taking deliveries it calls
+:meth:`Executor.interrupt_after` with ``Settings.shutdown_grace_s``. Handlers that end
+within the grace are recorded as usual. When the grace is over, every job still here
+(running, or waiting for a limiter, or started later by the validator) is *interrupted*:
+its handler is cancelled as above, one ``job.interrupted`` line is logged, and an
+:class:`~actors.processor.messages.Interrupted` outcome goes to the persister, which
+gives the attempt back (the job is ``PENDING`` again, the attempt not counted) and
+returns the delivery to the queue.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from actors.errors import JobFailed, NonRetryable
 from actors.kernel import Actor
 from actors.observability.logs import bind
 from actors.processor.emitter import seconds_since
-from actors.processor.messages import Finished, Outcome, RetryScheduled, StartJobs
+from actors.processor.messages import Finished, Interrupted, Outcome, RetryScheduled, StartJobs
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -156,6 +165,12 @@ class Executor(Actor[StartJobs]):
         """The cancel scope of each running handler, by job id."""
         self._cancels: dict[str, CancelRequest] = {}
         """The running jobs cancelled, with their request."""
+        self._runs: set[anyio.CancelScope] = set()
+        """The scope of each job here (waiting for a limiter or running): a graceful stop
+        past its grace cancels them."""
+        self._interrupting = False
+        """The grace of a graceful stop is over: every job here is interrupted."""
+        self._grace_scope: anyio.CancelScope | None = None
 
     def running(self) -> list[str]:
         """The ids of the jobs whose handler runs here."""
@@ -174,6 +189,27 @@ class Executor(Actor[StartJobs]):
         scope.cancel()
         log.info("job.cancelling job_id=%s requested_by=%s", request.job_id, request.requested_by)
         return True
+
+    def interrupt_after(self, grace_s: float) -> None:
+        """Start the grace of a graceful stop: the jobs still here after ``grace_s``
+        seconds are interrupted (their handlers cancelled, their attempts given back).
+
+        Called when the processor stops taking deliveries; does nothing when the executor
+        is not running or a grace has started already. The grace ends early, without
+        interrupting anything, when the executor stops first (nothing was left to wait for).
+        """
+        if self._tg is None or self._grace_scope is not None:
+            return
+        self._grace_scope = anyio.CancelScope()
+        self._tg.start_soon(self._interrupt_when_grace_ends, self._grace_scope, grace_s)
+
+    async def _interrupt_when_grace_ends(self, scope: anyio.CancelScope, grace_s: float) -> None:
+        with scope:
+            await anyio.sleep(grace_s)
+            self._interrupting = True
+            log.info("executor.grace_over grace_s=%g interrupting=%d", grace_s, len(self._runs))
+            for run in self._runs:
+                run.cancel()
 
     async def _cancellable(self, job_id: str, handler: Awaitable[object]) -> object:
         """Await ``handler`` in the job's own cancel scope (a stop of the whole executor
@@ -200,12 +236,17 @@ class Executor(Actor[StartJobs]):
         ones finish; when the supervisor cancels after ``shutdown_s`` they are cancelled
         unacknowledged, so the broker redelivers them.
         """
+        self._interrupting = False
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
                 await super().run(task_status=task_status)
             finally:
                 self._tg = None
+                if self._grace_scope is not None:
+                    # Stopped with nothing left to run: the grace has nothing to end.
+                    self._grace_scope.cancel()
+                    self._grace_scope = None
 
     async def handle_batch(self, messages: list[StartJobs]) -> None:
         assert self._tg is not None
@@ -242,25 +283,35 @@ class Executor(Actor[StartJobs]):
                     max_attempts,
                     round=job.round,
                 )
-                # The type's bound first: a job waiting for its type holds no slot that
-                # a job of another type could use.
-                async with self._type_limiter(registered), self._limiter:
-                    if job.attempt == 1:
-                        # A retry's wait is its backoff, not the queue's.
-                        self._metrics.queue_wait_seconds.labels(job_type).observe(
-                            seconds_since(job.created.occurred_at)
-                        )
-                    started = anyio.current_time()
+                with anyio.CancelScope() as run_scope:
+                    self._runs.add(run_scope)
+                    if self._interrupting:
+                        run_scope.cancel()  # started after the grace: never runs
                     try:
-                        await attempt.run(
-                            registered,
-                            context,
-                            self._settings,
-                            self._threads,
-                            guard=lambda handler: self._cancellable(spec.id, handler),
-                        )
-                    except _Cancelled:
-                        pass  # the outcome is the cancel's, below
+                        # The type's bound first: a job waiting for its type holds no
+                        # slot that a job of another type could use.
+                        async with self._type_limiter(registered), self._limiter:
+                            if job.attempt == 1:
+                                # A retry's wait is its backoff, not the queue's.
+                                self._metrics.queue_wait_seconds.labels(job_type).observe(
+                                    seconds_since(job.created.occurred_at)
+                                )
+                            started = anyio.current_time()
+                            try:
+                                await attempt.run(
+                                    registered,
+                                    context,
+                                    self._settings,
+                                    self._threads,
+                                    guard=lambda handler: self._cancellable(spec.id, handler),
+                                )
+                            except _Cancelled:
+                                pass  # the outcome is the cancel's, below
+                    finally:
+                        self._runs.discard(run_scope)
+                if run_scope.cancelled_caught and spec.id not in self._cancels:
+                    await self._persister.send(self._interrupted(job, started))
+                    return
             if attempt.non_retryable:
                 self._metrics.non_retryable.labels(job_type).inc()
             duration_s = anyio.current_time() - started
@@ -272,6 +323,19 @@ class Executor(Actor[StartJobs]):
                 else Finished(job, JobStatus.FAILED, utc_now(), error=CANCELLED, cancel=cancel)
             )
             await self._persister.send(outcome)
+
+    def _interrupted(self, job: AdmittedJob, started: float) -> Interrupted:
+        """The outcome of an attempt a graceful stop interrupted, logged once."""
+        ran_s = anyio.current_time() - started
+        log.info(
+            "job.interrupted type=%s attempt=%d ran_s=%.3f grace_s=%g: stopping; "
+            "back to the queue, the attempt not counted",
+            job.spec.type,
+            job.attempt,
+            ran_s,
+            self._settings.shutdown_grace_s,
+        )
+        return Interrupted(job, utc_now(), ran_s)
 
     def _type_limiter(self, registered: RegisteredHandler) -> AbstractAsyncContextManager[object]:
         """The bound on jobs of this type running at once, if the type sets one."""

@@ -7,6 +7,9 @@ message             from → to              means
 ``Finished``        executor → persister   an attempt ended the job: ``COMPLETED``, or
                                            ``FAILED`` on its last attempt
 ``RetryScheduled``  executor → persister   an attempt failed; the job gets another one
+``Interrupted``     executor → persister   a graceful stop cancelled the attempt after
+                                           its grace: back to ``PENDING``, the attempt
+                                           given back, the delivery requeued
 ``Released``        persister → validator  these jobs' outcomes are stored: they leave the
                                            validator's in-flight registry
 ==================  =====================  ===============================================
@@ -41,6 +44,7 @@ __all__ = [
     "Cancelled",
     "Finished",
     "Held",
+    "Interrupted",
     "Outcome",
     "Released",
     "RetryScheduled",
@@ -164,7 +168,34 @@ class RetryScheduled:
         )
 
 
-Outcome = Finished | RetryScheduled
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """A graceful stop cancelled the attempt once its grace was over (or before it began).
+
+    The job goes back to ``PENDING`` with the attempt given back (it does not count
+    against ``maxAttempts``), and its delivery returns to the queue, so the same attempt
+    runs again after the restart.
+    """
+
+    job: AdmittedJob
+    at: str
+    """When it was interrupted, RFC 3339 UTC."""
+    ran_s: float
+    """How long its handler had run (0: it had not started)."""
+
+    def transition(self) -> JobTransition:
+        """The store transition giving the attempt back (back to ``PENDING``)."""
+        return JobTransition(
+            self.job.spec,
+            JobStatus.PENDING,
+            self.at,
+            attempt=self.job.attempt,
+            round=self.job.round,
+            interrupted=True,
+        )
+
+
+Outcome = Finished | RetryScheduled | Interrupted
 """What the executor reports about one attempt."""
 
 

@@ -23,7 +23,7 @@ from actors.processor.emitter import (
     round_field,
     seconds_since,
 )
-from actors.processor.messages import Cancelled, Finished, RetryScheduled
+from actors.processor.messages import Cancelled, Finished, Interrupted, RetryScheduled
 
 if TYPE_CHECKING:
     from actors.domain.events import Envelope
@@ -95,12 +95,20 @@ class Recorder:
         """Failed attempts recorded as retries here."""
 
     async def stored(
-        self, outcome: Finished | RetryScheduled | Cancelled, status: JobStatus, outbox: Outbox
+        self,
+        outcome: Finished | RetryScheduled | Interrupted | Cancelled,
+        status: JobStatus,
+        outbox: Outbox,
     ) -> None:
         """Record ``outcome``, which the store answered with ``status``, and settle it."""
         job = outcome.job
         job_type = self._metrics.job_type(job.spec.type)
-        if isinstance(outcome, RetryScheduled) and status is JobStatus.PENDING:
+        if isinstance(outcome, Interrupted) and status is JobStatus.PENDING:
+            # Given back: told on the timeline, and the delivery returns to the queue.
+            outbox.events.append(self._emitter.interrupted(outcome))
+            job.settlement.requeue = True
+            outbox.settle(job, submission=False)
+        elif isinstance(outcome, RetryScheduled) and status is JobStatus.PENDING:
             # Stored as a retry (or found stored so by an earlier try of this batch).
             self.retried += 1
             self._metrics.retried.labels(job_type).inc()

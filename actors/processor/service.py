@@ -30,6 +30,14 @@ requested; the validator resolves such a *held* delivery: a cancelled job ends
 ``FAILED`` (error ``cancelled``, one ``job.failed``), a stale delivery is acknowledged
 without running (after re-publishing the retry, should a crash have lost it).
 
+Graceful stop: ``ingress`` stops taking deliveries first (those not handed on go back to
+the queue when the consumer closes); running handlers get ``Settings.shutdown_grace_s``
+to finish and are recorded as usual; the executor then interrupts the rest (one
+``job.interrupted`` line each): back to ``PENDING`` with the attempt given back, a
+``job.executed`` event with ``interrupted: true``, the delivery returned to the queue.
+Only then does ``ingress`` close its consumer, and the other actors stop in turn, each
+within ``Settings.shutdown_s``.
+
 The messages between the actors are in :mod:`~actors.processor.messages`, one type per
 outcome. The tree is ``one_for_all``: a crash anywhere restarts the pipeline and the
 consumer, so the broker redelivers whatever was not acknowledged.
@@ -108,6 +116,13 @@ class ProcessorService(ServiceTree):
             broker, queue, self.validator, prefetch=settings.prefetch, wait_ready=wait_ready
         )
         shutdown_s = settings.shutdown_s
+
+        def stop_ingress() -> None:
+            # Stop taking deliveries, and start the running handlers' grace: ingress
+            # returns once what it handed on is settled, interrupted jobs included.
+            self.ingress.request_stop()
+            self.executor.interrupt_after(settings.shutdown_grace_s)
+
         self.supervisor = Supervisor(
             SERVICE,
             [
@@ -117,7 +132,13 @@ class ProcessorService(ServiceTree):
                 ChildSpec.of(self.executor, shutdown_s=shutdown_s),
                 ChildSpec.of(self.cancel_watcher, shutdown_s=2.0),
                 ChildSpec.of(self.validator, shutdown_s=shutdown_s),
-                ChildSpec.of(self.ingress, shutdown_s=shutdown_s),
+                ChildSpec(
+                    self.ingress.name,
+                    self.ingress.run,
+                    shutdown_s=settings.shutdown_grace_s + shutdown_s,
+                    stop=stop_ingress,
+                    health=self.ingress.health,
+                ),
                 ChildSpec.of(self.queue_depth, shutdown_s=2.0),
             ],
             strategy=Strategy.ONE_FOR_ALL,

@@ -34,11 +34,12 @@ P, V, E, C, F = (
     JobStatus.COMPLETED,
     JobStatus.FAILED,
 )
-TERMINAL, STALE, CANCEL, LOWER = (
+TERMINAL, STALE, CANCEL, LOWER, NOT_RUNNING = (
     Refusal.TERMINAL,
     Refusal.STALE_ATTEMPT,
     Refusal.CANCEL_REQUESTED,
     Refusal.LOWER_RANK,
+    Refusal.NOT_RUNNING,
 )
 APPLIED = None
 
@@ -50,7 +51,9 @@ or of attempt 1 in the ``stale`` variant."""
 
 
 def transition(kind: str, *, attempt: int = 2) -> JobTransition:
-    """A transition of one kind: a status, ``failed-cancel`` or ``retry``."""
+    """A transition of one kind: a status, ``failed-cancel``, ``retry`` or ``interrupted``."""
+    if kind == "interrupted":
+        return JobTransition(JOB, P, "t10", attempt=attempt, interrupted=True)
     if kind == "retry":
         return JobTransition(JOB, P, "t10", error="boom", attempt=attempt, retry_at="t99")
     if kind == "failed-cancel":
@@ -75,6 +78,7 @@ TABLE: list[tuple[JobStatus | None, str, str, Refusal | None, JobStatus, int]] =
     (None, "failed", "", APPLIED, F, 2),
     (None, "failed-cancel", "", APPLIED, F, 0),
     (None, "retry", "", APPLIED, P, 2),
+    (None, "interrupted", "", NOT_RUNNING, P, 0),  # nothing stored: as good as queued
     # -- PENDING
     (P, "pending", "", APPLIED, P, 1),
     (P, "validated", "", APPLIED, V, 1),
@@ -98,6 +102,7 @@ TABLE: list[tuple[JobStatus | None, str, str, Refusal | None, JobStatus, int]] =
     (P, "failed-cancel", "stale", STALE, P, 1),
     (P, "retry", "stale", STALE, P, 1),
     (P, "executing", "cancel+stale", STALE, P, 1),
+    (P, "interrupted", "", NOT_RUNNING, P, 1),
     # -- VALIDATED
     (V, "pending", "", LOWER, V, 1),
     (V, "validated", "", APPLIED, V, 1),
@@ -120,6 +125,7 @@ TABLE: list[tuple[JobStatus | None, str, str, Refusal | None, JobStatus, int]] =
     (V, "failed", "stale", STALE, V, 1),
     (V, "failed-cancel", "stale", STALE, V, 1),
     (V, "retry", "stale", STALE, V, 1),
+    (V, "interrupted", "", NOT_RUNNING, V, 1),
     # -- EXECUTING
     (E, "pending", "", LOWER, E, 1),
     (E, "validated", "", LOWER, E, 1),
@@ -142,6 +148,9 @@ TABLE: list[tuple[JobStatus | None, str, str, Refusal | None, JobStatus, int]] =
     (E, "failed", "stale", STALE, E, 1),
     (E, "failed-cancel", "stale", STALE, E, 1),
     (E, "retry", "stale", STALE, E, 1),
+    (E, "interrupted", "", APPLIED, P, 1),
+    (E, "interrupted", "cancel", APPLIED, P, 1),
+    (E, "interrupted", "stale", STALE, E, 1),
     # -- COMPLETED: never changes, whatever comes
     (C, "pending", "", TERMINAL, C, 1),
     (C, "validated", "", TERMINAL, C, 1),
@@ -152,6 +161,7 @@ TABLE: list[tuple[JobStatus | None, str, str, Refusal | None, JobStatus, int]] =
     (C, "retry", "", TERMINAL, C, 1),
     (C, "executing", "cancel", TERMINAL, C, 1),
     (C, "retry", "stale", TERMINAL, C, 1),
+    (C, "interrupted", "", TERMINAL, C, 1),
     # -- FAILED: never changes, whatever comes
     (F, "pending", "", TERMINAL, F, 1),
     (F, "validated", "", TERMINAL, F, 1),
@@ -162,6 +172,7 @@ TABLE: list[tuple[JobStatus | None, str, str, Refusal | None, JobStatus, int]] =
     (F, "retry", "", TERMINAL, F, 1),
     (F, "validated", "cancel", TERMINAL, F, 1),
     (F, "failed", "stale", TERMINAL, F, 1),
+    (F, "interrupted", "", TERMINAL, F, 1),
 ]
 
 
@@ -196,12 +207,21 @@ def test_the_lifecycle_table(
     # One transition planned alone says the same, and writes only when it applied.
     assert (plan.outcomes, plan.refusals) == ([status_after], [expected])
     assert (plan.effect is None) is (expected is not None)
-    if expected is not None:
+    if expected is not None and state is not None:
         assert decision.state is state  # refused: the job stays exactly as it is
 
 
 def test_the_table_covers_every_stored_status_and_transition_kind() -> None:
-    kinds = {"pending", "validated", "executing", "completed", "failed", "failed-cancel", "retry"}
+    kinds = {
+        "pending",
+        "validated",
+        "executing",
+        "completed",
+        "failed",
+        "failed-cancel",
+        "retry",
+        "interrupted",
+    }
     plain = {(stored, kind) for stored, kind, variant, *_ in TABLE if not variant}
 
     assert plain == {(stored, kind) for stored in [None, *JobStatus] for kind in kinds}
@@ -320,6 +340,7 @@ def test_a_refused_decision_keeps_the_state_and_names_the_reason() -> None:
         "lower rank",
         "stale round",
         "not retryable",
+        "not running",
     ]
 
 
@@ -579,3 +600,39 @@ def test_a_batch_plans_only_the_jobs_asked_for() -> None:
 
     assert plan.outcomes == [P, None, V]
     assert [effect.job_id for effect in plan.effects] == ["a"]
+
+
+# -- issue 16: an attempt interrupted by a graceful stop is given back ---------------------
+
+
+def test_issue_16_an_interruption_gives_the_attempt_back() -> None:
+    running = JobRecord(JOB, E, "t05", attempts=2, started_at="t05")
+    state = LifecycleState(E, 1)
+    interrupted = JobTransition(JOB, P, "t10", attempt=2, interrupted=True)
+
+    effect = plan_job(state, [interrupted]).effect
+
+    assert effect is not None
+    assert (effect.attempts, effect.retried, effect.new_errors) == (-1, True, ())
+    assert effect.next_attempt_at is None
+    record = effect.applied_to(running)
+    assert (record.status, record.attempts, record.errors) == (P, 1, ())
+    assert record.started_at == "t05"
+
+
+def test_issue_16_an_interrupted_last_attempt_runs_again_and_counts_once() -> None:
+    """maxAttempts=1: started, interrupted, started again as attempt 1, completed."""
+    first = plan_job(None, [JobTransition(JOB, V, "t01"), JobTransition(JOB, E, "t02")]).effect
+    assert first is not None
+    stored = first.applied_to(None)
+    assert stored.attempts == 1
+    for moves in (
+        [JobTransition(JOB, P, "t03", attempt=1, interrupted=True)],
+        [JobTransition(JOB, V, "t04"), JobTransition(JOB, E, "t05")],
+        [JobTransition(JOB, C, "t06", result="ok")],
+    ):
+        plan = plan_job(LifecycleState.of(stored), moves)
+        assert plan.refusals == [None] * len(moves)
+        assert plan.effect is not None
+        stored = plan.effect.applied_to(stored)
+    assert (stored.status, stored.attempts, stored.errors) == (C, 1, ())

@@ -298,7 +298,7 @@ async def test_graceful_stop_drains_mailboxes_and_stops_children_in_reverse_orde
 async def test_child_that_ignores_stop_is_cancelled_after_shutdown_s(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="actors.kernel._supervisor")
+    caplog.set_level(logging.INFO, logger="actors.kernel._supervisor")
     journal = Journal()
     stubborn = Scripted("stubborn", journal, ["block"])
     supervisor = Supervisor(
@@ -313,9 +313,34 @@ async def test_child_that_ignores_stop_is_cancelled_after_shutdown_s(
         elapsed_s = anyio.current_time() - asked_at
     assert journal.entries == ["stubborn:start", "stubborn:asked", "stubborn:cancelled"]
     assert elapsed_s >= 0.05
-    assert [record.getMessage() for record in caplog.records] == [
-        "actor.killed child=stubborn supervisor=svc shutdown_s=0.05"
+    # A planned stop: the cancel is part of it, told at INFO, never as actor.killed.
+    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
+        (
+            "INFO",
+            "actor.stop_cancelled child=stubborn supervisor=svc shutdown_s=0.05: "
+            "planned stop; what it held goes back unacknowledged",
+        )
     ]
+
+
+async def test_sibling_that_ignores_stop_in_a_restart_is_logged_killed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="actors.kernel._supervisor")
+    journal = Journal()
+    stubborn = Scripted("stubborn", journal, ["block"])
+    crasher = Scripted("crasher", journal, ["raise"])
+    supervisor = Supervisor(
+        "svc",
+        [stubborn.spec(stop=lambda: None, shutdown_s=0.05), crasher.spec()],
+        strategy=Strategy.ONE_FOR_ALL,
+        intensity=0,
+    )
+    # Not a planned stop: the supervisor gives up and stops its children itself.
+    with anyio.fail_after(5), pytest.raises(SupervisorGaveUp):
+        await supervisor.run()
+    killed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("actor.killed")]
+    assert killed == ["actor.killed child=stubborn supervisor=svc shutdown_s=0.05"]
 
 
 async def test_nested_supervisor_stop_waits_for_its_subtree() -> None:

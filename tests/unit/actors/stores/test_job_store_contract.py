@@ -611,3 +611,52 @@ async def test_issue_8_a_cancelled_job_is_never_started_and_ends_failed_without_
         1,
         1,
     )
+
+
+async def test_issue_16_an_interrupted_attempt_is_given_back_and_runs_again_as_the_same(
+    job_store: JobStore,
+) -> None:
+    job = spec("job-1")
+    await job_store.apply_transitions(
+        [move(job, JobStatus.VALIDATED, 1), move(job, JobStatus.EXECUTING, 2)]
+    )
+    interrupted = JobTransition(job, JobStatus.PENDING, ts(3), attempt=1, interrupted=True)
+
+    assert await job_store.apply_transitions([interrupted]) == [JobStatus.PENDING]
+
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.attempts, record.errors) == (JobStatus.PENDING, 0, ())
+    assert (record.started_at, record.next_attempt_at, record.failed_attempts) == (ts(2), None, 0)
+    # The redelivered attempt 1 starts again and counts once.
+    assert await job_store.apply_transitions(
+        [move(job, JobStatus.VALIDATED, 4), move(job, JobStatus.EXECUTING, 5)]
+    ) == [JobStatus.VALIDATED, JobStatus.EXECUTING]
+    assert await job_store.apply_transitions([move(job, JobStatus.COMPLETED, 6)]) == [
+        JobStatus.COMPLETED
+    ]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.attempts, record.started_at) == (JobStatus.COMPLETED, 1, ts(5))
+
+
+async def test_issue_16_an_interruption_of_a_job_not_running_changes_nothing(
+    job_store: JobStore,
+) -> None:
+    done, queued = spec("job-1"), spec("job-2")
+    await job_store.apply_transitions(
+        [move(done, JobStatus.EXECUTING, 1), move(done, JobStatus.COMPLETED, 2)]
+    )
+
+    outcome = await job_store.apply_transitions(
+        [
+            JobTransition(done, JobStatus.PENDING, ts(3), interrupted=True),
+            JobTransition(queued, JobStatus.PENDING, ts(3), interrupted=True),
+        ]
+    )
+
+    assert outcome == [JobStatus.COMPLETED, JobStatus.PENDING]
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.attempts) == (JobStatus.COMPLETED, 1)
+    assert await job_store.get_job("job-2") is None
