@@ -309,13 +309,18 @@ def test_sigterm_with_jobs_in_flight_loses_nothing_and_counts_nothing_twice(
     http: httpx.Client,
     wait_until: Callable[..., None],
 ) -> None:
-    obs = embedded_factory("--shutdown-timeout", "0.5")
+    obs = embedded_factory("--shutdown-timeout", "0.5", "--shutdown-grace", "0.5")
     gateway = obs.gateway  # type: ignore[attr-defined]
     expected: set[str] = set()
     for index in range(120):
-        # The sleepers outlive the drain: they are cancelled, kept, and rerun.
+        # The sleepers outlive the grace: they are interrupted, given back, and rerun;
+        # every other one may run once only, which an interruption does not use up.
         body: dict[str, object] = (
-            {"type": "sleep", "payload": {"seconds": 2}}
+            {
+                "type": "sleep",
+                "payload": {"seconds": 2},
+                "metadata": {"maxAttempts": 1} if index % 8 == 0 else {},
+            }
             if index % 4 == 0
             else {"type": "echo", "payload": {"n": index}}
         )
@@ -346,12 +351,21 @@ def test_sigterm_with_jobs_in_flight_loses_nothing_and_counts_nothing_twice(
     stats = http.get(f"{read_model}/stats").json()
     assert (stats["totalJobs"], stats["failedJobs"], stats["inFlightJobs"]) == (len(expected), 0, 0)
     assert _terminal(http, read_model, expected) == dict.fromkeys(expected, "COMPLETED")
-    rerun = [
-        job_id
-        for job_id in expected
-        if http.get(f"{read_model}/jobs/{job_id}").json()["attempts"] > 1
-    ]
-    assert rerun, "no sleeper was interrupted and rerun"
+    # Issue 16: an interrupted attempt is told as such and given back: record, timeline
+    # and job.completed agree on one attempt.
+    interrupted = 0
+    for job_id in expected:
+        document = http.get(f"{read_model}/jobs/{job_id}").json()
+        executed = [e["payload"] for e in document["events"] if e["eventType"] == "job.executed"]
+        completed = [e["payload"] for e in document["events"] if e["eventType"] == "job.completed"]
+        assert document["attempts"] == completed[0]["attempts"] == 1, document
+        assert {p["attempt"] for p in executed} == {1}, document
+        interrupted += sum(1 for p in executed if p.get("interrupted") is True)
+    assert interrupted, "no sleeper was interrupted and rerun"
+    lines = [json.loads(line) for line in obs.logs().splitlines() if line.startswith("{")]  # type: ignore[attr-defined]
+    messages = [str(line["message"]) for line in lines]
+    assert sum(1 for m in messages if m.startswith("job.interrupted")) == interrupted
+    assert not [m for m in messages if "actor.killed" in m]
 
     for job_id in list(expected)[:10]:
         events = http.get(f"{read_model}/events", params={"jobId": job_id, "limit": 50}).json()
