@@ -51,7 +51,9 @@ def services(
         "MONGO_URL": mongo_url,
         "OBSERVATORY_NAMESPACE": f"stop-{uuid.uuid4().hex[:10]}",
     }
-    args = {"processor": ("--shutdown-grace", f"{GRACE_S:g}", "--app", "tests.apps.stopping")}
+    args: dict[str, tuple[str, ...]] = {
+        "processor": ("--shutdown-grace", f"{GRACE_S:g}", "--app", "tests.apps.stopping")
+    }
     running = Services(env, tmp_path / "logs", args=args)
     try:
         running.start_all()

@@ -48,3 +48,23 @@ def test_bad_flags_are_refused_with_a_clear_message(
         build_parser().parse_args(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_issue_16_shutdown_grace_is_a_flag_of_up_and_serve_documented_in_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["up"]).shutdown_grace is None  # then the env, else 10 s
+    assert parser.parse_args(["up", "--shutdown-grace", "2.5"]).shutdown_grace == 2.5
+    assert parser.parse_args(["serve", "processor", "--shutdown-grace", "0"]).shutdown_grace == 0
+    for command in (["up", "--help"], ["serve", "--help"]):
+        with pytest.raises(SystemExit):
+            main(command)
+        out = " ".join(capsys.readouterr().out.split())
+        assert "--shutdown-grace SECONDS" in out
+        assert "returns their jobs to the queue" in out
+        assert "(default: $OBSERVATORY_SHUTDOWN_GRACE_S or 10)" in out
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["serve", "processor", "--shutdown-grace", "-1"])
+    assert exit_info.value.code == 2
+    assert "-1 must be 0 or more" in capsys.readouterr().err

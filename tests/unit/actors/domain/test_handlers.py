@@ -223,3 +223,20 @@ def test_threads_and_simulation_come_from_the_environment(monkeypatch: pytest.Mo
     monkeypatch.setenv("OBSERVATORY_THREADS", "0")
     with pytest.raises(ConfigError, match=r"^OBSERVATORY_THREADS must be at least 1, not 0\.$"):
         Settings.from_env()
+
+
+def test_issue_16_the_shutdown_grace_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().shutdown_grace_s == 10.0
+    monkeypatch.setenv("OBSERVATORY_SHUTDOWN_GRACE_S", "2.5")
+    assert Settings.from_env().shutdown_grace_s == 2.5
+    assert Settings.from_env(shutdown_grace_s=1.0).shutdown_grace_s == 1.0  # a flag wins
+    monkeypatch.setenv("OBSERVATORY_SHUTDOWN_GRACE_S", "-1")
+    with pytest.raises(
+        ConfigError, match=r"^OBSERVATORY_SHUTDOWN_GRACE_S must be 0 or more seconds, not -1\.$"
+    ):
+        Settings.from_env()
+    monkeypatch.setenv("OBSERVATORY_SHUTDOWN_GRACE_S", "soon")
+    with pytest.raises(ConfigError, match=r"^OBSERVATORY_SHUTDOWN_GRACE_S='soon' is not"):
+        Settings.from_env()
