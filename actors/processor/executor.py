@@ -48,7 +48,7 @@ from actors.domain.handlers import JobContext, no_handler_error
 from actors.domain.jobs import CANCELLED, JobStatus
 from actors.errors import JobFailed, NonRetryable
 from actors.kernel import Actor
-from actors.observability.logs import bind
+from actors.observability.logs import ACTOR, SERVICE, bind
 from actors.processor.emitter import seconds_since
 from actors.processor.messages import Finished, Interrupted, Outcome, RetryScheduled, StartJobs
 
@@ -171,6 +171,9 @@ class Executor(Actor[StartJobs]):
         self._interrupting = False
         """The grace of a graceful stop is over: every job here is interrupted."""
         self._grace_scope: anyio.CancelScope | None = None
+        self._log_fields: tuple[str, str] = ("-", "-")
+        """The service and actor path this executor runs under (its grace timer is
+        started from the stopping supervisor's context)."""
 
     def running(self) -> list[str]:
         """The ids of the jobs whose handler runs here."""
@@ -204,7 +207,8 @@ class Executor(Actor[StartJobs]):
         self._tg.start_soon(self._interrupt_when_grace_ends, self._grace_scope, grace_s)
 
     async def _interrupt_when_grace_ends(self, scope: anyio.CancelScope, grace_s: float) -> None:
-        with scope:
+        service, actor = self._log_fields
+        with scope, bind(service=service, actor=actor):
             await anyio.sleep(grace_s)
             self._interrupting = True
             log.info("executor.grace_over grace_s=%g interrupting=%d", grace_s, len(self._runs))
@@ -233,10 +237,13 @@ class Executor(Actor[StartJobs]):
         """Run like any actor, inside a task group that owns the running jobs.
 
         Cancellation: on a graceful stop the queued jobs are started and the running
-        ones finish; when the supervisor cancels after ``shutdown_s`` they are cancelled
-        unacknowledged, so the broker redelivers them.
+        ones finish, within the grace :meth:`interrupt_after` started; past it they are
+        interrupted (given back and requeued). Should the supervisor still cancel the
+        executor after its ``shutdown_s``, its jobs are cancelled unacknowledged, so the
+        broker redelivers them.
         """
         self._interrupting = False
+        self._log_fields = (SERVICE.get(), ACTOR.get())
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
@@ -283,6 +290,7 @@ class Executor(Actor[StartJobs]):
                     max_attempts,
                     round=job.round,
                 )
+                handler_started: float | None = None
                 with anyio.CancelScope() as run_scope:
                     self._runs.add(run_scope)
                     if self._interrupting:
@@ -296,7 +304,7 @@ class Executor(Actor[StartJobs]):
                                 self._metrics.queue_wait_seconds.labels(job_type).observe(
                                     seconds_since(job.created.occurred_at)
                                 )
-                            started = anyio.current_time()
+                            started = handler_started = anyio.current_time()
                             try:
                                 await attempt.run(
                                     registered,
@@ -310,7 +318,7 @@ class Executor(Actor[StartJobs]):
                     finally:
                         self._runs.discard(run_scope)
                 if run_scope.cancelled_caught and spec.id not in self._cancels:
-                    await self._persister.send(self._interrupted(job, started))
+                    await self._persister.send(self._interrupted(job, handler_started))
                     return
             if attempt.non_retryable:
                 self._metrics.non_retryable.labels(job_type).inc()
@@ -324,9 +332,10 @@ class Executor(Actor[StartJobs]):
             )
             await self._persister.send(outcome)
 
-    def _interrupted(self, job: AdmittedJob, started: float) -> Interrupted:
-        """The outcome of an attempt a graceful stop interrupted, logged once."""
-        ran_s = anyio.current_time() - started
+    def _interrupted(self, job: AdmittedJob, started: float | None) -> Interrupted:
+        """The outcome of an attempt a graceful stop interrupted (its handler started at
+        ``started``, or never), logged once."""
+        ran_s = 0.0 if started is None else anyio.current_time() - started
         log.info(
             "job.interrupted type=%s attempt=%d ran_s=%.3f grace_s=%g: stopping; "
             "back to the queue, the attempt not counted",

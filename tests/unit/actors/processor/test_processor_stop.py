@@ -62,6 +62,7 @@ class Handlers:
         self.registry.register("long", self._long, timeout_s=60.0)
         self.registry.register("long-once", self._long, timeout_s=60.0, max_attempts=1)
         self.registry.register("short", self._short)
+        self.registry.register("long-single", self._long, timeout_s=60.0, concurrency=1)
 
     def started_event(self, job_id: str) -> anyio.Event:
         return self.started.setdefault(job_id, anyio.Event())
@@ -259,3 +260,38 @@ async def test_issue_16_a_stop_with_nothing_running_does_not_wait_for_the_grace(
                 await world.broker.publish_batch(JOBS_CREATED, [_message("short", job_id)])
                 await _terminal_event(world, job_id)
         assert (await _record(world, job_id)).status is JobStatus.COMPLETED
+
+
+async def test_issue_16_a_job_still_waiting_for_its_type_is_interrupted_without_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    handlers = Handlers()
+    first, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+    async with open_world(tmp_path) as world:
+        async with world.processor(handlers.registry):
+            await world.broker.publish_batch(
+                JOBS_CREATED, [_message("long-single", first), _message("long-single", waiting)]
+            )
+            with anyio.fail_after(10):
+                await handlers.started_event(first).wait()
+
+            async def both_executing() -> bool:
+                records = [await world.jobs.get_job(i) for i in (first, waiting)]
+                return all(r is not None and r.status is JobStatus.EXECUTING for r in records)
+
+            await _wait_for(both_executing)  # stored EXECUTING, one waiting for the other
+        assert not handlers.started_event(waiting).is_set()
+        for job_id in (first, waiting):
+            record = await _record(world, job_id)
+            assert (record.status, record.attempts) == (JobStatus.PENDING, 0)
+        lines = [r.getMessage() for r in _messages(caplog, "job.interrupted")]
+        assert len(lines) == 2
+        assert sum(1 for line in lines if "ran_s=0.000 " in line) == 1
+        assert await world.broker.queue_depth(JOBS_CREATED) == 2
+
+        handlers.quick = True
+        async with world.processor(handlers.registry):
+            for job_id in (first, waiting):
+                timeline = await _terminal_event(world, job_id)
+                assert timeline[-1].payload["attempts"] == 1
