@@ -631,6 +631,9 @@ async function openJob(jobId, { keepScroll = false } = {}) {
           event.payload?.reason === "cancelled"
             ? h("div", { class: "small", "data-field": "cancel" }, `Cancelled: requested by ${event.payload.cancelRequestedBy || "unknown"} at ${event.payload.cancelRequestedAt || "unknown time"}`)
             : null,
+          event.payload?.interrupted === true
+            ? h("div", { class: "small", "data-field": "interrupted" }, `Interrupted by a stop: back to the queue, attempt ${event.payload.attempt ?? "?"} not counted`)
+            : null,
         ),
       ),
     ),

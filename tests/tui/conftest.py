@@ -174,7 +174,7 @@ class FakeApi:
             side_effect=lambda _: httpx.Response(200, json=self.jobs)
         )
         r.get(f"{READ_MODEL}/jobs/{JOBS[1]['id']}").mock(
-            return_value=httpx.Response(200, json=JOB_DETAIL)
+            side_effect=lambda _: httpx.Response(200, json=self.job_detail)
         )
         r.get(f"{READ_MODEL}/alerts", name="alerts").mock(
             side_effect=lambda _: httpx.Response(self.alerts_status, json=self.alerts)

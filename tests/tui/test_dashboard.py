@@ -355,3 +355,24 @@ async def test_while_live_it_does_not_poll_and_a_broken_stream_falls_back_then_r
         await until(pilot, lambda: api.router.routes["stream"].call_count == 2)
         await until(pilot, lambda: app.model.mode is UpdateMode.LIVE)
         release.set()
+
+
+async def test_issue_16_an_interrupted_attempt_says_so_in_the_job_detail(
+    api: FakeApi, until: Until
+) -> None:
+    events = list(api.job_detail["events"])  # type: ignore[call-overload]
+    interrupted = {
+        "eventType": "job.executed",
+        "occurredAt": "2026-11-27T10:15:22.500Z",
+        "producer": {"service": "processor", "instanceId": "x", "version": "0.1.0"},
+        "payload": {"status": "PENDING", "attempt": 1, "interrupted": True},
+    }
+    api.job_detail["events"] = [*events[:3], interrupted, *events[3:]]
+    app = api.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await on_dashboard(app, pilot, until)
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        await until(pilot, lambda: "Timeline" in text_of(app, "#job"))
+        detail = text_of(app, "#job")
+        assert "job.executed (interrupted by a stop: attempt 1 not counted)" in detail

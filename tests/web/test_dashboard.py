@@ -256,6 +256,35 @@ def test_issue_14_a_cancelled_jobs_timeline_says_who_cancelled_it_and_when(
     assert_clean(watched_page)
 
 
+def test_issue_16_an_interrupted_attempt_says_so_in_the_timeline(
+    observatory: Callable[..., RunningObservatory], watched_page: WatchedPage
+) -> None:
+    obs = observatory("--shutdown-grace", "0.2")
+    job_id = httpx.post(
+        f"{obs.gateway}/jobs", json={"type": "sleep", "payload": {"seconds": 2}}
+    ).json()["jobId"]
+    wait_for(
+        lambda: httpx.get(f"{obs.read_model}/jobs/{job_id}").json().get("status") == "EXECUTING",
+        "the sleep to run",
+    )
+    assert obs.stop() == 0  # outlasts the grace: interrupted, kept for the next start
+    again = observatory(data_dir=obs.data_dir)
+    wait_for(
+        lambda: httpx.get(f"{again.read_model}/jobs/{job_id}").json().get("status") == "COMPLETED",
+        "the sleep to run again and complete",
+    )
+    settled_stats(again, 1)
+    page = watched_page.page
+    open_dashboard(watched_page, again)
+    page.locator("#jobs-table tbody tr[data-status=COMPLETED]").click()
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=attempts]")).to_have_text("1")
+    expect(drawer.locator("[data-field=interrupted]")).to_have_text(
+        "Interrupted by a stop: back to the queue, attempt 1 not counted"
+    )
+    assert_clean(watched_page)
+
+
 def seed_dead_letters(data_dir: Path) -> tuple[str, str]:
     """Two dead letters as the processor records them: one fixable, one valid as is."""
     bad_type_id, fine_id = str(uuid.uuid4()), str(uuid.uuid4())

@@ -75,9 +75,12 @@ def job_detail_text(job: dict[str, object]) -> Table:
 
 
 def _event_label(event: dict[object, object]) -> str:
-    """The event's type; a later round's ``job.created`` is the retry request: who asked."""
+    """The event's type; a later round's ``job.created`` is the retry request: who asked;
+    an attempt a graceful stop interrupted says so."""
     label = str(event.get("eventType", ""))
     payload = event.get("payload")
+    if isinstance(payload, dict) and payload.get("interrupted") is True:
+        return f"{label} (interrupted by a stop: attempt {payload.get('attempt', '?')} not counted)"
     retry = payload.get("retry") if isinstance(payload, dict) else None
     if not isinstance(retry, dict):
         return label
