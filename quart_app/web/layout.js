@@ -6,8 +6,10 @@
 
 export function followTopbar(topbar, root = document.documentElement) {
   const update = () => {
-    const top = parseFloat(getComputedStyle(topbar).top) || 0;
-    root.style.setProperty("--topbar-bottom", `${Math.ceil(top + topbar.offsetHeight)}px`);
+    const style = getComputedStyle(topbar);
+    // On phones the bar scrolls away with the page (position: static): nothing to clear.
+    const bottom = style.position === "sticky" ? (parseFloat(style.top) || 0) + topbar.offsetHeight : 0;
+    root.style.setProperty("--topbar-bottom", `${Math.ceil(bottom)}px`);
   };
   update();
   new ResizeObserver(update).observe(topbar);
