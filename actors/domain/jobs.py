@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from actors.domain.clock import parse_timestamp
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -245,6 +247,30 @@ class JobRecord:
         """The job's id."""
         return self.spec.id
 
+    @property
+    def duration_ms(self) -> int | None:
+        """How long the job's round took, every attempt and the backoffs between them
+        included, in whole milliseconds; ``None`` until it finished (issue 16, item 11).
+
+        The store keeps only the *last* attempt's start, so: one attempt (or none, a job
+        cancelled while queued) counts from that start (or the job's creation); several
+        attempts of the first round count from the job's creation; several of a later
+        round from its first failed attempt (no earlier time of that round is kept).
+        """
+        if self.finished_at is None:
+            return None
+        if self.attempts <= 1:
+            start = self.started_at or self.spec.created_at
+        elif self.round == 1 or not self.errors:
+            start = self.spec.created_at
+        else:
+            start = self.errors[0].at
+        try:
+            elapsed = parse_timestamp(self.finished_at) - parse_timestamp(start)
+        except ValueError:
+            return None
+        return max(0, round(elapsed.total_seconds() * 1000))
+
     def to_summary(self) -> dict[str, object]:
         """The short form listed by ``GET /jobs/recent``."""
         return {
@@ -255,6 +281,7 @@ class JobRecord:
             "updatedAt": self.updated_at,
             "startedAt": self.started_at,
             "finishedAt": self.finished_at,
+            "durationMs": self.duration_ms,
         }
 
     def to_json(self) -> dict[str, object]:

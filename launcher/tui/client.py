@@ -17,6 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
+from urllib.parse import quote
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_READ_MODEL_URL",
     "ApiUnavailable",
+    "DeadLetterRefused",
     "ObservatoryClient",
     "ReadModelConfig",
     "RetryRefused",
@@ -83,6 +85,16 @@ class SubmitRejected(ObservatoryError):
 
 class RetryRefused(ObservatoryError):
     """The gateway refused to retry the job: it is unknown (404) or not FAILED (409)."""
+
+
+class DeadLetterRefused(ObservatoryError):
+    """The gateway refused to requeue or discard a dead letter: unknown (404), not a job
+    (409), or an (edited) message that is not a valid job (400, ``details`` say where)."""
+
+    def __init__(self, error: str, details: list[tuple[str, str]]) -> None:
+        super().__init__(error)
+        self.error = error
+        self.details = details
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +342,48 @@ class ObservatoryClient:
             raise RetryRefused(str(body.get("error", f"HTTP {response.status_code}")))
         round_ = body.get("round")
         return round_ if isinstance(round_, int) else 0
+
+    async def _gateway_url(self) -> str:
+        if self.gateway_url is None:
+            await self.config()
+        if not self.gateway_url:
+            raise ApiUnavailable("The read model's /config names no gateway; set GATEWAY_URL.")
+        return self.gateway_url
+
+    async def requeue_dead_letter(self, dead_letter_id: str, body: str | None = None) -> str:
+        """``POST /dead-letters/{id}/requeue`` on the gateway: publish the dead letter's
+        job again, as it was or (``body``) the operator's edited message text.
+
+        Returns:
+            The id of the requeued job.
+
+        Raises:
+            DeadLetterRefused: the gateway's 400 (with every detail), 404 or 409.
+            ApiUnavailable: no gateway is known, it did not answer, or the broker did not
+                confirm (503: the dead letter is kept).
+        """
+        url = f"{await self._gateway_url()}/dead-letters/{quote(dead_letter_id, safe='')}/requeue"
+        document = None if body is None else {"body": body}
+        response = await self._request("POST", url, json_body=document)
+        answer = as_object(_json(response), "the gateway's answer")
+        if response.status_code != 202:
+            error = str(answer.get("error", f"HTTP {response.status_code}"))
+            raise DeadLetterRefused(error, _details(answer))
+        return str(answer.get("jobId", ""))
+
+    async def discard_dead_letter(self, dead_letter_id: str) -> None:
+        """``DELETE /dead-letters/{id}`` on the gateway: drop the dead letter for good.
+
+        Raises:
+            DeadLetterRefused: it is unknown (404), or the gateway keeps none (409).
+            ApiUnavailable: no gateway is known, or it did not answer.
+        """
+        url = f"{await self._gateway_url()}/dead-letters/{quote(dead_letter_id, safe='')}"
+        response = await self._request("DELETE", url)
+        if response.status_code != 200:
+            answer = as_object(_json(response), "the gateway's answer")
+            error = str(answer.get("error", f"HTTP {response.status_code}"))
+            raise DeadLetterRefused(error, _details(answer))
 
     async def follow_stream(
         self, on_event: Callable[[StreamEvent], None], *, on_open: Callable[[], None] | None = None

@@ -58,7 +58,7 @@ def add_tui_arguments(tui: argparse.ArgumentParser) -> None:
     tui.add_argument(
         "--read-only",
         action="store_true",
-        help="refuse N (new task) and L/E/F (launching): watch only",
+        help="refuse every key that writes (new task, retry, dead letters, launching): watch only",
     )
     tui.add_argument("--serve", action="store_true", help="serve the TUI to web browsers")
     tui.add_argument(

@@ -32,7 +32,7 @@ class TuiOptions:
 
     ========================  =============================================================
     ``read_model_url``        where the dashboard reads (``$READ_MODEL_URL``)
-    ``read_only``             N (new task), L (launch), E (embedded) and F are refused
+    ``read_only``             write keys refused and not offered: N, T, U/E/X, L/E/F
     ``poll_interval_s``       seconds between polls without a live stream (2-5 s)
     ``spinner_tick_s``        splash animation period; ``None`` holds the first frame
     ``runner``                how ``kubectl`` is run to detect the cluster

@@ -56,6 +56,12 @@ WEB_DIR = Path(__file__).parent.parent / "web"
 log = logging.getLogger(__name__)
 
 _STATUSES = [status.value for status in JobStatus]
+_DURATION_MS: dict[str, object] = {
+    "description": "How long the job took, all its attempts (and the waits between them) "
+    "included, in milliseconds; null until it finished.",
+    "type": ["integer", "null"],
+    "minimum": 0,
+}
 _JOB_SUMMARY: dict[str, object] = {
     "type": "object",
     "required": ["id", "type", "status", "createdAt", "updatedAt"],
@@ -67,6 +73,7 @@ _JOB_SUMMARY: dict[str, object] = {
         "updatedAt": {"type": "string", "format": "date-time"},
         "startedAt": {"type": ["string", "null"]},
         "finishedAt": {"type": ["string", "null"]},
+        "durationMs": _DURATION_MS,
     },
 }
 """One job of ``GET /jobs/recent``."""
@@ -81,6 +88,7 @@ _JOB_DETAIL: dict[str, object] = {
                 "correlationId": {"type": "string"},
                 "startedAt": {"type": ["string", "null"]},
                 "finishedAt": {"type": ["string", "null"]},
+                "durationMs": _DURATION_MS,
                 "result": {},
                 "error": {"type": ["string", "null"]},
                 "errors": {

@@ -1,6 +1,7 @@
 // Task Observatory dashboard. Plain ES module, no build step, no third-party code:
 // everything comes from this read model (same origin) and the gateway named by /config.
 
+import { followTopbar } from "./layout.js";
 import { retryUi } from "./retry.js";
 import { createTypeHints } from "./task_types.js";
 
@@ -143,7 +144,14 @@ function ago(iso) {
 
 function duration(fromIso, toIso) {
   if (!fromIso || !toIso) return "–";
-  const ms = Date.parse(toIso) - Date.parse(fromIso);
+  return formatMs(Date.parse(toIso) - Date.parse(fromIso));
+}
+
+// A job's duration is the read model's (durationMs: every attempt counted), not the
+// last attempt's startedAt to finishedAt, so the page, the API and the TUI agree.
+const jobDuration = (job) => (typeof job.durationMs === "number" ? formatMs(job.durationMs) : "–");
+
+function formatMs(ms) {
   if (!Number.isFinite(ms) || ms < 0) return "–";
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
@@ -321,7 +329,7 @@ function renderJobs(freshIds = new Set()) {
         h("td", {}, statusPill(job.status), job.status === "FAILED" ? retry.retryButton(job.id, "row-retry") : null),
         h("td", {}, job.type),
         h("td", { title: job.createdAt }, ago(job.createdAt)),
-        h("td", {}, terminal(job.status) ? duration(job.startedAt || job.createdAt, job.finishedAt || job.updatedAt) : "…"),
+        h("td", { "data-field": "duration" }, terminal(job.status) ? jobDuration(job) : "…"),
         h("td", { class: "mono small", title: job.id }, shortId(job.id)),
       ),
     ),
@@ -330,7 +338,7 @@ function renderJobs(freshIds = new Set()) {
   if (!state.jobs.length && (state.page > 0 || state.filterStatus || state.filterType)) {
     $("jobs-empty").textContent = "No jobs match on this page.";
   } else {
-    $("jobs-empty").textContent = "No jobs yet. Submit one with ➕ New Task.";
+    $("jobs-empty").textContent = "No jobs yet. Submit one with New Task.";
   }
   $("jobs-page").textContent = `page ${state.page + 1}`;
   $("jobs-prev").disabled = state.page === 0;
@@ -606,7 +614,7 @@ async function openJob(jobId, { keepScroll = false } = {}) {
       h("dt", {}, "Round"), h("dd", { "data-field": "round" }, String(job.round ?? 1)),
       h("dt", {}, "Created"), h("dd", {}, job.createdAt || "–"),
       h("dt", {}, "Finished"), h("dd", {}, job.finishedAt || "–"),
-      h("dt", {}, "Duration"), h("dd", {}, duration(job.startedAt || job.createdAt, job.finishedAt)),
+      h("dt", {}, "Duration"), h("dd", { "data-field": "duration" }, jobDuration(job)),
       h("dt", {}, "Correlation"), h("dd", { class: "mono small" }, job.correlationId || "–"),
     ),
     job.status === "FAILED" ? retry.retryButton(job.id, "drawer-retry") : null,
@@ -945,6 +953,7 @@ async function boot() {
   renderEvents();
   renderDeadLetters();
   splash.hide();
+  followTopbar(document.querySelector(".topbar"));
   document.body.dataset.ready = "true";
   connectStream();
 }

@@ -221,7 +221,10 @@ class DashboardScreen(Screen[None]):
     def _footer_text(self) -> Text:
         options = self.options
         text = Text()
-        keys = [("Q", "quit"), ("R", "refresh"), ("N", "new task"), ("Enter", "details")]
+        keys = [("Q", "quit"), ("R", "refresh")]
+        if not options.read_only:  # N is refused then: don't offer it
+            keys.append(("N", "new task"))
+        keys.append(("Enter", "details"))
         keys += [("D", "dead letters"), ("?", "help")]
         for key, what in keys:
             text.append(f" {key} ", style="bold reverse")
@@ -237,7 +240,9 @@ class DashboardScreen(Screen[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.push_screen(JobDetailScreen(self.client, event.row_key.value))
+            self.app.push_screen(
+                JobDetailScreen(self.client, event.row_key.value, read_only=self.options.read_only)
+            )
 
     def action_new_task(self) -> None:
         """N: the New Task form (refused when read-only)."""
@@ -254,8 +259,8 @@ class DashboardScreen(Screen[None]):
 
     def action_dead_letters(self) -> None:
         """D: the dead letters."""
-        self.app.push_screen(DeadLettersScreen(self.client))
+        self.app.push_screen(DeadLettersScreen(self.client, read_only=self.options.read_only))
 
     def action_help(self) -> None:
         """?: the keys."""
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(read_only=self.options.read_only))

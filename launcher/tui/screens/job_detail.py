@@ -23,7 +23,21 @@ if TYPE_CHECKING:
 
     from launcher.tui.client import ObservatoryClient
 
-__all__ = ["JobDetailScreen", "job_detail_text"]
+__all__ = ["JobDetailScreen", "format_duration_ms", "job_detail_text"]
+
+READ_ONLY = "Read-only: jobs cannot be retried (start the TUI with --allow-writes)."
+
+
+def format_duration_ms(value: object) -> str:
+    """The read model's ``durationMs`` (every attempt counted) as the web page writes it:
+    ``850 ms``, ``6.10 s``, ``12.3 s``, ``2 min 5 s``; ``-`` until the job finished."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return "-"
+    if value < 1000:
+        return f"{round(value)} ms"
+    if value < 60_000:
+        return f"{value / 1000:.{2 if value < 10_000 else 1}f} s"
+    return f"{int(value // 60_000)} min {round((value % 60_000) / 1000)} s"
 
 
 def _pretty(value: object) -> str:
@@ -47,6 +61,7 @@ def job_detail_text(job: dict[str, object]) -> Table:
         ("Finished", "finishedAt"),
     ):
         table.add_row(label, str(job.get(key) or "-"))
+    table.add_row("Duration", format_duration_ms(job.get("durationMs")))
     table.add_row("Correlation", str(job.get("correlationId") or "-"))
     table.add_row("Payload", _pretty(job.get("payload", {})))
     if job.get("error"):
@@ -96,6 +111,7 @@ class JobDetailScreen(Screen[None]):
     Args:
         client: the read model's client, which the job is fetched with.
         job_id: the job to show.
+        read_only: refuse T (``--read-only``); the footer does not offer it then.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -105,17 +121,19 @@ class JobDetailScreen(Screen[None]):
         Binding("q", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, client: ObservatoryClient, job_id: str) -> None:
+    def __init__(self, client: ObservatoryClient, job_id: str, *, read_only: bool = False) -> None:
         super().__init__()
         self.client = client
         self.job_id = job_id
+        self.read_only = read_only
         self.job: dict[str, object] | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
             yield Static("", id="retry-status")
             yield Static(f"Loading job {self.job_id}...", id="job")
-        yield Static(" Esc  back   R  reload   T  retry (a FAILED job)", id="footer")
+        keys = "   read-only" if self.read_only else "   T  retry (a FAILED job)"
+        yield Static(" Esc  back   R  reload" + keys, id="footer")
 
     def on_mount(self) -> None:
         self.load()
@@ -124,6 +142,9 @@ class JobDetailScreen(Screen[None]):
         self.load()
 
     def action_retry(self) -> None:
+        if self.read_only:
+            self.query_one("#retry-status", Static).update(Text(READ_ONLY, style="yellow"))
+            return
         self.retry()
 
     @work(exclusive=True, group="retry")

@@ -58,12 +58,16 @@ class LauncherScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         cluster = self.location.where is Whereabouts.CLUSTER
         title = "Cluster detected" if cluster else "Cluster not detected"
-        keys = [
-            "[b]L[/b]  launch the kind cluster (observatory cluster up)",
-            "[b]E[/b]  start the embedded observatory in the background (observatory up)",
-        ]
-        if cluster:
-            keys.append("[b]F[/b]  restart the port-forwards (observatory cluster port-forward)")
+        keys = []
+        if not self.read_only:  # L, E and F are refused then: don't offer them
+            keys += [
+                "[b]L[/b]  launch the kind cluster (observatory cluster up)",
+                "[b]E[/b]  start the embedded observatory in the background (observatory up)",
+            ]
+            if cluster:
+                keys.append(
+                    "[b]F[/b]  restart the port-forwards (observatory cluster port-forward)"
+                )
         keys.append("[b]Q[/b]  quit")
         with Vertical(id="launcher"):
             yield Static(LOGO, id="logo")
