@@ -262,6 +262,7 @@ GATEWAY[("POST", "/jobs", 429)] = Crafted(Variant.GATEWAY_RATE_LIMITED, body={"t
 for _table, _variant in ((GATEWAY, _G), (READ_MODEL, _R)):
     _table[("GET", "/docs/swagger-ui/{name}", 200)] = Crafted(_variant, path_value="swagger-ui.css")
     _table[("GET", "/docs/swagger-ui/{name}", 404)] = Crafted(_variant, path_value="index.html")
+READ_MODEL[("GET", "/runbooks", 200)] = Crafted(_R)
 for _route in ("/proxy/alerts", "/proxy/targets"):
     GATEWAY[("GET", _route, 200)] = Crafted(_G)
     GATEWAY[("GET", _route, 502)] = Crafted(Variant.GATEWAY_UPSTREAM_AWAY)
