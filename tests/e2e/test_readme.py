@@ -249,3 +249,20 @@ def test_the_readme_describes_the_demo_mix_as_the_demo_runs_it() -> None:
     assert "about five minutes" in paragraph
     assert "**JobFailureRateHigh**" in paragraph
     assert "`type=fail`" in paragraph
+
+
+def test_a_batch_is_a_bare_array_and_an_object_is_refused_as_the_readme_says(
+    observatory: RunningObservatory,
+) -> None:
+    text = " ".join(README.read_text().split())
+    quoted = re.search(
+        r"An object such as `\{\"jobs\": \[\.\.\.\]\}` is refused with 400 \(`([^`]+)`\)", text
+    )
+    assert quoted is not None
+    jobs = [{"type": "echo", "payload": {"n": 1}}]
+    refused = httpx.post(f"{observatory.gateway}/jobs/batch", json={"jobs": jobs})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == quoted[1]
+    accepted = httpx.post(f"{observatory.gateway}/jobs/batch", json=jobs)
+    assert accepted.status_code == 202
+    assert accepted.json()["accepted"] == 1
