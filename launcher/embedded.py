@@ -32,6 +32,7 @@ from actors.stores.sqlite import (
     open_sqlite_job_store,
 )
 from launcher.demo import DemoLoad
+from quart_app.gateway.proxy import ProxyConfig
 from quart_app.gateway.service import GatewayService
 from quart_app.read_model.service import ReadModelService
 
@@ -126,6 +127,9 @@ class EmbeddedObservatory:
                 jobs=jobs,
                 # Same process, same handlers: refuse at once what the processor cannot run.
                 check_types=True,
+                proxy=ProxyConfig.from_env(
+                    settings, read_model_url=lambda: _url(settings.host, read_model.http.port)
+                ),
             )
             read_model = ReadModelService(
                 jobs,

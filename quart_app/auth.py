@@ -50,10 +50,21 @@ __all__ = [
 ]
 
 OPEN_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/health", "/docs", "/openapi.json", "/", "/launcher.html"}
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/health",
+        "/docs",
+        "/openapi.json",
+        "/",
+        "/launcher.html",
+        "/runbooks",
+    }
 )
 """Paths anyone may request: probes, metrics, API documents, the dashboard shell."""
-OPEN_PREFIXES = ("/static/",)
+OPEN_PREFIXES = ("/static/", "/docs/")
+"""Path prefixes anyone may request: the dashboard's and the API page's static files."""
 
 
 @dataclass(frozen=True, slots=True)

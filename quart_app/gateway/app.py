@@ -30,6 +30,7 @@ from contracts import SchemaName, depth_issue, get_contracts, parse_json
 from quart_app._common import install_common, json_error
 from quart_app.auth import TokenBucket, client_key, retry_after, secure
 from quart_app.gateway.cancel import install_cancel_route
+from quart_app.gateway.proxy import ProxyConfig, install_proxy_routes
 from quart_app.gateway.requeue import install_dead_letter_routes
 from quart_app.gateway.retry import install_retry_routes
 from quart_app.openapi import (
@@ -94,6 +95,9 @@ class GatewayDeps:
     """The processors' handlers, when the gateway knows them (``up``, ``serve gateway
     --app``): a job of another type, or whose payload breaks its type's schema, is
     refused with 400. ``None``: every type is accepted."""
+    proxy: ProxyConfig | None = None
+    """Where ``/proxy/alerts`` and ``/proxy/targets`` get their answers (none: from the
+    environment, :meth:`ProxyConfig.from_env`)."""
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -452,6 +456,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         read_json=read_json,
         max_body_bytes=settings.max_body_bytes,
     )
+    proxy = deps.proxy or ProxyConfig.from_env(settings)
+    install_proxy_routes(app, proxy, ready=deps.ready)
     install_docs(
         app,
         title="Task Observatory gateway",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry
     from actors.stores import DeadLetterStore, JobStore
+    from quart_app.gateway.proxy import ProxyConfig
 
 __all__ = ["GatewayService"]
 
@@ -52,6 +53,7 @@ class GatewayService(ServiceTree):
         dead_letters: DeadLetterStore | None = None,
         jobs: JobStore | None = None,
         check_types: bool = False,
+        proxy: ProxyConfig | None = None,
     ) -> None:
         """``check_types``: refuse jobs ``handlers`` cannot run (an unknown type, a payload
         off its type's schema) with 400; set it only when ``handlers`` are the processors'."""
@@ -74,6 +76,7 @@ class GatewayService(ServiceTree):
                 dead_letters=dead_letters,
                 jobs=jobs,
                 handlers=handlers if check_types else None,
+                proxy=proxy,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.gateway_port)

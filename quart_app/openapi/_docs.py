@@ -1,90 +1,38 @@
 """The ``/openapi.json`` and ``/docs`` routes of an app: its document, and that rendered.
 
-``/docs`` is plain server-rendered HTML (no CDN, works offline).
+``/docs`` is Swagger UI, served from the ``swagger-ui-bundle`` package's files by the app
+itself (no CDN, works offline; :mod:`quart_app.openapi._swagger`).
 """
 
 from __future__ import annotations
 
 import copy
-import html
 import json
 from typing import TYPE_CHECKING
 
-from quart import Response
+from quart import Response, send_from_directory
 
 from quart_app.openapi._document import build_document
-from quart_app.openapi._operation import json_response, operation, text_response
+from quart_app.openapi._operation import (
+    error_response,
+    json_response,
+    operation,
+    text_response,
+)
+from quart_app.openapi._swagger import SWAGGER_UI_FILES, render_swagger_page, swagger_ui_dir
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from quart import Quart
 
-__all__ = ["install_docs", "openapi_document"]
+__all__ = ["SWAGGER_UI_ASSETS", "install_docs", "openapi_document"]
+
+SWAGGER_UI_ASSETS = "/docs/swagger-ui"
+"""Where ``/docs`` loads Swagger UI's script and stylesheet from (open, like ``/docs``)."""
 
 _EXTENSION = "openapi"
 """Where :func:`install_docs` keeps the document, in ``app.extensions``."""
-
-
-def _render_docs(document: dict[str, object]) -> str:
-    info = document.get("info", {})
-    assert isinstance(info, dict)
-    title = html.escape(str(info.get("title", "API")))
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{title}</title>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
-        "padding:0 1rem;color:#1d2433}h2{margin-top:2rem}.op{border:1px solid #d5dbe7;"
-        "border-radius:10px;margin:1rem 0;padding:.5rem 1rem}.m{font-weight:700;"
-        "text-transform:uppercase;margin-right:.5rem}code,pre{background:#f3f5f9;"
-        "border-radius:6px;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}"
-        "summary{cursor:pointer}</style></head><body>",
-        f"<h1>{title} <small>{html.escape(str(info.get('version', '')))}</small></h1>",
-        f"<p>{html.escape(str(info.get('description', '')))}</p>",
-        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p>",
-    ]
-    paths = document.get("paths", {})
-    assert isinstance(paths, dict)
-    for path, operations in paths.items():
-        assert isinstance(operations, dict)
-        for method, op in operations.items():
-            assert isinstance(op, dict)
-            parts.append("<div class='op'>")
-            parts.append(
-                f"<h3><span class='m'>{html.escape(method)}</span><code>{html.escape(path)}</code></h3>"
-            )
-            parts.append(f"<p>{html.escape(str(op.get('summary', '')))}</p>")
-            if op.get("description"):
-                parts.append(f"<p>{html.escape(str(op['description']))}</p>")
-            parts.extend(
-                f"<div>Parameter <code>{html.escape(param['name'])}</code> in "
-                f"{html.escape(param['in'])}: <code>{html.escape(json.dumps(param['schema']))}</code></div>"
-                for param in op.get("parameters", [])
-            )
-            if "requestBody" in op:
-                parts.append(
-                    "<details><summary>Request body</summary><pre>"
-                    f"{html.escape(json.dumps(op['requestBody'], indent=2))}</pre></details>"
-                )
-            responses = op.get("responses", {})
-            for status, response in responses.items():
-                parts.append(
-                    f"<details><summary>{html.escape(status)}: "
-                    f"{html.escape(str(response.get('description', '')))}</summary><pre>"
-                    f"{html.escape(json.dumps(response.get('content', {}), indent=2))}</pre></details>"
-                )
-            parts.append("</div>")
-    parts.append("<h2>Schemas</h2>")
-    components = document.get("components", {})
-    assert isinstance(components, dict)
-    for name, schema in components.get("schemas", {}).items():
-        parts.append(
-            f"<details><summary>{html.escape(name)}</summary><pre>"
-            f"{html.escape(json.dumps(schema, indent=2))}</pre></details>"
-        )
-    parts.append("</body></html>")
-    return "".join(parts)
 
 
 def install_docs(
@@ -119,12 +67,39 @@ def install_docs(
     @app.get("/docs")
     @operation(
         "docs",
-        summary="This document, rendered as HTML.",
+        summary="This document in Swagger UI: read it, authorize, try the routes out.",
         tags=["operations"],
         responses={200: text_response("HTML.", "text/html")},
     )
     async def docs() -> Response:
         return Response(rendered, content_type="text/html; charset=utf-8")
+
+    @app.get(SWAGGER_UI_ASSETS + "/<name>")
+    @operation(
+        "docsAsset",
+        summary="A file of Swagger UI, for the /docs page.",
+        tags=["operations"],
+        responses={
+            200: {
+                "description": "The file.",
+                "content": {
+                    media.split(";")[0]: {"schema": {"type": "string"}}
+                    for media in SWAGGER_UI_FILES.values()
+                },
+            },
+            404: error_response("Not a file of the page."),
+        },
+    )
+    async def docs_asset(name: str) -> Response | tuple[Response, int]:
+        # quart_app._common imports this package for its routes' metadata: import late.
+        from quart_app._common import json_error
+
+        if name not in SWAGGER_UI_FILES:
+            return json_error(404, f"{name!r} is not a file of the /docs page.")
+        response = await send_from_directory(swagger_ui_dir(), name)
+        response.content_type = SWAGGER_UI_FILES[name]
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
 
     # Built once these two routes are added, so that it lists them too.
     document = build_document(
@@ -137,7 +112,7 @@ def install_docs(
         contract_schemas=contract_schemas,
     )
     app.extensions[_EXTENSION] = document
-    rendered = _render_docs(document)
+    rendered = render_swagger_page(document, assets=SWAGGER_UI_ASSETS)
     body = json.dumps(document, indent=2)
 
 

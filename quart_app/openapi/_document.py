@@ -90,9 +90,9 @@ def _openapi_path(rule: str) -> tuple[str, list[dict[str, object]]]:
 def _secure(path: str, operation: dict[str, object]) -> None:
     # quart_app.auth imports quart_app._common, whose routes import this package for
     # their metadata: read the open paths when a document is built, not at import.
-    from quart_app.auth import OPEN_PATHS
+    from quart_app.auth import OPEN_PATHS, OPEN_PREFIXES
 
-    if path in OPEN_PATHS:
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return
     operation["security"] = [{"bearerAuth": []}]
     responses = operation["responses"]

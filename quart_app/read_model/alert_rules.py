@@ -40,8 +40,6 @@ __all__ = ["AlertEvaluator", "RuleWindows"]
 
 log = logging.getLogger(__name__)
 
-_RUNBOOK = "docs/runbooks.md#"
-
 
 @dataclass(frozen=True, slots=True)
 class RuleWindows:
@@ -77,8 +75,11 @@ class AlertEvaluator(Periodic):
         interval_s: float = 15.0,
         windows: RuleWindows = RuleWindows(),
         now: Callable[[], float] = anyio.current_time,
+        runbooks_url: Callable[[], str] = lambda: "/runbooks",
         name: str = "alert-evaluator",
     ) -> None:
+        """``runbooks_url``: where the read model serves ``GET /runbooks`` (each alert's
+        ``runbook_url`` is its section there)."""
         super().__init__(name, interval_s=interval_s)
         self._book = book
         self._counters = counters
@@ -86,6 +87,7 @@ class AlertEvaluator(Periodic):
         self._health = health
         self._windows = windows
         self._now = now
+        self._runbooks_url = runbooks_url
         self._samples: deque[_Sample] = deque()
         self._pending_since: dict[str, float] = {}
         self._firing: dict[str, Alert] = {}
@@ -169,7 +171,7 @@ class AlertEvaluator(Periodic):
             annotations={
                 "summary": summary,
                 "description": description,
-                "runbook_url": _RUNBOOK + runbook,
+                "runbook_url": f"{self._runbooks_url()}#{runbook}",
             },
             starts_at=existing.starts_at if existing else utc_now(),
             updated_at=utc_now(),

@@ -31,6 +31,7 @@ from quart_app.openapi import (
 )
 from quart_app.read_model.alerts import Alert, AlertBook
 from quart_app.read_model.live import LiveFeed, TooManyClients
+from quart_app.read_model.runbooks import install_runbooks_route
 from quart_app.read_model.types import install_types_route
 from quart_app.read_model.waiting import MAX_WAIT_S, JobWaiters, parse_wait, wait_for_job
 
@@ -492,6 +493,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         return jsonify([record.to_json() for record in records])
 
     install_types_route(app, deps.handlers)
+    install_runbooks_route(app)
     install_docs(
         app,
         title="Task Observatory read model",

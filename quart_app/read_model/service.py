@@ -46,6 +46,7 @@ class ReadModelService(ServiceTree):
         gateway_url: Callable[[], str] | None = None,
     ) -> None:
         self.name = SERVICE
+        self._host = settings.host
         self.alerts = AlertBook()
         """Alerts posted by Alertmanager (and, later, evaluated here)."""
         self.registry = registry if registry is not None else create_registry()
@@ -80,16 +81,19 @@ class ReadModelService(ServiceTree):
         )
         self.http = HttpServer(app, settings.host, settings.read_model_port)
         # Without Prometheus (observatory up) the read model evaluates the rules itself.
-        evaluator = (
-            []
+        self.evaluator = (
+            None
             if evaluate_alerts_from is None
-            else [
-                ChildSpec.of(
-                    AlertEvaluator(self.alerts, counters, dead_letters, evaluate_alerts_from),
-                    shutdown_s=2.0,
-                )
-            ]
+            else AlertEvaluator(
+                self.alerts,
+                counters,
+                dead_letters,
+                evaluate_alerts_from,
+                runbooks_url=lambda: f"{self.url}/runbooks",
+            )
         )
+        """The read model's own alert rules (``evaluate_alerts_from`` given), else ``None``."""
+        evaluator = [] if self.evaluator is None else [ChildSpec.of(self.evaluator, shutdown_s=2.0)]
         self.supervisor = Supervisor(
             SERVICE,
             # The feed after the HTTP face: stopped first, it ends every open stream, so
@@ -107,6 +111,12 @@ class ReadModelService(ServiceTree):
         if registry is None:
             # A registry of its own (a process per service): export its actors' health.
             self.registry.register(ActorHealthCollector(self.health))
+
+    @property
+    def url(self) -> str:
+        """Where this read model answers (its bound port once started)."""
+        host = self._host if self._host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.http.port}"
 
     def ready(self) -> bool:
         """Whether the read model serves requests."""

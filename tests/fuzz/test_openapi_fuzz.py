@@ -42,6 +42,7 @@ from actors.stores.sqlite import (
     open_sqlite_event_store,
     open_sqlite_job_store,
 )
+from quart_app.gateway.proxy import ProxyConfig
 from quart_app.gateway.service import GatewayService
 from quart_app.read_model.service import ReadModelService
 from tests.fuzz.openapi_documents import gateway_document, read_model_document
@@ -99,12 +100,15 @@ async def serve_gateway(tmp_path: Path) -> AsyncIterator[str]:
         dead = await stack.enter_async_context(
             open_sqlite_dead_letter_store(tmp_path / "gd.sqlite3")
         )
+        # The compatibility routes (/proxy/*) ask a real read model.
+        read_model = await stack.enter_async_context(serve_read_model(tmp_path))
         service = GatewayService(
             broker,
             Settings(gateway_port=0, publish_timeout_s=2.0),
             handlers=DEFAULT_REGISTRY,
             dead_letters=dead,
             jobs=jobs,
+            proxy=ProxyConfig(lambda: read_model),
         )
         async with anyio.create_task_group() as tg:
             await tg.start(service.run)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import gc
 import json
+import socket
 import uuid
 import warnings
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 import anyio
 import httpx
 import pytest
+from anyio.abc import SocketAttribute
 
 from actors.broker.memory import MemoryBroker
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
@@ -38,6 +40,7 @@ from actors.stores.sqlite import (
     open_sqlite_job_store,
 )
 from contracts import SchemaName, get_contracts
+from quart_app.gateway.proxy import ProxyConfig
 from quart_app.gateway.service import GatewayService
 from quart_app.read_model.service import ReadModelService
 from tests.fuzz.openapi_documents import gateway_document, read_model_document
@@ -45,6 +48,8 @@ from tests.fuzz.openapi_documents import gateway_document, read_model_document
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
+
+    from anyio.abc import SocketStream
 
     from actors.stores import DeadLetterStore, JobStore
 
@@ -98,6 +103,8 @@ class Variant(enum.Enum):
     GATEWAY_TOKENS = "gateway requiring API tokens"
     READ_MODEL_TOKENS = "read model requiring API tokens"
     GATEWAY_RATE_LIMITED = "gateway whose rate limit one job used up"
+    GATEWAY_UPSTREAM_SILENT = "gateway whose Alertmanager and Prometheus never answer"
+    GATEWAY_UPSTREAM_AWAY = "gateway whose read model and Prometheus cannot be reached"
 
 
 VIEWER = "viewer-token-0123456789abcdef"
@@ -250,6 +257,16 @@ GATEWAY[("POST", "/jobs/retry", 415)] = Crafted(_G, **_TEXT)  # type: ignore[arg
 GATEWAY[("POST", "/jobs/retry", 503)] = Crafted(Variant.GATEWAY_STORES_DOWN, body={})
 
 GATEWAY[("POST", "/jobs", 429)] = Crafted(Variant.GATEWAY_RATE_LIMITED, body={"type": "echo"})
+
+# Issue 16: the Swagger UI page's files, and the compatibility routes (gateway/proxy.py).
+for _table, _variant in ((GATEWAY, _G), (READ_MODEL, _R)):
+    _table[("GET", "/docs/swagger-ui/{name}", 200)] = Crafted(_variant, path_value="swagger-ui.css")
+    _table[("GET", "/docs/swagger-ui/{name}", 404)] = Crafted(_variant, path_value="index.html")
+READ_MODEL[("GET", "/runbooks", 200)] = Crafted(_R)
+for _route in ("/proxy/alerts", "/proxy/targets"):
+    GATEWAY[("GET", _route, 200)] = Crafted(_G)
+    GATEWAY[("GET", _route, 502)] = Crafted(Variant.GATEWAY_UPSTREAM_AWAY)
+    GATEWAY[("GET", _route, 504)] = Crafted(Variant.GATEWAY_UPSTREAM_SILENT)
 GATEWAY[("POST", "/jobs/batch", 429)] = Crafted(
     Variant.GATEWAY_RATE_LIMITED, body=[{"type": "echo"}] * 2
 )
@@ -335,6 +352,52 @@ async def _seed(jobs: JobStore, dead_letters: DeadLetterStore) -> None:
     )
 
 
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _hold(stream: SocketStream) -> None:
+    async with stream:
+        await anyio.sleep_forever()
+
+
+@asynccontextmanager
+async def _proxy(
+    variant: Variant, tmp_path: Path, jobs: JobStore, dead: DeadLetterStore
+) -> AsyncIterator[ProxyConfig]:
+    """Where the gateway's compatibility routes go in ``variant``."""
+    if variant is Variant.GATEWAY_UPSTREAM_SILENT:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        silent = f"http://127.0.0.1:{listener.extra(SocketAttribute.local_port)}"
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, _hold)
+            yield ProxyConfig(
+                lambda: silent, alertmanager_url=silent, prometheus_url=silent, timeout_s=0.5
+            )
+            tg.cancel_scope.cancel()
+        return
+    if variant is not Variant.GATEWAY:
+        away = f"http://127.0.0.1:{_closed_port()}"
+        yield ProxyConfig(lambda: away, prometheus_url=away)
+        return
+    async with open_sqlite_event_store(tmp_path / "pe.db") as events:
+        read_model = ReadModelService(
+            jobs,
+            events,
+            dead,
+            MemoryCounters(),
+            Settings(read_model_port=0, shutdown_s=1.0),
+            handlers=DEFAULT_REGISTRY,
+        )
+        async with anyio.create_task_group() as tg:
+            await tg.start(read_model.run)
+            url = f"http://127.0.0.1:{read_model.http.port}"
+            yield ProxyConfig(lambda: url)
+            read_model.request_stop()
+
+
 @asynccontextmanager
 async def serve(variant: Variant, tmp_path: Path) -> AsyncIterator[str]:
     """Serve the app in ``variant`` on a free loopback port; yields its URL."""
@@ -378,6 +441,7 @@ async def serve(variant: Variant, tmp_path: Path) -> AsyncIterator[str]:
             )
         else:
             down = _StoresDown()
+            proxy = await stack.enter_async_context(_proxy(variant, tmp_path, jobs, dead))
             broker = MemoryBroker()
             await broker.declare_topology()
             stores_down = variant is Variant.GATEWAY_STORES_DOWN
@@ -394,6 +458,7 @@ async def serve(variant: Variant, tmp_path: Path) -> AsyncIterator[str]:
                 handlers=DEFAULT_REGISTRY,
                 dead_letters=cast("DeadLetterStore", down) if stores_down else dead,
                 jobs=cast("JobStore", down) if stores_down else jobs,
+                proxy=proxy,
             )
         if variant in (Variant.GATEWAY, Variant.GATEWAY_TOKENS, Variant.GATEWAY_RATE_LIMITED):
             await tg.start(gateway.run)
@@ -424,8 +489,10 @@ async def test_a_documented_status_code_is_reached_by_its_crafted_request(
     app: str, key: tuple[str, str, int], crafted: Crafted, tmp_path: Path
 ) -> None:
     method, path, status = key
-    url_path = path.replace("{deadLetterId}", crafted.path_value).replace(
-        "{jobId}", crafted.path_value
+    url_path = (
+        path.replace("{deadLetterId}", crafted.path_value)
+        .replace("{jobId}", crafted.path_value)
+        .replace("{name}", crafted.path_value)
     )
     headers = {} if crafted.content_type is None else {"Content-Type": crafted.content_type}
     if crafted.token is not None:

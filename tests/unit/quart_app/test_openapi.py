@@ -21,6 +21,7 @@ from quart_app.openapi import (
     operation_of,
     schema_ref,
 )
+from quart_app.openapi._swagger import openapi_30
 from quart_app.ops import create_ops_app
 
 pytestmark = pytest.mark.timeout(20)
@@ -90,13 +91,21 @@ def test_every_route_is_listed_under_its_openapi_path_with_its_path_parameters()
     paths = document["paths"]
     assert isinstance(paths, dict)
     # The API's routes in the order they were added, the operational ones after them.
-    assert list(paths) == ["/things/{thingId}", "/things", "/health", "/openapi.json", "/docs"]
+    assert list(paths) == [
+        "/things/{thingId}",
+        "/things",
+        "/health",
+        "/openapi.json",
+        "/docs",
+        "/docs/swagger-ui/{name}",
+    ]
     assert {path: list(ops) for path, ops in paths.items()} == {
         "/things/{thingId}": ["get"],  # no HEAD or OPTIONS
         "/things": ["post"],
         "/health": ["get"],
         "/openapi.json": ["get"],
         "/docs": ["get"],
+        "/docs/swagger-ui/{name}": ["get"],
     }
     get_thing = paths["/things/{thingId}"]["get"]
     assert get_thing["operationId"] == "getThing"
@@ -157,8 +166,64 @@ async def test_the_app_serves_its_document_and_renders_it() -> None:
     assert await (await client.get("/openapi.json")).get_json() == document
     page = await (await client.get("/docs")).get_data(as_text=True)
     assert "<title>Things</title>" in page
-    assert "<code>/things/{thingId}</code>" in page
-    assert "One thing." in page
+    # Swagger UI from the app's own files, never from elsewhere.
+    assert re.findall(r"(?:src|href)='([^']*)'", page) == [
+        "/docs/swagger-ui/swagger-ui.css",
+        "/docs/swagger-ui/favicon-32x32.png",
+        "/openapi.json",
+        "/docs/swagger-ui/swagger-ui-bundle.js",
+    ]
+    assert "validatorUrl: null" in page
+    embedded = re.search(
+        r"<script id='openapi-document' type='application/json'>(.*?)</script>", page
+    )
+    assert embedded is not None
+    spec = json.loads(embedded[1])
+    assert spec["openapi"] == "3.0.3"
+    assert "servers" not in spec  # "try it out" calls the page's own origin
+    assert spec["paths"]["/things/{thingId}"]["get"]["summary"] == "One thing."
+    for name in ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"):
+        asset = await client.get(f"/docs/swagger-ui/{name}")
+        assert asset.status_code == 200, name
+        assert len(await asset.get_data()) > 0
+    for name in ("index.html", "swagger-ui.js.map", "..%2Fswagger-ui.css"):
+        assert (await client.get(f"/docs/swagger-ui/{name}")).status_code == 404, name
+
+
+def test_swagger_ui_gets_an_openapi_30_rendering_of_the_31_document() -> None:
+    document: dict[str, object] = {
+        "openapi": "3.1.0",
+        "servers": [{"url": "http://elsewhere.example"}],
+        "paths": {},
+        "components": {
+            "schemas": {
+                "Thing": {
+                    "type": "object",
+                    "properties": {
+                        # property names that are keywords stay names
+                        "type": {"type": ["string", "null"]},
+                        "const": {"const": "x"},
+                        "size": {"type": ["integer", "string"], "exclusiveMinimum": 0},
+                        "when": {"type": "string", "examples": ["2026-01-01T00:00:00Z"]},
+                    },
+                }
+            }
+        },
+    }
+    converted = openapi_30(document)
+    assert converted["openapi"] == "3.0.3"
+    assert "servers" not in converted
+    assert converted["components"]["schemas"]["Thing"]["properties"] == {  # type: ignore[index]
+        "type": {"type": "string", "nullable": True},
+        "const": {"enum": ["x"]},
+        "size": {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "minimum": 0,
+            "exclusiveMinimum": True,
+        },
+        "when": {"type": "string", "example": "2026-01-01T00:00:00Z"},
+    }
+    assert document["openapi"] == "3.1.0"  # the original is left alone
 
 
 def test_the_view_keeps_its_operation_and_the_document_is_a_copy() -> None:
@@ -201,6 +266,13 @@ def test_the_ops_app_documents_its_operational_routes_only() -> None:
     }
     paths = document["paths"]
     assert isinstance(paths, dict)
-    assert list(paths) == ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"]
+    assert list(paths) == [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/swagger-ui/{name}",
+    ]
     assert document["components"] == {"schemas": {}}
     assert "servers" not in document
