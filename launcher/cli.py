@@ -18,7 +18,7 @@ import anyio
 
 from actors._version import VERSION
 from actors.config.settings import Settings
-from actors.errors import ConfigError, ObservatoryError
+from actors.errors import ConfigError, DependencyUnavailable, ObservatoryError
 from actors.observability.logs import configure_logging
 from launcher.apps import (
     AppLoadError,
@@ -275,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply pending migrations of the job store at POSTGRES_URL.",
     )
     migrate.add_argument("--namespace", default=None, help="the namespace whose schema to migrate")
+    migrate.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="the PostgreSQL to migrate (default: $POSTGRES_URL, else the local server)",
+    )
 
     from launcher.bench import BENCH_EPILOG, add_bench_arguments
 
@@ -563,8 +569,18 @@ async def _run_migrate(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {}
     if args.namespace is not None:
         overrides["namespace"] = args.namespace
+    if args.database_url is not None:
+        overrides["postgres_url"] = args.database_url
     settings = Settings.from_env(**overrides)
-    applied = await migrate_postgres(settings.postgres_url, schema=settings.postgres_schema)
+    try:
+        applied = await migrate_postgres(settings.postgres_url, schema=settings.postgres_schema)
+    except DependencyUnavailable as exc:
+        # The store's sentence names the URL (password hidden) and the error; add where
+        # the URL came from, so the operator knows what to change. ``from None``: this
+        # sentence already carries all of the inner one.
+        raise DependencyUnavailable(
+            f"{exc} The URL is set by --database-url or POSTGRES_URL."
+        ) from None
     if applied:
         print(
             f"Applied migrations {', '.join(map(str, applied))} to schema {settings.postgres_schema!r}."
@@ -575,8 +591,13 @@ async def _run_migrate(args: argparse.Namespace) -> int:
 
 
 def _root_cause(error: BaseException) -> BaseException:
-    """The innermost cause: what the operator can act on (a supervisor only relays it)."""
-    while error.__cause__ is not None:
+    """The innermost of our own errors: what the operator can act on.
+
+    A supervisor only relays a child's error, so its causes are followed; a third-party
+    exception (``OSError: [Errno 111] Connection refused``) is not: the error that
+    translated it already names the server, the reason and what to do.
+    """
+    while isinstance(error.__cause__, ObservatoryError):
         error = error.__cause__
     return error
 
