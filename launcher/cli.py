@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
+    from launcher.demo import DemoJobIds
     from launcher.embedded import ObservatoryUrls
 
 __all__ = ["build_parser", "main"]
@@ -383,6 +384,8 @@ async def _run_up(args: argparse.Namespace) -> int:
     observatory = EmbeddedObservatory(
         settings, handlers=apps.registry, demo_rate_per_s=args.demo_rate if args.demo else 0.0
     )
+    if args.demo:
+        _quiet_demo_jobs(observatory.demo_ids)
     async with anyio.create_task_group() as tg:
 
         async def run_observatory(*, task_status: TaskStatus[ObservatoryUrls]) -> None:
@@ -391,16 +394,19 @@ async def _run_up(args: argparse.Namespace) -> int:
 
         tg.start_soon(_until_signalled, tg.cancel_scope, observatory.request_stop)
         urls = await tg.start(run_observatory)
-        print(f"Task Observatory {VERSION} is up (embedded; data in {settings.data_dir}/)")
-        print(f"  Gateway     {urls.gateway}   POST /jobs, docs at {urls.gateway}/docs")
-        print(
-            f"  Read model  {urls.read_model}   GET /stats /jobs/recent, docs at {urls.read_model}/docs"
-        )
+        details = [("Security", exposure), ("Handlers", handlers_line(apps, settings))]
         if args.demo:
-            print(f"  Demo load   {args.demo_rate:g} jobs/s of echo, sleep, compute, fail, report")
-        print(f"  Security    {exposure}")
-        print(f"  Handlers    {handlers_line(apps, settings)}")
-        print("Press Ctrl-C to stop.", flush=True)
+            details.insert(
+                0,
+                (
+                    "Demo load",
+                    f"{args.demo_rate:g} jobs/s of echo, sleep, compute, fail, report "
+                    "(their log lines at DEBUG)",
+                ),
+            )
+        _print_banner(
+            f"embedded; data in {settings.data_dir}/", urls.gateway, urls.read_model, details
+        )
     print("Stopped; nothing in flight was lost.", flush=True)
     return 0
 
@@ -524,6 +530,7 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         env=env,
         shutdown_s=args.shutdown_timeout,
         ports=chosen,
+        global_args=_child_log_args(args),
         extra_args=[
             "--shutdown-timeout",
             str(args.shutdown_timeout),
@@ -544,16 +551,47 @@ async def _run_up_local(args: argparse.Namespace) -> int:
                 f"Waiting for {', '.join(unready)}: not ready after 60 s (see their /healthz); "
                 "they keep retrying."
             )
-        print(f"Task Observatory {VERSION} is up (local: one process per service)")
-        print(f"  Gateway     {processes['gateway'].url}   POST /jobs, docs at /docs")
-        print(
-            f"  Read model  {processes['read-model'].url}   GET /stats /jobs/recent, docs at /docs"
+        _print_banner(
+            "local: one process per service",
+            processes["gateway"].url,
+            processes["read-model"].url,
+            [
+                ("Processor", f"{processes['processor'].url}   /healthz /metrics"),
+                ("Metrics", f"{processes['metrics-engine'].url}   /healthz /metrics"),
+            ],
         )
-        print(f"  Processor   {processes['processor'].url}   /healthz /metrics")
-        print(f"  Metrics     {processes['metrics-engine'].url}   /healthz /metrics")
-        print("Press Ctrl-C to stop.", flush=True)
     print("Stopped; nothing in flight was lost.", flush=True)
     return 0
+
+
+def _print_banner(mode: str, gateway: str, read_model: str, details: list[tuple[str, str]]) -> None:
+    """The start banner on stdout, in one write: the last thing ``up`` prints."""
+    from launcher.banner import banner_lines
+
+    print(
+        "\n".join(banner_lines(mode=mode, gateway=gateway, read_model=read_model, details=details)),
+        flush=True,
+    )
+
+
+def _quiet_demo_jobs(ids: DemoJobIds) -> None:
+    """Lower the log lines of the demo's own jobs to DEBUG (see :class:`QuietDemoJobs`)."""
+    from launcher.demo import QuietDemoJobs
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietDemoJobs(ids))
+
+
+def _child_log_args(args: argparse.Namespace) -> list[str]:
+    """``--log-format``/``--log-level`` for the services of ``--infra local``.
+
+    ``auto`` is decided here, once: the children share this process's stderr, and one
+    format for all keeps the output readable (and parseable).
+    """
+    json_lines = args.log_format == "json" or (
+        args.log_format == "auto" and not sys.stderr.isatty()
+    )
+    return ["--log-format", "json" if json_lines else "console", "--log-level", args.log_level]
 
 
 def _free_port(host: str) -> int:
