@@ -18,7 +18,7 @@ import anyio
 
 from actors._version import VERSION
 from actors.config.settings import Settings
-from actors.errors import ConfigError, ObservatoryError
+from actors.errors import ConfigError, DependencyUnavailable, ObservatoryError
 from actors.observability.logs import configure_logging
 from launcher.apps import (
     AppLoadError,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
+    from launcher.demo import DemoJobIds
     from launcher.embedded import ObservatoryUrls
 
 __all__ = ["build_parser", "main"]
@@ -305,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply pending migrations of the job store at POSTGRES_URL.",
     )
     migrate.add_argument("--namespace", default=None, help="the namespace whose schema to migrate")
+    migrate.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="the PostgreSQL to migrate (default: $POSTGRES_URL, else the local server)",
+    )
 
     from launcher.bench import BENCH_EPILOG, add_bench_arguments
 
@@ -408,6 +415,8 @@ async def _run_up(args: argparse.Namespace) -> int:
     observatory = EmbeddedObservatory(
         settings, handlers=apps.registry, demo_rate_per_s=args.demo_rate if args.demo else 0.0
     )
+    if args.demo:
+        _quiet_demo_jobs(observatory.demo_ids)
     async with anyio.create_task_group() as tg:
 
         async def run_observatory(*, task_status: TaskStatus[ObservatoryUrls]) -> None:
@@ -416,16 +425,19 @@ async def _run_up(args: argparse.Namespace) -> int:
 
         tg.start_soon(_until_signalled, tg.cancel_scope, observatory.request_stop)
         urls = await tg.start(run_observatory)
-        print(f"Task Observatory {VERSION} is up (embedded; data in {settings.data_dir}/)")
-        print(f"  Gateway     {urls.gateway}   POST /jobs, docs at {urls.gateway}/docs")
-        print(
-            f"  Read model  {urls.read_model}   GET /stats /jobs/recent, docs at {urls.read_model}/docs"
-        )
+        details = [("Security", exposure), ("Handlers", handlers_line(apps, settings))]
         if args.demo:
-            print(f"  Demo load   {args.demo_rate:g} jobs/s of echo, sleep, compute, fail, report")
-        print(f"  Security    {exposure}")
-        print(f"  Handlers    {handlers_line(apps, settings)}")
-        print("Press Ctrl-C to stop.", flush=True)
+            details.insert(
+                0,
+                (
+                    "Demo load",
+                    f"{args.demo_rate:g} jobs/s of echo, sleep, compute, fail, report "
+                    "(their log lines at DEBUG)",
+                ),
+            )
+        _print_banner(
+            f"embedded; data in {settings.data_dir}/", urls.gateway, urls.read_model, details
+        )
     print("Stopped; nothing in flight was lost.", flush=True)
     return 0
 
@@ -552,6 +564,7 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         # The processor's grace comes before its drain.
         shutdown_s=args.shutdown_timeout + settings.shutdown_grace_s,
         ports=chosen,
+        global_args=_child_log_args(args),
         extra_args=[
             "--shutdown-timeout",
             str(args.shutdown_timeout),
@@ -572,16 +585,47 @@ async def _run_up_local(args: argparse.Namespace) -> int:
                 f"Waiting for {', '.join(unready)}: not ready after 60 s (see their /healthz); "
                 "they keep retrying."
             )
-        print(f"Task Observatory {VERSION} is up (local: one process per service)")
-        print(f"  Gateway     {processes['gateway'].url}   POST /jobs, docs at /docs")
-        print(
-            f"  Read model  {processes['read-model'].url}   GET /stats /jobs/recent, docs at /docs"
+        _print_banner(
+            "local: one process per service",
+            processes["gateway"].url,
+            processes["read-model"].url,
+            [
+                ("Processor", f"{processes['processor'].url}   /healthz /metrics"),
+                ("Metrics", f"{processes['metrics-engine'].url}   /healthz /metrics"),
+            ],
         )
-        print(f"  Processor   {processes['processor'].url}   /healthz /metrics")
-        print(f"  Metrics     {processes['metrics-engine'].url}   /healthz /metrics")
-        print("Press Ctrl-C to stop.", flush=True)
     print("Stopped; nothing in flight was lost.", flush=True)
     return 0
+
+
+def _print_banner(mode: str, gateway: str, read_model: str, details: list[tuple[str, str]]) -> None:
+    """The start banner on stdout, in one write: the last thing ``up`` prints."""
+    from launcher.banner import banner_lines
+
+    print(
+        "\n".join(banner_lines(mode=mode, gateway=gateway, read_model=read_model, details=details)),
+        flush=True,
+    )
+
+
+def _quiet_demo_jobs(ids: DemoJobIds) -> None:
+    """Lower the log lines of the demo's own jobs to DEBUG (see :class:`QuietDemoJobs`)."""
+    from launcher.demo import QuietDemoJobs
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietDemoJobs(ids))
+
+
+def _child_log_args(args: argparse.Namespace) -> list[str]:
+    """``--log-format``/``--log-level`` for the services of ``--infra local``.
+
+    ``auto`` is decided here, once: the children share this process's stderr, and one
+    format for all keeps the output readable (and parseable).
+    """
+    json_lines = args.log_format == "json" or (
+        args.log_format == "auto" and not sys.stderr.isatty()
+    )
+    return ["--log-format", "json" if json_lines else "console", "--log-level", args.log_level]
 
 
 def _free_port(host: str) -> int:
@@ -597,8 +641,18 @@ async def _run_migrate(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {}
     if args.namespace is not None:
         overrides["namespace"] = args.namespace
+    if args.database_url is not None:
+        overrides["postgres_url"] = args.database_url
     settings = Settings.from_env(**overrides)
-    applied = await migrate_postgres(settings.postgres_url, schema=settings.postgres_schema)
+    try:
+        applied = await migrate_postgres(settings.postgres_url, schema=settings.postgres_schema)
+    except DependencyUnavailable as exc:
+        # The store's sentence names the URL (password hidden) and the error; add where
+        # the URL came from, so the operator knows what to change. ``from None``: this
+        # sentence already carries all of the inner one.
+        raise DependencyUnavailable(
+            f"{exc} The URL is set by --database-url or POSTGRES_URL."
+        ) from None
     if applied:
         print(
             f"Applied migrations {', '.join(map(str, applied))} to schema {settings.postgres_schema!r}."
@@ -609,8 +663,13 @@ async def _run_migrate(args: argparse.Namespace) -> int:
 
 
 def _root_cause(error: BaseException) -> BaseException:
-    """The innermost cause: what the operator can act on (a supervisor only relays it)."""
-    while error.__cause__ is not None:
+    """The innermost of our own errors: what the operator can act on.
+
+    A supervisor only relays a child's error, so its causes are followed; a third-party
+    exception (``OSError: [Errno 111] Connection refused``) is not: the error that
+    translated it already names the server, the reason and what to do.
+    """
+    while isinstance(error.__cause__, ObservatoryError):
         error = error.__cause__
     return error
 

@@ -31,7 +31,7 @@ from actors.stores.sqlite import (
     open_sqlite_event_store,
     open_sqlite_job_store,
 )
-from launcher.demo import DemoLoad
+from launcher.demo import DemoJobIds, DemoLoad
 from quart_app.gateway.proxy import ProxyConfig
 from quart_app.gateway.service import GatewayService
 from quart_app.read_model.service import ReadModelService
@@ -73,6 +73,8 @@ class EmbeddedObservatory:
     ) -> None:
         self.settings = settings
         self.demo_rate_per_s = demo_rate_per_s
+        self.demo_ids = DemoJobIds()
+        """The ids of the demo's recent jobs (for :class:`~launcher.demo.QuietDemoJobs`)."""
         self.handlers = handlers if handlers is not None else DEFAULT_REGISTRY.copy()
         self.handlers.default_duration_s = settings.default_job_duration_s
         self.name = "observatory"
@@ -159,6 +161,7 @@ class EmbeddedObservatory:
                     lambda: _url(settings.host, gateway.http.port),
                     rate_per_s=self.demo_rate_per_s,
                     token=submitters[0] if submitters else None,
+                    ids=self.demo_ids,
                 )
                 children.append(ChildSpec.of(demo, shutdown_s=5.0))
             root = self._root = Supervisor(

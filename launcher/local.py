@@ -66,13 +66,17 @@ class ServiceProcess:
         port: int,
         env: Mapping[str, str],
         extra_args: Sequence[str] = (),
+        global_args: Sequence[str] = (),
         ready_timeout_s: float = 60.0,
     ) -> None:
+        """``extra_args`` follow ``serve <service>``; ``global_args`` (``--log-format``,
+        ``--log-level``) precede it."""
         self.name = service
         self.host = host
         self.port = port
         self._env = dict(env)
         self._extra_args = list(extra_args)
+        self._global_args = list(global_args)
         self._ready_timeout_s = ready_timeout_s
         self._process: Process | None = None
         self._state = ActorState.STOPPED
@@ -93,6 +97,7 @@ class ServiceProcess:
             sys.executable,
             "-m",
             "launcher.cli",
+            *self._global_args,
             "serve",
             self.name,
             "--host",
@@ -173,8 +178,11 @@ def local_supervisor(
     shutdown_s: float,
     ports: Mapping[str, int] | None = None,
     extra_args: Sequence[str] = (),
+    global_args: Sequence[str] = (),
 ) -> tuple[Supervisor, dict[str, ServiceProcess]]:
-    """A supervisor running every service as a process (ports default to the architecture's)."""
+    """A supervisor running every service as a process (ports default to the architecture's).
+
+    ``global_args`` go before ``serve`` (``--log-format json``: one format for all)."""
     chosen = dict(ports or {})
     processes = {
         service.name: ServiceProcess(
@@ -183,6 +191,7 @@ def local_supervisor(
             port=chosen.get(service.name, service.port),
             env=env,
             extra_args=extra_args,
+            global_args=global_args,
         )
         for service in LOCAL_SERVICES
     }

@@ -64,6 +64,15 @@ SERVICES = ("gateway", "processor", "metrics-engine", "read-model")
 
 _CONNECTION_SHUTDOWN_S = 10.0
 
+_LABELS = {
+    "rabbitmq": "RabbitMQ",
+    "postgres": "PostgreSQL",
+    "redis": "Redis",
+    "mongo-events": "MongoDB (events)",
+    "mongo-dead-letters": "MongoDB (dead letters)",
+}
+"""How each connection is named in the "waiting for ..." lines."""
+
 A = TypeVar("A", bound=SelfReporting)
 
 
@@ -167,7 +176,9 @@ class ServiceProcess(ServiceTree):
         url: str,
         prepare: Callable[[A], Awaitable[None]] | None = None,
     ) -> Connection[A]:
-        connection = Connection(name, open_adapter, url, prepare=prepare)
+        connection = Connection(
+            name, open_adapter, url, prepare=prepare, label=_LABELS.get(name, name)
+        )
         self._connections.append(connection)  # type: ignore[arg-type]
         return connection
 

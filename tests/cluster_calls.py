@@ -27,6 +27,17 @@ def fresh_cluster_up(rollout_timeout_s: int) -> list[list[str]]:
         ["kubectl", "config", "use-context", "kind-task-observatory"],
         ["docker", "build", "-t", IMAGE, "."],
         ["kind", "load", "docker-image", IMAGE, "--name", "task-observatory"],
+        ["kubectl", "apply", "-f", "manifests/ingress-nginx/deploy.yaml"],
+        [
+            "kubectl",
+            "-n",
+            "ingress-nginx",
+            "wait",
+            "--for=condition=ready",
+            "pod",
+            "--selector=app.kubernetes.io/component=controller",
+            f"--timeout={rollout_timeout_s}s",
+        ],
         ["kubectl", "apply", "-k", "manifests/overlays/kind"],
         *(
             [

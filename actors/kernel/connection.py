@@ -44,6 +44,14 @@ class SelfReporting(Protocol):
 
 T = TypeVar("T", bound=SelfReporting)
 
+_SAME_REASON_CHARS = 120
+"""Reasons alike this far are the same (MongoDB's end with a topology id new each time)."""
+_MAX_REASON_CHARS = 300
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 1] + "…"
+
 
 class Connection(Generic[T]):
     """Keeps an adapter connected: retries opening it, then holds it until stopped."""
@@ -57,8 +65,11 @@ class Connection(Generic[T]):
         prepare: Callable[[T], Awaitable[None]] | None = None,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 15.0,
+        label: str | None = None,
     ) -> None:
         self.name = name
+        self.label = label or name
+        """How the server is called in log lines, e.g. ``"RabbitMQ"``."""
         self._open = open_adapter
         self.current: T | None = None
         """The open adapter while connected, else ``None``."""
@@ -133,14 +144,27 @@ class Connection(Generic[T]):
                         self._state = ActorState.STOPPING
                     return
                 except DependencyUnavailable as exc:
-                    self.last_error = str(exc)
+                    # One line per attempt; the (long) reason only when it is new, so a
+                    # server that stays away costs one short line per retry.
+                    text = str(exc)
+                    same = self.last_error is not None and (
+                        text[:_SAME_REASON_CHARS] == self.last_error[:_SAME_REASON_CHARS]
+                    )
+                    reason = None if same else _shorten(text)
+                    self.last_error = text
                     log.warning(
-                        "dependency.unavailable name=%s url=%s attempt=%d retry_in_s=%.1f error=%s",
-                        self.name,
+                        "waiting for %s at %s (attempt %d, next in %s s)%s",
+                        self.label,
                         self._url,
                         self.attempts,
-                        delay_s,
-                        exc,
+                        f"{delay_s:g}",
+                        "" if reason is None else f": {reason}",
+                        extra={
+                            "event": "dependency.unavailable",
+                            "dependency": self.name,
+                            "attempt": self.attempts,
+                            "retry_in_s": delay_s,
+                        },
                     )
                 finally:
                     self.current = None

@@ -17,18 +17,22 @@ import json
 import logging
 import logging.config
 import sys
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "ACTOR",
     "CORRELATION_ID",
     "JOB_ID",
+    "LIBRARY_LOGGERS",
+    "QUIET_LOGGERS",
     "SERVICE",
     "ContextFilter",
     "JsonFormatter",
+    "RateLimit",
     "bind",
     "configure_logging",
 ]
@@ -107,21 +111,85 @@ class JsonFormatter(logging.Formatter):
 
 
 class ConsoleFormatter(logging.Formatter):
-    """Readable lines for a terminal: time level [service/actor] message ids."""
+    """Readable lines for a terminal: time level [service/actor] message ids.
+
+    Each id appears once per line: a message that already names it (``job.accepted
+    job_id=...``, logged where the id is also bound) gets no second copy.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
         base = (
             f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} "
             f"[{getattr(record, 'service', '-')}/{getattr(record, 'actor', '-')}] "
-            f"{record.getMessage()}"
+            f"{message}"
         )
-        correlation = getattr(record, "correlationId", "-")
-        job = getattr(record, "jobId", "-")
-        if correlation != "-" or job != "-":
-            base += f" correlationId={correlation} jobId={job}"
+        for name in ("correlationId", "jobId"):
+            value = getattr(record, name, "-")
+            if value != "-" and value not in message:
+                base += f" {name}={value}"
         if record.exc_info:
             base += "\n" + self.formatException(record.exc_info)
         return base
+
+
+LIBRARY_LOGGERS = ("aio_pika", "aiormq", "coredis", "pymongo")
+"""Client libraries of the servers: kept at WARNING and rate limited by :class:`RateLimit`
+(while a server is away they would repeat the same line at every reconnect; the
+``Connection`` that retries already says so once per attempt)."""
+
+QUIET_LOGGERS = ("httpx", "httpcore", "hypercorn.access", "hypercorn.error", "aiosqlite")
+"""Kept at WARNING: a line per HTTP request (``HTTP Request: GET .../healthz "503"``), the
+server's "Running on ... (CTRL + C to quit)" (``http.listening`` says it), SQLite calls."""
+
+
+class RateLimit(logging.Filter):
+    """Lets one record per logger and message template through per ``period_s``.
+
+    The next one after a quiet spell says how many like it were held back. Only the
+    records of ``prefixes`` (logger names and their children) are limited.
+
+    Args:
+        prefixes: logger names whose records are limited.
+        period_s: the window per (logger, template).
+        now: the clock, a parameter so that tests control time.
+    """
+
+    def __init__(
+        self,
+        prefixes: tuple[str, ...] = LIBRARY_LOGGERS,
+        *,
+        period_s: float = 60.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._prefixes = prefixes
+        self._period_s = period_s
+        self._now = now
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+        """(logger, template) -> (when one was last let through, how many held back since)."""
+
+    def _limited(self, name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in self._prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._limited(record.name):
+            return True
+        key = (record.name, str(record.msg))
+        now = self._now()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self._period_s:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        if len(self._last) >= _RATE_LIMIT_KEYS and key not in self._last:
+            self._last.clear()  # bounded: forget the windows rather than grow
+        self._last[key] = (now, 0)
+        if last is not None and last[1]:
+            record.msg = f"{record.msg} ({last[1]} more like this in the last {self._period_s:g} s)"
+        return True
+
+
+_RATE_LIMIT_KEYS = 1024
 
 
 def configure_logging(*, level: str = "INFO", json_lines: bool | None = None) -> None:
@@ -139,7 +207,7 @@ def configure_logging(*, level: str = "INFO", json_lines: bool | None = None) ->
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "filters": {"context": {"()": ContextFilter}},
+            "filters": {"context": {"()": ContextFilter}, "rate_limit": {"()": RateLimit}},
             "formatters": {
                 "json": {"()": JsonFormatter},
                 "console": {"()": ConsoleFormatter},
@@ -149,13 +217,10 @@ def configure_logging(*, level: str = "INFO", json_lines: bool | None = None) ->
                     "class": "logging.StreamHandler",
                     "stream": "ext://sys.stderr",
                     "formatter": formatter,
-                    "filters": ["context"],
+                    "filters": ["context", "rate_limit"],
                 }
             },
             "root": {"level": level, "handlers": ["stderr"]},
-            "loggers": {
-                "hypercorn.access": {"level": "WARNING"},
-                "aiosqlite": {"level": "WARNING"},
-            },
+            "loggers": {name: {"level": "WARNING"} for name in (*QUIET_LOGGERS, *LIBRARY_LOGGERS)},
         }
     )

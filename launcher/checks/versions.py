@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["OUR_IMAGE", "VERSION_LABEL", "VersionReport", "check_versions", "split_image"]
 
 OUR_IMAGE = "task-observatory"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+PART_OF = "task-observatory"
 VERSION_LABEL = "app.kubernetes.io/version"
 
 
@@ -95,6 +97,8 @@ def _check_document(doc: dict[str, Any], where: str, version: str, report: Versi
     if doc.get("kind") == "Kustomization" and isinstance(doc.get("labels"), list):
         label_sets += [entry.get("pairs") for entry in doc["labels"] if isinstance(entry, dict)]
     for labels in label_sets:
+        if isinstance(labels, dict) and labels.get(PART_OF_LABEL, PART_OF) != PART_OF:
+            continue  # a third party's object (manifests/ingress-nginx): its own version
         if isinstance(labels, dict) and VERSION_LABEL in labels:
             report.labels += 1
             value = str(labels[VERSION_LABEL])

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from launcher.cluster._run import Runner
 
 __all__ = [
+    "INGRESS_URL",
     "STEPS",
     "VERIFY_ENV",
     "ClusterOptions",
@@ -85,17 +86,35 @@ class _Skipped(Exception):
     """A step decided it has nothing to do; the message says why."""
 
 
+INGRESS_URL = "http://127.0.0.1:80"
+"""Where the kind node's port 80 (the ingress controller) answers on this machine."""
+
+
 async def verify_healthz(
-    urls: dict[str, str], *, attempts: int = 10, delay_s: float = 1.0, timeout_s: float = 5.0
+    urls: dict[str, str],
+    *,
+    attempts: int = 10,
+    delay_s: float = 1.0,
+    timeout_s: float = 5.0,
+    ingress_url: str = INGRESS_URL,
 ) -> None:
-    """GET /healthz of the gateway and read model through the forwards, with bounded retries."""
+    """GET /healthz of the gateway and read model through the forwards, then through the
+    Ingress (by host name, sent to ``ingress_url``), with bounded retries each."""
+    checks: list[tuple[str, str | None]] = [
+        (f"{urls[name]}/healthz", None) for name in ("gateway", "read-model")
+    ]
+    checks += [
+        (f"{ingress_url}/healthz", kubectl.INGRESS_HOSTS[name])
+        for name in ("gateway", "read-model")
+    ]
     async with httpx.AsyncClient(timeout=timeout_s) as client:
-        for name in ("gateway", "read-model"):
-            url = f"{urls[name]}/healthz"
+        for url, host in checks:
+            headers: dict[str, str] = {} if host is None else {"Host": host}
+            shown = url if host is None else f"http://{host}/healthz (via {ingress_url})"
             last = "no answer"
             for attempt in range(attempts):
                 try:
-                    response = await client.get(url)
+                    response = await client.get(url, headers=headers)
                 except httpx.HTTPError as error:
                     last = f"{type(error).__name__}: {error}"
                 else:
@@ -105,7 +124,7 @@ async def verify_healthz(
                 if attempt + 1 < attempts:
                     await anyio.sleep(delay_s)
             else:
-                raise RuntimeError(f"{url} did not answer 200 after {attempts} tries ({last})")
+                raise RuntimeError(f"{shown} did not answer 200 after {attempts} tries ({last})")
 
 
 async def restart_port_forwards(state_path: Path) -> str:
@@ -171,8 +190,11 @@ async def cluster_up(
         return f"loaded {docker.IMAGE} into the cluster nodes"
 
     async def deploy() -> str:
+        # The controller first: the Ingress is admitted by its webhook.
+        await kubectl.apply_ingress_controller(runner)
+        await kubectl.wait_ingress_controller(runner, timeout_s=options.rollout_timeout_s)
         await kubectl.apply(runner)
-        return f"applied {kubectl.KUSTOMIZE_DIR}"
+        return f"applied ingress-nginx {kubectl.INGRESS_NGINX_VERSION} and {kubectl.KUSTOMIZE_DIR}"
 
     async def pods() -> str:
         for name in kubectl.DEPLOYMENTS:
@@ -189,7 +211,7 @@ async def cluster_up(
                 raise _Skipped(f"{VERIFY_ENV}=skip (meant for tests only)")
             check = verify_healthz
         await check(urls)  # failing is a warning: the pods are ready, maybe a server is not
-        return "gateway and read model answer /healthz"
+        return "gateway and read model answer /healthz, through the forwards and the Ingress"
 
     async def ready() -> str:
         return "; ".join(f"{name} {url}" for name, url in urls.items())

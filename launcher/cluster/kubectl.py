@@ -21,22 +21,38 @@ __all__ = [
     "CONTEXT",
     "DEPLOYMENTS",
     "FORWARDS",
+    "INGRESS_HOSTS",
+    "INGRESS_NGINX_MANIFEST",
+    "INGRESS_NGINX_VERSION",
     "KUSTOMIZE_DIR",
     "NAMESPACE",
     "Forward",
     "apply",
+    "apply_ingress_controller",
     "context_exists",
     "deployments",
     "nodes",
     "rollout_status",
     "start_port_forward",
     "use_context",
+    "wait_ingress_controller",
 ]
 
 CONTEXT = f"kind-{CLUSTER_NAME}"
 NAMESPACE = "task-observatory"
 KUSTOMIZE_DIR = "manifests/overlays/kind"
 DEPLOYMENTS = ("gateway", "processor", "metrics-engine", "read-model")
+
+INGRESS_NGINX_VERSION = "v1.15.1"
+INGRESS_NGINX_MANIFEST = "manifests/ingress-nginx/deploy.yaml"
+"""The ingress-nginx controller for kind, kept in the repository (images pinned by digest)."""
+INGRESS_NGINX_NAMESPACE = "ingress-nginx"
+INGRESS_HOSTS = {
+    "read-model": "observatory.localhost",
+    "gateway": "gateway.observatory.localhost",
+    "grafana": "grafana.observatory.localhost",
+}
+"""The Ingress's host per service (manifests/base/ingress.yaml)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +115,40 @@ async def apply(runner: Runner) -> CompletedCommand:
         ["kubectl", "apply", "-k", KUSTOMIZE_DIR],
         timeout_s=180.0,
         hint=f"Check the manifests render with `kubectl kustomize {KUSTOMIZE_DIR}`.",
+    )
+
+
+async def apply_ingress_controller(runner: Runner) -> CompletedCommand:
+    """``kubectl apply -f manifests/ingress-nginx/deploy.yaml`` (idempotent)."""
+    return await runner.run(
+        ["kubectl", "apply", "-f", INGRESS_NGINX_MANIFEST],
+        timeout_s=180.0,
+        hint=f"Check the file renders with `kubectl apply --dry-run=client -f {INGRESS_NGINX_MANIFEST}`.",
+    )
+
+
+async def wait_ingress_controller(runner: Runner, *, timeout_s: float) -> CompletedCommand:
+    """Wait (in kubectl) until the ingress-nginx controller pod is ready, at most ``timeout_s``.
+
+    Our Ingress can only be applied once the controller's admission webhook answers.
+    """
+    seconds = math.ceil(timeout_s)
+    return await runner.run(
+        [
+            "kubectl",
+            "-n",
+            INGRESS_NGINX_NAMESPACE,
+            "wait",
+            "--for=condition=ready",
+            "pod",
+            "--selector=app.kubernetes.io/component=controller",
+            f"--timeout={seconds}s",
+        ],
+        timeout_s=seconds + 30.0,
+        hint=(
+            f"See why with `kubectl -n {INGRESS_NGINX_NAMESPACE} describe pods`; the controller "
+            "listens on the kind node's ports 80 and 443 (manifests/overlays/kind/kind-cluster.yaml)."
+        ),
     )
 
 

@@ -327,13 +327,13 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         JOB_ID.set(envelope.job_id)
         failure = await publish([message])
         if failure is not None:
-            log.warning("job.publish_failed job_id=%s reason=%s", envelope.job_id, failure)
+            log.warning("job.publish_failed reason=%s", failure)  # jobId: bound above
             return reject(
                 503,
                 f"The broker did not confirm job {envelope.job_id} ({failure}); nothing was "
                 "accepted. Retry with the same id: resubmitting an id never runs a job twice.",
             )
-        log.info("job.accepted job_id=%s type=%s", envelope.job_id, envelope.job_type)
+        log.info("job.accepted type=%s", envelope.job_type)  # jobId: bound above
         return jsonify({"jobId": envelope.job_id, "eventId": envelope.event_id}), 202
 
     @app.post("/jobs/batch")

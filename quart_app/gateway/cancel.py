@@ -139,8 +139,7 @@ def install_cancel_route(app: Quart, jobs: JobStore | None) -> None:
             ), 409
         status = (answer.status or JobStatus.PENDING).value
         log.info(
-            "job.cancel_requested job_id=%s status=%s queued=%s requested_by=%s",
-            job_id,
+            "job.cancel_requested status=%s queued=%s requested_by=%s",  # jobId: bound above
             status,
             answer.status is None,
             answer.request.requested_by,

@@ -229,15 +229,13 @@ def install_retry_routes(
         envelope = retry_envelope(record, producer=producer, by=by, at=utc_now())
         failure = await publish([envelope.to_message()])
         if failure is not None:
-            log.warning("job.retry_publish_failed job_id=%s reason=%s", job_id, failure)
+            log.warning("job.retry_publish_failed reason=%s", failure)  # jobId: bound above
             return json_error(
                 503,
                 f"The broker did not confirm the retry of job {job_id} ({failure}); nothing "
                 "was requeued. Ask again.",
             )
-        log.info(
-            "job.retry_requested job_id=%s round=%d role=%s", job_id, record.round + 1, by["role"]
-        )
+        log.info("job.retry_requested round=%d role=%s", record.round + 1, by["role"])
         body = {
             "jobId": job_id,
             "round": record.round + 1,

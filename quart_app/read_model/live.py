@@ -208,6 +208,8 @@ class LiveFeed(Periodic):
         self.history = history if history is not None else ThroughputHistory()
         self._subscribers: set[Subscription] = set()
         self._latest: dict[str, bytes] = {}
+        self._skipping: set[str] = set()
+        """Parts whose server is away: said once when it goes, once when it is back."""
         """The last message of each snapshot kind, for new clients."""
         self._fresh: set[Subscription] = set()
         """Clients that get the whole snapshot at the end of the next tick."""
@@ -274,7 +276,14 @@ class LiveFeed(Periodic):
             try:
                 await part()
             except DependencyUnavailable as exc:
-                log.warning("stream.part_skipped part=%s error=%s", name, exc)
+                # Once per outage, not once per tick: the connection logs its retries.
+                if name not in self._skipping:
+                    self._skipping.add(name)
+                    log.warning("stream.part_skipped part=%s error=%s", name, exc)
+            else:
+                if name in self._skipping:
+                    self._skipping.discard(name)
+                    log.info("stream.part_resumed part=%s", name)
         self._publish("alerts", self._alerts.to_json())
         # New clients: everything as read in this very tick (never older than what they
         # fetched before subscribing, so their counters never step back).

@@ -107,16 +107,25 @@ async def test_a_service_whose_server_is_away_retries_and_says_so(
         base = f"http://127.0.0.1:{service.http.port}"
         assert (await client.get(f"{base}/readyz")).status_code == 200
         with anyio.fail_after(20):
-            while sum("name=postgres" in r.getMessage() for r in caplog.records) < 2:  # noqa: ASYNC110
+            while len(_waiting_for_postgres(caplog)) < 2:  # noqa: ASYNC110
                 await anyio.sleep(0.1)
         health = await client.get(f"{base}/healthz")
         service.request_stop()
 
     assert health.status_code == 503
     assert "processor/postgres" in health.json()["unhealthy"]
-    lines = [r.getMessage() for r in caplog.records if "name=postgres" in r.getMessage()]
-    assert all(f"url=postgresql://observatory:***@127.0.0.1:{dead}/test" in line for line in lines)
+    lines = _waiting_for_postgres(caplog)
+    # One line per retry, numbered; the URL with its password hidden (issue 16).
+    for attempt, line in enumerate(lines, start=1):
+        assert line.startswith(
+            f"waiting for PostgreSQL at postgresql://observatory:***@127.0.0.1:{dead}/test "
+            f"(attempt {attempt}, next in "
+        ), line
     assert not any("s3cret" in line for line in lines)
+
+
+def _waiting_for_postgres(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if getattr(r, "dependency", "") == "postgres"]
 
 
 def test_observatory_migrate_applies_the_migrations_once(postgres_url: str) -> None:

@@ -261,6 +261,17 @@ def test_readable_progress_without_json(
             "deployment/processor",
         ),
         (
+            # The Ingress is not applied before the controller (its webhook) is ready.
+            {"FAKE_INGRESS_WAIT_FAIL": "1"},
+            "deploy",
+            [
+                "-n ingress-nginx wait --for=condition=ready pod",
+                "timed out waiting for the condition",
+                "kubectl -n ingress-nginx describe pods",
+            ],
+            "--selector=app.kubernetes.io/component=controller",
+        ),
+        (
             {"FAKE_PORT_FORWARD_FAIL": "grafana"},
             "port-forwards",
             ["port-forward svc/grafana 3001:3000`", "address already in use", "lsof -i :3001"],
