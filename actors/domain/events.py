@@ -8,6 +8,7 @@ re-emits the *same* ids, and the metrics engine stores and counts each only once
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,17 @@ CONTRACT_VERSION = "1.0.0"
 
 # Fixed namespace for uuid5 event ids; changing it would re-count every redelivered job.
 _EVENT_NAMESPACE = uuid.UUID("6f1c2a52-7f0e-4d1e-9a57-0b3e7c4a9d10")
+_NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
+
+
+def _name_id(name: str) -> str:
+    """``str(uuid.uuid5(_EVENT_NAMESPACE, name))``, without the ``UUID`` object: three of
+    these per job are on the processor's hot path, and this is about three times faster."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    digits = raw.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 class EventType(enum.StrEnum):
@@ -111,14 +123,14 @@ def lifecycle_event_id(
         name = f"{key}:terminal"
     else:
         name = f"{key}:{event_type.value}"
-    return str(uuid.uuid5(_EVENT_NAMESPACE, name))
+    return _name_id(name)
 
 
 def attempt_failed_event_id(job_id: str, attempt: int, *, round_: int = 1) -> str:
     """The deterministic id of the ``job.executed`` event saying attempt ``attempt`` failed
     and will be retried (distinct from the id of the event saying it started)."""
     key = _round_key(job_id, round_)
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{key}:{EventType.EXECUTED.value}:{attempt}:retry"))
+    return _name_id(f"{key}:{EventType.EXECUTED.value}:{attempt}:retry")
 
 
 def interrupted_event_id(job_id: str, attempt: int, at: str, *, round_: int = 1) -> str:
@@ -135,7 +147,7 @@ def retry_requested_event_id(job_id: str, round_: int) -> str:
     """The deterministic id of the retry request starting round ``round_`` (a
     ``job.created`` envelope; two requests racing to start the same round are one event,
     counted once)."""
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{job_id}:retry:{round_}"))
+    return _name_id(f"{job_id}:retry:{round_}")
 
 
 def is_retry_request(event_type: EventType, event_id: str, payload: Mapping[str, object]) -> bool:

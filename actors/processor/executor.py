@@ -34,7 +34,6 @@ returns the delivery to the queue.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
@@ -51,6 +50,8 @@ from actors.kernel import Actor
 from actors.observability.logs import ACTOR, SERVICE, bind
 from actors.processor.emitter import seconds_since
 from actors.processor.messages import Finished, Interrupted, Outcome, RetryScheduled, StartJobs
+from actors.processor.series import LabelChildren
+from contracts import dump_json
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -119,7 +120,7 @@ class Attempt:
             with anyio.fail_after(timeout_s):
                 handler = registered.invoke(context, threads=threads)
                 result = await (handler if guard is None else guard(handler))
-            json.dumps(result)
+            dump_json(result)  # raises TypeError for what JSON cannot carry
         except _Cancelled:
             raise
         except TimeoutError:
@@ -174,6 +175,9 @@ class Executor(Actor[StartJobs]):
         self._log_fields: tuple[str, str] = ("-", "-")
         """The service and actor path this executor runs under (its grace timer is
         started from the stopping supervisor's context)."""
+        self._queue_wait = LabelChildren(metrics.queue_wait_seconds)
+        self._processing = LabelChildren(metrics.processing_seconds)
+        self._non_retryable = LabelChildren(metrics.non_retryable)
 
     def running(self) -> list[str]:
         """The ids of the jobs whose handler runs here."""
@@ -301,7 +305,7 @@ class Executor(Actor[StartJobs]):
                         async with self._type_limiter(registered), self._limiter:
                             if job.attempt == 1:
                                 # A retry's wait is its backoff, not the queue's.
-                                self._metrics.queue_wait_seconds.labels(job_type).observe(
+                                self._queue_wait(job_type).observe(
                                     seconds_since(job.created.occurred_at)
                                 )
                             started = handler_started = anyio.current_time()
@@ -321,9 +325,9 @@ class Executor(Actor[StartJobs]):
                     await self._persister.send(self._interrupted(job, handler_started))
                     return
             if attempt.non_retryable:
-                self._metrics.non_retryable.labels(job_type).inc()
+                self._non_retryable(job_type).inc()
             duration_s = anyio.current_time() - started
-            self._metrics.processing_seconds.labels(job_type).observe(duration_s)
+            self._processing(job_type).observe(duration_s)
             cancel = self._cancels.pop(spec.id, None)
             outcome = (
                 self._outcome(job, registered, max_attempts, duration_s, attempt)
@@ -370,7 +374,9 @@ class Executor(Actor[StartJobs]):
         spec = job.spec
         error = attempt.error
         if error is None:
-            log.info("job.completed type=%s duration_s=%.4f", spec.type, duration_s)
+            # DEBUG: a line per job costs more than a short job; the persister logs one
+            # INFO line per batch of outcomes (failures and retries keep theirs).
+            log.debug("job.completed type=%s duration_s=%.4f", spec.type, duration_s)
             return Finished(job, JobStatus.COMPLETED, utc_now(), result=attempt.result)
         now = datetime.now(UTC)
         if attempt.retryable and job.attempt < max_attempts:

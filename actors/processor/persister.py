@@ -9,6 +9,7 @@ a delivery is acknowledged only once its outcome is stored and its events confir
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import anyio
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from actors.stores import JobStore
 
 __all__ = ["Persister"]
+
+log = logging.getLogger(__name__)
 
 
 class Persister(Actor[Outcome]):
@@ -71,9 +74,19 @@ class Persister(Actor[Outcome]):
             lambda: self._store.apply_transitions(transitions), what="job store (terminal)"
         )
         outbox = Outbox()
+        recorder = self._recorder
+        completed, failed, retried = recorder.completed, recorder.failed, recorder.retried
         for outcome, status in zip(messages, statuses, strict=True):
-            await self._recorder.stored(outcome, status, outbox)
+            await recorder.stored(outcome, status, outbox)
         await outbox.flush(self._publisher)
+        # One INFO line per batch: the executor's line per completed job is DEBUG.
+        log.info(
+            "jobs.recorded count=%d completed=%d failed=%d retried=%d",
+            len(messages),
+            recorder.completed - completed,
+            recorder.failed - failed,
+            recorder.retried - retried,
+        )
         if self._validator is not None:
             try:
                 await self._validator.send(Released(tuple(m.job.spec.id for m in messages)))

@@ -24,6 +24,7 @@ from actors.processor.emitter import (
     seconds_since,
 )
 from actors.processor.messages import Cancelled, Finished, Interrupted, RetryScheduled
+from actors.processor.series import LabelChildren
 
 if TYPE_CHECKING:
     from actors.domain.events import Envelope
@@ -87,6 +88,11 @@ class Recorder:
         self._store = store
         self._emitter = emitter
         self._metrics = metrics
+        self._retried = LabelChildren(metrics.retried)
+        self._processed = LabelChildren(metrics.processed)
+        self._completed = LabelChildren(metrics.completed)
+        self._failed = LabelChildren(metrics.failed)
+        self._end_to_end = LabelChildren(metrics.end_to_end_seconds)
         self.completed = 0
         """Jobs recorded COMPLETED here."""
         self.failed = 0
@@ -111,21 +117,19 @@ class Recorder:
         elif isinstance(outcome, RetryScheduled) and status is JobStatus.PENDING:
             # Stored as a retry (or found stored so by an earlier try of this batch).
             self.retried += 1
-            self._metrics.retried.labels(job_type).inc()
+            self._retried(job_type).inc()
             outbox.events.append(self._emitter.attempt_failed(outcome))
             outbox.retry(job, job.attempt + 1, outcome.delay_s)
             outbox.settle(job, submission=False)
         elif isinstance(outcome, Finished | Cancelled) and status is _asked(outcome):
-            self._metrics.processed.labels(job_type).inc()
+            self._processed(job_type).inc()
             if status is JobStatus.COMPLETED:
                 self.completed += 1
-                self._metrics.completed.labels(job_type).inc()
+                self._completed(job_type).inc()
             else:
                 self.failed += 1
-                self._metrics.failed.labels(job_type).inc()
-            self._metrics.end_to_end_seconds.labels(job_type).observe(
-                seconds_since(job.created.occurred_at)
-            )
+                self._failed(job_type).inc()
+            self._end_to_end(job_type).observe(seconds_since(job.created.occurred_at))
             if isinstance(outcome, Cancelled):
                 # A job cancelled before its first attempt was never announced: its
                 # submission and validation (same ids as ever, so stored and counted

@@ -85,10 +85,12 @@ FIGURES = (
     Figure("latency_p99_s", Phase.LATENCY, "s"),
     Figure("latency_max_s", Phase.LATENCY, "s"),
     Figure("http_ceiling_rate", Phase.HTTP_CEILING, "jobs/s"),
+    Figure("processor_single_rate", Phase.PROCESSOR, "jobs/s"),
     Figure("processor_alone_rate", Phase.PROCESSOR, "jobs/s"),
     Figure("relay_ceiling_rate", Phase.RELAY, "msgs/s"),
     Figure("peer_celery_rate", Phase.PEER_CELERY, "jobs/s"),
     Figure("processor_vs_relay", None, "ratio"),
+    Figure("processor_single_vs_relay", None, "ratio"),
     Figure("processor_vs_celery", None, "ratio"),
     Figure("e2e_batch_vs_relay", None, "ratio"),
     Figure("submit_single_vs_http_ceiling", None, "ratio"),
@@ -97,6 +99,7 @@ FIGURES = (
 
 RATIOS = {
     "processor_vs_relay": ("processor_alone_rate", "relay_ceiling_rate"),
+    "processor_single_vs_relay": ("processor_single_rate", "relay_ceiling_rate"),
     "processor_vs_celery": ("processor_alone_rate", "peer_celery_rate"),
     "e2e_batch_vs_relay": ("e2e_rate_batch", "relay_ceiling_rate"),
     "submit_single_vs_http_ceiling": ("submit_rate_single", "http_ceiling_rate"),

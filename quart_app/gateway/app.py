@@ -7,7 +7,6 @@ published.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -25,8 +24,9 @@ from actors.domain.handlers import no_handler_error
 from actors.domain.jobs import JobStatus
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.observability.logs import JOB_ID
+from actors.pipeline.packing import pack_envelopes
 from actors.pipeline.publisher import PublishRequest
-from contracts import SchemaName, depth_issue, get_contracts, parse_json
+from contracts import SchemaName, depth_issue, dump_json, get_contracts, parse_json
 from quart_app._common import install_common, json_error
 from quart_app.auth import TokenBucket, client_key, retry_after, secure
 from quart_app.gateway.cancel import install_cancel_route
@@ -395,7 +395,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         messages: list[OutgoingMessage] = []
         for submission in document:
             issues = check(submission)
-            size = len(json.dumps(submission, separators=(",", ":")).encode())
+            size = len(dump_json(submission))  # UTF-8 bytes, as POST /jobs counts them
             if size > settings.max_body_bytes:
                 issues = [
                     ValidationIssue(
@@ -423,7 +423,9 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             results.append({"jobId": envelope.job_id, "eventId": envelope.event_id})
         accepted = len(messages)
         if accepted:
-            failure = await publish(messages)
+            # Packed as JSON arrays of envelopes (actors.pipeline.packing): the broker and
+            # the processor pay their per-message costs once per pack, not per job.
+            failure = await publish(pack_envelopes(messages), jobs=False)
             if failure is not None:
                 log.warning("batch.publish_failed jobs=%d reason=%s", accepted, failure)
                 return reject(
@@ -431,6 +433,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
                     f"The broker did not confirm the batch of {accepted} jobs ({failure}); "
                     "retry it whole with the same ids: a resubmitted id never runs twice.",
                 )
+            metrics.accepted.inc(accepted)  # jobs, not the messages that carry them
         rejected = len(document) - accepted
         if rejected:
             metrics.rejected.labels("400").inc(rejected)

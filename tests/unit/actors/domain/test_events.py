@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import json
+import uuid
 
+from hypothesis import given, strategies as st
+
+from actors.domain import events
 from actors.domain.events import Envelope, EventType, Producer, envelopes_to_message
 from contracts import SchemaName, get_contracts
 
@@ -69,3 +73,34 @@ def test_envelopes_to_message_carries_them_as_one_array() -> None:
     assert json.loads(message.body) == [first.to_json(), second.to_json()]
     assert message.correlation_id == "c"
     assert message.message_id != other.message_id  # a fresh id per message
+
+
+@given(job_id=st.text(max_size=60), attempt=st.integers(1, 1000), round_=st.integers(1, 10))
+def test_event_ids_are_the_uuid5_of_their_names_as_ever(
+    job_id: str, attempt: int, round_: int
+) -> None:
+    # The fast path must give exactly uuid5's ids: a changed id re-counts redelivered jobs.
+    key = job_id if round_ == 1 else f"{job_id}:round:{round_}"
+
+    def uuid5(name: str) -> str:
+        return str(uuid.uuid5(events._EVENT_NAMESPACE, name))
+
+    assert events.lifecycle_event_id(job_id, EventType.VALIDATED, round_=round_) == uuid5(
+        f"{key}:job.validated"
+    )
+    assert events.lifecycle_event_id(job_id, EventType.EXECUTED, attempt, round_=round_) == uuid5(
+        f"{key}:job.executed:{attempt}"
+    )
+    assert events.lifecycle_event_id(job_id, EventType.FAILED, round_=round_) == uuid5(
+        f"{key}:terminal"
+    )
+    assert events.attempt_failed_event_id(job_id, attempt, round_=round_) == uuid5(
+        f"{key}:job.executed:{attempt}:retry"
+    )
+    assert events.retry_requested_event_id(job_id, round_) == uuid5(f"{job_id}:retry:{round_}")
+
+
+def test_a_known_event_id_is_unchanged() -> None:
+    assert events.lifecycle_event_id("job-1", EventType.COMPLETED) == str(
+        uuid.uuid5(uuid.UUID("6f1c2a52-7f0e-4d1e-9a57-0b3e7c4a9d10"), "job-1:terminal")
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -41,7 +41,7 @@ async def gateway(broker: MemoryBroker) -> AsyncIterator[GatewayService]:
         service.publisher.request_stop()
 
 
-async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
+async def _published(broker: MemoryBroker) -> list[Any]:
     async with broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
         if await broker.queue_depth(JOBS_CREATED) == 0:
             return []
@@ -208,10 +208,29 @@ async def test_a_batch_publishes_the_valid_jobs_and_reports_each_in_order(
     assert contracts.issues(SchemaName.JOB_ACCEPTED, third) == []
     assert contracts.issues(SchemaName.ERROR, bad) == []
     assert [d["path"] for d in bad["details"]] == ["/type"]
-    published = await _published(broker)
-    assert [e["eventId"] for e in published] == [first["eventId"], third["eventId"]]
+    # Packed: one message carries both envelopes, as a JSON array, in order.
+    [packed] = await _published(broker)
+    assert isinstance(packed, list)
+    assert [e["eventId"] for e in packed] == [first["eventId"], third["eventId"]]
     metrics = await (await client.get("/metrics")).get_data(as_text=True)
     assert "gateway_jobs_accepted_total 2.0" in metrics
+
+
+async def test_a_large_batch_is_published_in_packs_of_at_most_fifty_envelopes(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    response = await client.post(
+        "/jobs/batch", json=[{"type": "echo", "payload": {"n": n}} for n in range(120)]
+    )
+    assert response.status_code == 202
+    accepted = [r["eventId"] for r in (await response.get_json())["results"]]
+    published = await _published(broker)
+    assert [len(pack) for pack in published] == [50, 50, 20]
+    assert [e["eventId"] for pack in published for e in pack] == accepted
+    assert [e["payload"]["payload"]["n"] for pack in published for e in pack] == list(range(120))
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert "gateway_jobs_accepted_total 120.0" in metrics
 
 
 async def test_a_batch_must_be_a_bounded_non_empty_array(
