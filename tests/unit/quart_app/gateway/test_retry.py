@@ -50,8 +50,10 @@ async def _gateway(
     service = GatewayService(broker, settings, handlers=DEFAULT_REGISTRY, jobs=jobs)
     async with anyio.create_task_group() as tg:
         await tg.start(service.publisher.run)
+        await tg.start(service.ledger.run)
         yield service
         service.publisher.request_stop()
+        service.ledger.request_stop()
 
 
 @pytest.fixture
