@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 def _job(http: httpx.Client, read_model: str, job_id: str) -> dict[str, object]:
     response = http.get(f"{read_model}/jobs/{job_id}")
-    return response.json() if response.status_code == 200 else {}  # type: ignore[no-any-return]
+    return response.json() if response.status_code == 200 else {}
 
 
 def _event_types(job: dict[str, object]) -> list[str]:
