@@ -300,3 +300,38 @@ async def test_issue_16_any_other_correlation_id_is_400_naming_the_header(
         {"path": "/headers/X-Correlation-Id", "message": "Not a valid correlation id."}
     ]
     assert await _published(broker) == []
+
+
+async def test_issue_16_two_requests_for_one_id_in_one_round_are_decided_in_turn(
+    broker: MemoryBroker,
+) -> None:
+    jobs = _CountingJobStore()
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
+    client = service.http.app.test_client()
+    job_id = str(uuid.uuid4())
+    statuses: dict[int, int] = {}
+
+    async def submit(n: int) -> None:
+        job = _job(job_id, payload={"n": n}) if n else {"type": "echo"}
+        response = await client.post("/jobs", json=job)
+        statuses[n] = response.status_code
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.ledger.run)
+        await tg.start(service.publisher.run)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as requests:
+                requests.start_soon(submit, 0)
+                await jobs.first_entered.wait()
+                requests.start_soon(submit, 1)
+                requests.start_soon(submit, 2)
+                await anyio.wait_all_tasks_blocked()
+                jobs.release.set()
+        service.publisher.request_stop()
+        service.ledger.request_stop()
+
+    assert statuses[0] == 202
+    assert sorted([statuses[1], statuses[2]]) == [202, 409]
+    assert jobs.claim_calls == 3  # the blocked one, then the id's two claims in turn
+    published = await _published(broker)
+    assert len(published) == 2
