@@ -27,6 +27,7 @@ import anyio
 
 from actors.errors import StoreUnavailable
 from actors.kernel import Actor
+from actors.kernel.periodic import Periodic
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -48,6 +49,7 @@ __all__ = [
     "LedgerCall",
     "SettleKeys",
     "SettleSubmissions",
+    "StoreProbe",
 ]
 
 log = logging.getLogger(__name__)
@@ -218,3 +220,29 @@ class Ledger(Actor[LedgerCall]):
         if await self._store_call(calls, "keep idempotency answers", work):
             for call in calls:
                 call.finish()
+
+
+_PROBE_JOB_ID = "00000000-0000-0000-0000-000000000000"
+"""A job id no job has: what :class:`StoreProbe` reads."""
+
+
+class StoreProbe(Periodic):
+    """Reads the job store while it says it is unavailable, so that it can say it is back.
+
+    A store that lost its server reports unavailable until a call succeeds again
+    (:class:`~actors.stores.PostgresJobStore`); the gateway's only calls are its
+    requests' claims, and a gateway not ready gets no requests (Kubernetes takes it out
+    of the Service). This tick is the call that brings it back.
+    """
+
+    def __init__(self, jobs: JobStore, *, interval_s: float = 2.0) -> None:
+        super().__init__("store-probe", interval_s=interval_s)
+        self._jobs = jobs
+
+    async def tick(self) -> None:
+        if self._jobs.is_available():
+            return
+        try:
+            await self._jobs.get_job(_PROBE_JOB_ID)
+        except StoreUnavailable as exc:
+            log.debug("ledger.store_still_unavailable error=%s", exc)

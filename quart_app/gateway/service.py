@@ -20,7 +20,7 @@ from actors.observability.prometheus import (
     GatewayMetrics,
     create_registry,
 )
-from actors.pipeline.ledger import Ledger
+from actors.pipeline.ledger import Ledger, StoreProbe
 from actors.pipeline.publisher import Publisher
 from actors.stores.memory import MemoryJobStore
 from quart_app._server import HttpServer
@@ -70,6 +70,7 @@ class GatewayService(ServiceTree):
         # gateway answers alike; a gateway given none (tests) keeps it in memory.
         self._ledger_store = jobs if jobs is not None else MemoryJobStore()
         self.ledger = Ledger(self._ledger_store)
+        self.store_probe = StoreProbe(self._ledger_store)
         metrics = GatewayMetrics(self.registry, BoundedLabel(handlers.types(), max_values=50))
         app = create_gateway_app(
             settings,
@@ -94,6 +95,7 @@ class GatewayService(ServiceTree):
                 *extra_children,
                 # Before the HTTP face, so it stops after the last request was answered.
                 ChildSpec.of(self.ledger, shutdown_s=settings.shutdown_s),
+                ChildSpec.of(self.store_probe, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.publisher, shutdown_s=settings.shutdown_s),
             ],

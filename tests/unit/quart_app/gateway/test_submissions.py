@@ -21,6 +21,7 @@ from quart_app.gateway.service import GatewayService
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
+    from actors.domain.jobs import JobRecord
     from actors.domain.submissions import Submission, SubmissionClaim
 
 pytestmark = pytest.mark.timeout(30)
@@ -335,3 +336,31 @@ async def test_issue_16_two_requests_for_one_id_in_one_round_are_decided_in_turn
     assert jobs.claim_calls == 3  # the blocked one, then the id's two claims in turn
     published = await _published(broker)
     assert len(published) == 2
+
+
+class _AwayJobStore(MemoryJobStore):
+    """Says it is unavailable until it is read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.available = False
+        self.reads = 0
+
+    def is_available(self) -> bool:
+        return self.available
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        self.reads += 1
+        self.available = True
+        return await super().get_job(job_id)
+
+
+async def test_issue_16_the_gateway_reads_a_store_that_says_it_is_away_until_it_is_back(
+    broker: MemoryBroker,
+) -> None:
+    jobs = _AwayJobStore()
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
+    await service.store_probe.tick()
+    assert (jobs.reads, jobs.is_available()) == (1, True)
+    await service.store_probe.tick()
+    assert jobs.reads == 1  # available: nothing to probe
