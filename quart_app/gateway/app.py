@@ -403,7 +403,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             202: json_response("At least one job was accepted.", _BATCH_RESULT),
             **idempotency_responses(),
             400: json_response(
-                "Not a non-empty JSON array, or no job in it was valid.",
+                "Not a non-empty JSON array, or no job in it was accepted (each entry says why).",
                 {"oneOf": [_BATCH_RESULT, schema_ref(SchemaName.ERROR)]},
             ),
             413: error_response(
