@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,7 @@ __all__ = [
     "Desk",
     "LedgerUnavailable",
     "conflict",
+    "idempotency_key",
     "idempotency_responses",
     "republished",
     "submission_of",
@@ -81,11 +83,12 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_PARAMETER = {
     **header_param(
         IDEMPOTENCY_HEADER,
-        {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        {"type": "string", "minLength": 1, "maxLength": 257, "pattern": "^[!-~]+$"},
     ),
     "description": (
         "Makes the request idempotent (IETF httpapi Idempotency-Key draft): 1 to 255 "
-        "printable ASCII characters without spaces, unique per request of this client "
+        "printable ASCII characters without spaces, quoted as the draft's structured-field "
+        'string (`"abc"`) or bare (`abc`, the same key), unique per request of this client '
         "(its token). The answer is kept for 24 h: a retry with the same key and the same "
         "body gets it again, status and body, with `Idempotent-Replayed: true`; the same "
         "key with another body answers 422; while the first request is being answered, 409. "
@@ -105,6 +108,19 @@ def idempotency_responses() -> dict[int, dict[str, object]]:
         ),
         422: error_response("The `Idempotency-Key` was used before with another body."),
     }
+
+
+_SF_STRING = re.compile(r'"((?:[ !#-\[\]-~]|\\["\\])*)"')
+"""A structured-field string (RFC 8941), as the draft spells the header's value."""
+
+
+def idempotency_key(raw: str) -> str | None:
+    """The key of an ``Idempotency-Key`` value: a structured-field string (``"abc"``, as
+    the draft spells it) or the bare key (``abc``), the same key either way; ``None``
+    when it is not 1 to 255 printable ASCII characters without spaces."""
+    if (quoted := _SF_STRING.fullmatch(raw)) is not None:
+        raw = re.sub(r'\\(["\\])', r"\1", quoted[1])
+    return raw if IDEMPOTENCY_KEY_PATTERN.fullmatch(raw) else None
 
 
 class LedgerUnavailable(Exception):
@@ -207,10 +223,11 @@ class Desk:
         answer: Callable[[], Awaitable[tuple[Response, int]]],
     ) -> tuple[Response, int]:
         """Answer with ``answer()``, through the request's ``Idempotency-Key`` if it has one."""
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is None:
+        raw = request.headers.get(IDEMPOTENCY_HEADER)
+        if raw is None:
             return await answer()
-        if IDEMPOTENCY_KEY_PATTERN.fullmatch(key) is None:
+        key = idempotency_key(raw)
+        if key is None:
             return json_error(
                 400,
                 f"The {IDEMPOTENCY_HEADER} header must be 1 to 255 printable ASCII characters "

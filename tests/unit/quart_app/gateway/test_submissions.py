@@ -259,7 +259,20 @@ async def test_issue_16_an_idempotency_key_with_another_body_is_422(
     assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (202, "true")
 
 
-@pytest.mark.parametrize("key", ["has space", "x" * 256, "caf\u00e9"])
+async def test_issue_16_a_quoted_idempotency_key_is_the_same_key_as_the_bare_one(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    first = await client.post("/jobs", json={"type": "echo"}, headers={"Idempotency-Key": "k-9"})
+
+    quoted = await client.post("/jobs", json={"type": "echo"}, headers={"Idempotency-Key": '"k-9"'})
+
+    assert quoted.headers["Idempotent-Replayed"] == "true"
+    assert await quoted.get_json() == await first.get_json()
+    assert len(await _published(broker)) == 1
+
+
+@pytest.mark.parametrize("key", ["has space", "x" * 256, "caf\u00e9", '"a b"', '""'])
 async def test_issue_16_a_malformed_idempotency_key_is_400_naming_the_header(
     gateway: GatewayService, key: str
 ) -> None:
