@@ -102,6 +102,8 @@ class GatewayDeps:
     """Where refused jobs are kept, for requeueing (none: requeue answers 409)."""
     jobs: JobStore | None = None
     """Where ``DELETE /jobs/{id}`` marks jobs for cancelling (:mod:`quart_app.gateway.cancel`)."""
+    confirmer: Ledger | None = None
+    """Writes the confirms of published claims beside ``ledger``'s claims (none: ``ledger``)."""
     handlers: HandlerRegistry | None = None
     """The processors' handlers, when the gateway knows them (``up``, ``serve gateway
     --app``): a job of another type, or whose payload breaks its type's schema, is
@@ -145,7 +147,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     contracts = get_contracts()
     producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
     metrics = deps.metrics
-    desk = Desk(deps.ledger, timeout_s=settings.publish_timeout_s)
+    desk = Desk(deps.ledger, timeout_s=settings.publish_timeout_s, confirmer=deps.confirmer)
     install_common(
         app,
         service=SERVICE,

@@ -70,6 +70,9 @@ class GatewayService(ServiceTree):
         # gateway answers alike; a gateway given none (tests) keeps it in memory.
         self._ledger_store = jobs if jobs is not None else MemoryJobStore()
         self.ledger = Ledger(self._ledger_store)
+        # Confirms are not waited on: written by an actor of their own, they never hold up
+        # the next round of claims.
+        self.confirmer = Ledger(self._ledger_store, name="confirmer")
         self.store_probe = StoreProbe(self._ledger_store)
         metrics = GatewayMetrics(self.registry, BoundedLabel(handlers.types(), max_values=50))
         app = create_gateway_app(
@@ -77,6 +80,7 @@ class GatewayService(ServiceTree):
             GatewayDeps(
                 publisher=self.publisher,
                 ledger=self.ledger,
+                confirmer=self.confirmer,
                 metrics=metrics,
                 registry=self.registry,
                 health=self.health,
@@ -94,6 +98,7 @@ class GatewayService(ServiceTree):
             [
                 *extra_children,
                 # Before the HTTP face, so it stops after the last request was answered.
+                ChildSpec.of(self.confirmer, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.ledger, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.store_probe, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),

@@ -168,8 +168,13 @@ def republished(envelope: Envelope, claim: SubmissionClaim) -> Envelope:
 class Desk:
     """The routes' side of the ledger: claims, confirms and releases, each bounded."""
 
-    def __init__(self, ledger: Ledger, *, timeout_s: float) -> None:
+    def __init__(
+        self, ledger: Ledger, *, timeout_s: float, confirmer: Ledger | None = None
+    ) -> None:
+        """``confirmer``: the ledger actor that writes confirms (by default ``ledger``); one
+        of its own writes them beside the claims rather than between them."""
         self._ledger = ledger
+        self._confirmer = confirmer if confirmer is not None else ledger
         self._timeout_s = timeout_s
 
     async def _ask(self, call: LedgerCall) -> None:
@@ -201,7 +206,7 @@ class Desk:
         call = SettleSubmissions(confirmed=[_claimed(c) for c in claims])
         with anyio.move_on_after(self._timeout_s):
             try:
-                await self._ledger.send(call)
+                await self._confirmer.send(call)
             except anyio.ClosedResourceError:
                 log.warning("ledger.confirm_dropped jobs=%d", len(claims))
 

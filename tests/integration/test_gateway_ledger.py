@@ -40,12 +40,14 @@ async def gateways(postgres_url: str) -> AsyncIterator[tuple[GatewayService, Gat
                     broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs
                 )
                 await tg.start(service.ledger.run)
+                await tg.start(service.confirmer.run)
                 await tg.start(service.publisher.run)
                 services.append(service)
             yield services[0], services[1]
             for service in services:
                 service.publisher.request_stop()
                 service.ledger.request_stop()
+                service.confirmer.request_stop()
     finally:
         connection = await asyncpg.connect(postgres_url)
         try:

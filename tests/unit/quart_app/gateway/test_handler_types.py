@@ -55,9 +55,11 @@ def gateway() -> Callable[..., AbstractAsyncContextManager[tuple[GatewayService,
         async with anyio.create_task_group() as tg:
             await tg.start(service.publisher.run)
             await tg.start(service.ledger.run)
+            await tg.start(service.confirmer.run)
             yield service, broker
             service.publisher.request_stop()
             service.ledger.request_stop()
+            service.confirmer.request_stop()
 
     return start
 

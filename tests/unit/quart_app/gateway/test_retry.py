@@ -51,9 +51,11 @@ async def _gateway(
     async with anyio.create_task_group() as tg:
         await tg.start(service.publisher.run)
         await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         yield service
         service.publisher.request_stop()
         service.ledger.request_stop()
+        service.confirmer.request_stop()
 
 
 @pytest.fixture

@@ -44,10 +44,12 @@ async def gateway(broker: MemoryBroker, jobs: MemoryJobStore) -> AsyncIterator[G
     service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
     async with anyio.create_task_group() as tg:
         await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         await tg.start(service.publisher.run)
         yield service
         service.publisher.request_stop()
         service.ledger.request_stop()
+        service.confirmer.request_stop()
 
 
 async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
@@ -158,6 +160,7 @@ async def test_issue_16_a_publish_that_failed_does_not_hold_the_id(
     job_id = str(uuid.uuid4())
     async with anyio.create_task_group() as tg:
         await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         failed = await client.post("/jobs", json=_job(job_id))  # no publisher: no confirm
         assert failed.status_code == 503
         await tg.start(service.publisher.run)
@@ -169,6 +172,7 @@ async def test_issue_16_a_publish_that_failed_does_not_hold_the_id(
         assert envelope["payload"]["payload"] == {"n": 2}  # type: ignore[index]
         service.publisher.request_stop()
         service.ledger.request_stop()
+        service.confirmer.request_stop()
 
 
 class _CountingJobStore(MemoryJobStore):
@@ -202,6 +206,7 @@ async def test_issue_16_single_requests_arriving_together_share_one_claim(
 
     async with anyio.create_task_group() as tg:
         await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         await tg.start(service.publisher.run)
         with anyio.fail_after(10):
             async with anyio.create_task_group() as requests:
@@ -213,6 +218,7 @@ async def test_issue_16_single_requests_arriving_together_share_one_claim(
                 jobs.release.set()
         service.publisher.request_stop()
         service.ledger.request_stop()
+        service.confirmer.request_stop()
 
     assert statuses == [202] * 20
     assert jobs.claim_calls == 2  # the first request's, then one for the 19 that waited
@@ -332,6 +338,7 @@ async def test_issue_16_two_requests_for_one_id_in_one_round_are_decided_in_turn
 
     async with anyio.create_task_group() as tg:
         await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         await tg.start(service.publisher.run)
         with anyio.fail_after(10):
             async with anyio.create_task_group() as requests:
@@ -343,6 +350,7 @@ async def test_issue_16_two_requests_for_one_id_in_one_round_are_decided_in_turn
                 jobs.release.set()
         service.publisher.request_stop()
         service.ledger.request_stop()
+        service.confirmer.request_stop()
 
     assert statuses[0] == 202
     assert sorted([statuses[1], statuses[2]]) == [202, 409]
