@@ -1,7 +1,8 @@
 """What ``POST /jobs`` and ``POST /jobs/batch`` keep in the job store's ledger.
 
 **Resubmitted job ids.** Before publishing, the gateway claims each job id through the
-:class:`~actors.pipeline.ledger.Ledger` actor (one store call per batch of requests):
+:class:`~actors.pipeline.ledger.Ledger` actor (one store call per batch of requests; a
+second one, the ``confirmer``, marks the published claims confirmed):
 
 ======================  ==============================================================
 claim                   answer
