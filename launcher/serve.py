@@ -4,13 +4,13 @@ Each process is one supervisor tree: the service's HTTP face first (so ``/health
 answers 503 while servers are away), then a :class:`~actors.kernel.connection.Connection` per
 server (connecting in the background, retrying with backoff, one log line per attempt),
 then the service's actors, which wait for their servers before they start. The gateway
-needs only RabbitMQ; PostgreSQL (cancel) and MongoDB (requeue) serve one route each,
-which answers 503 while its server is away.
+needs RabbitMQ and PostgreSQL (it claims every submitted job id in the job store's
+ledger); MongoDB serves requeue only, which answers 503 while it is away.
 
 =================  ==============================  ======================================
 service            servers                         HTTP (default port)
 =================  ==============================  ======================================
-gateway            RabbitMQ (+PostgreSQL, Mongo)   API + health (3000)
+gateway            RabbitMQ, PostgreSQL (+Mongo)   API + health (3000)
 processor          RabbitMQ, PostgreSQL            health + metrics (8001)
 metrics-engine     RabbitMQ, Redis, MongoDB        health + metrics (8002)
 read-model         PostgreSQL, Redis, MongoDB      API + health (8080)
@@ -209,13 +209,13 @@ class ServiceProcess(ServiceTree):
     def _build(self) -> Supervisor:
         settings = self.settings
         if self.name == "gateway":
-            # Requeueing reads the dead letters and cancelling (DELETE /jobs/{id}) marks
-            # jobs in PostgreSQL; jobs are accepted whether those servers are up or not.
+            # Requeueing reads the dead letters, accepted without MongoDB. Every submitted
+            # job id is claimed in PostgreSQL's ledger (and cancelling marks jobs there):
+            # the gateway is ready only with PostgreSQL too.
             dead_letters = self._dead_letter_store()
             self._optional.add("mongo-dead-letters")
             broker = self._broker()
             jobs = self._job_store()
-            self._optional.add("postgres")
             gateway = GatewayService(
                 broker,
                 settings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from actors.errors import DependencyUnavailable, ValidationIssue
 from actors.kernel import ActorState
 from actors.observability.logs import CORRELATION_ID
 from actors.observability.prometheus import HttpMetrics
-from quart_app.openapi import json_response, operation, text_response
+from quart_app.openapi import header_param, json_response, operation, text_response
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORRELATION_HEADER",
+    "CORRELATION_PARAMETER",
     "BadQuery",
     "install_common",
     "json_error",
@@ -32,7 +34,22 @@ __all__ = [
 ]
 
 CORRELATION_HEADER = "X-Correlation-Id"
-_CORRELATION_NAMESPACE = uuid.UUID("2b0f0c4e-8f7a-4a55-b0b5-5c2f7f0d9e11")
+_CORRELATION_ID = re.compile(r"[ -~]{1,128}")
+"""A client's correlation id: 1 to 128 printable ASCII characters (the envelope
+contract's ``correlationId``), used as it is."""
+
+CORRELATION_PARAMETER = {
+    **header_param(
+        CORRELATION_HEADER,
+        {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$"},
+    ),
+    "description": (
+        "Correlates the request with the job's events and every service's log lines: any "
+        "1 to 128 printable ASCII characters, echoed back and used as they are (a UUID is "
+        "made when it is absent). Anything else is answered 400."
+    ),
+}
+"""The OpenAPI description of the ``X-Correlation-Id`` request header."""
 
 
 _HEALTH_SCHEMA: dict[str, object] = {
@@ -113,18 +130,12 @@ def query_int(name: str, *, default: int, minimum: int, maximum: int) -> int:
     return value
 
 
-def correlation_id_from(header: str | None) -> str:
-    """The correlation id for a request: the client's when it is a UUID, else derived or new.
-
-    The envelope contract wants a UUID; a client sending another token gets a stable UUID
-    derived from it, so its own token still correlates.
-    """
+def correlation_id_from(header: str | None) -> str | None:
+    """The correlation id for a request: the client's as it is, or a new UUID when it sent
+    none; ``None`` when it sent one that is not 1 to 128 printable ASCII characters."""
     if not header:
         return str(uuid.uuid4())
-    try:
-        return str(uuid.UUID(header))
-    except ValueError:
-        return str(uuid.uuid5(_CORRELATION_NAMESPACE, header[:200]))
+    return header if _CORRELATION_ID.fullmatch(header) else None
 
 
 def install_common(
@@ -149,11 +160,19 @@ def install_common(
     http_metrics = HttpMetrics(registry, service)
 
     @app.before_request
-    async def _bind_correlation() -> None:
+    async def _bind_correlation() -> tuple[Response, int] | None:
         g.started = time.perf_counter()
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
+        if correlation_id is None:
+            return json_error(
+                400,
+                f"The {CORRELATION_HEADER} header must be 1 to 128 printable ASCII characters; "
+                "send another or none (one is made).",
+                [ValidationIssue(f"/headers/{CORRELATION_HEADER}", "Not a valid correlation id.")],
+            )
         g.correlation_id = correlation_id
         CORRELATION_ID.set(correlation_id)
+        return None
 
     @app.after_request
     async def _echo_correlation(response: Response) -> Response:

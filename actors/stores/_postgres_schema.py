@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.domain.jobs import JobStatus
+from actors.stores._postgres_submissions import LEDGER_MIGRATION_SQL
 
 __all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "MIGRATION_LOCK", "Migration"]
 
@@ -114,6 +115,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         DROP INDEX IF EXISTS jobs_by_status;
         ALTER TABLE jobs SET (fillfactor = 40);
         """,
+    ),
+    Migration(
+        version=6,
+        name="submissions ledger",
+        # The gateway's claims of job ids (a resubmitted id is answered as the first time,
+        # or refused when its type, payload or metadata differ) and the answers kept for
+        # Idempotency-Key requests: actors/stores/_postgres_submissions.py.
+        sql=LEDGER_MIGRATION_SQL,
     ),
 )
 """The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""

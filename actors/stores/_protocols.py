@@ -18,6 +18,14 @@ if TYPE_CHECKING:
         JobTransition,
     )
     from actors.domain.stats import Stats
+    from actors.domain.submissions import (
+        IdempotencyAnswer,
+        IdempotencyClaim,
+        IdempotencyRecord,
+        KeyOutcome,
+        Submission,
+        SubmissionClaim,
+    )
 
 __all__ = ["AppendResult", "Counters", "DeadLetterStore", "EventStore", "JobStore"]
 
@@ -94,6 +102,57 @@ class JobStore(Protocol):
         job_type: str | None = None,
     ) -> list[JobRecord]:
         """Jobs newest first (by creation time), optionally filtered."""
+        ...
+
+    # -- the gateway's ledger (migration 6, :mod:`actors.domain.submissions`) ----------
+
+    async def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
+        """Claim each submission's job id, in one round trip, unless it was claimed before.
+
+        A job id not claimed yet is claimed (unconfirmed) by its submission; for one
+        claimed before, the answer compares the stored claim with the submission
+        (:func:`~actors.domain.submissions.claim_outcome`): a duplicate, a pending claim
+        or a conflict, with the claim's event id.
+
+        Returns:
+            One claim per submission, in order.
+
+        Raises:
+            ValueError: a job id appears twice in ``submissions``.
+        """
+        ...
+
+    async def settle_submissions(
+        self, confirmed: Sequence[Submission], released: Sequence[Submission]
+    ) -> None:
+        """Mark the claims of ``confirmed`` (their publish was confirmed) as confirmed,
+        claiming them if a release came first, and drop the unconfirmed claims of
+        ``released`` (their publish failed), in one round trip. A claim is only changed
+        by the submission holding it (same event id). The two lists name distinct ids."""
+        ...
+
+    async def claim_idempotency_keys(
+        self, claims: Sequence[IdempotencyClaim], *, now: str
+    ) -> list[tuple[KeyOutcome, IdempotencyRecord | None]]:
+        """Claim each ``Idempotency-Key`` unless a live claim holds it, in one round trip.
+
+        A key whose record expired (``expires_at`` at or before ``now``), or whose request
+        never answered for :data:`~actors.domain.submissions.IDEMPOTENCY_STALE_S`, is
+        claimed again. Expired keys are pruned a few at a time by these calls.
+
+        Returns:
+            Per claim, in order: what it came to and the record that decided it (the
+            stored answer to replay), ``None`` when claimed now.
+
+        Raises:
+            ValueError: a key appears twice in ``claims``.
+        """
+        ...
+
+    async def settle_idempotency_keys(self, answers: Sequence[IdempotencyAnswer]) -> None:
+        """Keep each answer for its claimed key, or (status ``None``) release the claim so
+        the request can run again; only the claim with the same fingerprint, still
+        unanswered, is changed. One round trip."""
         ...
 
 

@@ -26,6 +26,14 @@ if TYPE_CHECKING:
         JobTransition,
     )
     from actors.domain.stats import Stats
+    from actors.domain.submissions import (
+        IdempotencyAnswer,
+        IdempotencyClaim,
+        IdempotencyRecord,
+        KeyOutcome,
+        Submission,
+        SubmissionClaim,
+    )
     from actors.kernel.connection import Connection
     from actors.stores._protocols import AppendResult
 
@@ -80,6 +88,22 @@ class DeferredJobStore(_Deferred[JobStore]):
         return await self._store().recent_jobs(
             limit=limit, offset=offset, status=status, job_type=job_type
         )
+
+    async def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
+        return await self._store().claim_submissions(submissions)
+
+    async def settle_submissions(
+        self, confirmed: Sequence[Submission], released: Sequence[Submission]
+    ) -> None:
+        await self._store().settle_submissions(confirmed, released)
+
+    async def claim_idempotency_keys(
+        self, claims: Sequence[IdempotencyClaim], *, now: str
+    ) -> list[tuple[KeyOutcome, IdempotencyRecord | None]]:
+        return await self._store().claim_idempotency_keys(claims, now=now)
+
+    async def settle_idempotency_keys(self, answers: Sequence[IdempotencyAnswer]) -> None:
+        await self._store().settle_idempotency_keys(answers)
 
 
 class DeferredEventStore(_Deferred[EventStore]):

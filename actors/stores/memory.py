@@ -15,6 +15,7 @@ from actors.domain.events import EventType
 from actors.domain.jobs import CancelAnswer, CancelRequest, JobSpec
 from actors.domain.lifecycle import LifecycleState, cancel_refusal, plan_batch
 from actors.domain.stats import Stats, envelope_move
+from actors.stores._memory_submissions import MemoryLedger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
     from actors.domain.events import Envelope
     from actors.domain.jobs import JobRecord, JobStatus, JobTransition
     from actors.domain.lifecycle import JobEffect
+    from actors.domain.submissions import (
+        IdempotencyAnswer,
+        IdempotencyClaim,
+        IdempotencyRecord,
+        KeyOutcome,
+        Submission,
+        SubmissionClaim,
+    )
     from actors.stores._protocols import EventStore
 
 __all__ = ["MemoryCounters", "MemoryJobStore", "rebuild_counters"]
@@ -173,6 +182,7 @@ class MemoryJobStore:
     def __init__(self) -> None:
         self._jobs: dict[str, JobRecord] = {}
         self._cancels: dict[str, CancelRequest] = {}
+        self._ledger = MemoryLedger()
 
     def __repr__(self) -> str:
         return f"<MemoryJobStore jobs={len(self._jobs)}>"
@@ -272,3 +282,27 @@ class MemoryJobStore:
         ]
         matching.sort(key=lambda record: (record.spec.created_at, record.spec.id), reverse=True)
         return copy.deepcopy(matching[offset : offset + limit])
+
+    async def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
+        """Claim job ids for submissions; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        return self._ledger.claim_submissions(submissions)
+
+    async def settle_submissions(
+        self, confirmed: Sequence[Submission], released: Sequence[Submission]
+    ) -> None:
+        """Confirm and release claims; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        self._ledger.settle_submissions(confirmed, released)
+
+    async def claim_idempotency_keys(
+        self, claims: Sequence[IdempotencyClaim], *, now: str
+    ) -> list[tuple[KeyOutcome, IdempotencyRecord | None]]:
+        """Claim idempotency keys; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        return self._ledger.claim_keys(claims, now)
+
+    async def settle_idempotency_keys(self, answers: Sequence[IdempotencyAnswer]) -> None:
+        """Keep or release idempotency keys' answers; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        self._ledger.settle_keys(answers)

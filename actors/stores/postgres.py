@@ -53,15 +53,39 @@ from actors.domain.jobs import (
     JobStatus,
 )
 from actors.domain.lifecycle import LifecycleState, cancel_refusal, group_by_job, plan_batch
+from actors.domain.submissions import (
+    IdempotencyRecord,
+    StoredSubmission,
+    claim_outcome,
+    key_outcome,
+    later,
+)
 from actors.errors import ConfigError, StoreUnavailable
+from actors.stores._ledger import check_unique
 from actors.stores._postgres_plan import WRITE_JOBS, job_writes
 from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
+from actors.stores._postgres_submissions import (
+    CLAIM_KEYS,
+    CLAIM_SUBMISSIONS,
+    READ_KEYS,
+    READ_SUBMISSIONS,
+    SETTLE_KEYS,
+    SETTLE_SUBMISSIONS,
+    STALE_S,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from actors.domain.jobs import JobTransition
+    from actors.domain.submissions import (
+        IdempotencyAnswer,
+        IdempotencyClaim,
+        KeyOutcome,
+        Submission,
+        SubmissionClaim,
+    )
 
 __all__ = [
     "MIGRATIONS",
@@ -90,6 +114,8 @@ _MAX_ROUNDS = 5
 """Read-and-write rounds of one batch whose jobs keep being changed by other writers."""
 _APPLICATION_NAME_PREFIX = "observatory-jobs/"
 """``application_name`` of the store's connections, followed by the schema (pg_stat_activity)."""
+_PRUNE_LIMIT = 100
+"""Expired idempotency keys deleted per claim call, at most (an index finds them)."""
 _MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's ``NAMEDATALEN - 1``: longer schema names would be silently truncated."""
 
@@ -666,6 +692,151 @@ class PostgresJobStore:
         )
         rows = await self._call("list recent jobs", lambda conn, _: conn.fetch(query, *parameters))
         return [_job_record(row) for row in rows]
+
+    async def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
+        """Claim job ids for submissions, in one statement; see :class:`JobStore`.
+
+        Raises:
+            ValueError: a job id appears twice.
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not submissions:
+            await anyio.lowlevel.checkpoint()
+            return []
+        check_unique([s.job_id for s in submissions], "job id")
+
+        async def claim(conn: _Connection, progress: _Progress) -> list[SubmissionClaim]:
+            progress.wrote = True
+            rows = await conn.fetch(
+                CLAIM_SUBMISSIONS,
+                [s.job_id for s in submissions],
+                [s.fingerprint for s in submissions],
+                [s.event_id for s in submissions],
+                [s.submitted_at for s in submissions],
+            )
+            inserted = {_text(row[0]) for row in rows if row[1]}
+            stored = {
+                _text(row[0]): StoredSubmission(_text(row[2]), _text(row[3]), bool(row[4]))
+                for row in rows
+                if not row[1] and row[2] is not None
+            }
+            raced = [s.job_id for s in submissions if s.job_id not in inserted | stored.keys()]
+            if raced:
+                # Committed by another gateway while the claim ran: read them now.
+                for row in await conn.fetch(READ_SUBMISSIONS, raced):
+                    stored[_text(row[0])] = StoredSubmission(
+                        _text(row[1]), _text(row[2]), bool(row[3])
+                    )
+            return [
+                claim_outcome(s, inserted=s.job_id in inserted, stored=stored.get(s.job_id))
+                for s in submissions
+            ]
+
+        return await self._call("claim submissions", claim)
+
+    async def settle_submissions(
+        self, confirmed: Sequence[Submission], released: Sequence[Submission]
+    ) -> None:
+        """Confirm and release claims, in one statement; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not confirmed and not released:
+            await anyio.lowlevel.checkpoint()
+            return
+        await self._call(
+            "settle submissions",
+            lambda conn, _: conn.execute(
+                SETTLE_SUBMISSIONS,
+                [s.job_id for s in confirmed],
+                [s.fingerprint for s in confirmed],
+                [s.event_id for s in confirmed],
+                [s.submitted_at for s in confirmed],
+                [s.job_id for s in released],
+                [s.event_id for s in released],
+            ),
+        )
+
+    async def claim_idempotency_keys(
+        self, claims: Sequence[IdempotencyClaim], *, now: str
+    ) -> list[tuple[KeyOutcome, IdempotencyRecord | None]]:
+        """Claim idempotency keys, in one statement; see :class:`JobStore`.
+
+        Raises:
+            ValueError: a key appears twice.
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not claims:
+            await anyio.lowlevel.checkpoint()
+            return []
+        check_unique([c.key for c in claims], "idempotency key")
+
+        def record(row: _Row, at: int) -> IdempotencyRecord:
+            status = row[at + 3]
+            return IdempotencyRecord(
+                _text(row[at]),
+                _text(row[at + 1]),
+                _text(row[at + 2]),
+                None if status is None else _integer(status),
+                _optional_text(row[at + 4]),
+            )
+
+        async def claim(
+            conn: _Connection, progress: _Progress
+        ) -> list[tuple[KeyOutcome, IdempotencyRecord | None]]:
+            progress.wrote = True
+            rows = await conn.fetch(
+                CLAIM_KEYS,
+                [c.key for c in claims],
+                [c.fingerprint for c in claims],
+                [c.claimed_at for c in claims],
+                [c.expires_at for c in claims],
+                now,
+                later(now, -STALE_S),
+                _PRUNE_LIMIT,
+            )
+            taken = {_text(row[0]) for row in rows if row[1]}
+            stored = {
+                _text(row[0]): record(row, 2) for row in rows if not row[1] and row[2] is not None
+            }
+            raced = [c.key for c in claims if c.key not in taken | stored.keys()]
+            if raced:
+                for row in await conn.fetch(READ_KEYS, raced):
+                    stored[_text(row[0])] = record(row, 1)
+            return [
+                (
+                    key_outcome(c, inserted=c.key in taken, stored=stored.get(c.key)),
+                    stored.get(c.key),
+                )
+                for c in claims
+            ]
+
+        return await self._call("claim idempotency keys", claim)
+
+    async def settle_idempotency_keys(self, answers: Sequence[IdempotencyAnswer]) -> None:
+        """Keep or release idempotency keys' answers, in one statement; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not answers:
+            await anyio.lowlevel.checkpoint()
+            return
+        kept = [a for a in answers if a.status is not None]
+        released = [a for a in answers if a.status is None]
+        await self._call(
+            "keep idempotency keys' answers",
+            lambda conn, _: conn.execute(
+                SETTLE_KEYS,
+                [a.key for a in kept],
+                [a.fingerprint for a in kept],
+                [a.status for a in kept],
+                [a.body for a in kept],
+                [a.key for a in released],
+                [a.fingerprint for a in released],
+            ),
+        )
 
     async def _call(
         self, action: str, work: Callable[[_Connection, _Progress], Awaitable[_T]]

@@ -55,6 +55,13 @@ from actors.stores._sqlite_dead_letters import (
     open_sqlite_dead_letter_store,
 )
 from actors.stores._sqlite_rounds import START_ROUND
+from actors.stores._sqlite_submissions import (
+    LEDGER_MIGRATION,
+    claim_keys,
+    claim_submissions,
+    settle_keys,
+    settle_submissions,
+)
 
 if TYPE_CHECKING:
     import pathlib
@@ -62,6 +69,14 @@ if TYPE_CHECKING:
 
     from actors.domain.jobs import CancelAnswer, CancelRequest, JobTransition
     from actors.domain.lifecycle import JobEffect
+    from actors.domain.submissions import (
+        IdempotencyAnswer,
+        IdempotencyClaim,
+        IdempotencyRecord,
+        KeyOutcome,
+        Submission,
+        SubmissionClaim,
+    )
     from actors.stores._sqlite_database import SQLiteDatabase
 
 __all__ = [
@@ -133,6 +148,12 @@ JOB_SCHEMA = Schema(
         ),
         # Cancel requests, kept for queued jobs too (actors/stores/_sqlite_cancels.py).
         CANCEL_REQUESTS_MIGRATION,
+        # PostgreSQL's migration 5 drops an index so that transitions are HOT updates, a
+        # PostgreSQL matter; empty here so that both stores number their migrations alike.
+        (),
+        # The gateway's ledger of submissions and idempotency keys
+        # (actors/stores/_sqlite_submissions.py).
+        LEDGER_MIGRATION,
     ),
 )
 
@@ -427,6 +448,64 @@ class SQLiteJobStore:
                     (*parameters, limit, offset),
                 )
         return [_job_record(row) for row in rows]
+
+    async def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
+        """Claim job ids for submissions, in one transaction; see :class:`JobStore`.
+
+        Raises:
+            ValueError: a job id appears twice.
+            StoreUnavailable: the file cannot be written; nothing was claimed.
+        """
+        if not submissions:
+            await anyio.lowlevel.checkpoint()
+            return []
+        with self._db.failures("claim submissions"):
+            async with self._db.transaction():
+                return await claim_submissions(self._db, submissions)
+
+    async def settle_submissions(
+        self, confirmed: Sequence[Submission], released: Sequence[Submission]
+    ) -> None:
+        """Confirm and release claims, in one transaction; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was changed.
+        """
+        if not confirmed and not released:
+            await anyio.lowlevel.checkpoint()
+            return
+        with self._db.failures("settle submissions"):
+            async with self._db.transaction():
+                await settle_submissions(self._db, confirmed, released)
+
+    async def claim_idempotency_keys(
+        self, claims: Sequence[IdempotencyClaim], *, now: str
+    ) -> list[tuple[KeyOutcome, IdempotencyRecord | None]]:
+        """Claim idempotency keys, in one transaction; see :class:`JobStore`.
+
+        Raises:
+            ValueError: a key appears twice.
+            StoreUnavailable: the file cannot be written; nothing was claimed.
+        """
+        if not claims:
+            await anyio.lowlevel.checkpoint()
+            return []
+        with self._db.failures("claim idempotency keys"):
+            async with self._db.transaction():
+                return await claim_keys(self._db, claims, now)
+
+    async def settle_idempotency_keys(self, answers: Sequence[IdempotencyAnswer]) -> None:
+        """Keep or release idempotency keys' answers, in one transaction; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was changed.
+        """
+        if not answers:
+            await anyio.lowlevel.checkpoint()
+            return
+        with self._db.failures("keep idempotency keys' answers"):
+            async with self._db.transaction():
+                await settle_keys(self._db, answers)
 
 
 @asynccontextmanager

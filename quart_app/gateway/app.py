@@ -22,20 +22,28 @@ from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, Producer
 from actors.domain.handlers import no_handler_error
 from actors.domain.jobs import JobStatus
+from actors.domain.submissions import ClaimOutcome
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.observability.logs import JOB_ID
 from actors.pipeline.packing import pack_envelopes
 from actors.pipeline.publisher import PublishRequest
 from contracts import SchemaName, depth_issue, dump_json, get_contracts, parse_json
-from quart_app._common import install_common, json_error
+from quart_app._common import CORRELATION_PARAMETER, install_common, json_error
 from quart_app.auth import TokenBucket, client_key, retry_after, secure
 from quart_app.gateway.cancel import install_cancel_route
 from quart_app.gateway.proxy import ProxyConfig, install_proxy_routes
 from quart_app.gateway.requeue import install_dead_letter_routes
 from quart_app.gateway.retry import install_retry_routes
+from quart_app.gateway.submissions import (
+    IDEMPOTENCY_PARAMETER,
+    Desk,
+    LedgerUnavailable,
+    conflict,
+    idempotency_responses,
+    republished,
+)
 from quart_app.openapi import (
     error_response,
-    header_param,
     install_docs,
     json_body,
     json_response,
@@ -53,6 +61,7 @@ if TYPE_CHECKING:
     from actors.domain.handlers import HandlerRegistry
     from actors.kernel import Actor, ActorHealth
     from actors.observability.prometheus import GatewayMetrics
+    from actors.pipeline.ledger import Ledger
     from actors.stores import DeadLetterStore, JobStore
 
 __all__ = ["GatewayDeps", "create_gateway_app"]
@@ -83,6 +92,9 @@ class GatewayDeps:
     """What the gateway app needs from its service tree."""
 
     publisher: Actor[PublishRequest]
+    ledger: Ledger
+    """Claims job ids and idempotency keys in the job store
+    (:mod:`quart_app.gateway.submissions`)."""
     metrics: GatewayMetrics
     registry: CollectorRegistry
     health: Callable[[], list[ActorHealth]]
@@ -91,6 +103,8 @@ class GatewayDeps:
     """Where refused jobs are kept, for requeueing (none: requeue answers 409)."""
     jobs: JobStore | None = None
     """Where ``DELETE /jobs/{id}`` marks jobs for cancelling (:mod:`quart_app.gateway.cancel`)."""
+    confirmer: Ledger | None = None
+    """Writes the confirms of published claims beside ``ledger``'s claims (none: ``ledger``)."""
     handlers: HandlerRegistry | None = None
     """The processors' handlers, when the gateway knows them (``up``, ``serve gateway
     --app``): a job of another type, or whose payload breaks its type's schema, is
@@ -137,6 +151,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     contracts = get_contracts()
     producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
     metrics = deps.metrics
+    desk = Desk(deps.ledger, timeout_s=settings.publish_timeout_s, confirmer=deps.confirmer)
     install_common(
         app,
         service=SERVICE,
@@ -286,16 +301,25 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             "Validates the submission (a full job, or the short form "
             "`{type, payload?, id?, metadata?}`), fills a missing id, status `PENDING` and "
             "`createdAt`, publishes a `job.created` envelope to `jobs.created`, and answers "
-            "202 once the broker confirmed it. A resubmitted id is never run twice. Send "
-            "`X-Correlation-Id` to correlate; it is echoed back."
+            "202 once the broker confirmed it. A resubmitted id is never run twice: the same "
+            "job (type, payload and metadata) is answered 202 as the first time, with the "
+            "original `eventId`, and nothing is published; another job under that id is "
+            "refused with 409, naming the fields that differ. Send `X-Correlation-Id` to "
+            "correlate; it is echoed back and travels with the job as it is."
         ),
         tags=["jobs"],
-        parameters=[header_param("X-Correlation-Id", {"type": "string"})],
+        parameters=[CORRELATION_PARAMETER, IDEMPOTENCY_PARAMETER],
         request_body=json_body(schema_ref(SchemaName.JOB_SUBMISSION)),
         responses={
-            202: json_response("Accepted and queued.", schema_ref(SchemaName.JOB_ACCEPTED)),
+            202: json_response(
+                "Accepted and queued; or the same job submitted again under its id, answered "
+                "as the first time (its original `eventId`) and not queued again.",
+                schema_ref(SchemaName.JOB_ACCEPTED),
+            ),
+            **idempotency_responses(),
             400: error_response(
-                "Not JSON, or not a valid submission; `details` lists every problem. Where "
+                "Not JSON, or not a valid submission, or a malformed `Idempotency-Key` or "
+                "`X-Correlation-Id`; `details` lists every problem. Where "
                 "the gateway knows the handlers (`observatory up`, `serve gateway --app`), "
                 "also a type no handler serves (`no handler for type 'X'`, at `/type`) or a "
                 "payload breaking its type's `payload_schema` (each problem at its "
@@ -313,6 +337,9 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         submission = await read_json(settings.max_body_bytes, "the job")
         if isinstance(submission, tuple):
             return submission
+        return await desk.idempotent("/jobs", submission, lambda: submit_one(submission))
+
+    async def submit_one(submission: object) -> tuple[Response, int]:
         issues = check(submission)
         if issues:
             return reject(
@@ -323,18 +350,35 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         assert isinstance(submission, dict)
         if (refused := refuse_type(submission)) is not None:
             return reject(400, *refused)
-        envelope, message = prepare(submission, utc_now())
+        envelope, _ = prepare(submission, utc_now())
         JOB_ID.set(envelope.job_id)
-        failure = await publish([message])
+        try:
+            [claim] = await desk.claim([envelope])
+        except LedgerUnavailable as exc:
+            return reject(
+                503,
+                f"Job {envelope.job_id} could not be claimed in the job store ({exc}); nothing "
+                "was accepted. Retry with the same id.",
+            )
+        if claim.outcome is ClaimOutcome.CONFLICT:
+            return reject(409, *conflict(claim))
+        accepted = jsonify({"jobId": envelope.job_id, "eventId": claim.event_id}), 202
+        if claim.outcome is ClaimOutcome.DUPLICATE:
+            log.info("job.resubmitted event_id=%s", claim.event_id)  # jobId: bound above
+            return accepted
+        envelope = republished(envelope, claim)
+        failure = await publish([envelope.to_message()])
         if failure is not None:
+            await desk.release([claim])
             log.warning("job.publish_failed reason=%s", failure)  # jobId: bound above
             return reject(
                 503,
                 f"The broker did not confirm job {envelope.job_id} ({failure}); nothing was "
                 "accepted. Retry with the same id: resubmitting an id never runs a job twice.",
             )
+        await desk.confirm([claim])
         log.info("job.accepted type=%s", envelope.job_type)  # jobId: bound above
-        return jsonify({"jobId": envelope.job_id, "eventId": envelope.event_id}), 202
+        return accepted
 
     @app.post("/jobs/batch")
     @operation(
@@ -346,9 +390,13 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             "others: `results` has one entry per job, in order, either `{jobId, eventId}` or "
             "`{error, details}`. 202 when at least one job was accepted, 400 when none was. "
             "Where the gateway knows the handlers, a job of a type no handler serves or with "
-            "a payload off its type's schema is refused in its entry, as `POST /jobs` does."
+            "a payload off its type's schema is refused in its entry, as `POST /jobs` does. "
+            "A job id submitted before is answered in its entry as `POST /jobs` answers it: "
+            "the same job with its original `eventId` (not queued again), another job under "
+            "that id with an error naming the fields that differ (nothing published for it)."
         ),
         tags=["jobs"],
+        parameters=[CORRELATION_PARAMETER, IDEMPOTENCY_PARAMETER],
         request_body=json_body(
             {
                 "type": "array",
@@ -359,8 +407,9 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         ),
         responses={
             202: json_response("At least one job was accepted.", _BATCH_RESULT),
+            **idempotency_responses(),
             400: json_response(
-                "Not a non-empty JSON array, or no job in it was valid.",
+                "Not a non-empty JSON array, or no job in it was accepted (each entry says why).",
                 {"oneOf": [_BATCH_RESULT, schema_ref(SchemaName.ERROR)]},
             ),
             413: error_response(
@@ -376,6 +425,9 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         document = await read_json(settings.max_batch_body_bytes, "the jobs")
         if isinstance(document, tuple):
             return document
+        return await desk.idempotent("/jobs/batch", document, lambda: submit_many(document))
+
+    async def submit_many(document: object) -> tuple[Response, int]:
         if not isinstance(document, list) or not document:
             return reject(
                 400,
@@ -392,7 +444,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             return limited
         now = utc_now()
         results: list[dict[str, object]] = []
-        messages: list[OutgoingMessage] = []
+        envelopes: list[tuple[int, Envelope]] = []
         for submission in document:
             issues = check(submission)
             size = len(dump_json(submission))  # UTF-8 bytes, as POST /jobs counts them
@@ -418,22 +470,47 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
                 error, details = refused
                 results.append({"error": error, "details": [d.to_json() for d in details]})
                 continue
-            envelope, message = prepare(submission, now)
-            messages.append(message)
+            envelope, _ = prepare(submission, now)
+            envelopes.append((len(results), envelope))
             results.append({"jobId": envelope.job_id, "eventId": envelope.event_id})
-        accepted = len(messages)
-        if accepted:
+        try:
+            claims = await desk.claim([envelope for _, envelope in envelopes]) if envelopes else []
+        except LedgerUnavailable as exc:
+            return reject(
+                503,
+                f"The batch's job ids could not be claimed in the job store ({exc}); nothing "
+                "was accepted. Retry it whole with the same ids.",
+            )
+        messages: list[OutgoingMessage] = []
+        published = []
+        event_ids: set[str] = set()
+        for (position, envelope), claim in zip(envelopes, claims, strict=True):
+            if claim.outcome is ClaimOutcome.CONFLICT:
+                error, details = conflict(claim)
+                results[position] = {"error": error, "details": [d.to_json() for d in details]}
+                continue
+            results[position]["eventId"] = claim.event_id
+            if claim.outcome is ClaimOutcome.DUPLICATE:
+                continue
+            published.append(claim)
+            if claim.event_id not in event_ids:  # the same job twice in the batch: once
+                event_ids.add(claim.event_id)
+                messages.append(republished(envelope, claim).to_message())
+        accepted = sum(1 for result in results if "jobId" in result)
+        if messages:
             # Packed as JSON arrays of envelopes (actors.pipeline.packing): the broker and
             # the processor pay their per-message costs once per pack, not per job.
             failure = await publish(pack_envelopes(messages), jobs=False)
             if failure is not None:
+                await desk.release(published)
                 log.warning("batch.publish_failed jobs=%d reason=%s", accepted, failure)
                 return reject(
                     503,
                     f"The broker did not confirm the batch of {accepted} jobs ({failure}); "
                     "retry it whole with the same ids: a resubmitted id never runs twice.",
                 )
-            metrics.accepted.inc(accepted)  # jobs, not the messages that carry them
+            metrics.accepted.inc(len(messages))  # jobs, not the messages that carry them
+        await desk.confirm(published)
         rejected = len(document) - accepted
         if rejected:
             metrics.rejected.labels("400").inc(rejected)

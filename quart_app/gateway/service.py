@@ -2,8 +2,10 @@
 
 ``one_for_one``: a publisher that crashes (the broker went away) is restarted with
 backoff while the HTTP face keeps answering — 503 on ``POST /jobs`` and ``/healthz`` —
-until the publisher is back. With a job store, ``DELETE /jobs/{id}`` cancels waiting
-jobs (:mod:`quart_app.gateway.cancel`); accepting jobs never depends on it.
+until the publisher is back. The ``ledger`` claims every submitted job id (and
+``Idempotency-Key``) in the job store (:mod:`quart_app.gateway.submissions`), so
+accepting jobs needs the job store as it needs the broker; ``DELETE /jobs/{id}`` cancels
+waiting jobs (:mod:`quart_app.gateway.cancel`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from actors.observability.prometheus import (
     GatewayMetrics,
     create_registry,
 )
+from actors.pipeline.ledger import Ledger, StoreProbe
 from actors.pipeline.publisher import Publisher
+from actors.stores.memory import MemoryJobStore
 from quart_app._server import HttpServer
 from quart_app.gateway.app import GatewayDeps, create_gateway_app
 
@@ -64,11 +68,21 @@ class GatewayService(ServiceTree):
         self.publisher = Publisher(
             broker, mailbox_size=1024, max_batch=512, retry=False, wait_ready=wait_ready
         )
+        # The ledger of submissions and idempotency keys lives in the job store, so every
+        # gateway answers alike; a gateway given none (tests) keeps it in memory.
+        self._ledger_store = jobs if jobs is not None else MemoryJobStore()
+        self.ledger = Ledger(self._ledger_store)
+        # Confirms are not waited on: written by an actor of their own, they never hold up
+        # the next round of claims.
+        self.confirmer = Ledger(self._ledger_store, name="confirmer")
+        self.store_probe = StoreProbe(self._ledger_store)
         metrics = GatewayMetrics(self.registry, BoundedLabel(handlers.types(), max_values=50))
         app = create_gateway_app(
             settings,
             GatewayDeps(
                 publisher=self.publisher,
+                ledger=self.ledger,
+                confirmer=self.confirmer,
                 metrics=metrics,
                 registry=self.registry,
                 health=self.health,
@@ -86,6 +100,10 @@ class GatewayService(ServiceTree):
             # the broker; it is stopped last, and answers 503 once the publisher is gone.
             [
                 *extra_children,
+                # Before the HTTP face, so it stops after the last request was answered.
+                ChildSpec.of(self.confirmer, shutdown_s=settings.shutdown_s),
+                ChildSpec.of(self.ledger, shutdown_s=settings.shutdown_s),
+                ChildSpec.of(self.store_probe, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.publisher, shutdown_s=settings.shutdown_s),
             ],
@@ -97,7 +115,11 @@ class GatewayService(ServiceTree):
             self.registry.register(ActorHealthCollector(self.health))
 
     def ready(self) -> bool:
-        """Whether jobs can be accepted: the publisher runs and the broker is reachable."""
+        """Whether jobs can be accepted: the publisher and the ledger run, the broker and
+        the job store are reachable."""
         return (
-            self.publisher.statistics().state is ActorState.RUNNING and self._broker.is_available()
+            self.publisher.statistics().state is ActorState.RUNNING
+            and self.ledger.statistics().state is ActorState.RUNNING
+            and self._broker.is_available()
+            and self._ledger_store.is_available()
         )

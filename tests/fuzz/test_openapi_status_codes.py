@@ -32,6 +32,14 @@ from actors.domain.clock import utc_now
 from actors.domain.dead_letters import DeadLetter
 from actors.domain.handlers import DEFAULT_REGISTRY
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.domain.submissions import (
+    Fingerprint,
+    IdempotencyAnswer,
+    IdempotencyClaim,
+    Submission,
+    later,
+    request_fingerprint,
+)
 from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores.memory import MemoryCounters
 from actors.stores.sqlite import (
@@ -87,6 +95,12 @@ REQUEUEABLE = "dl-requeueable"
 FROM_COMPLETED = "dl-from-jobs-completed"
 DISCARDABLE = "dl-discardable"
 UNKNOWN = "does-not-exist"
+SUBMITTED_JOB = "3e918f89-74d7-4fbe-8e05-3f4fa19e7d43"
+"""Claimed in the ledger by an ``echo`` job with no payload (issue 16)."""
+BUSY_KEY = "busy-key"
+"""An ``Idempotency-Key`` whose request is still being answered."""
+USED_KEY = "used-key"
+"""An ``Idempotency-Key`` answered for another body."""
 
 
 class Variant(enum.Enum):
@@ -125,6 +139,8 @@ class Crafted:
     """The value of the path's one parameter, if it has one."""
     token: str | None = None
     """Sent as a bearer token."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """More request headers."""
 
 
 def _webhook() -> dict[str, object]:
@@ -256,6 +272,18 @@ GATEWAY[("POST", "/jobs/retry", 413)] = Crafted(_G, content=_BIG, content_type="
 GATEWAY[("POST", "/jobs/retry", 415)] = Crafted(_G, **_TEXT)  # type: ignore[arg-type]
 GATEWAY[("POST", "/jobs/retry", 503)] = Crafted(Variant.GATEWAY_STORES_DOWN, body={})
 
+# Issue 16: a job id submitted before with another job; Idempotency-Key in use, or reused.
+GATEWAY[("POST", "/jobs", 409)] = Crafted(_G, body={"id": SUBMITTED_JOB, "type": "sleep"})
+GATEWAY[("POST", "/jobs", 422)] = Crafted(
+    _G, body={"type": "echo"}, headers=(("Idempotency-Key", USED_KEY),)
+)
+GATEWAY[("POST", "/jobs/batch", 409)] = Crafted(
+    _G, body=[{"type": "echo"}], headers=(("Idempotency-Key", BUSY_KEY),)
+)
+GATEWAY[("POST", "/jobs/batch", 422)] = Crafted(
+    _G, body=[{"type": "echo"}], headers=(("Idempotency-Key", USED_KEY),)
+)
+
 GATEWAY[("POST", "/jobs", 429)] = Crafted(Variant.GATEWAY_RATE_LIMITED, body={"type": "echo"})
 
 # Issue 16: the Swagger UI page's files, and the compatibility routes (gateway/proxy.py).
@@ -342,6 +370,28 @@ async def _seed(jobs: JobStore, dead_letters: DeadLetterStore) -> None:
     ):
         spec = JobSpec(job_id, "echo", utc_now(), str(uuid.uuid4()))
         await jobs.apply_transitions([JobTransition(spec, s, utc_now()) for s in statuses])
+    submitted = Submission(
+        SUBMITTED_JOB, Fingerprint.of({"type": "echo"}).encode(), str(uuid.uuid4()), utc_now()
+    )
+    await jobs.claim_submissions([submitted])
+    await jobs.settle_submissions([submitted], [])
+    now = utc_now()
+    # Keys as the gateway scopes them for a client without a token ("- <key>").
+    await jobs.claim_idempotency_keys(
+        [
+            IdempotencyClaim(
+                f"- {BUSY_KEY}",
+                request_fingerprint("/jobs/batch", [{"type": "echo"}]),
+                now,
+                later(now, 3600),
+            ),
+            IdempotencyClaim(f"- {USED_KEY}", "another request", now, later(now, 3600)),
+        ],
+        now=now,
+    )
+    await jobs.settle_idempotency_keys(
+        [IdempotencyAnswer(f"- {USED_KEY}", "another request", 202, "{}")]
+    )
     job = json.dumps({"type": "echo", "payload": {"n": 1}}).encode()
     await dead_letters.add(
         [
@@ -497,6 +547,7 @@ async def test_a_documented_status_code_is_reached_by_its_crafted_request(
     headers = {} if crafted.content_type is None else {"Content-Type": crafted.content_type}
     if crafted.token is not None:
         headers["Authorization"] = f"Bearer {crafted.token}"
+    headers.update(crafted.headers)
     async with serve(crafted.variant, tmp_path) as base, httpx.AsyncClient(base_url=base) as client:
         request = client.build_request(
             method,

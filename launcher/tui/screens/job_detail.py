@@ -62,7 +62,8 @@ def job_detail_text(job: dict[str, object]) -> Table:
     ):
         table.add_row(label, str(job.get(key) or "-"))
     table.add_row("Duration", format_duration_ms(job.get("durationMs")))
-    table.add_row("Correlation", str(job.get("correlationId") or "-"))
+    # Text, not markup: a client's correlation id may hold brackets ("[/]" would break).
+    table.add_row("Correlation", Text(str(job.get("correlationId") or "-")))
     table.add_row("Payload", _pretty(job.get("payload", {})))
     if job.get("error"):
         table.add_row("Error", Text(str(job["error"]), style="red"))

@@ -133,7 +133,56 @@ def test_inherited_schemas_are_unchanged_in_meaning() -> None:
         pytest.skip(f"The reference contracts are not on this machine ({reference} is absent).")
     for name in INHERITED:
         original = json.loads((reference / f"{name}.json").read_text(encoding="utf-8"))
-        assert get_contracts().schema(name) == original, name
+        assert get_contracts().schema(name) == DELIBERATE_CHANGES.get(name, _same)(original), name
+
+
+def _same(schema: dict[str, object]) -> dict[str, object]:
+    return schema
+
+
+def _relaxed_correlation_id(schema: dict[str, object]) -> dict[str, object]:
+    """The envelope as we ship it: ``correlationId`` is the client's ``X-Correlation-Id``
+    as it sent it, 1 to 128 printable ASCII characters (issue 16, item 3), where the
+    inherited contract wants a UUID; a relaxation, so version 1.1.0."""
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    assert properties["correlationId"] == {"type": "string", "format": "uuid"}
+    return {
+        **schema,
+        "$version": "1.1.0",
+        "properties": {
+            **properties,
+            "correlationId": {
+                "description": "The client's X-Correlation-Id as it sent it (1 to 128 "
+                "printable ASCII characters), or a UUID the gateway made. Relaxed from the "
+                "inherited format uuid in 1.1.0.",
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 128,
+                "pattern": "^[ -~]+$",
+            },
+        },
+    }
+
+
+# Where we deliberately part from an inherited schema; everything else must stay equal.
+DELIBERATE_CHANGES = {SchemaName.EVENT_ENVELOPE: _relaxed_correlation_id}
+
+
+def test_the_envelope_accepts_any_printable_ascii_correlation_id_up_to_128() -> None:
+    envelope = _document(fixtures_dir() / "golden" / "event-envelope-valid.json")
+    for accepted in ("order-42 / retry #1", "x" * 128, "550e8400-e29b-41d4-a716-446655440000"):
+        assert (
+            get_contracts().issues(
+                SchemaName.EVENT_ENVELOPE, {**envelope, "correlationId": accepted}
+            )
+            == []
+        )
+    for refused in ("", "x" * 129, "caf\u00e9", "tab\there"):
+        issues = get_contracts().issues(
+            SchemaName.EVENT_ENVELOPE, {**envelope, "correlationId": refused}
+        )
+        assert {issue.path for issue in issues} == {"/correlationId"}, refused
 
 
 # --- the schemas ----------------------------------------------------------------------
@@ -171,7 +220,7 @@ def test_schema_returns_a_copy_callers_cannot_corrupt() -> None:
 
 def test_get_contracts_builds_one_instance_per_process() -> None:
     assert get_contracts() is get_contracts()
-    assert repr(get_contracts()).startswith("<Contracts job@1.0.0, event-envelope@1.0.0,")
+    assert repr(get_contracts()).startswith("<Contracts job@1.0.0, event-envelope@1.1.0,")
 
 
 # --- issues and validate --------------------------------------------------------------

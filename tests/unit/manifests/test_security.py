@@ -73,7 +73,7 @@ ANYWHERE = (INGRESS_CONTROLLER, KUBE_DNS, OUTSIDE)
 _TCP_FLOWS: set[tuple[str, str, int]] = {
     # the services and their servers (the URLs each one is given)
     ("gateway", "rabbitmq", 5672),
-    ("gateway", "postgres", 5432),  # cancel reads the job's state
+    ("gateway", "postgres", 5432),  # the ledger of submitted job ids; cancel
     ("gateway", "mongo", 27017),  # requeue reads the dead letters
     ("processor", "rabbitmq", 5672),
     ("processor", "postgres", 5432),

@@ -87,8 +87,12 @@ async def apps(tmp_path: Path) -> AsyncIterator[Apps]:
         read_model.feed.max_clients = 0  # /stream answers at once (503) once let through
         async with anyio.create_task_group() as tg:
             await tg.start(gateway.publisher.run)
+            await tg.start(gateway.ledger.run)
+            await tg.start(gateway.confirmer.run)
             yield Apps(gateway, read_model, broker)
             gateway.publisher.request_stop()
+            gateway.ledger.request_stop()
+            gateway.confirmer.request_stop()
 
 
 def routes(app: Quart) -> list[tuple[str, str, str]]:
@@ -302,6 +306,8 @@ async def test_the_rate_limiter_answers_429_with_retry_after(tmp_path: Path) -> 
     )
     async with anyio.create_task_group() as tg:
         await tg.start(gateway.publisher.run)
+        await tg.start(gateway.ledger.run)
+        await tg.start(gateway.confirmer.run)
         client = gateway.http.app.test_client()
         statuses = [
             (await client.post("/jobs", json={"type": "echo"})).status_code for _ in range(4)
@@ -316,6 +322,8 @@ async def test_the_rate_limiter_answers_429_with_retry_after(tmp_path: Path) -> 
         assert batch.status_code == 429
         assert await broker.queue_depth(JOBS_CREATED) == 3
         gateway.publisher.request_stop()
+        gateway.ledger.request_stop()
+        gateway.confirmer.request_stop()
 
 
 def test_token_buckets_refill_at_their_rate_and_are_kept_per_client() -> None:

@@ -37,8 +37,12 @@ async def gateway(broker: MemoryBroker) -> AsyncIterator[GatewayService]:
     )
     async with anyio.create_task_group() as tg:
         await tg.start(service.publisher.run)
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         yield service
         service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
 
 
 async def _published(broker: MemoryBroker) -> list[Any]:
@@ -134,10 +138,14 @@ async def test_healthz_is_503_until_the_publisher_runs(broker: MemoryBroker) -> 
 
     async with anyio.create_task_group() as tg:
         await tg.start(service.publisher.run)
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         ready = await client.get("/healthz")
         assert ready.status_code == 200
         assert "gateway/publisher" in [a["path"] for a in (await ready.get_json())["actors"]]
         service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
 
 
 async def test_submissions_while_the_publisher_is_down_get_503(broker: MemoryBroker) -> None:

@@ -37,8 +37,12 @@ async def gateway(jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
     service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
     async with anyio.create_task_group() as tg:
         await tg.start(service.publisher.run)
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         yield service
         service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
 
 
 async def _job(jobs: SQLiteJobStore, *statuses: JobStatus) -> str:

@@ -54,8 +54,12 @@ def gateway() -> Callable[..., AbstractAsyncContextManager[tuple[GatewayService,
         service = GatewayService(broker, settings, handlers=_handlers(), check_types=check_types)
         async with anyio.create_task_group() as tg:
             await tg.start(service.publisher.run)
+            await tg.start(service.ledger.run)
+            await tg.start(service.confirmer.run)
             yield service, broker
             service.publisher.request_stop()
+            service.ledger.request_stop()
+            service.confirmer.request_stop()
 
     return start
 

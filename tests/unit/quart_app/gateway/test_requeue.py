@@ -90,8 +90,12 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         )
         async with anyio.create_task_group() as tg:
             await tg.start(service.publisher.run)
+            await tg.start(service.ledger.run)
+            await tg.start(service.confirmer.run)
             yield Setup(service, broker, store)
             service.publisher.request_stop()
+            service.ledger.request_stop()
+            service.confirmer.request_stop()
 
 
 async def test_a_valid_dead_letter_is_published_again_with_its_job_id_and_removed(

@@ -50,8 +50,12 @@ async def _gateway(
     service = GatewayService(broker, settings, handlers=DEFAULT_REGISTRY, jobs=jobs)
     async with anyio.create_task_group() as tg:
         await tg.start(service.publisher.run)
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
         yield service
         service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
 
 
 @pytest.fixture

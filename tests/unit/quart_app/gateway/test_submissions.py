@@ -1,0 +1,387 @@
+"""Resubmitted job ids, ``Idempotency-Key`` and ``X-Correlation-Id`` at the gateway (issue
+16, items 1 to 3), through Quart's test client over the embedded broker and the in-memory
+job store."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from actors.broker.memory import MemoryBroker
+from actors.broker.names import JOBS_CREATED
+from actors.config.settings import Settings
+from actors.domain.handlers import DEFAULT_REGISTRY
+from actors.stores.memory import MemoryJobStore
+from quart_app.gateway.service import GatewayService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from actors.domain.jobs import JobRecord
+    from actors.domain.submissions import Submission, SubmissionClaim
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def broker() -> MemoryBroker:
+    broker = MemoryBroker()
+    await broker.declare_topology()
+    return broker
+
+
+@pytest.fixture
+def jobs() -> MemoryJobStore:
+    return MemoryJobStore()
+
+
+@pytest.fixture
+async def gateway(broker: MemoryBroker, jobs: MemoryJobStore) -> AsyncIterator[GatewayService]:
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
+        await tg.start(service.publisher.run)
+        yield service
+        service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
+
+
+async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
+    async with broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
+        if await broker.queue_depth(JOBS_CREATED) == 0:
+            return []
+        deliveries = await consumer.receive_batch(100)
+        await consumer.ack(deliveries)
+        return [json.loads(d.body) for d in deliveries]
+
+
+def _job(job_id: str, **changes: object) -> dict[str, object]:
+    return {"id": job_id, "type": "echo", "payload": {"n": 1}, "metadata": {}, **changes}
+
+
+# -- 1. a resubmitted job id --------------------------------------------------------------
+
+
+async def test_issue_16_the_same_job_resubmitted_answers_as_the_first_time_and_publishes_nothing(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    job_id = str(uuid.uuid4())
+    first = await client.post("/jobs", json=_job(job_id))
+    assert first.status_code == 202
+    assert len(await _published(broker)) == 1
+
+    again = await client.post("/jobs", json=_job(job_id))
+
+    assert again.status_code == 202
+    assert await again.get_json() == await first.get_json()
+    assert await _published(broker) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        ({"payload": {"n": 2}}, ["payload"]),
+        ({"type": "sleep"}, ["type"]),
+        ({"metadata": {"owner": "b"}}, ["metadata"]),
+        ({"type": "sleep", "payload": {}}, ["type", "payload"]),
+    ],
+)
+async def test_issue_16_another_job_under_a_submitted_id_is_409_naming_what_differs(
+    gateway: GatewayService, broker: MemoryBroker, changes: dict[str, object], fields: list[str]
+) -> None:
+    client = gateway.http.app.test_client()
+    job_id = str(uuid.uuid4())
+    assert (await client.post("/jobs", json=_job(job_id))).status_code == 202
+    await _published(broker)
+
+    response = await client.post("/jobs", json=_job(job_id, **changes))
+
+    assert response.status_code == 409
+    body = await response.get_json()
+    assert body["error"] == (
+        f"Job {job_id} was submitted before with another {' and '.join(fields)}; nothing was "
+        "published. Resubmit it as it was first submitted, or submit the new job under a new id."
+    )
+    assert [d["path"] for d in body["details"]] == [f"/{name}" for name in fields]
+    assert await _published(broker) == []
+
+
+async def test_issue_16_a_batch_answers_each_resubmitted_id_in_its_entry(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    same, other, new = (str(uuid.uuid4()) for _ in range(3))
+    first = await client.post("/jobs", json=_job(same))
+    await client.post("/jobs", json=_job(other))
+    await _published(broker)
+
+    response = await client.post(
+        "/jobs/batch",
+        json=[
+            _job(same),
+            _job(other, payload={"n": 9}),
+            _job(new),
+            _job(new),
+            {"type": "no space"},
+        ],
+    )
+
+    assert response.status_code == 202
+    body = await response.get_json()
+    assert (body["accepted"], body["rejected"]) == (3, 2)
+    results = body["results"]
+    assert results[0] == await first.get_json()
+    assert results[1]["error"].startswith(f"Job {other} was submitted before with another payload")
+    assert results[2] == results[3]
+    assert results[2]["jobId"] == new
+    assert "error" in results[4]
+    published = await _published(broker)
+    assert [envelope["payload"]["id"] for envelope in published] == [new]  # type: ignore[index]
+    assert published[0]["eventId"] == results[2]["eventId"]
+
+
+async def test_issue_16_a_publish_that_failed_does_not_hold_the_id(
+    broker: MemoryBroker, jobs: MemoryJobStore
+) -> None:
+    service = GatewayService(
+        broker,
+        Settings(gateway_port=0, publish_timeout_s=0.5),
+        handlers=DEFAULT_REGISTRY,
+        jobs=jobs,
+    )
+    client = service.http.app.test_client()
+    job_id = str(uuid.uuid4())
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
+        failed = await client.post("/jobs", json=_job(job_id))  # no publisher: no confirm
+        assert failed.status_code == 503
+        await tg.start(service.publisher.run)
+
+        accepted = await client.post("/jobs", json=_job(job_id, payload={"n": 2}))
+
+        assert accepted.status_code == 202
+        [envelope] = await _published(broker)
+        assert envelope["payload"]["payload"] == {"n": 2}  # type: ignore[index]
+        service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
+
+
+class _CountingJobStore(MemoryJobStore):
+    """Counts claim calls; the first one waits until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claim_calls = 0
+        self.first_entered = anyio.Event()
+        self.release = anyio.Event()
+
+    async def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
+        self.claim_calls += 1
+        if self.claim_calls == 1:
+            self.first_entered.set()
+            await self.release.wait()
+        return await super().claim_submissions(submissions)
+
+
+async def test_issue_16_single_requests_arriving_together_share_one_claim(
+    broker: MemoryBroker,
+) -> None:
+    jobs = _CountingJobStore()
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
+    client = service.http.app.test_client()
+    statuses: list[int] = []
+
+    async def submit(index: int) -> None:
+        response = await client.post("/jobs", json={"type": "echo", "payload": {"i": index}})
+        statuses.append(response.status_code)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
+        await tg.start(service.publisher.run)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as requests:
+                requests.start_soon(submit, 0)
+                await jobs.first_entered.wait()
+                for index in range(1, 20):
+                    requests.start_soon(submit, index)
+                await anyio.wait_all_tasks_blocked()
+                jobs.release.set()
+        service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
+
+    assert statuses == [202] * 20
+    assert jobs.claim_calls == 2  # the first request's, then one for the 19 that waited
+    assert len(await _published(broker)) == 20
+
+
+# -- 2. Idempotency-Key -------------------------------------------------------------------
+
+
+async def test_issue_16_an_idempotency_key_replays_the_answer_kept(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    headers = {"Idempotency-Key": "order-42"}
+    first = await client.post("/jobs", json={"type": "echo"}, headers=headers)
+    assert first.status_code == 202
+    assert "Idempotent-Replayed" not in first.headers
+
+    again = await client.post("/jobs", json={"type": "echo"}, headers=headers)
+
+    assert again.status_code == 202
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await again.get_json() == await first.get_json()  # the same job id, not a new one
+    assert len(await _published(broker)) == 1
+
+
+async def test_issue_16_an_idempotency_key_with_another_body_is_422(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    headers = {"Idempotency-Key": "k-1"}
+    await client.post("/jobs/batch", json=[{"type": "echo"}], headers=headers)
+    await _published(broker)
+
+    response = await client.post("/jobs/batch", json=[{"type": "sleep"}], headers=headers)
+
+    assert response.status_code == 422
+    assert (await response.get_json())["error"] == (
+        "The Idempotency-Key 'k-1' was used before with another body; send a new key for a "
+        "new request."
+    )
+    assert await _published(broker) == []
+    replay = await client.post("/jobs/batch", json=[{"type": "echo"}], headers=headers)
+    assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (202, "true")
+
+
+async def test_issue_16_a_quoted_idempotency_key_is_the_same_key_as_the_bare_one(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    first = await client.post("/jobs", json={"type": "echo"}, headers={"Idempotency-Key": "k-9"})
+
+    quoted = await client.post("/jobs", json={"type": "echo"}, headers={"Idempotency-Key": '"k-9"'})
+
+    assert quoted.headers["Idempotent-Replayed"] == "true"
+    assert await quoted.get_json() == await first.get_json()
+    assert len(await _published(broker)) == 1
+
+
+@pytest.mark.parametrize("key", ["has space", "x" * 256, "caf\u00e9", '"a b"', '""'])
+async def test_issue_16_a_malformed_idempotency_key_is_400_naming_the_header(
+    gateway: GatewayService, key: str
+) -> None:
+    client = gateway.http.app.test_client()
+    response = await client.post("/jobs", json={"type": "echo"}, headers={"Idempotency-Key": key})
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert body["details"] == [{"path": "/headers/Idempotency-Key", "message": "Not a valid key."}]
+
+
+# -- 3. X-Correlation-Id ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["order-42 / retry #1", "x" * 128, "[/]{}"])
+async def test_issue_16_any_printable_ascii_correlation_id_is_echoed_and_used_as_is(
+    gateway: GatewayService, broker: MemoryBroker, value: str
+) -> None:
+    client = gateway.http.app.test_client()
+    response = await client.post(
+        "/jobs", json={"type": "echo"}, headers={"X-Correlation-Id": value}
+    )
+    assert response.status_code == 202
+    assert response.headers["X-Correlation-Id"] == value
+    [envelope] = await _published(broker)
+    assert envelope["correlationId"] == value
+
+
+@pytest.mark.parametrize("value", ["x" * 129, "caf\u00e9", "tab\there"])
+async def test_issue_16_any_other_correlation_id_is_400_naming_the_header(
+    gateway: GatewayService, broker: MemoryBroker, value: str
+) -> None:
+    client = gateway.http.app.test_client()
+    response = await client.post(
+        "/jobs", json={"type": "echo"}, headers={"X-Correlation-Id": value}
+    )
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert body["details"] == [
+        {"path": "/headers/X-Correlation-Id", "message": "Not a valid correlation id."}
+    ]
+    assert await _published(broker) == []
+
+
+async def test_issue_16_two_requests_for_one_id_in_one_round_are_decided_in_turn(
+    broker: MemoryBroker,
+) -> None:
+    jobs = _CountingJobStore()
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
+    client = service.http.app.test_client()
+    job_id = str(uuid.uuid4())
+    statuses: dict[int, int] = {}
+
+    async def submit(n: int) -> None:
+        job = _job(job_id, payload={"n": n}) if n else {"type": "echo"}
+        response = await client.post("/jobs", json=job)
+        statuses[n] = response.status_code
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
+        await tg.start(service.publisher.run)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as requests:
+                requests.start_soon(submit, 0)
+                await jobs.first_entered.wait()
+                requests.start_soon(submit, 1)
+                requests.start_soon(submit, 2)
+                await anyio.wait_all_tasks_blocked()
+                jobs.release.set()
+        service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
+
+    assert statuses[0] == 202
+    assert sorted([statuses[1], statuses[2]]) == [202, 409]
+    assert jobs.claim_calls == 3  # the blocked one, then the id's two claims in turn
+    published = await _published(broker)
+    assert len(published) == 2
+
+
+class _AwayJobStore(MemoryJobStore):
+    """Says it is unavailable until it is read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.available = False
+        self.reads = 0
+
+    def is_available(self) -> bool:
+        return self.available
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        self.reads += 1
+        self.available = True
+        return await super().get_job(job_id)
+
+
+async def test_issue_16_the_gateway_reads_a_store_that_says_it_is_away_until_it_is_back(
+    broker: MemoryBroker,
+) -> None:
+    jobs = _AwayJobStore()
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
+    await service.store_probe.tick()
+    assert (jobs.reads, jobs.is_available()) == (1, True)
+    await service.store_probe.tick()
+    assert jobs.reads == 1  # available: nothing to probe
