@@ -85,8 +85,10 @@ def gateway() -> MakeGateway:
             return
         async with anyio.create_task_group() as tg:
             await tg.start(service.publisher.run)
+            await tg.start(service.ledger.run)
             yield service
             service.publisher.request_stop()
+            service.ledger.request_stop()
 
     return create
 
