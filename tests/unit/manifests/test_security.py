@@ -75,6 +75,8 @@ _TCP_FLOWS: set[tuple[str, str, int]] = {
     ("gateway", "rabbitmq", 5672),
     ("gateway", "postgres", 5432),  # the ledger of submitted job ids; cancel
     ("gateway", "mongo", 27017),  # requeue reads the dead letters
+    ("gateway", "alertmanager", 9093),  # GET /proxy/alerts (compatibility route)
+    ("gateway", "prometheus", 9090),  # GET /proxy/targets (compatibility route)
     ("processor", "rabbitmq", 5672),
     ("processor", "postgres", 5432),
     ("metrics-engine", "rabbitmq", 5672),
@@ -545,3 +547,16 @@ def test_every_address_the_monitoring_configs_name_is_an_allowed_flow(objects: l
     for datasource in grafana["datasources"]:
         host, port = _server(datasource["url"])
         assert ("grafana", host, port, "TCP") in allowed, datasource["url"]
+
+
+def test_the_gateway_forwards_the_compatibility_routes_to_alertmanager_and_prometheus(
+    objects: list[Obj],
+) -> None:
+    [gateway] = [w for w in _workloads(objects) if _app_of(w) == "gateway"]
+    env = {e["name"]: e.get("value") for c in _containers(gateway) for e in c.get("env", [])}
+    assert env["OBSERVATORY_ALERTMANAGER_URL"] == "http://alertmanager:9093"
+    assert env["OBSERVATORY_PROMETHEUS_URL"] == "http://prometheus:9090"
+    # ...and the network policies let it reach them (the flows above).
+    allowed = allowed_flows(objects)
+    assert ("gateway", "alertmanager", 9093, "TCP") in allowed
+    assert ("gateway", "prometheus", 9090, "TCP") in allowed
