@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.domain.jobs import JobStatus
+from actors.stores._postgres_search import SEARCH_INDEXES_SQL
 
 __all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "MIGRATION_LOCK", "Migration"]
 
@@ -115,6 +116,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE jobs SET (fillfactor = 40);
         """,
     ),
+    # The job search's indexes: on columns a transition never changes, and the last
+    # error's trigrams (actors/stores/_postgres_search.py says which filter each serves).
+    # Version 8 while other branches add 6 and 7; the runner accepts a gap.
+    Migration(version=8, name="search indexes", sql=SEARCH_INDEXES_SQL),
 )
 """The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""
 

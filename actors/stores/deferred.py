@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         JobStatus,
         JobTransition,
     )
+    from actors.domain.search import EventPage, EventQuery, JobPage, JobQuery
     from actors.domain.stats import Stats
     from actors.kernel.connection import Connection
     from actors.stores._protocols import AppendResult
@@ -81,6 +82,9 @@ class DeferredJobStore(_Deferred[JobStore]):
             limit=limit, offset=offset, status=status, job_type=job_type
         )
 
+    async def search_jobs(self, query: JobQuery) -> JobPage:
+        return await self._store().search_jobs(query)
+
 
 class DeferredEventStore(_Deferred[EventStore]):
     """An :class:`EventStore` that is the connection's open event store."""
@@ -93,6 +97,9 @@ class DeferredEventStore(_Deferred[EventStore]):
 
     async def recent_events(self, *, limit: int, job_id: str | None = None) -> list[Envelope]:
         return await self._store().recent_events(limit=limit, job_id=job_id)
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        return await self._store().search_events(query)
 
     def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
         return self._store().iter_events(event_types)

@@ -56,12 +56,14 @@ from actors.domain.lifecycle import LifecycleState, cancel_refusal, group_by_job
 from actors.errors import ConfigError, StoreUnavailable
 from actors.stores._postgres_plan import WRITE_JOBS, job_writes
 from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
+from actors.stores._postgres_search import job_search_query
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from actors.domain.jobs import JobTransition
+    from actors.domain.search import JobPage, JobQuery
 
 __all__ = [
     "MIGRATIONS",
@@ -666,6 +668,17 @@ class PostgresJobStore:
         )
         rows = await self._call("list recent jobs", lambda conn, _: conn.fetch(query, *parameters))
         return [_job_record(row) for row in rows]
+
+    async def search_jobs(self, query: JobQuery) -> JobPage:
+        """One page of the jobs matching ``query``; see :class:`~actors.stores.JobStore`
+        and :mod:`actors.stores._postgres_search` for the indexes that serve each filter.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        sql, parameters = job_search_query(query, _JOB_COLUMNS)
+        rows = await self._call("search jobs", lambda conn, _: conn.fetch(sql, *parameters))
+        return query.page([_job_record(row) for row in rows])
 
     async def _call(
         self, action: str, work: Callable[[_Connection, _Progress], Awaitable[_T]]
