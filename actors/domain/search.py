@@ -18,6 +18,7 @@ import base64
 import binascii
 import enum
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -151,14 +152,16 @@ def normalize_timestamp(text: str) -> str:
     Raises:
         ValueError: ``text`` is not an RFC 3339 timestamp.
     """
-    if "T" not in text.upper():
-        raise ValueError(f"{text!r} is not an RFC 3339 timestamp (date, 'T', time).")
+    message = f"{text!r} is not an RFC 3339 timestamp, such as 2026-01-31T09:30:00Z."
+    if not _RFC3339_START.match(text):  # fromisoformat also takes a bare date
+        raise ValueError(message)
     try:
         return format_timestamp(parse_timestamp(text))
     except ValueError:
-        raise ValueError(
-            f"{text!r} is not an RFC 3339 timestamp, such as 2026-01-31T09:30:00Z."
-        ) from None
+        raise ValueError(message) from None
+
+
+_RFC3339_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
 
 
 def escape_like(text: str) -> str:
