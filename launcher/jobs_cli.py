@@ -349,6 +349,7 @@ match), 1 when the read model refused or could not be reached.
 
 _AGO = re.compile(r"^(\d+)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
 
 
 def _moment(text: str) -> str:
@@ -356,7 +357,7 @@ def _moment(text: str) -> str:
     if match := _AGO.match(text.strip()):
         ago = timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
         return (datetime.now(UTC) - ago).isoformat()
-    if "T" not in text.upper():
+    if not _RFC3339_START.match(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither an RFC 3339 time (2026-12-01T09:30:00Z) nor a duration "
             "ago (90s, 15m, 2h, 7d)"
@@ -381,13 +382,23 @@ def _add_jobs_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     jobs.add_argument("--type", action="append", help="a job type (repeatable)")
     jobs.add_argument(
-        "--since", "--created-after", dest="created_after", type=_moment, help="created at or after"
+        "--since",
+        "--created-after",
+        dest="created_after",
+        type=_moment,
+        metavar="TIME",
+        help="created at or after",
     )
     jobs.add_argument(
-        "--until", "--created-before", dest="created_before", type=_moment, help="created before"
+        "--until",
+        "--created-before",
+        dest="created_before",
+        type=_moment,
+        metavar="TIME",
+        help="created before",
     )
-    jobs.add_argument("--finished-after", type=_moment, help="ended at or after")
-    jobs.add_argument("--finished-before", type=_moment, help="ended before")
+    jobs.add_argument("--finished-after", type=_moment, metavar="TIME", help="ended at or after")
+    jobs.add_argument("--finished-before", type=_moment, metavar="TIME", help="ended before")
     jobs.add_argument("--correlation-id", help="submitted with this correlation id")
     jobs.add_argument("--error", help="the last error contains this text")
     jobs.add_argument("--q", help="the id starts with this text, or the payload contains it")
