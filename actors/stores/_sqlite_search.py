@@ -7,8 +7,9 @@ Which filters an index serves (``EXPLAIN QUERY PLAN`` in
 - ``status`` (one): ``jobs_by_status``; ``type`` (one): ``jobs_by_type``; several of
   either: the same index, one range per value, then a sort of what matched;
 - ``correlationId``: ``jobs_by_correlation_id``;
-- sort ``finished``, ``finishedAfter``/``finishedBefore``: ``jobs_by_finished_at``
-  (partial: only jobs that ended);
+- sort ``finished`` (with ``finishedAfter``/``finishedBefore`` as its range):
+  ``jobs_by_finished_at`` (partial: only jobs that ended); under sort ``created`` the
+  finish bounds are checked on the walk of ``jobs_by_created_at``;
 - ``error``: a scan of ``jobs_with_error`` (partial: only jobs with an error), each
   error matched with ``LIKE``; no index serves a substring;
 - ``q``: the job id prefix is a range of the primary key; the payload text is matched
