@@ -97,7 +97,6 @@ async def test_no_index_covers_a_column_a_transition_changes(
         "jobs_by_correlation_id",
         "jobs_by_created_at",
         "jobs_by_error",
-        "jobs_by_payload_text",
         "jobs_by_type",
         "jobs_pkey",
     ]
