@@ -721,7 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.tui.command import tui_main
 
             return tui_main(args)
-        if args.command in ("submit", "job", "cancel", "retry"):
+        if args.command in ("submit", "job", "jobs", "cancel", "retry"):
             from launcher.jobs_cli import jobs_main
 
             return jobs_main(args)

@@ -1,4 +1,5 @@
-"""``observatory submit``, ``job``, ``cancel`` and ``retry``: the client's verbs on the command line.
+"""``observatory submit``, ``job``, ``jobs``, ``cancel`` and ``retry``: the client's verbs on
+the command line.
 
 They use :mod:`observatory.client` and nothing else: the gateway and read model come from
 ``--gateway-url`` / ``--read-model-url`` or ``GATEWAY_URL`` / ``READ_MODEL_URL`` (default
@@ -15,18 +16,30 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from observatory import ApiError, Client, Job, JobStatus, NewJob, Rejected, Submitted
+from observatory import (
+    ApiError,
+    Client,
+    Job,
+    JobPage,
+    JobStatus,
+    JobSummary,
+    NewJob,
+    Rejected,
+    Submitted,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = ["JOB_COMMANDS", "add_job_commands", "jobs_main"]
 
-JOB_COMMANDS = ("submit", "job", "cancel", "retry")
+JOB_COMMANDS = ("submit", "job", "jobs", "cancel", "retry")
 """The subcommands this module adds to ``observatory``."""
 
 _SUBMIT_EPILOG = """\
@@ -93,7 +106,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``submit``, ``job``, ``cancel`` and ``retry`` to the ``observatory`` parser."""
+    """Add ``submit``, ``job``, ``jobs``, ``cancel`` and ``retry`` to the ``observatory``
+    parser."""
     raw = argparse.RawDescriptionHelpFormatter
     submit = commands.add_parser(
         "submit",
@@ -156,6 +170,8 @@ def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
                 help="with --wait: seconds to wait (default: %(default)g)",
             )
         _add_common(parser)
+
+    _add_jobs_command(commands)
 
 
 def _json_object(text: str | None, flag: str) -> dict[str, object] | None:
@@ -295,7 +311,7 @@ def _write(client: Client, args: argparse.Namespace) -> int:
 
 
 def jobs_main(args: argparse.Namespace) -> int:
-    """Run ``observatory submit|job|cancel|retry``; returns the exit code."""
+    """Run ``observatory submit|job|jobs|cancel|retry``; returns the exit code."""
     # One log line per request would bury the answer.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
@@ -304,6 +320,8 @@ def jobs_main(args: argparse.Namespace) -> int:
                 return _submit(client, args)
             if args.command == "job":
                 return _job(client, args)
+            if args.command == "jobs":
+                return _jobs(client, args)
             return _write(client, args)
     except UsageError as exc:
         _err(f"observatory {args.command}: error: {exc}")
@@ -311,3 +329,142 @@ def jobs_main(args: argparse.Namespace) -> int:
     except ApiError as exc:
         _err(f"observatory {args.command}: error: {exc}")
         return 1
+
+
+# -- observatory jobs: the search -----------------------------------------------------------
+
+_JOBS_EPILOG = """\
+examples:
+  observatory jobs                                  the 50 newest jobs
+  observatory jobs --status FAILED --type resize --since 1h
+  observatory jobs --error timeout --all            every job whose last error says timeout
+  observatory jobs --q 2f6c0c2e                     by id prefix, or text in the payload
+  observatory jobs --sort finished:asc --finished-after 2026-12-01T00:00:00Z --json
+
+Times are RFC 3339 (2026-12-01T09:30:00Z) or a duration ago (90s, 15m, 2h, 7d).
+--status and --type may be repeated (any of them matches). Without --all, a full page
+ends with the --cursor of the next one (on stderr). Exit 0 on success (even with no
+match), 1 when the read model refused or could not be reached.
+"""
+
+_AGO = re.compile(r"^(\d+)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
+
+
+def _moment(text: str) -> str:
+    """An RFC 3339 time as given, or a duration ago (``15m``) as an RFC 3339 time."""
+    if match := _AGO.match(text.strip()):
+        ago = timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+        return (datetime.now(UTC) - ago).isoformat()
+    if not _RFC3339_START.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an RFC 3339 time (2026-12-01T09:30:00Z) nor a duration "
+            "ago (90s, 15m, 2h, 7d)"
+        )
+    return text
+
+
+def _add_jobs_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    jobs = commands.add_parser(
+        "jobs",
+        help="search jobs: status, type, time range, correlation id, error text",
+        description="List the jobs matching every filter given (GET /jobs), newest first.",
+        epilog=_JOBS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    jobs.add_argument(
+        "--status",
+        action="append",
+        type=str.upper,
+        choices=[status.value for status in JobStatus],
+        help="a status (repeatable)",
+    )
+    jobs.add_argument("--type", action="append", help="a job type (repeatable)")
+    jobs.add_argument(
+        "--since",
+        "--created-after",
+        dest="created_after",
+        type=_moment,
+        metavar="TIME",
+        help="created at or after",
+    )
+    jobs.add_argument(
+        "--until",
+        "--created-before",
+        dest="created_before",
+        type=_moment,
+        metavar="TIME",
+        help="created before",
+    )
+    jobs.add_argument("--finished-after", type=_moment, metavar="TIME", help="ended at or after")
+    jobs.add_argument("--finished-before", type=_moment, metavar="TIME", help="ended before")
+    jobs.add_argument("--correlation-id", help="submitted with this correlation id")
+    jobs.add_argument("--error", help="the last error contains this text")
+    jobs.add_argument("--q", help="the id starts with this text, or the payload contains it")
+    jobs.add_argument(
+        "--sort",
+        default="created",
+        choices=[
+            "created",
+            "finished",
+            "created:desc",
+            "created:asc",
+            "finished:desc",
+            "finished:asc",
+        ],
+        help="order (default: %(default)s, newest first)",
+    )
+    jobs.add_argument(
+        "--limit", type=_positive_int, default=50, help="jobs per page, at most 500 (default: 50)"
+    )
+    jobs.add_argument("--cursor", help="start after this cursor (printed after a full page)")
+    jobs.add_argument("--all", action="store_true", help="follow the cursor to the last page")
+    _add_common(jobs)
+
+
+def _summary_document(job: JobSummary) -> dict[str, object]:
+    document = asdict(job)
+    document["status"] = job.status.value
+    return document
+
+
+def _print_summary(job: JobSummary) -> None:
+    ended = job.finished_at or "-"
+    error = f"  {job.error}" if job.error else ""
+    _out(f"{job.id}  {job.type:<12} {job.status.value:<9} {job.created_at}  {ended}{error}")
+
+
+def _jobs(client: Client, args: argparse.Namespace) -> int:
+    cursor: str | None = args.cursor
+    listed: list[JobSummary] = []
+    page: JobPage
+    while True:
+        page = client.search_jobs(
+            status=args.status,
+            type=args.type,
+            created_after=args.created_after,
+            created_before=args.created_before,
+            finished_after=args.finished_after,
+            finished_before=args.finished_before,
+            correlation_id=args.correlation_id,
+            error=args.error,
+            q=args.q,
+            sort=args.sort,
+            limit=args.limit,
+            cursor=cursor,
+        )
+        listed.extend(page.items)
+        if not args.json:
+            for job in page.items:
+                _print_summary(job)
+        cursor = page.next_cursor
+        if cursor is None or not args.all:
+            break
+    if args.json:
+        _print_json({"items": [_summary_document(job) for job in listed], "nextCursor": cursor})
+    elif cursor is not None:
+        _err(f"more: observatory jobs ... --cursor {cursor}")
+    elif not listed:
+        _out("no job matches")
+    return 0

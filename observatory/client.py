@@ -69,9 +69,11 @@ from observatory._results import (
     TypeCounts,
     text_field,
 )
+from observatory._search import JobPage, JobSummary, search_params
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+    from datetime import datetime
     from types import TracebackType
     from typing import Self
 
@@ -85,7 +87,9 @@ __all__ = [
     "CancelAccepted",
     "Client",
     "Job",
+    "JobPage",
     "JobStatus",
+    "JobSummary",
     "NewJob",
     "Rejected",
     "RetryAccepted",
@@ -547,6 +551,111 @@ class Client:
         """The live counters: totals, in flight, per type."""
         return Stats.from_json(_checked(self._send("GET", f"{self.read_model_url}/stats")))
 
+    def search_jobs(
+        self,
+        *,
+        status: str | JobStatus | Iterable[str | JobStatus] | None = None,
+        type: str | Iterable[str] | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        finished_after: datetime | str | None = None,
+        finished_before: datetime | str | None = None,
+        correlation_id: str | None = None,
+        error: str | None = None,
+        q: str | None = None,
+        sort: str = "created",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page of the jobs matching every filter given (``GET /jobs``).
+
+        Args:
+            status: one status or several (any of them matches).
+            type: one job type or several.
+            created_after: created at or after (a datetime, naive taken as UTC, or RFC 3339).
+            created_before: created before (exclusive).
+            finished_after: ended at or after; jobs that did not end never match.
+            finished_before: ended before (exclusive).
+            correlation_id: submitted with this correlation id.
+            error: the last error contains this text (case-insensitive).
+            q: the job id starts with this text, or the payload's JSON contains it.
+            sort: ``created`` or ``finished``, newest first unless ``:asc`` is added.
+            limit: jobs per page, 1 to 500.
+            cursor: the previous page's ``next_cursor`` (with the same filters).
+
+        Returns:
+            The page; its ``next_cursor`` is ``None`` on the last one. Jobs arriving
+            between pages never make a job appear twice or be skipped.
+
+        Raises:
+            BadRequest: a filter is malformed (``details`` names the parameter).
+
+        Example::
+
+            page = client.search_jobs(status="FAILED", type="resize", error="timeout")
+            for job in page.items:
+                print(job.id, job.error)
+        """
+        params = search_params(
+            status=status,
+            type=type,
+            created_after=created_after,
+            created_before=created_before,
+            finished_after=finished_after,
+            finished_before=finished_before,
+            correlation_id=correlation_id,
+            error=error,
+            q=q,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+        response = self._send("GET", f"{self.read_model_url}/jobs", params=params)
+        return JobPage.from_json(_checked(response))
+
+    def iter_jobs(
+        self,
+        *,
+        status: str | JobStatus | Iterable[str | JobStatus] | None = None,
+        type: str | Iterable[str] | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        finished_after: datetime | str | None = None,
+        finished_before: datetime | str | None = None,
+        correlation_id: str | None = None,
+        error: str | None = None,
+        q: str | None = None,
+        sort: str = "created",
+        limit: int = 50,
+    ) -> Iterator[JobSummary]:
+        """Every job matching the filters, page after page (``limit`` per request); the
+        arguments are those of :meth:`search_jobs`.
+
+        Example::
+
+            failed_today = list(client.iter_jobs(status="FAILED", created_after=midnight))
+        """
+        cursor: str | None = None
+        while True:
+            page = self.search_jobs(
+                status=status,
+                type=type,
+                created_after=created_after,
+                created_before=created_before,
+                finished_after=finished_after,
+                finished_before=finished_before,
+                correlation_id=correlation_id,
+                error=error,
+                q=q,
+                sort=sort,
+                limit=limit,
+                cursor=cursor,
+            )
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
 
 class AsyncClient:
     """The asynchronous client: the same calls as :class:`Client`, awaited.
@@ -679,3 +788,75 @@ class AsyncClient:
     async def stats(self) -> Stats:
         """The live counters; see :meth:`Client.stats`."""
         return Stats.from_json(_checked(await self._send("GET", f"{self.read_model_url}/stats")))
+
+    async def search_jobs(
+        self,
+        *,
+        status: str | JobStatus | Iterable[str | JobStatus] | None = None,
+        type: str | Iterable[str] | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        finished_after: datetime | str | None = None,
+        finished_before: datetime | str | None = None,
+        correlation_id: str | None = None,
+        error: str | None = None,
+        q: str | None = None,
+        sort: str = "created",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page of the jobs matching every filter given; see :meth:`Client.search_jobs`."""
+        params = search_params(
+            status=status,
+            type=type,
+            created_after=created_after,
+            created_before=created_before,
+            finished_after=finished_after,
+            finished_before=finished_before,
+            correlation_id=correlation_id,
+            error=error,
+            q=q,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+        response = await self._send("GET", f"{self.read_model_url}/jobs", params=params)
+        return JobPage.from_json(_checked(response))
+
+    async def iter_jobs(
+        self,
+        *,
+        status: str | JobStatus | Iterable[str | JobStatus] | None = None,
+        type: str | Iterable[str] | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        finished_after: datetime | str | None = None,
+        finished_before: datetime | str | None = None,
+        correlation_id: str | None = None,
+        error: str | None = None,
+        q: str | None = None,
+        sort: str = "created",
+        limit: int = 50,
+    ) -> AsyncIterator[JobSummary]:
+        """Every job matching the filters, page after page; see :meth:`Client.iter_jobs`."""
+        cursor: str | None = None
+        while True:
+            page = await self.search_jobs(
+                status=status,
+                type=type,
+                created_after=created_after,
+                created_before=created_before,
+                finished_after=finished_after,
+                finished_before=finished_before,
+                correlation_id=correlation_id,
+                error=error,
+                q=q,
+                sort=sort,
+                limit=limit,
+                cursor=cursor,
+            )
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor

@@ -247,7 +247,7 @@ def secure(
         allow_origin=allow,  # type: ignore[arg-type]
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
-        expose_headers=["X-Correlation-Id", "Retry-After"],
+        expose_headers=["X-Correlation-Id", "Retry-After", "X-Next-Cursor"],
         allow_credentials=False,
         max_age=600,
     )

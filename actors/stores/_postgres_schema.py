@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.domain.jobs import JobStatus
+from actors.stores._postgres_search import SEARCH_INDEXES_SQL
 from actors.stores._postgres_submissions import LEDGER_MIGRATION_SQL
 
 __all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "MIGRATION_LOCK", "Migration"]
@@ -124,6 +125,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Idempotency-Key requests: actors/stores/_postgres_submissions.py.
         sql=LEDGER_MIGRATION_SQL,
     ),
+    # The job search's indexes: on columns a transition never changes, and the last
+    # error's trigrams (actors/stores/_postgres_search.py says which filter each serves).
+    Migration(version=7, name="search indexes", sql=SEARCH_INDEXES_SQL),
 )
 """The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         JobStatus,
         JobTransition,
     )
+    from actors.domain.search import EventPage, EventQuery, JobPage, JobQuery
     from actors.domain.stats import Stats
     from actors.domain.submissions import (
         IdempotencyAnswer,
@@ -155,6 +156,15 @@ class JobStore(Protocol):
         unanswered, is changed. One round trip."""
         ...
 
+    async def search_jobs(self, query: JobQuery) -> JobPage:
+        """One page of the jobs matching ``query``, in its order, cut by keyset.
+
+        The page holds at most ``query.limit`` jobs; its ``next`` (when more match) is
+        the position the next page starts strictly after. What matches is
+        :meth:`~actors.domain.search.JobQuery.matches`, the same in every store.
+        """
+        ...
+
 
 class EventStore(Protocol):
     """The audit trail: every lifecycle event exactly once."""
@@ -173,6 +183,11 @@ class EventStore(Protocol):
 
     async def recent_events(self, *, limit: int, job_id: str | None = None) -> list[Envelope]:
         """Events newest first, optionally of one job."""
+        ...
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        """One page of the events matching ``query``, newest first (time, then arrival),
+        cut by keyset (:class:`~actors.domain.search.EventCursor`)."""
         ...
 
     def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:

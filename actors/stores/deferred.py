@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         JobStatus,
         JobTransition,
     )
+    from actors.domain.search import EventPage, EventQuery, JobPage, JobQuery
     from actors.domain.stats import Stats
     from actors.domain.submissions import (
         IdempotencyAnswer,
@@ -105,6 +106,9 @@ class DeferredJobStore(_Deferred[JobStore]):
     async def settle_idempotency_keys(self, answers: Sequence[IdempotencyAnswer]) -> None:
         await self._store().settle_idempotency_keys(answers)
 
+    async def search_jobs(self, query: JobQuery) -> JobPage:
+        return await self._store().search_jobs(query)
+
 
 class DeferredEventStore(_Deferred[EventStore]):
     """An :class:`EventStore` that is the connection's open event store."""
@@ -117,6 +121,9 @@ class DeferredEventStore(_Deferred[EventStore]):
 
     async def recent_events(self, *, limit: int, job_id: str | None = None) -> list[Envelope]:
         return await self._store().recent_events(limit=limit, job_id=job_id)
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        return await self._store().search_events(query)
 
     def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
         return self._store().iter_events(event_types)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from actors.domain.events import Envelope
     from actors.domain.jobs import JobRecord, JobStatus, JobTransition
     from actors.domain.lifecycle import JobEffect
+    from actors.domain.search import JobPage, JobQuery
     from actors.domain.submissions import (
         IdempotencyAnswer,
         IdempotencyClaim,
@@ -306,3 +307,11 @@ class MemoryJobStore:
         """Keep or release idempotency keys' answers; see :class:`~actors.stores.JobStore`."""
         await anyio.lowlevel.checkpoint()
         self._ledger.settle_keys(answers)
+
+    async def search_jobs(self, query: JobQuery) -> JobPage:
+        """One page of the jobs matching ``query`` (a scan of every job: the reference
+        the SQL stores are tested against); see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        matching = query.order([record for record in self._jobs.values() if query.matches(record)])
+        page = query.page(matching[: query.limit + 1])
+        return replace(page, items=copy.deepcopy(page.items))

@@ -43,6 +43,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from actors.config.urls import redact
 from actors.domain.dead_letters import DeadLetter
 from actors.domain.events import Envelope
+from actors.domain.search import EventCursor, EventPage
 from actors.errors import ConfigError, StoreUnavailable, ValidationIssue
 from actors.stores._protocols import AppendResult
 from actors.stores.names import DEAD_LETTERS_COLLECTION, DEFAULT_MONGO_DATABASE, EVENTS_COLLECTION
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
 
     from actors.domain.events import EventType
+    from actors.domain.search import EventQuery
 
 __all__ = [
     "DEAD_LETTER_INDEXES",
@@ -90,6 +92,8 @@ EVENT_INDEXES = (
     IndexModel([("occurredAt", ASCENDING), ("seq", ASCENDING)]),
     # iter_events(): arrival order, read page by page after the last seq seen.
     IndexModel([("seq", ASCENDING)]),
+    # search_events(types=...): newest first within the types.
+    IndexModel([("eventType", ASCENDING), ("occurredAt", ASCENDING), ("seq", ASCENDING)]),
 )
 """Indexes of the event collection, created when the store is opened."""
 
@@ -311,6 +315,44 @@ class MongoEventStore:
         with self._store.failures("list recent events"):
             documents = await cursor.to_list()
         return [Envelope.from_json(document) for document in documents]
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        """One page of the events matching ``query``, newest first (time, then arrival).
+
+        Served by the ``(occurredAt, seq)`` index, ``(eventType, occurredAt, seq)`` for
+        types, ``(jobId, occurredAt)`` for one job.
+
+        Raises:
+            StoreUnavailable: MongoDB cannot be reached.
+        """
+        conditions: list[_Document] = []
+        if query.job_id is not None:
+            conditions.append({"jobId": query.job_id})
+        if query.types:
+            conditions.append({"eventType": {"$in": sorted(t.value for t in query.types)}})
+        if query.since is not None:
+            conditions.append({"occurredAt": {"$gte": query.since}})
+        if query.until is not None:
+            conditions.append({"occurredAt": {"$lt": query.until}})
+        if query.after is not None:
+            at, seq = query.after.occurred_at, query.after.position
+            conditions.append(
+                {"$or": [{"occurredAt": {"$lt": at}}, {"occurredAt": at, "seq": {"$lt": seq}}]}
+            )
+        filter_: _Document = {"$and": conditions} if conditions else {}
+        cursor = (
+            self._events.find(filter_, {"_id": 0})
+            .sort([("occurredAt", DESCENDING), ("seq", DESCENDING)])
+            .limit(query.limit + 1)
+        )
+        with self._store.failures("search events"):
+            documents = await cursor.to_list()
+        following = None
+        if len(documents) > query.limit:
+            last = documents[query.limit - 1]
+            following = EventCursor(str(last["occurredAt"]), str(last["seq"]))
+        items = [Envelope.from_json(document) for document in documents[: query.limit]]
+        return EventPage(items, following)
 
     async def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
         """Every stored event of ``event_types`` in arrival order, read page by page.

@@ -64,6 +64,7 @@ from actors.errors import ConfigError, StoreUnavailable
 from actors.stores._ledger import check_unique
 from actors.stores._postgres_plan import WRITE_JOBS, job_writes
 from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
+from actors.stores._postgres_search import job_search_query
 from actors.stores._postgres_submissions import (
     CLAIM_KEYS,
     CLAIM_SUBMISSIONS,
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from actors.domain.jobs import JobTransition
+    from actors.domain.search import JobPage, JobQuery
     from actors.domain.submissions import (
         IdempotencyAnswer,
         IdempotencyClaim,
@@ -837,6 +839,17 @@ class PostgresJobStore:
                 [a.fingerprint for a in released],
             ),
         )
+
+    async def search_jobs(self, query: JobQuery) -> JobPage:
+        """One page of the jobs matching ``query``; see :class:`~actors.stores.JobStore`
+        and :mod:`actors.stores._postgres_search` for the indexes that serve each filter.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        sql, parameters = job_search_query(query, _JOB_COLUMNS)
+        rows = await self._call("search jobs", lambda conn, _: conn.fetch(sql, *parameters))
+        return query.page([_job_record(row) for row in rows])
 
     async def _call(
         self, action: str, work: Callable[[_Connection, _Progress], Awaitable[_T]]

@@ -31,6 +31,7 @@ from actors.domain.jobs import (
     JobStatus,
 )
 from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
+from actors.domain.search import EventCursor, EventPage
 from actors.errors import StoreUnavailable
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_cancels import (
@@ -55,6 +56,11 @@ from actors.stores._sqlite_dead_letters import (
     open_sqlite_dead_letter_store,
 )
 from actors.stores._sqlite_rounds import START_ROUND
+from actors.stores._sqlite_search import (
+    SEARCH_INDEXES_MIGRATION,
+    event_search_sql,
+    job_search_sql,
+)
 from actors.stores._sqlite_submissions import (
     LEDGER_MIGRATION,
     claim_keys,
@@ -69,6 +75,7 @@ if TYPE_CHECKING:
 
     from actors.domain.jobs import CancelAnswer, CancelRequest, JobTransition
     from actors.domain.lifecycle import JobEffect
+    from actors.domain.search import EventQuery, JobPage, JobQuery
     from actors.domain.submissions import (
         IdempotencyAnswer,
         IdempotencyClaim,
@@ -154,6 +161,8 @@ JOB_SCHEMA = Schema(
         # The gateway's ledger of submissions and idempotency keys
         # (actors/stores/_sqlite_submissions.py).
         LEDGER_MIGRATION,
+        # The job search's indexes (actors/stores/_sqlite_search.py).
+        SEARCH_INDEXES_MIGRATION,
     ),
 )
 
@@ -507,6 +516,19 @@ class SQLiteJobStore:
             async with self._db.transaction():
                 await settle_keys(self._db, answers)
 
+    async def search_jobs(self, query: JobQuery) -> JobPage:
+        """One page of the jobs matching ``query``; see :class:`~actors.stores.JobStore`
+        and :mod:`actors.stores._sqlite_search` for the indexes that serve each filter.
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        sql, parameters = job_search_sql(query, _JOB_COLUMNS)
+        with self._db.failures("search jobs"):
+            async with self._db.reading():
+                rows = await self._db.fetchall(sql, parameters)
+        return query.page([_job_record(row) for row in rows])
+
 
 @asynccontextmanager
 async def open_sqlite_job_store(path: pathlib.Path) -> AsyncIterator[SQLiteJobStore]:
@@ -645,6 +667,27 @@ class SQLiteEventStore:
                     (*parameters, limit),
                 )
         return [_envelope(envelope) for (envelope,) in rows]
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        """One page of the events matching ``query``, newest first (time, then arrival).
+
+        It walks ``events_by_time`` (or ``events_by_job`` for one job) newest first.
+
+        Raises:
+            ValueError: the query's cursor is not one of this store (not an arrival
+                number).
+            StoreUnavailable: the file cannot be read.
+        """
+        sql, parameters = event_search_sql(query)
+        with self._db.failures("search events"):
+            async with self._db.reading():
+                rows = await self._db.fetchall(sql, parameters)
+        items = [_envelope(envelope) for _, _, envelope in rows[: query.limit]]
+        following = None
+        if len(rows) > query.limit:
+            seq, occurred_at, _ = rows[query.limit - 1]
+            following = EventCursor(text(occurred_at), str(integer(seq)))
+        return EventPage(items, following)
 
     async def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
         """Every stored event of ``event_types`` in arrival order, read page by page.

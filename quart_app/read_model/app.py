@@ -32,6 +32,7 @@ from quart_app.openapi import (
 from quart_app.read_model.alerts import Alert, AlertBook
 from quart_app.read_model.live import LiveFeed, TooManyClients
 from quart_app.read_model.runbooks import install_runbooks_route
+from quart_app.read_model.search import install_search_routes
 from quart_app.read_model.types import install_types_route
 from quart_app.read_model.waiting import MAX_WAIT_S, JobWaiters, parse_wait, wait_for_job
 
@@ -401,25 +402,6 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
             log.info("job.read status=%s events=%d", record.status.value, len(events))
         return jsonify(document), 200
 
-    @app.get("/events")
-    @operation(
-        "recentEvents",
-        summary="The audit trail, newest first.",
-        tags=["read"],
-        parameters=[limit_param(50, MAX_LIMIT), query_param("jobId", {"type": "string"})],
-        responses={
-            200: json_response(
-                "Events.", {"type": "array", "items": schema_ref(SchemaName.EVENT_ENVELOPE)}
-            ),
-            400: _OUT_OF_BOUNDS,
-        },
-    )
-    async def recent_events() -> Response:
-        limit = query_int("limit", default=50, minimum=1, maximum=MAX_LIMIT)
-        job_id = request.args.get("jobId") or None
-        events = await deps.events.recent_events(limit=limit, job_id=job_id)
-        return jsonify([event.to_json() for event in events])
-
     @app.post("/webhooks/alertmanager")
     @operation(
         "alertmanagerWebhook",
@@ -492,6 +474,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         records = await deps.dead_letters.recent(limit=limit)
         return jsonify([record.to_json() for record in records])
 
+    install_search_routes(app, deps.jobs, deps.events)
     install_types_route(app, deps.handlers)
     install_runbooks_route(app)
     install_docs(

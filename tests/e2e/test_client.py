@@ -10,6 +10,7 @@ import pytest
 
 from observatory import (
     AsyncClient,
+    BadRequest,
     Client,
     Conflict,
     Forbidden,
@@ -183,6 +184,44 @@ async def test_the_async_client_submits_waits_and_reads(observatory: RunningObse
         assert caught.value.paths == ["/id"]
         with pytest.raises(NotFound):
             await client.get(str(uuid.uuid4()))
+
+
+def test_search_finds_jobs_by_payload_text_and_status_and_pages_through_them(
+    client: Client,
+) -> None:
+    marker = uuid.uuid4().hex
+    batch = client.submit_many([NewJob("echo", {"marker": marker, "n": n}) for n in range(5)])
+    failed = client.submit("fail", {"marker": marker})
+    for job_id in [item.job_id for item in batch.submitted] + [failed.job_id]:
+        client.wait(job_id, timeout_s=30)
+
+    page = client.search_jobs(q=marker, status="FAILED")
+    assert [(job.id, job.status, job.attempts) for job in page.items] == [
+        (failed.job_id, JobStatus.FAILED, 3)
+    ]
+    assert page.items[0].error
+    assert page.next_cursor is None
+    first = client.search_jobs(q=marker, type="echo", limit=2)
+    assert len(first.items) == 2
+    assert first.next_cursor is not None
+    listed = [job.id for job in client.iter_jobs(q=marker, type="echo", limit=2)]
+    assert sorted(listed) == sorted(item.job_id for item in batch.submitted)
+    assert listed[:2] == [job.id for job in first.items]
+    oldest = [job.id for job in client.iter_jobs(q=marker, sort="created:asc")]
+    assert oldest == [*reversed(listed), failed.job_id]
+    with pytest.raises(BadRequest) as caught:
+        client.search_jobs(created_after="yesterday")
+    assert caught.value.paths == ["/createdAfter"]
+
+
+async def test_the_async_client_searches_too(observatory: RunningObservatory) -> None:
+    async with AsyncClient(observatory.gateway, observatory.read_model) as client:
+        marker = uuid.uuid4().hex
+        submitted = await client.submit("echo", {"marker": marker})
+        await client.wait(submitted.job_id, timeout_s=30)
+        page = await client.search_jobs(q=marker, sort="finished")
+        assert [job.id for job in page.items] == [submitted.job_id]
+        assert [job.id async for job in client.iter_jobs(q=marker, limit=1)] == [submitted.job_id]
 
 
 def test_tokens_are_taken_from_the_environment_and_refusals_raised(

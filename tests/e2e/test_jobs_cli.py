@@ -1,4 +1,4 @@
-"""``observatory submit|job|cancel|retry`` as subprocesses against a running observatory."""
+"""``observatory submit|job|jobs|cancel|retry`` as subprocesses against a running observatory."""
 
 from __future__ import annotations
 
@@ -135,8 +135,43 @@ def test_retry_wait_runs_a_failed_job_again_to_its_end(observatory: RunningObser
     )
 
 
+def test_jobs_searches_with_filters_pages_and_json(observatory: RunningObservatory) -> None:
+    marker = uuid.uuid4().hex
+    payload = json.dumps({"marker": marker})
+    done = cli(observatory, "submit", "echo", "--payload", payload, "--count", "3", "--wait")
+    assert done.returncode == 0, done.stderr
+    failed = cli(observatory, "submit", "fail", "--payload", payload, "--wait")
+    assert failed.returncode == 1
+    failed_id = failed.stdout.split()[0]
+
+    listed = cli(observatory, "jobs", "--q", marker, "--status", "failed", "--since", "1h")
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.splitlines()
+    assert line.split()[:3] == [failed_id, "fail", "FAILED"]
+    first = cli(observatory, "jobs", "--q", marker, "--type", "echo", "--limit", "2")
+    assert len(first.stdout.splitlines()) == 2
+    assert first.stderr.startswith("more: observatory jobs ... --cursor ")
+    cursor = first.stderr.split()[-1]
+    rest = cli(
+        observatory, "jobs", "--q", marker, "--type", "echo", "--limit", "2", "--cursor", cursor
+    )
+    assert rest.returncode == 0, rest.stderr
+    assert len(rest.stdout.splitlines()) == 1
+    every = cli(observatory, "jobs", "--q", marker, "--limit", "1", "--all", "--json")
+    assert every.returncode == 0, every.stderr
+    document = json.loads(every.stdout)
+    assert document["nextCursor"] is None
+    assert len(document["items"]) == 4
+    assert document["items"][0]["id"] == failed_id
+    none = cli(observatory, "jobs", "--q", uuid.uuid4().hex)
+    assert (none.returncode, none.stdout) == (0, "no job matches\n")
+    bad = cli(observatory, "jobs", "--since", "yesterday")
+    assert bad.returncode == 2
+    assert "neither an RFC 3339 time" in bad.stderr
+
+
 def test_the_verbs_have_help() -> None:
-    for verb in ("submit", "job", "cancel", "retry"):
+    for verb in ("submit", "job", "jobs", "cancel", "retry"):
         done = subprocess.run(
             [sys.executable, "-m", "launcher.cli", verb, "--help"],
             capture_output=True,

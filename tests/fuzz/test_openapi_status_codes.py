@@ -228,6 +228,8 @@ READ_MODEL: dict[tuple[str, str, int], Crafted] = {
     ("GET", "/stats", 200): Crafted(_R),
     ("GET", "/jobs/recent", 200): Crafted(_R, query="?status=completed&limit=5"),
     ("GET", "/jobs/recent", 400): Crafted(_R, query="?limit=0"),
+    ("GET", "/jobs", 200): Crafted(_R, query="?status=COMPLETED&type=echo&limit=5"),
+    ("GET", "/jobs", 400): Crafted(_R, query="?staus=COMPLETED"),
     ("GET", "/jobs/{jobId}", 200): Crafted(_R, path_value=DONE_JOB),
     ("GET", "/jobs/{jobId}", 400): Crafted(_R, query="?wait=61"),
     ("GET", "/jobs/{jobId}", 404): Crafted(_R),

@@ -93,9 +93,20 @@ async def test_no_index_covers_a_column_a_transition_changes(
             await conn.close()
 
     names = [row["indexname"] for row in indexes]
-    assert names == ["jobs_by_created_at", "jobs_by_type", "jobs_pkey"]
+    assert names == [
+        "jobs_by_correlation_id",
+        "jobs_by_created_at",
+        "jobs_by_error",
+        "jobs_by_type",
+        "jobs_pkey",
+    ]
     changed = ("status", "updated_at", "attempts", "started_at", "finished_at", "error")
     for row in indexes:
+        # The search's trigrams of the last error (migration 7): only a failing attempt
+        # changes it, so only those transitions are not heap-only.
+        if row["indexname"] == "jobs_by_error":
+            assert row["indexdef"].endswith("WHERE (error IS NOT NULL)"), row["indexdef"]
+            continue
         assert not any(column in row["indexdef"] for column in changed), row["indexdef"]
     assert options == ["fillfactor=40"]
 

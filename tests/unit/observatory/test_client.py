@@ -266,3 +266,68 @@ def test_a_rate_limited_batch_is_resent_after_retry_after_five_times_at_most() -
     assert _rate_limited_pause(answer(202, {"results": []}), 0) is None
     with pytest.raises(RateLimited, match=r"^Too many jobs\.$"):
         _batch_results(limited, 0, [{"id": "a"}])
+
+
+def test_search_filters_become_query_parameters() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from observatory._search import search_params
+
+    params = search_params(
+        status=[JobStatus.FAILED, "PENDING"],
+        type="resize",
+        created_after=datetime(2026, 1, 2, 3, 4, 5),
+        created_before=datetime(2026, 1, 3, tzinfo=timezone(timedelta(hours=2))),
+        finished_after=None,
+        finished_before="2026-02-01T00:00:00Z",
+        correlation_id=None,
+        error="time out",
+        q=None,
+        sort="finished:asc",
+        limit=20,
+        cursor="abc",
+    )
+    assert params == [
+        ("status", "FAILED"),
+        ("status", "PENDING"),
+        ("type", "resize"),
+        ("createdAfter", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).isoformat()),
+        ("createdBefore", "2026-01-03T00:00:00+02:00"),
+        ("finishedBefore", "2026-02-01T00:00:00Z"),
+        ("error", "time out"),
+        ("sort", "finished:asc"),
+        ("limit", "20"),
+        ("cursor", "abc"),
+    ]
+
+
+def test_a_search_page_is_read_into_summaries() -> None:
+    page = observatory.JobPage.from_json(
+        {
+            "items": [
+                {
+                    "id": "j1",
+                    "type": "echo",
+                    "status": "FAILED",
+                    "createdAt": "2026-01-01T00:00:00.000000Z",
+                    "updatedAt": "2026-01-01T00:00:01.000000Z",
+                    "startedAt": None,
+                    "finishedAt": "2026-01-01T00:00:01.000000Z",
+                    "correlationId": "c",
+                    "attempts": 3,
+                    "round": 2,
+                    "error": "boom",
+                }
+            ],
+            "nextCursor": "next",
+        }
+    )
+    assert page.next_cursor == "next"
+    (job,) = page.items
+    assert (job.id, job.status, job.attempts, job.round, job.error) == (
+        "j1",
+        JobStatus.FAILED,
+        3,
+        2,
+        "boom",
+    )

@@ -12,7 +12,8 @@ def test_the_public_names_are_pinned() -> None:
     client = [
         *["ApiError", "AsyncClient", "AttemptFailure", "BadRequest", "BatchResult"],
         *["CancelAccepted", "Client", "Conflict", "FieldIssue", "Forbidden", "Job"],
-        *["JobRejected", "JobStatus", "NewJob", "NotFound", "RateLimited", "Rejected"],
+        *["JobPage", "JobRejected", "JobStatus", "JobSummary", "NewJob", "NotFound"],
+        *["RateLimited", "Rejected"],
         *["RequestRefused", "RetryAccepted", "ServerUnavailable", "Stats", "Submitted"],
         *["TypeCounts", "Unauthorized", "WaitTimedOut"],
     ]

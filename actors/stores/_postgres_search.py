@@ -1,0 +1,135 @@
+"""Searching the PostgreSQL job store: the search's indexes (a migration) and its query.
+
+The indexes keep transitions cheap (migration 5: a transition should be a heap-only
+update, which it is only when no indexed column changes). So nothing indexes ``status``
+(it changes at every transition; even a partial index's predicate counts) nor
+``finished_at`` (it changes once, at the end; indexing it would make every terminal
+transition write an entry in every index of the table). What is indexed either never
+changes after the job is created, or changes only when an attempt fails:
+
+- ``jobs_by_created_at`` (migration 1): no filter, ``createdAfter``/``createdBefore``,
+  sort ``created``, and ``status`` (walked newest first, each row checked, stopping at
+  the page's end);
+- ``jobs_by_type`` (migration 1): ``type`` with a time range and ``status``, the same
+  walk within the type;
+- ``jobs_by_correlation_id``: ``correlationId``;
+- ``jobs_by_error``: a trigram GIN index (``pg_trgm``) of the last error, partial (only
+  jobs with an error): ``error`` (a substring, ``ILIKE``). A failing attempt writes the
+  error, so those transitions are not heap-only; successful ones are;
+- ``q``: its id half is a range of the primary key; its payload half is checked row by
+  row on the walk of ``jobs_by_created_at`` (a trigram index of the payload's text was
+  tried and left out: it cost a fifth of the store's insert rate, measured with
+  ``apply_transitions`` batches, for a filter no hot path needs);
+- sort ``finished`` and ``finishedAfter``/``finishedBefore``: no index (see above); a
+  scan of the table with a top-N sort (``scripts/search_explain`` shows the plans).
+
+Without ``pg_trgm`` (the extension is not installed on the server, or the role may not
+create it), the migration creates ``jobs_by_error`` as a partial B-tree of the jobs with
+an error instead (logged as a NOTICE): the search still works, scanning those jobs only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors.domain.search import SortKey, escape_like, prefix_range
+
+if TYPE_CHECKING:
+    from actors.domain.search import JobQuery
+
+__all__ = ["SEARCH_INDEXES_SQL", "job_search_query"]
+
+# The extension goes to public when there is one (so that dropping an application schema,
+# as the tests do, never drops the extension other schemas' indexes use), else to the
+# migrating schema; the operator class is then named with the schema the extension is in.
+SEARCH_INDEXES_SQL = """
+CREATE INDEX jobs_by_correlation_id ON jobs (correlation_id, created_at DESC, id DESC);
+DO $search$
+DECLARE
+    trgm_schema text;
+BEGIN
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+            IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public') THEN
+                CREATE EXTENSION pg_trgm SCHEMA public;
+            ELSE
+                CREATE EXTENSION pg_trgm;
+            END IF;
+        END IF;
+        SELECT n.nspname INTO trgm_schema FROM pg_extension e
+            JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+        EXECUTE format(
+            'CREATE INDEX jobs_by_error ON jobs USING gin (error %I.gin_trgm_ops) '
+            'WHERE error IS NOT NULL', trgm_schema);
+    EXCEPTION WHEN undefined_file OR insufficient_privilege OR feature_not_supported THEN
+        RAISE NOTICE 'pg_trgm is not available (%); error text is searched by a scan', SQLERRM;
+        CREATE INDEX jobs_by_error ON jobs (created_at DESC, id DESC) WHERE error IS NOT NULL;
+    END;
+END
+$search$;
+"""
+"""The job store's migration adding the search's indexes (see the module's docstring)."""
+
+
+def _one_or_many(column: str, values: list[str], parameters: list[object]) -> str:
+    # One value as "=": an ordered walk of the index (ANY would read every value's range
+    # and sort).
+    if len(values) == 1:
+        parameters.append(values[0])
+        return f"{column} = ${len(parameters)}"
+    parameters.append(values)
+    return f"{column} = ANY(${len(parameters)}::text[])"
+
+
+def job_search_query(query: JobQuery, columns: str) -> tuple[str, list[object]]:
+    """The ``SELECT`` of ``columns`` answering ``query`` (one row more than its page),
+    and its parameters."""
+    sort_column = "created_at" if query.sort.key is SortKey.CREATED else "finished_at"
+    conditions: list[str] = []
+    parameters: list[object] = []
+
+    def param(value: object) -> str:
+        parameters.append(value)
+        return f"${len(parameters)}"
+
+    if query.sort.key is SortKey.FINISHED or query.finished_after or query.finished_before:
+        conditions.append("finished_at IS NOT NULL")
+    if query.statuses:
+        conditions.append(
+            _one_or_many("status", sorted(s.value for s in query.statuses), parameters)
+        )
+    if query.types:
+        conditions.append(_one_or_many("type", sorted(query.types), parameters))
+    for column, operator, value in (
+        ("created_at", ">=", query.created_after),
+        ("created_at", "<", query.created_before),
+        ("finished_at", ">=", query.finished_after),
+        ("finished_at", "<", query.finished_before),
+    ):
+        if value is not None:
+            conditions.append(f"{column} {operator} {param(value)}")
+    if query.correlation_id is not None:
+        conditions.append(f"correlation_id = {param(query.correlation_id)}")
+    if query.error is not None:
+        # ILIKE's default escape is the backslash escape_like uses.
+        conditions.append(
+            f"error IS NOT NULL AND error ILIKE {param(f'%{escape_like(query.error)}%')}"
+        )
+    if query.q is not None:
+        low, high = prefix_range(query.q)
+        conditions.append(
+            f"((id >= {param(low)} AND id < {param(high)}) "
+            f"OR payload::text ILIKE {param(f'%{escape_like(query.q)}%')})"
+        )
+    if query.after is not None:
+        operator = "<" if query.sort.descending else ">"
+        conditions.append(
+            f"({sort_column}, id) {operator} ({param(query.after.key)}, {param(query.after.job_id)})"
+        )
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    direction = "DESC" if query.sort.descending else "ASC"
+    sql = (
+        f"SELECT {columns} FROM jobs {where}"
+        f"ORDER BY {sort_column} {direction}, id {direction} LIMIT {param(query.limit + 1)}"
+    )
+    return sql, parameters

@@ -1,0 +1,124 @@
+"""The job search of the clients (``GET /jobs``): its result types and query parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from actors.domain.jobs import JobStatus
+from observatory._results import text_field
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["JobPage", "JobSummary", "search_params"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """A job as the search lists it (``GET /jobs``); :meth:`Client.get` has the rest."""
+
+    id: str
+    type: str
+    status: JobStatus
+    created_at: str
+    updated_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    correlation_id: str | None
+    attempts: int
+    round: int
+    error: str | None
+    """The last error, if any."""
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, object]) -> JobSummary:
+        """Read one item of ``GET /jobs`` (fields it does not know are ignored)."""
+        attempts, job_round = doc.get("attempts"), doc.get("round")
+        return cls(
+            id=str(doc["id"]),
+            type=str(doc["type"]),
+            status=JobStatus(str(doc["status"])),
+            created_at=str(doc.get("createdAt", "")),
+            updated_at=text_field(doc, "updatedAt"),
+            started_at=text_field(doc, "startedAt"),
+            finished_at=text_field(doc, "finishedAt"),
+            correlation_id=text_field(doc, "correlationId"),
+            attempts=attempts if isinstance(attempts, int) else 0,
+            round=job_round if isinstance(job_round, int) else 1,
+            error=text_field(doc, "error"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of a job search."""
+
+    items: tuple[JobSummary, ...]
+    next_cursor: str | None
+    """Pass it as ``cursor`` (with the same filters) for the next page; ``None``: the last."""
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, object]) -> JobPage:
+        """Read the body of ``GET /jobs``."""
+        items = doc.get("items")
+        return cls(
+            items=tuple(
+                JobSummary.from_json(item)
+                for item in (items if isinstance(items, list) else [])
+                if isinstance(item, dict)
+            ),
+            next_cursor=text_field(doc, "nextCursor"),
+        )
+
+
+def _many(value: str | JobStatus | Iterable[str | JobStatus] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):  # a JobStatus is a str too
+        return [str(value)]
+    return [str(item) for item in value]
+
+
+def _moment(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+def search_params(
+    *,
+    status: str | JobStatus | Iterable[str | JobStatus] | None,
+    type: str | Iterable[str] | None,
+    created_after: datetime | str | None,
+    created_before: datetime | str | None,
+    finished_after: datetime | str | None,
+    finished_before: datetime | str | None,
+    correlation_id: str | None,
+    error: str | None,
+    q: str | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> list[tuple[str, str]]:
+    """The query parameters of ``GET /jobs`` for the clients' ``search_jobs`` arguments
+    (a naive datetime is taken as UTC)."""
+    params: list[tuple[str, str]] = [("status", s) for s in _many(status)]
+    params += [("type", t) for t in _many(type)]
+    for name, value in (
+        ("createdAfter", _moment(created_after)),
+        ("createdBefore", _moment(created_before)),
+        ("finishedAfter", _moment(finished_after)),
+        ("finishedBefore", _moment(finished_before)),
+        ("correlationId", correlation_id),
+        ("error", error),
+        ("q", q),
+        ("sort", sort),
+        ("limit", str(limit)),
+        ("cursor", cursor),
+    ):
+        if value is not None:
+            params.append((name, value))
+    return params
