@@ -16,6 +16,8 @@ field                       default    what for
 ``retry_backoff_s``         1          wait after a first failed attempt (then x5, at most 30 s)
 ``threads``                 10         worker threads for plain ``def`` handlers, per processor
 ``simulate_unknown_types``  False      complete jobs of unknown types after a simulated delay
+``retain_days``             30         terminal jobs, their events and dead letters kept
+``prune_interval_s``        3600       how often the pruner looks for what to delete
 ==========================  =========  =================================================
 """
 
@@ -118,6 +120,11 @@ class Settings:
     """Most clients the read model's live stream serves at once; more get 503."""
     live_interval_s: float = 1.0
     """How often the read model looks for changes to push to stream clients."""
+    retain_days: float = 30.0
+    """Retention: terminal jobs that finished longer ago (with their events) and dead
+    letters that old are pruned (:mod:`actors.retention`); 0 prunes every terminal job."""
+    prune_interval_s: float = 3600.0
+    """How often the pruner runs a retention pass."""
     public_gateway_url: str | None = None
     """Gateway URL the dashboard should use; derived from host and port when unset."""
     version: str = VERSION
@@ -138,7 +145,8 @@ class Settings:
         (``OBSERVATORY_CORS_ORIGINS``, comma-separated) and the submission rate limit
         (``OBSERVATORY_RATE_LIMIT`` jobs a second per client, 0 for none, and
         ``OBSERVATORY_RATE_BURST``), the worker threads (``OBSERVATORY_THREADS``) and
-        ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true`` or ``yes``).
+        ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true`` or ``yes``), the retention
+        (``OBSERVATORY_RETAIN_DAYS``, ``OBSERVATORY_PRUNE_INTERVAL_S``).
 
         Raises:
             ConfigError: a numeric variable is not a number, or a token entry is malformed.
@@ -150,6 +158,8 @@ class Settings:
             ("OBSERVATORY_RATE_LIMIT", "rate_limit_per_s", float),
             ("OBSERVATORY_RATE_BURST", "rate_limit_burst", float),
             ("OBSERVATORY_THREADS", "threads", int),
+            ("OBSERVATORY_RETAIN_DAYS", "retain_days", float),
+            ("OBSERVATORY_PRUNE_INTERVAL_S", "prune_interval_s", float),
         ):
             raw = os.environ.get(variable, "").strip()
             if raw:
@@ -185,6 +195,15 @@ class Settings:
             settings = settings.with_changes(**retry)
         if settings.threads < 1:
             raise ConfigError(f"OBSERVATORY_THREADS must be at least 1, not {settings.threads}.")
+        if settings.retain_days < 0:
+            raise ConfigError(
+                f"OBSERVATORY_RETAIN_DAYS must not be negative, not {settings.retain_days}."
+            )
+        if settings.prune_interval_s <= 0:
+            raise ConfigError(
+                "OBSERVATORY_PRUNE_INTERVAL_S must be more than 0, not "
+                f"{settings.prune_interval_s}."
+            )
         return settings.with_changes(**overrides) if overrides else settings
 
     @property

@@ -81,6 +81,16 @@ class DeferredJobStore(_Deferred[JobStore]):
             limit=limit, offset=offset, status=status, job_type=job_type
         )
 
+    async def prunable_jobs(
+        self, *, finished_before: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        return await self._store().prunable_jobs(
+            finished_before=finished_before, limit=limit, after=after
+        )
+
+    async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
+        return await self._store().remove_jobs(job_ids, finished_before=finished_before)
+
 
 class DeferredEventStore(_Deferred[EventStore]):
     """An :class:`EventStore` that is the connection's open event store."""
@@ -96,6 +106,12 @@ class DeferredEventStore(_Deferred[EventStore]):
 
     def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
         return self._store().iter_events(event_types)
+
+    async def count_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        return await self._store().count_events_of_jobs(job_ids)
+
+    async def remove_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        return await self._store().remove_events_of_jobs(job_ids)
 
 
 class DeferredDeadLetterStore(_Deferred[DeadLetterStore]):
@@ -115,6 +131,12 @@ class DeferredDeadLetterStore(_Deferred[DeadLetterStore]):
 
     async def count(self) -> int:
         return await self._store().count()
+
+    async def count_older(self, *, before: str) -> int:
+        return await self._store().count_older(before=before)
+
+    async def remove_older(self, *, before: str, limit: int) -> int:
+        return await self._store().remove_older(before=before, limit=limit)
 
 
 class DeferredCounters(_Deferred[Counters]):
