@@ -28,6 +28,12 @@ from launcher.apps import (
     app_overrides,
     load_apps,
 )
+from launcher.prune_cli import (
+    add_prune_command,
+    add_retention_arguments,
+    prune_main,
+    retention_overrides,
+)
 from launcher.serve import SERVICES
 
 if TYPE_CHECKING:
@@ -227,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "process against RABBITMQ_URL, POSTGRES_URL, REDIS_URL and MONGO_URL",
     )
     add_app_arguments(up, demo=True)
+    add_retention_arguments(up)
 
     serve = commands.add_parser(
         "serve",
@@ -353,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     from launcher.jobs_cli import add_job_commands
 
     add_job_commands(commands)
+    add_prune_command(commands)
     return parser
 
 
@@ -371,6 +379,7 @@ async def _run_up(args: argparse.Namespace) -> int:
         retry_backoff_s=args.retry_backoff,
         insecure=args.insecure,
         **app_overrides(args),
+        **retention_overrides(args),
     )
     exposure = check_exposure(settings)
     apps: LoadedApps = args.loaded_apps
@@ -628,6 +637,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.tui.command import tui_main
 
             return tui_main(args)
+        if args.command == "prune":
+            return prune_main(args)
         if args.command in ("submit", "job", "cancel", "retry"):
             from launcher.jobs_cli import jobs_main
 

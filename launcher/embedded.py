@@ -113,6 +113,7 @@ class EmbeddedObservatory:
                 dead_letters,
                 settings,
                 registry=registry,
+                jobs=jobs,  # the pruner (retention) runs here, with an in-process lock
             )
             processor = ProcessorService(
                 broker, jobs, settings, handlers=self.handlers, registry=registry
