@@ -17,7 +17,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-import anyio
+import anyio.lowlevel
 
 from actors.kernel.periodic import Periodic
 from actors.retention._pass import PrunedStore, cutoff_before, prune_once
@@ -41,20 +41,22 @@ class InProcessPruneLock:
     """The pruner lock of one process (embedded mode): tried, never waited on."""
 
     def __init__(self) -> None:
-        self._lock = anyio.Lock()
+        # A flag, not an anyio.Lock: trying it from the task that holds it must answer
+        # "held", and the check and set run with no await in between (one event loop).
+        self._held = False
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[bool]:
         """Yield ``True`` holding the lock, ``False`` when another pass holds it."""
-        try:
-            self._lock.acquire_nowait()
-        except anyio.WouldBlock:
+        await anyio.lowlevel.checkpoint()
+        if self._held:
             yield False
             return
+        self._held = True
         try:
             yield True
         finally:
-            self._lock.release()
+            self._held = False
 
 
 class Pruner(Periodic):

@@ -4,13 +4,18 @@ deletes in batches until done, and the advisory lock keeps a second pruner out."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import anyio
 import asyncpg
+import pymongo
 import pytest
 
+from actors.config.settings import Settings
 from actors.domain.clock import utc_now
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.retention import PrunedStore, prune_once
@@ -151,3 +156,70 @@ async def test_the_advisory_lock_lets_one_pruner_in_at_a_time(
                     await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_other" CASCADE')
                 finally:
                     await conn.close()
+
+
+def _prune_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "launcher.cli", "prune", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
+    )
+
+
+async def test_observatory_prune_on_the_servers_dry_run_then_delete_and_the_lock(
+    postgres_url: str, mongo_url: str
+) -> None:
+    namespace = f"prune_{uuid4().hex[:10]}"
+    settings = Settings.from_env(namespace=namespace)
+    env = {"POSTGRES_URL": postgres_url, "MONGO_URL": mongo_url}
+    try:
+        with anyio.fail_after(_DEADLINE_S):
+            async with open_postgres_job_store(
+                postgres_url, schema=settings.postgres_schema
+            ) as store:
+                await store.apply_transitions(_jobs(7))
+                await anyio.sleep(0.01)  # the cutoff "0s ago" is after every finish
+
+                dry = await anyio.to_thread.run_sync(
+                    lambda: _prune_cli(
+                        env, "--older-than", "0s", "--dry-run", "--namespace", namespace
+                    )
+                )
+                assert dry.returncode == 0, dry.stderr
+                assert "Would delete:" in dry.stdout
+                assert "  job store         7 jobs" in dry.stdout
+                assert len(await store.recent_jobs(limit=100)) == 7
+
+                async with store.prune_lock() as taken:
+                    assert taken
+                    held = await anyio.to_thread.run_sync(
+                        lambda: _prune_cli(env, "--older-than", "0s", "--namespace", namespace)
+                    )
+                assert held.returncode == 1
+                assert "another pruner is running on these stores" in held.stderr
+                assert len(await store.recent_jobs(limit=100)) == 7
+
+                done = await anyio.to_thread.run_sync(
+                    lambda: _prune_cli(env, "--older-than", "0s", "--namespace", namespace)
+                )
+                assert done.returncode == 0, done.stderr
+                assert "Deleted:" in done.stdout
+                assert "  job store         7 jobs" in done.stdout
+                assert await store.recent_jobs(limit=100) == []
+    finally:
+        with anyio.fail_after(10, shield=True):
+            conn = await asyncpg.connect(postgres_url)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.postgres_schema}" CASCADE')
+            finally:
+                await conn.close()
+            client: pymongo.AsyncMongoClient[dict[str, object]] = pymongo.AsyncMongoClient(
+                mongo_url
+            )
+            try:
+                await client.drop_database(settings.mongo_database)
+            finally:
+                await client.close()
