@@ -497,7 +497,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 async def _run_up_local(args: argparse.Namespace) -> int:
     from launcher.local import local_supervisor, wait_all_healthy
 
-    settings = Settings.from_env(**app_overrides(args))
+    settings = Settings.from_env(**app_overrides(args), **retention_overrides(args))
     apps: LoadedApps = args.loaded_apps
     env = {
         "RABBITMQ_URL": settings.rabbitmq_url,
@@ -510,6 +510,8 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         "OBSERVATORY_APP": ",".join(apps.named),
         "OBSERVATORY_THREADS": str(settings.threads),
         "OBSERVATORY_SIMULATE_UNKNOWN_TYPES": "1" if settings.simulate_unknown_types else "0",
+        "OBSERVATORY_RETAIN_DAYS": str(settings.retain_days),
+        "OBSERVATORY_PRUNE_INTERVAL_S": str(settings.prune_interval_s),
     }
     ports = {
         "gateway": args.gateway_port,

@@ -15,6 +15,7 @@ from actors.stores._protocols import Counters, DeadLetterStore, EventStore, JobS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from actors.domain.dead_letters import DeadLetter
     from actors.domain.events import Envelope, EventType
@@ -90,6 +91,21 @@ class DeferredJobStore(_Deferred[JobStore]):
 
     async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
         return await self._store().remove_jobs(job_ids, finished_before=finished_before)
+
+    def prune_lock(self) -> AbstractAsyncContextManager[bool]:
+        """The pruner lock of the connected PostgreSQL job store (its advisory lock).
+
+        Raises:
+            StoreUnavailable: not connected, or the store has no such lock.
+        """
+        from actors.stores.postgres import PostgresJobStore
+
+        store = self._store()
+        if not isinstance(store, PostgresJobStore):
+            raise StoreUnavailable(
+                f"The job store {store!r} has no pruner lock shared between processes."
+            )
+        return store.prune_lock()
 
 
 class DeferredEventStore(_Deferred[EventStore]):

@@ -95,3 +95,31 @@ def test_issue_17_prune_refuses_a_bad_duration_and_a_missing_data_dir(tmp_path: 
     missing = _prune("--older-than", "7d", "--data-dir", str(tmp_path / "nothing"))
     assert missing.returncode == 1
     assert "No embedded stores in" in missing.stderr
+
+
+def test_issue_17_the_pruner_runs_in_every_mode_and_keeps_stats_totals(
+    observatory_factory: Callable[..., object],
+    http: httpx.Client,
+    wait_until: Callable[..., None],
+) -> None:
+    """Embedded, and (integration) four processes, where the metrics engine prunes
+    PostgreSQL and MongoDB under the advisory lock while Redis keeps the totals."""
+    obs = observatory_factory("--retain-days", "0", "--prune-interval", "1")
+    gateway, read_model = obs.gateway, obs.read_model  # type: ignore[attr-defined]
+    batch = [{"type": "echo", "payload": {"n": n}} for n in range(_JOBS)]
+    submitted = http.post(f"{gateway}/jobs/batch", json=batch)
+    assert submitted.status_code == 202, submitted.text
+    ids = [result["jobId"] for result in submitted.json()["results"]]
+    wait_until(
+        lambda: _totals(http, read_model) == (_JOBS, _JOBS, 0),
+        timeout_s=90,
+        message=lambda: f"stats {_totals(http, read_model)}",
+    )
+    wait_until(
+        lambda: http.get(f"{read_model}/jobs/recent", params={"limit": 100}).json() == [],
+        timeout_s=90,
+        message=lambda: "terminal jobs still listed",
+    )
+    assert all(http.get(f"{read_model}/jobs/{job_id}").status_code == 404 for job_id in ids)
+    assert http.get(f"{read_model}/events", params={"jobId": ids[0]}).json() == []
+    assert _totals(http, read_model) == (_JOBS, _JOBS, 0)
