@@ -28,6 +28,12 @@ from launcher.apps import (
     app_overrides,
     load_apps,
 )
+from launcher.prune_cli import (
+    add_prune_command,
+    add_retention_arguments,
+    prune_main,
+    retention_overrides,
+)
 from launcher.serve import SERVICES
 
 if TYPE_CHECKING:
@@ -257,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         "process against RABBITMQ_URL, POSTGRES_URL, REDIS_URL and MONGO_URL",
     )
     add_app_arguments(up, demo=True)
+    add_retention_arguments(up)
 
     serve = commands.add_parser(
         "serve",
@@ -390,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     from launcher.jobs_cli import add_job_commands
 
     add_job_commands(commands)
+    add_prune_command(commands)
     return parser
 
 
@@ -409,6 +417,7 @@ async def _run_up(args: argparse.Namespace) -> int:
         insecure=args.insecure,
         **_grace_override(args),
         **app_overrides(args),
+        **retention_overrides(args),
     )
     exposure = check_exposure(settings)
     apps: LoadedApps = args.loaded_apps
@@ -532,7 +541,9 @@ async def _run_serve(args: argparse.Namespace) -> int:
 async def _run_up_local(args: argparse.Namespace) -> int:
     from launcher.local import local_supervisor, wait_all_healthy
 
-    settings = Settings.from_env(**_grace_override(args), **app_overrides(args))
+    settings = Settings.from_env(
+        **_grace_override(args), **app_overrides(args), **retention_overrides(args)
+    )
     apps: LoadedApps = args.loaded_apps
     env = {
         "RABBITMQ_URL": settings.rabbitmq_url,
@@ -546,6 +557,8 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         "OBSERVATORY_THREADS": str(settings.threads),
         "OBSERVATORY_SHUTDOWN_GRACE_S": str(settings.shutdown_grace_s),
         "OBSERVATORY_SIMULATE_UNKNOWN_TYPES": "1" if settings.simulate_unknown_types else "0",
+        "OBSERVATORY_RETAIN_DAYS": str(settings.retain_days),
+        "OBSERVATORY_PRUNE_INTERVAL_S": str(settings.prune_interval_s),
     }
     ports = {
         "gateway": args.gateway_port,
@@ -721,6 +734,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.tui.command import tui_main
 
             return tui_main(args)
+        if args.command == "prune":
+            return prune_main(args)
         if args.command in ("submit", "job", "jobs", "cancel", "retry"):
             from launcher.jobs_cli import jobs_main
 

@@ -116,6 +116,7 @@ class EmbeddedObservatory:
                 dead_letters,
                 settings,
                 registry=registry,
+                jobs=jobs,  # the pruner (retention) runs here, with an in-process lock
             )
             processor = ProcessorService(
                 broker, jobs, settings, handlers=self.handlers, registry=registry

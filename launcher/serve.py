@@ -245,6 +245,10 @@ class ServiceProcess(ServiceTree):
         if self.name == "metrics-engine":
             broker, counters = self._broker(), self._counters()
             events, dead_letters = self._event_stores()
+            # The pruner's (retention): optional, counting never waits for PostgreSQL; a
+            # pass while it is away is skipped.
+            jobs = self._job_store()
+            self._optional.add("postgres")
             ops = self._ops_http(settings.metrics_engine_port)
             engine = MetricsEngineService(
                 broker,
@@ -255,6 +259,8 @@ class ServiceProcess(ServiceTree):
                 wait_ready=self._wait_ready,
                 extra_children=[ops, *self._connection_children()],
                 registry=self.registry,
+                jobs=jobs,
+                prune_lock=jobs.prune_lock,
             )
             return engine.supervisor
         jobs, counters = self._job_store(), self._counters()

@@ -17,6 +17,8 @@ field                       default    what for
 ``threads``                 10         worker threads for plain ``def`` handlers, per processor
 ``shutdown_grace_s``        10         on a graceful stop, how long running handlers may finish
 ``simulate_unknown_types``  False      complete jobs of unknown types after a simulated delay
+``retain_days``             30         terminal jobs, their events and dead letters kept
+``prune_interval_s``        3600       how often the pruner looks for what to delete
 ==========================  =========  =================================================
 """
 
@@ -124,6 +126,11 @@ class Settings:
     """Most clients the read model's live stream serves at once; more get 503."""
     live_interval_s: float = 1.0
     """How often the read model looks for changes to push to stream clients."""
+    retain_days: float = 30.0
+    """Retention: terminal jobs that finished longer ago (with their events) and dead
+    letters that old are pruned (:mod:`actors.retention`); 0 prunes every terminal job."""
+    prune_interval_s: float = 3600.0
+    """How often the pruner runs a retention pass."""
     public_gateway_url: str | None = None
     """Gateway URL the dashboard should use; derived from host and port when unset."""
     version: str = VERSION
@@ -144,8 +151,9 @@ class Settings:
         (``OBSERVATORY_CORS_ORIGINS``, comma-separated) and the submission rate limit
         (``OBSERVATORY_RATE_LIMIT`` jobs a second per client, 0 for none, and
         ``OBSERVATORY_RATE_BURST``), the worker threads (``OBSERVATORY_THREADS``), the
-        processor's stop grace (``OBSERVATORY_SHUTDOWN_GRACE_S``) and
-        ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true`` or ``yes``).
+        processor's stop grace (``OBSERVATORY_SHUTDOWN_GRACE_S``),
+        ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true`` or ``yes``) and the retention
+        (``OBSERVATORY_RETAIN_DAYS``, ``OBSERVATORY_PRUNE_INTERVAL_S``).
 
         Raises:
             ConfigError: a numeric variable is not a number, or a token entry is malformed.
@@ -158,6 +166,8 @@ class Settings:
             ("OBSERVATORY_RATE_BURST", "rate_limit_burst", float),
             ("OBSERVATORY_THREADS", "threads", int),
             ("OBSERVATORY_SHUTDOWN_GRACE_S", "shutdown_grace_s", float),
+            ("OBSERVATORY_RETAIN_DAYS", "retain_days", float),
+            ("OBSERVATORY_PRUNE_INTERVAL_S", "prune_interval_s", float),
         ):
             raw = os.environ.get(variable, "").strip()
             if raw:
@@ -197,6 +207,15 @@ class Settings:
             raise ConfigError(
                 "OBSERVATORY_SHUTDOWN_GRACE_S must be 0 or more seconds, "
                 f"not {settings.shutdown_grace_s:g}."
+            )
+        if settings.retain_days < 0:
+            raise ConfigError(
+                f"OBSERVATORY_RETAIN_DAYS must not be negative, not {settings.retain_days}."
+            )
+        if settings.prune_interval_s <= 0:
+            raise ConfigError(
+                "OBSERVATORY_PRUNE_INTERVAL_S must be more than 0, not "
+                f"{settings.prune_interval_s}."
             )
         return settings.with_changes(**overrides) if overrides else settings
 

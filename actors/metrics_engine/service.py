@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from actors.broker.names import JOBS_COMPLETED, JOBS_DEAD_LETTER
@@ -41,17 +42,19 @@ from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import Publisher
 from actors.pipeline.sampler import QueueDepthSampler
 from actors.pipeline.settlement import Settlement, settle
+from actors.retention import InProcessPruneLock, Pruner
 from actors.stores.memory import MemoryCounters
 from contracts import SchemaName, get_contracts, parse_json
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from prometheus_client import CollectorRegistry
 
     from actors.broker import Broker, Delivery
     from actors.config.settings import Settings
-    from actors.stores import Counters, DeadLetterStore, EventStore
+    from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
 
 __all__ = ["MetricsEngineService"]
 
@@ -261,7 +264,19 @@ class MetricsEngineService(ServiceTree):
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
         registry: CollectorRegistry | None = None,
+        jobs: JobStore | None = None,
+        prune_lock: Callable[[], AbstractAsyncContextManager[bool]] | None = None,
     ) -> None:
+        """Build the tree; with ``jobs`` it runs the ``pruner`` too (retention).
+
+        Args:
+            jobs: The job store, for the pruner (terminal jobs older than
+                ``settings.retain_days`` go, with their events and old dead letters).
+                ``None``: no pruner in this tree.
+            prune_lock: Opens the lock that keeps pruners from running at once (the
+                PostgreSQL advisory lock for real infrastructure); ``None``: an
+                in-process lock (one process, embedded).
+        """
         self.name = SERVICE
         self.metrics = MetricsEngineMetrics(registry if registry is not None else create_registry())
         self.publisher = Publisher(broker, mailbox_size=64, wait_ready=wait_ready)
@@ -294,6 +309,21 @@ class MetricsEngineService(ServiceTree):
             self.metrics.registry,
             wait_ready=wait_ready,
         )
+        self.pruner = (
+            None
+            if jobs is None
+            else Pruner(
+                jobs,
+                events,
+                dead_letters,
+                retain=timedelta(days=settings.retain_days),
+                interval_s=settings.prune_interval_s,
+                lock=prune_lock if prune_lock is not None else InProcessPruneLock().hold,
+                pruned_rows=self.metrics.pruned_rows,
+                wait_ready=wait_ready,
+            )
+        )
+        pruner = [] if self.pruner is None else [ChildSpec.of(self.pruner, shutdown_s=2.0)]
         shutdown_s = settings.shutdown_s
         self.supervisor = Supervisor(
             SERVICE,
@@ -307,6 +337,7 @@ class MetricsEngineService(ServiceTree):
                 ChildSpec.of(self.dead_letter_ingress, shutdown_s=shutdown_s),
                 ChildSpec.of(self.queue_depth, shutdown_s=2.0),
                 ChildSpec.of(self.keeper, shutdown_s=2.0),
+                *pruner,
             ],
             strategy=Strategy.ONE_FOR_ALL,
             intensity=5,

@@ -226,6 +226,12 @@ class MetricsEngineMetrics:
             "Envelopes on jobs.completed that broke a contract (each dead-lettered).",
             registry=registry,
         )
+        self.pruned_rows = Counter(
+            "metrics_engine_pruned_rows",
+            "Rows deleted by retention (actors.retention), per store: jobs, events, dead_letters.",
+            ["store"],
+            registry=registry,
+        )
 
 
 _HTTP_HISTOGRAMS: weakref.WeakKeyDictionary[CollectorRegistry, Histogram] = (

@@ -165,6 +165,24 @@ class JobStore(Protocol):
         """
         ...
 
+    async def prunable_jobs(
+        self, *, finished_before: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Terminal jobs that finished before ``finished_before`` (retention).
+
+        Oldest created first; a job being retried (a new round) is not terminal and
+        never listed. ``after`` is the last pair of the previous page (keyset paging).
+
+        Returns:
+            Up to ``limit`` pairs ``(created_at, job_id)``.
+        """
+        ...
+
+    async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
+        """Delete those of ``job_ids`` that are still terminal and finished before
+        ``finished_before`` (a job retried meanwhile stays); returns how many went."""
+        ...
+
 
 class EventStore(Protocol):
     """The audit trail: every lifecycle event exactly once."""
@@ -194,6 +212,14 @@ class EventStore(Protocol):
         """Every stored event of ``event_types``, oldest first (for rebuilding counters)."""
         ...
 
+    async def count_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        """How many events the jobs ``job_ids`` have (a retention dry run)."""
+        ...
+
+    async def remove_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete every event of the jobs ``job_ids`` (retention); returns how many went."""
+        ...
+
 
 class DeadLetterStore(Protocol):
     """Dead letters kept for inspection and requeue."""
@@ -220,6 +246,15 @@ class DeadLetterStore(Protocol):
 
     async def count(self) -> int:
         """How many dead letters are kept."""
+        ...
+
+    async def count_older(self, *, before: str) -> int:
+        """How many dead letters were dead-lettered before ``before`` (a dry run)."""
+        ...
+
+    async def remove_older(self, *, before: str, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest dead letters dead-lettered before
+        ``before`` (retention); returns how many went."""
         ...
 
 

@@ -10,6 +10,7 @@ import anyio.lowlevel
 
 from actors.domain.dead_letters import DeadLetter
 from actors.errors import ValidationIssue
+from actors.stores import _prune_sqlite
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_database import (
     Schema,
@@ -211,6 +212,23 @@ class SQLiteDeadLetterStore:
             async with self._db.reading():
                 rows = await self._db.fetchall("SELECT count(*) FROM dead_letters")
         return integer(rows[0][0])
+
+    async def count_older(self, *, before: str) -> int:
+        """How many dead letters are older than ``before`` (retention dry run).
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        return await _prune_sqlite.count_older_dead_letters(self._db, before)
+
+    async def remove_older(self, *, before: str, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest dead letters older than ``before``.
+
+        Raises:
+            ValueError: ``limit`` is negative.
+            StoreUnavailable: the file cannot be written; nothing was removed.
+        """
+        return await _prune_sqlite.remove_older_dead_letters(self._db, before, limit)
 
 
 @asynccontextmanager

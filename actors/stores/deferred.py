@@ -15,6 +15,7 @@ from actors.stores._protocols import Counters, DeadLetterStore, EventStore, JobS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from actors.domain.dead_letters import DeadLetter
     from actors.domain.events import Envelope, EventType
@@ -109,6 +110,31 @@ class DeferredJobStore(_Deferred[JobStore]):
     async def search_jobs(self, query: JobQuery) -> JobPage:
         return await self._store().search_jobs(query)
 
+    async def prunable_jobs(
+        self, *, finished_before: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        return await self._store().prunable_jobs(
+            finished_before=finished_before, limit=limit, after=after
+        )
+
+    async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
+        return await self._store().remove_jobs(job_ids, finished_before=finished_before)
+
+    def prune_lock(self) -> AbstractAsyncContextManager[bool]:
+        """The pruner lock of the connected PostgreSQL job store (its advisory lock).
+
+        Raises:
+            StoreUnavailable: not connected, or the store has no such lock.
+        """
+        from actors.stores.postgres import PostgresJobStore
+
+        store = self._store()
+        if not isinstance(store, PostgresJobStore):
+            raise StoreUnavailable(
+                f"The job store {store!r} has no pruner lock shared between processes."
+            )
+        return store.prune_lock()
+
 
 class DeferredEventStore(_Deferred[EventStore]):
     """An :class:`EventStore` that is the connection's open event store."""
@@ -128,6 +154,12 @@ class DeferredEventStore(_Deferred[EventStore]):
     def iter_events(self, event_types: frozenset[EventType]) -> AsyncIterator[Envelope]:
         return self._store().iter_events(event_types)
 
+    async def count_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        return await self._store().count_events_of_jobs(job_ids)
+
+    async def remove_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        return await self._store().remove_events_of_jobs(job_ids)
+
 
 class DeferredDeadLetterStore(_Deferred[DeadLetterStore]):
     """A :class:`DeadLetterStore` that is the connection's open dead-letter store."""
@@ -146,6 +178,12 @@ class DeferredDeadLetterStore(_Deferred[DeadLetterStore]):
 
     async def count(self) -> int:
         return await self._store().count()
+
+    async def count_older(self, *, before: str) -> int:
+        return await self._store().count_older(before=before)
+
+    async def remove_older(self, *, before: str, limit: int) -> int:
+        return await self._store().remove_older(before=before, limit=limit)
 
 
 class DeferredCounters(_Deferred[Counters]):

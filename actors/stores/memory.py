@@ -12,7 +12,7 @@ import anyio.lowlevel
 
 from actors.domain.clock import utc_now
 from actors.domain.events import EventType
-from actors.domain.jobs import CancelAnswer, CancelRequest, JobSpec
+from actors.domain.jobs import TERMINAL_STATUSES, CancelAnswer, CancelRequest, JobSpec
 from actors.domain.lifecycle import LifecycleState, cancel_refusal, plan_batch
 from actors.domain.stats import Stats, envelope_move
 from actors.stores._memory_submissions import MemoryLedger
@@ -315,3 +315,41 @@ class MemoryJobStore:
         matching = query.order([record for record in self._jobs.values() if query.matches(record)])
         page = query.page(matching[: query.limit + 1])
         return replace(page, items=copy.deepcopy(page.items))
+
+    async def prunable_jobs(
+        self, *, finished_before: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Terminal jobs finished before the cutoff; see :class:`JobStore` (retention).
+
+        Raises:
+            ValueError: ``limit`` is negative.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, not {limit}.")
+        await anyio.lowlevel.checkpoint()
+        keys = sorted(
+            (record.spec.created_at, record.spec.id)
+            for record in self._jobs.values()
+            if _prunable(record, finished_before)
+        )
+        return [key for key in keys if after is None or key > after][:limit]
+
+    async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
+        """Delete jobs still terminal and finished before the cutoff; see :class:`JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        removed = 0
+        for job_id in dict.fromkeys(job_ids):
+            record = self._jobs.get(job_id)
+            if record is not None and _prunable(record, finished_before):
+                del self._jobs[job_id]
+                removed += 1
+        return removed
+
+
+def _prunable(record: JobRecord, finished_before: str) -> bool:
+    """Whether retention may delete ``record``: terminal and finished before the cutoff."""
+    return (
+        record.status in TERMINAL_STATUSES
+        and record.finished_at is not None
+        and record.finished_at < finished_before
+    )

@@ -382,6 +382,32 @@ class MongoEventStore:
                 return
             after = _text(documents[-1], "seq")
 
+    async def count_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        """How many events the jobs have; see :class:`~actors.stores.EventStore`.
+
+        Raises:
+            StoreUnavailable: MongoDB cannot be reached.
+        """
+        if not job_ids:
+            await anyio.lowlevel.checkpoint()
+            return 0
+        with self._store.failures("count the events of jobs"):
+            return await self._events.count_documents({"jobId": {"$in": list(job_ids)}})
+
+    async def remove_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete every event of the jobs in one round trip (index ``jobId``).
+
+        Raises:
+            StoreUnavailable: MongoDB cannot be reached; some may have been removed
+                (removing them again is safe).
+        """
+        if not job_ids:
+            await anyio.lowlevel.checkpoint()
+            return 0
+        with self._store.failures("remove the events of pruned jobs"):
+            result = await self._events.delete_many({"jobId": {"$in": list(job_ids)}})
+        return result.deleted_count
+
 
 @asynccontextmanager
 async def open_mongo_event_store(
@@ -548,6 +574,38 @@ class MongoDeadLetterStore:
         """
         with self._store.failures("count dead letters"):
             return await self._dead_letters.count_documents({})
+
+    async def count_older(self, *, before: str) -> int:
+        """How many dead letters are older than ``before`` (retention dry run).
+
+        Raises:
+            StoreUnavailable: MongoDB cannot be reached.
+        """
+        with self._store.failures("count old dead letters"):
+            return await self._dead_letters.count_documents({"occurredAt": {"$lt": before}})
+
+    async def remove_older(self, *, before: str, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest dead letters older than ``before``.
+
+        Two round trips: the ids of the batch (index ``occurredAt, seq``), then their
+        deletion.
+
+        Raises:
+            ValueError: ``limit`` is negative.
+            StoreUnavailable: MongoDB cannot be reached; some may have been removed.
+        """
+        _validate_limit(limit)
+        with self._store.failures("remove old dead letters"):
+            cursor = (
+                self._dead_letters.find({"occurredAt": {"$lt": before}}, {"_id": 1})
+                .sort([("occurredAt", ASCENDING), ("seq", ASCENDING)])
+                .limit(limit)
+            )
+            ids = [document["_id"] for document in await cursor.to_list()]
+            if not ids:
+                return 0
+            result = await self._dead_letters.delete_many({"_id": {"$in": ids}})
+        return result.deleted_count
 
 
 @asynccontextmanager

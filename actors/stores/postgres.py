@@ -74,6 +74,7 @@ from actors.stores._postgres_submissions import (
     SETTLE_SUBMISSIONS,
     STALE_S,
 )
+from actors.stores._prune_postgres import PRUNABLE_JOBS, PRUNE_LOCK, PRUNE_UNLOCK, REMOVE_JOBS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -850,6 +851,68 @@ class PostgresJobStore:
         sql, parameters = job_search_query(query, _JOB_COLUMNS)
         rows = await self._call("search jobs", lambda conn, _: conn.fetch(sql, *parameters))
         return query.page([_job_record(row) for row in rows])
+
+    async def prunable_jobs(
+        self, *, finished_before: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Terminal jobs finished before the cutoff; see :class:`~actors.stores.JobStore`.
+
+        Raises:
+            ValueError: ``limit`` is negative.
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, not {limit}.")
+        after_created, after_id = after if after is not None else ("", "")
+        rows = await self._call(
+            "list prunable jobs",
+            lambda conn, _: conn.fetch(
+                PRUNABLE_JOBS, finished_before, after_created, after_id, limit
+            ),
+        )
+        return [(_text(row[0]), _text(row[1])) for row in rows]
+
+    async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
+        """Delete jobs still terminal and finished before the cutoff (one statement).
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not job_ids:
+            await anyio.lowlevel.checkpoint()
+            return 0
+        status = await self._call(
+            "remove pruned jobs",
+            lambda conn, _: conn.execute(REMOVE_JOBS, list(job_ids), finished_before),
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    @asynccontextmanager
+    async def prune_lock(self) -> AsyncIterator[bool]:
+        """Hold this schema's pruner lock (a session-level PostgreSQL advisory lock).
+
+        Yields whether it was taken: ``False`` when another pruner holds it. The lock is
+        held by one pooled connection for the whole block and released at its end (or
+        when the connection dies, so a crashed pruner never keeps it).
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        try:
+            async with self._pool.acquire() as conn:
+                taken = bool(await conn.fetchval(PRUNE_LOCK, self._schema))
+                try:
+                    yield taken
+                finally:
+                    if taken:
+                        with anyio.move_on_after(_CLOSE_TIMEOUT_S, shield=True):
+                            await conn.fetchval(PRUNE_UNLOCK, self._schema)
+        except _ASYNCPG_ERRORS as exc:
+            raise StoreUnavailable(
+                f"The PostgreSQL job store at {self._url!r} (schema {self._schema!r}) "
+                f"could not take the pruner lock: {_reason(exc)}. Check that PostgreSQL is "
+                "running and reachable; the call can be retried."
+            ) from exc
 
     async def _call(
         self, action: str, work: Callable[[_Connection, _Progress], Awaitable[_T]]

@@ -33,6 +33,7 @@ from actors.domain.jobs import (
 from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
 from actors.domain.search import EventCursor, EventPage
 from actors.errors import StoreUnavailable
+from actors.stores import _prune_sqlite
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_cancels import (
     CANCEL_REQUESTS_MIGRATION,
@@ -529,6 +530,25 @@ class SQLiteJobStore:
                 rows = await self._db.fetchall(sql, parameters)
         return query.page([_job_record(row) for row in rows])
 
+    async def prunable_jobs(
+        self, *, finished_before: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Terminal jobs finished before the cutoff; see :class:`JobStore` (retention).
+
+        Raises:
+            ValueError: ``limit`` is negative.
+            StoreUnavailable: the file cannot be read.
+        """
+        return await _prune_sqlite.prunable_jobs(self._db, finished_before, limit, after)
+
+    async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
+        """Delete jobs still terminal and finished before the cutoff; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was removed.
+        """
+        return await _prune_sqlite.remove_jobs(self._db, job_ids, finished_before)
+
 
 @asynccontextmanager
 async def open_sqlite_job_store(path: pathlib.Path) -> AsyncIterator[SQLiteJobStore]:
@@ -716,6 +736,22 @@ class SQLiteEventStore:
             if len(rows) < _ITER_PAGE_SIZE:
                 return
             after = integer(rows[-1][0])
+
+    async def count_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        """How many events the jobs have; see :class:`EventStore` (retention).
+
+        Raises:
+            StoreUnavailable: the file cannot be read.
+        """
+        return await _prune_sqlite.count_events_of_jobs(self._db, job_ids)
+
+    async def remove_events_of_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete every event of the jobs; see :class:`EventStore` (retention).
+
+        Raises:
+            StoreUnavailable: the file cannot be written; nothing was removed.
+        """
+        return await _prune_sqlite.remove_events_of_jobs(self._db, job_ids)
 
 
 @asynccontextmanager
