@@ -54,7 +54,7 @@ from actors.processor.series import LabelChildren
 from contracts import dump_json
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Container
     from contextlib import AbstractAsyncContextManager
 
     from anyio.abc import TaskGroup, TaskStatus
@@ -104,22 +104,40 @@ class Attempt:
         context: JobContext,
         settings: Settings,
         threads: anyio.CapacityLimiter,
-        guard: Callable[[Awaitable[object]], Awaitable[object]] | None = None,
+        scopes: dict[str, anyio.CancelScope] | None = None,
+        cancels: Container[str] = (),
     ) -> None:
         """Run the handler under its timeout; every error becomes the attempt's error.
+
+        One cancel scope carries both the timeout (its deadline) and the executor's cancel
+        of this job: it is registered in ``scopes`` under the job id while the handler
+        runs, and a job whose id is in ``cancels`` afterwards was cancelled (even when its
+        handler returned: its result is discarded). A cancel scope per concern cost a
+        task lookup each, per job.
 
         Cancellation: propagates (the handler is cancelled, its thread abandoned or its
         process killed; see :meth:`RegisteredHandler.invoke`).
 
         Raises:
-            _Cancelled: ``guard`` (the executor's per-job cancel scope) says the job was
-                cancelled meanwhile.
+            _Cancelled: the job's id is in ``cancels`` (it was cancelled meanwhile).
         """
         timeout_s = registered.timeout_s or settings.job_timeout_s
+        job_id = context.id
+        result: object = None
         try:
-            with anyio.fail_after(timeout_s):
-                handler = registered.invoke(context, threads=threads)
-                result = await (handler if guard is None else guard(handler))
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as scope:
+                if scopes is not None:
+                    scopes[job_id] = scope
+                try:
+                    result = await registered.invoke(context, threads=threads)
+                finally:
+                    if scopes is not None:
+                        del scopes[job_id]
+            if job_id in cancels:
+                raise _Cancelled
+            if scope.cancelled_caught:
+                # Nothing but its deadline cancels this scope once the cancels are ruled out.
+                raise TimeoutError
             dump_json(result)  # raises TypeError for what JSON cannot carry
         except _Cancelled:
             raise
@@ -219,24 +237,6 @@ class Executor(Actor[StartJobs]):
             for run in self._runs:
                 run.cancel()
 
-    async def _cancellable(self, job_id: str, handler: Awaitable[object]) -> object:
-        """Await ``handler`` in the job's own cancel scope (a stop of the whole executor
-        is not caught here).
-
-        Raises:
-            _Cancelled: :meth:`cancel` was called for the job meanwhile.
-        """
-        result: object = None
-        with anyio.CancelScope() as scope:
-            self._scopes[job_id] = scope
-            try:
-                result = await handler
-            finally:
-                del self._scopes[job_id]
-        if job_id in self._cancels:
-            raise _Cancelled  # even when it returned: cancelled, its result is discarded
-        return result
-
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run like any actor, inside a task group that owns the running jobs.
 
@@ -315,7 +315,8 @@ class Executor(Actor[StartJobs]):
                                     context,
                                     self._settings,
                                     self._threads,
-                                    guard=lambda handler: self._cancellable(spec.id, handler),
+                                    self._scopes,
+                                    self._cancels,
                                 )
                             except _Cancelled:
                                 pass  # the outcome is the cancel's, below
