@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from contextlib import nullcontext
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -55,7 +55,6 @@ from contracts import dump_json
 
 if TYPE_CHECKING:
     from collections.abc import Container
-    from contextlib import AbstractAsyncContextManager
 
     from anyio.abc import TaskGroup, TaskStatus
 
@@ -157,6 +156,42 @@ class Attempt:
             self.fail(f"{type(exc).__name__}: {exc}", retryable=True)
         else:
             self.result = result
+
+
+class _Borrowing:
+    """Holds a token of ``limiter`` (none: no bound) for ``borrower`` in an ``async with``.
+
+    A free token is taken at once, without the checkpoints of
+    :meth:`anyio.CapacityLimiter.acquire_on_behalf_of`; that waiting path is kept for a
+    full limiter and for a job whose ``scope`` is cancelled already (it raises there, so
+    an interrupted job never starts its handler).
+    """
+
+    __slots__ = ("_borrower", "_limiter", "_scope")
+
+    def __init__(
+        self, limiter: anyio.CapacityLimiter | None, borrower: object, scope: anyio.CancelScope
+    ) -> None:
+        self._limiter = limiter
+        self._borrower = borrower
+        self._scope = scope
+
+    async def __aenter__(self) -> None:
+        limiter = self._limiter
+        if limiter is None:
+            return
+        if not self._scope.cancel_called:
+            try:
+                limiter.acquire_on_behalf_of_nowait(self._borrower)
+            except anyio.WouldBlock:
+                pass
+            else:
+                return
+        await limiter.acquire_on_behalf_of(self._borrower)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._limiter is not None:
+            self._limiter.release_on_behalf_of(self._borrower)
 
 
 class Executor(Actor[StartJobs]):
@@ -277,7 +312,7 @@ class Executor(Actor[StartJobs]):
                 None if registered is None else registered.max_attempts,
                 self._settings.max_attempts,
             )
-            started = anyio.current_time()
+            started = time.perf_counter()
             job_type = self._metrics.job_type(spec.type)
             attempt = Attempt()
             if registered is None:
@@ -299,16 +334,22 @@ class Executor(Actor[StartJobs]):
                     self._runs.add(run_scope)
                     if self._interrupting:
                         run_scope.cancel()  # started after the grace: never runs
+                    type_limiter = self._type_limiter(registered)
                     try:
                         # The type's bound first: a job waiting for its type holds no
-                        # slot that a job of another type could use.
-                        async with self._type_limiter(registered), self._limiter:
+                        # slot that a job of another type could use. The attempt is the
+                        # borrower (a limiter's own borrower, the task, costs a task
+                        # lookup per acquire and per release).
+                        async with (
+                            _Borrowing(type_limiter, attempt, run_scope),
+                            _Borrowing(self._limiter, attempt, run_scope),
+                        ):
                             if job.attempt == 1:
                                 # A retry's wait is its backoff, not the queue's.
                                 self._queue_wait(job_type).observe(
                                     seconds_since(job.created.occurred_at)
                                 )
-                            started = handler_started = anyio.current_time()
+                            started = handler_started = time.perf_counter()
                             try:
                                 await attempt.run(
                                     registered,
@@ -327,7 +368,7 @@ class Executor(Actor[StartJobs]):
                     return
             if attempt.non_retryable:
                 self._non_retryable(job_type).inc()
-            duration_s = anyio.current_time() - started
+            duration_s = time.perf_counter() - started
             self._processing(job_type).observe(duration_s)
             cancel = self._cancels.pop(spec.id, None)
             outcome = (
@@ -340,7 +381,7 @@ class Executor(Actor[StartJobs]):
     def _interrupted(self, job: AdmittedJob, started: float | None) -> Interrupted:
         """The outcome of an attempt a graceful stop interrupted (its handler started at
         ``started``, or never), logged once."""
-        ran_s = 0.0 if started is None else anyio.current_time() - started
+        ran_s = 0.0 if started is None else time.perf_counter() - started
         log.info(
             "job.interrupted type=%s attempt=%d ran_s=%.3f grace_s=%g: stopping; "
             "back to the queue, the attempt not counted",
@@ -351,10 +392,10 @@ class Executor(Actor[StartJobs]):
         )
         return Interrupted(job, utc_now(), ran_s)
 
-    def _type_limiter(self, registered: RegisteredHandler) -> AbstractAsyncContextManager[object]:
+    def _type_limiter(self, registered: RegisteredHandler) -> anyio.CapacityLimiter | None:
         """The bound on jobs of this type running at once, if the type sets one."""
         if registered.concurrency is None:
-            return nullcontext()
+            return None
         limiter = self._type_limiters.get(registered.job_type)
         if limiter is None:
             limiter = self._type_limiters[registered.job_type] = anyio.CapacityLimiter(
