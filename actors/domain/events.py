@@ -221,6 +221,26 @@ class Envelope:
             "payload": dict(self.payload),
         }
 
+    def _wire_doc(self) -> dict[str, object]:
+        """:meth:`to_json` for serializing at once: the payload not copied when it is a
+        dict already (nothing holds on to this document, so nothing can change it)."""
+        payload = self.payload
+        producer = self.producer
+        return {
+            "contractVersion": self.contract_version,
+            "eventType": self.event_type._value_,
+            "eventId": self.event_id,
+            "occurredAt": self.occurred_at,
+            "producer": {
+                "service": producer.service,
+                "instanceId": producer.instance_id,
+                "version": producer.version,
+            },
+            "correlationId": self.correlation_id,
+            "idempotencyKey": self.idempotency_key,
+            "payload": payload if type(payload) is dict else dict(payload),
+        }
+
     @classmethod
     def from_json(cls, doc: Mapping[str, object]) -> Envelope:
         """Build an envelope from a document already valid against the envelope schema."""
@@ -267,7 +287,7 @@ class Envelope:
                 republishes the same event under a fresh message id).
         """
         return OutgoingMessage(
-            body=dump_json(self.to_json()),
+            body=dump_json(self._wire_doc()),
             message_id=self.event_id if message_id is None else message_id,
             correlation_id=self.correlation_id,
         )
@@ -281,5 +301,5 @@ def envelopes_to_message(
     Consumers accept one envelope or an array of them per message; batching lifecycle
     events this way costs one publish (and one confirm) for many events.
     """
-    body = dump_json([envelope.to_json() for envelope in envelopes])
+    body = dump_json([envelope._wire_doc() for envelope in envelopes])
     return OutgoingMessage(body=body, message_id=str(uuid.uuid4()), correlation_id=correlation_id)

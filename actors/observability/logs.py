@@ -11,7 +11,6 @@ so set the ids inside the task that handles the message, not in a long-lived par
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
@@ -21,7 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 __all__ = [
     "ACTOR",
@@ -50,28 +49,44 @@ _FIELDS = (
 )
 
 
-@contextlib.contextmanager
-def bind(
-    *,
-    service: str | None = None,
-    actor: str | None = None,
-    correlation_id: str | None = None,
-    job_id: str | None = None,
-) -> Iterator[None]:
-    """Set the given context fields for the ``with`` block, restoring them afterwards."""
-    tokens: list[tuple[contextvars.ContextVar[str], contextvars.Token[str]]] = []
-    for var, value in (
-        (SERVICE, service),
-        (ACTOR, actor),
-        (CORRELATION_ID, correlation_id),
-        (JOB_ID, job_id),
-    ):
-        if value is not None:
-            tokens.append((var, var.set(value)))
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
+class bind:
+    """Set the given context fields for the ``with`` block, restoring them afterwards.
+
+    A plain class rather than a ``@contextmanager`` generator: the executor binds once
+    per job, and a generator-based context manager costs several times as much.
+    """
+
+    __slots__ = ("_actor", "_correlation_id", "_job_id", "_service", "_tokens")
+
+    def __init__(
+        self,
+        *,
+        service: str | None = None,
+        actor: str | None = None,
+        correlation_id: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        self._service = service
+        self._actor = actor
+        self._correlation_id = correlation_id
+        self._job_id = job_id
+        self._tokens: list[tuple[contextvars.ContextVar[str], contextvars.Token[str]]] = []
+
+    def __enter__(self) -> None:
+        tokens = self._tokens
+        if self._service is not None:
+            tokens.append((SERVICE, SERVICE.set(self._service)))
+        if self._actor is not None:
+            tokens.append((ACTOR, ACTOR.set(self._actor)))
+        if self._correlation_id is not None:
+            tokens.append((CORRELATION_ID, CORRELATION_ID.set(self._correlation_id)))
+        if self._job_id is not None:
+            tokens.append((JOB_ID, JOB_ID.set(self._job_id)))
+
+    def __exit__(self, *exc_info: object) -> None:
+        tokens = self._tokens
+        while tokens:
+            var, token = tokens.pop()
             var.reset(token)
 
 

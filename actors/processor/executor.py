@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from contextlib import nullcontext
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -54,8 +54,7 @@ from actors.processor.series import LabelChildren
 from contracts import dump_json
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-    from contextlib import AbstractAsyncContextManager
+    from collections.abc import Container
 
     from anyio.abc import TaskGroup, TaskStatus
 
@@ -104,22 +103,40 @@ class Attempt:
         context: JobContext,
         settings: Settings,
         threads: anyio.CapacityLimiter,
-        guard: Callable[[Awaitable[object]], Awaitable[object]] | None = None,
+        scopes: dict[str, anyio.CancelScope] | None = None,
+        cancels: Container[str] = (),
     ) -> None:
         """Run the handler under its timeout; every error becomes the attempt's error.
+
+        One cancel scope carries both the timeout (its deadline) and the executor's cancel
+        of this job: it is registered in ``scopes`` under the job id while the handler
+        runs, and a job whose id is in ``cancels`` afterwards was cancelled (even when its
+        handler returned: its result is discarded). A cancel scope per concern cost a
+        task lookup each, per job.
 
         Cancellation: propagates (the handler is cancelled, its thread abandoned or its
         process killed; see :meth:`RegisteredHandler.invoke`).
 
         Raises:
-            _Cancelled: ``guard`` (the executor's per-job cancel scope) says the job was
-                cancelled meanwhile.
+            _Cancelled: the job's id is in ``cancels`` (it was cancelled meanwhile).
         """
         timeout_s = registered.timeout_s or settings.job_timeout_s
+        job_id = context.id
+        result: object = None
         try:
-            with anyio.fail_after(timeout_s):
-                handler = registered.invoke(context, threads=threads)
-                result = await (handler if guard is None else guard(handler))
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as scope:
+                if scopes is not None:
+                    scopes[job_id] = scope
+                try:
+                    result = await registered.invoke(context, threads=threads)
+                finally:
+                    if scopes is not None:
+                        del scopes[job_id]
+            if job_id in cancels:
+                raise _Cancelled
+            if scope.cancelled_caught:
+                # Nothing but its deadline cancels this scope once the cancels are ruled out.
+                raise TimeoutError
             dump_json(result)  # raises TypeError for what JSON cannot carry
         except _Cancelled:
             raise
@@ -139,6 +156,42 @@ class Attempt:
             self.fail(f"{type(exc).__name__}: {exc}", retryable=True)
         else:
             self.result = result
+
+
+class _Borrowing:
+    """Holds a token of ``limiter`` (none: no bound) for ``borrower`` in an ``async with``.
+
+    A free token is taken at once, without the checkpoints of
+    :meth:`anyio.CapacityLimiter.acquire_on_behalf_of`; that waiting path is kept for a
+    full limiter and for a job whose ``scope`` is cancelled already (it raises there, so
+    an interrupted job never starts its handler).
+    """
+
+    __slots__ = ("_borrower", "_limiter", "_scope")
+
+    def __init__(
+        self, limiter: anyio.CapacityLimiter | None, borrower: object, scope: anyio.CancelScope
+    ) -> None:
+        self._limiter = limiter
+        self._borrower = borrower
+        self._scope = scope
+
+    async def __aenter__(self) -> None:
+        limiter = self._limiter
+        if limiter is None:
+            return
+        if not self._scope.cancel_called:
+            try:
+                limiter.acquire_on_behalf_of_nowait(self._borrower)
+            except anyio.WouldBlock:
+                pass
+            else:
+                return
+        await limiter.acquire_on_behalf_of(self._borrower)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._limiter is not None:
+            self._limiter.release_on_behalf_of(self._borrower)
 
 
 class Executor(Actor[StartJobs]):
@@ -219,24 +272,6 @@ class Executor(Actor[StartJobs]):
             for run in self._runs:
                 run.cancel()
 
-    async def _cancellable(self, job_id: str, handler: Awaitable[object]) -> object:
-        """Await ``handler`` in the job's own cancel scope (a stop of the whole executor
-        is not caught here).
-
-        Raises:
-            _Cancelled: :meth:`cancel` was called for the job meanwhile.
-        """
-        result: object = None
-        with anyio.CancelScope() as scope:
-            self._scopes[job_id] = scope
-            try:
-                result = await handler
-            finally:
-                del self._scopes[job_id]
-        if job_id in self._cancels:
-            raise _Cancelled  # even when it returned: cancelled, its result is discarded
-        return result
-
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run like any actor, inside a task group that owns the running jobs.
 
@@ -277,7 +312,7 @@ class Executor(Actor[StartJobs]):
                 None if registered is None else registered.max_attempts,
                 self._settings.max_attempts,
             )
-            started = anyio.current_time()
+            started = time.perf_counter()
             job_type = self._metrics.job_type(spec.type)
             attempt = Attempt()
             if registered is None:
@@ -299,23 +334,30 @@ class Executor(Actor[StartJobs]):
                     self._runs.add(run_scope)
                     if self._interrupting:
                         run_scope.cancel()  # started after the grace: never runs
+                    type_limiter = self._type_limiter(registered)
                     try:
                         # The type's bound first: a job waiting for its type holds no
-                        # slot that a job of another type could use.
-                        async with self._type_limiter(registered), self._limiter:
+                        # slot that a job of another type could use. The attempt is the
+                        # borrower (a limiter's own borrower, the task, costs a task
+                        # lookup per acquire and per release).
+                        async with (
+                            _Borrowing(type_limiter, attempt, run_scope),
+                            _Borrowing(self._limiter, attempt, run_scope),
+                        ):
                             if job.attempt == 1:
                                 # A retry's wait is its backoff, not the queue's.
                                 self._queue_wait(job_type).observe(
                                     seconds_since(job.created.occurred_at)
                                 )
-                            started = handler_started = anyio.current_time()
+                            started = handler_started = time.perf_counter()
                             try:
                                 await attempt.run(
                                     registered,
                                     context,
                                     self._settings,
                                     self._threads,
-                                    guard=lambda handler: self._cancellable(spec.id, handler),
+                                    self._scopes,
+                                    self._cancels,
                                 )
                             except _Cancelled:
                                 pass  # the outcome is the cancel's, below
@@ -326,7 +368,7 @@ class Executor(Actor[StartJobs]):
                     return
             if attempt.non_retryable:
                 self._non_retryable(job_type).inc()
-            duration_s = anyio.current_time() - started
+            duration_s = time.perf_counter() - started
             self._processing(job_type).observe(duration_s)
             cancel = self._cancels.pop(spec.id, None)
             outcome = (
@@ -339,7 +381,7 @@ class Executor(Actor[StartJobs]):
     def _interrupted(self, job: AdmittedJob, started: float | None) -> Interrupted:
         """The outcome of an attempt a graceful stop interrupted (its handler started at
         ``started``, or never), logged once."""
-        ran_s = 0.0 if started is None else anyio.current_time() - started
+        ran_s = 0.0 if started is None else time.perf_counter() - started
         log.info(
             "job.interrupted type=%s attempt=%d ran_s=%.3f grace_s=%g: stopping; "
             "back to the queue, the attempt not counted",
@@ -350,10 +392,10 @@ class Executor(Actor[StartJobs]):
         )
         return Interrupted(job, utc_now(), ran_s)
 
-    def _type_limiter(self, registered: RegisteredHandler) -> AbstractAsyncContextManager[object]:
+    def _type_limiter(self, registered: RegisteredHandler) -> anyio.CapacityLimiter | None:
         """The bound on jobs of this type running at once, if the type sets one."""
         if registered.concurrency is None:
-            return nullcontext()
+            return None
         limiter = self._type_limiters.get(registered.job_type)
         if limiter is None:
             limiter = self._type_limiters[registered.job_type] = anyio.CapacityLimiter(

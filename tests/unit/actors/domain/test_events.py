@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
 import uuid
 
 from hypothesis import given, strategies as st
 
 from actors.domain import events
 from actors.domain.events import Envelope, EventType, Producer, envelopes_to_message
-from contracts import SchemaName, get_contracts
+from contracts import SchemaName, dump_json, get_contracts
 
 _PRODUCER = Producer(service="gateway", instance_id="gateway-1", version="0.1.0")
 
@@ -73,6 +75,21 @@ def test_envelopes_to_message_carries_them_as_one_array() -> None:
     assert json.loads(message.body) == [first.to_json(), second.to_json()]
     assert message.correlation_id == "c"
     assert message.message_id != other.message_id  # a fresh id per message
+
+
+def test_issue_15_the_wire_bytes_are_those_of_to_json_whatever_the_payload_mapping() -> None:
+    dict_payload = _envelope(
+        "0f6b6c1a-1111-4d1e-9a57-0b3e7c4a9d10", "1e2d3c4b-2222-4d1e-9a57-0b3e7c4a9d10"
+    )
+    proxy_payload = dataclasses.replace(
+        dict_payload, payload=types.MappingProxyType(dict(dict_payload.payload))
+    )
+
+    for envelope in (dict_payload, proxy_payload):
+        assert envelope.to_message().body == dump_json(envelope.to_json())
+        assert envelopes_to_message([envelope, envelope]).body == dump_json(
+            [envelope.to_json(), envelope.to_json()]
+        )
 
 
 @given(job_id=st.text(max_size=60), attempt=st.integers(1, 1000), round_=st.integers(1, 10))

@@ -44,3 +44,28 @@ def test_issue_16_library_records_pass_once_per_window_then_say_how_many_were_he
         "error when creating transport: OSError(111) (5 more like this in the last 60 s)"
     )
     assert not passes()
+
+
+def test_issue_15_bind_sets_only_the_given_fields_and_restores_them_even_on_error() -> None:
+    def fields() -> tuple[str, str, str, str]:
+        record = _record("processor", "x")
+        return (
+            getattr(record, "service"),  # noqa: B009 (set by the filter, unknown to mypy)
+            getattr(record, "actor"),  # noqa: B009
+            getattr(record, "correlationId"),  # noqa: B009
+            getattr(record, "jobId"),  # noqa: B009
+        )
+
+    before = fields()
+    with bind(service="processor", actor="executor"):
+        with bind(correlation_id="c-1", job_id="j-1"):
+            assert fields() == ("processor", "executor", "c-1", "j-1")
+            try:
+                with bind(job_id="j-2"):
+                    assert fields() == ("processor", "executor", "c-1", "j-2")
+                    raise RuntimeError
+            except RuntimeError:
+                pass
+            assert fields() == ("processor", "executor", "c-1", "j-1")
+        assert fields() == ("processor", "executor", before[2], before[3])
+    assert fields() == before
