@@ -31,6 +31,7 @@ from actors.stores.sqlite import (
     open_sqlite_event_store,
     open_sqlite_job_store,
 )
+from actors.stores.workers import MemoryWorkerRegistry
 from launcher.demo import DemoLoad
 from quart_app.gateway.service import GatewayService
 from quart_app.read_model.service import ReadModelService
@@ -106,6 +107,7 @@ class EmbeddedObservatory:
             counters = MemoryCounters(remember_ids=False)
             await counters.rebuild(events)
             registry = create_registry()
+            workers = MemoryWorkerRegistry()  # one process: the heartbeats stay in memory
             metrics_engine = MetricsEngineService(
                 broker,
                 events,
@@ -113,9 +115,10 @@ class EmbeddedObservatory:
                 dead_letters,
                 settings,
                 registry=registry,
+                workers=workers,
             )
             processor = ProcessorService(
-                broker, jobs, settings, handlers=self.handlers, registry=registry
+                broker, jobs, settings, handlers=self.handlers, registry=registry, workers=workers
             )
             gateway = GatewayService(
                 broker,
@@ -136,6 +139,7 @@ class EmbeddedObservatory:
                 handlers=self.handlers,
                 registry=registry,
                 evaluate_alerts_from=self.health,
+                workers=workers,
                 gateway_url=lambda: (
                     settings.with_changes(gateway_port=gateway.http.port).gateway_url
                 ),

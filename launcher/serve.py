@@ -43,6 +43,7 @@ from actors.stores.deferred import (
 from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
 from actors.stores.postgres import open_postgres_job_store
 from actors.stores.redis import open_redis_counters
+from actors.stores.workers import DeferredWorkerRegistry, open_redis_worker_registry
 from quart_app._server import HttpServer
 from quart_app.gateway.service import GatewayService
 from quart_app.ops import create_ops_app
@@ -135,6 +136,21 @@ class ServiceProcess(ServiceTree):
             )
         )
 
+    def _workers(self) -> DeferredWorkerRegistry:
+        """The worker registry in Redis: optional (without it, no beat is written and
+        ``GET /workers`` answers 503; the service works on)."""
+        settings = self.settings
+        self._optional.add("redis-workers")
+        return DeferredWorkerRegistry(
+            self._connect(
+                "redis-workers",
+                lambda: open_redis_worker_registry(
+                    settings.redis_url, prefix=settings.redis_prefix
+                ),
+                settings.redis_url,
+            )
+        )
+
     def _dead_letter_store(self) -> DeferredDeadLetterStore:
         settings = self.settings
         return DeferredDeadLetterStore(
@@ -219,7 +235,7 @@ class ServiceProcess(ServiceTree):
             self.http = gateway.http
             return gateway.supervisor
         if self.name == "processor":
-            broker, jobs = self._broker(), self._job_store()
+            broker, jobs, workers = self._broker(), self._job_store(), self._workers()
             ops = self._ops_http(settings.processor_port, handler_types=True)
             processor = ProcessorService(
                 broker,
@@ -229,11 +245,13 @@ class ServiceProcess(ServiceTree):
                 wait_ready=self._wait_ready,
                 extra_children=[ops, *self._connection_children()],
                 registry=self.registry,
+                workers=workers,
             )
             return processor.supervisor
         if self.name == "metrics-engine":
             broker, counters = self._broker(), self._counters()
             events, dead_letters = self._event_stores()
+            workers = self._workers()
             ops = self._ops_http(settings.metrics_engine_port)
             engine = MetricsEngineService(
                 broker,
@@ -244,10 +262,12 @@ class ServiceProcess(ServiceTree):
                 wait_ready=self._wait_ready,
                 extra_children=[ops, *self._connection_children()],
                 registry=self.registry,
+                workers=workers,
             )
             return engine.supervisor
         jobs, counters = self._job_store(), self._counters()
         events, dead_letters = self._event_stores()
+        workers = self._workers()
         read_model = ReadModelService(
             jobs,
             events,
@@ -257,6 +277,7 @@ class ServiceProcess(ServiceTree):
             handlers=self.handlers,
             registry=self.registry,
             extra_children=self._connection_children(),
+            workers=workers,
         )
         self.http = read_model.http
         return read_model.supervisor

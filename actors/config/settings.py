@@ -120,6 +120,12 @@ class Settings:
     """How often the read model looks for changes to push to stream clients."""
     public_gateway_url: str | None = None
     """Gateway URL the dashboard should use; derived from host and port when unset."""
+    heartbeat_s: float = 5.0
+    """How often each processor and metrics engine writes its heartbeat
+    (``OBSERVATORY_HEARTBEAT_S``); the read model calls a worker gone after three
+    intervals without one."""
+    workers_keep_s: float = 3600.0
+    """How long ``GET /workers`` keeps listing a worker that is gone."""
     version: str = VERSION
     instance_id: str = field(default_factory=_instance_id)
 
@@ -137,7 +143,8 @@ class Settings:
         or the file ``OBSERVATORY_API_TOKENS_FILE``), the CORS origins
         (``OBSERVATORY_CORS_ORIGINS``, comma-separated) and the submission rate limit
         (``OBSERVATORY_RATE_LIMIT`` jobs a second per client, 0 for none, and
-        ``OBSERVATORY_RATE_BURST``), the worker threads (``OBSERVATORY_THREADS``) and
+        ``OBSERVATORY_RATE_BURST``), the worker threads (``OBSERVATORY_THREADS``), the
+        heartbeat interval (``OBSERVATORY_HEARTBEAT_S``) and
         ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true`` or ``yes``).
 
         Raises:
@@ -150,6 +157,7 @@ class Settings:
             ("OBSERVATORY_RATE_LIMIT", "rate_limit_per_s", float),
             ("OBSERVATORY_RATE_BURST", "rate_limit_burst", float),
             ("OBSERVATORY_THREADS", "threads", int),
+            ("OBSERVATORY_HEARTBEAT_S", "heartbeat_s", float),
         ):
             raw = os.environ.get(variable, "").strip()
             if raw:
@@ -183,6 +191,10 @@ class Settings:
             retry["simulate_unknown_types"] = _BOOLEANS[simulate]
         if retry:
             settings = settings.with_changes(**retry)
+        if settings.heartbeat_s <= 0:
+            raise ConfigError(
+                f"OBSERVATORY_HEARTBEAT_S must be positive, not {settings.heartbeat_s}."
+            )
         if settings.threads < 1:
             raise ConfigError(f"OBSERVATORY_THREADS must be at least 1, not {settings.threads}.")
         return settings.with_changes(**overrides) if overrides else settings

@@ -36,6 +36,13 @@ from actors.kernel.service import ServiceTree
 from actors.observability.logs import bind
 from actors.observability.prometheus import MetricsEngineMetrics, create_registry
 from actors.pipeline.admission import admit_batch
+from actors.pipeline.heartbeat import (
+    Heartbeat,
+    WorkerIdentity,
+    actors_json,
+    counter_total,
+    in_flight_json,
+)
 from actors.pipeline.ingress import BrokerIngress, IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import Publisher
@@ -52,6 +59,7 @@ if TYPE_CHECKING:
     from actors.broker import Broker, Delivery
     from actors.config.settings import Settings
     from actors.stores import Counters, DeadLetterStore, EventStore
+    from actors.stores.workers import WorkerRegistry
 
 __all__ = ["MetricsEngineService"]
 
@@ -261,7 +269,10 @@ class MetricsEngineService(ServiceTree):
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
         registry: CollectorRegistry | None = None,
+        workers: WorkerRegistry | None = None,
     ) -> None:
+        """``workers``: where the ``heartbeat`` child writes this process's beat (no
+        heartbeat without one)."""
         self.name = SERVICE
         self.metrics = MetricsEngineMetrics(registry if registry is not None else create_registry())
         self.publisher = Publisher(broker, mailbox_size=64, wait_ready=wait_ready)
@@ -307,8 +318,32 @@ class MetricsEngineService(ServiceTree):
                 ChildSpec.of(self.dead_letter_ingress, shutdown_s=shutdown_s),
                 ChildSpec.of(self.queue_depth, shutdown_s=2.0),
                 ChildSpec.of(self.keeper, shutdown_s=2.0),
+                *self._heartbeat(workers, settings),
             ],
             strategy=Strategy.ONE_FOR_ALL,
             intensity=5,
             period_s=30.0,
         )
+
+    def _heartbeat(self, workers: WorkerRegistry | None, settings: Settings) -> list[ChildSpec]:
+        """The ``heartbeat`` child (last: it stops first, saying ``stopped``), if any."""
+        if workers is None:
+            return []
+        self.heartbeat = Heartbeat(
+            workers,
+            WorkerIdentity(SERVICE, settings.instance_id, settings.version),
+            self.describe,
+            interval_s=settings.heartbeat_s,
+        )
+        return [ChildSpec.of(self.heartbeat, shutdown_s=3.0)]
+
+    def describe(self) -> dict[str, object]:
+        """What this engine's heartbeat says besides who it is: ``done`` counts the events
+        stored, ``failed`` the envelopes dead-lettered (taken at beat time)."""
+        return {
+            "handlerTypes": [],
+            **in_flight_json([]),
+            "done": counter_total(self.metrics.events_stored),
+            "failed": counter_total(self.metrics.validation_failed),
+            "actors": actors_json(self.supervisor.health()),
+        }

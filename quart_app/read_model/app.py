@@ -33,6 +33,7 @@ from quart_app.read_model.alerts import Alert, AlertBook
 from quart_app.read_model.live import LiveFeed, TooManyClients
 from quart_app.read_model.types import install_types_route
 from quart_app.read_model.waiting import MAX_WAIT_S, JobWaiters, parse_wait, wait_for_job
+from quart_app.read_model.workers import install_workers_route
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from actors.domain.handlers import HandlerRegistry
     from actors.kernel import ActorHealth
     from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
+    from actors.stores.workers import WorkerRegistry
 
 __all__ = ["ReadModelDeps", "create_read_model_app"]
 
@@ -162,6 +164,8 @@ class ReadModelDeps:
     """Where the dashboard submits jobs (the bound port once the gateway runs)."""
     handlers: HandlerRegistry
     """The handlers whose types ``GET /types`` describes."""
+    workers: WorkerRegistry
+    """The heartbeats ``GET /workers`` lists."""
 
 
 def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
@@ -484,6 +488,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         return jsonify([record.to_json() for record in records])
 
     install_types_route(app, deps.handlers)
+    install_workers_route(app, deps.workers, keep_s=settings.workers_keep_s, registry=deps.registry)
     install_docs(
         app,
         title="Task Observatory read model",
