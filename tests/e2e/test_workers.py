@@ -1,0 +1,122 @@
+"""Issue 17, item 2: ``GET /workers`` with four real processes, and a processor killed.
+
+The services run with a 0.5 s heartbeat. The processor serves ``tests.apps.slow``; a
+job sleeping there is listed in flight under it; after a kill -9 the processor is shown
+gone (no beat for three intervals), still listing the job it held, and a restarted
+processor is listed alive beside it.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from tests.integration.fault_harness import Services
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+_HEARTBEAT_S = 0.5
+
+
+@pytest.fixture
+def services(servers_env: dict[str, str], tmp_path: Path) -> Iterator[Services]:
+    env = {**servers_env, "OBSERVATORY_HEARTBEAT_S": str(_HEARTBEAT_S)}
+    env["OBSERVATORY_APP"] = "tests.apps.slow"
+    running = Services(env, tmp_path / "logs")
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()
+
+
+def _poll(what: str, check: Callable[[], object], timeout_s: float = 60.0) -> object:
+    """Poll ``check`` until it answers something truthy, within a deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen within {timeout_s} s: {what}")
+        time.sleep(0.1)
+
+
+def _workers(services: Services) -> list[dict[str, object]]:
+    response = httpx.get(f"{services.url('read-model')}/workers", timeout=5.0)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["alive"] + body["gone"] == len(body["workers"])
+    workers: list[dict[str, object]] = body["workers"]
+    return workers
+
+
+def _worker(services: Services, service: str, pid: int) -> dict[str, object] | None:
+    for worker in _workers(services):
+        if worker["service"] == service and worker["pid"] == pid:
+            return worker
+    return None
+
+
+def test_workers_lists_the_processor_with_its_jobs_and_shows_it_gone_after_kill_9(
+    services: Services,
+) -> None:
+    job_id = str(uuid.uuid4())
+    submitted = httpx.post(
+        f"{services.url('gateway')}/jobs",
+        json={"id": job_id, "type": "slow-sleep", "payload": {"seconds": 20}},
+        timeout=10.0,
+    )
+    assert submitted.status_code == 202, submitted.text
+    pids = services.pids()
+    held = {"jobId": job_id, "type": "slow-sleep"}
+
+    def running_the_job() -> dict[str, object] | None:
+        worker = _worker(services, "processor", pids["processor"])
+        if worker and worker["status"] == "alive" and held in worker["inFlight"]:
+            return worker
+        return None
+
+    processor = _poll("the processor running the slow job", running_the_job)
+    assert isinstance(processor, dict)
+    assert "slow-sleep" in processor["handlerTypes"]
+    assert processor["intervalS"] == _HEARTBEAT_S
+    assert processor["inFlightCount"] == 1
+    assert {"path": "processor/executor", "state": "running"}.items() <= next(
+        a for a in processor["actors"] if a["path"] == "processor/executor"
+    ).items()
+    engine = _worker(services, "metrics-engine", pids["metrics-engine"])
+    assert engine is not None
+    assert engine["status"] == "alive"
+
+    assert services.signal("processor", signal.SIGKILL) == -signal.SIGKILL
+
+    def gone() -> dict[str, object] | None:
+        worker = _worker(services, "processor", pids["processor"])
+        return worker if worker and worker["status"] == "gone" else None
+
+    dead = _poll("the killed processor shown gone", gone, timeout_s=30.0)
+    assert isinstance(dead, dict)
+    assert held in dead["inFlight"], "the jobs the gone processor held are listed under it"
+    assert dead["secondsSinceSeen"] > 3 * _HEARTBEAT_S
+
+    services.start("processor")
+    new_pid = services.pids()["processor"]
+
+    def restarted() -> dict[str, object] | None:
+        worker = _worker(services, "processor", new_pid)
+        return worker if worker and worker["status"] == "alive" else None
+
+    _poll("the restarted processor alive", restarted)
+    still_gone = _worker(services, "processor", pids["processor"])
+    assert still_gone is not None
+    assert still_gone["status"] == "gone", "a gone worker stays listed"
