@@ -82,8 +82,9 @@ def test_workers_lists_the_processor_with_its_jobs_and_shows_it_gone_after_kill_
 
     def running_the_job() -> dict[str, object] | None:
         worker = _worker(services, "processor", pids["processor"])
-        if worker and worker["status"] == "alive" and held in worker["inFlight"]:
-            return worker
+        if worker and worker["status"] == "alive":
+            in_flight = worker["inFlight"]
+            return worker if isinstance(in_flight, list) and held in in_flight else None
         return None
 
     processor = _poll("the processor running the slow job", running_the_job)
