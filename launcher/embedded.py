@@ -34,6 +34,7 @@ from actors.stores.sqlite import (
 from actors.stores.workers import MemoryWorkerRegistry
 from launcher.demo import DemoLoad
 from quart_app.gateway.service import GatewayService
+from quart_app.read_model.queues import MemoryQueueInspector
 from quart_app.read_model.service import ReadModelService
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ class EmbeddedObservatory:
                 registry=registry,
                 evaluate_alerts_from=self.health,
                 workers=workers,
+                queues=MemoryQueueInspector(broker),
                 gateway_url=lambda: (
                     settings.with_changes(gateway_port=gateway.http.port).gateway_url
                 ),

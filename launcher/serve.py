@@ -47,6 +47,7 @@ from actors.stores.workers import DeferredWorkerRegistry, open_redis_worker_regi
 from quart_app._server import HttpServer
 from quart_app.gateway.service import GatewayService
 from quart_app.ops import create_ops_app
+from quart_app.read_model.queues import AmqpQueueInspector
 from quart_app.read_model.service import ReadModelService
 
 if TYPE_CHECKING:
@@ -150,6 +151,22 @@ class ServiceProcess(ServiceTree):
                 settings.redis_url,
             )
         )
+
+    def _queue_inspector(self) -> AmqpQueueInspector:
+        """RabbitMQ, asked only by ``GET /queues`` (passive declares; it declares nothing):
+        optional, the route answers 503 while it is away."""
+        settings = self.settings
+        self._optional.add("rabbitmq")
+        connection = self._connect(
+            "rabbitmq",
+            lambda: open_amqp_broker(
+                settings.rabbitmq_url,
+                namespace=settings.queue_namespace,
+                connection_name=f"{self.name}-{settings.instance_id}",
+            ),
+            settings.rabbitmq_url,
+        )
+        return AmqpQueueInspector(connection.get)
 
     def _dead_letter_store(self) -> DeferredDeadLetterStore:
         settings = self.settings
@@ -268,6 +285,7 @@ class ServiceProcess(ServiceTree):
         jobs, counters = self._job_store(), self._counters()
         events, dead_letters = self._event_stores()
         workers = self._workers()
+        queues = self._queue_inspector()
         read_model = ReadModelService(
             jobs,
             events,
@@ -278,6 +296,7 @@ class ServiceProcess(ServiceTree):
             registry=self.registry,
             extra_children=self._connection_children(),
             workers=workers,
+            queues=queues,
         )
         self.http = read_model.http
         return read_model.supervisor

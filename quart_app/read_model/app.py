@@ -31,6 +31,7 @@ from quart_app.openapi import (
 )
 from quart_app.read_model.alerts import Alert, AlertBook
 from quart_app.read_model.live import LiveFeed, TooManyClients
+from quart_app.read_model.queues import install_queues_route
 from quart_app.read_model.types import install_types_route
 from quart_app.read_model.waiting import MAX_WAIT_S, JobWaiters, parse_wait, wait_for_job
 from quart_app.read_model.workers import install_workers_route
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from actors.kernel import ActorHealth
     from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
     from actors.stores.workers import WorkerRegistry
+    from quart_app.read_model.queues import QueueInspector
 
 __all__ = ["ReadModelDeps", "create_read_model_app"]
 
@@ -166,6 +168,8 @@ class ReadModelDeps:
     """The handlers whose types ``GET /types`` describes."""
     workers: WorkerRegistry
     """The heartbeats ``GET /workers`` lists."""
+    queues: QueueInspector | None
+    """What ``GET /queues`` asks (503 without)."""
 
 
 def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
@@ -489,6 +493,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
 
     install_types_route(app, deps.handlers)
     install_workers_route(app, deps.workers, keep_s=settings.workers_keep_s, registry=deps.registry)
+    install_queues_route(app, deps.queues)
     install_docs(
         app,
         title="Task Observatory read model",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actors.domain.handlers import HandlerRegistry
     from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
     from actors.stores.workers import WorkerRegistry
+    from quart_app.read_model.queues import QueueInspector
 
 __all__ = ["ReadModelService"]
 
@@ -47,9 +48,10 @@ class ReadModelService(ServiceTree):
         evaluate_alerts_from: Callable[[], list[ActorHealth]] | None = None,
         gateway_url: Callable[[], str] | None = None,
         workers: WorkerRegistry | None = None,
+        queues: QueueInspector | None = None,
     ) -> None:
         """``workers``: the registry the heartbeats write (``GET /workers``); an empty one
-        of its own without it."""
+        of its own without it. ``queues``: what ``GET /queues`` asks (503 without)."""
         self.name = SERVICE
         self.alerts = AlertBook()
         """Alerts posted by Alertmanager (and, later, evaluated here)."""
@@ -82,6 +84,7 @@ class ReadModelService(ServiceTree):
                 waiters=self.waiters,
                 gateway_url=gateway_url or (lambda: settings.gateway_url),
                 workers=workers if workers is not None else MemoryWorkerRegistry(),
+                queues=queues,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.read_model_port)

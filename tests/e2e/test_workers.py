@@ -1,9 +1,10 @@
-"""Issue 17, item 2: ``GET /workers`` with four real processes, and a processor killed.
+"""Issue 17, item 2: ``GET /workers`` and ``GET /queues`` with four real processes.
 
 The services run with a 0.5 s heartbeat. The processor serves ``tests.apps.slow``; a
 job sleeping there is listed in flight under it; after a kill -9 the processor is shown
 gone (no beat for three intervals), still listing the job it held, and a restarted
-processor is listed alive beside it.
+processor is listed alive beside it. Meanwhile ``/queues`` shows ``jobs.created``'s
+backlog growing with no consumer, and draining after the restart.
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ def _workers(services: Services) -> list[dict[str, object]]:
     return workers
 
 
+def _queue(services: Services, name: str) -> dict[str, object]:
+    response = httpx.get(f"{services.url('read-model')}/queues", timeout=5.0)
+    assert response.status_code == 200, response.text
+    queues = {queue["name"]: queue for queue in response.json()}
+    assert set(queues) == {
+        "jobs.created",
+        "jobs.completed",
+        "jobs.dead-letter",
+        "jobs.retry.1s",
+        "jobs.retry.5s",
+        "jobs.retry.30s",
+    }
+    queue: dict[str, object] = queues[name]
+    return queue
+
+
 def _worker(services: Services, service: str, pid: int) -> dict[str, object] | None:
     for worker in _workers(services):
         if worker["service"] == service and worker["pid"] == pid:
@@ -110,6 +127,19 @@ def test_workers_lists_the_processor_with_its_jobs_and_shows_it_gone_after_kill_
     assert held in dead["inFlight"], "the jobs the gone processor held are listed under it"
     assert dead["secondsSinceSeen"] > 3 * _HEARTBEAT_S
 
+    # While no processor runs, jobs.created's backlog grows ...
+    for _ in range(20):
+        accepted = httpx.post(
+            f"{services.url('gateway')}/jobs", json={"type": "echo", "payload": {}}, timeout=10.0
+        )
+        assert accepted.status_code == 202, accepted.text
+
+    def backlog() -> dict[str, object] | None:
+        created = _queue(services, "jobs.created")
+        return created if created["ready"] >= 21 and created["consumers"] == 0 else None  # type: ignore[operator]
+
+    _poll("jobs.created's backlog growing with no processor", backlog, timeout_s=30.0)
+
     services.start("processor")
     new_pid = services.pids()["processor"]
 
@@ -118,6 +148,13 @@ def test_workers_lists_the_processor_with_its_jobs_and_shows_it_gone_after_kill_
         return worker if worker and worker["status"] == "alive" else None
 
     _poll("the restarted processor alive", restarted)
+
+    # ... and drains once one runs again.
+    def drained() -> dict[str, object] | None:
+        created = _queue(services, "jobs.created")
+        return created if created["ready"] == 0 and created["consumers"] >= 1 else None  # type: ignore[operator]
+
+    _poll("jobs.created drained by the restarted processor", drained)
     still_gone = _worker(services, "processor", pids["processor"])
     assert still_gone is not None
     assert still_gone["status"] == "gone", "a gone worker stays listed"
