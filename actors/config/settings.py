@@ -16,6 +16,7 @@ field                       default    what for
 ``retry_backoff_s``         1          wait after a first failed attempt (then x5, at most 30 s)
 ``threads``                 10         worker threads for plain ``def`` handlers, per processor
 ``simulate_unknown_types``  False      complete jobs of unknown types after a simulated delay
+``heartbeat_s``             5          each processor's and metrics engine's heartbeat (``GET /workers``)
 ==========================  =========  =================================================
 """
 
