@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from tests.e2e.conftest import RunningObservatory
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 _HEARTBEAT_S = 0.5
@@ -158,3 +160,27 @@ def test_workers_lists_the_processor_with_its_jobs_and_shows_it_gone_after_kill_
     still_gone = _worker(services, "processor", pids["processor"])
     assert still_gone is not None
     assert still_gone["status"] == "gone", "a gone worker stays listed"
+
+
+def test_observatory_up_lists_its_workers_and_queues(
+    observatory_factory: Callable[..., RunningObservatory],
+) -> None:
+    """Embedded (heartbeats in memory, the memory broker's queues) and ``--infra local``
+    (four processes sharing Redis, RabbitMQ's queues) alike."""
+    running = observatory_factory()
+
+    def both_alive() -> list[dict[str, object]] | None:
+        response = httpx.get(f"{running.read_model}/workers", timeout=5.0)
+        assert response.status_code == 200, response.text
+        alive = [w for w in response.json()["workers"] if w["status"] == "alive"]
+        services = {w["service"] for w in alive}
+        return alive if services == {"processor", "metrics-engine"} else None
+
+    alive = _poll("a processor and a metrics engine alive", both_alive)
+    assert isinstance(alive, list)
+    processor = next(w for w in alive if w["service"] == "processor")
+    assert "echo" in processor["handlerTypes"]
+    response = httpx.get(f"{running.read_model}/queues", timeout=5.0)
+    assert response.status_code == 200, response.text
+    created = next(q for q in response.json() if q["name"] == "jobs.created")
+    assert created["consumers"] >= 1
