@@ -17,7 +17,7 @@ from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
-from actors.errors import StoreUnavailable
+from actors.errors import ConfigError, StoreUnavailable
 from actors.metrics_engine.service import MetricsEngineService
 from actors.observability.prometheus import create_registry
 from actors.pipeline.heartbeat import Heartbeat, WorkerIdentity
@@ -218,3 +218,22 @@ async def test_the_services_beat_their_types_in_flight_jobs_counts_and_actors(
     stored = engine_beat["done"]
     assert isinstance(stored, int)
     assert stored >= 1, "the engine stored the slow job's events"
+
+
+def test_the_heartbeat_interval_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().heartbeat_s == 5.0
+    monkeypatch.setenv("OBSERVATORY_HEARTBEAT_S", "0.5")
+
+    assert Settings.from_env().heartbeat_s == 0.5
+    monkeypatch.setenv("OBSERVATORY_HEARTBEAT_S", "0")
+    with pytest.raises(
+        ConfigError, match=r"^OBSERVATORY_HEARTBEAT_S must be positive, not 0\.0\.$"
+    ):
+        Settings.from_env()
+    monkeypatch.setenv("OBSERVATORY_HEARTBEAT_S", "often")
+    with pytest.raises(
+        ConfigError, match=r"^OBSERVATORY_HEARTBEAT_S='often' is not a valid float\.$"
+    ):
+        Settings.from_env()
