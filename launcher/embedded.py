@@ -31,9 +31,11 @@ from actors.stores.sqlite import (
     open_sqlite_event_store,
     open_sqlite_job_store,
 )
+from actors.stores.workers import MemoryWorkerRegistry
 from launcher.demo import DemoJobIds, DemoLoad
 from quart_app.gateway.proxy import ProxyConfig
 from quart_app.gateway.service import GatewayService
+from quart_app.read_model.queues import MemoryQueueInspector
 from quart_app.read_model.service import ReadModelService
 
 if TYPE_CHECKING:
@@ -109,6 +111,7 @@ class EmbeddedObservatory:
             counters = MemoryCounters(remember_ids=False)
             await counters.rebuild(events)
             registry = create_registry()
+            workers = MemoryWorkerRegistry()  # one process: the heartbeats stay in memory
             metrics_engine = MetricsEngineService(
                 broker,
                 events,
@@ -117,9 +120,10 @@ class EmbeddedObservatory:
                 settings,
                 registry=registry,
                 jobs=jobs,  # the pruner (retention) runs here, with an in-process lock
+                workers=workers,
             )
             processor = ProcessorService(
-                broker, jobs, settings, handlers=self.handlers, registry=registry
+                broker, jobs, settings, handlers=self.handlers, registry=registry, workers=workers
             )
             gateway = GatewayService(
                 broker,
@@ -143,6 +147,8 @@ class EmbeddedObservatory:
                 handlers=self.handlers,
                 registry=registry,
                 evaluate_alerts_from=self.health,
+                workers=workers,
+                queues=MemoryQueueInspector(broker),
                 gateway_url=lambda: (
                     settings.with_changes(gateway_port=gateway.http.port).gateway_url
                 ),

@@ -43,9 +43,11 @@ from actors.stores.deferred import (
 from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
 from actors.stores.postgres import open_postgres_job_store
 from actors.stores.redis import open_redis_counters
+from actors.stores.workers import DeferredWorkerRegistry, open_redis_worker_registry
 from quart_app._server import HttpServer
 from quart_app.gateway.service import GatewayService
 from quart_app.ops import create_ops_app
+from quart_app.read_model.queues import AmqpQueueInspector
 from quart_app.read_model.service import ReadModelService
 
 if TYPE_CHECKING:
@@ -144,6 +146,37 @@ class ServiceProcess(ServiceTree):
             )
         )
 
+    def _workers(self) -> DeferredWorkerRegistry:
+        """The worker registry in Redis: optional (without it, no beat is written and
+        ``GET /workers`` answers 503; the service works on)."""
+        settings = self.settings
+        self._optional.add("redis-workers")
+        return DeferredWorkerRegistry(
+            self._connect(
+                "redis-workers",
+                lambda: open_redis_worker_registry(
+                    settings.redis_url, prefix=settings.redis_prefix
+                ),
+                settings.redis_url,
+            )
+        )
+
+    def _queue_inspector(self) -> AmqpQueueInspector:
+        """RabbitMQ, asked only by ``GET /queues`` (passive declares; it declares nothing):
+        optional, the route answers 503 while it is away."""
+        settings = self.settings
+        self._optional.add("rabbitmq")
+        connection = self._connect(
+            "rabbitmq",
+            lambda: open_amqp_broker(
+                settings.rabbitmq_url,
+                namespace=settings.queue_namespace,
+                connection_name=f"{self.name}-{settings.instance_id}",
+            ),
+            settings.rabbitmq_url,
+        )
+        return AmqpQueueInspector(connection.get)
+
     def _dead_letter_store(self) -> DeferredDeadLetterStore:
         settings = self.settings
         return DeferredDeadLetterStore(
@@ -230,7 +263,7 @@ class ServiceProcess(ServiceTree):
             self.http = gateway.http
             return gateway.supervisor
         if self.name == "processor":
-            broker, jobs = self._broker(), self._job_store()
+            broker, jobs, workers = self._broker(), self._job_store(), self._workers()
             ops = self._ops_http(settings.processor_port, handler_types=True)
             processor = ProcessorService(
                 broker,
@@ -240,6 +273,7 @@ class ServiceProcess(ServiceTree):
                 wait_ready=self._wait_ready,
                 extra_children=[ops, *self._connection_children()],
                 registry=self.registry,
+                workers=workers,
             )
             return processor.supervisor
         if self.name == "metrics-engine":
@@ -249,6 +283,7 @@ class ServiceProcess(ServiceTree):
             # pass while it is away is skipped.
             jobs = self._job_store()
             self._optional.add("postgres")
+            workers = self._workers()
             ops = self._ops_http(settings.metrics_engine_port)
             engine = MetricsEngineService(
                 broker,
@@ -261,10 +296,13 @@ class ServiceProcess(ServiceTree):
                 registry=self.registry,
                 jobs=jobs,
                 prune_lock=jobs.prune_lock,
+                workers=workers,
             )
             return engine.supervisor
         jobs, counters = self._job_store(), self._counters()
         events, dead_letters = self._event_stores()
+        workers = self._workers()
+        queues = self._queue_inspector()
         read_model = ReadModelService(
             jobs,
             events,
@@ -274,6 +312,8 @@ class ServiceProcess(ServiceTree):
             handlers=self.handlers,
             registry=self.registry,
             extra_children=self._connection_children(),
+            workers=workers,
+            queues=queues,
         )
         self.http = read_model.http
         return read_model.supervisor

@@ -407,6 +407,15 @@ class AmqpBroker(anyio.AsyncContextManagerMixin):
         declared = await self._inspect(queue, f"measure queue {queue!r}")
         return declared.message_count or 0
 
+    async def queue_counts(self, queue: str) -> tuple[int, int]:
+        """``(ready, consumers)`` of ``queue`` now: one passive declare (``GET /queues``).
+
+        Raises:
+            BrokerUnavailable: ``queue`` is not declared, or RabbitMQ cannot be reached.
+        """
+        declared = await self._inspect(queue, f"inspect queue {queue!r}")
+        return declared.message_count or 0, declared.consumer_count or 0
+
     def is_available(self) -> bool:
         """Whether the broker can be used right now; false while it reconnects or is closed."""
         return (

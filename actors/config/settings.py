@@ -19,6 +19,7 @@ field                       default    what for
 ``simulate_unknown_types``  False      complete jobs of unknown types after a simulated delay
 ``retain_days``             30         terminal jobs, their events and dead letters kept
 ``prune_interval_s``        3600       how often the pruner looks for what to delete
+``heartbeat_s``             5          each processor's and metrics engine's heartbeat (``GET /workers``)
 ==========================  =========  =================================================
 """
 
@@ -133,6 +134,12 @@ class Settings:
     """How often the pruner runs a retention pass."""
     public_gateway_url: str | None = None
     """Gateway URL the dashboard should use; derived from host and port when unset."""
+    heartbeat_s: float = 5.0
+    """How often each processor and metrics engine writes its heartbeat
+    (``OBSERVATORY_HEARTBEAT_S``); the read model calls a worker gone after three
+    intervals without one."""
+    workers_keep_s: float = 3600.0
+    """How long ``GET /workers`` keeps listing a worker that is gone."""
     version: str = VERSION
     instance_id: str = field(default_factory=_instance_id)
 
@@ -151,9 +158,10 @@ class Settings:
         (``OBSERVATORY_CORS_ORIGINS``, comma-separated) and the submission rate limit
         (``OBSERVATORY_RATE_LIMIT`` jobs a second per client, 0 for none, and
         ``OBSERVATORY_RATE_BURST``), the worker threads (``OBSERVATORY_THREADS``), the
-        processor's stop grace (``OBSERVATORY_SHUTDOWN_GRACE_S``),
-        ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true`` or ``yes``) and the retention
-        (``OBSERVATORY_RETAIN_DAYS``, ``OBSERVATORY_PRUNE_INTERVAL_S``).
+        processor's stop grace (``OBSERVATORY_SHUTDOWN_GRACE_S``), the heartbeat interval
+        (``OBSERVATORY_HEARTBEAT_S``), ``OBSERVATORY_SIMULATE_UNKNOWN_TYPES`` (``1``, ``true``
+        or ``yes``) and the retention (``OBSERVATORY_RETAIN_DAYS``,
+        ``OBSERVATORY_PRUNE_INTERVAL_S``).
 
         Raises:
             ConfigError: a numeric variable is not a number, or a token entry is malformed.
@@ -168,6 +176,7 @@ class Settings:
             ("OBSERVATORY_SHUTDOWN_GRACE_S", "shutdown_grace_s", float),
             ("OBSERVATORY_RETAIN_DAYS", "retain_days", float),
             ("OBSERVATORY_PRUNE_INTERVAL_S", "prune_interval_s", float),
+            ("OBSERVATORY_HEARTBEAT_S", "heartbeat_s", float),
         ):
             raw = os.environ.get(variable, "").strip()
             if raw:
@@ -201,6 +210,10 @@ class Settings:
             retry["simulate_unknown_types"] = _BOOLEANS[simulate]
         if retry:
             settings = settings.with_changes(**retry)
+        if settings.heartbeat_s <= 0:
+            raise ConfigError(
+                f"OBSERVATORY_HEARTBEAT_S must be positive, not {settings.heartbeat_s}."
+            )
         if settings.threads < 1:
             raise ConfigError(f"OBSERVATORY_THREADS must be at least 1, not {settings.threads}.")
         if settings.shutdown_grace_s < 0:

@@ -37,6 +37,13 @@ from actors.kernel.service import ServiceTree
 from actors.observability.logs import bind
 from actors.observability.prometheus import MetricsEngineMetrics, create_registry
 from actors.pipeline.admission import admit_batch
+from actors.pipeline.heartbeat import (
+    Heartbeat,
+    WorkerIdentity,
+    actors_json,
+    counter_total,
+    in_flight_json,
+)
 from actors.pipeline.ingress import BrokerIngress, IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
 from actors.pipeline.publisher import Publisher
@@ -55,6 +62,7 @@ if TYPE_CHECKING:
     from actors.broker import Broker, Delivery
     from actors.config.settings import Settings
     from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
+    from actors.stores.workers import WorkerRegistry
 
 __all__ = ["MetricsEngineService"]
 
@@ -266,6 +274,7 @@ class MetricsEngineService(ServiceTree):
         registry: CollectorRegistry | None = None,
         jobs: JobStore | None = None,
         prune_lock: Callable[[], AbstractAsyncContextManager[bool]] | None = None,
+        workers: WorkerRegistry | None = None,
     ) -> None:
         """Build the tree; with ``jobs`` it runs the ``pruner`` too (retention).
 
@@ -276,6 +285,8 @@ class MetricsEngineService(ServiceTree):
             prune_lock: Opens the lock that keeps pruners from running at once (the
                 PostgreSQL advisory lock for real infrastructure); ``None``: an
                 in-process lock (one process, embedded).
+            workers: Where the ``heartbeat`` child writes this process's beat (no
+                heartbeat without one).
         """
         self.name = SERVICE
         self.metrics = MetricsEngineMetrics(registry if registry is not None else create_registry())
@@ -338,8 +349,32 @@ class MetricsEngineService(ServiceTree):
                 ChildSpec.of(self.queue_depth, shutdown_s=2.0),
                 ChildSpec.of(self.keeper, shutdown_s=2.0),
                 *pruner,
+                *self._heartbeat(workers, settings),
             ],
             strategy=Strategy.ONE_FOR_ALL,
             intensity=5,
             period_s=30.0,
         )
+
+    def _heartbeat(self, workers: WorkerRegistry | None, settings: Settings) -> list[ChildSpec]:
+        """The ``heartbeat`` child (last: it stops first, saying ``stopped``), if any."""
+        if workers is None:
+            return []
+        self.heartbeat = Heartbeat(
+            workers,
+            WorkerIdentity(SERVICE, settings.instance_id, settings.version),
+            self.describe,
+            interval_s=settings.heartbeat_s,
+        )
+        return [ChildSpec.of(self.heartbeat, shutdown_s=3.0)]
+
+    def describe(self) -> dict[str, object]:
+        """What this engine's heartbeat says besides who it is: ``done`` counts the events
+        stored, ``failed`` the envelopes dead-lettered (taken at beat time)."""
+        return {
+            "handlerTypes": [],
+            **in_flight_json([]),
+            "done": counter_total(self.metrics.events_stored),
+            "failed": counter_total(self.metrics.validation_failed),
+            "actors": actors_json(self.supervisor.health()),
+        }

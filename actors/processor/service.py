@@ -52,6 +52,13 @@ from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from actors.kernel import ChildSpec, Strategy, Supervisor
 from actors.kernel.service import ServiceTree
 from actors.observability.prometheus import BoundedLabel, ProcessorMetrics, create_registry
+from actors.pipeline.heartbeat import (
+    Heartbeat,
+    WorkerIdentity,
+    actors_json,
+    counter_total,
+    in_flight_json,
+)
 from actors.pipeline.ingress import BrokerIngress
 from actors.pipeline.publisher import Publisher
 from actors.pipeline.sampler import QueueDepthSampler
@@ -69,6 +76,7 @@ if TYPE_CHECKING:
     from actors.broker import Broker
     from actors.config.settings import Settings
     from actors.stores import JobStore
+    from actors.stores.workers import WorkerRegistry
 
 __all__ = ["ProcessorService"]
 
@@ -87,7 +95,10 @@ class ProcessorService(ServiceTree):
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         extra_children: Sequence[ChildSpec] = (),
         registry: CollectorRegistry | None = None,
+        workers: WorkerRegistry | None = None,
     ) -> None:
+        """``workers``: where the ``heartbeat`` child writes this process's beat (no
+        heartbeat without one)."""
         emitter = LifecycleEmitter(settings)
         self.metrics = ProcessorMetrics(
             registry if registry is not None else create_registry(),
@@ -140,6 +151,7 @@ class ProcessorService(ServiceTree):
                     health=self.ingress.health,
                 ),
                 ChildSpec.of(self.queue_depth, shutdown_s=2.0),
+                *self._heartbeat(workers, settings),
             ],
             strategy=Strategy.ONE_FOR_ALL,
             intensity=5,
@@ -147,3 +159,25 @@ class ProcessorService(ServiceTree):
             backoff_max_s=5.0,
         )
         self.name = SERVICE
+
+    def _heartbeat(self, workers: WorkerRegistry | None, settings: Settings) -> list[ChildSpec]:
+        """The ``heartbeat`` child (last: it stops first, saying ``stopped``), if any."""
+        if workers is None:
+            return []
+        self.heartbeat = Heartbeat(
+            workers,
+            WorkerIdentity(SERVICE, settings.instance_id, settings.version),
+            self.describe,
+            interval_s=settings.heartbeat_s,
+        )
+        return [ChildSpec.of(self.heartbeat, shutdown_s=3.0)]
+
+    def describe(self) -> dict[str, object]:
+        """What this processor's heartbeat says besides who it is (taken at beat time)."""
+        return {
+            "handlerTypes": self.handlers.types(),
+            **in_flight_json(self.validator.in_flight_jobs()),
+            "done": counter_total(self.metrics.completed),
+            "failed": counter_total(self.metrics.failed),
+            "actors": actors_json(self.supervisor.health()),
+        }

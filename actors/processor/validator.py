@@ -83,14 +83,23 @@ class Validator(Actor[IngressBatch | Released]):
         """How long an unexplained held delivery waits before it is looked at again."""
         self._running: dict[str, list[AdmittedJob]] = {}
         """The in-flight registry: job id → other deliveries of it parked meanwhile."""
+        self._types: dict[str, str] = {}
+        """The type of each job in the registry (for :meth:`in_flight_jobs`)."""
 
     def in_flight(self) -> int:
         """Jobs started here whose outcome is not stored yet."""
         return len(self._running)
 
+    def in_flight_jobs(self) -> list[tuple[str, str]]:
+        """A snapshot of the in-flight registry: ``(job id, type)`` of each job, for the
+        heartbeat (a copy taken when asked, so the registry's own work costs nothing more
+        than keeping the type)."""
+        return list(self._types.items())
+
     async def on_close(self) -> None:
         # A restarted pipeline starts afresh: what ran is redelivered by the broker.
         self._running.clear()
+        self._types.clear()
 
     async def handle_batch(self, messages: list[IngressBatch | Released]) -> None:
         outbox = Outbox()
@@ -125,6 +134,7 @@ class Validator(Actor[IngressBatch | Released]):
         """
         later_rounds: list[AdmittedJob] = []
         for job_id in message.job_ids:
+            self._types.pop(job_id, None)
             for duplicate in self._running.pop(job_id, ()):
                 if duplicate.round > 1:
                     later_rounds.append(duplicate)
@@ -178,6 +188,7 @@ class Validator(Actor[IngressBatch | Released]):
             status = statuses[2 * index + 1]
             if status is JobStatus.EXECUTING:
                 self._running[job.spec.id] = parked[job.spec.id]
+                self._types[job.spec.id] = job.spec.type
                 started.append(job)
                 events.extend(self._start_events(job, at))
                 continue

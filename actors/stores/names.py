@@ -9,6 +9,7 @@ Redis layout, with ``<prefix>`` the counters' key prefix (``observatory:`` by de
     <prefix>stats               hash: totalJobs, completedJobs, failedJobs, lastEventTime,
                                       type:<jobType>:total|completed|failed
     <prefix>counted:<eventId>   string "1" with a TTL: the event was counted already
+    <prefix>workers             hash: worker id -> its latest heartbeat, JSON
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "TOTAL_JOBS_FIELD",
     "TYPE_FIELD",
     "TYPE_FIELD_COUNTERS",
+    "WORKERS_KEY",
 ]
 
 # -- MongoDB ------------------------------------------------------------------------------
@@ -75,3 +77,8 @@ TYPE_FIELD = "type:{job_type}:{counter}"
 counter is always the part after the last ``:``."""
 TYPE_FIELD_COUNTERS = ("total", "completed", "failed")
 """The per-type counters, named as in ``/stats``'s ``byType`` entries."""
+
+WORKERS_KEY = "workers"
+"""``<prefix>workers``: one hash, field = worker id, value = ``{"seenAt", "beat"}`` as JSON:
+the latest heartbeat of every processor and metrics engine seen lately
+(:mod:`actors.stores.workers`)."""

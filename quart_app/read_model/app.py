@@ -31,10 +31,12 @@ from quart_app.openapi import (
 )
 from quart_app.read_model.alerts import Alert, AlertBook
 from quart_app.read_model.live import LiveFeed, TooManyClients
+from quart_app.read_model.queues import install_queues_route
 from quart_app.read_model.runbooks import install_runbooks_route
 from quart_app.read_model.search import install_search_routes
 from quart_app.read_model.types import install_types_route
 from quart_app.read_model.waiting import MAX_WAIT_S, JobWaiters, parse_wait, wait_for_job
+from quart_app.read_model.workers import install_workers_route
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from actors.domain.handlers import HandlerRegistry
     from actors.kernel import ActorHealth
     from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
+    from actors.stores.workers import WorkerRegistry
+    from quart_app.read_model.queues import QueueInspector
 
 __all__ = ["ReadModelDeps", "create_read_model_app"]
 
@@ -172,6 +176,10 @@ class ReadModelDeps:
     """Where the dashboard submits jobs (the bound port once the gateway runs)."""
     handlers: HandlerRegistry
     """The handlers whose types ``GET /types`` describes."""
+    workers: WorkerRegistry
+    """The heartbeats ``GET /workers`` lists."""
+    queues: QueueInspector | None
+    """What ``GET /queues`` asks (503 without)."""
 
 
 def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
@@ -477,6 +485,8 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
     install_search_routes(app, deps.jobs, deps.events)
     install_types_route(app, deps.handlers)
     install_runbooks_route(app)
+    install_workers_route(app, deps.workers, keep_s=settings.workers_keep_s, registry=deps.registry)
+    install_queues_route(app, deps.queues)
     install_docs(
         app,
         title="Task Observatory read model",

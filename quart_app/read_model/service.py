@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
 from actors.kernel.service import ServiceTree
 from actors.observability.prometheus import ActorHealthCollector, create_registry
+from actors.stores.workers import MemoryWorkerRegistry
 from quart_app._server import HttpServer
 from quart_app.read_model.alert_rules import AlertEvaluator
 from quart_app.read_model.alerts import AlertBook
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry
     from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
+    from actors.stores.workers import WorkerRegistry
+    from quart_app.read_model.queues import QueueInspector
 
 __all__ = ["ReadModelService"]
 
@@ -44,7 +47,11 @@ class ReadModelService(ServiceTree):
         extra_children: Sequence[ChildSpec] = (),
         evaluate_alerts_from: Callable[[], list[ActorHealth]] | None = None,
         gateway_url: Callable[[], str] | None = None,
+        workers: WorkerRegistry | None = None,
+        queues: QueueInspector | None = None,
     ) -> None:
+        """``workers``: the registry the heartbeats write (``GET /workers``); an empty one
+        of its own without it. ``queues``: what ``GET /queues`` asks (503 without)."""
         self.name = SERVICE
         self._host = settings.host
         self.alerts = AlertBook()
@@ -77,6 +84,8 @@ class ReadModelService(ServiceTree):
                 feed=self.feed,
                 waiters=self.waiters,
                 gateway_url=gateway_url or (lambda: settings.gateway_url),
+                workers=workers if workers is not None else MemoryWorkerRegistry(),
+                queues=queues,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.read_model_port)

@@ -44,6 +44,7 @@ from actors.stores.sqlite import (
 )
 from quart_app.gateway.proxy import ProxyConfig
 from quart_app.gateway.service import GatewayService
+from quart_app.read_model.queues import MemoryQueueInspector
 from quart_app.read_model.service import ReadModelService
 from tests.fuzz.openapi_documents import gateway_document, read_model_document
 
@@ -125,6 +126,8 @@ async def serve_read_model(tmp_path: Path) -> AsyncIterator[str]:
         dead = await stack.enter_async_context(
             open_sqlite_dead_letter_store(tmp_path / "rd.sqlite3")
         )
+        broker = MemoryBroker()
+        await broker.declare_topology()
         service = ReadModelService(
             jobs,
             events,
@@ -132,6 +135,7 @@ async def serve_read_model(tmp_path: Path) -> AsyncIterator[str]:
             MemoryCounters(),
             Settings(read_model_port=0, shutdown_s=2.0),
             handlers=DEFAULT_REGISTRY,
+            queues=MemoryQueueInspector(broker),
         )
         async with anyio.create_task_group() as tg:
             await tg.start(service.run)

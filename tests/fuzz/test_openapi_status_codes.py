@@ -50,16 +50,18 @@ from actors.stores.sqlite import (
 from contracts import SchemaName, get_contracts
 from quart_app.gateway.proxy import ProxyConfig
 from quart_app.gateway.service import GatewayService
+from quart_app.read_model.queues import MemoryQueueInspector
 from quart_app.read_model.service import ReadModelService
 from tests.fuzz.openapi_documents import gateway_document, read_model_document
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Iterator, Mapping
     from pathlib import Path
 
     from anyio.abc import SocketStream
 
     from actors.stores import DeadLetterStore, JobStore
+    from actors.stores.workers import WorkerSighting
 
 _TIMEOUT = pytest.mark.timeout(60)
 
@@ -286,6 +288,23 @@ GATEWAY[("POST", "/jobs/batch", 422)] = Crafted(
     _G, body=[{"type": "echo"}], headers=(("Idempotency-Key", USED_KEY),)
 )
 
+# Issue 17, item 2: workers and queues (quart_app/read_model/workers.py, queues.py).
+READ_MODEL[("GET", "/workers", 200)] = Crafted(_R)
+READ_MODEL[("GET", "/workers", 503)] = Crafted(Variant.READ_MODEL_NOT_READY)
+READ_MODEL[("GET", "/queues", 200)] = Crafted(_R)
+READ_MODEL[("GET", "/queues", 503)] = Crafted(Variant.READ_MODEL_NOT_READY)
+
+
+class _WorkersAway:
+    """A worker registry whose store is away."""
+
+    async def sightings(self, *, since: float) -> list[WorkerSighting]:
+        raise StoreUnavailable("The worker registry's Redis is away.")
+
+    async def beat(self, worker_id: str, beat: Mapping[str, object], *, seen_at: float) -> None:
+        raise StoreUnavailable("The worker registry's Redis is away.")
+
+
 GATEWAY[("POST", "/jobs", 429)] = Crafted(Variant.GATEWAY_RATE_LIMITED, body={"type": "echo"})
 
 # Issue 16: the Swagger UI page's files, and the compatibility routes (gateway/proxy.py).
@@ -473,8 +492,19 @@ async def serve(variant: Variant, tmp_path: Path) -> AsyncIterator[str]:
                 max_stream_clients=0 if variant is Variant.READ_MODEL_STREAM_FULL else 100,
                 api_tokens=TOKENS if variant is Variant.READ_MODEL_TOKENS else {},
             )
+            broker = MemoryBroker()
+            await broker.declare_topology()
+            not_ready = variant is Variant.READ_MODEL_NOT_READY
             read_model = ReadModelService(
-                jobs, events, dead, MemoryCounters(), settings, handlers=DEFAULT_REGISTRY
+                jobs,
+                events,
+                dead,
+                MemoryCounters(),
+                settings,
+                handlers=DEFAULT_REGISTRY,
+                # Not ready: no broker to ask and a worker registry away (both 503).
+                workers=_WorkersAway() if not_ready else None,
+                queues=None if not_ready else MemoryQueueInspector(broker),
             )
             if variant is Variant.READ_MODEL_NOT_READY:
                 await tg.start(read_model.http.run)

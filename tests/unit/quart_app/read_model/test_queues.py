@@ -1,0 +1,109 @@
+"""``GET /queues`` over the embedded broker: depth, consumers and rates per queue."""
+
+from __future__ import annotations
+
+import jsonschema_rs
+import pytest
+from quart import Quart
+
+from actors.broker import OutgoingMessage
+from actors.broker.memory import open_memory_broker
+from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED, JOBS_DEAD_LETTER
+from actors.errors import BrokerUnavailable
+from actors.observability.prometheus import create_registry
+from contracts import SchemaName, get_contracts
+from quart_app._common import install_common
+from quart_app.read_model.queues import (
+    QUEUES_SCHEMA,
+    MemoryQueueInspector,
+    QueueInspector,
+    QueueSample,
+    RateTracker,
+    install_queues_route,
+)
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def _app(inspector: QueueInspector | None, tracker: RateTracker) -> Quart:
+    app = Quart("test")
+    install_common(
+        app,
+        service="read-model",
+        version="1.0.0",
+        registry=create_registry(),
+        health=list,
+        ready=lambda: True,
+    )
+    install_queues_route(app, inspector, tracker=tracker)
+    return app
+
+
+def _messages(count: int) -> list[OutgoingMessage]:
+    return [OutgoingMessage(body=b"{}", message_id=f"m-{i}") for i in range(count)]
+
+
+async def test_queues_show_depth_consumers_and_rates_between_calls() -> None:
+    now = [100.0]
+    tracker = RateTracker(clock=lambda: now[0])
+    async with open_memory_broker(None) as broker:
+        await broker.declare_topology()
+        client = _app(MemoryQueueInspector(broker), tracker).test_client()
+        await broker.publish_batch(JOBS_CREATED, _messages(4))
+
+        first = await (await client.get("/queues")).get_json()
+        jsonschema_rs.validator_for(QUEUES_SCHEMA).validate(first)
+        assert [q["name"] for q in first] == [JOBS_COMPLETED, JOBS_CREATED, JOBS_DEAD_LETTER]
+        created = first[1]
+        assert (created["depth"], created["ready"], created["unacked"]) == (4, 4, 0)
+        assert created["publishPerS"] is None, "no rate before a second sample"
+
+        async with broker.open_consumer(JOBS_CREATED, prefetch=8) as consumer:
+            taken = await consumer.receive_batch(3)
+            await consumer.ack(taken[:2])
+            await broker.publish_batch(JOBS_CREATED, _messages(6))
+            now[0] += 2.0
+            second = await (await client.get("/queues")).get_json()
+
+    jsonschema_rs.validator_for(QUEUES_SCHEMA).validate(second)
+    created = second[1]
+    assert created["consumers"] == 1
+    assert (created["ready"], created["unacked"], created["depth"]) == (7, 1, 8)
+    assert created["publishPerS"] == 3.0  # 6 published in 2 s
+    assert created["deliverPerS"] == 1.5  # 3 delivered in 2 s
+    assert created["depthChangePerS"] == 1.5  # ready 4 -> 7
+    assert second[0]["publishPerS"] == 0.0
+
+
+async def test_rabbitmq_fallback_samples_leave_unacked_and_rates_unknown() -> None:
+    now = [0.0]
+    tracker = RateTracker(clock=lambda: now[0])
+    tracker.to_json([QueueSample("jobs.retry.5s", ready=10, consumers=0)])
+    now[0] = 4.0
+
+    (entry,) = tracker.to_json([QueueSample("jobs.retry.5s", ready=2, consumers=0)])
+
+    assert entry == {
+        "name": "jobs.retry.5s",
+        "depth": 2,
+        "ready": 2,
+        "unacked": None,
+        "delayed": None,
+        "consumers": 0,
+        "publishPerS": None,
+        "deliverPerS": None,
+        "depthChangePerS": -2.0,
+    }
+
+
+@pytest.mark.parametrize("away", [None, "broker"])
+async def test_queues_answer_503_without_a_broker_to_ask(away: str | None) -> None:
+    class Away:
+        async def sample(self) -> list[QueueSample]:
+            raise BrokerUnavailable("RabbitMQ at amqp://localhost is not connected yet.")
+
+    inspector = Away() if away else None
+    response = await _app(inspector, RateTracker()).test_client().get("/queues")
+
+    assert response.status_code == 503
+    assert get_contracts().issues(SchemaName.ERROR, await response.get_json()) == []
