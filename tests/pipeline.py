@@ -3,13 +3,17 @@ SQLite stores, for tests that drive them through the broker (imported as ``tests
 
 from __future__ import annotations
 
+import json
+import uuid
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 
+from actors.broker import OutgoingMessage
 from actors.broker.memory import MemoryBroker, open_memory_broker
+from actors.domain.clock import utc_now
 from actors.metrics_engine.service import MetricsEngineService
 from actors.observability.prometheus import create_registry
 from actors.processor.service import ProcessorService
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry
 
-__all__ = ["Pipeline", "open_pipeline"]
+__all__ = ["Pipeline", "created_message", "open_pipeline"]
 
 
 @dataclass
@@ -78,3 +82,34 @@ async def open_pipeline(
             yield Pipeline(broker, jobs, events, dead, counters, processor, engine, registry)
             processor.request_stop()
             engine.request_stop()
+
+
+def created_message(
+    job_type: str,
+    job_id: str | None = None,
+    *,
+    payload: dict[str, object] | None = None,
+    message_id: str | None = None,
+) -> OutgoingMessage:
+    """One ``job.created`` envelope for a new job, as a broker message (a fresh event id,
+    correlation id and, unless given, job id and message id)."""
+    job_id = job_id or str(uuid.uuid4())
+    envelope = {
+        "contractVersion": "1.0.0",
+        "eventType": "job.created",
+        "eventId": str(uuid.uuid4()),
+        "occurredAt": utc_now(),
+        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
+        "correlationId": str(uuid.uuid4()),
+        "idempotencyKey": job_id,
+        "payload": {
+            "id": job_id,
+            "type": job_type,
+            "status": "PENDING",
+            "createdAt": utc_now(),
+            "payload": payload or {},
+        },
+    }
+    return OutgoingMessage(
+        body=json.dumps(envelope).encode(), message_id=message_id or str(uuid.uuid4())
+    )

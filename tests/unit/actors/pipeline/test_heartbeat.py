@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from contextlib import AsyncExitStack
@@ -11,11 +10,9 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from actors.broker import OutgoingMessage
 from actors.broker.memory import open_memory_broker
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from actors.errors import ConfigError, StoreUnavailable
 from actors.metrics_engine.service import MetricsEngineService
@@ -29,6 +26,7 @@ from actors.stores.sqlite import (
     open_sqlite_job_store,
 )
 from actors.stores.workers import MemoryWorkerRegistry, WorkerSighting
+from tests.pipeline import created_message
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -129,26 +127,6 @@ async def test_a_failing_registry_skips_beats_and_never_stops_the_heartbeat(
     assert any(r.getMessage().startswith("heartbeat.resumed") for r in caplog.records)
 
 
-def _job_message(job_id: str, job_type: str) -> OutgoingMessage:
-    envelope = {
-        "contractVersion": "1.0.0",
-        "eventType": "job.created",
-        "eventId": str(uuid.uuid4()),
-        "occurredAt": utc_now(),
-        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
-        "correlationId": str(uuid.uuid4()),
-        "idempotencyKey": job_id,
-        "payload": {
-            "id": job_id,
-            "type": job_type,
-            "status": "PENDING",
-            "createdAt": utc_now(),
-            "payload": {},
-        },
-    }
-    return OutgoingMessage(body=json.dumps(envelope).encode(), message_id=str(uuid.uuid4()))
-
-
 async def test_the_services_beat_their_types_in_flight_jobs_counts_and_actors(
     tmp_path: Path,
 ) -> None:
@@ -179,7 +157,7 @@ async def test_the_services_beat_their_types_in_flight_jobs_counts_and_actors(
         async with anyio.create_task_group() as tg:
             await tg.start(engine.run)
             await tg.start(processor.run)
-            await broker.publish_batch(JOBS_CREATED, [_job_message(slow_id, "slow")])
+            await broker.publish_batch(JOBS_CREATED, [created_message("slow", slow_id)])
 
             async def beats_the_slow_job() -> bool:
                 found = {s.worker_id: s.beat for s in await workers.sightings(since=0.0)}

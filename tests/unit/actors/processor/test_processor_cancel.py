@@ -7,7 +7,6 @@ gateway does, and the processor's cancel watcher finds it.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -16,15 +15,13 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
 from actors.domain.events import EventType
 from actors.domain.handlers import HandlerRegistry, JobContext
 from actors.domain.jobs import CANCELLED, JobStatus
 from contracts import SchemaName, get_contracts
-from tests.pipeline import open_pipeline
+from tests.pipeline import created_message, open_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -77,26 +74,6 @@ class Handlers:
         return dict(job.payload)
 
 
-def _message(job_type: str, job_id: str) -> OutgoingMessage:
-    envelope = {
-        "contractVersion": "1.0.0",
-        "eventType": "job.created",
-        "eventId": str(uuid.uuid4()),
-        "occurredAt": utc_now(),
-        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
-        "correlationId": str(uuid.uuid4()),
-        "idempotencyKey": job_id,
-        "payload": {
-            "id": job_id,
-            "type": job_type,
-            "status": "PENDING",
-            "createdAt": utc_now(),
-            "payload": {},
-        },
-    }
-    return OutgoingMessage(body=json.dumps(envelope).encode(), message_id=str(uuid.uuid4()))
-
-
 async def _wait_for(condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 10.0) -> None:
     """Wait until an async predicate over the stores holds (they work in worker threads:
     a short bounded poll)."""
@@ -134,7 +111,7 @@ async def test_a_running_job_is_cancelled_in_its_handler_and_ends_failed_cancell
     handlers = Handlers()
     job_id = str(uuid.uuid4())
     async with open_pipeline(tmp_path, _settings(tmp_path), handlers.registry) as pipe:
-        await pipe.broker.publish_batch(JOBS_CREATED, [_message("hang", job_id)])
+        await pipe.broker.publish_batch(JOBS_CREATED, [created_message("hang", job_id)])
         with anyio.fail_after(10):
             await handlers.started_event(job_id).wait()
 
@@ -181,7 +158,7 @@ async def test_a_job_cancelled_while_queued_is_never_run(tmp_path: Path) -> None
 
     async def queued_and_cancelled(broker: MemoryBroker, jobs: SQLiteJobStore) -> None:
         # Accepted by a gateway, not yet taken by a processor: not in the job store.
-        await broker.publish_batch(JOBS_CREATED, [_message("echo", job_id)])
+        await broker.publish_batch(JOBS_CREATED, [created_message("echo", job_id)])
         answer = await jobs.request_cancel(job_id, requested_by="address:10.1.2.3")
         assert (answer.status, answer.request is not None) == (None, True)
         assert answer.request is not None
@@ -216,7 +193,7 @@ async def test_other_running_jobs_are_left_alone(tmp_path: Path) -> None:
     cancelled_id, other_id = str(uuid.uuid4()), str(uuid.uuid4())
     async with open_pipeline(tmp_path, _settings(tmp_path), handlers.registry) as pipe:
         await pipe.broker.publish_batch(
-            JOBS_CREATED, [_message("hang", cancelled_id), _message("hang", other_id)]
+            JOBS_CREATED, [created_message("hang", cancelled_id), created_message("hang", other_id)]
         )
         with anyio.fail_after(10):
             await handlers.started_event(cancelled_id).wait()
@@ -238,7 +215,7 @@ async def test_a_handler_that_cannot_be_interrupted_has_its_result_discarded(
     handlers = Handlers()
     job_id = str(uuid.uuid4())
     async with open_pipeline(tmp_path, _settings(tmp_path), handlers.registry) as pipe:
-        await pipe.broker.publish_batch(JOBS_CREATED, [_message("stubborn", job_id)])
+        await pipe.broker.publish_batch(JOBS_CREATED, [created_message("stubborn", job_id)])
         with anyio.fail_after(10):
             await handlers.started_event(job_id).wait()
         await pipe.jobs.request_cancel(job_id, requested_by="t")

@@ -5,21 +5,18 @@ the messages between the actors are immutable, one type per outcome."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
-from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY, JobContext
 from actors.domain.jobs import JobStatus, JobTransition
 from actors.processor import messages
-from tests.pipeline import open_pipeline
+from tests.pipeline import created_message, open_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -39,26 +36,6 @@ async def _until(condition: Callable[[], Awaitable[bool]]) -> None:
             await anyio.sleep(0.01)
 
 
-def _created(job_id: str, job_type: str) -> OutgoingMessage:
-    document = {
-        "contractVersion": "1.0.0",
-        "eventType": "job.created",
-        "eventId": str(uuid.uuid4()),
-        "occurredAt": utc_now(),
-        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
-        "correlationId": str(uuid.uuid4()),
-        "idempotencyKey": job_id,
-        "payload": {
-            "id": job_id,
-            "type": job_type,
-            "status": "PENDING",
-            "createdAt": utc_now(),
-            "payload": {},
-        },
-    }
-    return OutgoingMessage(body=json.dumps(document).encode(), message_id=str(uuid.uuid4()))
-
-
 async def test_a_job_costs_two_store_calls_its_start_and_its_outcome(tmp_path: Path) -> None:
     calls: list[list[tuple[str, JobStatus]]] = []
 
@@ -75,7 +52,7 @@ async def test_a_job_costs_two_store_calls_its_start_and_its_outcome(tmp_path: P
     handlers = DEFAULT_REGISTRY.copy()
     async with open_pipeline(tmp_path, settings, handlers, before_start=record_calls) as p:
         job_id = str(uuid.uuid4())
-        await p.broker.publish_batch(JOBS_CREATED, [_created(job_id, "echo")])
+        await p.broker.publish_batch(JOBS_CREATED, [created_message("echo", job_id)])
 
         async def finished() -> bool:
             record = await p.jobs.get_job(job_id)
@@ -112,12 +89,12 @@ async def test_the_validator_owns_the_in_flight_registry_until_the_outcome_is_st
     async with open_pipeline(tmp_path, settings, handlers) as p:
         validator = p.processor.validator
         job_id = str(uuid.uuid4())
-        await p.broker.publish_batch(JOBS_CREATED, [_created(job_id, "gated")])
+        await p.broker.publish_batch(JOBS_CREATED, [created_message("gated", job_id)])
         with anyio.fail_after(10):
             await started.wait()
         assert validator.in_flight() == 1
         # Another delivery of the running job parks on it: not stored again, not run.
-        await p.broker.publish_batch(JOBS_CREATED, [_created(job_id, "gated")])
+        await p.broker.publish_batch(JOBS_CREATED, [created_message("gated", job_id)])
 
         async def parked() -> bool:
             return len(validator._running.get(job_id, ())) == 1

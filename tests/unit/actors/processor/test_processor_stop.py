@@ -8,7 +8,6 @@ restart) runs the job again.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,11 +16,9 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from actors.broker import OutgoingMessage
 from actors.broker.memory import open_memory_broker
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
 from actors.domain.events import EventType
 from actors.domain.handlers import HandlerRegistry, JobContext
 from actors.domain.jobs import JobStatus
@@ -36,6 +33,7 @@ from actors.stores.sqlite import (
     open_sqlite_job_store,
 )
 from contracts import SchemaName, get_contracts
+from tests.pipeline import created_message
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -128,26 +126,6 @@ async def open_world(tmp_path: Path) -> AsyncIterator[World]:
             engine.request_stop()
 
 
-def _message(job_type: str, job_id: str) -> OutgoingMessage:
-    envelope = {
-        "contractVersion": "1.0.0",
-        "eventType": "job.created",
-        "eventId": str(uuid.uuid4()),
-        "occurredAt": utc_now(),
-        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
-        "correlationId": str(uuid.uuid4()),
-        "idempotencyKey": job_id,
-        "payload": {
-            "id": job_id,
-            "type": job_type,
-            "status": "PENDING",
-            "createdAt": utc_now(),
-            "payload": {},
-        },
-    }
-    return OutgoingMessage(body=json.dumps(envelope).encode(), message_id=str(uuid.uuid4()))
-
-
 async def _wait_for(condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 10.0) -> None:
     """Wait until an async predicate over the stores holds (they work in worker threads:
     a short bounded poll)."""
@@ -190,7 +168,7 @@ async def test_issue_16_a_stop_interrupts_what_outlasts_the_grace_and_the_restar
     async with open_world(tmp_path) as world:
         async with world.processor(handlers.registry):
             await world.broker.publish_batch(
-                JOBS_CREATED, [_message("long", long_id), _message("short", short_id)]
+                JOBS_CREATED, [created_message("long", long_id), created_message("short", short_id)]
             )
             with anyio.fail_after(10):
                 await handlers.started_event(long_id).wait()
@@ -234,7 +212,7 @@ async def test_issue_16_an_interrupted_last_attempt_does_not_count_against_max_a
     job_id = str(uuid.uuid4())
     async with open_world(tmp_path) as world:
         async with world.processor(handlers.registry):
-            await world.broker.publish_batch(JOBS_CREATED, [_message("long-once", job_id)])
+            await world.broker.publish_batch(JOBS_CREATED, [created_message("long-once", job_id)])
             with anyio.fail_after(10):
                 await handlers.started_event(job_id).wait()
         assert (await _record(world, job_id)).status is JobStatus.PENDING
@@ -257,7 +235,7 @@ async def test_issue_16_a_stop_with_nothing_running_does_not_wait_for_the_grace(
         world.settings = world.settings.with_changes(shutdown_grace_s=3600.0)
         with anyio.fail_after(20):  # far below the grace
             async with world.processor(handlers.registry):
-                await world.broker.publish_batch(JOBS_CREATED, [_message("short", job_id)])
+                await world.broker.publish_batch(JOBS_CREATED, [created_message("short", job_id)])
                 await _terminal_event(world, job_id)
         assert (await _record(world, job_id)).status is JobStatus.COMPLETED
 
@@ -271,7 +249,8 @@ async def test_issue_16_a_job_still_waiting_for_its_type_is_interrupted_without_
     async with open_world(tmp_path) as world:
         async with world.processor(handlers.registry):
             await world.broker.publish_batch(
-                JOBS_CREATED, [_message("long-single", first), _message("long-single", waiting)]
+                JOBS_CREATED,
+                [created_message("long-single", first), created_message("long-single", waiting)],
             )
             with anyio.fail_after(10):
                 await handlers.started_event(first).wait()
