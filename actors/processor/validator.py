@@ -85,6 +85,13 @@ class Validator(Actor[IngressBatch | Released]):
         """The in-flight registry: job id → other deliveries of it parked meanwhile."""
         self._types: dict[str, str] = {}
         """The type of each job in the registry (for :meth:`in_flight_jobs`)."""
+        self._capacity = settings.prefetch
+        """Jobs the executor runs at once: no more are started (stored EXECUTING)."""
+        self._waiting: list[AdmittedJob] = []
+        """Admitted jobs beyond the capacity, oldest first, neither stored nor settled:
+        a message may carry many jobs (``POST /jobs/batch`` packs them), so the broker's
+        prefetch, which counts messages, does not bound the jobs here. They start as
+        running jobs are released; a restart drops them and the broker redelivers."""
 
     def in_flight(self) -> int:
         """Jobs started here whose outcome is not stored yet."""
@@ -100,6 +107,7 @@ class Validator(Actor[IngressBatch | Released]):
         # A restarted pipeline starts afresh: what ran is redelivered by the broker.
         self._running.clear()
         self._types.clear()
+        self._waiting.clear()
 
     async def handle_batch(self, messages: list[IngressBatch | Released]) -> None:
         outbox = Outbox()
@@ -109,6 +117,8 @@ class Validator(Actor[IngressBatch | Released]):
                 admitted.extend(self._release(message, outbox))
             else:
                 admitted.extend(await self._admit(message))
+        # Jobs waiting for room first, in arrival order.
+        admitted, self._waiting = [*self._waiting, *admitted], []
         to_start: list[AdmittedJob] = []
         parked: dict[str, list[AdmittedJob]] = {}
         for job in admitted:
@@ -117,6 +127,8 @@ class Validator(Actor[IngressBatch | Released]):
                 self._running[job_id].append(job)
             elif job_id in parked:
                 parked[job_id].append(job)
+            elif len(self._running) + len(to_start) >= self._capacity:
+                self._waiting.append(job)
             else:
                 parked[job_id] = []
                 to_start.append(job)

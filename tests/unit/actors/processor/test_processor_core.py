@@ -15,6 +15,7 @@ from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.handlers import DEFAULT_REGISTRY, JobContext
 from actors.domain.jobs import JobStatus, JobTransition
+from actors.pipeline.packing import pack_envelopes
 from actors.processor import messages
 from tests.pipeline import created_message, open_pipeline
 
@@ -115,6 +116,50 @@ async def test_the_validator_owns_the_in_flight_registry_until_the_outcome_is_st
     assert runs == 1
     assert record is not None
     assert (record.status, record.attempts) == (JobStatus.COMPLETED, 1)
+
+
+async def test_a_packed_message_starts_no_more_jobs_than_the_executor_runs_at_once(
+    tmp_path: Path,
+) -> None:
+    """A message may carry many jobs (POST /jobs/batch packs up to 50): the processor
+    stores EXECUTING only for jobs it runs, the others wait unstored until room frees."""
+    release = anyio.Event()
+    running = 0
+    most = 0
+
+    async def gated(job: JobContext) -> object:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+        return {}
+
+    settings = Settings(data_dir=tmp_path, prefetch=4, shutdown_s=5.0)
+    handlers = DEFAULT_REGISTRY.copy()
+    handlers.register("gated", gated)
+    ids = [str(uuid.uuid4()) for _ in range(10)]
+    packed = pack_envelopes([created_message("gated", job_id) for job_id in ids])
+    assert len(packed) == 1
+    async with open_pipeline(tmp_path, settings, handlers) as p:
+        await p.broker.publish_batch(JOBS_CREATED, packed)
+
+        async def four_run() -> bool:
+            return running == 4
+
+        await _until(four_run)
+        await anyio.sleep(0.2)  # room for a wrong start to show
+        stored = [await p.jobs.get_job(job_id) for job_id in ids]
+        assert sum(1 for record in stored if record is not None) == 4
+        assert p.processor.validator.in_flight() == 4
+        release.set()
+
+        async def all_done() -> bool:
+            records = [await p.jobs.get_job(job_id) for job_id in ids]
+            return all(r is not None and r.status is JobStatus.COMPLETED for r in records)
+
+        await _until(all_done)
+    assert most == 4
 
 
 def test_the_messages_between_the_actors_are_immutable_and_carry_no_flags() -> None:
