@@ -63,6 +63,7 @@ def start_observatory(
     *extra: str,
     timeout_s: float = 60.0,
     env: dict[str, str] | None = None,
+    log_level: str = "INFO",
 ) -> RunningObservatory:
     """Start ``observatory up`` on free ports and wait until it prints its URLs."""
     command = [
@@ -71,6 +72,8 @@ def start_observatory(
         "launcher.cli",
         "--log-format",
         "json",
+        "--log-level",
+        log_level,
         "up",
         "--host",
         "127.0.0.1",
@@ -234,8 +237,12 @@ def _factory(
 ) -> Iterator[Callable[..., RunningObservatory]]:
     started: list[RunningObservatory] = []
 
-    def create(*more: str, data_dir: Path | None = None) -> RunningObservatory:
-        running = start_observatory(data_dir or tmp_path / "data", *extra, *more, env=env)
+    def create(
+        *more: str, data_dir: Path | None = None, log_level: str = "INFO"
+    ) -> RunningObservatory:
+        running = start_observatory(
+            data_dir or tmp_path / "data", *extra, *more, env=env, log_level=log_level
+        )
         running.mode = "local" if extra else "embedded"
         started.append(running)
         return running
