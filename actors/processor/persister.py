@@ -79,8 +79,10 @@ class Persister(Actor[Outcome]):
         for outcome, status in zip(messages, statuses, strict=True):
             await recorder.stored(outcome, status, outbox)
         await outbox.flush(self._publisher)
-        # One INFO line per batch: the executor's line per completed job is DEBUG.
-        log.info(
+        # One DEBUG line per batch (the executor's line per completed job is DEBUG too): at
+        # INFO a quiet stream of jobs would print a line each; failures and retries keep
+        # their own lines, and the metrics count every outcome.
+        log.debug(
             "jobs.recorded count=%d completed=%d failed=%d retried=%d",
             len(messages),
             recorder.completed - completed,
