@@ -158,9 +158,14 @@ def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         ("retry", "run a FAILED job again under the same id"),
     ):
         parser = commands.add_parser(
-            verb, help=what, description=what[0].upper() + what[1:] + ".", epilog=_WRITE_EPILOG
+            verb,
+            help=what + "; or, with filters instead of ID, every job matching them",
+            description=what[0].upper() + what[1:] + ".",
+            epilog=_BULK_EPILOG + _WRITE_EPILOG,
+            formatter_class=raw,
         )
-        parser.add_argument("job_id", metavar="ID", help="the job's id")
+        parser.add_argument("job_id", metavar="ID", nargs="?", help="the job's id")
+        _add_bulk_filters(parser, verb)
         if verb == "retry":
             parser.add_argument("--wait", action="store_true", help="wait for the new round to end")
             parser.add_argument(
@@ -287,7 +292,113 @@ def _job(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+_BULK_EPILOG = """\
+in bulk (filters instead of ID; the search's filters, as `observatory jobs`):
+  observatory cancel --status PENDING --type resize      waiting resize jobs
+  observatory retry --type resize --since 1h --yes        FAILED resize jobs of the last hour
+
+cancel acts on waiting or running jobs (PENDING, VALIDATED, EXECUTING), retry on FAILED
+ones. It first counts the matching jobs (read model) and asks to confirm, unless --yes.
+
+"""
+_BULK_STATUSES = {
+    "cancel": (JobStatus.PENDING, JobStatus.VALIDATED, JobStatus.EXECUTING),
+    "retry": (JobStatus.FAILED,),
+}
+_BULK_FILTERS = (
+    "status",
+    "type",
+    "created_after",
+    "created_before",
+    "finished_after",
+    "finished_before",
+    "correlation_id",
+    "error",
+    "q",
+)
+
+
+def _add_bulk_filters(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The search's filters, ``--limit`` and ``--yes``, for the bulk form of ``verb``."""
+    parser.add_argument(
+        "--status",
+        action="append",
+        type=str.upper,
+        choices=[status.value for status in _BULK_STATUSES[verb]],
+        help="a status (repeatable; default: all of these)",
+    )
+    parser.add_argument("--type", action="append", help="a job type (repeatable)")
+    parser.add_argument(
+        "--since",
+        "--created-after",
+        dest="created_after",
+        type=_moment,
+        metavar="TIME",
+        help="created at or after (RFC 3339, or a duration ago: 15m)",
+    )
+    parser.add_argument(
+        "--until", "--created-before", dest="created_before", type=_moment, metavar="TIME"
+    )
+    parser.add_argument("--finished-after", type=_moment, metavar="TIME", help="ended at or after")
+    parser.add_argument("--finished-before", type=_moment, metavar="TIME", help="ended before")
+    parser.add_argument("--correlation-id", help="submitted with this correlation id")
+    parser.add_argument("--error", help="the last error contains this text")
+    parser.add_argument("--q", help="the id starts with this text, or the payload contains it")
+    parser.add_argument(
+        "--limit", type=_positive_int, default=None, help="act on at most this many (10,000)"
+    )
+    parser.add_argument("--yes", action="store_true", help="do not ask to confirm")
+
+
+def _bulk(client: Client, args: argparse.Namespace) -> int:
+    given = ((name, getattr(args, name)) for name in _BULK_FILTERS)
+    filters: dict[str, object] = {name: value for name, value in given if value}
+    if args.limit is not None:
+        filters["limit"] = args.limit
+    if not args.yes:
+        cap = args.limit or 10_000
+        search = {k: v for k, v in filters.items() if k != "limit"}
+        search.setdefault("status", [s.value for s in _BULK_STATUSES[args.command]])
+        count = 0
+        for _ in client.iter_jobs(**search, limit=500):  # type: ignore[arg-type]
+            count += 1
+            if count > cap:
+                break
+        if count == 0:
+            _out(f"No job matches: nothing to {args.command}.")
+            return 0
+        shown = f"more than {cap}" if count > cap else str(count)
+        acted = f" (the first {cap})" if count > cap else ""
+        try:
+            answer = input(f"{shown} jobs match. {args.command.capitalize()} them{acted}? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in {"y", "yes"}:
+            _err(f"observatory {args.command}: nothing done (answer y, or pass --yes).")
+            return 1
+    act = client.cancel_jobs if args.command == "cancel" else client.retry_jobs
+    body = act(**filters)  # type: ignore[arg-type]
+    if args.json:
+        _print_json(body)
+    else:
+        verb = "cancel requested for" if args.command == "cancel" else "retry requested for"
+        more = " (more match past the limit: run it again)" if body.get("more") else ""
+        _out(
+            f"{body['matched']} matched, {verb} {body['actedOn']}, {body['skipped']} skipped{more}"
+        )
+    return 0
+
+
 def _write(client: Client, args: argparse.Namespace) -> int:
+    filtered = any(getattr(args, name) for name in _BULK_FILTERS) or args.limit is not None
+    if args.job_id is None:
+        if not filtered:
+            raise UsageError("give a job ID, or filters (--status, --type, ...) for many jobs")
+        if getattr(args, "wait", False):
+            raise UsageError("--wait waits for one job: give its ID")
+        return _bulk(client, args)
+    if filtered:
+        raise UsageError("give a job ID or filters, not both")
     if args.command == "cancel":
         cancelled = client.cancel(args.job_id)
         body: Mapping[str, object] = cancelled.body

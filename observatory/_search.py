@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from actors.domain.jobs import JobStatus
 from observatory._results import text_field
@@ -122,3 +122,40 @@ def search_params(
         if value is not None:
             params.append((name, value))
     return params
+
+
+class BulkFilters(TypedDict, total=False):
+    """The filters of a bulk action (the search's, and ``limit``), as keyword arguments."""
+
+    status: str | JobStatus | Iterable[str | JobStatus]
+    type: str | Iterable[str]
+    created_after: datetime | str
+    created_before: datetime | str
+    finished_after: datetime | str
+    finished_before: datetime | str
+    correlation_id: str
+    error: str
+    q: str
+    limit: int
+
+
+def bulk_body(filters: BulkFilters) -> dict[str, object]:
+    """The JSON body of a bulk action (``POST /jobs/cancel``, ``POST /jobs/retry``): the
+    search's filters, those given only (a naive datetime is taken as UTC)."""
+    body: dict[str, object] = {}
+    if statuses := _many(filters.get("status")):
+        body["status"] = statuses
+    if types := _many(filters.get("type")):
+        body["type"] = types
+    given = (
+        ("createdAfter", _moment(filters.get("created_after"))),
+        ("createdBefore", _moment(filters.get("created_before"))),
+        ("finishedAfter", _moment(filters.get("finished_after"))),
+        ("finishedBefore", _moment(filters.get("finished_before"))),
+        ("correlationId", filters.get("correlation_id")),
+        ("error", filters.get("error")),
+        ("q", filters.get("q")),
+        ("limit", filters.get("limit")),
+    )
+    body.update({name: value for name, value in given if value is not None})
+    return body

@@ -69,13 +69,13 @@ from observatory._results import (
     TypeCounts,
     text_field,
 )
-from observatory._search import JobPage, JobSummary, search_params
+from observatory._search import BulkFilters, JobPage, JobSummary, bulk_body, search_params
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
     from types import TracebackType
-    from typing import Self
+    from typing import Self, Unpack
 
 __all__ = [
     "DEFAULT_GATEWAY_URL",
@@ -546,6 +546,38 @@ class Client:
         """
         response = self._send("POST", f"{self.gateway_url}/jobs/{job_id}/retry")
         return _retry_accepted(job_id, _checked(response))
+
+    def cancel_jobs(self, **filters: Unpack[BulkFilters]) -> dict[str, object]:
+        """Cancel every waiting or running job (``PENDING``, ``VALIDATED``, ``EXECUTING``)
+        matching the search filters (``POST /jobs/cancel``; the arguments of
+        :meth:`search_jobs`, and ``limit``, at most 10,000).
+
+        Returns:
+            The answer: ``matched``, ``actedOn``, ``skipped``, ``more`` (further jobs
+            match past ``limit``) and ``filter`` (as understood).
+
+        Raises:
+            BadRequest: a filter is unknown or malformed (``details`` names it).
+
+        Example::
+
+            client.cancel_jobs(status="PENDING", type="resize")
+        """
+        response = self._send("POST", f"{self.gateway_url}/jobs/cancel", json=bulk_body(filters))
+        return _checked(response)
+
+    def retry_jobs(self, **filters: Unpack[BulkFilters]) -> dict[str, object]:
+        """Run every ``FAILED`` job matching the search filters again (``POST /jobs/retry``;
+        the arguments of :meth:`search_jobs`, and ``limit``), each as :meth:`retry` does.
+
+        Returns:
+            The answer: ``matched``, ``actedOn``, ``skipped``, ``more`` and ``filter``.
+
+        Raises:
+            BadRequest: a filter is unknown or malformed, or ``status`` is not ``FAILED``.
+        """
+        response = self._send("POST", f"{self.gateway_url}/jobs/retry", json=bulk_body(filters))
+        return _checked(response)
 
     def stats(self) -> Stats:
         """The live counters: totals, in flight, per type."""

@@ -30,6 +30,7 @@ from actors.pipeline.publisher import PublishRequest
 from contracts import SchemaName, depth_issue, dump_json, get_contracts, parse_json
 from quart_app._common import CORRELATION_PARAMETER, install_common, json_error
 from quart_app.auth import TokenBucket, client_key, retry_after, secure
+from quart_app.gateway.bulk import install_bulk_routes
 from quart_app.gateway.cancel import install_cancel_route
 from quart_app.gateway.proxy import ProxyConfig, install_proxy_routes
 from quart_app.gateway.requeue import install_dead_letter_routes
@@ -529,6 +530,14 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
 
     install_cancel_route(app, deps.jobs)
     install_retry_routes(
+        app,
+        jobs=deps.jobs,
+        producer=producer,
+        publish=publish,
+        read_json=read_json,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    install_bulk_routes(
         app,
         jobs=deps.jobs,
         producer=producer,

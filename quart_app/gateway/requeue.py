@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from quart import Quart, Response, jsonify, request
@@ -25,6 +26,7 @@ from quart import Quart, Response, jsonify, request
 from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
 from actors.domain.clock import utc_now
+from actors.domain.search import normalize_timestamp
 from actors.errors import InvalidMessage, ValidationIssue
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import json_error
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_REQUEUE_ALL",
     "PROBE_KIND",
+    "DeadLetterFilter",
     "RequeueRefused",
     "install_dead_letter_routes",
     "job_from_dead_letter",
@@ -70,6 +73,91 @@ class RequeueRefused(Exception):
     def __init__(self, message: str, issues: list[ValidationIssue] | None = None) -> None:
         super().__init__(message)
         self.issues = issues or []
+
+
+_DEAD_LETTER_FILTERS = ("ids", "queue", "reason", "occurredAfter", "occurredBefore")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """Which dead letters a bulk requeue takes (every field given must hold)."""
+
+    queue: str | None = None
+    """Taken from this queue (exact)."""
+    reason: str | None = None
+    """The reason contains this text (case-insensitive)."""
+    occurred_after: str | None = None
+    """Dead-lettered at or after (normalized timestamp text)."""
+    occurred_before: str | None = None
+    """Dead-lettered before (exclusive)."""
+
+    @classmethod
+    def parse(
+        cls, document: object
+    ) -> tuple[DeadLetterFilter, list[str] | None] | list[ValidationIssue]:
+        """The filter and the ids of a bulk requeue's body, or the problems found."""
+        if not isinstance(document, dict):
+            return [ValidationIssue("", "Expected an object.")]
+        issues = [
+            ValidationIssue(
+                f"/{name}", f"Unknown filter {name!r}; use {', '.join(_DEAD_LETTER_FILTERS)}."
+            )
+            for name in sorted(set(document) - set(_DEAD_LETTER_FILTERS))
+        ]
+        ids: list[str] | None = None
+        if "ids" in document:
+            raw_ids = document["ids"]
+            if not isinstance(raw_ids, list) or not all(isinstance(i, str) for i in raw_ids):
+                issues.append(ValidationIssue("/ids", "Expected an array of strings."))
+            else:
+                ids = [str(i) for i in raw_ids]
+        texts: dict[str, str | None] = {}
+        for name in ("queue", "reason"):
+            value = document.get(name)
+            if value is not None and (not isinstance(value, str) or not value):
+                issues.append(ValidationIssue(f"/{name}", "Expected a non-empty string."))
+            texts[name] = value if isinstance(value, str) and value else None
+        times: dict[str, str | None] = {}
+        for name in ("occurredAfter", "occurredBefore"):
+            value = document.get(name)
+            times[name] = None
+            if value is None:
+                continue
+            try:
+                if not isinstance(value, str):
+                    raise ValueError(f"{value!r} is not an RFC 3339 timestamp.")
+                times[name] = normalize_timestamp(value)
+            except ValueError as exc:
+                issues.append(ValidationIssue(f"/{name}", str(exc)))
+        if issues:
+            return issues
+        chosen = cls(
+            texts["queue"], texts["reason"], times["occurredAfter"], times["occurredBefore"]
+        )
+        return chosen, ids
+
+    def matches(self, record: DeadLetter) -> bool:
+        """Whether ``record`` passes every filter given."""
+        try:
+            at = normalize_timestamp(record.occurred_at)
+        except ValueError:  # not ours to refuse: compare the text as it is
+            at = record.occurred_at
+        return (
+            (self.queue is None or record.queue == self.queue)
+            and (self.reason is None or self.reason.lower() in record.reason.lower())
+            and (self.occurred_after is None or at >= self.occurred_after)
+            and (self.occurred_before is None or at < self.occurred_before)
+        )
+
+    def to_json(self) -> dict[str, str]:
+        """The filter as given (normalized), for the answer and the logs."""
+        given = {
+            "queue": self.queue,
+            "reason": self.reason,
+            "occurredAfter": self.occurred_after,
+            "occurredBefore": self.occurred_before,
+        }
+        return {name: value for name, value in given.items() if value is not None}
 
 
 def job_from_dead_letter(record: DeadLetter, body: str | None = None) -> dict[str, object]:
@@ -208,13 +296,27 @@ def install_dead_letter_routes(
     @app.post("/dead-letters/requeue")
     @operation(
         "requeueDeadLetters",
-        summary="Requeue several dead letters (all of them without a body).",
+        summary="Requeue several dead letters: by ids, by a filter, or all of them.",
+        description=(
+            "With `ids`, those dead letters; otherwise those matching the filter (every "
+            "field given must hold: `queue` exact, `reason` a case-insensitive substring, "
+            "`occurredAfter` inclusive and `occurredBefore` exclusive, RFC 3339) among the "
+            f"newest {MAX_REQUEUE_ALL} kept (`more`: older ones were not looked at); no "
+            "body: all of the newest. `matched`, `actedOn` (requeued) and `skipped` "
+            "(refused) count them. Unknown fields are refused (400) naming them."
+        ),
         tags=["dead letters"],
         request_body=json_body(
             {
                 "type": "object",
-                "required": ["ids"],
-                "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+                "additionalProperties": False,
+                "properties": {
+                    "ids": {"type": "array", "items": {"type": "string"}},
+                    "queue": {"type": "string"},
+                    "reason": {"type": "string", "minLength": 1},
+                    "occurredAfter": {"type": "string", "format": "date-time"},
+                    "occurredBefore": {"type": "string", "format": "date-time"},
+                },
             },
             required=False,
         ),
@@ -223,15 +325,20 @@ def install_dead_letter_routes(
                 "One result per dead letter: `status` 202 requeued, else why not.",
                 {
                     "type": "object",
-                    "required": ["requeued", "refused", "results"],
+                    "required": ["requeued", "refused", "results", "matched", "actedOn"],
                     "properties": {
                         "requeued": {"type": "integer"},
                         "refused": {"type": "integer"},
+                        "matched": {"type": "integer"},
+                        "actedOn": {"type": "integer"},
+                        "skipped": {"type": "integer"},
+                        "more": {"type": "boolean"},
+                        "filter": {"type": "object"},
                         "results": {"type": "array", "items": {"type": "object"}},
                     },
                 },
             ),
-            400: error_response("The body is not `{ids: [...]}`."),
+            400: error_response("The body is not `{ids: [...]}` nor a valid filter."),
             409: error_response("This gateway has no dead-letter store."),
             413: error_response("Too many ids."),
             415: error_response("Content type is not application/json."),
@@ -240,23 +347,33 @@ def install_dead_letter_routes(
     )
     async def requeue_dead_letters() -> tuple[Response, int]:
         ids: list[str] | None = None
+        chosen = DeadLetterFilter()
         if await request.get_data(cache=True):
             document = await read_json(max_body_bytes, "the dead-letter ids")
             if isinstance(document, tuple):
                 return document
-            raw_ids = document.get("ids") if isinstance(document, dict) else None
-            if not isinstance(raw_ids, list) or not all(isinstance(i, str) for i in raw_ids):
-                return json_error(
-                    400,
-                    'Send {"ids": ["<dead letter id>", ...]} or no body (all of them).',
-                    [ValidationIssue("/ids", "Expected an array of strings.")],
+            parsed = DeadLetterFilter.parse(document)
+            if isinstance(parsed, list):
+                unknown = [i.path[1:] for i in parsed if i.message.startswith("Unknown filter")]
+                message = (
+                    f"Unknown filter field{'s' * (len(unknown) > 1)} "
+                    + ", ".join(repr(name) for name in unknown)
+                    + "."
+                    if unknown
+                    else 'Send {"ids": [...]}, a filter (queue, reason, occurredAfter, '
+                    "occurredBefore), or no body (all of them)."
                 )
-            if len(raw_ids) > MAX_REQUEUE_ALL:
+                return json_error(400, message, parsed)
+            chosen, ids = parsed
+            if ids is not None and len(ids) > MAX_REQUEUE_ALL:
                 return json_error(413, f"At most {MAX_REQUEUE_ALL} ids per request.")
-            ids = [str(i) for i in raw_ids]
+        more = False
         try:
             if ids is None:
-                ids = [r.dead_letter_id for r in await store().recent(limit=MAX_REQUEUE_ALL)]
+                newest = await store().recent(limit=MAX_REQUEUE_ALL)
+                matching = [r for r in newest if chosen.matches(r)]
+                ids = [r.dead_letter_id for r in matching]
+                more = len(newest) == MAX_REQUEUE_ALL and await store().count() > len(newest)
             results: list[dict[str, object]] = []
             for dead_letter_id in ids:
                 result, status, issues = await requeue_one(dead_letter_id, None)
@@ -267,7 +384,12 @@ def install_dead_letter_routes(
             return json_error(409, str(exc))
         requeued = sum(1 for r in results if r["status"] == 202)
         body = {"requeued": requeued, "refused": len(results) - requeued, "results": results}
-        return jsonify(body), 200
+        counts = {"matched": len(results), "actedOn": requeued, "skipped": len(results) - requeued}
+        log.info(
+            "dead_letters.bulk_requeue matched=%d acted_on=%d more=%s filter=%s",
+            *(len(results), requeued, more, chosen.to_json()),
+        )
+        return jsonify({**body, **counts, "more": more, "filter": chosen.to_json()}), 200
 
     @app.delete("/dead-letters/<dead_letter_id>")
     @operation(

@@ -1,4 +1,4 @@
-"""``POST /jobs/{id}/retry`` and ``POST /jobs/retry`` on the gateway: run FAILED jobs again.
+"""``POST /jobs/{id}/retry`` on the gateway: run a FAILED job again.
 
 A retry runs the *same* job id again, from attempt 1 of a new **round**
 (:mod:`actors.domain.lifecycle`). The gateway does not change job states (the processor
@@ -25,12 +25,8 @@ answer   ``POST /jobs/{id}/retry``
 503      no job store, the store or the broker cannot be reached
 =======  =====================================================================
 
-``POST /jobs/retry`` retries every ``FAILED`` job matching a filter (``type``,
-``status`` which must be ``FAILED``, ``since``: failed at or after that time), newest
-first, at most ``limit`` (default and ceiling :data:`MAX_BULK_RETRY`) in one publish; it
-answers ``{"requeued": N, "more": bool}``. ``more`` says that further failed jobs match:
-call again once these were taken (they leave ``FAILED`` when a processor starts their
-round; until then a second call would publish them again, harmlessly).
+``POST /jobs/retry`` (the bulk retry, by the search filters) lives in
+:mod:`quart_app.gateway.bulk`.
 """
 
 from __future__ import annotations
@@ -39,21 +35,19 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
-from quart import Response, g, jsonify, request
+from quart import Response, g, jsonify
 
-from actors.domain.clock import parse_timestamp, utc_now
+from actors.domain.clock import utc_now
 from actors.domain.events import MAX_ROUND, Envelope, EventType, retry_requested_event_id
 from actors.domain.jobs import JobStatus
 from actors.domain.lifecycle import retry_refusal
-from actors.errors import ValidationIssue
 from actors.observability.logs import JOB_ID
 from contracts import SchemaName
 from quart_app._common import json_error
-from quart_app.openapi import error_response, json_body, json_response, operation, schema_ref
+from quart_app.openapi import error_response, json_response, operation, schema_ref
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from datetime import datetime
 
     from quart import Quart
 
@@ -62,17 +56,9 @@ if TYPE_CHECKING:
     from actors.domain.jobs import JobRecord
     from actors.stores import JobStore
 
-__all__ = ["MAX_BULK_RETRY", "install_retry_routes", "requester", "retry_envelope"]
+__all__ = ["install_retry_routes", "requester", "retry_envelope"]
 
 log = logging.getLogger(__name__)
-
-MAX_BULK_RETRY = 1000
-"""Most jobs one ``POST /jobs/retry`` requeues (the default of its ``limit``)."""
-_PAGE = 200
-"""Jobs read from the store per query while a bulk retry gathers its jobs."""
-_MAX_SCANNED = 20_000
-"""Most FAILED jobs one bulk retry looks at (with ``since`` most may not match): past
-it, it answers ``more`` rather than scanning on."""
 
 _RETRIED: dict[str, object] = {
     "type": "object",
@@ -97,24 +83,6 @@ _NOT_FAILED = json_response(
         ]
     },
 )
-_FILTER: dict[str, object] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "type": {"type": "string", "description": "Only jobs of this type."},
-        "status": {
-            "type": "string",
-            "enum": ["FAILED"],
-            "description": "Only FAILED jobs are retried (the default).",
-        },
-        "since": {
-            "type": "string",
-            "format": "date-time",
-            "description": "Only jobs that failed at or after this time.",
-        },
-        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_BULK_RETRY},
-    },
-}
 
 
 def requester() -> dict[str, str]:
@@ -173,11 +141,11 @@ def install_retry_routes(
     read_json: Callable[[int, str], Awaitable[object | tuple[Response, int]]],
     max_body_bytes: int,
 ) -> None:
-    """Add ``POST /jobs/<job_id>/retry`` and ``POST /jobs/retry`` to the gateway ``app``.
+    """Add ``POST /jobs/<job_id>/retry`` to the gateway ``app``.
 
     ``publish`` is the gateway's own publish path (``jobs.created``, waits for the
     broker's confirm, answers why not); ``jobs`` is ``None`` for a gateway built without
-    a job store: both routes then answer 503 saying so.
+    a job store: the route then answers 503 saying so.
     """
 
     def no_store() -> tuple[Response, int]:
@@ -243,125 +211,3 @@ def install_retry_routes(
             "requestedBy": by,
         }
         return jsonify(body), 202
-
-    @app.post("/jobs/retry")
-    @operation(
-        "retryJobs",
-        summary="Run every FAILED job matching a filter again (bulk retry).",
-        description=(
-            "Retries, as `POST /jobs/{jobId}/retry` does, the FAILED jobs matching the "
-            "filter (`type`; `status`, which must be FAILED; `since`: failed at or after "
-            f"that time), newest first, at most `limit` (at most {MAX_BULK_RETRY}) in one "
-            "publish. `more` says further jobs match: call again once these were taken "
-            "(they leave FAILED when a processor starts their round)."
-        ),
-        tags=["jobs"],
-        request_body=json_body(_FILTER, required=False),
-        responses={
-            200: json_response(
-                "How many jobs were requeued.",
-                {
-                    "type": "object",
-                    "required": ["requeued", "more"],
-                    "properties": {
-                        "requeued": {"type": "integer", "minimum": 0},
-                        "more": {"type": "boolean"},
-                    },
-                },
-            ),
-            400: error_response("The filter is not valid; `details` say where."),
-            413: error_response("The body is too large."),
-            415: error_response("Content type is not application/json."),
-            503: error_response("No job store, or the store or the broker is unavailable."),
-        },
-    )
-    async def retry_jobs() -> tuple[Response, int]:
-        document: object = {}
-        if await request.get_data(cache=True):
-            read = await read_json(max_body_bytes, "the filter")
-            if isinstance(read, tuple):
-                return read
-            document = read
-        parsed = _parse_filter(document)
-        if isinstance(parsed, list):
-            return json_error(400, "The retry filter is not valid.", parsed)
-        job_type, since, limit = parsed
-        if jobs is None:
-            return no_store()
-        records, more = await _failed_jobs(jobs, job_type, since, limit)
-        records = [record for record in records if record.round < MAX_ROUND]
-        by, at = requester(), utc_now()
-        messages = [
-            retry_envelope(record, producer=producer, by=by, at=at).to_message()
-            for record in records
-        ]
-        if messages:
-            failure = await publish(messages)
-            if failure is not None:
-                return json_error(
-                    503,
-                    f"The broker did not confirm the retry of {len(messages)} jobs "
-                    f"({failure}); nothing was requeued. Ask again.",
-                )
-        log.info("jobs.retry_requested count=%d more=%s role=%s", len(messages), more, by["role"])
-        return jsonify({"requeued": len(messages), "more": more}), 200
-
-
-def _parse_filter(
-    document: object,
-) -> tuple[str | None, datetime | None, int] | list[ValidationIssue]:
-    """The bulk retry's filter: (type, since, limit), or the problems found."""
-    if not isinstance(document, dict):
-        return [ValidationIssue("", "Expected an object: {type?, status?, since?, limit?}.")]
-    issues: list[ValidationIssue] = []
-    unknown = sorted(set(document) - {"type", "status", "since", "limit"})
-    issues.extend(
-        ValidationIssue(f"/{name}", "Unknown filter; use type, status, since or limit.")
-        for name in unknown
-    )
-    job_type = document.get("type")
-    if job_type is not None and not isinstance(job_type, str):
-        issues.append(ValidationIssue("/type", "Expected a string."))
-    status = document.get("status", JobStatus.FAILED.value)
-    if status != JobStatus.FAILED.value:
-        issues.append(ValidationIssue("/status", "Only FAILED jobs can be retried."))
-    since: datetime | None = None
-    raw_since = document.get("since")
-    if raw_since is not None:
-        try:
-            since = parse_timestamp(str(raw_since)) if isinstance(raw_since, str) else None
-        except ValueError:
-            since = None
-        if since is None:
-            issues.append(ValidationIssue("/since", "Expected an ISO 8601 date-time."))
-    limit = document.get("limit", MAX_BULK_RETRY)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BULK_RETRY:
-        issues.append(ValidationIssue("/limit", f"Expected an integer from 1 to {MAX_BULK_RETRY}."))
-        limit = MAX_BULK_RETRY
-    if issues:
-        return issues
-    return (job_type if isinstance(job_type, str) else None), since, limit
-
-
-async def _failed_jobs(
-    jobs: JobStore, job_type: str | None, since: datetime | None, limit: int
-) -> tuple[list[JobRecord], bool]:
-    """The FAILED jobs matching, newest first, at most ``limit``; and whether more match
-    (or may: more than :data:`_MAX_SCANNED` were looked at)."""
-    found: list[JobRecord] = []
-    offset = 0
-    while offset < _MAX_SCANNED:
-        page = await jobs.recent_jobs(
-            limit=_PAGE, offset=offset, status=JobStatus.FAILED, job_type=job_type
-        )
-        for record in page:
-            failed_at = parse_timestamp(record.finished_at or record.updated_at)
-            if since is not None and failed_at < since:
-                continue
-            if len(found) == limit:
-                return found, True
-            found.append(record)
-        if len(page) < _PAGE:
-            return found, False
-        offset += _PAGE
-    return found, True

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -27,7 +28,9 @@ def observatory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningObs
         yield running
 
 
-def cli(observatory: RunningObservatory, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    observatory: RunningObservatory, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     """Run ``observatory ARGS`` with the URLs in the environment, as a user would."""
     env = {
         **os.environ,
@@ -38,6 +41,7 @@ def cli(observatory: RunningObservatory, *args: str) -> subprocess.CompletedProc
     return subprocess.run(
         [sys.executable, "-m", "launcher.cli", *args],
         capture_output=True,
+        input=stdin,
         text=True,
         env=env,
         timeout=120,
@@ -181,3 +185,25 @@ def test_the_verbs_have_help() -> None:
         )
         assert done.returncode == 0
         assert "--gateway-url" in done.stdout
+
+
+def test_bulk_retry_counts_asks_to_confirm_then_acts(observatory: RunningObservatory) -> None:
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    for _ in range(2):
+        failed = cli(observatory, "submit", "fail", "--metadata", '{"maxAttempts": 1}', "--wait")
+        assert failed.returncode == 1, failed.stderr
+
+    declined = cli(observatory, "retry", "--type", "fail", "--since", since, stdin="n\n")
+    done = cli(observatory, "retry", "--type", "fail", "--since", since, "--yes", "--json")
+    neither = cli(observatory, "cancel")
+    both = cli(observatory, "cancel", str(uuid.uuid4()), "--type", "sleep")
+    none = cli(observatory, "cancel", "--type", "no-such-type")
+
+    assert declined.returncode == 1
+    assert "2 jobs match. Retry them? [y/N]" in declined.stdout
+    assert "nothing done" in declined.stderr
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert (body["matched"], body["actedOn"], body["filter"]["type"]) == (2, 2, ["fail"])
+    assert (neither.returncode, both.returncode) == (2, 2)
+    assert (none.returncode, none.stdout.strip()) == (0, "No job matches: nothing to cancel.")

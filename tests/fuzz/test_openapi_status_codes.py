@@ -276,6 +276,13 @@ GATEWAY[("POST", "/jobs/retry", 413)] = Crafted(_G, content=_BIG, content_type="
 GATEWAY[("POST", "/jobs/retry", 415)] = Crafted(_G, **_TEXT)  # type: ignore[arg-type]
 GATEWAY[("POST", "/jobs/retry", 503)] = Crafted(Variant.GATEWAY_STORES_DOWN, body={})
 
+# Issue 17: bulk cancel by the search filters (quart_app/gateway/bulk.py).
+GATEWAY[("POST", "/jobs/cancel", 200)] = Crafted(_G, body={"status": ["PENDING"]})
+GATEWAY[("POST", "/jobs/cancel", 400)] = Crafted(_G, body={"colour": "red"})
+GATEWAY[("POST", "/jobs/cancel", 413)] = Crafted(_G, content=_BIG, content_type="application/json")
+GATEWAY[("POST", "/jobs/cancel", 415)] = Crafted(_G, **_TEXT)  # type: ignore[arg-type]
+GATEWAY[("POST", "/jobs/cancel", 503)] = Crafted(Variant.GATEWAY_STORES_DOWN, body={})
+
 # Issue 16: a job id submitted before with another job; Idempotency-Key in use, or reused.
 GATEWAY[("POST", "/jobs", 409)] = Crafted(_G, body={"id": SUBMITTED_JOB, "type": "sleep"})
 GATEWAY[("POST", "/jobs", 422)] = Crafted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import TYPE_CHECKING
@@ -262,3 +263,54 @@ async def test_a_probe_is_a_malformed_message_on_jobs_created_and_not_a_job(
     assert get_contracts().issues(SchemaName.EVENT_ENVELOPE, probe) != []
     metrics = await (await setup.client.get("/metrics")).get_data(as_text=True)
     assert "gateway_jobs_accepted_total 0.0" in metrics
+
+
+async def test_requeue_by_filter_takes_only_the_dead_letters_matching(setup: Setup) -> None:
+    def letter(reason: str, at: str, queue: str = JOBS_CREATED) -> DeadLetter:
+        record = dead_letter(envelope_body({"type": "echo", "payload": {"n": 1}}), queue=queue)
+        return dataclasses.replace(record, reason=reason, occurred_at=at)
+
+    [timeout_new, timeout_old, schema_new, other_queue] = await setup.add(
+        letter("Handler timed out.", "2026-11-27T10:00:00Z"),
+        letter("Handler TIMED OUT.", "2026-01-01T00:00:00Z"),
+        letter("Schema refused.", "2026-11-27T10:00:00Z"),
+        letter("Handler timed out.", "2026-11-27T10:00:00Z", queue="jobs.completed"),
+    )
+
+    response = await setup.client.post(
+        "/dead-letters/requeue",
+        json={
+            "reason": "timed out",
+            "queue": JOBS_CREATED,
+            "occurredAfter": "2026-06-01T00:00:00+00:00",
+        },
+    )
+
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert (body["matched"], body["actedOn"], body["skipped"], body["more"]) == (1, 1, 0, False)
+    assert body["filter"] == {
+        "queue": JOBS_CREATED,
+        "reason": "timed out",
+        "occurredAfter": "2026-06-01T00:00:00.000000Z",
+    }
+    assert len(await setup.published()) == 1
+    left = {r.dead_letter_id for r in await setup.store.recent(limit=10)}
+    assert left == {timeout_old, schema_new, other_queue}
+    assert timeout_new not in left
+    nothing = await setup.client.post("/dead-letters/requeue", json={"reason": "no such reason"})
+    assert (await nothing.get_json())["matched"] == 0
+
+
+async def test_requeue_by_filter_refuses_an_unknown_field_naming_it(setup: Setup) -> None:
+    response = await setup.client.post("/dead-letters/requeue", json={"colour": "red"})
+    bad_time = await setup.client.post(
+        "/dead-letters/requeue", json={"occurredBefore": "yesterday"}
+    )
+
+    assert response.status_code == 400
+    document = await response.get_json()
+    assert document["error"] == "Unknown filter field 'colour'."
+    assert [d["path"] for d in document["details"]] == ["/colour"]
+    assert bad_time.status_code == 400
+    assert [d["path"] for d in (await bad_time.get_json())["details"]] == ["/occurredBefore"]

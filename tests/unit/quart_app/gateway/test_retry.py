@@ -202,10 +202,25 @@ async def test_bulk_retry_requeues_the_failed_jobs_matching_the_filter(
     limited = await client.post("/jobs/retry", json={"status": "FAILED", "limit": 2})
     everything = await client.post("/jobs/retry")
 
-    assert (by_type.status_code, await by_type.get_json()) == (200, {"requeued": 3, "more": False})
+    assert by_type.status_code == 200
+    assert await by_type.get_json() == {
+        "matched": 3,
+        "actedOn": 3,
+        "skipped": 0,
+        "more": False,
+        "requeued": 3,
+        "filter": {
+            "status": ["FAILED"],
+            "type": ["fail"],
+            "since": "2026-06-01T00:00:00.000000Z",
+            "limit": 10_000,
+        },
+    }
     assert sorted(e["payload"]["id"] for e in published) == sorted(recent)  # type: ignore[index]
-    assert (await limited.get_json()) == {"requeued": 2, "more": True}
-    assert (await everything.get_json()) == {"requeued": 5, "more": False}
+    limited_body = await limited.get_json()
+    assert (limited_body["requeued"], limited_body["more"]) == (2, True)
+    everything_body = await everything.get_json()
+    assert (everything_body["requeued"], everything_body["more"]) == (5, False)
     ids = {e["payload"]["id"] for e in await _published(broker)}  # type: ignore[index]
     assert {old, other_type} <= ids
 
@@ -230,7 +245,9 @@ async def test_a_bulk_retry_filter_that_is_not_valid_is_refused_with_its_path(
 
     assert response.status_code == 400
     document = await response.get_json()
-    assert document["error"] == "The retry filter is not valid."
+    assert document["error"] == (
+        "Unknown filter field 'colour'." if path == "/colour" else "The retry filter is not valid."
+    )
     assert [detail["path"] for detail in document["details"]] == [path]
 
 

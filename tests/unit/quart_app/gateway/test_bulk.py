@@ -1,0 +1,265 @@
+"""Issue 17 (item 3): bulk actions on the gateway by the search filters.
+
+``POST /jobs/cancel`` and ``POST /jobs/retry`` against a real SQLite job store and the
+in-memory broker, through the gateway's HTTP app.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from actors.broker.memory import MemoryBroker
+from actors.broker.names import JOBS_CREATED
+from actors.config.settings import Settings
+from actors.domain.clock import utc_now
+from actors.domain.handlers import DEFAULT_REGISTRY
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.stores.sqlite import SQLiteJobStore, open_sqlite_job_store
+from quart_app.gateway import bulk
+from quart_app.gateway.service import GatewayService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(60)
+
+SUBMITTER = "submitter-token-0123456789abcdef"
+VIEWER = "viewer-token-0123456789abcdef"
+TOKENS = {SUBMITTER: "submitter", VIEWER: "viewer"}
+
+
+@pytest.fixture
+async def jobs(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
+    async with open_sqlite_job_store(tmp_path / "jobs.sqlite3") as store:
+        yield store
+
+
+@pytest.fixture
+async def broker() -> MemoryBroker:
+    broker = MemoryBroker()
+    await broker.declare_topology()
+    return broker
+
+
+async def _gateway(
+    broker: MemoryBroker, jobs: SQLiteJobStore, tokens: dict[str, str] | None = None
+) -> AsyncIterator[GatewayService]:
+    settings = Settings(gateway_port=0, api_tokens=tokens or {})
+    service = GatewayService(broker, settings, handlers=DEFAULT_REGISTRY, jobs=jobs)
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.publisher.run)
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
+        yield service
+        service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
+
+
+@pytest.fixture
+async def gateway(broker: MemoryBroker, jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
+    async for service in _gateway(broker, jobs):
+        yield service
+
+
+@pytest.fixture
+async def secured(broker: MemoryBroker, jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
+    async for service in _gateway(broker, jobs, TOKENS):
+        yield service
+
+
+async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
+    async with broker.open_consumer(JOBS_CREATED, prefetch=500) as consumer:
+        if await broker.queue_depth(JOBS_CREATED) == 0:
+            return []
+        deliveries = await consumer.receive_batch(500)
+        await consumer.ack(deliveries)
+        return [json.loads(d.body) for d in deliveries]
+
+
+async def _job(
+    jobs: SQLiteJobStore, *statuses: JobStatus, job_type: str = "resize", created: str | None = None
+) -> str:
+    job_id = str(uuid.uuid4())
+    spec = JobSpec(job_id, job_type, created or utc_now(), str(uuid.uuid4()), payload={"n": 1})
+    when = utc_now()
+    await jobs.apply_transitions(
+        [
+            JobTransition(spec, status, when, error="boom" if status is JobStatus.FAILED else None)
+            for status in statuses
+        ]
+    )
+    return job_id
+
+
+async def test_bulk_cancel_keeps_a_request_for_each_waiting_or_running_job_matching(
+    gateway: GatewayService, jobs: SQLiteJobStore
+) -> None:
+    client = gateway.http.app.test_client()
+    pending = await _job(jobs, JobStatus.PENDING)
+    validated = await _job(jobs, JobStatus.VALIDATED)
+    running = await _job(jobs, JobStatus.VALIDATED, JobStatus.EXECUTING)
+    other_type = await _job(jobs, JobStatus.PENDING, job_type="echo")
+    ended = [
+        await _job(jobs, JobStatus.EXECUTING, JobStatus.COMPLETED),
+        await _job(jobs, JobStatus.EXECUTING, JobStatus.FAILED),
+    ]
+
+    response = await client.post("/jobs/cancel", json={"type": ["resize"]})
+
+    assert response.status_code == 200
+    assert await response.get_json() == {
+        "matched": 3,
+        "actedOn": 3,
+        "skipped": 0,
+        "more": False,
+        "filter": {
+            "status": ["EXECUTING", "PENDING", "VALIDATED"],
+            "type": ["resize"],
+            "limit": 10_000,
+        },
+    }
+    kept = await jobs.cancel_requests([pending, validated, running, other_type, *ended])
+    assert set(kept) == {pending, validated, running}
+
+
+async def test_bulk_cancel_by_status_and_creation_time_acts_on_those_only(
+    gateway: GatewayService, jobs: SQLiteJobStore
+) -> None:
+    client = gateway.http.app.test_client()
+    old = await _job(jobs, JobStatus.PENDING, created="2026-01-01T00:00:00.000000Z")
+    new_pending = await _job(jobs, JobStatus.PENDING)
+    running = await _job(jobs, JobStatus.EXECUTING, created="2026-01-01T00:00:00.000000Z")
+
+    response = await client.post(
+        "/jobs/cancel", json={"status": "PENDING", "createdBefore": "2026-02-01T00:00:00+01:00"}
+    )
+
+    body = await response.get_json()
+    assert (body["matched"], body["actedOn"]) == (1, 1)
+    assert body["filter"]["createdBefore"] == "2026-01-31T23:00:00.000000Z"
+    assert set(await jobs.cancel_requests([old, new_pending, running])) == {old}
+
+
+async def test_bulk_cancel_pages_through_the_store_and_says_when_more_match(
+    gateway: GatewayService, jobs: SQLiteJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "PAGE", 2)  # several pages from a few jobs
+    client = gateway.http.app.test_client()
+    ids = [await _job(jobs, JobStatus.PENDING) for _ in range(7)]
+
+    capped = await client.post("/jobs/cancel", json={"limit": 5})
+    capped_body = await capped.get_json()
+    everything = await client.post("/jobs/cancel", json={})
+    everything_body = await everything.get_json()
+
+    assert (capped_body["matched"], capped_body["actedOn"], capped_body["more"]) == (5, 5, True)
+    assert (everything_body["matched"], everything_body["more"]) == (7, False)
+    assert set(await jobs.cancel_requests(ids)) == set(ids)
+
+
+async def test_a_bulk_filter_matching_nothing_answers_zeros(
+    gateway: GatewayService, jobs: SQLiteJobStore, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    await _job(jobs, JobStatus.PENDING)
+
+    cancel = await client.post("/jobs/cancel", json={"type": "nothing-of-this-type"})
+    retry = await client.post("/jobs/retry", json={"error": "no such error text"})
+
+    for response in (cancel, retry):
+        assert response.status_code == 200
+        body = await response.get_json()
+        assert (body["matched"], body["actedOn"], body["skipped"], body["more"]) == (0, 0, 0, False)
+    assert await _published(broker) == []
+
+
+async def test_bulk_retry_by_type_and_error_text_retries_those_failed_jobs_only(
+    gateway: GatewayService, jobs: SQLiteJobStore, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    resize = [await _job(jobs, JobStatus.EXECUTING, JobStatus.FAILED) for _ in range(3)]
+    await _job(jobs, JobStatus.EXECUTING, JobStatus.FAILED, job_type="echo")
+    await _job(jobs, JobStatus.PENDING)
+
+    response = await client.post("/jobs/retry", json={"type": ["resize"], "error": "BOO"})
+
+    body = await response.get_json()
+    assert (body["matched"], body["actedOn"], body["requeued"]) == (3, 3, 3)
+    published = await _published(broker)
+    assert sorted(e["payload"]["id"] for e in published) == sorted(resize)  # type: ignore[index]
+    assert {e["payload"]["round"] for e in published} == {2}  # type: ignore[index]
+
+
+@pytest.mark.parametrize("path", ["/jobs/cancel", "/jobs/retry"])
+async def test_an_unknown_filter_field_is_refused_naming_it(
+    gateway: GatewayService, path: str
+) -> None:
+    client = gateway.http.app.test_client()
+
+    response = await client.post(path, json={"type": "resize", "colour": "red"})
+
+    assert response.status_code == 400
+    document = await response.get_json()
+    assert document["error"] == "Unknown filter field 'colour'."
+    assert [detail["path"] for detail in document["details"]] == ["/colour"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("/jobs/cancel", {"status": ["PENDING", "COMPLETED"]}, "/status"),
+        ("/jobs/cancel", {"createdAfter": "yesterday"}, "/createdAfter"),
+        ("/jobs/cancel", {"limit": 10_001}, "/limit"),
+        ("/jobs/retry", {"status": ["PENDING"]}, "/status"),
+        ("/jobs/retry", {"type": [1]}, "/type"),
+    ],
+)
+async def test_a_malformed_bulk_filter_is_refused_with_its_path(
+    gateway: GatewayService, path: str, body: dict[str, object], where: str
+) -> None:
+    client = gateway.http.app.test_client()
+
+    response = await client.post(path, json=body)
+
+    assert response.status_code == 400
+    assert [d["path"] for d in (await response.get_json())["details"]] == [where]
+
+
+async def test_bulk_actions_need_the_submitter_role(
+    secured: GatewayService, jobs: SQLiteJobStore
+) -> None:
+    client = secured.http.app.test_client()
+    job_id = await _job(jobs, JobStatus.PENDING)
+
+    viewer = await client.post(
+        "/jobs/cancel", json={}, headers={"Authorization": f"Bearer {VIEWER}"}
+    )
+    viewer_retry = await client.post(
+        "/jobs/retry", json={}, headers={"Authorization": f"Bearer {VIEWER}"}
+    )
+    assert (viewer.status_code, viewer_retry.status_code) == (403, 403)
+    assert await jobs.cancel_requests([job_id]) == {}
+
+    submitter = await client.post(
+        "/jobs/cancel", json={}, headers={"Authorization": f"Bearer {SUBMITTER}"}
+    )
+    assert (await submitter.get_json())["actedOn"] == 1
+    assert set(await jobs.cancel_requests([job_id])) == {job_id}
+
+
+async def test_a_gateway_without_a_job_store_says_it_cannot_cancel_in_bulk(
+    broker: MemoryBroker,
+) -> None:
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY)
+    client = service.http.app.test_client()
+
+    response = await client.post("/jobs/cancel", json={})
+
+    assert response.status_code == 503
