@@ -120,6 +120,7 @@ async def test_the_event_indexes_exist_once_however_often_the_store_is_opened(
         (("eventId", 1),): True,
         (("jobId", 1), ("occurredAt", 1)): False,
         (("occurredAt", 1), ("seq", 1)): False,
+        (("eventType", 1), ("occurredAt", 1), ("seq", 1)): False,  # the event search (type)
         (("seq", 1),): False,
     }
 
