@@ -10,7 +10,7 @@ import copy
 import json
 from typing import TYPE_CHECKING
 
-from quart import Response, send_from_directory
+from quart import Response, request
 
 from quart_app.openapi._document import build_document
 from quart_app.openapi._operation import (
@@ -19,7 +19,7 @@ from quart_app.openapi._operation import (
     operation,
     text_response,
 )
-from quart_app.openapi._swagger import SWAGGER_UI_FILES, render_swagger_page, swagger_ui_dir
+from quart_app.openapi._swagger import SWAGGER_UI_FILES, render_swagger_page, swagger_ui_file
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -96,10 +96,10 @@ def install_docs(
 
         if name not in SWAGGER_UI_FILES:
             return json_error(404, f"{name!r} is not a file of the /docs page.")
-        response = await send_from_directory(swagger_ui_dir(), name)
-        response.content_type = SWAGGER_UI_FILES[name]
+        response = Response(swagger_ui_file(name), content_type=SWAGGER_UI_FILES[name])
         response.headers["Cache-Control"] = "public, max-age=86400"
-        return response
+        await response.add_etag()
+        return await response.make_conditional(request)
 
     # Built once these two routes are added, so that it lists them too.
     document = build_document(
