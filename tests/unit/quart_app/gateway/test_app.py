@@ -2,56 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from actors.broker.memory import MemoryBroker
-from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.handlers import DEFAULT_REGISTRY
 from contracts import SchemaName, get_contracts
 from quart_app.gateway.service import GatewayService
+from tests.unit.quart_app.gateway.running import running_gateway, take_published
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from actors.broker.memory import MemoryBroker
 
 pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
-async def broker() -> MemoryBroker:
-    broker = MemoryBroker()
-    await broker.declare_topology()
-    return broker
-
-
-@pytest.fixture
 async def gateway(broker: MemoryBroker) -> AsyncIterator[GatewayService]:
-    service = GatewayService(
-        broker, Settings(gateway_port=0, max_body_bytes=1024), handlers=DEFAULT_REGISTRY
-    )
-    async with anyio.create_task_group() as tg:
-        await tg.start(service.publisher.run)
-        await tg.start(service.ledger.run)
-        await tg.start(service.confirmer.run)
+    async with running_gateway(broker, max_body_bytes=1024) as service:
         yield service
-        service.publisher.request_stop()
-        service.ledger.request_stop()
-        service.confirmer.request_stop()
-
-
-async def _published(broker: MemoryBroker) -> list[Any]:
-    async with broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
-        if await broker.queue_depth(JOBS_CREATED) == 0:
-            return []
-        deliveries = await consumer.receive_batch(100)
-        await consumer.ack(deliveries)
-        return [json.loads(d.body) for d in deliveries]
 
 
 async def test_accepted_job_is_published_as_a_job_created_envelope(
@@ -68,7 +43,7 @@ async def test_accepted_job_is_published_as_a_job_created_envelope(
     assert get_contracts().issues(SchemaName.JOB_ACCEPTED, accepted) == []
     assert response.headers["X-Correlation-Id"] == "0b7f5c56-41a4-4d8b-9bd2-0d1c7e6b4a10"
 
-    [envelope] = await _published(broker)
+    [envelope] = await take_published(broker)
     assert get_contracts().issues(SchemaName.EVENT_ENVELOPE, envelope) == []
     assert envelope["eventType"] == "job.created"
     assert envelope["eventId"] == accepted["eventId"]
@@ -119,7 +94,7 @@ async def test_bad_input_gets_every_problem_and_nothing_is_published(
     )
     assert not_json.status_code == 400
     assert (await not_json.get_json())["details"][0]["path"] == ""
-    assert await _published(broker) == []
+    assert await take_published(broker) == []
 
     metrics = await (await client.get("/metrics")).get_data(as_text=True)
     assert 'gateway_jobs_rejected_total{status="400"} 2.0' in metrics
@@ -217,7 +192,7 @@ async def test_a_batch_publishes_the_valid_jobs_and_reports_each_in_order(
     assert contracts.issues(SchemaName.ERROR, bad) == []
     assert [d["path"] for d in bad["details"]] == ["/type"]
     # Packed: one message carries both envelopes, as a JSON array, in order.
-    [packed] = await _published(broker)
+    [packed] = await take_published(broker)
     assert isinstance(packed, list)
     assert [e["eventId"] for e in packed] == [first["eventId"], third["eventId"]]
     metrics = await (await client.get("/metrics")).get_data(as_text=True)
@@ -233,7 +208,7 @@ async def test_a_large_batch_is_published_in_packs_of_at_most_fifty_envelopes(
     )
     assert response.status_code == 202
     accepted = [r["eventId"] for r in (await response.get_json())["results"]]
-    published = await _published(broker)
+    published = await take_published(broker)
     assert [len(pack) for pack in published] == [50, 50, 20]
     assert [e["eventId"] for pack in published for e in pack] == accepted
     assert [e["payload"]["payload"]["n"] for pack in published for e in pack] == list(range(120))
@@ -255,7 +230,7 @@ async def test_a_batch_must_be_a_bounded_non_empty_array(
     assert (await too_many.get_json())["error"] == (
         "The batch holds 1001 jobs; at most 1000 are accepted per request."
     )
-    assert await _published(broker) == []
+    assert await take_published(broker) == []
 
 
 async def test_request_durations_are_recorded_by_route_pattern(gateway: GatewayService) -> None:

@@ -6,96 +6,26 @@ in-memory broker, through the gateway's HTTP app.
 
 from __future__ import annotations
 
-import json
-import uuid
+import functools
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 
-from actors.broker.memory import MemoryBroker
-from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY
-from actors.domain.jobs import JobSpec, JobStatus, JobTransition
-from actors.stores.sqlite import SQLiteJobStore, open_sqlite_job_store
+from actors.domain.jobs import JobStatus
 from quart_app.gateway import bulk
 from quart_app.gateway.service import GatewayService
+from tests.unit.quart_app.gateway.running import SUBMITTER, VIEWER, stored_job, take_published
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
+    from actors.broker.memory import MemoryBroker
+    from actors.stores.sqlite import SQLiteJobStore
 
 pytestmark = pytest.mark.timeout(60)
 
-SUBMITTER = "submitter-token-0123456789abcdef"
-VIEWER = "viewer-token-0123456789abcdef"
-TOKENS = {SUBMITTER: "submitter", VIEWER: "viewer"}
 
-
-@pytest.fixture
-async def jobs(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
-    async with open_sqlite_job_store(tmp_path / "jobs.sqlite3") as store:
-        yield store
-
-
-@pytest.fixture
-async def broker() -> MemoryBroker:
-    broker = MemoryBroker()
-    await broker.declare_topology()
-    return broker
-
-
-async def _gateway(
-    broker: MemoryBroker, jobs: SQLiteJobStore, tokens: dict[str, str] | None = None
-) -> AsyncIterator[GatewayService]:
-    settings = Settings(gateway_port=0, api_tokens=tokens or {})
-    service = GatewayService(broker, settings, handlers=DEFAULT_REGISTRY, jobs=jobs)
-    async with anyio.create_task_group() as tg:
-        await tg.start(service.publisher.run)
-        await tg.start(service.ledger.run)
-        await tg.start(service.confirmer.run)
-        yield service
-        service.publisher.request_stop()
-        service.ledger.request_stop()
-        service.confirmer.request_stop()
-
-
-@pytest.fixture
-async def gateway(broker: MemoryBroker, jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
-    async for service in _gateway(broker, jobs):
-        yield service
-
-
-@pytest.fixture
-async def secured(broker: MemoryBroker, jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
-    async for service in _gateway(broker, jobs, TOKENS):
-        yield service
-
-
-async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
-    async with broker.open_consumer(JOBS_CREATED, prefetch=500) as consumer:
-        if await broker.queue_depth(JOBS_CREATED) == 0:
-            return []
-        deliveries = await consumer.receive_batch(500)
-        await consumer.ack(deliveries)
-        return [json.loads(d.body) for d in deliveries]
-
-
-async def _job(
-    jobs: SQLiteJobStore, *statuses: JobStatus, job_type: str = "resize", created: str | None = None
-) -> str:
-    job_id = str(uuid.uuid4())
-    spec = JobSpec(job_id, job_type, created or utc_now(), str(uuid.uuid4()), payload={"n": 1})
-    when = utc_now()
-    await jobs.apply_transitions(
-        [
-            JobTransition(spec, status, when, error="boom" if status is JobStatus.FAILED else None)
-            for status in statuses
-        ]
-    )
-    return job_id
+_job = functools.partial(stored_job, job_type="resize")
 
 
 async def test_bulk_cancel_keeps_a_request_for_each_waiting_or_running_job_matching(
@@ -177,7 +107,7 @@ async def test_a_bulk_filter_matching_nothing_answers_zeros(
         assert response.status_code == 200
         body = await response.get_json()
         assert (body["matched"], body["actedOn"], body["skipped"], body["more"]) == (0, 0, 0, False)
-    assert await _published(broker) == []
+    assert await take_published(broker) == []
 
 
 async def test_bulk_retry_by_type_and_error_text_retries_those_failed_jobs_only(
@@ -192,9 +122,9 @@ async def test_bulk_retry_by_type_and_error_text_retries_those_failed_jobs_only(
 
     body = await response.get_json()
     assert (body["matched"], body["actedOn"], body["requeued"]) == (3, 3, 3)
-    published = await _published(broker)
-    assert sorted(e["payload"]["id"] for e in published) == sorted(resize)  # type: ignore[index]
-    assert {e["payload"]["round"] for e in published} == {2}  # type: ignore[index]
+    published = await take_published(broker)
+    assert sorted(e["payload"]["id"] for e in published) == sorted(resize)
+    assert {e["payload"]["round"] for e in published} == {2}
 
 
 @pytest.mark.parametrize("path", ["/jobs/cancel", "/jobs/retry"])

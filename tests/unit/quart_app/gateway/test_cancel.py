@@ -5,51 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 
 from actors.broker.memory import MemoryBroker
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY
-from actors.domain.jobs import JobSpec, JobStatus, JobTransition
-from actors.stores.sqlite import SQLiteJobStore, open_sqlite_job_store
+from actors.domain.jobs import JobStatus
 from contracts import SchemaName, get_contracts
 from quart_app.gateway.service import GatewayService
+from tests.unit.quart_app.gateway.running import stored_job
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
+    from actors.stores.sqlite import SQLiteJobStore
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-async def jobs(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
-    async with open_sqlite_job_store(tmp_path / "jobs.sqlite3") as store:
-        yield store
-
-
-@pytest.fixture
-async def gateway(jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
-    broker = MemoryBroker()
-    await broker.declare_topology()
-    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
-    async with anyio.create_task_group() as tg:
-        await tg.start(service.publisher.run)
-        await tg.start(service.ledger.run)
-        await tg.start(service.confirmer.run)
-        yield service
-        service.publisher.request_stop()
-        service.ledger.request_stop()
-        service.confirmer.request_stop()
-
-
-async def _job(jobs: SQLiteJobStore, *statuses: JobStatus) -> str:
-    job_id = str(uuid.uuid4())
-    spec = JobSpec(job_id, "echo", utc_now(), str(uuid.uuid4()))
-    await jobs.apply_transitions([JobTransition(spec, status, utc_now()) for status in statuses])
-    return job_id
 
 
 @pytest.mark.parametrize(
@@ -67,7 +36,7 @@ async def test_cancelling_a_job_that_has_not_ended_is_accepted_and_kept(
     status: str,
 ) -> None:
     client = gateway.http.app.test_client()
-    job_id = await _job(jobs, *statuses)
+    job_id = await stored_job(jobs, *statuses)
 
     first = await client.delete(f"/jobs/{job_id}")
     again = await client.delete(f"/jobs/{job_id}")
@@ -118,7 +87,7 @@ async def test_cancelling_an_ended_job_is_a_conflict_naming_its_status(
     gateway: GatewayService, jobs: SQLiteJobStore, statuses: tuple[JobStatus, ...], status: str
 ) -> None:
     client = gateway.http.app.test_client()
-    job_id = await _job(jobs, *statuses)
+    job_id = await stored_job(jobs, *statuses)
 
     response = await client.delete(f"/jobs/{job_id}")
 

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 
-from actors.broker.memory import MemoryBroker
-from actors.broker.names import JOBS_CREATED
-from actors.config.settings import Settings
 from actors.domain.handlers import HandlerRegistry, JobContext
 from contracts import SchemaName, get_contracts
-from quart_app.gateway.service import GatewayService
+from tests.unit.quart_app.gateway.running import new_broker, running_gateway, take_published
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from contextlib import AbstractAsyncContextManager
+
+    from actors.broker.memory import MemoryBroker
+    from quart_app.gateway.service import GatewayService
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -48,29 +46,13 @@ def gateway() -> Callable[..., AbstractAsyncContextManager[tuple[GatewayService,
     async def start(
         *, check_types: bool = True, simulate: bool = False
     ) -> AsyncIterator[tuple[GatewayService, MemoryBroker]]:
-        broker = MemoryBroker()
-        await broker.declare_topology()
-        settings = Settings(gateway_port=0, simulate_unknown_types=simulate)
-        service = GatewayService(broker, settings, handlers=_handlers(), check_types=check_types)
-        async with anyio.create_task_group() as tg:
-            await tg.start(service.publisher.run)
-            await tg.start(service.ledger.run)
-            await tg.start(service.confirmer.run)
+        broker = await new_broker()
+        async with running_gateway(
+            broker, handlers=_handlers(), check_types=check_types, simulate_unknown_types=simulate
+        ) as service:
             yield service, broker
-            service.publisher.request_stop()
-            service.ledger.request_stop()
-            service.confirmer.request_stop()
 
     return start
-
-
-async def _published(broker: MemoryBroker) -> list[str]:
-    if await broker.queue_depth(JOBS_CREATED) == 0:
-        return []
-    async with broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
-        deliveries = await consumer.receive_batch(100)
-        await consumer.ack(deliveries)
-        return [json.loads(d.body)["payload"]["type"] for d in deliveries]
 
 
 async def test_an_unknown_type_is_refused_naming_it(
@@ -93,7 +75,7 @@ async def test_an_unknown_type_is_refused_naming_it(
         ]
         health = await (await client.get("/healthz")).get_json()
         assert health["handlerTypes"] == ["echo", "typed"]
-        assert await _published(broker) == []
+        assert [m["payload"]["type"] for m in await take_published(broker)] == []
 
 
 async def test_a_payload_off_its_schema_is_refused_with_each_path(
@@ -115,7 +97,7 @@ async def test_a_payload_off_its_schema_is_refused_with_each_path(
         ]
         assert [d["path"] for d in (await missing.get_json())["details"]] == ["/payload/width"]
         assert fine.status_code == 202
-        assert await _published(broker) == ["typed"]
+        assert [m["payload"]["type"] for m in await take_published(broker)] == ["typed"]
 
 
 async def test_a_batch_refuses_each_such_job_and_takes_the_rest(
@@ -137,7 +119,7 @@ async def test_a_batch_refuses_each_such_job_and_takes_the_rest(
         assert unknown["error"] == "no handler for type 'resize'"
         assert [d["path"] for d in unknown["details"]] == ["/type"]
         assert [d["path"] for d in off_schema["details"]] == ["/payload/width"]
-        assert await _published(broker) == ["echo"]
+        assert [m["payload"]["type"] for m in await take_published(broker)] == ["echo"]
 
 
 async def test_without_the_handlers_or_when_simulating_unknown_types_pass(
@@ -149,10 +131,10 @@ async def test_without_the_handlers_or_when_simulating_unknown_types_pass(
         off_schema = {"type": "typed", "payload": {"width": "x"}}
         assert (await client.post("/jobs", json=off_schema)).status_code == 202
         assert "handlerTypes" not in await (await client.get("/healthz")).get_json()
-        assert await _published(broker) == ["resize", "typed"]
+        assert [m["payload"]["type"] for m in await take_published(broker)] == ["resize", "typed"]
     async with gateway(simulate=True) as (service, broker):
         client = service.http.app.test_client()
         assert (await client.post("/jobs", json={"type": "resize"})).status_code == 202
         # Known types keep their schema.
         assert (await client.post("/jobs", json=off_schema)).status_code == 400
-        assert await _published(broker) == ["resize"]
+        assert [m["payload"]["type"] for m in await take_published(broker)] == ["resize"]

@@ -2,90 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 
-from actors.broker.memory import MemoryBroker
-from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.clock import utc_now
 from actors.domain.events import EventType, is_retry_request, retry_requested_event_id
 from actors.domain.handlers import DEFAULT_REGISTRY
-from actors.domain.jobs import JobSpec, JobStatus, JobTransition
-from actors.stores.sqlite import SQLiteJobStore, open_sqlite_job_store
+from actors.domain.jobs import JobStatus
 from contracts import SchemaName, get_contracts
 from quart_app.gateway.service import GatewayService
+from tests.unit.quart_app.gateway.running import (
+    SUBMITTER,
+    TOKENS,
+    VIEWER,
+    running_gateway,
+    stored_job,
+    take_published,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
+    from actors.broker.memory import MemoryBroker
+    from actors.stores.sqlite import SQLiteJobStore
 
 pytestmark = pytest.mark.timeout(30)
 
-SUBMITTER = "submitter-token-0123456789abcdef"
-VIEWER = "viewer-token-0123456789abcdef"
 
-
-@pytest.fixture
-async def jobs(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
-    async with open_sqlite_job_store(tmp_path / "jobs.sqlite3") as store:
-        yield store
-
-
-@pytest.fixture
-async def broker() -> MemoryBroker:
-    broker = MemoryBroker()
-    await broker.declare_topology()
-    return broker
-
-
-async def _gateway(
-    broker: MemoryBroker, jobs: SQLiteJobStore, tokens: dict[str, str] | None = None
-) -> AsyncIterator[GatewayService]:
-    settings = Settings(gateway_port=0, api_tokens=tokens or {})
-    service = GatewayService(broker, settings, handlers=DEFAULT_REGISTRY, jobs=jobs)
-    async with anyio.create_task_group() as tg:
-        await tg.start(service.publisher.run)
-        await tg.start(service.ledger.run)
-        await tg.start(service.confirmer.run)
-        yield service
-        service.publisher.request_stop()
-        service.ledger.request_stop()
-        service.confirmer.request_stop()
-
-
-@pytest.fixture
-async def gateway(broker: MemoryBroker, jobs: SQLiteJobStore) -> AsyncIterator[GatewayService]:
-    async for service in _gateway(broker, jobs):
-        yield service
-
-
-async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
-    async with broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
-        if await broker.queue_depth(JOBS_CREATED) == 0:
-            return []
-        deliveries = await consumer.receive_batch(100)
-        await consumer.ack(deliveries)
-        return [json.loads(d.body) for d in deliveries]
-
-
-async def _job(
-    jobs: SQLiteJobStore, *statuses: JobStatus, job_type: str = "fail", at: str | None = None
-) -> str:
-    job_id = str(uuid.uuid4())
-    spec = JobSpec(job_id, job_type, utc_now(), str(uuid.uuid4()), payload={"n": 1})
-    when = at or utc_now()
-    await jobs.apply_transitions(
-        [
-            JobTransition(spec, status, when, error="boom" if status is JobStatus.FAILED else None)
-            for status in statuses
-        ]
-    )
-    return job_id
+_job = functools.partial(stored_job, job_type="fail")
 
 
 async def test_retrying_a_failed_job_publishes_its_next_round_from_attempt_one(
@@ -107,7 +54,7 @@ async def test_retrying_a_failed_job_publishes_its_next_round_from_attempt_one(
     }
     # Until a processor takes it the job is FAILED: asking again is the same round.
     assert (await again.get_json())["eventId"] == body["eventId"]
-    published = await _published(broker)
+    published = await take_published(broker)
     assert len(published) == 2
     envelope = published[0]
     assert get_contracts().issues(SchemaName.EVENT_ENVELOPE, envelope) == []
@@ -150,7 +97,7 @@ async def test_retrying_a_job_that_is_not_failed_is_a_conflict_naming_its_status
         "error": f"Job {job_id} is {status}; only a FAILED job can be retried.",
         "status": status,
     }
-    assert await _published(broker) == []
+    assert await take_published(broker) == []
 
 
 async def test_retrying_an_unknown_job_is_not_found(gateway: GatewayService) -> None:
@@ -166,8 +113,7 @@ async def test_retrying_an_unknown_job_is_not_found(gateway: GatewayService) -> 
 async def test_the_retry_request_names_the_token_s_role_never_the_token(
     broker: MemoryBroker, jobs: SQLiteJobStore
 ) -> None:
-    tokens = {SUBMITTER: "submitter", VIEWER: "viewer"}
-    async for gateway in _gateway(broker, jobs, tokens):
+    async with running_gateway(broker, jobs, api_tokens=TOKENS) as gateway:
         client = gateway.http.app.test_client()
         job_id = await _job(jobs, JobStatus.FAILED)
 
@@ -183,7 +129,7 @@ async def test_the_retry_request_names_the_token_s_role_never_the_token(
         by = (await submitter.get_json())["requestedBy"]
         assert by["role"] == "submitter"
         assert by["token"].startswith("sha256:")
-        assert SUBMITTER not in json.dumps(await _published(broker))
+        assert SUBMITTER not in json.dumps(await take_published(broker))
 
 
 async def test_bulk_retry_requeues_the_failed_jobs_matching_the_filter(
@@ -198,7 +144,7 @@ async def test_bulk_retry_requeues_the_failed_jobs_matching_the_filter(
     by_type = await client.post(
         "/jobs/retry", json={"type": "fail", "since": "2026-06-01T00:00:00Z"}
     )
-    published = await _published(broker)
+    published = await take_published(broker)
     limited = await client.post("/jobs/retry", json={"status": "FAILED", "limit": 2})
     everything = await client.post("/jobs/retry")
 
@@ -216,12 +162,12 @@ async def test_bulk_retry_requeues_the_failed_jobs_matching_the_filter(
             "limit": 10_000,
         },
     }
-    assert sorted(e["payload"]["id"] for e in published) == sorted(recent)  # type: ignore[index]
+    assert sorted(e["payload"]["id"] for e in published) == sorted(recent)
     limited_body = await limited.get_json()
     assert (limited_body["requeued"], limited_body["more"]) == (2, True)
     everything_body = await everything.get_json()
     assert (everything_body["requeued"], everything_body["more"]) == (5, False)
-    ids = {e["payload"]["id"] for e in await _published(broker)}  # type: ignore[index]
+    ids = {e["payload"]["id"] for e in await take_published(broker)}
     assert {old, other_type} <= ids
 
 
@@ -282,6 +228,6 @@ async def test_a_submission_never_starts_a_round(
     )
 
     assert response.status_code == 202
-    (envelope,) = await _published(broker)
-    assert "round" not in envelope["payload"]  # type: ignore[operator]
-    assert "retry" not in envelope["payload"]  # type: ignore[operator]
+    (envelope,) = await take_published(broker)
+    assert "round" not in envelope["payload"]
+    assert "retry" not in envelope["payload"]

@@ -4,23 +4,22 @@ job store."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
-from actors.broker.memory import MemoryBroker
-from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.handlers import DEFAULT_REGISTRY
 from actors.stores.memory import MemoryJobStore
 from quart_app.gateway.service import GatewayService
+from tests.unit.quart_app.gateway.running import take_published
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import Sequence
 
+    from actors.broker.memory import MemoryBroker
     from actors.domain.jobs import JobRecord
     from actors.domain.submissions import Submission, SubmissionClaim
 
@@ -28,37 +27,8 @@ pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
-async def broker() -> MemoryBroker:
-    broker = MemoryBroker()
-    await broker.declare_topology()
-    return broker
-
-
-@pytest.fixture
 def jobs() -> MemoryJobStore:
     return MemoryJobStore()
-
-
-@pytest.fixture
-async def gateway(broker: MemoryBroker, jobs: MemoryJobStore) -> AsyncIterator[GatewayService]:
-    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
-    async with anyio.create_task_group() as tg:
-        await tg.start(service.ledger.run)
-        await tg.start(service.confirmer.run)
-        await tg.start(service.publisher.run)
-        yield service
-        service.publisher.request_stop()
-        service.ledger.request_stop()
-        service.confirmer.request_stop()
-
-
-async def _published(broker: MemoryBroker) -> list[dict[str, object]]:
-    async with broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
-        if await broker.queue_depth(JOBS_CREATED) == 0:
-            return []
-        deliveries = await consumer.receive_batch(100)
-        await consumer.ack(deliveries)
-        return [json.loads(d.body) for d in deliveries]
 
 
 def _job(job_id: str, **changes: object) -> dict[str, object]:
@@ -75,13 +45,13 @@ async def test_issue_16_the_same_job_resubmitted_answers_as_the_first_time_and_p
     job_id = str(uuid.uuid4())
     first = await client.post("/jobs", json=_job(job_id))
     assert first.status_code == 202
-    assert len(await _published(broker)) == 1
+    assert len(await take_published(broker)) == 1
 
     again = await client.post("/jobs", json=_job(job_id))
 
     assert again.status_code == 202
     assert await again.get_json() == await first.get_json()
-    assert await _published(broker) == []
+    assert await take_published(broker) == []
 
 
 @pytest.mark.parametrize(
@@ -99,7 +69,7 @@ async def test_issue_16_another_job_under_a_submitted_id_is_409_naming_what_diff
     client = gateway.http.app.test_client()
     job_id = str(uuid.uuid4())
     assert (await client.post("/jobs", json=_job(job_id))).status_code == 202
-    await _published(broker)
+    await take_published(broker)
 
     response = await client.post("/jobs", json=_job(job_id, **changes))
 
@@ -110,7 +80,7 @@ async def test_issue_16_another_job_under_a_submitted_id_is_409_naming_what_diff
         "published. Resubmit it as it was first submitted, or submit the new job under a new id."
     )
     assert [d["path"] for d in body["details"]] == [f"/{name}" for name in fields]
-    assert await _published(broker) == []
+    assert await take_published(broker) == []
 
 
 async def test_issue_16_a_batch_answers_each_resubmitted_id_in_its_entry(
@@ -120,7 +90,7 @@ async def test_issue_16_a_batch_answers_each_resubmitted_id_in_its_entry(
     same, other, new = (str(uuid.uuid4()) for _ in range(3))
     first = await client.post("/jobs", json=_job(same))
     await client.post("/jobs", json=_job(other))
-    await _published(broker)
+    await take_published(broker)
 
     response = await client.post(
         "/jobs/batch",
@@ -142,8 +112,8 @@ async def test_issue_16_a_batch_answers_each_resubmitted_id_in_its_entry(
     assert results[2] == results[3]
     assert results[2]["jobId"] == new
     assert "error" in results[4]
-    published = await _published(broker)
-    assert [envelope["payload"]["id"] for envelope in published] == [new]  # type: ignore[index]
+    published = await take_published(broker)
+    assert [envelope["payload"]["id"] for envelope in published] == [new]
     assert published[0]["eventId"] == results[2]["eventId"]
 
 
@@ -168,8 +138,8 @@ async def test_issue_16_a_publish_that_failed_does_not_hold_the_id(
         accepted = await client.post("/jobs", json=_job(job_id, payload={"n": 2}))
 
         assert accepted.status_code == 202
-        [envelope] = await _published(broker)
-        assert envelope["payload"]["payload"] == {"n": 2}  # type: ignore[index]
+        [envelope] = await take_published(broker)
+        assert envelope["payload"]["payload"] == {"n": 2}
         service.publisher.request_stop()
         service.ledger.request_stop()
         service.confirmer.request_stop()
@@ -222,7 +192,7 @@ async def test_issue_16_single_requests_arriving_together_share_one_claim(
 
     assert statuses == [202] * 20
     assert jobs.claim_calls == 2  # the first request's, then one for the 19 that waited
-    assert len(await _published(broker)) == 20
+    assert len(await take_published(broker)) == 20
 
 
 # -- 2. Idempotency-Key -------------------------------------------------------------------
@@ -242,7 +212,7 @@ async def test_issue_16_an_idempotency_key_replays_the_answer_kept(
     assert again.status_code == 202
     assert again.headers["Idempotent-Replayed"] == "true"
     assert await again.get_json() == await first.get_json()  # the same job id, not a new one
-    assert len(await _published(broker)) == 1
+    assert len(await take_published(broker)) == 1
 
 
 async def test_issue_16_an_idempotency_key_with_another_body_is_422(
@@ -251,7 +221,7 @@ async def test_issue_16_an_idempotency_key_with_another_body_is_422(
     client = gateway.http.app.test_client()
     headers = {"Idempotency-Key": "k-1"}
     await client.post("/jobs/batch", json=[{"type": "echo"}], headers=headers)
-    await _published(broker)
+    await take_published(broker)
 
     response = await client.post("/jobs/batch", json=[{"type": "sleep"}], headers=headers)
 
@@ -260,7 +230,7 @@ async def test_issue_16_an_idempotency_key_with_another_body_is_422(
         "The Idempotency-Key 'k-1' was used before with another body; send a new key for a "
         "new request."
     )
-    assert await _published(broker) == []
+    assert await take_published(broker) == []
     replay = await client.post("/jobs/batch", json=[{"type": "echo"}], headers=headers)
     assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (202, "true")
 
@@ -275,7 +245,7 @@ async def test_issue_16_a_quoted_idempotency_key_is_the_same_key_as_the_bare_one
 
     assert quoted.headers["Idempotent-Replayed"] == "true"
     assert await quoted.get_json() == await first.get_json()
-    assert len(await _published(broker)) == 1
+    assert len(await take_published(broker)) == 1
 
 
 @pytest.mark.parametrize("key", ["has space", "x" * 256, "caf\u00e9", '"a b"', '""'])
@@ -302,7 +272,7 @@ async def test_issue_16_any_printable_ascii_correlation_id_is_echoed_and_used_as
     )
     assert response.status_code == 202
     assert response.headers["X-Correlation-Id"] == value
-    [envelope] = await _published(broker)
+    [envelope] = await take_published(broker)
     assert envelope["correlationId"] == value
 
 
@@ -319,7 +289,7 @@ async def test_issue_16_any_other_correlation_id_is_400_naming_the_header(
     assert body["details"] == [
         {"path": "/headers/X-Correlation-Id", "message": "Not a valid correlation id."}
     ]
-    assert await _published(broker) == []
+    assert await take_published(broker) == []
 
 
 async def test_issue_16_two_requests_for_one_id_in_one_round_are_decided_in_turn(
@@ -355,7 +325,7 @@ async def test_issue_16_two_requests_for_one_id_in_one_round_are_decided_in_turn
     assert statuses[0] == 202
     assert sorted([statuses[1], statuses[2]]) == [202, 409]
     assert jobs.claim_calls == 3  # the blocked one, then the id's two claims in turn
-    published = await _published(broker)
+    published = await take_published(broker)
     assert len(published) == 2
 
 
