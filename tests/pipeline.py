@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry
 
-__all__ = ["Pipeline", "created_message", "open_pipeline"]
+__all__ = ["Pipeline", "created_envelope", "created_message", "open_pipeline"]
 
 
 @dataclass
@@ -84,17 +84,17 @@ async def open_pipeline(
             engine.request_stop()
 
 
-def created_message(
-    job_type: str,
+def created_envelope(
+    job_type: str = "echo",
     job_id: str | None = None,
     *,
     payload: dict[str, object] | None = None,
-    message_id: str | None = None,
-) -> OutgoingMessage:
-    """One ``job.created`` envelope for a new job, as a broker message (a fresh event id,
-    correlation id and, unless given, job id and message id)."""
+    **job: object,
+) -> dict[str, object]:
+    """One ``job.created`` envelope for a new job (a fresh event id, correlation id and,
+    unless given, job id); ``job`` adds fields to the job document (``metadata``, ...)."""
     job_id = job_id or str(uuid.uuid4())
-    envelope = {
+    return {
         "contractVersion": "1.0.0",
         "eventType": "job.created",
         "eventId": str(uuid.uuid4()),
@@ -108,8 +108,20 @@ def created_message(
             "status": "PENDING",
             "createdAt": utc_now(),
             "payload": payload or {},
+            **job,
         },
     }
+
+
+def created_message(
+    job_type: str,
+    job_id: str | None = None,
+    *,
+    payload: dict[str, object] | None = None,
+    message_id: str | None = None,
+) -> OutgoingMessage:
+    """:func:`created_envelope` as a broker message (a fresh message id unless given)."""
+    envelope = created_envelope(job_type, job_id, payload=payload)
     return OutgoingMessage(
         body=json.dumps(envelope).encode(), message_id=message_id or str(uuid.uuid4())
     )

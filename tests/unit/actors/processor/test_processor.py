@@ -16,7 +16,7 @@ from actors.domain.clock import utc_now
 from actors.domain.events import EventType, lifecycle_event_id
 from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry, JobContext
 from actors.domain.jobs import JobStatus, JobTransition
-from tests.pipeline import Pipeline, open_pipeline
+from tests.pipeline import Pipeline, created_envelope, open_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -29,25 +29,8 @@ pytestmark = pytest.mark.timeout(30)
 def _envelope(
     job_id: str | None = None, job_type: str = "echo", **overrides: object
 ) -> dict[str, object]:
-    job_id = job_id or str(uuid.uuid4())
-    doc: dict[str, object] = {
-        "contractVersion": "1.0.0",
-        "eventType": "job.created",
-        "eventId": str(uuid.uuid4()),
-        "occurredAt": utc_now(),
-        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
-        "correlationId": str(uuid.uuid4()),
-        "idempotencyKey": job_id,
-        "payload": {
-            "id": job_id,
-            "type": job_type,
-            "status": "PENDING",
-            "createdAt": utc_now(),
-            "payload": {"n": 1},
-        },
-    }
-    doc.update(overrides)
-    return doc
+    """A job.created envelope (payload ``{"n": 1}``) with ``overrides`` of its fields."""
+    return {**created_envelope(job_type, job_id, payload={"n": 1}), **overrides}
 
 
 def _message(body: bytes | dict[str, object] | list[object]) -> OutgoingMessage:

@@ -7,7 +7,6 @@ stores), fed raw ``job.created`` messages.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -18,19 +17,18 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
 from actors.domain.handlers import HandlerRegistry, JobContext
 from actors.domain.jobs import JobStatus
 from actors.errors import NonRetryable
-from tests.pipeline import Pipeline, open_pipeline
+from tests.pipeline import Pipeline, created_message, open_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from actors.broker import OutgoingMessage
     from actors.domain.jobs import JobRecord
 
 pytestmark = pytest.mark.timeout(30)
@@ -40,23 +38,7 @@ def _message(
     job_type: str, payload: dict[str, object] | None = None
 ) -> tuple[str, OutgoingMessage]:
     job_id = str(uuid.uuid4())
-    envelope = {
-        "contractVersion": "1.0.0",
-        "eventType": "job.created",
-        "eventId": str(uuid.uuid4()),
-        "occurredAt": utc_now(),
-        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
-        "correlationId": str(uuid.uuid4()),
-        "idempotencyKey": job_id,
-        "payload": {
-            "id": job_id,
-            "type": job_type,
-            "status": "PENDING",
-            "createdAt": utc_now(),
-            "payload": payload or {},
-        },
-    }
-    return job_id, OutgoingMessage(body=json.dumps(envelope).encode(), message_id=job_id)
+    return job_id, created_message(job_type, job_id, payload=payload, message_id=job_id)
 
 
 @asynccontextmanager

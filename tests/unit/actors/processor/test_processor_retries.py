@@ -24,7 +24,7 @@ from actors.domain.events import EventType
 from actors.domain.handlers import HandlerRegistry, JobContext
 from actors.domain.jobs import CANCELLED, JobSpec, JobStatus, JobTransition
 from actors.errors import JobFailed
-from tests.pipeline import open_pipeline
+from tests.pipeline import created_envelope, open_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -83,27 +83,6 @@ def _registry(runs: Counter[str]) -> HandlerRegistry:
     handlers.register("once", always, max_attempts=1)
     handlers.register("stuck", stuck, timeout_s=0.05)
     return handlers
-
-
-def _envelope(job_type: str, *, job_id: str | None = None, **job: object) -> dict[str, object]:
-    job_id = job_id or str(uuid.uuid4())
-    return {
-        "contractVersion": "1.0.0",
-        "eventType": "job.created",
-        "eventId": str(uuid.uuid4()),
-        "occurredAt": utc_now(),
-        "producer": {"service": "test", "instanceId": "test-1", "version": "0.0.0"},
-        "correlationId": str(uuid.uuid4()),
-        "idempotencyKey": job_id,
-        "payload": {
-            "id": job_id,
-            "type": job_type,
-            "status": "PENDING",
-            "createdAt": utc_now(),
-            "payload": {},
-            **job,
-        },
-    }
 
 
 def _message(envelope: dict[str, object]) -> OutgoingMessage:
@@ -166,7 +145,7 @@ async def test_a_handler_failing_twice_then_succeeding_completes_on_its_third_at
     tmp_path: Path,
 ) -> None:
     async with _rig(tmp_path) as rig:
-        job = _envelope("flaky")
+        job = created_envelope("flaky")
         job_id = _job_id(job)
         await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
 
@@ -217,7 +196,7 @@ async def test_an_always_failing_job_fails_after_max_attempts_counted_once(
     tmp_path: Path,
 ) -> None:
     async with _rig(tmp_path) as rig:
-        job = _envelope("always")
+        job = created_envelope("always")
         job_id = _job_id(job)
         await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
 
@@ -253,11 +232,11 @@ async def test_max_attempts_come_from_metadata_then_the_type_then_the_settings(
 ) -> None:
     async with _rig(tmp_path) as rig:
         cases = {
-            "override-up": (_envelope("always", metadata={"maxAttempts": 4}), 4),
-            "override-down": (_envelope("always", metadata={"maxAttempts": 1}), 1),
-            "invalid-ignored": (_envelope("always", metadata={"maxAttempts": "9"}), 3),
-            "type-default": (_envelope("once"), 1),
-            "type-overridden": (_envelope("once", metadata={"maxAttempts": 2}), 2),
+            "override-up": (created_envelope("always", metadata={"maxAttempts": 4}), 4),
+            "override-down": (created_envelope("always", metadata={"maxAttempts": 1}), 1),
+            "invalid-ignored": (created_envelope("always", metadata={"maxAttempts": "9"}), 3),
+            "type-default": (created_envelope("once"), 1),
+            "type-overridden": (created_envelope("once", metadata={"maxAttempts": 2}), 2),
         }
         await rig.broker.publish_batch(
             JOBS_CREATED, [_message(envelope) for envelope, _ in cases.values()]
@@ -274,7 +253,7 @@ async def test_max_attempts_come_from_metadata_then_the_type_then_the_settings(
 
 async def test_a_timeout_counts_as_a_failed_attempt(tmp_path: Path) -> None:
     async with _rig(tmp_path) as rig:
-        job = _envelope("stuck", metadata={"maxAttempts": 2})
+        job = created_envelope("stuck", metadata={"maxAttempts": 2})
         job_id = _job_id(job)
         await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
 
@@ -289,7 +268,7 @@ async def test_a_duplicate_of_a_failed_attempt_during_the_backoff_is_not_run_aga
     tmp_path: Path,
 ) -> None:
     async with _rig(tmp_path, backoff_s=0.5) as rig:
-        job = _envelope("flaky", payload={"succeedOn": 2})
+        job = created_envelope("flaky", payload={"succeedOn": 2})
         job_id = _job_id(job)
         await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
 
@@ -325,7 +304,7 @@ async def test_a_redelivery_after_a_crash_that_lost_the_retry_publishes_it_again
     tmp_path: Path,
 ) -> None:
     """A processor stored attempt 1's failure and crashed before publishing the retry."""
-    job = _envelope("flaky", payload={"succeedOn": 2})
+    job = created_envelope("flaky", payload={"succeedOn": 2})
     job_id = _job_id(job)
 
     async def crashed_mid_retry(broker: MemoryBroker, jobs: SQLiteJobStore) -> None:
@@ -356,7 +335,7 @@ async def test_a_job_cancelled_while_waiting_for_a_retry_ends_failed_cancelled_o
     tmp_path: Path,
 ) -> None:
     async with _rig(tmp_path, backoff_s=0.3) as rig:
-        job = _envelope("always")
+        job = created_envelope("always")
         job_id = _job_id(job)
         await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
 
@@ -395,7 +374,7 @@ async def test_a_job_cancelled_while_waiting_for_a_retry_ends_failed_cancelled_o
 async def test_a_pending_job_cancelled_before_a_processor_takes_it_is_never_run(
     tmp_path: Path,
 ) -> None:
-    job = _envelope("flaky", payload={"succeedOn": 1})
+    job = created_envelope("flaky", payload={"succeedOn": 1})
     job_id = _job_id(job)
 
     async def pending_and_cancelled(broker: MemoryBroker, jobs: SQLiteJobStore) -> None:
