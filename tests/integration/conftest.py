@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
+from tests.integration.postgres_schema import drop_schema
+
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
 
 async def _close_connection_named(name: str) -> None:
@@ -32,3 +35,13 @@ async def _close_connection_named(name: str) -> None:
 def close_connection_named() -> Callable[[str], Awaitable[None]]:
     """Closes the RabbitMQ client connection with a given name, server side."""
     return _close_connection_named
+
+
+@pytest.fixture
+async def schema(postgres_url: str) -> AsyncIterator[str]:
+    """A PostgreSQL schema name of the test's own, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        await drop_schema(postgres_url, name)

@@ -8,7 +8,6 @@ of its own any more, so PostgreSQL lists it with a scan of the table and a top-N
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import anyio
@@ -19,29 +18,11 @@ from actors.domain.clock import utc_now
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.stores.postgres import open_postgres_job_store, recent_jobs_query
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
 pytestmark = pytest.mark.integration
 
 _DEADLINE_S = 60
 _JOBS = 3000
 """Enough rows that the planner prefers an index walk to a scan and a sort."""
-
-
-@pytest.fixture
-async def schema(postgres_url: str) -> AsyncIterator[str]:
-    """A schema name of the test's own, dropped afterwards."""
-    name = f"test_{uuid4().hex[:12]}"
-    try:
-        yield name
-    finally:
-        with anyio.fail_after(10, shield=True):
-            conn = await asyncpg.connect(postgres_url)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-            finally:
-                await conn.close()
 
 
 def _specs(count: int, *, job_type: str = "echo") -> list[JobSpec]:

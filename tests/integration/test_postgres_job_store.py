@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import socket
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import uuid4
@@ -24,6 +23,7 @@ from actors.stores.postgres import (
     open_postgres_job_store,
 )
 from actors.stores.sqlite import JOBS_DATABASE, open_sqlite_job_store
+from tests.integration.postgres_schema import admin, drop_schema
 
 if TYPE_CHECKING:
     import pathlib
@@ -58,33 +58,6 @@ def move(
     job: JobSpec, status: JobStatus, at_s: float, *, result: object = None, error: str | None = None
 ) -> JobTransition:
     return JobTransition(job=job, status=status, at=ts(at_s), result=result, error=error)
-
-
-@asynccontextmanager
-async def admin(url: str, schema: str | None = None) -> AsyncIterator[asyncpg.Connection]:
-    """A plain connection for looking behind the store's back."""
-    settings = {"search_path": f'"{schema}"'} if schema else {}
-    conn = await asyncpg.connect(url, server_settings=settings)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-async def drop_schema(url: str, schema: str) -> None:
-    with anyio.fail_after(10, shield=True):
-        async with admin(url) as conn:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@pytest.fixture
-async def schema(postgres_url: str) -> AsyncIterator[str]:
-    """A schema name of the test's own, dropped afterwards."""
-    name = f"test_{uuid4().hex[:12]}"
-    try:
-        yield name
-    finally:
-        await drop_schema(postgres_url, name)
 
 
 @pytest.fixture

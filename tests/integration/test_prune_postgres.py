@@ -29,26 +29,10 @@ from actors.stores.sqlite import (
 
 if TYPE_CHECKING:
     import pathlib
-    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.integration
 
 _DEADLINE_S = 60
-
-
-@pytest.fixture
-async def schema(postgres_url: str) -> AsyncIterator[str]:
-    """A schema name of the test's own, dropped afterwards."""
-    name = f"test_{uuid4().hex[:12]}"
-    try:
-        yield name
-    finally:
-        with anyio.fail_after(10, shield=True):
-            conn = await asyncpg.connect(postgres_url)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-            finally:
-                await conn.close()
 
 
 def _jobs(count: int) -> list[JobTransition]:
