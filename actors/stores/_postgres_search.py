@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from actors.domain.search import SortKey, escape_like, prefix_range
+from actors.stores._sql_search import SqlDialect, job_search_sql
 
 if TYPE_CHECKING:
     from actors.domain.search import JobQuery
@@ -71,65 +71,7 @@ $search$;
 """The job store's migration adding the search's indexes (see the module's docstring)."""
 
 
-def _one_or_many(column: str, values: list[str], parameters: list[object]) -> str:
-    # One value as "=": an ordered walk of the index (ANY would read every value's range
-    # and sort).
-    if len(values) == 1:
-        parameters.append(values[0])
-        return f"{column} = ${len(parameters)}"
-    parameters.append(values)
-    return f"{column} = ANY(${len(parameters)}::text[])"
-
-
 def job_search_query(query: JobQuery, columns: str) -> tuple[str, list[object]]:
     """The ``SELECT`` of ``columns`` answering ``query`` (one row more than its page),
     and its parameters."""
-    sort_column = "created_at" if query.sort.key is SortKey.CREATED else "finished_at"
-    conditions: list[str] = []
-    parameters: list[object] = []
-
-    def param(value: object) -> str:
-        parameters.append(value)
-        return f"${len(parameters)}"
-
-    if query.sort.key is SortKey.FINISHED or query.finished_after or query.finished_before:
-        conditions.append("finished_at IS NOT NULL")
-    if query.statuses:
-        conditions.append(
-            _one_or_many("status", sorted(s.value for s in query.statuses), parameters)
-        )
-    if query.types:
-        conditions.append(_one_or_many("type", sorted(query.types), parameters))
-    for column, operator, value in (
-        ("created_at", ">=", query.created_after),
-        ("created_at", "<", query.created_before),
-        ("finished_at", ">=", query.finished_after),
-        ("finished_at", "<", query.finished_before),
-    ):
-        if value is not None:
-            conditions.append(f"{column} {operator} {param(value)}")
-    if query.correlation_id is not None:
-        conditions.append(f"correlation_id = {param(query.correlation_id)}")
-    if query.error is not None:
-        # ILIKE's default escape is the backslash escape_like uses.
-        conditions.append(
-            f"error IS NOT NULL AND error ILIKE {param(f'%{escape_like(query.error)}%')}"
-        )
-    if query.q is not None:
-        low, high = prefix_range(query.q)
-        conditions.append(
-            f"((id >= {param(low)} AND id < {param(high)}) "
-            f"OR payload::text ILIKE {param(f'%{escape_like(query.q)}%')})"
-        )
-    if query.after is not None:
-        operator = "<" if query.sort.descending else ">"
-        conditions.append(
-            f"({sort_column}, id) {operator} ({param(query.after.key)}, {param(query.after.job_id)})"
-        )
-    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-    direction = "DESC" if query.sort.descending else "ASC"
-    sql = (
-        f"SELECT {columns} FROM jobs {where}"
-        f"ORDER BY {sort_column} {direction}, id {direction} LIMIT {param(query.limit + 1)}"
-    )
-    return sql, parameters
+    return job_search_sql(query, columns, SqlDialect("postgres"), payload_text="payload::text")
