@@ -58,6 +58,8 @@ class SchemaName(enum.StrEnum):
     """What Alertmanager's webhook receiver posts to the read model."""
     ALERTS = "alerts"
     """The read model's ``GET /alerts`` answer."""
+    BULK_ACTION = "bulk-action"
+    """The payload of a ``jobs.bulk-action`` event: a bulk action taken on the gateway."""
 
 
 def schemas_dir() -> Path:

@@ -51,7 +51,8 @@ def _name_id(name: str) -> str:
 
 
 class EventType(enum.StrEnum):
-    """The lifecycle event types of the contract."""
+    """The event types of the contract: a job's lifecycle (``job.*``, payload a
+    ``job.json`` document) and an operator's bulk action (``jobs.bulk-action``)."""
 
     CREATED = "job.created"
     """The gateway accepted the job (status PENDING); also, with ``payload.round`` above
@@ -72,6 +73,11 @@ class EventType(enum.StrEnum):
     """The handler returned (status COMPLETED)."""
     FAILED = "job.failed"
     """The handler raised or timed out (status FAILED)."""
+    BULK_ACTION = "jobs.bulk-action"
+    """An operator's bulk action on the gateway (``POST /jobs/cancel``, ``/jobs/retry``,
+    ``/dead-letters/requeue`` by filter): its payload is a ``bulk-action.json`` document
+    (who, the filter, the counts) whose ``id`` is the action's own, so the event is that
+    action's timeline of one. It moves no counter and no job."""
 
     @property
     def order(self) -> int:
@@ -90,6 +96,7 @@ _ORDER = {
     EventType.EXECUTED: 2,
     EventType.COMPLETED: 3,
     EventType.FAILED: 3,
+    EventType.BULK_ACTION: 0,
 }
 _BY_STATUS = {
     JobStatus.PENDING: EventType.CREATED,
@@ -277,6 +284,28 @@ class Envelope:
             correlation_id=correlation_id,
             idempotency_key=str(job["id"]),
             payload=dict(job),
+        )
+
+    @classmethod
+    def bulk_action(
+        cls,
+        action: Mapping[str, object],
+        *,
+        producer: Producer,
+        correlation_id: str,
+        at: str,
+    ) -> Envelope:
+        """The ``jobs.bulk-action`` event recording ``action`` (a ``bulk-action.json``
+        document); its event id and idempotency key are the action's ``id``."""
+        action_id = str(action["id"])
+        return cls(
+            event_type=EventType.BULK_ACTION,
+            event_id=action_id,
+            occurred_at=at,
+            producer=producer,
+            correlation_id=correlation_id,
+            idempotency_key=action_id,
+            payload=dict(action),
         )
 
     def to_message(self, *, message_id: str | None = None) -> OutgoingMessage:

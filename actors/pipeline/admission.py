@@ -122,13 +122,16 @@ def _admit_one(
             f"Event type {event_type.value!r} is not accepted here; expected {expected}.",
         )
         return Rejected(f"Unexpected event type {event_type.value!r}.", [issue], body, index)
+    payload_schema = (
+        SchemaName.BULK_ACTION if event_type is EventType.BULK_ACTION else SchemaName.JOB
+    )
     payload_issues = [
         ValidationIssue("/payload" + issue.path, issue.message)
-        for issue in contracts.issues(SchemaName.JOB, document["payload"])
+        for issue in contracts.issues(payload_schema, document["payload"])
     ]
     if payload_issues:
         return Rejected(
-            f"The envelope's payload does not match the job contract: "
+            f"The envelope's payload does not match the {payload_schema.value} contract: "
             f"{len(payload_issues)} problem(s).",
             payload_issues,
             body,

@@ -30,6 +30,7 @@ from actors.pipeline.publisher import PublishRequest
 from contracts import SchemaName, depth_issue, dump_json, get_contracts, parse_json
 from quart_app._common import CORRELATION_PARAMETER, install_common, json_error
 from quart_app.auth import TokenBucket, client_key, retry_after, secure
+from quart_app.gateway.audit import BulkAudit
 from quart_app.gateway.bulk import install_bulk_routes
 from quart_app.gateway.cancel import install_cancel_route
 from quart_app.gateway.proxy import ProxyConfig, install_proxy_routes
@@ -269,14 +270,17 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         )
         return envelope, envelope.to_message()
 
-    async def publish(messages: list[OutgoingMessage], *, jobs: bool = True) -> str | None:
-        """Publish and wait for the broker's confirm; the reason when it did not confirm.
+    async def publish(
+        messages: list[OutgoingMessage], *, jobs: bool = True, queue: str = JOBS_CREATED
+    ) -> str | None:
+        """Publish to ``queue`` and wait for the broker's confirm; the reason when it did
+        not confirm.
 
-        ``jobs``: the messages are accepted jobs (counted); a probe is not.
+        ``jobs``: the messages are accepted jobs (counted); a probe or an audit event is not.
         """
         if not deps.ready():
             return "the broker is not reachable right now"
-        request_ = PublishRequest(JOBS_CREATED, messages, done=anyio.Event())
+        request_ = PublishRequest(queue, messages, done=anyio.Event())
         started = time.perf_counter()
         with anyio.move_on_after(settings.publish_timeout_s) as scope:
             try:
@@ -519,11 +523,13 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         body = {"accepted": accepted, "rejected": rejected, "results": results}
         return jsonify(body), 202 if accepted else 400
 
+    audit = BulkAudit(producer, publish)
     install_dead_letter_routes(
         app,
         dead_letters=deps.dead_letters,
         prepare=prepare,
         publish=publish,
+        audit=audit,
         read_json=read_json,
         max_body_bytes=settings.max_body_bytes,
     )
@@ -542,6 +548,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         jobs=deps.jobs,
         producer=producer,
         publish=publish,
+        audit=audit,
         read_json=read_json,
         max_body_bytes=settings.max_body_bytes,
     )

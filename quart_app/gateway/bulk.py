@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from actors.domain.events import Producer
     from actors.domain.jobs import JobRecord
     from actors.stores import JobStore
+    from quart_app.gateway.audit import BulkAudit
 
 __all__ = [
     "CANCELLABLE",
@@ -223,6 +224,12 @@ _RESULT: dict[str, object] = {
         },
         "more": {"type": "boolean", "description": "Further jobs match past `limit`."},
         "filter": {"type": "object", "description": "The filter as understood."},
+        "auditEventId": {
+            "type": ["string", "null"],
+            "description": "The id of the `jobs.bulk-action` event recording this action in "
+            "the audit trail (`GET /events?jobId=<id>` on the read model), or null when the "
+            "broker did not confirm it (the action still happened).",
+        },
     },
 }
 
@@ -269,10 +276,12 @@ def install_bulk_routes(
     jobs: JobStore | None,
     producer: Producer,
     publish: Callable[[list[OutgoingMessage]], Awaitable[str | None]],
+    audit: BulkAudit,
     read_json: Callable[[int, str], Awaitable[object | tuple[Response, int]]],
     max_body_bytes: int,
 ) -> None:
-    """Add ``POST /jobs/cancel`` and ``POST /jobs/retry`` to the gateway ``app``."""
+    """Add ``POST /jobs/cancel`` and ``POST /jobs/retry`` to the gateway ``app``; each
+    action is recorded in the audit trail by ``audit``."""
 
     async def filter_of(
         action: str, allowed: frozenset[JobStatus], extra: dict[str, str] | None = None
@@ -340,8 +349,11 @@ def install_bulk_routes(
             "jobs.bulk_cancel matched=%d acted_on=%d more=%s filter=%s requested_by=%s",
             *(matched, acted, more, bulk.echo, who),
         )
+        event_id = await audit.record(
+            "cancel", by=requester(), filter_=bulk.echo, matched=matched, acted_on=acted, more=more
+        )
         body = {"matched": matched, "actedOn": acted, "skipped": matched - acted, "more": more}
-        return jsonify({**body, "filter": bulk.echo}), 200
+        return jsonify({**body, "filter": bulk.echo, "auditEventId": event_id}), 200
 
     failed = frozenset({JobStatus.FAILED})
 
@@ -413,5 +425,10 @@ def install_bulk_routes(
             "jobs.bulk_retry matched=%d acted_on=%d more=%s filter=%s role=%s",
             *(matched, acted, more, bulk.echo, by["role"]),
         )
+        event_id = await audit.record(
+            "retry", by=by, filter_=bulk.echo, matched=matched, acted_on=acted, more=more
+        )
         body = {"matched": matched, "actedOn": acted, "skipped": matched - acted, "more": more}
-        return jsonify({**body, "requeued": acted, "filter": bulk.echo}), 200
+        return jsonify(
+            {**body, "requeued": acted, "filter": bulk.echo, "auditEventId": event_id}
+        ), 200

@@ -30,6 +30,7 @@ from actors.domain.search import normalize_timestamp
 from actors.errors import InvalidMessage, ValidationIssue
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import json_error
+from quart_app.gateway.retry import requester
 from quart_app.openapi import error_response, json_body, json_response, operation
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from actors.domain.dead_letters import DeadLetter
     from actors.domain.events import Envelope
     from actors.stores import DeadLetterStore
+    from quart_app.gateway.audit import BulkAudit
 
 __all__ = [
     "MAX_REQUEUE_ALL",
@@ -206,10 +208,12 @@ def install_dead_letter_routes(
     dead_letters: DeadLetterStore | None,
     prepare: Callable[[dict[str, object], str], tuple[Envelope, OutgoingMessage]],
     publish: Callable[..., Awaitable[str | None]],
+    audit: BulkAudit,
     read_json: Callable[[int, str], Awaitable[object | tuple[Response, int]]],
     max_body_bytes: int,
 ) -> None:
-    """Add the requeue, discard and probe routes to the gateway's ``app``."""
+    """Add the requeue, discard and probe routes to the gateway's ``app``; a requeue by
+    filter (or of all) is recorded in the audit trail by ``audit``."""
 
     def store() -> DeadLetterStore:
         if dead_letters is None:
@@ -335,6 +339,12 @@ def install_dead_letter_routes(
                         "more": {"type": "boolean"},
                         "filter": {"type": "object"},
                         "results": {"type": "array", "items": {"type": "object"}},
+                        "auditEventId": {
+                            "type": ["string", "null"],
+                            "description": "The `jobs.bulk-action` event recording this "
+                            "requeue in the audit trail; null when the broker did not "
+                            "confirm it.",
+                        },
                     },
                 },
             ),
@@ -368,6 +378,7 @@ def install_dead_letter_routes(
             if ids is not None and len(ids) > MAX_REQUEUE_ALL:
                 return json_error(413, f"At most {MAX_REQUEUE_ALL} ids per request.")
         more = False
+        by_ids = ids is not None
         try:
             if ids is None:
                 newest = await store().recent(limit=MAX_REQUEUE_ALL)
@@ -389,7 +400,17 @@ def install_dead_letter_routes(
             "dead_letters.bulk_requeue matched=%d acted_on=%d more=%s filter=%s",
             *(len(results), requeued, more, chosen.to_json()),
         )
-        return jsonify({**body, **counts, "more": more, "filter": chosen.to_json()}), 200
+        event_id = await audit.record(
+            "requeue-dead-letters",
+            by=requester(),
+            filter_={**chosen.to_json(), **({"ids": ids} if by_ids else {})},
+            matched=len(results),
+            acted_on=requeued,
+            more=more,
+        )
+        return jsonify(
+            {**body, **counts, "more": more, "filter": chosen.to_json(), "auditEventId": event_id}
+        ), 200
 
     @app.delete("/dead-letters/<dead_letter_id>")
     @operation(

@@ -88,3 +88,29 @@ def test_bulk_cancel_and_bulk_retry_act_on_the_filtered_jobs_and_the_counters_fo
     )
     stats = http.get(f"{read_model}/stats").json()
     assert (stats["totalJobs"], stats["completedJobs"], stats["failedJobs"]) == (5, 0, 5)
+
+    # Each bulk action that ran is itself an event of the audit trail: who, filter, counts.
+    def audited() -> list[dict[str, object]]:
+        answer = http.get(f"{read_model}/events", params={"type": "jobs.bulk-action"})
+        answer.raise_for_status()
+        return list(answer.json())
+
+    wait_until(lambda: len(audited()) == 3, timeout_s=30, message=lambda: str(audited()))
+    actions = {event["eventId"]: event["payload"] for event in audited()}
+    assert set(actions) == {
+        nothing.json()["auditEventId"],
+        cancel.json()["auditEventId"],
+        retry.json()["auditEventId"],
+    }
+    recorded = actions[retry.json()["auditEventId"]]
+    assert recorded == {
+        "id": retry.json()["auditEventId"],
+        "action": "retry",
+        "by": {"role": "anonymous"},
+        "filter": retry.json()["filter"],
+        "matched": 3,
+        "actedOn": 3,
+        "skipped": 0,
+        "more": False,
+    }
+    assert http.get(f"{read_model}/stats").json()["totalJobs"] == 5

@@ -165,8 +165,33 @@ def _relaxed_correlation_id(schema: dict[str, object]) -> dict[str, object]:
     }
 
 
+def _envelope_as_shipped(schema: dict[str, object]) -> dict[str, object]:
+    """1.1.0 (:func:`_relaxed_correlation_id`), then 1.2.0: the event type
+    ``jobs.bulk-action`` (issue 17, item 3: a bulk action in the audit trail, its payload a
+    ``bulk-action.json`` document) added to the enum, a widening, and the payload's
+    description saying which contract each event type's payload follows."""
+    relaxed = _relaxed_correlation_id(schema)
+    properties = relaxed["properties"]
+    assert isinstance(properties, dict)
+    event_type = properties["eventType"]
+    assert event_type["enum"][-1] == "job.completed"
+    return {
+        **relaxed,
+        "$version": "1.2.0",
+        "properties": {
+            **properties,
+            "eventType": {**event_type, "enum": [*event_type["enum"], "jobs.bulk-action"]},
+            "payload": {
+                "description": "A job (job.json) for the job.* events; a bulk action "
+                "(bulk-action.json) for jobs.bulk-action, added in 1.2.0.",
+                **properties["payload"],
+            },
+        },
+    }
+
+
 # Where we deliberately part from an inherited schema; everything else must stay equal.
-DELIBERATE_CHANGES = {SchemaName.EVENT_ENVELOPE: _relaxed_correlation_id}
+DELIBERATE_CHANGES = {SchemaName.EVENT_ENVELOPE: _envelope_as_shipped}
 
 
 def test_the_envelope_accepts_any_printable_ascii_correlation_id_up_to_128() -> None:
@@ -220,7 +245,7 @@ def test_schema_returns_a_copy_callers_cannot_corrupt() -> None:
 
 def test_get_contracts_builds_one_instance_per_process() -> None:
     assert get_contracts() is get_contracts()
-    assert repr(get_contracts()).startswith("<Contracts job@1.0.0, event-envelope@1.1.0,")
+    assert repr(get_contracts()).startswith("<Contracts job@1.0.0, event-envelope@1.2.0,")
 
 
 # --- issues and validate --------------------------------------------------------------

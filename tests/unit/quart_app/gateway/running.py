@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from actors.broker.memory import MemoryBroker
-from actors.broker.names import JOBS_CREATED
+from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from actors.domain.handlers import HandlerRegistry
-    from actors.stores import JobStore
+    from actors.stores import DeadLetterStore, JobStore
 
 __all__ = [
     "SUBMITTER",
@@ -55,6 +55,7 @@ async def running_gateway(
     broker: MemoryBroker,
     jobs: JobStore | None = None,
     *,
+    dead_letters: DeadLetterStore | None = None,
     handlers: HandlerRegistry = DEFAULT_REGISTRY,
     check_types: bool = False,
     **settings: Any,
@@ -66,6 +67,7 @@ async def running_gateway(
         Settings(gateway_port=0, **settings),
         handlers=handlers,
         jobs=jobs,
+        dead_letters=dead_letters,
         check_types=check_types,
     )
     async with anyio.create_task_group() as tg:
@@ -86,6 +88,21 @@ async def take_published(broker: MemoryBroker, *, most: int = 500) -> list[Any]:
         deliveries = await consumer.receive_batch(most)
         await consumer.ack(deliveries)
         return [json.loads(d.body) for d in deliveries]
+
+
+async def take_audited(broker: MemoryBroker) -> list[dict[str, Any]]:
+    """The envelopes waiting on ``jobs.completed`` (taken off the queue): what the gateway
+    published there, its bulk actions' ``jobs.bulk-action`` events."""
+    if await broker.queue_depth(JOBS_COMPLETED) == 0:
+        return []
+    async with broker.open_consumer(JOBS_COMPLETED, prefetch=100) as consumer:
+        deliveries = await consumer.receive_batch(100)
+        await consumer.ack(deliveries)
+    envelopes: list[dict[str, Any]] = []
+    for delivery in deliveries:
+        document = json.loads(delivery.body)
+        envelopes += document if isinstance(document, list) else [document]
+    return envelopes
 
 
 async def stored_job(

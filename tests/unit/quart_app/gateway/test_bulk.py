@@ -7,6 +7,7 @@ in-memory broker, through the gateway's HTTP app.
 from __future__ import annotations
 
 import functools
+import json
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,9 +15,16 @@ import pytest
 from actors.config.settings import Settings
 from actors.domain.handlers import DEFAULT_REGISTRY
 from actors.domain.jobs import JobStatus
+from contracts import SchemaName, get_contracts
 from quart_app.gateway import bulk
 from quart_app.gateway.service import GatewayService
-from tests.unit.quart_app.gateway.running import SUBMITTER, VIEWER, stored_job, take_published
+from tests.unit.quart_app.gateway.running import (
+    SUBMITTER,
+    VIEWER,
+    stored_job,
+    take_audited,
+    take_published,
+)
 
 if TYPE_CHECKING:
     from actors.broker.memory import MemoryBroker
@@ -29,7 +37,7 @@ _job = functools.partial(stored_job, job_type="resize")
 
 
 async def test_bulk_cancel_keeps_a_request_for_each_waiting_or_running_job_matching(
-    gateway: GatewayService, jobs: SQLiteJobStore
+    gateway: GatewayService, jobs: SQLiteJobStore, broker: MemoryBroker
 ) -> None:
     client = gateway.http.app.test_client()
     pending = await _job(jobs, JobStatus.PENDING)
@@ -44,19 +52,25 @@ async def test_bulk_cancel_keeps_a_request_for_each_waiting_or_running_job_match
     response = await client.post("/jobs/cancel", json={"type": ["resize"]})
 
     assert response.status_code == 200
-    assert await response.get_json() == {
-        "matched": 3,
-        "actedOn": 3,
-        "skipped": 0,
-        "more": False,
-        "filter": {
-            "status": ["EXECUTING", "PENDING", "VALIDATED"],
-            "type": ["resize"],
-            "limit": 10_000,
-        },
-    }
+    body = await response.get_json()
+    audit_event_id = body.pop("auditEventId")
+    counts = {"matched": 3, "actedOn": 3, "skipped": 0, "more": False}
+    understood = {"status": ["EXECUTING", "PENDING", "VALIDATED"], "type": ["resize"]}
+    assert body == {**counts, "filter": {**understood, "limit": 10_000}}
     kept = await jobs.cancel_requests([pending, validated, running, other_type, *ended])
     assert set(kept) == {pending, validated, running}
+    # The action itself is an event of the audit trail: who, the filter, the counts.
+    [event] = await take_audited(broker)
+    assert get_contracts().issues(SchemaName.EVENT_ENVELOPE, event) == []
+    assert get_contracts().issues(SchemaName.BULK_ACTION, event["payload"]) == []
+    assert (event["eventType"], event["eventId"]) == ("jobs.bulk-action", audit_event_id)
+    assert event["payload"] == {
+        "id": audit_event_id,
+        "action": "cancel",
+        "by": {"role": "anonymous"},
+        "filter": {**understood, "limit": 10_000},
+        **counts,
+    }
 
 
 async def test_bulk_cancel_by_status_and_creation_time_acts_on_those_only(
@@ -163,7 +177,7 @@ async def test_a_malformed_bulk_filter_is_refused_with_its_path(
 
 
 async def test_bulk_actions_need_the_submitter_role(
-    secured: GatewayService, jobs: SQLiteJobStore
+    secured: GatewayService, jobs: SQLiteJobStore, broker: MemoryBroker
 ) -> None:
     client = secured.http.app.test_client()
     job_id = await _job(jobs, JobStatus.PENDING)
@@ -182,6 +196,11 @@ async def test_bulk_actions_need_the_submitter_role(
     )
     assert (await submitter.get_json())["actedOn"] == 1
     assert set(await jobs.cancel_requests([job_id])) == {job_id}
+    # Only the action that happened is in the audit trail, naming the role, not the token.
+    [event] = await take_audited(broker)
+    assert event["payload"]["by"]["role"] == "submitter"
+    assert event["payload"]["by"]["token"].startswith("sha256:")
+    assert SUBMITTER not in json.dumps(event)
 
 
 async def test_a_gateway_without_a_job_store_says_it_cannot_cancel_in_bulk(

@@ -7,7 +7,6 @@ import json
 import uuid
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 
 from actors.broker.memory import MemoryBroker
@@ -19,6 +18,7 @@ from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores.sqlite import open_sqlite_dead_letter_store
 from contracts import SchemaName, get_contracts
 from quart_app.gateway.service import GatewayService
+from tests.unit.quart_app.gateway.running import running_gateway, take_audited, take_published
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -73,30 +73,16 @@ class Setup:
         return [record.dead_letter_id for record in records]
 
     async def published(self) -> list[dict[str, object]]:
-        if await self.broker.queue_depth(JOBS_CREATED) == 0:
-            return []
-        async with self.broker.open_consumer(JOBS_CREATED, prefetch=100) as consumer:
-            deliveries = await consumer.receive_batch(100)
-            await consumer.ack(deliveries)
-            return [json.loads(d.body) for d in deliveries]
+        return await take_published(self.broker)
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
-    broker = MemoryBroker()
-    await broker.declare_topology()
-    async with open_sqlite_dead_letter_store(tmp_path / "d.sqlite3") as store:
-        service = GatewayService(
-            broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, dead_letters=store
-        )
-        async with anyio.create_task_group() as tg:
-            await tg.start(service.publisher.run)
-            await tg.start(service.ledger.run)
-            await tg.start(service.confirmer.run)
-            yield Setup(service, broker, store)
-            service.publisher.request_stop()
-            service.ledger.request_stop()
-            service.confirmer.request_stop()
+async def setup(tmp_path: Path, broker: MemoryBroker) -> AsyncIterator[Setup]:
+    async with (
+        open_sqlite_dead_letter_store(tmp_path / "d.sqlite3") as store,
+        running_gateway(broker, dead_letters=store) as service,
+    ):
+        yield Setup(service, broker, store)
 
 
 async def test_a_valid_dead_letter_is_published_again_with_its_job_id_and_removed(
@@ -300,6 +286,12 @@ async def test_requeue_by_filter_takes_only_the_dead_letters_matching(setup: Set
     assert timeout_new not in left
     nothing = await setup.client.post("/dead-letters/requeue", json={"reason": "no such reason"})
     assert (await nothing.get_json())["matched"] == 0
+    # Both requeues are bulk actions of the audit trail, the empty one too.
+    audited = await take_audited(setup.broker)
+    assert [e["eventId"] for e in audited][:1] == [body["auditEventId"]]
+    assert [e["payload"]["action"] for e in audited] == ["requeue-dead-letters"] * 2
+    assert audited[0]["payload"]["filter"] == body["filter"]
+    assert [(e["payload"]["matched"], e["payload"]["actedOn"]) for e in audited] == [(1, 1), (0, 0)]
 
 
 async def test_requeue_by_filter_refuses_an_unknown_field_naming_it(setup: Setup) -> None:

@@ -22,6 +22,7 @@ from tests.unit.quart_app.gateway.running import (
     VIEWER,
     running_gateway,
     stored_job,
+    take_audited,
     take_published,
 )
 
@@ -149,19 +150,32 @@ async def test_bulk_retry_requeues_the_failed_jobs_matching_the_filter(
     everything = await client.post("/jobs/retry")
 
     assert by_type.status_code == 200
-    assert await by_type.get_json() == {
+    by_type_body = await by_type.get_json()
+    understood = {
+        "status": ["FAILED"],
+        "type": ["fail"],
+        "since": "2026-06-01T00:00:00.000000Z",
+        "limit": 10_000,
+    }
+    assert by_type_body == {
         "matched": 3,
         "actedOn": 3,
         "skipped": 0,
         "more": False,
         "requeued": 3,
-        "filter": {
-            "status": ["FAILED"],
-            "type": ["fail"],
-            "since": "2026-06-01T00:00:00.000000Z",
-            "limit": 10_000,
-        },
+        "filter": understood,
+        "auditEventId": by_type_body["auditEventId"],
     }
+    # Each of the three bulk retries is one jobs.bulk-action event of the audit trail.
+    audited = await take_audited(broker)
+    assert [e["eventType"] for e in audited] == ["jobs.bulk-action"] * 3
+    assert audited[0]["eventId"] == by_type_body["auditEventId"]
+    assert audited[0]["payload"]["filter"] == understood
+    assert [(e["payload"]["action"], e["payload"]["actedOn"]) for e in audited] == [
+        ("retry", 3),
+        ("retry", 2),
+        ("retry", 5),
+    ]
     assert sorted(e["payload"]["id"] for e in published) == sorted(recent)
     limited_body = await limited.get_json()
     assert (limited_body["requeued"], limited_body["more"]) == (2, True)

@@ -254,7 +254,7 @@ async def test_the_cursor_walks_every_page_with_the_same_filters(
             "/events?type=job.done",
             "/type",
             "Unknown event type 'job.done'; expected one of job.created, job.validated, "
-            "job.executed, job.completed, job.failed.",
+            "job.executed, job.completed, job.failed, jobs.bulk-action.",
         ),
         (
             "/events?since=2026-01-01",
