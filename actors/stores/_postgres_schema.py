@@ -1,4 +1,4 @@
-"""The PostgreSQL job store's schema: its versioned migrations.
+"""The PostgreSQL job store's schema: its versioned migrations, and :func:`migrate`.
 
 Published migrations are never edited; a change is a new migration at the end, applied
 by :func:`~actors.stores.postgres.migrate_postgres` (and when the store opens).
@@ -6,13 +6,23 @@ by :func:`~actors.stores.postgres.migrate_postgres` (and when the store opens).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from actors.config.urls import redact
 from actors.domain.jobs import JobStatus
+from actors.errors import StoreUnavailable
+from actors.stores._postgres_connection import integer, quote_identifier
 from actors.stores._postgres_search import SEARCH_INDEXES_SQL
 from actors.stores._postgres_submissions import LEDGER_MIGRATION_SQL
 
-__all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "MIGRATION_LOCK", "Migration"]
+if TYPE_CHECKING:
+    from actors.stores._postgres_connection import Connection
+
+__all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "MIGRATION_LOCK", "Migration", "migrate"]
+
+log = logging.getLogger("actors.stores.postgres")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +150,51 @@ MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
 # Taken before anything else while migrating, so two processes starting at once migrate
 # one after the other; the key is derived in SQL from the schema's name.
 MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+
+async def migrate(conn: Connection, schema: str, url: str) -> list[int]:
+    """Create ``schema`` if needed and apply the pending migrations, in one transaction.
+
+    Returns:
+        The versions applied now (empty when the schema was up to date).
+
+    Raises:
+        StoreUnavailable: the schema is newer than this version of the code knows.
+    """
+    schema_sql = quote_identifier(schema)
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute(MIGRATION_LOCK, f"task-observatory/migrations/{schema}")
+        # CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema
+        # exists, so a role that may only use an existing schema checks first.
+        if not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema
+        ):
+            await conn.execute(f"CREATE SCHEMA {schema_sql}")
+        await conn.execute(f"SET LOCAL search_path TO {schema_sql}")
+        await conn.execute(MIGRATIONS_TABLE)
+        done = {
+            integer(row[0]) for row in await conn.fetch("SELECT version FROM schema_migrations")
+        }
+        known = MIGRATIONS[-1].version
+        if done and max(done) > known:
+            raise StoreUnavailable(
+                f"The PostgreSQL job store at {redact(url)!r} (schema {schema!r}) has schema "
+                f"version {max(done)}, newer than the {known} this version knows; upgrade "
+                "the observatory or use another schema."
+            )
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            applied.append(migration.version)
+    for version in applied:
+        log.info(
+            "store.migrated store=jobs version=%d schema=%s url=%s", version, schema, redact(url)
+        )
+    return applied

@@ -12,6 +12,33 @@ nor in that snapshot; those few ids are read again by a second statement.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+
+from actors.domain.submissions import (
+    IdempotencyRecord,
+    StoredSubmission,
+    claim_outcome,
+    key_outcome,
+    later,
+)
+from actors.stores._ledger import check_unique
+from actors.stores._postgres_connection import PostgresCalls, integer, optional_text, text
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from actors.domain.submissions import (
+        IdempotencyAnswer,
+        IdempotencyClaim,
+        KeyOutcome,
+        Submission,
+        SubmissionClaim,
+    )
+    from actors.stores._postgres_connection import Connection, Progress, Row
+
 from actors.domain.submissions import IDEMPOTENCY_STALE_S
 
 __all__ = [
@@ -23,9 +50,12 @@ __all__ = [
     "SETTLE_KEYS",
     "SETTLE_SUBMISSIONS",
     "STALE_S",
+    "PostgresLedger",
 ]
 
 STALE_S = IDEMPOTENCY_STALE_S
+_PRUNE_LIMIT = 100
+"""Expired idempotency keys deleted per claim call, at most (an index finds them)."""
 
 LEDGER_MIGRATION_SQL = """
 CREATE TABLE submissions (
@@ -138,3 +168,152 @@ FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[])
     AS a (key, fingerprint, status, body)
 WHERE k.key = a.key AND k.fingerprint = a.fingerprint AND k.status IS NULL
 """
+
+
+class PostgresLedger(PostgresCalls):
+    """The job store's ledger methods (see :class:`~actors.stores.JobStore`)."""
+
+    async def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
+        """Claim job ids for submissions, in one statement; see :class:`JobStore`.
+
+        Raises:
+            ValueError: a job id appears twice.
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not submissions:
+            await anyio.lowlevel.checkpoint()
+            return []
+        check_unique([s.job_id for s in submissions], "job id")
+
+        async def claim(conn: Connection, progress: Progress) -> list[SubmissionClaim]:
+            progress.wrote = True
+            rows = await conn.fetch(
+                CLAIM_SUBMISSIONS,
+                [s.job_id for s in submissions],
+                [s.fingerprint for s in submissions],
+                [s.event_id for s in submissions],
+                [s.submitted_at for s in submissions],
+            )
+            inserted = {text(row[0]) for row in rows if row[1]}
+            stored = {
+                text(row[0]): StoredSubmission(text(row[2]), text(row[3]), bool(row[4]))
+                for row in rows
+                if not row[1] and row[2] is not None
+            }
+            raced = [s.job_id for s in submissions if s.job_id not in inserted | stored.keys()]
+            if raced:
+                # Committed by another gateway while the claim ran: read them now.
+                for row in await conn.fetch(READ_SUBMISSIONS, raced):
+                    stored[text(row[0])] = StoredSubmission(
+                        text(row[1]), text(row[2]), bool(row[3])
+                    )
+            return [
+                claim_outcome(s, inserted=s.job_id in inserted, stored=stored.get(s.job_id))
+                for s in submissions
+            ]
+
+        return await self._call("claim submissions", claim)
+
+    async def settle_submissions(
+        self, confirmed: Sequence[Submission], released: Sequence[Submission]
+    ) -> None:
+        """Confirm and release claims, in one statement; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not confirmed and not released:
+            await anyio.lowlevel.checkpoint()
+            return
+        await self._call(
+            "settle submissions",
+            lambda conn, _: conn.execute(
+                SETTLE_SUBMISSIONS,
+                [s.job_id for s in confirmed],
+                [s.fingerprint for s in confirmed],
+                [s.event_id for s in confirmed],
+                [s.submitted_at for s in confirmed],
+                [s.job_id for s in released],
+                [s.event_id for s in released],
+            ),
+        )
+
+    async def claim_idempotency_keys(
+        self, claims: Sequence[IdempotencyClaim], *, now: str
+    ) -> list[tuple[KeyOutcome, IdempotencyRecord | None]]:
+        """Claim idempotency keys, in one statement; see :class:`JobStore`.
+
+        Raises:
+            ValueError: a key appears twice.
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not claims:
+            await anyio.lowlevel.checkpoint()
+            return []
+        check_unique([c.key for c in claims], "idempotency key")
+
+        def record(row: Row, at: int) -> IdempotencyRecord:
+            status = row[at + 3]
+            return IdempotencyRecord(
+                text(row[at]),
+                text(row[at + 1]),
+                text(row[at + 2]),
+                None if status is None else integer(status),
+                optional_text(row[at + 4]),
+            )
+
+        async def claim(
+            conn: Connection, progress: Progress
+        ) -> list[tuple[KeyOutcome, IdempotencyRecord | None]]:
+            progress.wrote = True
+            rows = await conn.fetch(
+                CLAIM_KEYS,
+                [c.key for c in claims],
+                [c.fingerprint for c in claims],
+                [c.claimed_at for c in claims],
+                [c.expires_at for c in claims],
+                now,
+                later(now, -STALE_S),
+                _PRUNE_LIMIT,
+            )
+            taken = {text(row[0]) for row in rows if row[1]}
+            stored = {
+                text(row[0]): record(row, 2) for row in rows if not row[1] and row[2] is not None
+            }
+            raced = [c.key for c in claims if c.key not in taken | stored.keys()]
+            if raced:
+                for row in await conn.fetch(READ_KEYS, raced):
+                    stored[text(row[0])] = record(row, 1)
+            return [
+                (
+                    key_outcome(c, inserted=c.key in taken, stored=stored.get(c.key)),
+                    stored.get(c.key),
+                )
+                for c in claims
+            ]
+
+        return await self._call("claim idempotency keys", claim)
+
+    async def settle_idempotency_keys(self, answers: Sequence[IdempotencyAnswer]) -> None:
+        """Keep or release idempotency keys' answers, in one statement; see :class:`JobStore`.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not answers:
+            await anyio.lowlevel.checkpoint()
+            return
+        kept = [a for a in answers if a.status is not None]
+        released = [a for a in answers if a.status is None]
+        await self._call(
+            "keep idempotency keys' answers",
+            lambda conn, _: conn.execute(
+                SETTLE_KEYS,
+                [a.key for a in kept],
+                [a.fingerprint for a in kept],
+                [a.status for a in kept],
+                [a.body for a in kept],
+                [a.key for a in released],
+                [a.fingerprint for a in released],
+            ),
+        )

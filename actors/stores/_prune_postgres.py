@@ -11,9 +11,27 @@ terminal (waiting or stuck), few in a healthy system.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+
+from actors.errors import StoreUnavailable
+from actors.stores._postgres_connection import (
+    ASYNCPG_ERRORS,
+    CLOSE_TIMEOUT_S,
+    PostgresCalls,
+    reason,
+    text,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
 from actors.domain.jobs import TERMINAL_STATUSES
 
-__all__ = ["PRUNABLE_JOBS", "PRUNE_LOCK", "PRUNE_UNLOCK", "REMOVE_JOBS"]
+__all__ = ["PRUNABLE_JOBS", "PRUNE_LOCK", "PRUNE_UNLOCK", "REMOVE_JOBS", "PostgresPruning"]
 
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 
@@ -36,3 +54,69 @@ PRUNE_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('observatory-prune:' 
 
 PRUNE_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('observatory-prune:' || $1, 0))"
 """Release it (the session's end releases it too)."""
+
+
+class PostgresPruning(PostgresCalls):
+    """The job store's retention methods (see :class:`~actors.stores.JobStore`)."""
+
+    async def prunable_jobs(
+        self, *, finished_before: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Terminal jobs finished before the cutoff; see :class:`~actors.stores.JobStore`.
+
+        Raises:
+            ValueError: ``limit`` is negative.
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, not {limit}.")
+        after_created, after_id = after if after is not None else ("", "")
+        rows = await self._call(
+            "list prunable jobs",
+            lambda conn, _: conn.fetch(
+                PRUNABLE_JOBS, finished_before, after_created, after_id, limit
+            ),
+        )
+        return [(text(row[0]), text(row[1])) for row in rows]
+
+    async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
+        """Delete jobs still terminal and finished before the cutoff (one statement).
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        if not job_ids:
+            await anyio.lowlevel.checkpoint()
+            return 0
+        status = await self._call(
+            "remove pruned jobs",
+            lambda conn, _: conn.execute(REMOVE_JOBS, list(job_ids), finished_before),
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    @asynccontextmanager
+    async def prune_lock(self) -> AsyncIterator[bool]:
+        """Hold this schema's pruner lock (a session-level PostgreSQL advisory lock).
+
+        Yields whether it was taken: ``False`` when another pruner holds it. The lock is
+        held by one pooled connection for the whole block and released at its end (or
+        when the connection dies, so a crashed pruner never keeps it).
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        try:
+            async with self._pool.acquire() as conn:
+                taken = bool(await conn.fetchval(PRUNE_LOCK, self._schema))
+                try:
+                    yield taken
+                finally:
+                    if taken:
+                        with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+                            await conn.fetchval(PRUNE_UNLOCK, self._schema)
+        except ASYNCPG_ERRORS as exc:
+            raise StoreUnavailable(
+                f"The PostgreSQL job store at {self._url!r} (schema {self._schema!r}) "
+                f"could not take the pruner lock: {reason(exc)}. Check that PostgreSQL is "
+                "running and reachable; the call can be retried."
+            ) from exc
