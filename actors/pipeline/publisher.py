@@ -2,7 +2,8 @@
 
 Every service that emits messages sends :class:`PublishRequest`s to its publisher. The
 publisher takes whatever its mailbox holds (up to ``max_batch`` requests), publishes them
-per queue with one confirm window, and only after the broker confirmed them all:
+per queue with one confirm window (the messages of *packable* requests packed together,
+several envelopes per broker message), and only after the broker confirmed them all:
 acknowledges the deliveries the requests settle, and wakes the requesters waiting on
 ``done``.
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 from actors.errors import BrokerUnavailable
 from actors.kernel import Actor
 from actors.pipeline.outage import retry_while_unavailable
+from actors.pipeline.packing import pack_envelopes
 from actors.pipeline.settlement import Settlement, settle
 
 if TYPE_CHECKING:
@@ -49,6 +51,11 @@ class PublishRequest:
     """Why the publish failed, when ``done`` is set and it did."""
     delay_s: float = 0.0
     """Above 0: the messages reach ``queue`` only after this long (a retry's backoff)."""
+    packable: bool = False
+    """Each message is one JSON envelope its consumer admits: the publisher may pack it
+    with the packable messages of other requests to the same queue into one broker message
+    (:func:`~actors.pipeline.packing.pack_envelopes`). Never set for anything else (an
+    array already, a probe's malformed body)."""
 
 
 class Publisher(Actor[PublishRequest]):
@@ -92,8 +99,17 @@ class Publisher(Actor[PublishRequest]):
         # In request order: a request's settlements are acked only after every request
         # before it in the batch was confirmed too (a retry before the events that settle).
         by_queue: dict[tuple[str, float], list[OutgoingMessage]] = {}
+        packable: dict[tuple[str, float], list[OutgoingMessage]] = {}
         for request in messages:
-            by_queue.setdefault((request.queue, request.delay_s), []).extend(request.messages)
+            key = (request.queue, request.delay_s)
+            if request.packable:
+                packable.setdefault(key, []).extend(request.messages)
+            else:
+                by_queue.setdefault(key, []).extend(request.messages)
+        # Requests arriving together (the gateway's single submissions) share messages:
+        # the broker's and the consumer's per-message costs are paid once per pack.
+        for key, single in packable.items():
+            by_queue.setdefault(key, []).extend(pack_envelopes(single))
         try:
             for (queue, delay_s), outgoing in by_queue.items():
                 await self._publish(queue, delay_s, outgoing)

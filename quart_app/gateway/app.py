@@ -271,16 +271,22 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         return envelope, envelope.to_message()
 
     async def publish(
-        messages: list[OutgoingMessage], *, jobs: bool = True, queue: str = JOBS_CREATED
+        messages: list[OutgoingMessage],
+        *,
+        jobs: bool = True,
+        queue: str = JOBS_CREATED,
+        packable: bool = False,
     ) -> str | None:
         """Publish to ``queue`` and wait for the broker's confirm; the reason when it did
         not confirm.
 
         ``jobs``: the messages are accepted jobs (counted); a probe or an audit event is not.
+        ``packable``: each message is one envelope, which the publisher may pack with
+        other requests' (:attr:`PublishRequest.packable`).
         """
         if not deps.ready():
             return "the broker is not reachable right now"
-        request_ = PublishRequest(queue, messages, done=anyio.Event())
+        request_ = PublishRequest(queue, messages, done=anyio.Event(), packable=packable)
         started = time.perf_counter()
         with anyio.move_on_after(settings.publish_timeout_s) as scope:
             try:
@@ -372,7 +378,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             log.info("job.resubmitted event_id=%s", claim.event_id)  # jobId: bound above
             return accepted
         envelope = republished(envelope, claim)
-        failure = await publish([envelope.to_message()])
+        failure = await publish([envelope.to_message()], packable=True)
         if failure is not None:
             await desk.release([claim])
             log.warning("job.publish_failed reason=%s", failure)  # jobId: bound above

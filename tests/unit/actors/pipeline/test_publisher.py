@@ -1,8 +1,10 @@
 """The publisher shares one confirm round among the requests that arrive together: the
-gateway's concurrent ``POST /jobs`` requests cost one pipelined publish, not one each."""
+gateway's concurrent ``POST /jobs`` requests cost one pipelined publish, not one each,
+and their envelopes share broker messages (packed)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING
 
@@ -62,3 +64,52 @@ async def test_requests_arriving_while_a_confirm_is_awaited_share_the_next_one()
         [each.messages[0].message_id for each in waiting],
     ]
     assert all(each.error is None for each in [first, *waiting])
+
+
+class RecordingBroker:
+    """Keeps every message published, per queue."""
+
+    def __init__(self) -> None:
+        self.published: dict[str, list[OutgoingMessage]] = {}
+
+    async def publish_batch(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+        self.published.setdefault(queue, []).extend(messages)
+
+
+async def test_packable_requests_arriving_together_share_broker_messages() -> None:
+    broker = RecordingBroker()
+    publisher = Publisher(broker, retry=False, mailbox_size=64, max_batch=64)  # type: ignore[arg-type]
+
+    def envelope(n: int) -> OutgoingMessage:
+        return OutgoingMessage(body=json.dumps({"n": n}).encode(), message_id=f"event-{n}")
+
+    singles = [
+        PublishRequest("jobs.created", [envelope(n)], done=anyio.Event(), packable=True)
+        for n in range(5)
+    ]
+    # Not packable: a probe's malformed body, and a message to another queue.
+    probe = PublishRequest(
+        "jobs.created",
+        [OutgoingMessage(body=b"not json", message_id="probe")],
+        done=anyio.Event(),
+    )
+    elsewhere = PublishRequest("jobs.completed", [envelope(9)], done=anyio.Event(), packable=True)
+    async with anyio.create_task_group() as tg:
+        await tg.start(publisher.run)
+        # All in the mailbox at once, as concurrent requests are when the publisher wakes.
+        for each in [*singles[:2], probe, *singles[2:], elsewhere]:
+            publisher.send_nowait(each)
+        with anyio.fail_after(5):
+            for each in [*singles, probe, elsewhere]:
+                assert each.done is not None
+                await each.done.wait()
+        publisher.request_stop()
+
+    created = broker.published["jobs.created"]
+    # The probe as it was; the five envelopes in one array, in the order they came.
+    assert [m.body for m in created] == [
+        b"not json",
+        b'[{"n": 0},{"n": 1},{"n": 2},{"n": 3},{"n": 4}]',
+    ]
+    assert [m.message_id for m in broker.published["jobs.completed"]] == ["event-9"]
+    assert all(each.error is None for each in [*singles, probe, elsewhere])
