@@ -387,6 +387,8 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
     if (entries.some((entry) => entry.isIntersecting) && !$("search-page").hidden) loadMore();
   }).observe($("search-foot"));
   window.addEventListener("hashchange", route);
+  // A new token may bring another role: ask again once app.js has kept it.
+  $("token-form").addEventListener("submit", () => setTimeout(() => !$("search-page").hidden && checkAbility(), 0));
 
   return {
     route,

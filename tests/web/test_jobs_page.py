@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from playwright.sync_api import Page
 
@@ -252,3 +253,39 @@ def test_the_workers_panel_shows_the_processor_and_follows_it_live(
     _wait_for(lambda: int(samples.get_attribute("data-samples") or 0) >= 3, "three samples")
     assert watched_page.console_errors == []
     assert watched_page.outside_requests() == []
+
+
+def test_bulk_buttons_are_off_for_a_viewer_token_and_say_why(
+    watched_page: WatchedPage, tmp_path: Path
+) -> None:
+    from tests.e2e.conftest import start_observatory
+
+    viewer, submitter = "viewer-" + uuid.uuid4().hex, "submitter-" + uuid.uuid4().hex
+    obs = start_observatory(
+        tmp_path / "data",
+        env={"OBSERVATORY_API_TOKENS": f"viewer:{viewer},submitter:{submitter}"},
+    )
+    try:
+        page = watched_page.page
+        page.goto(f"{obs.read_model}/#jobs")
+        expect(page.locator("#token-modal")).to_be_visible(timeout=15_000)
+        page.fill("#token-input", viewer)
+        page.click("#token-submit")
+        expect(page.locator("#search-page")).to_be_visible(timeout=15_000)
+        for button in ("#bulk-cancel", "#bulk-retry", "#bulk-requeue"):
+            expect(page.locator(button)).to_be_disabled()
+        expect(page.locator("#bulk-why")).to_contain_text("A viewer token may only read")
+        # A submitter token (the key button) switches them on; the search needs no role.
+        page.click("#token-open")
+        page.fill("#token-input", submitter)
+        page.click("#token-submit")
+        expect(page.locator("#bulk-retry")).to_be_enabled()
+        expect(page.locator("#bulk-requeue")).to_be_enabled()
+        expect(page.locator("#bulk-why")).to_have_text("")
+        expect(page.locator("#search-foot")).to_have_text("No job matches this filter.")
+        # The only refusals the browser logged are the 401s before a token was given.
+        assert [e for e in watched_page.console_errors if "401" not in e] == []
+    finally:
+        obs.stop()
+        if obs.process.stdout is not None:
+            obs.process.stdout.close()
