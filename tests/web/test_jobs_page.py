@@ -59,9 +59,10 @@ def _open_jobs_page(page: Page, obs: RunningObservatory, query: str = "") -> Non
 
 
 def _row_ids(page: Page) -> list[str]:
-    return page.locator("#search-table tbody tr").evaluate_all(
+    ids = page.locator("#search-table tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.jobId)"
     )
+    return [str(job_id) for job_id in ids]
 
 
 def test_search_filters_narrow_the_table_and_stay_in_the_address(
@@ -164,7 +165,11 @@ def test_bulk_retry_confirms_with_the_count_then_retries_the_failed_jobs(
     observatory: Callable[..., RunningObservatory], watched_page: WatchedPage
 ) -> None:
     obs = observatory()
-    again = {"type": "fail", "payload": {"succeedFromRound": 2}, "metadata": ONCE}
+    again: dict[str, object] = {
+        "type": "fail",
+        "payload": {"succeedFromRound": 2},
+        "metadata": ONCE,
+    }
     batch = {"X-Correlation-Id": f"batch-{uuid.uuid4()}"}
     failing = [_submit(obs, again, **batch) for _ in range(3)]
     other = _submit(obs, {"type": "fail", "metadata": ONCE})
