@@ -199,13 +199,14 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
   function route() {
     const filter = filterFromHash();
     const onJobs = filter !== null;
+    const arriving = onJobs && $("search-page").hidden;
     $("search-page").hidden = !onJobs;
     $("dashboard-page").hidden = onJobs;
     for (const link of document.querySelectorAll(".nav a")) link.classList.toggle("active", link.dataset.page === (onJobs ? "jobs" : "dashboard"));
     if (!onJobs) return;
     page.filter = filter;
     showFilter();
-    checkAbility();
+    if (arriving) checkAbility();
     restart();
   }
 
