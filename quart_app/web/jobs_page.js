@@ -50,6 +50,8 @@ function isoOf(local) {
   return Number.isNaN(at.getTime()) ? "" : at.toISOString();
 }
 
+const plural = (n, noun) => `${fmtInt(n)} ${noun}${n === 1 ? "" : "s"}`;
+
 function describeFilter(filter) {
   const parts = [];
   if (filter.status.length) parts.push(`status ${filter.status.join(" or ")}`);
@@ -218,29 +220,32 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       path: "/jobs/cancel",
       verb: "cancel",
       noun: "waiting jobs (PENDING or VALIDATED)",
+      one: "waiting job (PENDING or VALIDATED)",
       body(filter) {
         const status = filter.status.length ? filter.status.filter((s) => WAITING.includes(s)) : WAITING;
         if (!status.length) return { why: "The status filter names no waiting status (PENDING, VALIDATED)." };
         return { body: { ...jobFilter(filter), status } };
       },
-      done: (answer) => `Cancel requested for ${fmtInt(answer.actedOn)} jobs${answer.skipped ? ` (${fmtInt(answer.skipped)} had moved on)` : ""}.`,
+      done: (answer) => `Cancel requested for ${plural(answer.actedOn, "job")}${answer.skipped ? ` (${fmtInt(answer.skipped)} had moved on)` : ""}.`,
     },
     retry: {
       button: "bulk-retry",
       path: "/jobs/retry",
       verb: "retry",
       noun: "failed jobs",
+      one: "failed job",
       body(filter) {
         if (filter.status.length && !filter.status.includes("FAILED")) return { why: "The status filter leaves out FAILED." };
         return { body: { ...jobFilter(filter), status: "FAILED" } };
       },
-      done: (answer) => `Retried ${fmtInt(answer.actedOn)} jobs${answer.skipped ? ` (${fmtInt(answer.skipped)} skipped: at their last round)` : ""}.`,
+      done: (answer) => `Retried ${plural(answer.actedOn, "job")}${answer.skipped ? ` (${fmtInt(answer.skipped)} skipped: at their last round)` : ""}.`,
     },
     requeue: {
       button: "bulk-requeue",
       path: "/dead-letters/requeue",
       verb: "requeue",
       noun: "dead letters",
+      one: "dead letter",
       note: "Dead letters are messages that never became jobs: they have no status, type or correlation id, so only the time range (when dead-lettered) and the error text (in the reason) apply.",
       body(filter) {
         const body = {};
@@ -249,7 +254,11 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
         if (filter.error) body.reason = filter.error;
         return { body };
       },
-      done: (answer) => `Requeued ${fmtInt(answer.requeued)} dead letters${answer.refused ? `; ${fmtInt(answer.refused)} refused` : ""}.`,
+      done(answer) {
+        const refused = (answer.results || []).filter((r) => r.status !== 202);
+        const why = refused.length ? ` (first: ${refused[0].error})` : "";
+        return `Requeued ${plural(answer.requeued, "dead letter")}${answer.refused ? `; ${fmtInt(answer.refused)} refused${why}` : ""}.`;
+      },
     },
   };
 
@@ -335,7 +344,8 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       return;
     }
     const more = count.more ? ` (more match: only the first ${fmtInt(count.matched)} are taken)` : "";
-    $("bulk-question").textContent = `This will ${action.verb} ${fmtInt(count.matched)} ${action.noun}${more}.`;
+    const noun = count.matched === 1 ? action.one : action.noun;
+    $("bulk-question").textContent = `This will ${action.verb} ${fmtInt(count.matched)} ${noun}${more}.`;
     $("bulk-confirm").textContent = `${action.verb[0].toUpperCase()}${action.verb.slice(1)} ${fmtInt(count.matched)}`;
     $("bulk-confirm").disabled = false;
     $("bulk-confirm").focus();

@@ -254,6 +254,8 @@ def test_the_workers_panel_shows_the_processor_and_follows_it_live(
     queue = page.locator("#queues-table tr[data-queue='jobs.created']")
     expect(queue).to_have_count(1)
     expect(queue.locator("[data-field=consumers]")).not_to_have_text("0")
+    # Those came over the stream: the page never asked GET /workers or GET /queues.
+    assert [u for u in watched_page.requests if u.endswith(("/workers", "/queues"))] == []
     samples = queue.locator("svg.spark")
     _wait_for(lambda: int(samples.get_attribute("data-samples") or 0) >= 3, "three samples")
     assert watched_page.console_errors == []
@@ -294,3 +296,28 @@ def test_bulk_buttons_are_off_for_a_viewer_token_and_say_why(
         obs.stop()
         if obs.process.stdout is not None:
             obs.process.stdout.close()
+
+
+def test_requeue_dead_letters_counts_them_first_and_reports_what_the_gateway_did(
+    observatory: Callable[..., RunningObservatory], watched_page: WatchedPage
+) -> None:
+    obs = observatory()
+    # A probe is a deliberately malformed message: it becomes a dead letter, and a requeue
+    # refuses it (there is no job in it), which the answer says.
+    assert httpx.post(f"{obs.gateway}/probes/dead-letter").status_code == 202
+    _wait_for(
+        lambda: len(httpx.get(f"{obs.read_model}/dead-letters").json()) == 1, "the dead letter"
+    )
+    page = watched_page.page
+    _open_jobs_page(page, obs, "?type=echo")
+    page.locator("#bulk-requeue").click()
+    dialog = page.locator("#bulk-modal")
+    expect(dialog.locator("#bulk-note")).to_contain_text("only the time range")
+    expect(dialog.locator("#bulk-question")).to_have_text("This will requeue 1 dead letter.")
+    dialog.locator("#bulk-confirm").click()
+    expect(dialog.locator("#bulk-answer")).to_contain_text("Requeued 0 dead letters; 1 refused")
+    # Refused, so it is kept: the API still lists it.
+    assert len(httpx.get(f"{obs.read_model}/dead-letters").json()) == 1
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert watched_page.console_errors == []
