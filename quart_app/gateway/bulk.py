@@ -13,6 +13,9 @@ everything at once), acts on every job it reads, and answers::
 ``skipped`` were not (they changed meanwhile, or ran the most rounds a job may);
 ``more`` says further jobs match past ``limit``; ``filter`` is the filter as understood.
 A filter matching nothing answers 200 with zeros; an unknown field answers 400 naming it.
+With ``"dryRun": true`` nothing is done: the answer counts the jobs the action would read
+(``matched``, ``more``) with ``actedOn`` and ``skipped`` 0 and ``"dryRun": true``, which
+is how the dashboard says how many jobs a bulk action takes before it is confirmed.
 
 * **cancel** acts on jobs still *waiting or running*: ``PENDING``, ``VALIDATED``
   (waiting for their first or next attempt) and ``EXECUTING`` (:data:`CANCELLABLE`), as
@@ -96,6 +99,13 @@ class BulkFilter:
     limit: int
     echo: dict[str, object]
     """The filter as understood (normalized), for the answer and the logs."""
+    dry_run: bool = False
+    """Only count what the action would read; act on nothing."""
+
+
+async def _count_only(records: list[JobRecord]) -> int:
+    """A dry run's action: nothing is done."""
+    return 0
 
 
 def _strings(document: dict[str, object], name: str, issues: list[ValidationIssue]) -> list[str]:
@@ -230,6 +240,7 @@ _RESULT: dict[str, object] = {
             "the audit trail (`GET /events?jobId=<id>` on the read model), or null when the "
             "broker did not confirm it (the action still happened).",
         },
+        "dryRun": {"type": "boolean", "description": "Present (true) on a dry run only."},
     },
 }
 
@@ -258,8 +269,24 @@ def _filter_body(statuses: list[str], status_help: str) -> dict[str, object]:
             "error": {**text, "description": "The last error contains this text."},
             "q": {**text, "description": "The id starts with, or the payload contains, this."},
             "limit": {"type": "integer", "minimum": 1, "maximum": MAX_BULK},
+            "dryRun": {
+                "type": "boolean",
+                "default": False,
+                "description": "Do nothing; answer how many jobs match (`matched`, `more`).",
+            },
         },
     }
+
+
+async def _dry_run(
+    jobs: JobStore, bulk: BulkFilter, *, requeued: bool = False
+) -> tuple[Response, int]:
+    """The answer of a dry run: how many jobs match, nothing done."""
+    matched, _, more = await walk(jobs, bulk, _count_only)
+    body: dict[str, object] = {"matched": matched, "actedOn": 0, "skipped": 0, "more": more}
+    if requeued:
+        body["requeued"] = 0
+    return jsonify({**body, "filter": bulk.echo, "dryRun": True}), 200
 
 
 def _body_problem(action: str, issues: list[ValidationIssue]) -> tuple[Response, int]:
@@ -292,9 +319,17 @@ def install_bulk_routes(
             if isinstance(read, tuple):
                 return read
             document = read
+        dry_run = False
+        if isinstance(document, dict) and "dryRun" in document:
+            document = dict(document)
+            dry_run = document.pop("dryRun")
+            if not isinstance(dry_run, bool):
+                problem = ValidationIssue("/dryRun", "Expected true or false.")
+                return _body_problem(action, [problem])
         parsed = parse_bulk_filter(document, allowed=allowed, extra=extra)
         if isinstance(parsed, list):
             return _body_problem(action, parsed)
+        parsed = dataclasses.replace(parsed, dry_run=dry_run)
         if jobs is None:
             return json_error(
                 503, f"This gateway has no job store configured, so it cannot {action} jobs."
@@ -319,7 +354,8 @@ def install_bulk_routes(
             "it FAILED (cancelled). `status` may name only those three (all of them "
             f"without it). Pages through the store, at most `limit` (≤ {MAX_BULK}) jobs; "
             "`more` says further jobs match. A job still queued (not yet taken by a "
-            "processor) is not in the store yet, so no filter reaches it."
+            "processor) is not in the store yet, so no filter reaches it. `dryRun: true` "
+            "cancels nothing and answers how many jobs match."
         ),
         tags=["jobs"],
         request_body=json_body(
@@ -335,6 +371,8 @@ def install_bulk_routes(
         if isinstance(bulk, tuple):
             return bulk
         assert jobs is not None
+        if bulk.dry_run:
+            return await _dry_run(jobs, bulk)
         who = client_key(getattr(g, "token", None), request.remote_addr)
 
         async def cancel(records: list[JobRecord]) -> int:
@@ -369,7 +407,8 @@ def install_bulk_routes(
             f"publishes a page at a time, at most `limit` (≤ {MAX_BULK}) jobs; `more` says "
             "further jobs match (they leave FAILED when a processor starts their round; "
             "until then asking again publishes the same rounds, run once). `requeued` is "
-            "`actedOn`, for older clients."
+            "`actedOn`, for older clients. `dryRun: true` retries nothing and answers how "
+            "many jobs match."
         ),
         tags=["jobs"],
         request_body=json_body(_filter_body(["FAILED"], "FAILED (the default)."), required=False),
@@ -393,6 +432,8 @@ def install_bulk_routes(
         if isinstance(bulk, tuple):
             return bulk
         assert jobs is not None
+        if bulk.dry_run:
+            return await _dry_run(jobs, bulk, requeued=True)
         by, at = requester(), utc_now()
         published = 0
 

@@ -307,7 +307,8 @@ def install_dead_letter_routes(
             "`occurredAfter` inclusive and `occurredBefore` exclusive, RFC 3339) among the "
             f"newest {MAX_REQUEUE_ALL} kept (`more`: older ones were not looked at); no "
             "body: all of the newest. `matched`, `actedOn` (requeued) and `skipped` "
-            "(refused) count them. Unknown fields are refused (400) naming them."
+            "(refused) count them. Unknown fields are refused (400) naming them. "
+            "`dryRun: true` requeues nothing: `matched` says how many would be tried."
         ),
         tags=["dead letters"],
         request_body=json_body(
@@ -320,6 +321,7 @@ def install_dead_letter_routes(
                     "reason": {"type": "string", "minLength": 1},
                     "occurredAfter": {"type": "string", "format": "date-time"},
                     "occurredBefore": {"type": "string", "format": "date-time"},
+                    "dryRun": {"type": "boolean", "default": False},
                 },
             },
             required=False,
@@ -338,6 +340,7 @@ def install_dead_letter_routes(
                         "skipped": {"type": "integer"},
                         "more": {"type": "boolean"},
                         "filter": {"type": "object"},
+                        "dryRun": {"type": "boolean"},
                         "results": {"type": "array", "items": {"type": "object"}},
                         "auditEventId": {
                             "type": ["string", "null"],
@@ -358,10 +361,17 @@ def install_dead_letter_routes(
     async def requeue_dead_letters() -> tuple[Response, int]:
         ids: list[str] | None = None
         chosen = DeadLetterFilter()
+        dry_run = False
         if await request.get_data(cache=True):
             document = await read_json(max_body_bytes, "the dead-letter ids")
             if isinstance(document, tuple):
                 return document
+            if isinstance(document, dict) and "dryRun" in document:
+                document = dict(document)
+                dry_run = document.pop("dryRun")
+                if not isinstance(dry_run, bool):
+                    issue = ValidationIssue("/dryRun", "Expected true or false.")
+                    return json_error(400, "'dryRun' is true or false.", [issue])
             parsed = DeadLetterFilter.parse(document)
             if isinstance(parsed, list):
                 unknown = [i.path[1:] for i in parsed if i.message.startswith("Unknown filter")]
@@ -385,6 +395,12 @@ def install_dead_letter_routes(
                 matching = [r for r in newest if chosen.matches(r)]
                 ids = [r.dead_letter_id for r in matching]
                 more = len(newest) == MAX_REQUEUE_ALL and await store().count() > len(newest)
+            if dry_run:
+                counts = {"matched": len(ids), "actedOn": 0, "skipped": 0}
+                return jsonify(
+                    {"requeued": 0, "refused": 0, "results": [], **counts, "more": more}
+                    | {"filter": chosen.to_json(), "dryRun": True}
+                ), 200
             results: list[dict[str, object]] = []
             for dead_letter_id in ids:
                 result, status, issues = await requeue_one(dead_letter_id, None)

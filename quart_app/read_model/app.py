@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from quart import Quart, Response, jsonify, request, send_from_directory
+from quart import Quart, Response, g, jsonify, request, send_from_directory
 
 from actors.domain.jobs import JobStatus
 from actors.errors import InvalidMessage, ValidationIssue
@@ -225,7 +225,10 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
             "Events `stats`, `throughput`, `jobs` (the 20 newest job summaries), `alerts`, "
             "`dead-letters` (`{count}`), each with the same JSON as its GET endpoint, sent at "
             "once on connect and then when they change; `events` carries new audit-trail "
-            "events, oldest first. A `: keep-alive` comment every 15 s. 503 with "
+            "events, oldest first. `workers` (the body of `GET /workers`) and `queues` "
+            "(the body of `GET /queues`, rates per second over the stream's own 3 s "
+            "period, null where the broker does not say) are sent every 3 s, the first "
+            "at once on connect. A `: keep-alive` comment every 15 s. 503 with "
             "`Retry-After` when the stream serves its maximum number of clients."
         ),
         tags=["read"],
@@ -302,6 +305,13 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
                         "gatewayUrl": {"type": "string"},
                         "version": {"type": "string"},
                         "jobTypes": {"type": "array", "items": {"type": "string"}},
+                        "role": {
+                            "description": "The role of the token presented (`viewer`, "
+                            "`submitter`); null when this service takes no tokens (every "
+                            "request is allowed). The dashboard disables what the role may "
+                            "not do.",
+                            "type": ["string", "null"],
+                        },
                     },
                 },
             )
@@ -313,6 +323,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
                 "gatewayUrl": deps.gateway_url(),
                 "version": settings.version,
                 "jobTypes": deps.job_types(),
+                "role": getattr(g, "role", None),
             }
         )
 

@@ -3,7 +3,9 @@
 One :class:`LiveFeed` actor reads the stores once a tick, whatever the number of
 clients, and hands each client's :class:`Subscription` only what changed since the
 last tick: stats, throughput, the newest jobs, alerts, new audit events and the
-dead-letter count. A client that cannot keep up (its queue is full) is dropped, so a
+dead-letter count; and, every :data:`PANELS_EVERY_S` seconds while anyone listens, the
+workers (as ``GET /workers``) and the queues (as ``GET /queues``, with rates over that
+period from a rate tracker of the feed's own). A client that cannot keep up (its queue is full) is dropped, so a
 slow or stuck client never holds the feed or the server; it reconnects and starts over
 from a fresh snapshot.
 
@@ -26,6 +28,8 @@ import anyio
 
 from actors.errors import DependencyUnavailable
 from actors.kernel.periodic import Periodic
+from quart_app.read_model.queues import RateTracker
+from quart_app.read_model.workers import workers_json
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,10 +38,13 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from actors.stores import Counters, DeadLetterStore, EventStore, JobStore
+    from actors.stores.workers import WorkerRegistry
     from quart_app.read_model.alerts import AlertBook
+    from quart_app.read_model.queues import QueueInspector
 
 __all__ = [
     "FEED_JOBS",
+    "PANELS_EVERY_S",
     "LiveFeed",
     "Subscription",
     "ThroughputHistory",
@@ -54,7 +61,9 @@ _SEEN_EVENTS = 1_000
 _CLIENT_QUEUE = 256
 """Messages a client may fall behind by before it is dropped."""
 HEARTBEAT_S = 15.0
-_READ_WHILE_LISTENED = ("jobs", "dead-letters")
+PANELS_EVERY_S = 3.0
+"""How often the ``workers`` and ``queues`` messages are read and sent (while listened)."""
+_READ_WHILE_LISTENED = ("jobs", "dead-letters", "workers", "queues")
 """Snapshot kinds read only while someone listens (the rest are kept fresh always)."""
 
 
@@ -196,7 +205,16 @@ class LiveFeed(Periodic):
         history: ThroughputHistory | None = None,
         wait_ready: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
+        workers: WorkerRegistry | None = None,
+        workers_keep_s: float = 3600.0,
+        queues: QueueInspector | None = None,
+        panels_every_s: float = PANELS_EVERY_S,
     ) -> None:
+        """``workers`` and ``queues``: what the ``workers`` and ``queues`` messages read
+        (each message is left out without its source); ``workers_keep_s``: how long a gone
+        worker stays listed, as ``GET /workers``; ``panels_every_s``: how often both are
+        read while anyone listens (each message differs from the last, since it carries
+        ages and rates, so it is sent each time)."""
         super().__init__("live-feed", interval_s=interval_s, wait_ready=wait_ready)
         self._jobs = jobs
         self._events = events
@@ -215,6 +233,14 @@ class LiveFeed(Periodic):
         """Clients that get the whole snapshot at the end of the next tick."""
         self._seen_events: deque[str] = deque(maxlen=_SEEN_EVENTS)
         self._events_baseline = False
+        self._workers = workers
+        self._workers_keep_s = workers_keep_s
+        self._queues = queues
+        self._queue_rates = RateTracker(clock=clock)
+        """The feed's own: ``GET /queues`` callers do not shorten its rate windows."""
+        self._panels_every_s = panels_every_s
+        self._panels_due = 0.0
+        """When (``clock``) the workers and queues are next read; 0: at the next tick."""
 
     @property
     def clients(self) -> int:
@@ -264,6 +290,7 @@ class LiveFeed(Periodic):
             # Nobody listens: what is not read meanwhile goes stale, and events meanwhile
             # are history (GET /events), not news.
             self._events_baseline = False
+            self._panels_due = 0.0
             for kind in _READ_WHILE_LISTENED:
                 self._latest.pop(kind, None)
         else:
@@ -272,6 +299,13 @@ class LiveFeed(Periodic):
                 ("events", self._new_events),
                 ("dead-letters", self._dead_letter_count),
             ]
+            now = self._clock()
+            if now >= self._panels_due:
+                self._panels_due = now + self._panels_every_s
+                if self._workers is not None:
+                    parts.append(("workers", self._worker_list))
+                if self._queues is not None:
+                    parts.append(("queues", self._queue_list))
         for name, part in parts:
             try:
                 await part()
@@ -317,6 +351,16 @@ class LiveFeed(Periodic):
 
     async def _dead_letter_count(self) -> None:
         self._publish("dead-letters", {"count": await self._dead_letters.count()})
+
+    async def _worker_list(self) -> None:
+        assert self._workers is not None
+        now = self._clock()
+        sightings = await self._workers.sightings(since=now - self._workers_keep_s)
+        self._publish("workers", workers_json(sightings, now))
+
+    async def _queue_list(self) -> None:
+        assert self._queues is not None
+        self._publish("queues", self._queue_rates.to_json(await self._queues.sample()))
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Tick until stopped, then end every client's stream."""

@@ -57,6 +57,7 @@ class ReadModelService(ServiceTree):
         self.alerts = AlertBook()
         """Alerts posted by Alertmanager (and, later, evaluated here)."""
         self.registry = registry if registry is not None else create_registry()
+        workers = workers if workers is not None else MemoryWorkerRegistry()
         self.feed = LiveFeed(
             jobs=jobs,
             events=events,
@@ -65,6 +66,9 @@ class ReadModelService(ServiceTree):
             alerts=self.alerts,
             interval_s=settings.live_interval_s,
             max_clients=settings.max_stream_clients,
+            workers=workers,
+            workers_keep_s=settings.workers_keep_s,
+            queues=queues,
         )
         self.waiters = JobWaiters(events)
         """The one watcher behind every ``GET /jobs/{id}?wait=``."""
@@ -84,7 +88,7 @@ class ReadModelService(ServiceTree):
                 feed=self.feed,
                 waiters=self.waiters,
                 gateway_url=gateway_url or (lambda: settings.gateway_url),
-                workers=workers if workers is not None else MemoryWorkerRegistry(),
+                workers=workers,
                 queues=queues,
             ),
         )

@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 
     from actors.stores.workers import WorkerRegistry, WorkerSighting
 
-__all__ = ["GONE_AFTER_BEATS", "WORKERS_SCHEMA", "install_workers_route", "worker_status"]
+__all__ = [
+    "GONE_AFTER_BEATS",
+    "WORKERS_SCHEMA",
+    "install_workers_route",
+    "worker_status",
+    "workers_json",
+]
 
 GONE_AFTER_BEATS = 3
 """A worker whose last beat is older than this many of its intervals is gone."""

@@ -1,9 +1,12 @@
 // Task Observatory dashboard. Plain ES module, no build step, no third-party code:
 // everything comes from this read model (same origin) and the gateway named by /config.
 
+import { ago, duration, fmtInt, h, jobDuration, shortId, statusPill, terminal } from "./dom.js";
+import { jobsPage } from "./jobs_page.js";
 import { followTopbar } from "./layout.js";
 import { retryUi } from "./retry.js";
 import { createTypeHints } from "./task_types.js";
+import { workerPanels } from "./workers_panel.js";
 
 export const LOGO = String.raw`
  _____         _       ___  _                              _
@@ -27,22 +30,6 @@ const RETRY_S = 5;
 const STATUSES = ["PENDING", "VALIDATED", "EXECUTING", "COMPLETED", "FAILED"];
 
 const $ = (id) => document.getElementById(id);
-
-/** An element with attributes and children; text is always set as text, never HTML. */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") el.className = value;
-    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
 
 class HttpError extends Error {
   constructor(status, body) {
@@ -129,39 +116,6 @@ function saveToken(event) {
   if (state.stream) state.stream.abort();
 }
 
-// ---------------------------------------------------------------- formatting
-
-const fmtInt = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "–");
-
-function ago(iso) {
-  if (!iso) return "–";
-  const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (seconds < 60) return `${Math.round(seconds)} s ago`;
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
-  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
-  return new Date(iso).toLocaleString();
-}
-
-function duration(fromIso, toIso) {
-  if (!fromIso || !toIso) return "–";
-  return formatMs(Date.parse(toIso) - Date.parse(fromIso));
-}
-
-// A job's duration is the read model's (durationMs: every attempt counted), not the
-// last attempt's startedAt to finishedAt, so the page, the API and the TUI agree.
-const jobDuration = (job) => (typeof job.durationMs === "number" ? formatMs(job.durationMs) : "–");
-
-function formatMs(ms) {
-  if (!Number.isFinite(ms) || ms < 0) return "–";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
-  return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
-}
-
-const shortId = (id) => (id ? String(id).slice(0, 8) : "–");
-const statusPill = (status) => h("span", { class: `status status-${status}` }, status);
-const terminal = (status) => status === "COMPLETED" || status === "FAILED";
-
 // ---------------------------------------------------------------- state
 
 const state = {
@@ -186,6 +140,8 @@ const state = {
 };
 
 const retry = retryUi({ h, postJSON, gatewayUrl, describe, openJob, state });
+const panels = workerPanels({ getJSON });
+const jobsView = jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, state });
 
 function gatewayUrl(path) {
   const base = (state.config && state.config.gatewayUrl) || "";
@@ -443,7 +399,7 @@ async function refreshAll() {
   renderThroughput();
   renderAlerts();
   renderEvents();
-  await Promise.all([loadJobs(), loadDeadLetters()]);
+  await Promise.all([loadJobs(), loadDeadLetters(), panels.refresh()]);
 }
 
 async function initialLoad() {
@@ -487,6 +443,7 @@ function connectStream() {
   const controller = new AbortController();
   state.stream = controller;
   const handlers = {
+    ...panels.handlers,
     stats: (stats) => {
       state.stats = stats;
       renderStats();
@@ -953,6 +910,7 @@ async function boot() {
   renderEvents();
   renderDeadLetters();
   splash.hide();
+  jobsView.route();
   followTopbar(document.querySelector(".topbar"));
   document.body.dataset.ready = "true";
   connectStream();

@@ -212,3 +212,48 @@ async def test_a_gateway_without_a_job_store_says_it_cannot_cancel_in_bulk(
     response = await client.post("/jobs/cancel", json={})
 
     assert response.status_code == 503
+
+
+async def test_a_dry_run_counts_the_matching_jobs_and_does_nothing(
+    gateway: GatewayService, jobs: SQLiteJobStore, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    failed = [await _job(jobs, JobStatus.EXECUTING, JobStatus.FAILED) for _ in range(3)]
+    waiting = [await _job(jobs, JobStatus.PENDING) for _ in range(2)]
+
+    retry = await client.post("/jobs/retry", json={"type": "resize", "dryRun": True})
+    cancel = await client.post("/jobs/cancel", json={"status": "PENDING", "dryRun": True})
+    capped = await client.post("/jobs/retry", json={"limit": 2, "dryRun": True})
+
+    assert await retry.get_json() == {
+        "matched": 3,
+        "actedOn": 0,
+        "skipped": 0,
+        "more": False,
+        "requeued": 0,
+        "filter": {"status": ["FAILED"], "type": ["resize"], "limit": 10_000},
+        "dryRun": True,
+    }
+    cancel_body = await cancel.get_json()
+    assert (cancel_body["matched"], cancel_body["actedOn"], cancel_body["dryRun"]) == (2, 0, True)
+    capped_body = await capped.get_json()
+    assert (capped_body["matched"], capped_body["more"]) == (2, True)
+    # Nothing was published nor kept: the jobs are as they were, and a dry run is no
+    # action of the audit trail.
+    assert await take_published(broker) == []
+    assert await take_audited(broker) == []
+    assert await jobs.cancel_requests([*failed, *waiting]) == {}
+    # The real thing afterwards acts on as many as the dry run counted.
+    done = await client.post("/jobs/retry", json={"type": "resize"})
+    assert (await done.get_json())["actedOn"] == 3
+    assert "dryRun" not in await done.get_json()
+    [event] = await take_audited(broker)
+    assert (event["payload"]["action"], event["payload"]["actedOn"]) == ("retry", 3)
+
+
+async def test_a_dry_run_flag_that_is_not_a_boolean_is_refused(gateway: GatewayService) -> None:
+    client = gateway.http.app.test_client()
+    response = await client.post("/jobs/cancel", json={"dryRun": "yes"})
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert body["details"] == [{"path": "/dryRun", "message": "Expected true or false."}]

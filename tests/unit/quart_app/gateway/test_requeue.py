@@ -306,3 +306,24 @@ async def test_requeue_by_filter_refuses_an_unknown_field_naming_it(setup: Setup
     assert [d["path"] for d in document["details"]] == ["/colour"]
     assert bad_time.status_code == 400
     assert [d["path"] for d in (await bad_time.get_json())["details"]] == ["/occurredBefore"]
+
+
+async def test_a_dry_run_requeue_counts_the_dead_letters_matching_and_keeps_them(
+    setup: Setup,
+) -> None:
+    kept = await setup.add(
+        dead_letter(envelope_body({"type": "echo"})),
+        dead_letter(envelope_body({"type": "echo"})),
+    )
+    response = await setup.client.post(
+        "/dead-letters/requeue", json={"reason": "no such reason", "dryRun": True}
+    )
+    everything = await setup.client.post("/dead-letters/requeue", json={"dryRun": True})
+
+    assert response.status_code == 200
+    assert (await response.get_json())["matched"] == 0
+    body = await everything.get_json()
+    assert (body["matched"], body["actedOn"], body["requeued"], body["dryRun"]) == (2, 0, 0, True)
+    assert body["results"] == []
+    assert await setup.published() == []
+    assert {r.dead_letter_id for r in await setup.store.recent(limit=10)} == set(kept)

@@ -300,6 +300,33 @@ async def test_config_names_the_gateway_the_service_was_given(tmp_path: Path) ->
         )
         config = await (await _client(service).get("/config")).get_json()
         assert config["gatewayUrl"] == "http://127.0.0.1:43210"
+        assert config["role"] is None  # no tokens: every request is allowed
+
+
+async def test_config_names_the_role_of_the_token_presented(tmp_path: Path) -> None:
+    viewer, submitter = "viewer-token-0123456789abcdef", "submitter-token-0123456789abcdef"
+    async with AsyncExitStack() as stack:
+        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "j.sqlite3"))
+        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "e.sqlite3"))
+        dead = await stack.enter_async_context(
+            open_sqlite_dead_letter_store(tmp_path / "d.sqlite3")
+        )
+        settings = Settings(
+            read_model_port=0, api_tokens={viewer: "viewer", submitter: "submitter"}
+        )
+        service = ReadModelService(
+            jobs, events, dead, MemoryCounters(), settings, handlers=DEFAULT_REGISTRY
+        )
+        client = _client(service)
+        roles = [
+            (
+                await (
+                    await client.get("/config", headers={"Authorization": f"Bearer {t}"})
+                ).get_json()
+            )["role"]
+            for t in (viewer, submitter)
+        ]
+    assert roles == ["viewer", "submitter"]
 
 
 async def test_types_describe_each_registered_type_with_its_schema_and_options(

@@ -14,13 +14,14 @@ from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, EventType, Producer
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.domain.stats import Stats
-from actors.errors import StoreUnavailable
+from actors.errors import BrokerUnavailable, StoreUnavailable
 from actors.stores.memory import MemoryCounters
 from actors.stores.sqlite import (
     open_sqlite_dead_letter_store,
     open_sqlite_event_store,
     open_sqlite_job_store,
 )
+from actors.stores.workers import MemoryWorkerRegistry
 from quart_app.read_model.alerts import AlertBook
 from quart_app.read_model.live import (
     LiveFeed,
@@ -29,6 +30,8 @@ from quart_app.read_model.live import (
     TooManyClients,
     sse_message,
 )
+from quart_app.read_model.queues import QueueSample
+from quart_app.read_model.workers import workers_json
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -333,3 +336,129 @@ def test_sse_messages_are_one_event_and_one_data_line() -> None:
     assert name == "stats"
     assert isinstance(data, dict)
     assert data["totalJobs"] == 0
+
+
+# -- workers and queues (issue 17, item 5) ---------------------------------------------
+
+
+class _Queues:
+    """An inspector whose samples the test sets."""
+
+    def __init__(self) -> None:
+        self.samples = [QueueSample("jobs.created", ready=4, consumers=1)]
+        self.away = False
+
+    async def sample(self) -> list[QueueSample]:
+        if self.away:
+            raise BrokerUnavailable("The broker is unavailable: connection refused.")
+        return list(self.samples)
+
+
+@pytest.fixture
+async def panels(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[LiveFeed, MemoryWorkerRegistry, _Queues, list[float]]]:
+    async with AsyncExitStack() as stack:
+        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "j.sqlite3"))
+        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "e.sqlite3"))
+        dead = await stack.enter_async_context(
+            open_sqlite_dead_letter_store(tmp_path / "d.sqlite3")
+        )
+        now = [1_800_000_000.0]
+        workers = MemoryWorkerRegistry()
+        queues = _Queues()
+        live = LiveFeed(
+            jobs=jobs,
+            events=events,
+            dead_letters=dead,
+            counters=MemoryCounters(),
+            alerts=AlertBook(),
+            clock=lambda: now[0],
+            workers=workers,
+            workers_keep_s=600.0,
+            queues=queues,
+            panels_every_s=3.0,
+        )
+        yield live, workers, queues, now
+        for subscription in list(live._subscribers):
+            subscription.close()
+
+
+async def test_workers_and_queues_are_sent_on_connect_then_every_few_seconds(
+    panels: tuple[LiveFeed, MemoryWorkerRegistry, _Queues, list[float]],
+) -> None:
+    live, workers, queues, now = panels
+    beat = {"service": "processor", "host": "box", "handlerTypes": ["echo"], "intervalS": 1.0}
+    await workers.beat("processor-box-1", {**beat, "done": 3, "failed": 1}, seen_at=now[0])
+    await workers.beat("processor-box-2", beat, seen_at=now[0] - 100)
+    client = live.subscribe()
+    await live.tick()
+    first = dict(drain(client))
+    assert first["workers"] == workers_json(await workers.sightings(since=now[0] - 600), now[0])
+    listed = first["workers"]
+    assert isinstance(listed, dict)
+    assert (listed["alive"], listed["gone"]) == (1, 1)
+    assert [(w["id"], w["status"], w["done"]) for w in listed["workers"][:1]] == [
+        ("processor-box-1", "alive", 3)
+    ]
+    assert first["queues"] == [
+        {
+            "name": "jobs.created",
+            "depth": 4,
+            "ready": 4,
+            "unacked": None,
+            "delayed": None,
+            "consumers": 1,
+            "publishPerS": None,
+            "deliverPerS": None,
+            "depthChangePerS": None,
+        }
+    ]
+    # Within the period: neither is read again.
+    now[0] += 1.0
+    queues.samples = [QueueSample("jobs.created", ready=10, consumers=2)]
+    await live.tick()
+    assert {"workers", "queues"}.isdisjoint(dict(drain(client)))
+    # Once the period is over: both, the queue with its rate over the period.
+    now[0] += 2.0
+    await live.tick()
+    later = dict(drain(client))
+    queue = later["queues"][0]  # type: ignore[index]
+    assert (queue["depth"], queue["consumers"], queue["depthChangePerS"]) == (10, 2, 2.0)
+    assert queue["publishPerS"] is None  # RabbitMQ does not say: null, not zero
+    gone = later["workers"]["workers"][1]  # type: ignore[index]
+    assert (gone["id"], gone["status"], gone["secondsSinceSeen"]) == (
+        "processor-box-2",
+        "gone",
+        103.0,
+    )
+
+
+async def test_a_client_arriving_between_periods_gets_the_last_workers_and_queues(
+    panels: tuple[LiveFeed, MemoryWorkerRegistry, _Queues, list[float]],
+) -> None:
+    live, workers, _queues, now = panels
+    await workers.beat("processor-box-1", {"service": "processor"}, seen_at=now[0])
+    live.subscribe()
+    await live.tick()
+    now[0] += 1.0
+    late = live.subscribe()
+    await live.tick()
+    assert {"workers", "queues"} <= set(dict(drain(late)))
+
+
+async def test_nobody_listening_reads_no_workers_nor_queues_and_a_broker_away_skips_queues(
+    panels: tuple[LiveFeed, MemoryWorkerRegistry, _Queues, list[float]],
+) -> None:
+    live, _workers, queues, now = panels
+    queues.away = True
+    await live.tick()  # nobody listens: the broker is not asked
+    client = live.subscribe()
+    await live.tick()
+    got = dict(drain(client))
+    assert "workers" in got
+    assert "queues" not in got
+    queues.away = False
+    now[0] += 3.0
+    await live.tick()
+    assert "queues" in dict(drain(client))
