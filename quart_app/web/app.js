@@ -5,23 +5,11 @@ import { ago, duration, fmtInt, h, jobDuration, shortId, statusPill, terminal } 
 import { jobsPage } from "./jobs_page.js";
 import { followTopbar } from "./layout.js";
 import { retryUi } from "./retry.js";
-import { createTypeHints } from "./task_types.js";
+import { createSplash } from "./splash.js";
+import { taskForm } from "./task_form.js";
 import { workerPanels } from "./workers_panel.js";
 
-export const LOGO = String.raw`
- _____         _       ___  _                              _
-|_   _|_ _ ___| | __  / _ \| |__  ___  ___ _ ____   ____ _| |_ ___  _ __ _   _
-  | |/ _' / __| |/ / | | | | '_ \/ __|/ _ \ '__\ \ / / _' | __/ _ \| '__| | | |
-  | | (_| \__ \   <  | |_| | |_) \__ \  __/ |   \ V / (_| | || (_) | |  | |_| |
-  |_|\__,_|___/_|\_\  \___/|_.__/|___/\___|_|    \_/ \__,_|\__\___/|_|   \__, |
-                                                                         |___/`;
-
-export const SPLASH_MESSAGES = [
-  "Connecting to services",
-  "Fetching statistics",
-  "Loading job data",
-  "Checking alerts",
-];
+export { LOGO, SPLASH_MESSAGES } from "./splash.js";
 
 const PAGE_SIZE = 10;
 const POLL_MS = 5000;
@@ -142,57 +130,14 @@ const state = {
 const retry = retryUi({ h, postJSON, gatewayUrl, describe, openJob, state });
 const panels = workerPanels({ getJSON });
 const jobsView = jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, state });
+const task = taskForm({ $, h, getJSON, postJSON, gatewayUrl, openJob, HttpError });
 
 function gatewayUrl(path) {
   const base = (state.config && state.config.gatewayUrl) || "";
   return base.replace(/\/+$/, "") + path;
 }
 
-// ---------------------------------------------------------------- splash
-
-const splash = {
-  messageIndex: 0,
-  timer: null,
-  countdownTimer: null,
-  start() {
-    $("splash-logo").textContent = LOGO.replace(/^\n/, "");
-    this.show(0);
-    this.timer = setInterval(() => this.show((this.messageIndex + 1) % SPLASH_MESSAGES.length), 900);
-  },
-  show(index) {
-    this.messageIndex = index;
-    $("splash-message").textContent = `${SPLASH_MESSAGES[index]}…`;
-  },
-  fail(error, retry) {
-    clearInterval(this.timer);
-    clearInterval(this.countdownTimer);
-    const where = window.location.origin;
-    const why = error instanceof HttpError ? `it answered ${error.status}: ${error.message}` : `${error.message || error}`;
-    $("splash-message").textContent = "Cannot reach the Task Observatory API";
-    $("splash-error-text").textContent = `The read model at ${where} did not answer (${why}).`;
-    $("splash-error").hidden = false;
-    let left = RETRY_S;
-    $("splash-countdown").textContent = String(left);
-    this.countdownTimer = setInterval(() => {
-      left -= 1;
-      $("splash-countdown").textContent = String(Math.max(left, 0));
-      if (left <= 0) {
-        clearInterval(this.countdownTimer);
-        retry();
-      }
-    }, 1000);
-    $("splash-retry").onclick = () => {
-      clearInterval(this.countdownTimer);
-      retry();
-    };
-  },
-  hide() {
-    clearInterval(this.timer);
-    clearInterval(this.countdownTimer);
-    $("splash").hidden = true;
-    $("app").hidden = false;
-  },
-};
+const splash = createSplash({ $, HttpError, retryS: RETRY_S });
 
 // ---------------------------------------------------------------- rendering
 
@@ -405,7 +350,7 @@ async function refreshAll() {
 async function initialLoad() {
   splash.show(0);
   state.config = await getJSON("/config");
-  await typeHints.load();
+  await task.typeHints.load();
   splash.show(1);
   state.stats = await getJSON("/stats");
   state.throughput = await getJSON("/stats/throughput");
@@ -611,117 +556,6 @@ function closeDrawer() {
   $("drawer").hidden = true;
 }
 
-// ---------------------------------------------------------------- new task
-
-function showFieldErrors(details) {
-  const targets = { type: "task-type-error", payload: "task-payload-error", count: "task-count-error" };
-  for (const detail of details) {
-    const field = (detail.path || "").split("/")[1] || "";
-    const target = targets[field] || "task-error";
-    const el = $(target);
-    el.textContent = el.textContent ? `${el.textContent}\n${detail.path}: ${detail.message}` : `${detail.path || "/"}: ${detail.message}`;
-    if (targets[field]) $(`task-${field}`).classList.add("invalid");
-  }
-}
-
-function clearTaskErrors() {
-  for (const id of ["task-type-error", "task-payload-error", "task-count-error", "task-error"]) $(id).textContent = "";
-  for (const id of ["task-type", "task-payload", "task-count"]) $(id).classList.remove("invalid");
-}
-
-function parsePayload() {
-  const text = $("task-payload").value.trim();
-  if (!text) return { ok: true, value: undefined };
-  try {
-    const value = JSON.parse(text);
-    if (value === null || typeof value !== "object" || Array.isArray(value)) return { ok: false, error: "The payload must be a JSON object, like {\"n\": 1}." };
-    return { ok: true, value };
-  } catch (error) {
-    return { ok: false, error: `Not valid JSON: ${error.message}` };
-  }
-}
-
-function validateTaskForm() {
-  clearTaskErrors();
-  let valid = true;
-  const type = $("task-type").value.trim();
-  if (!/^[A-Za-z0-9_-]{1,50}$/.test(type)) {
-    $("task-type-error").textContent = "1 to 50 letters, digits, '_' or '-'.";
-    $("task-type").classList.add("invalid");
-    valid = false;
-  }
-  const payload = parsePayload();
-  if (!payload.ok) {
-    $("task-payload-error").textContent = payload.error;
-    $("task-payload").classList.add("invalid");
-    valid = false;
-  }
-  const count = Number($("task-count").value);
-  if (!Number.isInteger(count) || count < 1 || count > 1000) {
-    $("task-count-error").textContent = "A whole number from 1 to 1000.";
-    $("task-count").classList.add("invalid");
-    valid = false;
-  }
-  $("task-submit").disabled = !valid;
-  return valid ? { type, payload: payload.value, count } : null;
-}
-
-const typeHints = createTypeHints({
-  h,
-  byId: $,
-  getJSON,
-  fill: (text) => {
-    $("task-payload").value = text;
-    validateTaskForm();
-  },
-});
-
-function openTaskModal() {
-  $("task-result").replaceChildren();
-  $("task-modal").hidden = false;
-  validateTaskForm();
-  typeHints.render($("task-type").value.trim());
-  $("task-type").focus();
-}
-
-function closeTaskModal() {
-  $("task-modal").hidden = true;
-}
-
-async function submitTask(event) {
-  event.preventDefault();
-  const form = validateTaskForm();
-  if (!form) return;
-  const job = { type: form.type };
-  if (form.payload !== undefined) job.payload = form.payload;
-  $("task-submit").disabled = true;
-  $("task-result").replaceChildren();
-  try {
-    let ids;
-    if (form.count === 1) {
-      ids = [(await postJSON(gatewayUrl("/jobs"), job)).jobId];
-    } else {
-      const answer = await postJSON(gatewayUrl("/jobs/batch"), Array.from({ length: form.count }, () => ({ ...job })));
-      ids = answer.results.filter((r) => r.jobId).map((r) => r.jobId);
-    }
-    const link = (id) => h("a", { href: `#job-${id}`, class: "mono accepted-id", "data-job-id": id, onclick: (e) => { e.preventDefault(); closeTaskModal(); openJob(id); } }, id);
-    $("task-result").replaceChildren(
-      h("strong", {}, ids.length === 1 ? "Accepted: " : `Accepted ${ids.length} jobs; first: `),
-      link(ids[0]),
-    );
-  } catch (error) {
-    if (error instanceof HttpError) {
-      $("task-error").textContent = error.message;
-      const details = error.body.details || (error.body.results || []).flatMap((r) => r.details || []);
-      showFieldErrors(details);
-    } else {
-      $("task-error").textContent = `The gateway at ${gatewayUrl("")} could not be reached: ${error.message}`;
-    }
-  } finally {
-    $("task-submit").disabled = false;
-  }
-}
-
 // ---------------------------------------------------------------- dead letters
 
 function dlStatus(text, isError = false) {
@@ -837,12 +671,7 @@ function wire() {
   })();
   applyTheme(stored || (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
   $("theme-toggle").onclick = () => applyTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
-  $("new-task-open").onclick = openTaskModal;
-  $("task-close").onclick = closeTaskModal;
-  $("task-cancel").onclick = closeTaskModal;
-  $("task-form").addEventListener("submit", submitTask);
-  for (const id of ["task-type", "task-payload", "task-count"]) $(id).addEventListener("input", validateTaskForm);
-  $("task-type").addEventListener("input", () => typeHints.render($("task-type").value.trim()));
+  task.wire();
   $("drawer-close").onclick = closeDrawer;
   $("dl-close").onclick = () => ($("dl-modal").hidden = true);
   $("dl-cancel").onclick = () => ($("dl-modal").hidden = true);
@@ -870,7 +699,7 @@ function wire() {
   };
   document.addEventListener("keydown", (e) => {
     if (e.key !== "Escape") return;
-    if (!$("task-modal").hidden) closeTaskModal();
+    if (task.isOpen()) task.close();
     else if (!$("dl-modal").hidden) $("dl-modal").hidden = true;
     else if (!$("drawer").hidden) closeDrawer();
   });
@@ -881,7 +710,7 @@ function applyConfig() {
   $("version").textContent = `v${config.version}`;
   $("footer-version").textContent = `v${config.version}`;
   $("gateway-docs").href = gatewayUrl("/docs");
-  const types = [...new Set([...config.jobTypes, ...typeHints.names()])].sort();
+  const types = [...new Set([...config.jobTypes, ...task.typeHints.names()])].sort();
   $("job-types").replaceChildren(...types.map((t) => h("option", { value: t })));
 }
 
