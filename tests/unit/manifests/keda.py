@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
+import jsonschema_rs
 import yaml
 
 if TYPE_CHECKING:
@@ -67,10 +67,10 @@ def crd_schema(kind: str, api_version: str) -> dict[str, Any]:
 def crd_errors(obj: Obj) -> list[str]:
     """What the KEDA CRD schema (and its CEL rule) finds wrong in ``obj``."""
     name = f"{obj['kind']}/{obj['metadata']['name']}"
-    validator = jsonschema.Draft7Validator(crd_schema(obj["kind"], obj["apiVersion"]))
+    validator = jsonschema_rs.Draft7Validator(crd_schema(obj["kind"], obj["apiVersion"]))
     errors = [
-        f"{name}: {error.message} at {list(error.absolute_path)}"
-        for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+        f"{name}: {error.message} at {list(error.instance_path)}"
+        for error in validator.iter_errors(obj)
     ]
     spec = obj.get("spec", {})
     if obj["kind"] == "ScaledObject" and isinstance(spec, dict):

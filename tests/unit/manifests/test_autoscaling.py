@@ -152,7 +152,7 @@ def test_the_crd_check_notices_misspelt_fields_wrong_types_and_min_above_max(
     unquoted = copy.deepcopy(scaled)
     unquoted["spec"]["triggers"][0]["metadata"]["value"] = 200
     assert crd_errors(unquoted) == [
-        "ScaledObject/processor: 200 is not of type 'string' at "
+        """ScaledObject/processor: 200 is not of type "string" at """
         "['spec', 'triggers', 0, 'metadata', 'value']"
     ]
     inverted = copy.deepcopy(scaled)
@@ -163,6 +163,6 @@ def test_the_crd_check_notices_misspelt_fields_wrong_types_and_min_above_max(
     auth = copy.deepcopy(_one(keda_objects, "TriggerAuthentication", "rabbitmq"))
     del auth["spec"]["secretTargetRef"][0]["key"]
     assert crd_errors(auth) == [
-        "TriggerAuthentication/rabbitmq: 'key' is a required property at "
+        """TriggerAuthentication/rabbitmq: "key" is a required property at """
         "['spec', 'secretTargetRef', 0]"
     ]
