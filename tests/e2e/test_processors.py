@@ -1,15 +1,16 @@
-"""Issue 19, item 6: two processor processes on the same queues run every job once.
+"""Issue 19, item 6: processor processes on the same queues run every job once.
 
-``observatory up --infra local --processors 2`` against the real servers: the banner and
-``GET /workers`` show both processors; 2,000 ``echo`` jobs submitted in batches all
-complete; each job's record says one attempt and its audit trail holds exactly one
-start (``job.executed``) and one ``job.completed``, produced by one of the two
-processors, and both took a share; the counters (``/stats``, Redis) equal the job
-store (PostgreSQL), type by type.
+``observatory up --infra local --processors N`` (2 and 3) against the real servers: the
+banner and ``GET /workers`` show every processor; 2,000 ``echo`` jobs submitted in
+batches all complete; each job's record says one attempt and its audit trail holds
+exactly one start (``job.executed``) and one ``job.completed``, produced by one of the
+processors, and each took a share; the counters (``/stats``, Redis) equal the job store
+(PostgreSQL), type by type.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -67,25 +68,36 @@ def _alive_processors(http: httpx.Client, read_model: str) -> list[dict[str, obj
     ]
 
 
-def test_two_processors_share_2000_jobs_and_run_each_exactly_once(
+@pytest.mark.parametrize("processors", [2, 3])
+def test_processors_share_2000_jobs_and_run_each_exactly_once(
+    processors: int,
     local_factory: Callable[..., RunningObservatory],
     http: httpx.Client,
     wait_until: Callable[..., None],
 ) -> None:
-    obs = local_factory("--processors", "2")
+    obs = local_factory("--processors", str(processors))
     banner = "".join(obs.output)
     processor_urls = re.findall(r"^\s+Processor (\d)\s+(http://\S+)", banner, re.MULTILINE)
-    assert [index for index, _ in processor_urls] == ["1", "2"]
-    assert processor_urls[0][1] != processor_urls[1][1]
+    assert [index for index, _ in processor_urls] == [str(i) for i in range(1, processors + 1)]
+    assert len({url for _, url in processor_urls}) == processors
     for _, url in processor_urls:
         assert http.get(f"{url}/healthz").status_code == 200
 
     wait_until(
-        lambda: len(_alive_processors(http, obs.read_model)) == 2,
+        lambda: len(_alive_processors(http, obs.read_model)) == processors,
         timeout_s=60,
-        message=lambda: f"two alive processors in {_alive_processors(http, obs.read_model)}",
+        message=lambda: (
+            f"{processors} alive processors in {_alive_processors(http, obs.read_model)}"
+        ),
     )
     workers = {str(worker["id"]) for worker in _alive_processors(http, obs.read_model)}
+    # Their log lines (one JSON object each, on the shared stderr) say which one logged.
+    names = {
+        json.loads(line).get("process_name")
+        for line in obs.logs().splitlines()
+        if line.startswith("{")
+    }
+    assert {f"processor-{i}" for i in range(1, processors + 1)} <= names
 
     submitted: list[str] = []
     for start in range(0, _JOBS, _BATCH):
@@ -126,7 +138,7 @@ def test_two_processors_share_2000_jobs_and_run_each_exactly_once(
     assert (sample["status"], sample["attempts"]) == ("COMPLETED", 1)
     assert Counter(job["attempts"] for job in records.values()) == {1: _JOBS}
 
-    # The audit trail: one start and one completion per job, each by one of the two.
+    # The audit trail: one start and one completion per job, each by one of the processors.
     for event_type in ("job.executed", "job.completed"):
         events = _events(http, obs.read_model, event_type)
         per_job = Counter(str(event["payload"]["id"]) for event in events)  # type: ignore[index]
