@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
+from actors._version import VERSION
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
 from tests.unit.manifests.keda import KEDA_KINDS, KEDA_VERSION, crd_errors
 from tests.unit.manifests.kustomize import OVERLAY, ROOT, render, schema_errors
@@ -166,3 +167,25 @@ def test_the_crd_check_notices_misspelt_fields_wrong_types_and_min_above_max(
         """TriggerAuthentication/rabbitmq: "key" is a required property at """
         "['spec', 'secretTargetRef', 0]"
     ]
+
+
+@pytest.mark.parametrize("overlay", ["kind", "kind-keda"])
+def test_the_components_objects_carry_the_labels_and_namespace_of_the_base(
+    overlay: str, hpa_objects: list[Obj], keda_objects: list[Obj]
+) -> None:
+    # A component's own objects get none of the base's labels or namespace: they say them.
+    objects = hpa_objects if overlay == "kind" else keda_objects
+    added = [
+        obj
+        for obj in objects
+        if obj["kind"] in {"HorizontalPodAutoscaler", *KEDA_KINDS}
+        or obj["metadata"]["name"] == "rabbitmq-from-keda"
+    ]
+    assert added
+    for obj in added:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "task-observatory"
+        assert labels["app.kubernetes.io/version"] == VERSION
+        assert labels["app.kubernetes.io/name"]
+        assert labels["app.kubernetes.io/component"]
+        assert obj["metadata"]["namespace"] == "task-observatory"
