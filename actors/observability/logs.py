@@ -102,7 +102,7 @@ class ContextFilter(logging.Filter):
 
 
 class ProcessName(logging.Filter):
-    """Stamps ``processName`` on every record: which of several processes of one service
+    """Stamps ``process_name`` on every record: which of several processes of one service
     logged it (``processor-2``), for the lines of processes that share a terminal."""
 
     def __init__(self, process_name: str) -> None:
