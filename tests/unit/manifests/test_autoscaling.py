@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -24,6 +25,7 @@ from tests.unit.manifests.kustomize import OVERLAY, ROOT, render, schema_errors
 if TYPE_CHECKING:
     from tests.unit.manifests.kustomize import Obj
 
+NAMESPACE = "task-observatory"
 KEDA_OVERLAY = ROOT / "manifests" / "overlays" / "kind-keda"
 COMPONENTS = ROOT / "manifests" / "components"
 
@@ -95,6 +97,9 @@ def test_the_base_and_the_components_leave_the_choice_to_the_overlay() -> None:
 
 
 def test_keda_scales_each_consumer_on_the_queue_it_consumes(keda_objects: list[Obj]) -> None:
+    rabbitmq = _one(keda_objects, "Service", "rabbitmq")
+    assert rabbitmq["metadata"]["namespace"] == NAMESPACE
+    (amqp,) = [port["port"] for port in rabbitmq["spec"]["ports"] if port["port"] == 5672]
     queues = {}
     for scaled in _of_kind(keda_objects, "ScaledObject"):
         spec = scaled["spec"]
@@ -104,26 +109,45 @@ def test_keda_scales_each_consumer_on_the_queue_it_consumes(keda_objects: list[O
         metadata = trigger["metadata"]
         assert (metadata["protocol"], metadata["mode"]) == ("amqp", "QueueLength")
         assert int(metadata["value"]) > 0
-        assert "host" not in metadata, "the URL comes from the TriggerAuthentication"
+        # The operator runs in namespace keda: the address names the namespace, and has
+        # no credentials (the TriggerAuthentication adds them).
+        host = urlsplit(metadata["host"])
+        assert (host.scheme, host.hostname, host.port) == (
+            "amqp",
+            f"rabbitmq.{NAMESPACE}.svc",
+            amqp,
+        )
+        assert (host.username, host.password) == (None, None)
         assert trigger["authenticationRef"] == {"name": "rabbitmq"}
         queues[spec["scaleTargetRef"]["name"]] = metadata["queueName"]
     # In the cluster the services run without a namespace: the queues have their own names.
     assert queues == {"processor": JOBS_CREATED, "metrics-engine": JOBS_COMPLETED}
 
 
-def test_keda_reads_the_rabbitmq_url_from_the_services_secret(keda_objects: list[Obj]) -> None:
+def test_keda_logs_in_with_the_brokers_credentials_from_the_secret(
+    keda_objects: list[Obj],
+) -> None:
     auth = _one(keda_objects, "TriggerAuthentication", "rabbitmq")
-    (reference,) = auth["spec"]["secretTargetRef"]
-    assert reference["parameter"] == "host"
-    assert reference["key"] == "RABBITMQ_URL"
-    # kustomize gave it the generated Secret's name, hash and all.
-    secret = _one(keda_objects, "Secret", reference["name"])
-    assert reference["name"].startswith("observatory-credentials-")
-    assert "RABBITMQ_URL" in secret.get("data", {})
-    processor = _one(keda_objects, "Deployment", "processor")
-    (container,) = processor["spec"]["template"]["spec"]["containers"]
-    url = next(v for v in container["env"] if v["name"] == "RABBITMQ_URL")
-    assert url["valueFrom"]["secretKeyRef"] == {"name": reference["name"], "key": "RABBITMQ_URL"}
+    references = {ref["parameter"]: ref for ref in auth["spec"]["secretTargetRef"]}
+    assert {parameter: ref["key"] for parameter, ref in references.items()} == {
+        "username": "RABBITMQ_USER",
+        "password": "RABBITMQ_PASSWORD",
+    }
+    # kustomize gave them the generated Secret's name, hash and all: the Secret RabbitMQ
+    # itself takes its user and password from.
+    (secret_name,) = {ref["name"] for ref in references.values()}
+    assert secret_name.startswith("observatory-credentials-")
+    assert {"RABBITMQ_USER", "RABBITMQ_PASSWORD"} <= set(
+        _one(keda_objects, "Secret", secret_name).get("data", {})
+    )
+    broker = _one(keda_objects, "StatefulSet", "rabbitmq")
+    (container,) = broker["spec"]["template"]["spec"]["containers"]
+    from_secret = {
+        v["valueFrom"]["secretKeyRef"]["key"]: v["valueFrom"]["secretKeyRef"]["name"]
+        for v in container["env"]
+        if "secretKeyRef" in v.get("valueFrom", {})
+    }
+    assert from_secret["RABBITMQ_USER"] == from_secret["RABBITMQ_PASSWORD"] == secret_name
 
 
 def test_the_keda_objects_are_valid_against_kedas_crd_schemas(keda_objects: list[Obj]) -> None:
@@ -162,7 +186,7 @@ def test_the_crd_check_notices_misspelt_fields_wrong_types_and_min_above_max(
         "ScaledObject/processor: minReplicaCount must be less than or equal to maxReplicaCount"
     ]
     auth = copy.deepcopy(_one(keda_objects, "TriggerAuthentication", "rabbitmq"))
-    del auth["spec"]["secretTargetRef"][0]["key"]
+    del auth["spec"]["secretTargetRef"][0]["key"]  # the username's
     assert crd_errors(auth) == [
         """TriggerAuthentication/rabbitmq: "key" is a required property at """
         "['spec', 'secretTargetRef', 0]"
