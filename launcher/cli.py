@@ -96,6 +96,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _processors(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} processors: at least 1 is needed")
+    return value
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -155,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=["auto", "json", "console"],
         help="log lines as JSON or readable text (default: JSON unless stderr is a terminal)",
+    )
+    parser.add_argument(
+        "--log-name",
+        default=None,
+        metavar="NAME",
+        help="stamp NAME on every log line (the start of a readable line, process_name in "
+        "JSON); up --infra local --processors N names its processors processor-1..N",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -248,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         default=defaults.processor_port,
         help="processor health/metrics port with --infra local (default: %(default)s)",
+    )
+    up.add_argument(
+        "--processors",
+        type=_processors,
+        default=1,
+        metavar="N",
+        help="with --infra local: N processor processes on the same queues, processor-1 on "
+        "--processor-port and the others on free ports (default: %(default)s)",
     )
     up.add_argument(
         "--metrics-engine-port",
@@ -539,7 +564,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 
 
 async def _run_up_local(args: argparse.Namespace) -> int:
-    from launcher.local import local_supervisor, wait_all_healthy
+    from launcher.local import local_supervisor, processor_names, wait_all_healthy
 
     settings = Settings.from_env(
         **_grace_override(args), **app_overrides(args), **retention_overrides(args)
@@ -560,10 +585,15 @@ async def _run_up_local(args: argparse.Namespace) -> int:
         "OBSERVATORY_RETAIN_DAYS": str(settings.retain_days),
         "OBSERVATORY_PRUNE_INTERVAL_S": str(settings.prune_interval_s),
     }
+    processor_ports = {
+        # The first processor on --processor-port, the others wherever the OS says.
+        name: args.processor_port if index == 0 else 0
+        for index, name in enumerate(processor_names(args.processors))
+    }
     ports = {
         "gateway": args.gateway_port,
         "read-model": args.read_model_port,
-        "processor": args.processor_port,
+        **processor_ports,
         "metrics-engine": args.metrics_engine_port,
     }
     chosen = {name: port or _free_port(args.host) for name, port in ports.items()}
@@ -583,6 +613,7 @@ async def _run_up_local(args: argparse.Namespace) -> int:
             str(args.shutdown_timeout),
             *(["--insecure"] if args.insecure else []),
         ],
+        processors=args.processors,
     )
     async with anyio.create_task_group() as tg:
 
@@ -603,12 +634,21 @@ async def _run_up_local(args: argparse.Namespace) -> int:
             processes["gateway"].url,
             processes["read-model"].url,
             [
-                ("Processor", f"{processes['processor'].url}   /healthz /metrics"),
+                *(
+                    (_processor_label(name), f"{processes[name].url}   /healthz /metrics")
+                    for name in processor_ports
+                ),
                 ("Metrics", f"{processes['metrics-engine'].url}   /healthz /metrics"),
             ],
         )
     print("Stopped; nothing in flight was lost.", flush=True)
     return 0
+
+
+def _processor_label(name: str) -> str:
+    """The banner label of a processor process: ``Processor``, ``Processor 2``."""
+    index = name.removeprefix("processor").removeprefix("-")
+    return f"Processor {index}" if index else "Processor"
 
 
 def _print_banner(mode: str, gateway: str, read_model: str, details: list[tuple[str, str]]) -> None:
@@ -692,7 +732,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     json_lines = None if args.log_format == "auto" else args.log_format == "json"
-    configure_logging(level=args.log_level, json_lines=json_lines)
+    configure_logging(level=args.log_level, json_lines=json_lines, process_name=args.log_name)
+    if args.command == "up" and args.infra == "embedded" and args.processors != 1:
+        parser.error(
+            f"--processors {args.processors} needs --infra local: the embedded observatory "
+            "runs one processor in one process"
+        )
     errors: list[BaseException] = []
     interrupted = False
     if args.command in ("up", "serve"):

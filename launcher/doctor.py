@@ -33,6 +33,7 @@ __all__ = [
     "DOCTOR_EPILOG",
     "DoctorCheck",
     "add_doctor_arguments",
+    "check_keda",
     "doctor_main",
     "format_check",
     "run_doctor",
@@ -46,6 +47,8 @@ policy:
   process with embedded stores and needs nothing else. docker, kind, kubectl, the kind
   cluster and RabbitMQ/PostgreSQL/Redis/MongoDB are needed only by `observatory cluster`,
   `up --infra local` and `serve`, so when missing they are WARN and the exit code stays 0.
+  keda says whether KEDA is installed on kubectl's current cluster (its CRD
+  scaledobjects.keda.sh): manifests/overlays/kind-keda needs it, overlays/kind does not.
   Servers are probed with a TCP connect to the host:port of RABBITMQ_URL, POSTGRES_URL,
   REDIS_URL and MONGO_URL (passwords are never printed).
 
@@ -53,6 +56,14 @@ examples:
   observatory doctor
   observatory doctor --json | jq '.checks[] | select(.status != "OK")'
 """
+
+KEDA_CRD = "scaledobjects.keda.sh"
+"""The CRD whose presence says KEDA is installed on a cluster."""
+KEDA_INSTALL = (
+    "kubectl apply --server-side -f "
+    "https://github.com/kedacore/keda/releases/download/v2.20.2/keda-2.20.2.yaml"
+)
+"""The command that installs the KEDA release the manifests are validated against."""
 
 HINTS = {
     "python": "install Python 3.11 or newer: sudo apt-get install -y python3.11 python3.11-venv "
@@ -68,6 +79,8 @@ HINTS = {
     "cluster": "create it with `observatory cluster up`",
     "context": "`observatory cluster up` creates it (or `kind export kubeconfig --name "
     f"{CLUSTER_NAME}`)",
+    "keda": f"only to scale on queue depth: {KEDA_INSTALL}, then "
+    "`kubectl apply -k manifests/overlays/kind-keda` (docs/operations.md, Autoscaling)",
 }
 
 _SERVER_HINTS = {
@@ -201,6 +214,9 @@ async def _check_tools(runner: Runner) -> list[DoctorCheck]:
                 "WARN", "kube-context", "skipped: kubectl is not installed", HINTS["kubectl"]
             )
         )
+        checks.append(
+            DoctorCheck("WARN", "keda", "skipped: kubectl is not installed", HINTS["kubectl"])
+        )
     else:
         contexts = await _run(runner, ["kubectl", "config", "get-contexts", "-o", "name"])
         names = contexts.stdout.split() if contexts is not None and contexts.exit_code == 0 else []
@@ -212,7 +228,42 @@ async def _check_tools(runner: Runner) -> list[DoctorCheck]:
                     "WARN", "kube-context", f"no kubeconfig context {CONTEXT!r}", HINTS["context"]
                 )
             )
+        checks.append(await check_keda(runner))
     return checks
+
+
+async def check_keda(runner: Runner) -> DoctorCheck:
+    """Whether KEDA is installed on the current cluster (kubeconfig's current context):
+    ``kubectl get crd scaledobjects.keda.sh``.
+
+    Installed, ``manifests/overlays/kind-keda`` can scale the consumers on queue depth;
+    otherwise the CPU HPA of ``manifests/overlays/kind`` is the one to apply. Either way
+    only a WARN: nothing else needs KEDA.
+    """
+    found = await _run(
+        runner, ["kubectl", "get", "crd", KEDA_CRD, "-o", "name", "--request-timeout=5s"]
+    )
+    if found is None:
+        return DoctorCheck("WARN", "keda", "could not ask the cluster: no answer", HINTS["keda"])
+    if found.exit_code == 0 and KEDA_CRD in found.stdout:
+        return DoctorCheck(
+            "OK",
+            "keda",
+            f"installed on the current cluster ({KEDA_CRD}): manifests/overlays/kind-keda "
+            "scales on queue depth",
+        )
+    said = _first_line(found.stderr)
+    if "NotFound" in said or "not found" in said:
+        return DoctorCheck(
+            "WARN",
+            "keda",
+            f"not installed on the current cluster (no CRD {KEDA_CRD}): the processor scales "
+            "on CPU (manifests/overlays/kind)",
+            HINTS["keda"],
+        )
+    return DoctorCheck(
+        "WARN", "keda", f"could not ask the cluster: {said or 'no answer'}", HINTS["keda"]
+    )
 
 
 def host_port(url: str) -> tuple[str, int]:

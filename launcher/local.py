@@ -5,6 +5,10 @@ the same kernel as the actors: a process that exits on its own is restarted with
 backoff; a graceful stop sends SIGTERM in reverse start order (gateway first, so nothing
 new arrives while the processor and metrics engine drain) and kills what does not exit
 within its shutdown time.
+
+``--processors N`` runs N processor processes on the same queues (RabbitMQ shares the
+deliveries out among their consumers): ``processor-1`` .. ``processor-N``, each with its
+own health/metrics port and its own name in its log lines.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from actors.errors import ObservatoryError
+from actors.errors import ConfigError, ObservatoryError
 from actors.kernel import ActorHealth, ActorState, ChildSpec, Supervisor
 
 if TYPE_CHECKING:
@@ -29,7 +33,13 @@ if TYPE_CHECKING:
 
     from anyio.abc import Process, TaskStatus
 
-__all__ = ["LOCAL_SERVICES", "ServiceProcess", "local_supervisor", "wait_all_healthy"]
+__all__ = [
+    "LOCAL_SERVICES",
+    "ServiceProcess",
+    "local_supervisor",
+    "processor_names",
+    "wait_all_healthy",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +78,14 @@ class ServiceProcess:
         extra_args: Sequence[str] = (),
         global_args: Sequence[str] = (),
         ready_timeout_s: float = 60.0,
+        name: str | None = None,
     ) -> None:
         """``extra_args`` follow ``serve <service>``; ``global_args`` (``--log-format``,
-        ``--log-level``) precede it."""
-        self.name = service
+        ``--log-level``) precede it. ``name`` tells apart processes of one service
+        (``processor-2``): the supervisor's child id and the process's ``--log-name``;
+        it defaults to the service."""
+        self.service = service
+        self.name = service if name is None else name
         self.host = host
         self.port = port
         self._env = dict(env)
@@ -98,8 +112,9 @@ class ServiceProcess:
             "-m",
             "launcher.cli",
             *self._global_args,
+            *(["--log-name", self.name] if self.name != self.service else []),
             "serve",
-            self.name,
+            self.service,
             "--host",
             self.host,
             "--port",
@@ -171,6 +186,23 @@ class ServiceProcess:
         return [ActorHealth(path=self.name, state=self._state, restarts=0)]
 
 
+def processor_names(processors: int) -> list[str]:
+    """The names of ``processors`` processor processes: ``processor`` alone, else
+    ``processor-1`` .. ``processor-N``.
+
+    Raises:
+        ConfigError: ``processors`` is less than 1.
+    """
+    if processors < 1:
+        raise ConfigError(
+            f"--processors must be at least 1 (got {processors}): the processors are the "
+            "only consumers of jobs.created."
+        )
+    if processors == 1:
+        return ["processor"]
+    return [f"processor-{index}" for index in range(1, processors + 1)]
+
+
 def local_supervisor(
     *,
     host: str,
@@ -179,22 +211,47 @@ def local_supervisor(
     ports: Mapping[str, int] | None = None,
     extra_args: Sequence[str] = (),
     global_args: Sequence[str] = (),
+    processors: int = 1,
 ) -> tuple[Supervisor, dict[str, ServiceProcess]]:
     """A supervisor running every service as a process (ports default to the architecture's).
 
-    ``global_args`` go before ``serve`` (``--log-format json``: one format for all)."""
+    ``global_args`` go before ``serve`` (``--log-format json``: one format for all).
+    ``processors`` processor processes consume the same queues (see
+    :func:`processor_names`); ``ports`` maps each process name to its port (a name
+    without one gets its service's default port). The result maps the names to the
+    processes, in start order.
+
+    Raises:
+        ConfigError: ``processors`` is less than 1, or two processes would share a port.
+    """
     chosen = dict(ports or {})
+    names = [
+        (service, name)
+        for service in LOCAL_SERVICES
+        for name in (processor_names(processors) if service.name == "processor" else [service.name])
+    ]
     processes = {
-        service.name: ServiceProcess(
+        name: ServiceProcess(
             service.name,
+            name=name,
             host=host,
-            port=chosen.get(service.name, service.port),
+            port=chosen.get(name, service.port),
             env=env,
             extra_args=extra_args,
             global_args=global_args,
         )
-        for service in LOCAL_SERVICES
+        for service, name in names
     }
+    by_port: dict[int, list[str]] = {}
+    for process in processes.values():
+        by_port.setdefault(process.port, []).append(process.name)
+    shared = {port: names for port, names in by_port.items() if len(names) > 1}
+    if shared:
+        clashes = "; ".join(f"{' and '.join(n)} on {port}" for port, n in sorted(shared.items()))
+        raise ConfigError(
+            f"Two services would listen on one port ({clashes}): give each its own port, or 0 "
+            "for a free one."
+        )
     supervisor = Supervisor(
         "observatory",
         [ChildSpec.of(p, shutdown_s=shutdown_s + 5) for p in processes.values()],

@@ -281,6 +281,7 @@ async def start_local_observatory(
     env: Mapping[str, str] | None = None,
     ready_timeout_s: float = 120.0,
     stop_timeout_s: float = 60.0,
+    processors: int = 1,
 ) -> AsyncIterator[RunningObservatory]:
     """Run ``observatory up --infra local`` on ``namespace`` of the servers, then remove it.
 
@@ -295,6 +296,7 @@ async def start_local_observatory(
             memory, stopped afterwards).
         env: more variables for the services (e.g. ``OBSERVATORY_RATE_LIMIT``).
         ready_timeout_s: how long the four services may take to be ready.
+        processors: how many processor processes (``up --processors``).
         stop_timeout_s: how long they may drain after SIGTERM.
 
     Resource handling:
@@ -331,6 +333,8 @@ async def start_local_observatory(
             start_observatory(
                 "--infra",
                 "local",
+                "--processors",
+                str(processors),
                 data_dir=data_dir,
                 env=child_env,
                 ready_timeout_s=ready_timeout_s,

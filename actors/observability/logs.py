@@ -31,6 +31,7 @@ __all__ = [
     "SERVICE",
     "ContextFilter",
     "JsonFormatter",
+    "ProcessName",
     "RateLimit",
     "bind",
     "configure_logging",
@@ -100,6 +101,19 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ProcessName(logging.Filter):
+    """Stamps ``process_name`` on every record: which of several processes of one service
+    logged it (``processor-2``), for the lines of processes that share a terminal."""
+
+    def __init__(self, process_name: str) -> None:
+        super().__init__()
+        self._process_name = process_name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.process_name = self._process_name
+        return True
+
+
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__
 ) | {"message", "asctime", "taskName"}
@@ -129,13 +143,16 @@ class ConsoleFormatter(logging.Formatter):
     """Readable lines for a terminal: time level [service/actor] message ids.
 
     Each id appears once per line: a message that already names it (``job.accepted
-    job_id=...``, logged where the id is also bound) gets no second copy.
+    job_id=...``, logged where the id is also bound) gets no second copy. A record with
+    a ``process_name`` (:class:`ProcessName`) starts with it: ``processor-2 | ...``.
     """
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
+        process_name = getattr(record, "process_name", None)
         base = (
-            f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} "
+            ("" if process_name is None else f"{process_name} | ")
+            + f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} "
             f"[{getattr(record, 'service', '-')}/{getattr(record, 'actor', '-')}] "
             f"{message}"
         )
@@ -207,22 +224,32 @@ class RateLimit(logging.Filter):
 _RATE_LIMIT_KEYS = 1024
 
 
-def configure_logging(*, level: str = "INFO", json_lines: bool | None = None) -> None:
+def configure_logging(
+    *, level: str = "INFO", json_lines: bool | None = None, process_name: str | None = None
+) -> None:
     """Configure the root logger once for this process (stderr).
 
     Args:
         level: the root level name, e.g. ``"INFO"``.
         json_lines: JSON lines when true, readable lines when false; by default JSON
             unless stderr is a terminal.
+        process_name: stamped on every line (``process_name`` in JSON, the start of a
+            readable line), to tell apart processes of one service (``processor-2``).
     """
     if json_lines is None:
         json_lines = not sys.stderr.isatty()
     formatter = "json" if json_lines else "console"
+    filters: dict[str, dict[str, object]] = {
+        "context": {"()": ContextFilter},
+        "rate_limit": {"()": RateLimit},
+    }
+    if process_name is not None:
+        filters["process_name"] = {"()": ProcessName, "process_name": process_name}
     logging.config.dictConfig(
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "filters": {"context": {"()": ContextFilter}, "rate_limit": {"()": RateLimit}},
+            "filters": filters,
             "formatters": {
                 "json": {"()": JsonFormatter},
                 "console": {"()": ConsoleFormatter},
@@ -232,7 +259,7 @@ def configure_logging(*, level: str = "INFO", json_lines: bool | None = None) ->
                     "class": "logging.StreamHandler",
                     "stream": "ext://sys.stderr",
                     "formatter": formatter,
-                    "filters": ["context", "rate_limit"],
+                    "filters": list(filters),
                 }
             },
             "root": {"level": level, "handlers": ["stderr"]},

@@ -43,6 +43,7 @@ examples:
   observatory bench                                   embedded system, 20,000 jobs per phase
   observatory bench --jobs 2000 --skip relay --json bench.json
   observatory bench --mode local                      one process per service, real servers
+  observatory bench --mode local --processors 2       the same with two processor processes
   observatory bench --gateway-url http://127.0.0.1:3000 --read-model-url http://127.0.0.1:8080
 
 figures (jobs/s unless noted): submit_rate_single, e2e_rate_single, submit_rate_batch,
@@ -88,6 +89,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "the default without URLs) or local (observatory up --infra local on its own "
         "namespace of RABBITMQ_URL, POSTGRES_URL, REDIS_URL, MONGO_URL; nx-27017 when "
         "MONGO_URL is unset)",
+    )
+    parser.add_argument(
+        "--processors",
+        type=_count(1, 64),
+        default=1,
+        metavar="N",
+        help="with --mode local: N processor processes on the same queues (up --processors; "
+        "default: %(default)s)",
     )
     parser.add_argument(
         "--gateway-url", type=_http_url, metavar="URL", help="gateway of a running system"
@@ -193,8 +202,14 @@ def bench_options(args: argparse.Namespace) -> BenchOptions:
             "system at --gateway-url and --read-model-url."
         )
     mode = BenchMode.EXTERNAL if all(urls) else BenchMode(args.mode or BenchMode.EMBEDDED)
+    if args.processors != 1 and mode is not BenchMode.LOCAL:
+        raise ConfigError(
+            f"--processors {args.processors} is a mode of the local system; add --mode local "
+            "(the embedded system runs one processor, and a running system has its own)."
+        )
     return BenchOptions(
         mode=mode,
+        processors=args.processors,
         gateway_url=args.gateway_url,
         read_model_url=args.read_model_url,
         jobs=args.jobs,

@@ -38,6 +38,8 @@ class BenchOptions:
     gateway_url: str | None = None
     """With ``read_model_url``: the running system of :attr:`BenchMode.EXTERNAL`."""
     read_model_url: str | None = None
+    processors: int = 1
+    """Processor processes of :attr:`BenchMode.LOCAL` (``up --processors``)."""
     jobs: int = 20_000
     concurrency: int = 64
     batch_size: int = MAX_BATCH_SIZE

@@ -139,6 +139,8 @@ class BenchReport:
     concurrency: int
     batch_size: int
     started_at: str
+    processors: int = 1
+    """Processor processes of the system the bench started (``--processors``)."""
     python: str = field(default_factory=platform.python_version)
     uvloop: bool = False
     gateway_url: str | None = None
@@ -195,6 +197,7 @@ class BenchReport:
             "concurrency": self.concurrency,
             "batch_size": self.batch_size,
             "mode": self.mode.value,
+            "processors": self.processors,
             "python": self.python,
             "uvloop": self.uvloop,
             "started_at": self.started_at,
@@ -228,6 +231,8 @@ class BenchReport:
         else:
             system = "no system started"
         parts = [f"mode {self.mode.value} ({system})"]
+        if self.processors > 1:
+            parts.append(f"{self.processors} processor processes")
         if self._ran(Phase.PROCESSOR):
             parts.append(f"processor in this process on {self.processor_adapters}")
         if self._ran(Phase.RELAY):

@@ -89,8 +89,12 @@ async def system_under_test(
         redis_url=options.redis_url,
         mongo_url=options.mongo_url,
         env=no_limit,
+        processors=options.processors,
     ) as running:
-        say(f"local system up on namespace {running.namespace!r}")
+        say(
+            f"local system up on namespace {running.namespace!r} with "
+            f"{options.processors} processor process{'es' if options.processors > 1 else ''}"
+        )
         yield running.gateway, running.read_model, running.process.pid
 
 
@@ -168,6 +172,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         work_dir = options.work_dir
     report = BenchReport(
         mode=options.mode,
+        processors=options.processors,
         jobs=options.jobs,
         concurrency=options.concurrency,
         batch_size=options.batch_size,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from launcher.cli import build_parser, main
-from launcher.cluster._run import CompletedCommand, not_installed
-from launcher.doctor import doctor_main, host_port
+from launcher.cluster._run import CompletedCommand, ProcessRunner, not_installed
+from launcher.doctor import check_keda, doctor_main, host_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -25,6 +28,11 @@ ALL_PRESENT: dict[tuple[str, ...], Answer] = {
     ("kubectl", "version"): (0, "Client Version: v1.33.1\nKustomize Version: v5.6.0\n", ""),
     ("kind", "get", "clusters"): (0, "other\ntask-observatory\n", ""),
     ("kubectl", "config", "get-contexts"): (0, "kind-other\nkind-task-observatory\n", ""),
+    ("kubectl", "get", "crd", "scaledobjects.keda.sh"): (
+        0,
+        "customresourcedefinition.apiextensions.k8s.io/scaledobjects.keda.sh\n",
+        "",
+    ),
 }
 
 
@@ -88,6 +96,7 @@ def test_everything_present_and_reachable(listening_port: int) -> None:
         ["OK", "kubectl"],
         ["OK", "kind-cluster"],
         ["OK", "kube-context"],
+        ["OK", "keda"],
         ["OK", "rabbitmq"],
         ["OK", "redis"],
     ]
@@ -95,6 +104,10 @@ def test_everything_present_and_reachable(listening_port: int) -> None:
     assert lines[5] == "OK    kind-cluster   task-observatory exists"
     assert lines[6] == "OK    kube-context   kind-task-observatory present"
     assert lines[7] == (
+        "OK    keda           installed on the current cluster (scaledobjects.keda.sh): "
+        "manifests/overlays/kind-keda scales on queue depth"
+    )
+    assert lines[8] == (
         f"OK    rabbitmq       amqp://guest:***@127.0.0.1:{listening_port}/ reachable "
         f"(127.0.0.1:{listening_port})"
     )
@@ -122,7 +135,8 @@ def test_missing_tools_and_servers_only_warn(closed_port: int) -> None:
         f"(127.0.0.1:{closed_port}: "
     )
     assert "pw@" not in by_name["postgres"]
-    assert lines[-1].startswith("doctor: 0 failed, 7 warnings")
+    assert by_name["keda"].startswith("WARN  keda           skipped: kubectl is not installed")
+    assert lines[-1].startswith("doctor: 0 failed, 8 warnings")
 
 
 def test_daemon_down_cluster_and_context_missing_warn() -> None:
@@ -200,3 +214,54 @@ def test_help_documents_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "Only Python >= 3.11 is required" in out
     assert "WARN" in out
+
+
+FAKES = Path(__file__).parent / "cluster" / "fakes"
+
+
+@pytest.mark.parametrize(
+    ("fake_env", "status", "detail"),
+    [
+        (
+            {"FAKE_KEDA": "1"},
+            "OK",
+            "installed on the current cluster (scaledobjects.keda.sh): "
+            "manifests/overlays/kind-keda scales on queue depth",
+        ),
+        (
+            {},
+            "WARN",
+            "not installed on the current cluster (no CRD scaledobjects.keda.sh): the processor "
+            "scales on CPU (manifests/overlays/kind)",
+        ),
+        (
+            {"FAKE_CLUSTER_DOWN": "1"},
+            "WARN",
+            "could not ask the cluster: The connection to the server 127.0.0.1:6443 was "
+            "refused - did you specify the right host or port?",
+        ),
+    ],
+)
+def test_issue_19_doctor_asks_the_current_cluster_for_kedas_crd_with_the_real_runner(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    fake_env: dict[str, str],
+    status: str,
+    detail: str,
+) -> None:
+    log = tmp_path / "tools.jsonl"
+    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_TOOLS_LOG", str(log))
+    for name in ("FAKE_KEDA", "FAKE_CLUSTER_DOWN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in fake_env.items():
+        monkeypatch.setenv(name, value)
+    check = anyio.run(check_keda, ProcessRunner())
+    assert (check.status, check.name, check.detail) == (status, "keda", detail)
+    if status == "WARN":
+        assert "keda-2.20.2.yaml" in check.hint
+        assert "manifests/overlays/kind-keda" in check.hint
+    calls = [json.loads(line)["argv"] for line in log.read_text().splitlines()]
+    assert calls == [
+        ["kubectl", "get", "crd", "scaledobjects.keda.sh", "-o", "name", "--request-timeout=5s"]
+    ]

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.unit.manifests.kustomize import Obj, render, schema_errors
+from tests.unit.manifests.kustomize import OVERLAY, Obj, render, schema_errors
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -66,8 +66,9 @@ WRITABLE_PATHS = {
 INGRESS_CONTROLLER = "ingress-nginx"  # a pod in another namespace
 OUTSIDE = "outside"  # an address outside the cluster (a laptop, the Kubernetes API, ...)
 KUBE_DNS = "kube-dns"
+KEDA_OPERATOR = "keda-operator"  # a pod in namespace keda (overlays/kind-keda)
 # "From anywhere" admits every pod of other namespaces and every address outside.
-ANYWHERE = (INGRESS_CONTROLLER, KUBE_DNS, OUTSIDE)
+ANYWHERE = (INGRESS_CONTROLLER, KUBE_DNS, OUTSIDE, KEDA_OPERATOR)
 
 # (from, to, port), TCP: every flow the architecture needs, and no other.
 _TCP_FLOWS: set[tuple[str, str, int]] = {
@@ -105,6 +106,8 @@ _TCP_FLOWS: set[tuple[str, str, int]] = {
 EXPECTED_FLOWS: set[tuple[str, str, int, str]] = {
     (source, target, port, "TCP") for source, target, port in _TCP_FLOWS
 } | {(app, KUBE_DNS, 53, protocol) for app in RUN_AS_USER for protocol in ("UDP", "TCP")}
+# With KEDA (components/autoscaling-keda): its operator reads the queue depths over AMQP.
+KEDA_FLOWS: set[tuple[str, str, int, str]] = {(KEDA_OPERATOR, "rabbitmq", 5672, "TCP")}
 
 # Which server each connection URL names.
 URL_VARIABLES = ("RABBITMQ_URL", "POSTGRES_URL", "REDIS_URL", "MONGO_URL")
@@ -367,6 +370,12 @@ _OTHERS = (
         {NAME: "ingress-nginx", "app.kubernetes.io/component": "controller"},
     ),
     Endpoint(OUTSIDE, None),
+    # Labelled as KEDA's release manifest and Helm chart label the operator's pods.
+    Endpoint(
+        KEDA_OPERATOR,
+        "keda",
+        {"app": "keda-operator", "name": "keda-operator", NAME: "keda-operator"},
+    ),
 )
 
 
@@ -447,6 +456,23 @@ def test_the_network_policies_allow_exactly_the_architecture_flows(objects: list
     assert (missing, extra) == (set(), set()), (
         f"missing flows:\n{_flow_table(missing)}\nflows that should be denied:\n{_flow_table(extra)}"
     )
+
+
+def test_with_keda_the_operator_reaches_rabbitmqs_amqp_port_and_nothing_else() -> None:
+    objects = render(OVERLAY.parent / "kind-keda")
+    allowed = allowed_flows(objects)
+    expected = EXPECTED_FLOWS | KEDA_FLOWS
+    missing, extra = expected - allowed, allowed - expected
+    assert (missing, extra) == (set(), set()), (
+        f"missing flows:\n{_flow_table(missing)}\nflows that should be denied:\n{_flow_table(extra)}"
+    )
+    assert not schema_errors(_policies(objects))
+
+
+def test_without_keda_its_operator_gets_no_further_than_anyone_outside(
+    objects: list[Obj],
+) -> None:
+    assert not KEDA_FLOWS & allowed_flows(objects)
 
 
 def test_the_flow_check_notices_a_missing_and_an_extra_flow(objects: list[Obj]) -> None:

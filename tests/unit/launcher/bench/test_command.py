@@ -136,6 +136,11 @@ def test_bad_values_are_refused(
             "--mode local starts a system of its own; leave it out to bench the running "
             "system at --gateway-url and --read-model-url.",
         ),
+        (
+            ["--processors", "2"],
+            "--processors 2 is a mode of the local system; add --mode local (the embedded "
+            "system runs one processor, and a running system has its own).",
+        ),
     ],
 )
 def test_contradicting_flags_are_refused_before_anything_starts(
@@ -148,3 +153,18 @@ def test_contradicting_flags_are_refused_before_anything_starts(
     err = capsys.readouterr().err
     assert err.startswith("usage: observatory bench")
     assert message in err
+
+
+def test_issue_19_processors_pass_to_the_local_system_and_into_the_report() -> None:
+    from launcher.bench.options import BenchMode
+    from launcher.bench.report import BenchReport
+
+    args = build_parser().parse_args(["bench", "--mode", "local", "--processors", "2"])
+    options = bench_options(args)
+    assert (options.mode, options.processors) == (BenchMode.LOCAL, 2)
+    assert bench_options(build_parser().parse_args(["bench"])).processors == 1
+    report = BenchReport(
+        mode=BenchMode.LOCAL, jobs=1, concurrency=1, batch_size=1, started_at="now", processors=2
+    )
+    assert report.to_json()["processors"] == 2
+    assert "2 processor processes" in report.describe_run()
