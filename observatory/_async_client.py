@@ -38,10 +38,11 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping
     from datetime import datetime
     from types import TracebackType
-    from typing import Self
+    from typing import Self, Unpack
 
+    from observatory._fleet import QueueStats, WorkerList
     from observatory._results import CancelAccepted, Job, NewJob, RetryAccepted, Stats
-    from observatory._search import JobPage, JobSummary
+    from observatory._search import BulkFilters, JobPage, JobSummary
 
 __all__ = ["AsyncClient"]
 
@@ -179,9 +180,27 @@ class AsyncClient:
         """Run a ``FAILED`` job again; see :meth:`Client.retry`."""
         return await self._call(self._calls.retry(job_id))
 
+    async def cancel_jobs(self, **filters: Unpack[BulkFilters]) -> dict[str, object]:
+        """Cancel every waiting or running job matching the filters; see
+        :meth:`Client.cancel_jobs`."""
+        return await self._call(self._calls.cancel_jobs(filters))
+
+    async def retry_jobs(self, **filters: Unpack[BulkFilters]) -> dict[str, object]:
+        """Run every ``FAILED`` job matching the filters again; see
+        :meth:`Client.retry_jobs`."""
+        return await self._call(self._calls.retry_jobs(filters))
+
     async def stats(self) -> Stats:
         """The live counters; see :meth:`Client.stats`."""
         return await self._call(self._calls.stats())
+
+    async def workers(self) -> WorkerList:
+        """The processors and metrics engines seen lately; see :meth:`Client.workers`."""
+        return await self._call(self._calls.workers())
+
+    async def queues(self) -> tuple[QueueStats, ...]:
+        """Every queue of the topology; see :meth:`Client.queues`."""
+        return await self._call(self._calls.queues())
 
     async def search_jobs(
         self,

@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from observatory._answers import checked
+from observatory._answers import checked, error_of
+from observatory._fleet import QueueStats, WorkerList, queues_of
 from observatory._results import CancelAccepted, Job, RetryAccepted, Stats, text_field
 from observatory._search import JobPage, bulk_body
 from observatory._submitting import submission, submitted
@@ -176,3 +177,25 @@ class Calls:
             lambda response: JobPage.from_json(checked(response)),
             params=params,
         )
+
+    def workers(self) -> Call[WorkerList]:
+        """``GET /workers``."""
+        return Call(
+            "GET",
+            f"{self.read_model_url}/workers",
+            lambda response: WorkerList.from_json(checked(response)),
+        )
+
+    def queues(self) -> Call[tuple[QueueStats, ...]]:
+        """``GET /queues`` (a JSON array)."""
+        return Call("GET", f"{self.read_model_url}/queues", _read_queues)
+
+
+def _read_queues(response: httpx.Response) -> tuple[QueueStats, ...]:
+    if not response.is_success:
+        raise error_of(response)
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    return queues_of(document)

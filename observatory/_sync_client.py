@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self, Unpack
 
+    from observatory._fleet import QueueStats, WorkerList
     from observatory._results import CancelAccepted, Job, NewJob, RetryAccepted, Stats
     from observatory._search import BulkFilters, JobPage, JobSummary
 
@@ -284,6 +285,41 @@ class Client:
     def stats(self) -> Stats:
         """The live counters: totals, in flight, per type."""
         return self._call(self._calls.stats())
+
+    def workers(self) -> WorkerList:
+        """The processors and metrics engines seen in the last hour (``GET /workers``).
+
+        Returns:
+            The alive ones first, then the gone or stopped ones, each with its host,
+            pid, job types, in-flight jobs and done/failed counts.
+
+        Raises:
+            ServerUnavailable: the read model, or the store its heartbeats go to, is away.
+
+        Example::
+
+            for worker in client.workers().workers:
+                print(worker.id, worker.status, worker.in_flight_count)
+        """
+        return self._call(self._calls.workers())
+
+    def queues(self) -> tuple[QueueStats, ...]:
+        """Every queue of the broker's topology, retry and dead-letter queues included
+        (``GET /queues``): depth, ready, unacked, consumers and rates.
+
+        Returns:
+            One :class:`QueueStats` per queue; a figure the broker does not give (RabbitMQ:
+            unacked and the rates; any broker: the rates on the first call) is ``None``.
+
+        Raises:
+            ServerUnavailable: the read model, or its broker, cannot be asked now.
+
+        Example::
+
+            created = {q.name: q for q in client.queues()}["jobs.created"]
+            print(created.ready, created.consumers)
+        """
+        return self._call(self._calls.queues())
 
     def search_jobs(
         self,

@@ -40,6 +40,7 @@ from __future__ import annotations
 from observatory._answers import error_of
 from observatory._async_client import AsyncClient
 from observatory._calls import DEFAULT_GATEWAY_URL, DEFAULT_READ_MODEL_URL
+from observatory._fleet import InFlightJob, QueueStats, Worker, WorkerList
 from observatory._results import (
     AttemptFailure,
     BatchResult,
@@ -74,16 +75,20 @@ __all__ = [
     "BatchResult",
     "CancelAccepted",
     "Client",
+    "InFlightJob",
     "Job",
     "JobPage",
     "JobStatus",
     "JobSummary",
     "NewJob",
+    "QueueStats",
     "Rejected",
     "RetryAccepted",
     "Stats",
     "Submitted",
     "TypeCounts",
+    "Worker",
+    "WorkerList",
 ]
 
 # The helpers' names from before the split, which tests/unit/observatory/test_client.py
