@@ -115,6 +115,7 @@ class DashboardScreen(Screen[None]):
         alerts.border_title = "Alerts"
         yield alerts
         line = Input(placeholder=FILTER_HELP, id="filter")
+        line.border_title = "Filter (Enter: apply, Esc: clear)"
         line.display = False
         yield line
         problem = Static(id="filter-error")
