@@ -72,6 +72,8 @@ class DashboardScreen(Screen[None]):
         job_types: the registered job types, offered by the New Task form.
     """
 
+    AUTO_FOCUS = "#jobs"
+    """The table, not the hidden filter line (which would swallow the first keys)."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit"),
         Binding("r", "refresh", "Refresh"),
