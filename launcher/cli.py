@@ -422,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     from launcher.jobs_cli import add_job_commands
 
     add_job_commands(commands)
+
+    from launcher.fleet_cli import add_fleet_commands
+
+    add_fleet_commands(commands)
     add_prune_command(commands)
     return parser
 
@@ -785,6 +789,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.jobs_cli import jobs_main
 
             return jobs_main(args)
+        if args.command in ("workers", "queues"):
+            from launcher.fleet_cli import fleet_main
+
+            return fleet_main(args)
     except* ObservatoryError as group:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:

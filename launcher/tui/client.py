@@ -33,6 +33,7 @@ from launcher.tui.models import (
     as_object,
 )
 from launcher.tui.type_hints import JobTypeInfo
+from observatory import QueueStats, WorkerList
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_READ_MODEL_URL",
     "ApiUnavailable",
     "DeadLetterRefused",
+    "FilterRefused",
     "ObservatoryClient",
     "ReadModelConfig",
     "RetryRefused",
@@ -81,6 +83,10 @@ class SubmitRejected(ObservatoryError):
         super().__init__(error)
         self.error = error
         self.details = details
+
+
+class FilterRefused(ObservatoryError):
+    """The read model refused the filter of a job search (400): its message says why."""
 
 
 class RetryRefused(ObservatoryError):
@@ -184,7 +190,7 @@ class ObservatoryClient:
         url: str,
         *,
         json_body: object = None,
-        params: dict[str, str] | None = None,
+        params: dict[str, str] | httpx.QueryParams | None = None,
     ) -> httpx.Response:
         try:
             if json_body is None:
@@ -257,6 +263,39 @@ class ObservatoryClient:
         return JobSummary.list_from_json(
             await self._get_json("/jobs/recent", {"limit": str(limit)})
         )
+
+    async def search_jobs(self, params: list[tuple[str, str]], limit: int) -> list[JobSummary]:
+        """``GET /jobs`` with the filter's ``params``: the first ``limit`` matches, newest
+        first.
+
+        Raises:
+            FilterRefused: the read model refused the filter (400, its message).
+            ApiUnavailable: it did not answer.
+        """
+        url = f"{self.read_model_url}/jobs"
+        response = await self._request(
+            "GET", url, params=httpx.QueryParams([*params, ("limit", str(limit))])
+        )
+        if response.status_code == 400:
+            body = as_object(_json(response), "the read model's answer")
+            raise FilterRefused(str(body.get("error", "The read model refused the filter.")))
+        if response.status_code != 200:
+            raise ApiUnavailable(f"GET {url} answered HTTP {response.status_code}.")
+        items = as_list(as_object(_json(response), "the job search").get("items"), "items")
+        # A job not updated since it was created has a null updatedAt here.
+        return [
+            JobSummary.from_json({**doc, "updatedAt": doc.get("updatedAt") or doc.get("createdAt")})
+            for doc in (as_object(item, "job") for item in items)
+        ]
+
+    async def workers(self) -> WorkerList:
+        """``GET /workers``: the processors and metrics engines seen lately."""
+        return WorkerList.from_json(as_object(await self._get_json("/workers"), "workers"))
+
+    async def queues(self) -> list[QueueStats]:
+        """``GET /queues``: every queue of the topology."""
+        items = as_list(await self._get_json("/queues"), "queues")
+        return [QueueStats.from_json(as_object(item, "queue")) for item in items]
 
     async def job(self, job_id: str) -> dict[str, object]:
         """``GET /jobs/{id}``: the job with its ``events``."""

@@ -135,7 +135,7 @@ async def test_issue_16_read_only_offers_no_write_key_and_refuses_them(
             footer = text_of(app, "#footer")
             assert " N " not in footer
             assert "new task" not in footer
-            assert " D  dead letters" in footer
+            assert " D dead letters" in footer
             await pilot.press("n")
             await pilot.pause()
             assert not isinstance(app.screen, NewTaskScreen)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from launcher.tui.screens.dashboard import DashboardScreen
 from launcher.tui.screens.dead_letters import DeadLettersScreen
+from launcher.tui.screens.fleet import QueuesScreen, WorkersScreen
 from launcher.tui.screens.help import HelpScreen
 from launcher.tui.screens.job_detail import JobDetailScreen
 from launcher.tui.screens.launcher import LauncherScreen
@@ -18,6 +19,8 @@ __all__ = [
     "JobDetailScreen",
     "LauncherScreen",
     "NewTaskScreen",
+    "QueuesScreen",
     "SetupScreen",
     "SplashScreen",
+    "WorkersScreen",
 ]

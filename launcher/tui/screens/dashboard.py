@@ -1,4 +1,11 @@
-"""The dashboard: stats, alerts and recent jobs, live from the stream or polled."""
+"""The dashboard: stats, alerts and recent jobs, live from the stream or polled.
+
+``/`` opens the filter line over the jobs table (:mod:`launcher.tui.job_filter` has the
+syntax): with a filter applied the table lists ``GET /jobs``'s matches instead of the
+recent jobs, asked again at every poll interval and every live ``jobs`` event; Esc
+clears it. The highlighted row stays on its job while rows arrive above it
+(:mod:`launcher.tui.table_cursor`).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +18,20 @@ from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
-from launcher.tui.client import ApiUnavailable, StreamMissing
+from launcher.tui.client import ApiUnavailable, FilterRefused, StreamMissing
 from launcher.tui.dashboard_model import DEAD_LETTERS_COUNTED, UpdateMode
+from launcher.tui.job_filter import FILTER_HELP, FilterSyntaxError, JobFilter, parse_filter
 from launcher.tui.logo import LOGO
 from launcher.tui.models import MalformedDocument
 from launcher.tui.screens.dead_letters import DeadLettersScreen
+from launcher.tui.screens.fleet import QueuesScreen, WorkersScreen
 from launcher.tui.screens.help import HelpScreen
 from launcher.tui.screens.job_detail import JobDetailScreen
 from launcher.tui.screens.new_task import NewTaskScreen
 from launcher.tui.styles import status_text
+from launcher.tui.table_cursor import remember, restore
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -30,12 +40,17 @@ if TYPE_CHECKING:
 
     from launcher.tui.client import ObservatoryClient, StreamEvent
     from launcher.tui.dashboard_model import DashboardModel
+    from launcher.tui.models import JobSummary
     from launcher.tui.options import TuiOptions
 
-__all__ = ["STREAM_RETRY_S", "DashboardScreen"]
+__all__ = ["FILTERED_JOBS", "STREAM_RETRY_S", "DashboardScreen"]
 
 STREAM_RETRY_S = 3.0
 """Wait before reconnecting to a stream that broke (the stream's own ``retry: 3000``)."""
+
+FILTERED_JOBS = 50
+"""Rows of the jobs table while a filter is applied (the newest matches)."""
+_RECENT_TITLE = "Recent jobs (Enter: details, /: filter)"
 
 _SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow"}
 
@@ -57,11 +72,17 @@ class DashboardScreen(Screen[None]):
         job_types: the registered job types, offered by the New Task form.
     """
 
+    AUTO_FOCUS = "#jobs"
+    """The table, not the hidden filter line (which would swallow the first keys)."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit"),
         Binding("r", "refresh", "Refresh"),
         Binding("n", "new_task", "New task"),
         Binding("d", "dead_letters", "Dead letters"),
+        Binding("slash", "open_filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("w", "workers", "Workers"),
+        Binding("u", "queues", "Queues"),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -81,6 +102,12 @@ class DashboardScreen(Screen[None]):
         self.version = version
         self.job_types = job_types
         self._poll_timer: Timer | None = None
+        self.job_filter: JobFilter | None = None
+        """The filter applied to the jobs table (``None``: the recent jobs)."""
+        self.filtered: list[JobSummary] | None = None
+        """The filter's matches as last read (``None`` until the first answer)."""
+        self.filter_error: str | None = None
+        """Why the last search failed (the read model refused, or did not answer)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
@@ -89,8 +116,15 @@ class DashboardScreen(Screen[None]):
         alerts = Static(id="alerts")
         alerts.border_title = "Alerts"
         yield alerts
+        line = Input(placeholder=FILTER_HELP, id="filter")
+        line.border_title = "Filter (Enter: apply, Esc: clear)"
+        line.display = False
+        yield line
+        problem = Static(id="filter-error")
+        problem.display = False
+        yield problem
         table: DataTable[str | Text] = DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
-        table.border_title = "Recent jobs (Enter: details)"
+        table.border_title = _RECENT_TITLE
         yield table
         yield Static(id="status-line")
         yield Static(id="footer")
@@ -101,6 +135,7 @@ class DashboardScreen(Screen[None]):
         self._poll_timer = self.set_interval(
             self.options.poll_interval_s, self.action_refresh, pause=True
         )
+        self.set_interval(self.options.poll_interval_s, self._refresh_filtered)
         self.show_model()
         table.focus()
         self.follow_stream()
@@ -137,6 +172,8 @@ class DashboardScreen(Screen[None]):
     def _on_stream_event(self, event: StreamEvent) -> None:
         if self.model.apply(event, now=self.options.clock()):
             self.show_model()
+        if event.kind == "jobs":
+            self._refresh_filtered()
 
     def action_refresh(self) -> None:
         """R: ask the read model for everything now."""
@@ -147,6 +184,79 @@ class DashboardScreen(Screen[None]):
         """Load everything once and redraw."""
         await self.model.load(self.client, now=self.options.clock())
         self.show_model()
+        self._refresh_filtered()
+
+    def _refresh_filtered(self) -> None:
+        if self.job_filter is not None:
+            self.search_now()
+
+    @work(exclusive=True, group="search")
+    async def search_now(self) -> None:
+        """Ask ``GET /jobs`` for the filter's matches and redraw the table."""
+        job_filter = self.job_filter
+        if job_filter is None:
+            return
+        try:
+            found = await self.client.search_jobs(job_filter.params(), FILTERED_JOBS)
+        except (ApiUnavailable, FilterRefused, MalformedDocument) as error:
+            self.filter_error = str(error)
+        else:
+            if job_filter is self.job_filter:  # not replaced or cleared meanwhile
+                self.filtered, self.filter_error = found, None
+        self.show_model()
+
+    # -- the filter line -----------------------------------------------------------------
+
+    def action_open_filter(self) -> None:
+        """/: show the filter line (with the filter applied, to change it) and type."""
+        line = self.query_one("#filter", Input)
+        line.display = True
+        line.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Say what is wrong with the line as it is typed (it applies on Enter)."""
+        if event.input.id == "filter":
+            try:
+                parse_filter(event.value)
+            except FilterSyntaxError as error:
+                self._show_filter_problem(str(error))
+            else:
+                self._show_filter_problem(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter: apply the filter (a blank line clears it)."""
+        if event.input.id != "filter":
+            return
+        try:
+            job_filter = parse_filter(event.value)
+        except FilterSyntaxError as error:
+            self._show_filter_problem(str(error))
+            return
+        if job_filter is None:
+            self.action_clear_filter()
+            return
+        self._show_filter_problem(None)
+        self.job_filter, self.filtered, self.filter_error = job_filter, None, None
+        self.query_one("#jobs", DataTable).focus()
+        self.show_model()
+        self.search_now()
+
+    def action_clear_filter(self) -> None:
+        """Esc: clear the filter and its line; the table shows the recent jobs again."""
+        line = self.query_one("#filter", Input)
+        if self.job_filter is None and not line.display:
+            return
+        line.value = ""
+        line.display = False
+        self._show_filter_problem(None)
+        self.job_filter, self.filtered, self.filter_error = None, None, None
+        self.query_one("#jobs", DataTable).focus()
+        self.show_model()
+
+    def _show_filter_problem(self, problem: str | None) -> None:
+        shown = self.query_one("#filter-error", Static)
+        shown.display = problem is not None
+        shown.update(Text(problem or "", style="red"))
 
     # -- drawing -------------------------------------------------------------------------
 
@@ -161,21 +271,33 @@ class DashboardScreen(Screen[None]):
         model = self.model
         self.query_one("#stats", Static).update(self._stats_table())
         self.query_one("#alerts", Static).update(self._alerts_text())
+        self._fill_jobs()
+        status = self.query_one("#status-line", Static)
+        error = model.error or self.filter_error
+        status.display = error is not None
+        if error:
+            interval = self.options.poll_interval_s
+            status.update(Text(f"{error} (retrying every {interval:g} s)", style="red"))
+        self.query_one("#footer", Static).update(self._footer_text())
+
+    def _fill_jobs(self) -> None:
+        """Refill the jobs table, the cursor staying on its job (see the module docstring)."""
         table = self.query_one("#jobs", DataTable)
-        row = table.cursor_row
+        if self.job_filter is None:
+            jobs = self.model.jobs
+            table.border_title = _RECENT_TITLE
+        else:
+            jobs = self.filtered or []
+            found = "…" if self.filtered is None else f"{len(jobs)}"
+            more = "+" if len(jobs) >= FILTERED_JOBS else ""
+            table.border_title = f"Jobs matching {self.job_filter.text} ({found}{more}; Esc: clear)"
+        highlight = remember(table)
         table.clear()
-        for job in model.jobs:
+        for job in jobs:
             table.add_row(
                 status_text(job.status), job.type, job.id, _short_time(job.updated_at), key=job.id
             )
-        if model.jobs:
-            table.move_cursor(row=min(row, len(model.jobs) - 1))
-        status = self.query_one("#status-line", Static)
-        status.display = model.error is not None
-        if model.error:
-            interval = self.options.poll_interval_s
-            status.update(Text(f"{model.error} (retrying every {interval:g} s)", style="red"))
-        self.query_one("#footer", Static).update(self._footer_text())
+        restore(table, highlight)
 
     def _stats_table(self) -> Table:
         stats = self.model.stats
@@ -224,11 +346,11 @@ class DashboardScreen(Screen[None]):
         keys = [("Q", "quit"), ("R", "refresh")]
         if not options.read_only:  # N is refused then: don't offer it
             keys.append(("N", "new task"))
-        keys.append(("Enter", "details"))
-        keys += [("D", "dead letters"), ("?", "help")]
-        for key, what in keys:
+        keys += [("/", "filter"), ("W", "workers"), ("U", "queues"), ("D", "dead letters")]
+        keys.append(("?", "help"))
+        for key, what in keys:  # compact: the whole row fits 100 columns
             text.append(f" {key} ", style="bold reverse")
-            text.append(f" {what}  ")
+            text.append(f"{what} ")
         mode = self.model.mode.value
         if options.read_only:
             mode += ", read-only"
@@ -260,6 +382,14 @@ class DashboardScreen(Screen[None]):
     def action_dead_letters(self) -> None:
         """D: the dead letters."""
         self.app.push_screen(DeadLettersScreen(self.client, read_only=self.options.read_only))
+
+    def action_workers(self) -> None:
+        """W: the workers, alive and recently gone."""
+        self.app.push_screen(WorkersScreen(self.client, interval_s=self.options.poll_interval_s))
+
+    def action_queues(self) -> None:
+        """U: the broker's queues."""
+        self.app.push_screen(QueuesScreen(self.client, interval_s=self.options.poll_interval_s))
 
     def action_help(self) -> None:
         """?: the keys."""

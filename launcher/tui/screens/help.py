@@ -20,9 +20,21 @@ _DASHBOARD = [
     ("R", "refresh now", False),
     ("N", "new task (submit jobs to the gateway)", True),
     ("Enter", "details of the highlighted job: payload, result or error, event timeline", False),
+    ("/", "filter the jobs table (GET /jobs); Enter applies, Esc clears", False),
+    ("W", "workers: alive and recently gone, types, in-flight jobs, done/failed", False),
+    ("U", "queues: depth, ready/unacked, consumers, rates (— where unknown)", False),
     ("D", "dead letters", False),
     ("?", "this help", False),
 ]
+_FILTER = [
+    ("status:failed,pending", "one status or several", False),
+    ("type:resize", "a job type (commas for several)", False),
+    ("error:timeout", "the last error contains the text", False),
+    ("q:2f6c", "id prefix or text in the payload (a bare word too)", False),
+    ("corr:<id>", "the correlation id", False),
+    ("since:15m", "created since (90s, 15m, 2h, 7d or an RFC 3339 time); until: before", False),
+]
+_FLEET = [("R", "refresh now (they refresh every poll interval)", False)]
 _JOB = [("R", "reload", False), ("T", "retry a FAILED job (a new round)", True)]
 _DEAD_LETTERS = [
     ("R", "reload", False),
@@ -42,7 +54,9 @@ def help_text(*, read_only: bool = False) -> str:
     lines: list[str] = []
     sections = [
         ("Dashboard", _DASHBOARD),
+        ("Filter line (words AND-ed; quote values with spaces)", _FILTER),
         ("Job", _JOB),
+        ("Workers, Queues", _FLEET),
         ("Dead letters", _DEAD_LETTERS),
         ("New task", [("Ctrl+T", "fill in the typed type's example payload", True)]),
         ("Launcher", _LAUNCHER),
@@ -51,7 +65,8 @@ def help_text(*, read_only: bool = False) -> str:
         shown = [(key, what) for key, what, writes in keys if not (read_only and writes)]
         if shown:
             lines.append(f"[b]{title}[/b]")
-            lines += [f"  {key:<6} {what}" for key, what in shown]
+            width = max(6, *(len(key) for key, _ in shown))
+            lines += [f"  {key:<{width}} {what}" for key, what in shown]
     lines += ["[b]Everywhere[/b]", "  Esc    back / close", "  Ctrl+Q quit", ""]
     if read_only:
         lines.append("Read-only: nothing is submitted, retried, requeued or discarded.")

@@ -11,11 +11,12 @@ def test_the_public_names_are_pinned() -> None:
     handlers = ["HandlerRegistry", "JobContext", "NonRetryable", "handler"]
     client = [
         *["ApiError", "AsyncClient", "AttemptFailure", "BadRequest", "BatchResult"],
-        *["CancelAccepted", "Client", "Conflict", "FieldIssue", "Forbidden", "Job"],
+        *["CancelAccepted", "Client", "Conflict", "FieldIssue", "Forbidden", "InFlightJob"],
+        "Job",
         *["JobPage", "JobRejected", "JobStatus", "JobSummary", "NewJob", "NotFound"],
-        *["RateLimited", "Rejected"],
+        *["QueueStats", "RateLimited", "Rejected"],
         *["RequestRefused", "RetryAccepted", "ServerUnavailable", "Stats", "Submitted"],
-        *["TypeCounts", "Unauthorized", "WaitTimedOut"],
+        *["TypeCounts", "Unauthorized", "WaitTimedOut", "Worker", "WorkerList"],
     ]
     assert set(observatory.__all__) == {*handlers, *client}
     assert len(observatory.__all__) == len(handlers) + len(client)
