@@ -125,7 +125,8 @@ def search_params(
 
 
 class BulkFilters(TypedDict, total=False):
-    """The filters of a bulk action (the search's, and ``limit``), as keyword arguments."""
+    """The filters of a bulk action (the search's, and ``limit``), and ``dry_run``, as
+    keyword arguments."""
 
     status: str | JobStatus | Iterable[str | JobStatus]
     type: str | Iterable[str]
@@ -137,6 +138,8 @@ class BulkFilters(TypedDict, total=False):
     error: str
     q: str
     limit: int
+    dry_run: bool
+    """Count what the action would take (``matched``, ``more``) and do nothing."""
 
 
 def bulk_body(filters: BulkFilters) -> dict[str, object]:
@@ -158,4 +161,6 @@ def bulk_body(filters: BulkFilters) -> dict[str, object]:
         ("limit", filters.get("limit")),
     )
     body.update({name: value for name, value in given if value is not None})
+    if filters.get("dry_run"):
+        body["dryRun"] = True
     return body

@@ -259,13 +259,16 @@ class Client:
 
         Returns:
             The answer: ``matched``, ``actedOn``, ``skipped``, ``more`` (further jobs
-            match past ``limit``) and ``filter`` (as understood).
+            match past ``limit``), ``filter`` (as understood) and ``auditEventId`` (the
+            ``jobs.bulk-action`` event recording the action). With ``dry_run=True``
+            nothing is done: ``matched`` and ``more`` say what the action would take.
 
         Raises:
             BadRequest: a filter is unknown or malformed (``details`` names it).
 
         Example::
 
+            client.cancel_jobs(status="PENDING", type="resize", dry_run=True)["matched"]
             client.cancel_jobs(status="PENDING", type="resize")
         """
         return self._call(self._calls.cancel_jobs(filters))
@@ -275,7 +278,8 @@ class Client:
         the arguments of :meth:`search_jobs`, and ``limit``), each as :meth:`retry` does.
 
         Returns:
-            The answer: ``matched``, ``actedOn``, ``skipped``, ``more`` and ``filter``.
+            The answer: ``matched``, ``actedOn``, ``skipped``, ``more``, ``filter`` and
+            ``auditEventId``; with ``dry_run=True`` only the counts, nothing retried.
 
         Raises:
             BadRequest: a filter is unknown or malformed, or ``status`` is not ``FAILED``.

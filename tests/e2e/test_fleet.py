@@ -129,11 +129,15 @@ def test_the_async_client_mirrors_workers_queues_and_the_bulk_actions(
         async with AsyncClient(observatory.gateway, observatory.read_model) as aclient:
             workers = await aclient.workers()
             queues = await aclient.queues()
+            counted = await aclient.cancel_jobs(type="sleep", q=tag, dry_run=True)
+            assert (counted["matched"], counted["actedOn"], counted["dryRun"]) == (2, 0, True)
             cancelled = await aclient.cancel_jobs(type="sleep", q=tag)
             retried = await aclient.retry_jobs(type="fail", q=tag, status="FAILED")
             return workers, queues, cancelled, retried
 
     workers, queues, cancelled, retried = anyio.run(run)
+    # The sync client's dry run counts too, and changes nothing.
+    assert client.retry_jobs(type="fail", q=tag, dry_run=True)["actedOn"] == 0
     assert {w.id for w in workers.workers} == {w.id for w in client.workers().workers}
     assert {q.name for q in queues} == TOPOLOGY
     assert cancelled["matched"] == 2
@@ -141,6 +145,7 @@ def test_the_async_client_mirrors_workers_queues_and_the_bulk_actions(
     assert isinstance(retried, dict)
     assert retried["matched"] == 1
     assert retried["actedOn"] == 1
+    assert isinstance(cancelled["auditEventId"], str)
     for job_id in ids:
         job = client.wait(job_id, timeout_s=30)
         assert (job.status, job.error) == (JobStatus.FAILED, "cancelled")
