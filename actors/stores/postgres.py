@@ -63,6 +63,7 @@ from actors.domain.submissions import (
 from actors.errors import ConfigError, StoreUnavailable
 from actors.stores._ledger import check_unique
 from actors.stores._postgres_plan import WRITE_JOBS, job_writes
+from actors.stores._postgres_schedules import PostgresSchedules
 from actors.stores._postgres_schema import MIGRATION_LOCK, MIGRATIONS, MIGRATIONS_TABLE, Migration
 from actors.stores._postgres_search import job_search_query
 from actors.stores._postgres_submissions import (
@@ -478,7 +479,7 @@ class _Progress:
         """It sent a write (retrying might apply it twice)."""
 
 
-class PostgresJobStore:
+class PostgresJobStore(PostgresSchedules):
     """A :class:`~actors.stores.JobStore` in PostgreSQL (one row per job).
 
     Opened and closed by :func:`open_postgres_job_store`. Calls may run concurrently;
