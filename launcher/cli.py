@@ -397,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     from launcher.jobs_cli import add_job_commands
 
     add_job_commands(commands)
+    from launcher.schedule_cli import add_schedule_command
+
+    add_schedule_command(commands)
     add_prune_command(commands)
     return parser
 
@@ -740,6 +743,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.jobs_cli import jobs_main
 
             return jobs_main(args)
+        if args.command == "schedule":
+            from launcher.schedule_cli import schedule_main
+
+            return schedule_main(args)
     except* ObservatoryError as group:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:

@@ -69,6 +69,7 @@ from observatory._results import (
     TypeCounts,
     text_field,
 )
+from observatory._schedules import AsyncSchedules, Schedules
 from observatory._search import BulkFilters, JobPage, JobSummary, bulk_body, search_params
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ def _retry_accepted(job_id: str, body: Mapping[str, object]) -> RetryAccepted:
 # -- the clients -------------------------------------------------------------------------
 
 
-class Client:
+class Client(Schedules):
     """A synchronous client of one observatory.
 
     Args:
@@ -689,7 +690,7 @@ class Client:
             cursor = page.next_cursor
 
 
-class AsyncClient:
+class AsyncClient(AsyncSchedules):
     """The asynchronous client: the same calls as :class:`Client`, awaited.
 
     Args:

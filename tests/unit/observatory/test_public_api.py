@@ -14,7 +14,8 @@ def test_the_public_names_are_pinned() -> None:
         *["CancelAccepted", "Client", "Conflict", "FieldIssue", "Forbidden", "Job"],
         *["JobPage", "JobRejected", "JobStatus", "JobSummary", "NewJob", "NotFound"],
         *["RateLimited", "Rejected"],
-        *["RequestRefused", "RetryAccepted", "ServerUnavailable", "Stats", "Submitted"],
+        *["RequestRefused", "RetryAccepted", "Schedule", "ScheduleRun", "ServerUnavailable"],
+        *["Stats", "Submitted"],
         *["TypeCounts", "Unauthorized", "WaitTimedOut"],
     ]
     assert set(observatory.__all__) == {*handlers, *client}
