@@ -243,9 +243,7 @@ class Schedules:
 
     def delete_schedule(self, schedule_id: str) -> None:
         """Delete it (the jobs it submitted stay)."""
-        answer = self._send("DELETE", f"{self.gateway_url}/schedules/{schedule_id}")
-        if answer.status_code != 204:
-            _checked(answer)
+        _checked(self._send("DELETE", f"{self.gateway_url}/schedules/{schedule_id}"))
 
     def run_schedule(self, schedule_id: str) -> ScheduleRun:
         """Submit its job once, now."""
@@ -318,9 +316,7 @@ class AsyncSchedules:
 
     async def delete_schedule(self, schedule_id: str) -> None:
         """Delete it (the jobs it submitted stay)."""
-        answer = await self._send("DELETE", f"{self.gateway_url}/schedules/{schedule_id}")
-        if answer.status_code != 204:
-            _checked(answer)
+        _checked(await self._send("DELETE", f"{self.gateway_url}/schedules/{schedule_id}"))
 
     async def run_schedule(self, schedule_id: str) -> ScheduleRun:
         """Submit its job once, now."""

@@ -94,7 +94,6 @@ def install_schedule_reads(app: Quart, store: ScheduleStore | None) -> None:
                     "properties": {"schedules": {"type": "array", "items": SCHEDULE_SCHEMA}},
                 },
             ),
-            503: error_response("The job store cannot be reached."),
         },
     )
     async def list_schedules() -> tuple[Response, int]:
@@ -111,7 +110,6 @@ def install_schedule_reads(app: Quart, store: ScheduleStore | None) -> None:
         responses={
             200: json_response("The schedule.", SCHEDULE_SCHEMA),
             404: error_response("No schedule has this id."),
-            503: error_response("The job store cannot be reached."),
         },
     )
     async def get_schedule(schedule_id: str) -> tuple[Response, int]:

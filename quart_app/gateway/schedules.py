@@ -6,7 +6,7 @@ route                              answer
 ``POST /schedules``                201 with the schedule (its ``id``, ``nextRunAt``)
 ``PATCH /schedules/{id}``          200 with the schedule; ``{"enabled": false}`` pauses
                                    it, ``{"enabled": true}`` resumes it from now
-``DELETE /schedules/{id}``         204
+``DELETE /schedules/{id}``         200 with the schedule as it was
 ``POST /schedules/{id}/run``       202 ``{jobId, eventId, scheduleId, scheduledAt}``:
                                    one job now, whatever the schedule's next run
 ``GET /schedules``, ``/{id}``      as the read model (:mod:`quart_app.schedules`)
@@ -217,7 +217,7 @@ def install_schedule_routes(
         summary="Delete a schedule; the jobs it submitted stay.",
         tags=["schedules"],
         responses={
-            204: {"description": "Deleted."},
+            200: json_response("Deleted; the schedule as it was.", SCHEDULE_SCHEMA),
             404: error_response("No schedule has this id."),
             503: _UNAVAILABLE,
         },
@@ -225,10 +225,11 @@ def install_schedule_routes(
     async def delete_schedule(schedule_id: str) -> tuple[Response, int]:
         if store is None:
             return no_store()
-        if not await store.remove_schedule(schedule_id):
+        schedule = await store.get_schedule(schedule_id)
+        if schedule is None or not await store.remove_schedule(schedule_id):
             return json_error(404, f"There is no schedule {schedule_id!r}.")
         log.info("schedule.deleted schedule_id=%s", schedule_id)
-        return Response(status=204), 204
+        return jsonify(schedule.to_json()), 200
 
     @app.post("/schedules/<schedule_id>/run")
     @operation(
