@@ -268,6 +268,9 @@ def _due(schedule: Schedule, now: datetime) -> tuple[list[datetime], int]:
         kept = min(count, MAX_CATCH_UP)
         start = first + timedelta(seconds=(count - kept) * step)
         return [start + timedelta(seconds=i * step) for i in range(kept)], count - kept
+    assert schedule.cron is not None
+    zone = ZoneInfo(schedule.timezone)
+    upcoming = croniter(schedule.cron, first.astimezone(zone))
     due: list[datetime] = []
     dropped = 0
     moment = first
@@ -277,9 +280,19 @@ def _due(schedule: Schedule, now: datetime) -> tuple[list[datetime], int]:
             due.pop(0)
             dropped += 1
             if dropped >= MAX_MISSES_COUNTED:
-                # Counted no further: jump to the newest occurrences before now.
-                break
-        moment = next_occurrence(schedule, moment)
+                # Counted no further: the newest occurrences are found counting back from now.
+                earlier = croniter(schedule.cron, now.astimezone(zone))
+                newest: list[datetime] = []
+                while len(newest) < MAX_CATCH_UP:
+                    previous = earlier.get_prev(datetime)
+                    assert isinstance(previous, datetime)
+                    if previous.astimezone(UTC) < moment:
+                        break
+                    newest.append(previous.astimezone(UTC))
+                return sorted(newest), dropped
+        following = upcoming.get_next(datetime)
+        assert isinstance(following, datetime)
+        moment = following.astimezone(UTC)
     return due, dropped
 
 

@@ -11,6 +11,7 @@ import pytest
 from actors.domain.clock import format_timestamp
 from actors.domain.schedules import (
     MAX_CATCH_UP,
+    MAX_MISSES_COUNTED,
     Trigger,
     apply_changes,
     next_occurrence,
@@ -148,3 +149,13 @@ def test_a_patch_keeps_what_it_does_not_name_and_resuming_starts_from_now() -> N
     assert issues == []
     assert (paused.next_run_at, paused.interval, paused.job) == (None, "10s", schedule.job)
     assert resumed.next_run_at == format_timestamp(T0 + timedelta(seconds=1010))
+
+
+def test_a_cron_schedule_down_for_a_month_counts_ten_thousand_misses_and_fires_the_newest() -> None:
+    schedule = make(cron="* * * * *", catchUp="all")  # every minute: 43,200 in 30 days
+
+    firing = plan_firing(schedule, T0 + timedelta(days=30, seconds=30))
+
+    assert len(firing.occurrences) == MAX_CATCH_UP
+    assert firing.occurrences[-1] == format_timestamp(T0 + timedelta(days=30))
+    assert firing.missed >= MAX_MISSES_COUNTED
