@@ -30,7 +30,7 @@ from quart import Response, jsonify
 
 from actors.domain.clock import utc_now, wall_clock
 from actors.domain.schedules import Trigger, apply_changes, schedule_changes
-from actors.errors import ValidationIssue
+from actors.errors import StoreUnavailable, ValidationIssue
 from contracts import SchemaName, get_contracts
 from quart_app._common import json_error
 from quart_app.gateway.scheduler import SubmitFailed, pending
@@ -262,9 +262,13 @@ def install_schedule_routes(
         except SubmitFailed as exc:
             return json_error(503, f"The job of schedule {schedule_id} was not accepted: {exc}.")
         metrics.schedule_fires.labels(Trigger.MANUAL.value).inc()
-        await store.change_schedule(
-            schedule_id, lambda s: replace(s, fires=s.fires + 1, last_run_at=now)
-        )
+        try:
+            await store.change_schedule(
+                schedule_id, lambda s: replace(s, fires=s.fires + 1, last_run_at=now)
+            )
+        except StoreUnavailable as exc:
+            # The job was accepted: answered 202 all the same, its count left behind.
+            log.warning("schedule.run_not_counted schedule_id=%s reason=%s", schedule_id, exc)
         log.info("schedule.run schedule_id=%s job_id=%s", schedule_id, answer.job_id)
         return jsonify(
             {
