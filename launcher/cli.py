@@ -426,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     from launcher.fleet_cli import add_fleet_commands
 
     add_fleet_commands(commands)
+
+    from launcher.schedule_cli import add_schedule_command
+
+    add_schedule_command(commands)
     add_prune_command(commands)
     return parser
 
@@ -793,6 +797,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from launcher.fleet_cli import fleet_main
 
             return fleet_main(args)
+        if args.command == "schedule":
+            from launcher.schedule_cli import schedule_main
+
+            return schedule_main(args)
     except* ObservatoryError as group:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:

@@ -44,6 +44,7 @@ from observatory._errors import (
     Unauthorized,
     WaitTimedOut,
 )
+from observatory._schedules import Schedule, ScheduleRun
 from observatory.client import (
     AsyncClient,
     AttemptFailure,
@@ -93,6 +94,8 @@ __all__ = [
     "Rejected",
     "RequestRefused",
     "RetryAccepted",
+    "Schedule",
+    "ScheduleRun",
     "ServerUnavailable",
     "Stats",
     "Submitted",

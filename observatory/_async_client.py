@@ -24,6 +24,7 @@ from observatory._calls import (
 )
 from observatory._errors import NotFound
 from observatory._results import BatchResult, JobStatus, Rejected, Submitted
+from observatory._schedules import AsyncSchedules
 from observatory._search import search_params
 from observatory._submitting import (
     RATE_LIMIT_RETRIES,
@@ -49,7 +50,7 @@ __all__ = ["AsyncClient"]
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(AsyncSchedules):
     """The asynchronous client: the same calls as :class:`Client`, awaited.
 
     Args:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeAlias
 
-__all__ = ["format_timestamp", "parse_timestamp", "utc_now"]
+__all__ = ["Clock", "format_timestamp", "parse_timestamp", "utc_now", "wall_clock"]
+
+Clock: TypeAlias = Callable[[], datetime]
+"""What time it is, as an aware UTC datetime: :func:`wall_clock`, or a test's own."""
+
+
+def wall_clock() -> datetime:
+    """The system's current time, aware, in UTC (the :data:`Clock` of every service)."""
+    return datetime.now(UTC)
 
 
 def format_timestamp(moment: datetime) -> str:

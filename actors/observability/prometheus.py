@@ -112,6 +112,18 @@ class GatewayMetrics:
             "Time from validation to the broker's confirm.",
             registry=registry,
         )
+        self.schedule_fires = Counter(
+            "gateway_schedule_fires",
+            "Jobs submitted by recurring schedules, by trigger (schedule: an occurrence "
+            "came due; manual: run now). A second fire of one occurrence is not counted.",
+            ["trigger"],
+            registry=registry,
+        )
+        self.schedule_misses = Counter(
+            "gateway_schedule_misses",
+            "Occurrences of recurring schedules skipped after downtime (their catchUp).",
+            registry=registry,
+        )
 
 
 class ProcessorMetrics:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from actors.stores._protocols import AppendResult, Counters, DeadLetterStore, EventStore, JobStore
+from actors.stores._protocols import (
+    AppendResult,
+    Counters,
+    DeadLetterStore,
+    EventStore,
+    JobStore,
+    ScheduleStore,
+)
 from actors.stores.memory import MemoryCounters, MemoryJobStore, rebuild_counters
 from actors.stores.mongo import (
     MongoDeadLetterStore,
@@ -42,6 +49,7 @@ __all__ = [
     "SQLiteDeadLetterStore",
     "SQLiteEventStore",
     "SQLiteJobStore",
+    "ScheduleStore",
     "migrate_postgres",
     "open_mongo_dead_letter_store",
     "open_mongo_event_store",

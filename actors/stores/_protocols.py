@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
+    from datetime import datetime
 
     from actors.domain.dead_letters import DeadLetter
     from actors.domain.events import Envelope, EventType
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
         JobStatus,
         JobTransition,
     )
+    from actors.domain.schedules import Firing, Schedule
     from actors.domain.search import EventPage, EventQuery, JobPage, JobQuery
     from actors.domain.stats import Stats
     from actors.domain.submissions import (
@@ -28,7 +30,14 @@ if TYPE_CHECKING:
         SubmissionClaim,
     )
 
-__all__ = ["AppendResult", "Counters", "DeadLetterStore", "EventStore", "JobStore"]
+__all__ = [
+    "AppendResult",
+    "Counters",
+    "DeadLetterStore",
+    "EventStore",
+    "JobStore",
+    "ScheduleStore",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +52,49 @@ class AppendResult:
     """The ids of the records stored by this call, when the store tells them."""
 
 
-class JobStore(Protocol):
+class ScheduleStore(Protocol):
+    """Recurring schedules (:mod:`actors.domain.schedules`), kept by the job store."""
+
+    async def add_schedule(self, schedule: Schedule) -> None:
+        """Keep a new schedule.
+
+        Raises:
+            ValueError: a schedule with its id exists.
+        """
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        """The schedule with ``schedule_id``, or ``None``."""
+        ...
+
+    async def list_schedules(self, *, limit: int) -> list[Schedule]:
+        """Up to ``limit`` schedules, by name then id."""
+        ...
+
+    async def change_schedule(
+        self, schedule_id: str, change: Callable[[Schedule], Schedule]
+    ) -> Schedule | None:
+        """Replace the schedule with ``change(schedule)``, read and written in one
+        transaction (no scheduler pass writes it in between); ``None`` when there is no
+        such schedule."""
+        ...
+
+    async def remove_schedule(self, schedule_id: str) -> bool:
+        """Delete the schedule; whether it existed."""
+        ...
+
+    async def fire_due_schedules(
+        self, now: datetime, *, limit: int, grace_s: float
+    ) -> list[Firing]:
+        """Take up to ``limit`` enabled schedules whose next run is at or before ``now``
+        and, in the same transaction, store what :func:`~actors.domain.schedules.plan_firing`
+        makes of each (its next run after ``now``). A schedule another caller is taking
+        at the same time is left to it (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), so each
+        occurrence is handed to one caller only."""
+        ...
+
+
+class JobStore(ScheduleStore, Protocol):
     """Job state, one row per job."""
 
     def is_available(self) -> bool:

@@ -14,8 +14,9 @@ from actors.errors import DependencyUnavailable, StoreUnavailable
 from actors.stores._protocols import Counters, DeadLetterStore, EventStore, JobStore
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
     from contextlib import AbstractAsyncContextManager
+    from datetime import datetime
 
     from actors.domain.dead_letters import DeadLetter
     from actors.domain.events import Envelope, EventType
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         JobStatus,
         JobTransition,
     )
+    from actors.domain.schedules import Firing, Schedule
     from actors.domain.search import EventPage, EventQuery, JobPage, JobQuery
     from actors.domain.stats import Stats
     from actors.domain.submissions import (
@@ -119,6 +121,28 @@ class DeferredJobStore(_Deferred[JobStore]):
 
     async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
         return await self._store().remove_jobs(job_ids, finished_before=finished_before)
+
+    async def add_schedule(self, schedule: Schedule) -> None:
+        await self._store().add_schedule(schedule)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return await self._store().get_schedule(schedule_id)
+
+    async def list_schedules(self, *, limit: int) -> list[Schedule]:
+        return await self._store().list_schedules(limit=limit)
+
+    async def change_schedule(
+        self, schedule_id: str, change: Callable[[Schedule], Schedule]
+    ) -> Schedule | None:
+        return await self._store().change_schedule(schedule_id, change)
+
+    async def remove_schedule(self, schedule_id: str) -> bool:
+        return await self._store().remove_schedule(schedule_id)
+
+    async def fire_due_schedules(
+        self, now: datetime, *, limit: int, grace_s: float
+    ) -> list[Firing]:
+        return await self._store().fire_due_schedules(now, limit=limit, grace_s=grace_s)
 
     def prune_lock(self) -> AbstractAsyncContextManager[bool]:
         """The pruner lock of the connected PostgreSQL job store (its advisory lock).

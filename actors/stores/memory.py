@@ -15,6 +15,7 @@ from actors.domain.events import EventType
 from actors.domain.jobs import TERMINAL_STATUSES, CancelAnswer, CancelRequest, JobSpec
 from actors.domain.lifecycle import LifecycleState, cancel_refusal, plan_batch
 from actors.domain.stats import Stats, envelope_move
+from actors.stores._memory_schedules import MemorySchedules
 from actors.stores._memory_submissions import MemoryLedger
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ def _request(record: JobRecord) -> CancelRequest:
     )
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemorySchedules):
     """A :class:`~actors.stores.JobStore` kept in memory, one record per job.
 
     It plans every batch with :func:`~actors.domain.lifecycle.plan_batch`, like the SQL
@@ -181,6 +182,7 @@ class MemoryJobStore:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._jobs: dict[str, JobRecord] = {}
         self._cancels: dict[str, CancelRequest] = {}
         self._ledger = MemoryLedger()

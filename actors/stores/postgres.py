@@ -70,6 +70,7 @@ from actors.stores._postgres_connection import (
     text,
 )
 from actors.stores._postgres_plan import WRITE_JOBS, job_writes
+from actors.stores._postgres_schedules import PostgresSchedules
 from actors.stores._postgres_schema import MIGRATIONS, Migration, migrate
 from actors.stores._postgres_search import job_search_query
 from actors.stores._postgres_submissions import PostgresLedger
@@ -263,7 +264,7 @@ class PostgresJobStoreStatistics:
     """Calls retried after a dead connection or a rolled-back statement."""
 
 
-class PostgresJobStore(PostgresLedger, PostgresPruning):
+class PostgresJobStore(PostgresLedger, PostgresPruning, PostgresSchedules):
     """A :class:`~actors.stores.JobStore` in PostgreSQL (one row per job).
 
     Opened and closed by :func:`open_postgres_job_store`. Calls may run concurrently;

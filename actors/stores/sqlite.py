@@ -57,6 +57,7 @@ from actors.stores._sqlite_dead_letters import (
     open_sqlite_dead_letter_store,
 )
 from actors.stores._sqlite_rounds import START_ROUND
+from actors.stores._sqlite_schedules import SCHEDULES_MIGRATION, SQLiteSchedules
 from actors.stores._sqlite_search import (
     SEARCH_INDEXES_MIGRATION,
     event_search_sql,
@@ -164,6 +165,10 @@ JOB_SCHEMA = Schema(
         LEDGER_MIGRATION,
         # The job search's indexes (actors/stores/_sqlite_search.py).
         SEARCH_INDEXES_MIGRATION,
+        # Migration 8 is another change's; empty here so that the numbers stay in step.
+        (),
+        # Recurring schedules (actors/stores/_sqlite_schedules.py).
+        SCHEDULES_MIGRATION,
     ),
 )
 
@@ -319,7 +324,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
     )
 
 
-class SQLiteJobStore:
+class SQLiteJobStore(SQLiteSchedules):
     """A :class:`~actors.stores.JobStore` in one SQLite file (one row per job).
 
     Opened and closed by :func:`open_sqlite_job_store`.

@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import anyio
 from quart import Quart, Response, g, jsonify, request
 
 from actors.broker.names import JOBS_CREATED
@@ -26,7 +25,6 @@ from actors.domain.submissions import ClaimOutcome
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.observability.logs import JOB_ID
 from actors.pipeline.packing import pack_envelopes
-from actors.pipeline.publisher import PublishRequest
 from contracts import SchemaName, depth_issue, dump_json, get_contracts, parse_json
 from quart_app._common import CORRELATION_PARAMETER, install_common, json_error
 from quart_app.auth import TokenBucket, client_key, retry_after, secure
@@ -36,6 +34,8 @@ from quart_app.gateway.cancel import install_cancel_route
 from quart_app.gateway.proxy import ProxyConfig, install_proxy_routes
 from quart_app.gateway.requeue import install_dead_letter_routes
 from quart_app.gateway.retry import install_retry_routes
+from quart_app.gateway.scheduler import Submitter, publish_jobs
+from quart_app.gateway.schedules import install_schedule_routes
 from quart_app.gateway.submissions import (
     IDEMPOTENCY_PARAMETER,
     Desk,
@@ -64,7 +64,8 @@ if TYPE_CHECKING:
     from actors.kernel import Actor, ActorHealth
     from actors.observability.prometheus import GatewayMetrics
     from actors.pipeline.ledger import Ledger
-    from actors.stores import DeadLetterStore, JobStore
+    from actors.pipeline.publisher import PublishRequest
+    from actors.stores import DeadLetterStore, JobStore, ScheduleStore
 
 __all__ = ["GatewayDeps", "create_gateway_app"]
 
@@ -114,6 +115,12 @@ class GatewayDeps:
     proxy: ProxyConfig | None = None
     """Where ``/proxy/alerts`` and ``/proxy/targets`` get their answers (none: from the
     environment, :meth:`ProxyConfig.from_env`)."""
+    schedules: ScheduleStore | None = None
+    """Where recurring schedules are kept (:mod:`quart_app.gateway.schedules`; none: the
+    schedule routes answer 503)."""
+    submitter: Submitter | None = None
+    """Submits the jobs of ``POST /schedules/{id}/run`` (the scheduler's; none: one of the
+    app's own on the same ledger and publisher)."""
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -284,21 +291,17 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         ``packable``: each message is one envelope, which the publisher may pack with
         other requests' (:attr:`PublishRequest.packable`).
         """
-        if not deps.ready():
-            return "the broker is not reachable right now"
-        request_ = PublishRequest(queue, messages, done=anyio.Event(), packable=packable)
         started = time.perf_counter()
-        with anyio.move_on_after(settings.publish_timeout_s) as scope:
-            try:
-                await deps.publisher.send(request_)
-            except anyio.ClosedResourceError:
-                return "the gateway is shutting down"
-            assert request_.done is not None
-            await request_.done.wait()
-        if scope.cancelled_caught:
-            return f"no confirm within {settings.publish_timeout_s:g} s"
-        if request_.error is not None:
-            return str(request_.error)
+        failure = await publish_jobs(
+            deps.publisher,
+            messages,
+            ready=deps.ready,
+            timeout_s=settings.publish_timeout_s,
+            queue=queue,
+            packable=packable,
+        )
+        if failure is not None:
+            return failure
         metrics.publish_seconds.observe(time.perf_counter() - started)
         if jobs:
             metrics.accepted.inc(len(messages))
@@ -556,6 +559,23 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         publish=publish,
         audit=audit,
         read_json=read_json,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    install_schedule_routes(
+        app,
+        store=deps.schedules,
+        submitter=deps.submitter
+        or Submitter(
+            desk,
+            deps.publisher,
+            producer,
+            ready=deps.ready,
+            timeout_s=settings.publish_timeout_s,
+            metrics=metrics,
+        ),
+        metrics=metrics,
+        read_json=read_json,
+        refuse_type=refuse_type,
         max_body_bytes=settings.max_body_bytes,
     )
     proxy = deps.proxy or ProxyConfig.from_env(settings)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actors.domain.clock import wall_clock
+from actors.domain.events import Producer
 from actors.kernel import ActorState, ChildSpec, Supervisor
 from actors.kernel.service import ServiceTree
 from actors.observability.prometheus import (
@@ -25,6 +27,8 @@ from actors.pipeline.publisher import Publisher
 from actors.stores.memory import MemoryJobStore
 from quart_app._server import HttpServer
 from quart_app.gateway.app import GatewayDeps, create_gateway_app
+from quart_app.gateway.scheduler import Scheduler, Submitter
+from quart_app.gateway.submissions import Desk
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 
     from actors.broker import Broker
     from actors.config.settings import Settings
+    from actors.domain.clock import Clock
     from actors.domain.handlers import HandlerRegistry
     from actors.stores import DeadLetterStore, JobStore
     from quart_app.gateway.proxy import ProxyConfig
@@ -58,9 +63,13 @@ class GatewayService(ServiceTree):
         jobs: JobStore | None = None,
         check_types: bool = False,
         proxy: ProxyConfig | None = None,
+        scheduler_interval_s: float = 0.5,
+        clock: Clock = wall_clock,
     ) -> None:
         """``check_types``: refuse jobs ``handlers`` cannot run (an unknown type, a payload
-        off its type's schema) with 400; set it only when ``handlers`` are the processors'."""
+        off its type's schema) with 400; set it only when ``handlers`` are the processors'.
+        ``scheduler_interval_s`` and ``clock``: how often the ``scheduler`` looks for due
+        schedules, and the time it goes by (tests pass their own)."""
         self.name = SERVICE
         self._broker = broker
         self.registry = registry if registry is not None else create_registry()
@@ -77,6 +86,24 @@ class GatewayService(ServiceTree):
         self.confirmer = Ledger(self._ledger_store, name="confirmer")
         self.store_probe = StoreProbe(self._ledger_store)
         metrics = GatewayMetrics(self.registry, BoundedLabel(handlers.types(), max_values=50))
+        # Recurring schedules live in the job store too; the scheduler submits their jobs
+        # on the routes' path (ledger claim, publish, confirm).
+        self.submitter = Submitter(
+            Desk(self.ledger, timeout_s=settings.publish_timeout_s, confirmer=self.confirmer),
+            self.publisher,
+            Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version),
+            ready=self.ready,
+            timeout_s=settings.publish_timeout_s,
+            metrics=metrics,
+        )
+        self.scheduler = Scheduler(
+            self._ledger_store,
+            self.submitter,
+            metrics,
+            interval_s=scheduler_interval_s,
+            clock=clock,
+            wait_ready=wait_ready,
+        )
         app = create_gateway_app(
             settings,
             GatewayDeps(
@@ -91,6 +118,8 @@ class GatewayService(ServiceTree):
                 jobs=jobs,
                 handlers=handlers if check_types else None,
                 proxy=proxy,
+                schedules=self._ledger_store,
+                submitter=self.submitter,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.gateway_port)
@@ -106,6 +135,8 @@ class GatewayService(ServiceTree):
                 ChildSpec.of(self.store_probe, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.http, shutdown_s=settings.shutdown_s),
                 ChildSpec.of(self.publisher, shutdown_s=settings.shutdown_s),
+                # Last: it fires only once the publisher runs, and stops first.
+                ChildSpec.of(self.scheduler, shutdown_s=settings.shutdown_s),
             ],
             intensity=10,
             period_s=30.0,

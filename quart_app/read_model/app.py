@@ -37,6 +37,7 @@ from quart_app.read_model.search import install_search_routes
 from quart_app.read_model.types import install_types_route
 from quart_app.read_model.waiting import MAX_WAIT_S, JobWaiters, parse_wait, wait_for_job
 from quart_app.read_model.workers import install_workers_route
+from quart_app.schedules import install_schedule_reads
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -494,6 +495,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
         return jsonify([record.to_json() for record in records])
 
     install_search_routes(app, deps.jobs, deps.events)
+    install_schedule_reads(app, deps.jobs)
     install_types_route(app, deps.handlers)
     install_runbooks_route(app)
     install_workers_route(app, deps.workers, keep_s=settings.workers_keep_s, registry=deps.registry)

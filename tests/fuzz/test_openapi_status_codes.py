@@ -28,10 +28,11 @@ from anyio.abc import SocketAttribute
 from actors.broker.memory import MemoryBroker
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
+from actors.domain.clock import utc_now, wall_clock
 from actors.domain.dead_letters import DeadLetter
 from actors.domain.handlers import DEFAULT_REGISTRY
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.domain.schedules import apply_changes
 from actors.domain.submissions import (
     Fingerprint,
     IdempotencyAnswer,
@@ -103,6 +104,8 @@ BUSY_KEY = "busy-key"
 """An ``Idempotency-Key`` whose request is still being answered."""
 USED_KEY = "used-key"
 """An ``Idempotency-Key`` answered for another body."""
+SCHEDULE = "5fa2a09b-85e8-4a0c-9f16-4a5b2c3d4e54"
+"""A recurring schedule of ``echo`` jobs every hour (issue 18)."""
 
 
 class Variant(enum.Enum):
@@ -312,6 +315,31 @@ class _WorkersAway:
         raise StoreUnavailable("The worker registry's Redis is away.")
 
 
+# Issue 18: recurring schedules (quart_app/gateway/schedules.py, quart_app/schedules.py).
+_SCHEDULE_BODY = {"name": "every minute", "interval": "1m", "job": {"type": "echo"}}
+_ONE = "/schedules/{scheduleId}"
+GATEWAY[("POST", "/schedules", 201)] = Crafted(_G, body=_SCHEDULE_BODY)
+GATEWAY[("POST", "/schedules", 400)] = Crafted(_G, body={**_SCHEDULE_BODY, "cron": "* *"})
+GATEWAY[("POST", "/schedules", 415)] = Crafted(_G, **_TEXT)  # type: ignore[arg-type]
+GATEWAY[("POST", "/schedules", 503)] = Crafted(Variant.GATEWAY_STORES_DOWN, body=_SCHEDULE_BODY)
+GATEWAY[("PATCH", _ONE, 200)] = Crafted(_G, path_value=SCHEDULE, body={"enabled": False})
+GATEWAY[("PATCH", _ONE, 400)] = Crafted(_G, path_value=SCHEDULE, body={"timezone": "Nowhere"})
+GATEWAY[("PATCH", _ONE, 404)] = Crafted(_G, body={"enabled": False})
+GATEWAY[("PATCH", _ONE, 415)] = Crafted(_G, path_value=SCHEDULE, **_TEXT)  # type: ignore[arg-type]
+GATEWAY[("PATCH", _ONE, 503)] = Crafted(
+    Variant.GATEWAY_STORES_DOWN, path_value=SCHEDULE, body={"enabled": False}
+)
+GATEWAY[("DELETE", _ONE, 200)] = Crafted(_G, path_value=SCHEDULE)
+GATEWAY[("DELETE", _ONE, 404)] = Crafted(_G)
+GATEWAY[("DELETE", _ONE, 503)] = Crafted(Variant.GATEWAY_STORES_DOWN, path_value=SCHEDULE)
+GATEWAY[("POST", _ONE + "/run", 202)] = Crafted(_G, path_value=SCHEDULE)
+GATEWAY[("POST", _ONE + "/run", 404)] = Crafted(_G)
+GATEWAY[("POST", _ONE + "/run", 503)] = Crafted(Variant.GATEWAY_NO_BROKER, path_value=SCHEDULE)
+for _table, _variant in ((GATEWAY, _G), (READ_MODEL, _R)):
+    _table[("GET", "/schedules", 200)] = Crafted(_variant)
+    _table[("GET", _ONE, 200)] = Crafted(_variant, path_value=SCHEDULE)
+    _table[("GET", _ONE, 404)] = Crafted(_variant)
+
 GATEWAY[("POST", "/jobs", 429)] = Crafted(Variant.GATEWAY_RATE_LIMITED, body={"type": "echo"})
 
 # Issue 16: the Swagger UI page's files, and the compatibility routes (gateway/proxy.py).
@@ -391,6 +419,14 @@ def _dead_letter(dead_letter_id: str, queue: str, body: bytes) -> DeadLetter:
 
 
 async def _seed(jobs: JobStore, dead_letters: DeadLetterStore) -> None:
+    await jobs.add_schedule(
+        apply_changes(
+            {"name": "hourly", "interval": "1h", "job": {"type": "echo"}},
+            current=None,
+            schedule_id=SCHEDULE,
+            now=wall_clock(),
+        )
+    )
     for job_id, statuses in (
         (PENDING_JOB, [JobStatus.PENDING]),
         (DONE_JOB, [JobStatus.VALIDATED, JobStatus.COMPLETED]),
@@ -582,6 +618,7 @@ async def test_a_documented_status_code_is_reached_by_its_crafted_request(
         path.replace("{deadLetterId}", crafted.path_value)
         .replace("{jobId}", crafted.path_value)
         .replace("{name}", crafted.path_value)
+        .replace("{scheduleId}", crafted.path_value)
     )
     headers = {} if crafted.content_type is None else {"Content-Type": crafted.content_type}
     if crafted.token is not None:

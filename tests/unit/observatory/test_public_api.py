@@ -15,7 +15,8 @@ def test_the_public_names_are_pinned() -> None:
         "Job",
         *["JobPage", "JobRejected", "JobStatus", "JobSummary", "NewJob", "NotFound"],
         *["QueueStats", "RateLimited", "Rejected"],
-        *["RequestRefused", "RetryAccepted", "ServerUnavailable", "Stats", "Submitted"],
+        *["RequestRefused", "RetryAccepted", "Schedule", "ScheduleRun", "ServerUnavailable"],
+        *["Stats", "Submitted"],
         *["TypeCounts", "Unauthorized", "WaitTimedOut", "Worker", "WorkerList"],
     ]
     assert set(observatory.__all__) == {*handlers, *client}

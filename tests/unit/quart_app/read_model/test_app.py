@@ -171,7 +171,12 @@ async def test_openapi_documents_every_route(
     app = read_model[0].http.app
     document = await (await app.test_client().get("/openapi.json")).get_json()
     routes = {
-        (rule.rule.replace("<job_id>", "{jobId}").replace("<name>", "{name}"), method.lower())
+        (
+            rule.rule.replace("<job_id>", "{jobId}")
+            .replace("<name>", "{name}")
+            .replace("<schedule_id>", "{scheduleId}"),
+            method.lower(),
+        )
         for rule in app.url_map.iter_rules()
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS") and rule.endpoint != "static"
