@@ -18,6 +18,7 @@ import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from launcher.client_cli import add_url_options
 from observatory import ApiError, Client
 
 if TYPE_CHECKING:
@@ -76,12 +77,7 @@ def add_fleet_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         formatter_class=raw,
     )
     for parser in (workers, queues):
-        parser.add_argument(
-            "--read-model-url",
-            default=None,
-            help="the read model (default: $READ_MODEL_URL, else http://127.0.0.1:8080)",
-        )
-        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        add_url_options(parser, gateway=False, json_help="a table")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

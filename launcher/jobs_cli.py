@@ -17,13 +17,12 @@ import argparse
 import json
 import logging
 import re
-import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from launcher.client_cli import UsageError, add_url_options, err, json_object, out, run_command
 from observatory import (
-    ApiError,
     Client,
     Job,
     JobPage,
@@ -67,10 +66,6 @@ in the wrong state: 409) with its message.
 log = logging.getLogger(__name__)
 
 
-class UsageError(Exception):
-    """The command line is wrong (exit 2)."""
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -89,20 +84,6 @@ def _seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
     return value
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--gateway-url",
-        default=None,
-        help="the gateway (default: $GATEWAY_URL, else http://127.0.0.1:3000)",
-    )
-    parser.add_argument(
-        "--read-model-url",
-        default=None,
-        help="the read model (default: $READ_MODEL_URL, else http://127.0.0.1:8080)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -134,7 +115,7 @@ def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=60.0,
         help="with --wait: seconds to wait for each job (default: %(default)g)",
     )
-    _add_common(submit)
+    add_url_options(submit)
 
     job = commands.add_parser(
         "job",
@@ -151,7 +132,7 @@ def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=60.0,
         help="with --wait: seconds to wait (default: %(default)g)",
     )
-    _add_common(job)
+    add_url_options(job)
 
     for verb, what in (
         ("cancel", "cancel a job that has not ended (it ends FAILED, cancelled)"),
@@ -174,35 +155,13 @@ def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
                 default=60.0,
                 help="with --wait: seconds to wait (default: %(default)g)",
             )
-        _add_common(parser)
+        add_url_options(parser)
 
     _add_jobs_command(commands)
 
 
-def _json_object(text: str | None, flag: str) -> dict[str, object] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{flag} is not valid JSON: {exc}.") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{flag} must be a JSON object, not {type(value).__name__}.")
-    return value
-
-
-def _out(line: str) -> None:
-    """One line of the command's output (stdout)."""
-    sys.stdout.write(f"{line}\n")
-
-
-def _err(line: str) -> None:
-    """One line of complaint (stderr)."""
-    sys.stderr.write(f"{line}\n")
-
-
 def _print_json(document: object) -> None:
-    _out(json.dumps(document, indent=2, default=str))
+    out(json.dumps(document, indent=2, default=str))
 
 
 def _job_document(job: Job) -> dict[str, object]:
@@ -218,7 +177,7 @@ def _compact(value: object, limit: int = 200) -> str:
 
 def _print_job(job: Job) -> None:
     attempts = f"{job.attempts} attempt{'s' if job.attempts != 1 else ''}"
-    _out(f"{job.id}  {job.type}  {job.status.value}  ({attempts})")
+    out(f"{job.id}  {job.type}  {job.status.value}  ({attempts})")
     rows: list[tuple[str, str]] = [("created", job.created_at)]
     if job.started_at:
         rows.append(("started", job.started_at))
@@ -235,12 +194,12 @@ def _print_job(job: Job) -> None:
     for event in job.events:
         rows.append(("event", f"{event.get('occurredAt', '')}  {event.get('eventType', '')}"))
     for name, value in rows:
-        _out(f"  {name:<10} {value}")
+        out(f"  {name:<10} {value}")
 
 
 def _submit(client: Client, args: argparse.Namespace) -> int:
-    payload = _json_object(args.payload, "--payload")
-    metadata = _json_object(args.metadata, "--metadata")
+    payload = json_object(args.payload, "--payload")
+    metadata = json_object(args.metadata, "--metadata")
     if args.job_id is not None and args.count > 1:
         raise UsageError("--id names one job; it cannot be used with --count above 1.")
     results: list[Submitted | Rejected]
@@ -266,7 +225,7 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
         return 1 if failed else 0
     for refused in rejected:
         detail = "; ".join(f"{i.path or '/'}: {i.message}" for i in refused.details)
-        _err(f"rejected  job {refused.index + 1}: {refused.error} ({detail})")
+        err(f"rejected  job {refused.index + 1}: {refused.error} ({detail})")
     if args.wait:
         for job in jobs_seen:
             outcome = (
@@ -274,12 +233,12 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
                 if job.status is JobStatus.COMPLETED
                 else f"error {job.error}"
             )
-            _out(f"{job.id}  {job.status.value}  {outcome}")
+            out(f"{job.id}  {job.status.value}  {outcome}")
     else:
         for item in submitted:
-            _out(f"{item.job_id}  submitted")
+            out(f"{item.job_id}  submitted")
     if args.count > 1:
-        _out(f"{len(submitted)} submitted, {len(rejected)} rejected")
+        out(f"{len(submitted)} submitted, {len(rejected)} rejected")
     return 1 if failed else 0
 
 
@@ -365,7 +324,7 @@ def _bulk(client: Client, args: argparse.Namespace) -> int:
             if count > cap:
                 break
         if count == 0:
-            _out(f"No job matches: nothing to {args.command}.")
+            out(f"No job matches: nothing to {args.command}.")
             return 0
         shown = f"more than {cap}" if count > cap else str(count)
         acted = f" (the first {cap})" if count > cap else ""
@@ -374,7 +333,7 @@ def _bulk(client: Client, args: argparse.Namespace) -> int:
         except EOFError:
             answer = ""
         if answer.strip().lower() not in {"y", "yes"}:
-            _err(f"observatory {args.command}: nothing done (answer y, or pass --yes).")
+            err(f"observatory {args.command}: nothing done (answer y, or pass --yes).")
             return 1
     act = client.cancel_jobs if args.command == "cancel" else client.retry_jobs
     body = act(**filters)  # type: ignore[arg-type]
@@ -383,9 +342,7 @@ def _bulk(client: Client, args: argparse.Namespace) -> int:
     else:
         verb = "cancel requested for" if args.command == "cancel" else "retry requested for"
         more = " (more match past the limit: run it again)" if body.get("more") else ""
-        _out(
-            f"{body['matched']} matched, {verb} {body['actedOn']}, {body['skipped']} skipped{more}"
-        )
+        out(f"{body['matched']} matched, {verb} {body['actedOn']}, {body['skipped']} skipped{more}")
     return 0
 
 
@@ -417,15 +374,14 @@ def _write(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(dict(body))
     else:
-        _out(text)
+        out(text)
     return 0
 
 
 def jobs_main(args: argparse.Namespace) -> int:
     """Run ``observatory submit|job|jobs|cancel|retry``; returns the exit code."""
-    # One log line per request would bury the answer.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
+
+    def body() -> int:
         with Client(args.gateway_url, args.read_model_url) as client:
             if args.command == "submit":
                 return _submit(client, args)
@@ -434,12 +390,8 @@ def jobs_main(args: argparse.Namespace) -> int:
             if args.command == "jobs":
                 return _jobs(client, args)
             return _write(client, args)
-    except UsageError as exc:
-        _err(f"observatory {args.command}: error: {exc}")
-        return 2
-    except ApiError as exc:
-        _err(f"observatory {args.command}: error: {exc}")
-        return 1
+
+    return run_command(args.command, body)
 
 
 # -- observatory jobs: the search -----------------------------------------------------------
@@ -531,7 +483,7 @@ def _add_jobs_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     jobs.add_argument("--cursor", help="start after this cursor (printed after a full page)")
     jobs.add_argument("--all", action="store_true", help="follow the cursor to the last page")
-    _add_common(jobs)
+    add_url_options(jobs)
 
 
 def _summary_document(job: JobSummary) -> dict[str, object]:
@@ -543,7 +495,7 @@ def _summary_document(job: JobSummary) -> dict[str, object]:
 def _print_summary(job: JobSummary) -> None:
     ended = job.finished_at or "-"
     error = f"  {job.error}" if job.error else ""
-    _out(f"{job.id}  {job.type:<12} {job.status.value:<9} {job.created_at}  {ended}{error}")
+    out(f"{job.id}  {job.type:<12} {job.status.value:<9} {job.created_at}  {ended}{error}")
 
 
 def _jobs(client: Client, args: argparse.Namespace) -> int:
@@ -575,7 +527,7 @@ def _jobs(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"items": [_summary_document(job) for job in listed], "nextCursor": cursor})
     elif cursor is not None:
-        _err(f"more: observatory jobs ... --cursor {cursor}")
+        err(f"more: observatory jobs ... --cursor {cursor}")
     elif not listed:
-        _out("no job matches")
+        out("no job matches")
     return 0

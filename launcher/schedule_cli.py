@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
 from typing import TYPE_CHECKING
 
-from observatory import ApiError, Client
+from launcher.client_cli import add_url_options, json_object, out, run_command
+from observatory import Client
 
 if TYPE_CHECKING:
     from observatory import Schedule
@@ -41,24 +40,6 @@ most 100). Each fired job's metadata names its schedule (scheduleId, scheduledAt
 Exit 0 when done, 1 when the observatory refused or could not be reached, 2 when the
 command line is wrong.
 """
-
-
-class UsageError(Exception):
-    """The command line is wrong (exit 2)."""
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--gateway-url",
-        default=None,
-        help="the gateway (default: $GATEWAY_URL, else http://127.0.0.1:3000)",
-    )
-    parser.add_argument(
-        "--read-model-url",
-        default=None,
-        help="the read model (default: $READ_MODEL_URL, else http://127.0.0.1:8080)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def add_schedule_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,9 +75,9 @@ def add_schedule_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="missed occurrences: none, one (default) or all",
     )
     add.add_argument("--paused", action="store_true", help="create it paused")
-    _common(add)
+    add_url_options(add)
     listing = verbs.add_parser("list", help="list the schedules with their next run")
-    _common(listing)
+    add_url_options(listing)
     for verb, what in (
         ("show", "show one schedule"),
         ("pause", "stop firing a schedule until resumed"),
@@ -106,23 +87,7 @@ def add_schedule_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     ):
         parser = verbs.add_parser(verb, help=what, description=what[0].upper() + what[1:] + ".")
         parser.add_argument("schedule_id", metavar="ID", help="the schedule's id")
-        _common(parser)
-
-
-def _json_object(text: str | None, flag: str) -> dict[str, object] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{flag} is not valid JSON: {exc}.") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{flag} must be a JSON object, not {type(value).__name__}.")
-    return value
-
-
-def _out(line: str) -> None:
-    sys.stdout.write(f"{line}\n")
+        add_url_options(parser)
 
 
 def _when(schedule: Schedule) -> str:
@@ -141,7 +106,7 @@ def _line(schedule: Schedule) -> str:
 
 
 def _print(schedule: Schedule, as_json: bool) -> None:
-    _out(json.dumps(dict(schedule.raw), indent=2) if as_json else _line(schedule))
+    out(json.dumps(dict(schedule.raw), indent=2) if as_json else _line(schedule))
 
 
 def _run(client: Client, args: argparse.Namespace) -> int:
@@ -150,11 +115,11 @@ def _run(client: Client, args: argparse.Namespace) -> int:
         schedule = client.create_schedule(
             args.name,
             args.type,
-            _json_object(args.payload, "--payload"),
+            json_object(args.payload, "--payload"),
             cron=args.cron,
             interval=args.every,
             timezone=args.tz,
-            metadata=_json_object(args.metadata, "--metadata"),
+            metadata=json_object(args.metadata, "--metadata"),
             enabled=not args.paused,
             catch_up=args.catch_up,
         )
@@ -162,10 +127,10 @@ def _run(client: Client, args: argparse.Namespace) -> int:
     elif verb == "list":
         schedules = client.list_schedules()
         if args.json:
-            _out(json.dumps([dict(s.raw) for s in schedules], indent=2))
+            out(json.dumps([dict(s.raw) for s in schedules], indent=2))
         else:
             for schedule in schedules:
-                _out(_line(schedule))
+                out(_line(schedule))
     elif verb == "show":
         _print(client.get_schedule(args.schedule_id), args.json)
     elif verb in ("pause", "resume"):
@@ -173,25 +138,21 @@ def _run(client: Client, args: argparse.Namespace) -> int:
         _print(change(args.schedule_id), args.json)
     elif verb == "delete":
         client.delete_schedule(args.schedule_id)
-        _out(f"deleted {args.schedule_id}")
+        out(f"deleted {args.schedule_id}")
     else:
         run = client.run_schedule(args.schedule_id)
         if args.json:
-            _out(json.dumps({"jobId": run.job_id, "scheduledAt": run.scheduled_at}, indent=2))
+            out(json.dumps({"jobId": run.job_id, "scheduledAt": run.scheduled_at}, indent=2))
         else:
-            _out(f"{run.job_id}  scheduled at {run.scheduled_at}")
+            out(f"{run.job_id}  scheduled at {run.scheduled_at}")
     return 0
 
 
 def schedule_main(args: argparse.Namespace) -> int:
     """Run ``observatory schedule VERB``; returns the exit code."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
+
+    def body() -> int:
         with Client(args.gateway_url, args.read_model_url) as client:
             return _run(client, args)
-    except UsageError as exc:
-        sys.stderr.write(f"observatory schedule {args.schedule_command}: error: {exc}\n")
-        return 2
-    except ApiError as exc:
-        sys.stderr.write(f"observatory schedule {args.schedule_command}: error: {exc}\n")
-        return 1
+
+    return run_command(f"schedule {args.schedule_command}", body)
