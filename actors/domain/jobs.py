@@ -236,6 +236,9 @@ class JobRecord:
     the next one (attempts, errors and outcome are those of the current round)."""
     cancel_requested_by: str | None = None
     """Who asked for it (:attr:`CancelRequest.requested_by`)."""
+    scheduled_for: str | None = None
+    """A delayed job's start time (``runAt`` or ``delaySeconds`` at submission); it
+    waits ``PENDING`` until then (:mod:`actors.domain.scheduling`)."""
 
     @property
     def failed_attempts(self) -> int:
@@ -272,8 +275,9 @@ class JobRecord:
         return max(0, round(elapsed.total_seconds() * 1000))
 
     def to_summary(self) -> dict[str, object]:
-        """The short form listed by ``GET /jobs/recent``."""
-        return {
+        """The short form listed by ``GET /jobs/recent`` (``scheduledFor`` only for a
+        delayed job)."""
+        summary: dict[str, object] = {
             "id": self.spec.id,
             "type": self.spec.type,
             "status": self.status.value,
@@ -283,6 +287,9 @@ class JobRecord:
             "finishedAt": self.finished_at,
             "durationMs": self.duration_ms,
         }
+        if self.scheduled_for is not None:
+            summary["scheduledFor"] = self.scheduled_for
+        return summary
 
     def to_json(self) -> dict[str, object]:
         """The whole record as a ``job.json`` document with its outcome fields."""

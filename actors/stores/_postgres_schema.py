@@ -14,6 +14,7 @@ from actors.config.urls import redact
 from actors.domain.jobs import JobStatus
 from actors.errors import StoreUnavailable
 from actors.stores._postgres_connection import integer, quote_identifier
+from actors.stores._postgres_scheduled import SCHEDULED_JOBS_SQL
 from actors.stores._postgres_schedules import SCHEDULES_MIGRATION_SQL
 from actors.stores._postgres_search import SEARCH_INDEXES_SQL
 from actors.stores._postgres_submissions import LEDGER_MIGRATION_SQL
@@ -139,8 +140,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     # The job search's indexes: on columns a transition never changes, and the last
     # error's trigrams (actors/stores/_postgres_search.py says which filter each serves).
     Migration(version=7, name="search indexes", sql=SEARCH_INDEXES_SQL),
-    # Version 8 is another change's; a no-op here so that the numbers stay in step.
-    Migration(version=8, name="reserved", sql="SELECT 1"),
+    # Delayed jobs: the scheduled set (actors/stores/_postgres_scheduled.py).
+    Migration(version=8, name="scheduled jobs", sql=SCHEDULED_JOBS_SQL),
     # Recurring schedules (actors/stores/_postgres_schedules.py).
     Migration(version=9, name="schedules", sql=SCHEDULES_MIGRATION_SQL),
 )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         JobTransition,
     )
     from actors.domain.schedules import Firing, Schedule
+    from actors.domain.scheduling import DueJob, ScheduledJob
     from actors.domain.search import EventPage, EventQuery, JobPage, JobQuery
     from actors.domain.stats import Stats
     from actors.domain.submissions import (
@@ -127,7 +128,9 @@ class JobStore(ScheduleStore, Protocol):
         (error ``cancelled``): a waiting or queued one when it next takes it (the stores
         never validate or start it, see :mod:`actors.domain.lifecycle`), a running one
         once its cancel watcher finds the request (:meth:`cancel_requests`). Which jobs
-        accept it is :func:`~actors.domain.lifecycle.cancel_refusal`.
+        accept it is :func:`~actors.domain.lifecycle.cancel_refusal`. A delayed job
+        waiting to be due (:meth:`schedule_jobs`) becomes due at once, so the processor
+        ends it cancelled without waiting for its time.
 
         Returns:
             The job's stored status (``None``: not stored yet) and the request kept, or
@@ -232,6 +235,33 @@ class JobStore(ScheduleStore, Protocol):
     async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
         """Delete those of ``job_ids`` that are still terminal and finished before
         ``finished_before`` (a job retried meanwhile stays); returns how many went."""
+        ...
+
+    async def schedule_jobs(self, jobs: Sequence[ScheduledJob]) -> None:
+        """Keep delayed jobs until they are due, in one transaction (delayed jobs,
+        :mod:`actors.domain.scheduling`).
+
+        Each job is stored ``PENDING`` with its ``scheduledFor`` (so ``get_job`` and the
+        search show it) and its message kept for :meth:`claim_due_jobs`. A job id stored
+        before is left as it is (a resubmission schedules nothing twice). A cancel request
+        kept for the id while it was queued is adopted: the job is stored marked and due
+        at once, so the processor ends it cancelled without running it.
+        """
+        ...
+
+    async def claim_due_jobs(self, *, now: str, lease_until: str, limit: int) -> list[DueJob]:
+        """Take up to ``limit`` scheduled jobs due at ``now``, earliest first, for
+        publishing.
+
+        A job taken is not handed out again before ``lease_until`` (another caller, or
+        this one after a crash, takes it then): several processors may call this at
+        once, each getting other jobs (PostgreSQL: ``FOR UPDATE SKIP LOCKED``). Call
+        :meth:`remove_scheduled` once the messages are confirmed.
+        """
+        ...
+
+    async def remove_scheduled(self, job_ids: Sequence[str]) -> None:
+        """Forget the scheduled jobs of ``job_ids``: their messages were published."""
         ...
 
 

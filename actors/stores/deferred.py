@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         JobTransition,
     )
     from actors.domain.schedules import Firing, Schedule
+    from actors.domain.scheduling import DueJob, ScheduledJob
     from actors.domain.search import EventPage, EventQuery, JobPage, JobQuery
     from actors.domain.stats import Stats
     from actors.domain.submissions import (
@@ -95,6 +96,15 @@ class DeferredJobStore(_Deferred[JobStore]):
 
     async def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
         return await self._store().claim_submissions(submissions)
+
+    async def schedule_jobs(self, jobs: Sequence[ScheduledJob]) -> None:
+        await self._store().schedule_jobs(jobs)
+
+    async def claim_due_jobs(self, *, now: str, lease_until: str, limit: int) -> list[DueJob]:
+        return await self._store().claim_due_jobs(now=now, lease_until=lease_until, limit=limit)
+
+    async def remove_scheduled(self, job_ids: Sequence[str]) -> None:
+        await self._store().remove_scheduled(job_ids)
 
     async def settle_submissions(
         self, confirmed: Sequence[Submission], released: Sequence[Submission]

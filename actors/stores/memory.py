@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
 from actors.domain.clock import utc_now
 from actors.domain.events import EventType
-from actors.domain.jobs import TERMINAL_STATUSES, CancelAnswer, CancelRequest, JobSpec
+from actors.domain.jobs import (
+    TERMINAL_STATUSES,
+    CancelAnswer,
+    CancelRequest,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+)
 from actors.domain.lifecycle import LifecycleState, cancel_refusal, plan_batch
+from actors.domain.scheduling import DueJob
 from actors.domain.stats import Stats, envelope_move
 from actors.stores._memory_schedules import MemorySchedules
 from actors.stores._memory_submissions import MemoryLedger
@@ -21,9 +29,11 @@ from actors.stores._memory_submissions import MemoryLedger
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from actors.broker import OutgoingMessage
     from actors.domain.events import Envelope
-    from actors.domain.jobs import JobRecord, JobStatus, JobTransition
+    from actors.domain.jobs import JobTransition
     from actors.domain.lifecycle import JobEffect
+    from actors.domain.scheduling import ScheduledJob
     from actors.domain.search import JobPage, JobQuery
     from actors.domain.submissions import (
         IdempotencyAnswer,
@@ -143,18 +153,23 @@ def _json_copy(value: object) -> object:
     return json.loads(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
 
+def _stored_spec(spec: JobSpec) -> JobSpec:
+    """``spec`` with its JSON values copied."""
+    return JobSpec(
+        id=spec.id,
+        type=spec.type,
+        created_at=spec.created_at,
+        correlation_id=spec.correlation_id,
+        payload=_mapping(_json_copy(dict(spec.payload))),
+        metadata=_mapping(_json_copy(dict(spec.metadata))),
+    )
+
+
 def _stored(effect: JobEffect) -> JobEffect:
     """``effect`` with its JSON values copied, so callers' objects are never shared."""
     spec = effect.spec
     if spec is not None:
-        spec = JobSpec(
-            id=spec.id,
-            type=spec.type,
-            created_at=spec.created_at,
-            correlation_id=spec.correlation_id,
-            payload=_mapping(_json_copy(dict(spec.payload))),
-            metadata=_mapping(_json_copy(dict(spec.metadata))),
-        )
+        spec = _stored_spec(spec)
     result = None if effect.result is None else _json_copy(effect.result)
     return replace(effect, spec=spec, result=result)
 
@@ -186,6 +201,8 @@ class MemoryJobStore(MemorySchedules):
         self._jobs: dict[str, JobRecord] = {}
         self._cancels: dict[str, CancelRequest] = {}
         self._ledger = MemoryLedger()
+        self._scheduled: dict[str, _Waiting] = {}
+        """Delayed jobs not published yet, by job id."""
 
     def __repr__(self) -> str:
         return f"<MemoryJobStore jobs={len(self._jobs)}>"
@@ -239,6 +256,9 @@ class MemoryJobStore(MemorySchedules):
             record = self._jobs[job_id] = replace(
                 record, cancel_requested_at=utc_now(), cancel_requested_by=requested_by
             )
+        if (waiting := self._scheduled.get(job_id)) is not None:
+            # Due at once: the processor ends it cancelled rather than at its time.
+            self._scheduled[job_id] = replace(waiting, due_at=utc_now(), lease="")
         return CancelAnswer(job_id, record.status, _request(record))
 
     async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
@@ -346,6 +366,56 @@ class MemoryJobStore(MemorySchedules):
                 del self._jobs[job_id]
                 removed += 1
         return removed
+
+    async def schedule_jobs(self, jobs: Sequence[ScheduledJob]) -> None:
+        """Keep delayed jobs until due; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        for job in jobs:
+            spec = job.spec
+            if spec.id in self._jobs:
+                continue
+            request = self._cancels.pop(spec.id, None)
+            stored = _stored_spec(spec)
+            self._jobs[spec.id] = JobRecord(
+                spec=stored,
+                status=JobStatus.PENDING,
+                updated_at=job.at,
+                scheduled_for=job.scheduled_for,
+                cancel_requested_at=None if request is None else request.requested_at,
+                cancel_requested_by=None if request is None else request.requested_by,
+            )
+            due = job.scheduled_for if request is None else job.at
+            self._scheduled[spec.id] = _Waiting(due, "", job.message)
+
+    async def claim_due_jobs(self, *, now: str, lease_until: str, limit: int) -> list[DueJob]:
+        """Take scheduled jobs that are due; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        due = sorted(
+            (waiting.due_at, job_id)
+            for job_id, waiting in self._scheduled.items()
+            if waiting.due_at <= now and waiting.lease <= now
+        )[: max(0, limit)]
+        taken: list[DueJob] = []
+        for _, job_id in due:
+            waiting = self._scheduled[job_id] = replace(self._scheduled[job_id], lease=lease_until)
+            taken.append(DueJob(job_id, waiting.message))
+        return taken
+
+    async def remove_scheduled(self, job_ids: Sequence[str]) -> None:
+        """Forget published scheduled jobs; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        for job_id in job_ids:
+            self._scheduled.pop(job_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A delayed job in :class:`MemoryJobStore`'s scheduled set."""
+
+    due_at: str
+    lease: str
+    """Taken until then (``""``: free)."""
+    message: OutgoingMessage
 
 
 def _prunable(record: JobRecord, finished_before: str) -> bool:

@@ -70,6 +70,7 @@ from actors.stores._postgres_connection import (
     text,
 )
 from actors.stores._postgres_plan import WRITE_JOBS, job_writes
+from actors.stores._postgres_scheduled import HASTEN_SCHEDULED, PostgresScheduling
 from actors.stores._postgres_schedules import PostgresSchedules
 from actors.stores._postgres_schema import MIGRATIONS, Migration, migrate
 from actors.stores._postgres_search import job_search_query
@@ -148,7 +149,7 @@ async def migrate_postgres(url: str, *, schema: str = "public") -> list[int]:
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at, cancel_requested_by, round"
+    "cancel_requested_at, cancel_requested_by, round, scheduled_for"
 )
 
 # The stored state of each job of a batch, and for a job not stored yet the time of its
@@ -243,6 +244,7 @@ def _job_record(row: Row) -> JobRecord:
         cancel_requested_at=optional_text(row[15]),
         cancel_requested_by=optional_text(row[16]),
         round=integer(row[17]),
+        scheduled_for=optional_text(row[18]),
     )
 
 
@@ -264,7 +266,7 @@ class PostgresJobStoreStatistics:
     """Calls retried after a dead connection or a rolled-back statement."""
 
 
-class PostgresJobStore(PostgresLedger, PostgresPruning, PostgresSchedules):
+class PostgresJobStore(PostgresLedger, PostgresPruning, PostgresSchedules, PostgresScheduling):
     """A :class:`~actors.stores.JobStore` in PostgreSQL (one row per job).
 
     Opened and closed by :func:`open_postgres_job_store`. Calls may run concurrently;
@@ -418,6 +420,7 @@ class PostgresJobStore(PostgresLedger, PostgresPruning, PostgresSchedules):
                     found = await conn.fetch(_READ_QUEUED, [job_id])
                 else:
                     await conn.execute(_MARK_JOB, job_id, utc_now(), requested_by)
+                    await conn.execute(HASTEN_SCHEDULED, job_id, utc_now())
                     found = await conn.fetch(_READ_MARK, job_id)
                 return CancelAnswer(job_id, status, _cancel_request(found[0]))
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
+from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, EventType
 from actors.domain.jobs import (
     TERMINAL_STATUSES,
@@ -33,7 +34,7 @@ from actors.domain.jobs import (
 from actors.domain.lifecycle import LifecycleState, group_by_job, plan_batch
 from actors.domain.search import EventCursor, EventPage
 from actors.errors import StoreUnavailable
-from actors.stores import _prune_sqlite
+from actors.stores import _prune_sqlite, _sqlite_scheduled as _scheduled
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_cancels import (
     CANCEL_REQUESTS_MIGRATION,
@@ -57,6 +58,7 @@ from actors.stores._sqlite_dead_letters import (
     open_sqlite_dead_letter_store,
 )
 from actors.stores._sqlite_rounds import START_ROUND
+from actors.stores._sqlite_scheduled import SCHEDULED_JOBS_MIGRATION
 from actors.stores._sqlite_schedules import SCHEDULES_MIGRATION, SQLiteSchedules
 from actors.stores._sqlite_search import (
     SEARCH_INDEXES_MIGRATION,
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
 
     from actors.domain.jobs import CancelAnswer, CancelRequest, JobTransition
     from actors.domain.lifecycle import JobEffect
+    from actors.domain.scheduling import DueJob, ScheduledJob
     from actors.domain.search import EventQuery, JobPage, JobQuery
     from actors.domain.submissions import (
         IdempotencyAnswer,
@@ -165,8 +168,8 @@ JOB_SCHEMA = Schema(
         LEDGER_MIGRATION,
         # The job search's indexes (actors/stores/_sqlite_search.py).
         SEARCH_INDEXES_MIGRATION,
-        # Migration 8 is another change's; empty here so that the numbers stay in step.
-        (),
+        # Delayed jobs (actors/stores/_sqlite_scheduled.py).
+        SCHEDULED_JOBS_MIGRATION,
         # Recurring schedules (actors/stores/_sqlite_schedules.py).
         SCHEDULES_MIGRATION,
     ),
@@ -222,7 +225,7 @@ _READ_STATES = (
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at, round, cancel_requested_by"
+    "cancel_requested_at, round, cancel_requested_by, scheduled_for"
 )
 
 
@@ -298,6 +301,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         cancel_requested_at,
         round_,
         cancel_requested_by,
+        scheduled_for,
     ) = row
     result_text = optional_text(result)
     return JobRecord(
@@ -321,6 +325,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         cancel_requested_at=optional_text(cancel_requested_at),
         round=integer(round_),
         cancel_requested_by=optional_text(cancel_requested_by),
+        scheduled_for=optional_text(scheduled_for),
     )
 
 
@@ -406,7 +411,10 @@ class SQLiteJobStore(SQLiteSchedules):
         """
         with self._db.failures(f"request the cancel of job {job_id!r}"):
             async with self._db.transaction():
-                return await request_cancel(self._db, job_id, requested_by)
+                answer = await request_cancel(self._db, job_id, requested_by)
+                if answer.request is not None:
+                    await _scheduled.hasten_scheduled(self._db, job_id, utc_now())
+                return answer
 
     async def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, CancelRequest]:
         """The cancel requests kept for any of ``job_ids``; see :class:`JobStore`.
@@ -553,6 +561,26 @@ class SQLiteJobStore(SQLiteSchedules):
             StoreUnavailable: the file cannot be written; nothing was removed.
         """
         return await _prune_sqlite.remove_jobs(self._db, job_ids, finished_before)
+
+    async def schedule_jobs(self, jobs: Sequence[ScheduledJob]) -> None:
+        """Keep delayed jobs until due; see :class:`JobStore` (:mod:`._sqlite_scheduled`)."""
+        with self._db.failures("schedule jobs"):
+            async with self._db.transaction():
+                await _scheduled.schedule_jobs(self._db, jobs)
+
+    async def claim_due_jobs(self, *, now: str, lease_until: str, limit: int) -> list[DueJob]:
+        """Take scheduled jobs that are due; see :class:`JobStore`."""
+        with self._db.failures("take due scheduled jobs"):
+            async with self._db.transaction():
+                return await _scheduled.claim_due_jobs(
+                    self._db, now=now, lease_until=lease_until, limit=limit
+                )
+
+    async def remove_scheduled(self, job_ids: Sequence[str]) -> None:
+        """Forget published scheduled jobs; see :class:`JobStore`."""
+        with self._db.failures("remove published scheduled jobs"):
+            async with self._db.transaction():
+                await _scheduled.remove_scheduled(self._db, job_ids)
 
 
 @asynccontextmanager

@@ -69,6 +69,12 @@ _DURATION_MS: dict[str, object] = {
     "type": ["integer", "null"],
     "minimum": 0,
 }
+_SCHEDULED_FOR: dict[str, object] = {
+    "description": "A delayed job's start time (from `runAt` or `delaySeconds` at "
+    "submission); absent for a job that ran as soon as it arrived.",
+    "type": "string",
+    "format": "date-time",
+}
 _JOB_SUMMARY: dict[str, object] = {
     "type": "object",
     "required": ["id", "type", "status", "createdAt", "updatedAt"],
@@ -81,6 +87,7 @@ _JOB_SUMMARY: dict[str, object] = {
         "startedAt": {"type": ["string", "null"]},
         "finishedAt": {"type": ["string", "null"]},
         "durationMs": _DURATION_MS,
+        "scheduledFor": _SCHEDULED_FOR,
     },
 }
 """One job of ``GET /jobs/recent``."""

@@ -126,6 +126,11 @@ _SEARCH_ITEM: dict[str, object] = {
         "attempts": {"type": "integer", "minimum": 0},
         "round": {"type": "integer", "minimum": 1},
         "error": {"description": "The last error, if any.", "type": ["string", "null"]},
+        "scheduledFor": {
+            "description": "A delayed job's start time; absent for a job that ran at once.",
+            "type": "string",
+            "format": "date-time",
+        },
     },
 }
 """One job of ``GET /jobs``."""
