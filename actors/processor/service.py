@@ -11,6 +11,8 @@
   payload breaking its type's schema fails, both without retries;
 * **cancel-watcher** looks every 0.3 s for cancel requests of the jobs the executor runs
   and has their handlers cancelled (:mod:`~actors.processor.cancel_watcher`);
+* **scheduler** publishes delayed jobs (``runAt``, ``delaySeconds``) from the job store's
+  scheduled set once they are due, every 0.2 s (:mod:`~actors.processor.scheduler`);
 * **persister** stores what each attempt came to, one store call per batch, and tells
   the validator those jobs are no longer in flight (:mod:`~actors.processor.persister`);
 * **publisher** publishes the events with confirms and only then acknowledges the
@@ -66,6 +68,7 @@ from actors.processor.cancel_watcher import CancelWatcher
 from actors.processor.emitter import SERVICE, LifecycleEmitter
 from actors.processor.executor import Executor
 from actors.processor.persister import Persister
+from actors.processor.scheduler import Scheduler
 from actors.processor.validator import Validator
 
 if TYPE_CHECKING:
@@ -116,6 +119,7 @@ class ProcessorService(ServiceTree):
         )
         self.executor = Executor(self.persister, handlers, settings, self.metrics)
         self.cancel_watcher = CancelWatcher(store, self.executor, wait_ready=wait_ready)
+        self.scheduler = Scheduler(store, self.publisher, queue, wait_ready=wait_ready)
         self.validator = Validator(
             store, self.executor, self.publisher, settings, emitter, self.metrics
         )
@@ -142,6 +146,7 @@ class ProcessorService(ServiceTree):
                 ChildSpec.of(self.persister, shutdown_s=shutdown_s),
                 ChildSpec.of(self.executor, shutdown_s=shutdown_s),
                 ChildSpec.of(self.cancel_watcher, shutdown_s=2.0),
+                ChildSpec.of(self.scheduler, shutdown_s=2.0),
                 ChildSpec.of(self.validator, shutdown_s=shutdown_s),
                 ChildSpec(
                     self.ingress.name,

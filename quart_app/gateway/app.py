@@ -21,6 +21,7 @@ from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, Producer
 from actors.domain.handlers import no_handler_error
 from actors.domain.jobs import JobStatus
+from actors.domain.scheduling import scheduled_for, strip_schedule
 from actors.domain.submissions import ClaimOutcome
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.observability.logs import JOB_ID
@@ -31,6 +32,7 @@ from quart_app.auth import TokenBucket, client_key, retry_after, secure
 from quart_app.gateway.audit import BulkAudit
 from quart_app.gateway.bulk import install_bulk_routes
 from quart_app.gateway.cancel import install_cancel_route
+from quart_app.gateway.delayed import Scheduling, schedule_issues
 from quart_app.gateway.proxy import ProxyConfig, install_proxy_routes
 from quart_app.gateway.requeue import install_dead_letter_routes
 from quart_app.gateway.retry import install_retry_routes
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from actors.broker import OutgoingMessage
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry
+    from actors.domain.scheduling import ScheduledJob
     from actors.kernel import Actor, ActorHealth
     from actors.observability.prometheus import GatewayMetrics
     from actors.pipeline.ledger import Ledger
@@ -136,9 +139,10 @@ def build_job(submission: dict[str, object], now: str) -> dict[str, object]:
     """The job to publish: the submission with its id, ``PENDING`` status and timestamps.
 
     A full job keeps its extra fields (the contract allows them); its status is reset to
-    ``PENDING`` because a submission is, by definition, not yet run.
+    ``PENDING`` because a submission is, by definition, not yet run. ``runAt`` or
+    ``delaySeconds`` become ``scheduledFor`` (:mod:`actors.domain.scheduling`).
     """
-    job = dict(submission)
+    job = strip_schedule(submission, scheduled_for(submission, now)[0])
     # A round is started by POST /jobs/{id}/retry only, never by a submission.
     job.pop("round", None)
     job.pop("retry", None)
@@ -161,6 +165,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
     metrics = deps.metrics
     desk = Desk(deps.ledger, timeout_s=settings.publish_timeout_s, confirmer=deps.confirmer)
+    scheduling = Scheduling(deps.jobs)
     install_common(
         app,
         service=SERVICE,
@@ -319,7 +324,13 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             "job (type, payload and metadata) is answered 202 as the first time, with the "
             "original `eventId`, and nothing is published; another job under that id is "
             "refused with 409, naming the fields that differ. Send `X-Correlation-Id` to "
-            "correlate; it is echoed back and travels with the job as it is."
+            "correlate; it is echoed back and travels with the job as it is. A job with "
+            "`runAt` (RFC 3339) or `delaySeconds` (above 0, at most 2592000: 30 days; not "
+            "both) is *delayed*: answered 202 once the job store keeps it, it waits "
+            "`PENDING` with `scheduledFor` (shown by `GET /jobs/{id}` and the search of the "
+            "read model) until then, can be cancelled meanwhile (`DELETE /jobs/{id}`: it "
+            "then never runs), and is queued when due (within a second). A `runAt` in the "
+            "past runs it at once."
         ),
         tags=["jobs"],
         parameters=[CORRELATION_PARAMETER, IDEMPOTENCY_PARAMETER],
@@ -333,7 +344,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             **idempotency_responses(),
             400: error_response(
                 "Not JSON, or not a valid submission, or a malformed `Idempotency-Key` or "
-                "`X-Correlation-Id`; `details` lists every problem. Where "
+                "`X-Correlation-Id`, or both `runAt` and `delaySeconds`, or a start more than "
+                "30 days ahead; `details` lists every problem. Where "
                 "the gateway knows the handlers (`observatory up`, `serve gateway --app`), "
                 "also a type no handler serves (`no handler for type 'X'`, at `/type`) or a "
                 "payload breaking its type's `payload_schema` (each problem at its "
@@ -341,7 +353,10 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             ),
             413: error_response(f"Body larger than {settings.max_body_bytes} bytes."),
             415: _UNSUPPORTED,
-            503: _UNCONFIRMED,
+            503: error_response(
+                "The broker did not confirm in time (or, for a delayed job, the job store "
+                "did not keep it); nothing was accepted."
+            ),
         },
         rate_limited=True,
     )
@@ -364,7 +379,10 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         assert isinstance(submission, dict)
         if (refused := refuse_type(submission)) is not None:
             return reject(400, *refused)
-        envelope, _ = prepare(submission, utc_now())
+        now = utc_now()
+        if issues := schedule_issues(submission, now):
+            return reject(400, f"The job's schedule is not valid: {issues[0].message}", issues)
+        envelope, _ = prepare(submission, now)
         JOB_ID.set(envelope.job_id)
         try:
             [claim] = await desk.claim([envelope])
@@ -381,14 +399,20 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             log.info("job.resubmitted event_id=%s", claim.event_id)  # jobId: bound above
             return accepted
         envelope = republished(envelope, claim)
-        failure = await publish([envelope.to_message()], packable=True)
+        if (delayed := scheduling.delayed(envelope, now)) is not None:
+            failure = await scheduling.keep([delayed])
+            if failure is None:
+                metrics.accepted.inc()
+        else:
+            failure = await publish([envelope.to_message()], packable=True)
         if failure is not None:
             await desk.release([claim])
             log.warning("job.publish_failed reason=%s", failure)  # jobId: bound above
             return reject(
                 503,
-                f"The broker did not confirm job {envelope.job_id} ({failure}); nothing was "
-                "accepted. Retry with the same id: resubmitting an id never runs a job twice.",
+                f"The {'job store did not keep' if delayed else 'broker did not confirm'} job "
+                f"{envelope.job_id} ({failure}); nothing was accepted. Retry with the same "
+                "id: resubmitting an id never runs a job twice.",
             )
         await desk.confirm([claim])
         log.info("job.accepted type=%s", envelope.job_type)  # jobId: bound above
@@ -484,6 +508,14 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
                 error, details = refused
                 results.append({"error": error, "details": [d.to_json() for d in details]})
                 continue
+            if issues := schedule_issues(submission, now):
+                results.append(
+                    {
+                        "error": f"The job's schedule is not valid: {issues[0].message}",
+                        "details": [issue.to_json() for issue in issues],
+                    }
+                )
+                continue
             envelope, _ = prepare(submission, now)
             envelopes.append((len(results), envelope))
             results.append({"jobId": envelope.job_id, "eventId": envelope.event_id})
@@ -496,6 +528,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
                 "was accepted. Retry it whole with the same ids.",
             )
         messages: list[OutgoingMessage] = []
+        delayed: list[ScheduledJob] = []
         published = []
         event_ids: set[str] = set()
         for (position, envelope), claim in zip(envelopes, claims, strict=True):
@@ -509,8 +542,21 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             published.append(claim)
             if claim.event_id not in event_ids:  # the same job twice in the batch: once
                 event_ids.add(claim.event_id)
-                messages.append(republished(envelope, claim).to_message())
+                envelope = republished(envelope, claim)
+                if (waiting := scheduling.delayed(envelope, now)) is not None:
+                    delayed.append(waiting)
+                else:
+                    messages.append(envelope.to_message())
         accepted = sum(1 for result in results if "jobId" in result)
+        if (failure := await scheduling.keep(delayed)) is not None:
+            await desk.release(published)
+            return reject(
+                503,
+                f"The job store did not keep the batch's {len(delayed)} delayed jobs "
+                f"({failure}); retry it whole with the same ids: a resubmitted id never "
+                "runs twice.",
+            )
+        metrics.accepted.inc(len(delayed))
         if messages:
             # Packed as JSON arrays of envelopes (actors.pipeline.packing): the broker and
             # the processor pay their per-message costs once per pack, not per job.

@@ -190,8 +190,60 @@ def _envelope_as_shipped(schema: dict[str, object]) -> dict[str, object]:
     }
 
 
+def _delayed_job(schema: dict[str, object]) -> dict[str, object]:
+    """The job as we ship it: an optional ``scheduledFor`` (issue 18, delayed jobs);
+    an added optional property, so version 1.1.0."""
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    assert "scheduledFor" not in properties
+    shipped = get_contracts().schema(SchemaName.JOB)["properties"]
+    assert isinstance(shipped, dict)
+    assert shipped["scheduledFor"]["type"] == "string"
+    return {
+        **schema,
+        "$version": "1.1.0",
+        "properties": {**properties, "scheduledFor": shipped["scheduledFor"]},
+    }
+
+
+def _delayed_submission(schema: dict[str, object]) -> dict[str, object]:
+    """The submission as we ship it: optional ``runAt`` and ``delaySeconds`` in both
+    forms (issue 18, delayed jobs); added optional properties, so version 1.1.0."""
+    shipped = get_contracts().schema(SchemaName.JOB_SUBMISSION)
+    added = {"runAt": {"$ref": "#/definitions/runAt"}}
+    added["delaySeconds"] = {"$ref": "#/definitions/delaySeconds"}
+    properties, short_form, definitions = (
+        schema["properties"],
+        schema["else"],
+        schema["definitions"],
+    )
+    assert isinstance(properties, dict)
+    assert isinstance(short_form, dict)
+    assert isinstance(definitions, dict)
+    short_properties = short_form["properties"]
+    assert isinstance(short_properties, dict)
+    shipped_definitions = shipped["definitions"]
+    assert isinstance(shipped_definitions, dict)
+    return {
+        **schema,
+        "$version": "1.1.0",
+        "description": shipped["description"],
+        "properties": {**properties, **added},
+        "else": {**short_form, "properties": {**short_properties, **added}},
+        "definitions": {
+            "runAt": shipped_definitions["runAt"],
+            "delaySeconds": shipped_definitions["delaySeconds"],
+            **definitions,
+        },
+    }
+
+
 # Where we deliberately part from an inherited schema; everything else must stay equal.
-DELIBERATE_CHANGES = {SchemaName.EVENT_ENVELOPE: _envelope_as_shipped}
+DELIBERATE_CHANGES = {
+    SchemaName.EVENT_ENVELOPE: _envelope_as_shipped,
+    SchemaName.JOB: _delayed_job,
+    SchemaName.JOB_SUBMISSION: _delayed_submission,
+}
 
 
 def test_the_envelope_accepts_any_printable_ascii_correlation_id_up_to_128() -> None:
@@ -245,7 +297,7 @@ def test_schema_returns_a_copy_callers_cannot_corrupt() -> None:
 
 def test_get_contracts_builds_one_instance_per_process() -> None:
     assert get_contracts() is get_contracts()
-    assert repr(get_contracts()).startswith("<Contracts job@1.0.0, event-envelope@1.2.0,")
+    assert repr(get_contracts()).startswith("<Contracts job@1.1.0, event-envelope@1.2.0,")
 
 
 # --- issues and validate --------------------------------------------------------------
