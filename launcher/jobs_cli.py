@@ -46,6 +46,12 @@ examples:
   observatory submit echo --payload '{"hello": "world"}' --wait
   observatory submit sleep --payload '{"seconds": 2}' --count 50
   observatory submit compute --payload '{"rounds": 1000}' --wait --json
+  observatory submit echo --in 10m
+  observatory submit echo --at 2026-12-06T10:00:00Z
+
+--in and --at delay the job (at most 30 days): it waits PENDING until then and
+can be cancelled meanwhile (observatory cancel ID). With --wait, --timeout counts
+from the job's time.
 
 With --count above 1 the jobs go in batches of 1,000 (POST /jobs/batch).
 Exit 0 when accepted (with --wait: when every job COMPLETED), 1 when refused or a
@@ -107,6 +113,21 @@ def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     submit.add_argument("--id", dest="job_id", default=None, help="a UUID for the job (count 1)")
     submit.add_argument(
         "--count", type=_positive_int, default=1, help="how many such jobs (default: 1)"
+    )
+    when = submit.add_mutually_exclusive_group()
+    when.add_argument(
+        "--in",
+        dest="delay",
+        type=_delay,
+        metavar="DURATION",
+        help="run the job this long from now: 90s, 10m, 2h, 7d (at most 30d)",
+    )
+    when.add_argument(
+        "--at",
+        dest="run_at",
+        type=_run_at,
+        metavar="TIME",
+        help="run the job at this RFC 3339 time, e.g. 2026-12-06T10:00:00Z",
     )
     submit.add_argument("--wait", action="store_true", help="wait for each job to end")
     submit.add_argument(
@@ -185,6 +206,8 @@ def _print_job(job: Job) -> None:
         rows.append(("finished", job.finished_at))
     if job.next_attempt_at:
         rows.append(("next try", job.next_attempt_at))
+    if job.scheduled_for:
+        rows.append(("scheduled", job.scheduled_for))
     rows.append(("payload", _compact(dict(job.payload))))
     if job.status is JobStatus.COMPLETED:
         rows.append(("result", _compact(job.result)))
@@ -203,18 +226,24 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
     if args.job_id is not None and args.count > 1:
         raise UsageError("--id names one job; it cannot be used with --count above 1.")
     results: list[Submitted | Rejected]
+    run_at: datetime | timedelta | None = args.delay or args.run_at
     if args.count == 1:
-        results = [client.submit(args.type, payload, job_id=args.job_id, metadata=metadata)]
+        results = [
+            client.submit(args.type, payload, job_id=args.job_id, metadata=metadata, run_at=run_at)
+        ]
     else:
-        jobs = [NewJob(args.type, payload, metadata=metadata) for _ in range(args.count)]
+        jobs = [
+            NewJob(args.type, payload, metadata=metadata, run_at=run_at) for _ in range(args.count)
+        ]
         results = list(client.submit_many(jobs).results)
+    wait_s = args.timeout + _seconds_until(run_at)
     submitted = [r for r in results if isinstance(r, Submitted)]
     rejected = [r for r in results if isinstance(r, Rejected)]
     jobs_seen: list[Job] = []
     failed = bool(rejected)
     if args.wait:
         for item in submitted:
-            job = client.wait(item.job_id, timeout_s=args.timeout)
+            job = client.wait(item.job_id, timeout_s=wait_s)
             jobs_seen.append(job)
             failed = failed or job.status is not JobStatus.COMPLETED
     if args.json:
@@ -235,8 +264,9 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
             )
             out(f"{job.id}  {job.status.value}  {outcome}")
     else:
+        when = "" if run_at is None else f"  scheduled for {_when(run_at)}"
         for item in submitted:
-            out(f"{item.job_id}  submitted")
+            out(f"{item.job_id}  submitted{when}")
     if args.count > 1:
         out(f"{len(submitted)} submitted, {len(rejected)} rejected")
     return 1 if failed else 0
@@ -428,6 +458,42 @@ def _moment(text: str) -> str:
     return text
 
 
+def _delay(text: str) -> timedelta:
+    """``--in``: a duration from now (``90s``, ``10m``, ``2h``, ``7d``)."""
+    match = _AGO.match(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration above 0 such as 90s, 10m, 2h or 7d"
+        )
+    return timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+
+
+def _run_at(text: str) -> datetime:
+    """``--at``: an RFC 3339 time with its timezone (``Z`` or an offset)."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time with a timezone, e.g. 2026-12-06T10:00:00Z"
+        )
+    return moment
+
+
+def _seconds_until(run_at: datetime | timedelta | None) -> float:
+    if run_at is None:
+        return 0.0
+    if isinstance(run_at, timedelta):
+        return run_at.total_seconds()
+    return max(0.0, (run_at - datetime.now(UTC)).total_seconds())
+
+
+def _when(run_at: datetime | timedelta) -> str:
+    moment = datetime.now(UTC) + run_at if isinstance(run_at, timedelta) else run_at
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _add_jobs_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     jobs = commands.add_parser(
         "jobs",
@@ -494,6 +560,8 @@ def _summary_document(job: JobSummary) -> dict[str, object]:
 
 def _print_summary(job: JobSummary) -> None:
     ended = job.finished_at or "-"
+    if job.status is JobStatus.PENDING and job.scheduled_for:
+        ended = f"scheduled for {job.scheduled_for}"
     error = f"  {job.error}" if job.error else ""
     out(f"{job.id}  {job.type:<12} {job.status.value:<9} {job.created_at}  {ended}{error}")
 

@@ -37,7 +37,7 @@ from observatory._waiting import WaitRounds
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping
-    from datetime import datetime
+    from datetime import datetime, timedelta
     from types import TracebackType
     from typing import Self, Unpack
 
@@ -132,9 +132,10 @@ class AsyncClient(AsyncSchedules):
         *,
         job_id: str | None = None,
         metadata: Mapping[str, object] | None = None,
+        run_at: datetime | timedelta | None = None,
     ) -> Submitted:
         """Submit one job; see :meth:`Client.submit`."""
-        return await self._call(self._calls.submit(type, payload, job_id, metadata))
+        return await self._call(self._calls.submit(type, payload, job_id, metadata, run_at))
 
     async def submit_many(self, jobs: Iterable[NewJob | Mapping[str, object]]) -> BatchResult:
         """Submit many jobs, 1,000 per request; see :meth:`Client.submit_many`."""

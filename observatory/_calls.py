@@ -23,6 +23,7 @@ from observatory._waiting import wait_params
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from datetime import datetime, timedelta
 
     import httpx
 
@@ -107,9 +108,10 @@ class Calls:
         payload: Mapping[str, object] | None,
         job_id: str | None,
         metadata: Mapping[str, object] | None,
+        run_at: datetime | timedelta | None = None,
     ) -> Call[Submitted]:
         """``POST /jobs``: one job (a 400 is a :class:`JobRejected`)."""
-        body = submission(job_type, payload, job_id, metadata)
+        body = submission(job_type, payload, job_id, metadata, run_at)
         return Call(
             "POST",
             f"{self.gateway_url}/jobs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from actors.domain.jobs import JobStatus
@@ -24,6 +25,7 @@ __all__ = [
     "Stats",
     "Submitted",
     "TypeCounts",
+    "schedule_fields",
     "text_field",
 ]
 
@@ -43,6 +45,29 @@ class NewJob:
     """A UUID to submit it under; a fresh one when ``None``."""
     metadata: Mapping[str, object] | None = None
     """E.g. ``{"maxAttempts": 5}``."""
+    run_at: datetime | timedelta | None = None
+    """Delay the job: a time (timezone-aware) or a wait after submission, at most 30 days
+    ahead (see :meth:`Client.submit`); ``None`` runs it at once."""
+
+
+def schedule_fields(run_at: datetime | timedelta | None) -> dict[str, object]:
+    """The submission's ``runAt`` or ``delaySeconds`` for ``run_at`` (none when ``None``).
+
+    Raises:
+        ValueError: a time without a timezone, or a wait that is not above zero.
+    """
+    if run_at is None:
+        return {}
+    if isinstance(run_at, timedelta):
+        if run_at <= timedelta(0):
+            raise ValueError(f"run_at must be a wait above zero, not {run_at}.")
+        return {"delaySeconds": run_at.total_seconds()}
+    if run_at.tzinfo is None:
+        raise ValueError(
+            f"run_at {run_at.isoformat()} has no timezone; give an aware datetime, e.g. "
+            "datetime.now(UTC) + timedelta(minutes=10)."
+        )
+    return {"runAt": run_at.isoformat()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +159,9 @@ class Job:
     correlation_id: str | None
     round: int = 1
     """The job's round, from 1; each retry of a ``FAILED`` job starts the next."""
+    scheduled_for: str | None = None
+    """A delayed job's start time (it waits ``PENDING`` until then); ``None`` for a job
+    that ran as soon as it arrived."""
     events: tuple[Mapping[str, object], ...] = field(default=(), repr=False)
     """The job's audit-trail events in timeline order, as the API returns them."""
 
@@ -169,6 +197,7 @@ class Job:
             next_attempt_at=text_field(doc, "nextAttemptAt"),
             correlation_id=text_field(doc, "correlationId"),
             round=doc_round if isinstance(doc_round := doc.get("round"), int) else 1,
+            scheduled_for=text_field(doc, "scheduledFor"),
             events=tuple(
                 e for e in (events if isinstance(events, list) else []) if isinstance(e, dict)
             ),

@@ -31,6 +31,8 @@ class JobSummary:
     round: int
     error: str | None
     """The last error, if any."""
+    scheduled_for: str | None = None
+    """A delayed job's start time; ``None`` for a job that ran at once."""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, object]) -> JobSummary:
@@ -48,6 +50,7 @@ class JobSummary:
             attempts=attempts if isinstance(attempts, int) else 0,
             round=job_round if isinstance(job_round, int) else 1,
             error=text_field(doc, "error"),
+            scheduled_for=text_field(doc, "scheduledFor"),
         )
 
 

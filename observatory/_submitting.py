@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 from observatory._answers import body_of, error_of
 from observatory._errors import RateLimited, issues_of
-from observatory._results import NewJob, Rejected, Submitted
+from observatory._results import NewJob, Rejected, Submitted, schedule_fields
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from datetime import datetime, timedelta
 
     import httpx
 
@@ -41,12 +42,15 @@ def submission(
     payload: Mapping[str, object] | None,
     job_id: str | None,
     metadata: Mapping[str, object] | None,
+    run_at: datetime | timedelta | None = None,
 ) -> dict[str, object]:
-    """The ``POST /jobs`` body, with a client-side id so a resend is safe."""
+    """The ``POST /jobs`` body, with a client-side id so a resend is safe (``run_at``:
+    its ``runAt`` or ``delaySeconds``, :func:`~observatory._results.schedule_fields`)."""
     body: dict[str, object] = {
         "type": job_type,
         "id": job_id or str(uuid.uuid4()),
         "payload": {} if payload is None else payload,
+        **schedule_fields(run_at),
     }
     if metadata is not None:
         body["metadata"] = metadata
@@ -56,7 +60,7 @@ def submission(
 def as_new_job(job: NewJob | Mapping[str, object]) -> dict[str, object]:
     """One job of a batch as sent, given an id when it has none."""
     if isinstance(job, NewJob):
-        return submission(job.type, job.payload, job.job_id, job.metadata)
+        return submission(job.type, job.payload, job.job_id, job.metadata, job.run_at)
     body = dict(job)
     body.setdefault("id", str(uuid.uuid4()))
     return body

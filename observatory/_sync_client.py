@@ -37,7 +37,7 @@ from observatory._waiting import WaitRounds
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
-    from datetime import datetime
+    from datetime import datetime, timedelta
     from types import TracebackType
     from typing import Self, Unpack
 
@@ -128,14 +128,20 @@ class Client(Schedules):
         *,
         job_id: str | None = None,
         metadata: Mapping[str, object] | None = None,
+        run_at: datetime | timedelta | None = None,
     ) -> Submitted:
-        """Submit one job; it returns once the broker confirmed it.
+        """Submit one job; it returns once the broker confirmed it (a delayed job: once
+        the job store keeps it).
 
         Args:
             type: the job type, e.g. ``"echo"``.
             payload: what its handler gets (``{}`` when ``None``).
             job_id: a UUID to submit it under (a fresh one when ``None``).
             metadata: e.g. ``{"maxAttempts": 5}``.
+            run_at: delay the job, at most 30 days: an aware ``datetime`` runs it at that
+                time (``runAt``), a ``timedelta`` that long after submission
+                (``delaySeconds``). It waits ``PENDING`` with ``scheduled_for`` until
+                then and can be cancelled meanwhile. ``None``: at once.
 
         Returns:
             The job's id and the id of its ``job.created`` event.
@@ -149,8 +155,11 @@ class Client(Schedules):
         Example::
 
             submitted = client.submit("sleep", {"seconds": 2}, metadata={"maxAttempts": 1})
+            later = client.submit("echo", run_at=timedelta(minutes=10))
+
+        Raises ``ValueError`` for a ``run_at`` without a timezone or a wait not above 0.
         """
-        return self._call(self._calls.submit(type, payload, job_id, metadata))
+        return self._call(self._calls.submit(type, payload, job_id, metadata, run_at))
 
     def submit_many(self, jobs: Iterable[NewJob | Mapping[str, object]]) -> BatchResult:
         """Submit many jobs, 1,000 per request (``POST /jobs/batch``).
