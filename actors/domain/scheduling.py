@@ -50,7 +50,7 @@ def scheduled_for(
         ``(scheduledFor, [])``: the start time in the stores' fixed-width UTC format, or
         ``None`` for a job that runs at once; or ``(None, issues)`` saying what is wrong
         (both fields given, a time that is not RFC 3339, a delay not above 0, or a start
-        more than 30 days ahead). A ``runAt`` in the past runs at once.
+        more than 30 days ahead). A ``runAt`` not after ``now`` runs at once: ``None``.
     """
     run_at, delay = submission.get(RUN_AT), submission.get(DELAY_SECONDS)
     if run_at is None and delay is None:
@@ -92,6 +92,8 @@ def scheduled_for(
                 "/runAt", f"runAt {run_at!r} is more than 30 days ahead; schedule it later."
             )
         ]
+    if moment <= start:
+        return None, []  # due already: it runs at once, as a job without a time
     return format_timestamp(moment), []
 
 

@@ -6,7 +6,8 @@ in the job store's scheduled set (:meth:`~actors.stores.JobStore.schedule_jobs`)
 ``PENDING`` with its ``scheduledFor``, and the processors' scheduler publishes its
 ``job.created`` envelope, unchanged, when it is due (:mod:`actors.processor.scheduler`).
 The gateway answers 202 once the store has it, as it answers once the broker confirmed a
-job that runs at once. A ``runAt`` in the past runs the job at once.
+job that runs at once. A ``runAt`` in the past runs the job at once, as a job without
+one (no ``scheduledFor``).
 """
 
 from __future__ import annotations
