@@ -134,3 +134,23 @@ def test_issue_18_a_delayed_job_survives_a_restart_of_every_process_and_runs_onc
             f"\n[{second.mode}] restarted in {restarted_s:.1f} s; "  # type: ignore[attr-defined]
             f"delaySeconds 20: started {late_ms:.0f} ms after its time"
         )
+
+
+def test_issue_18_embedded_a_delayed_job_survives_a_kill_9_and_runs_once(
+    embedded_factory: Callable[..., object], http: httpx.Client
+) -> None:
+    """The scheduled set is in SQLite, not in the in-process broker (which a kill -9
+    empties): the job still runs after the next ``observatory up``."""
+    first = embedded_factory()
+    job_id = _submit(http, first.gateway, delaySeconds=5)  # type: ignore[attr-defined]
+    assert _job(http, first.read_model, job_id)["status"] == "PENDING"  # type: ignore[attr-defined]
+
+    first.process.kill()  # type: ignore[attr-defined]
+    first.process.wait(timeout=30)  # type: ignore[attr-defined]
+    second = embedded_factory()
+
+    done = _job(http, second.read_model, job_id, wait_s=60)  # type: ignore[attr-defined]
+    assert done["status"] == "COMPLETED", done
+    assert done["attempts"] == 1
+    assert _event_types(done).count("job.executed") == 1
+    assert _at(done["startedAt"]) >= _at(done["scheduledFor"])
