@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 import pytest
@@ -54,6 +55,25 @@ def test_submit_then_wait_gives_the_completed_job_and_its_result(client: Client)
     assert job.metadata == {"origin": "test"}
     assert [event["eventType"] for event in job.events][-1] == "job.completed"
     assert client.get(submitted.job_id) == job
+
+
+def test_issue_18_run_at_delays_a_job_and_a_batch_entry(client: Client) -> None:
+    submitted = client.submit("echo", {"n": 1}, run_at=timedelta(seconds=1))
+    waiting = client.get(submitted.job_id)
+    batch = client.submit_many(
+        [NewJob("echo", run_at=datetime.now(UTC) + timedelta(hours=1)), NewJob("echo")]
+    )
+    later, now = (cast("Submitted", result) for result in batch.results)
+
+    assert (waiting.status, waiting.attempts) == (JobStatus.PENDING, 0)
+    assert waiting.scheduled_for is not None
+    job = client.wait(submitted.job_id, timeout_s=30)
+    assert job.status is JobStatus.COMPLETED
+    assert job.started_at is not None
+    assert job.started_at >= waiting.scheduled_for
+    assert client.get(later.job_id).scheduled_for is not None
+    assert client.cancel(later.job_id).status == "PENDING"
+    assert client.wait(now.job_id, timeout_s=30).scheduled_for is None
 
 
 def test_a_failed_job_is_returned_by_wait_not_raised(client: Client) -> None:

@@ -57,6 +57,31 @@ def test_submit_wait_prints_the_outcome(observatory: RunningObservatory) -> None
     assert (status, outcome) == ("COMPLETED", 'result {"hello":"world"}')
 
 
+def test_issue_18_submit_in_delays_the_job_and_job_shows_its_time(
+    observatory: RunningObservatory,
+) -> None:
+    later = cli(observatory, "submit", "echo", "--in", "1h")
+    assert later.returncode == 0, later.stderr
+    job_id, submitted, scheduled = later.stdout.strip().split("  ")
+    assert (submitted, scheduled.split()[:2]) == ("submitted", ["scheduled", "for"])
+    shown = cli(observatory, "job", job_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    job = json.loads(shown.stdout)
+    assert (job["status"], job["attempts"]) == ("PENDING", 0)
+    assert job["scheduled_for"] > job["created_at"]
+    assert cli(observatory, "cancel", job_id).returncode == 0
+
+    soon = cli(observatory, "submit", "echo", "--in", "1s", "--wait", "--json")
+    assert soon.returncode == 0, soon.stderr
+    [done] = json.loads(soon.stdout)
+    assert done["status"] == "COMPLETED"
+    assert done["started_at"] >= done["scheduled_for"]
+
+    both = cli(observatory, "submit", "echo", "--in", "1s", "--at", "2026-12-06T10:00:00Z")
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
+
+
 def test_submit_count_json_then_job_shows_each(observatory: RunningObservatory) -> None:
     done = cli(observatory, "submit", "echo", "--count", "3", "--json")
     assert done.returncode == 0, done.stderr
