@@ -431,7 +431,9 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             "a payload off its type's schema is refused in its entry, as `POST /jobs` does. "
             "A job id submitted before is answered in its entry as `POST /jobs` answers it: "
             "the same job with its original `eventId` (not queued again), another job under "
-            "that id with an error naming the fields that differ (nothing published for it)."
+            "that id with an error naming the fields that differ (nothing published for it). "
+            "A job with `runAt` or `delaySeconds` is delayed as with `POST /jobs` (kept in "
+            "the job store until its time; a bad schedule is refused in its entry)."
         ),
         tags=["jobs"],
         parameters=[CORRELATION_PARAMETER, IDEMPOTENCY_PARAMETER],

@@ -10,6 +10,9 @@ error ``cancelled`` (one ``job.failed`` event whose payload has ``reason: cancel
   store) when a processor takes it, without running it;
 * a job **waiting** (``PENDING`` between attempts, ``VALIDATED``) when its next delivery
   arrives: at once, or after its backoff;
+* a **delayed** job (``runAt``, ``delaySeconds``) waiting for its time: the store makes it
+  due at once, so the processor's scheduler publishes it within 0.2 s and the processor
+  ends it without running it (:mod:`actors.processor.scheduler`);
 * a **running** job (``EXECUTING``) within about 0.3 s: the processor's cancel watcher
   (:mod:`actors.processor.cancel_watcher`) finds the request and cancels the handler (an
   async one at its next ``await``; a sync one's thread is abandoned and its result
@@ -73,8 +76,9 @@ def install_cancel_route(app: Quart, jobs: JobStore | None) -> None:
             "Keeps a cancel request (who, when); the processor then ends the job `FAILED` "
             "with error `cancelled` (one `job.failed` event whose payload has "
             "`reason: cancelled`, `cancelRequestedAt` and `cancelRequestedBy`; counted as a "
-            "failed job). A job still queued (not yet taken by a processor) or waiting for "
-            "a retry never runs again; a running job's handler is cancelled within about a "
+            "failed job). A job still queued (not yet taken by a processor), waiting for "
+            "a retry, or delayed and waiting for its time (`scheduledFor`; it ends at once) "
+            "never runs again; a running job's handler is cancelled within about a "
             "second (an async handler at its next await; a sync handler's thread is "
             "abandoned and its result discarded), unless it returns first. Asking again "
             "answers the same 202. A job that has ended cannot be cancelled (409)."
