@@ -78,7 +78,7 @@ class Scheduler(Periodic):
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         wait_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        super().__init__("scheduler", interval_s=interval_s, wait_ready=wait_ready)
+        super().__init__("delay-scheduler", interval_s=interval_s, wait_ready=wait_ready)
         self._store = store
         self._publisher = publisher
         self._queue = queue
@@ -105,10 +105,10 @@ class Scheduler(Periodic):
                 assert request.done is not None
                 await request.done.wait()
             if request.done is None or not request.done.is_set() or request.error is not None:
-                log.warning("scheduler.publish_failed jobs=%d error=%s", len(due), request.error)
+                log.warning("delayed.publish_failed jobs=%d error=%s", len(due), request.error)
                 return
             await self._store.remove_scheduled([job.job_id for job in due])
             self.published += len(due)
-            log.info("scheduler.published jobs=%d", len(due))
+            log.info("delayed.published jobs=%d", len(due))
             if len(due) < BATCH:
                 return

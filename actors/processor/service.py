@@ -11,7 +11,7 @@
   payload breaking its type's schema fails, both without retries;
 * **cancel-watcher** looks every 0.3 s for cancel requests of the jobs the executor runs
   and has their handlers cancelled (:mod:`~actors.processor.cancel_watcher`);
-* **scheduler** publishes delayed jobs (``runAt``, ``delaySeconds``) from the job store's
+* **delay-scheduler** publishes delayed jobs (``runAt``, ``delaySeconds``) from the job store's
   scheduled set once they are due, every 0.2 s (:mod:`~actors.processor.scheduler`);
 * **persister** stores what each attempt came to, one store call per batch, and tells
   the validator those jobs are no longer in flight (:mod:`~actors.processor.persister`);
