@@ -81,6 +81,8 @@ class RateGate:
         """Jobs waiting here for a token, by type, oldest first."""
         self.deferred = 0
         """Jobs deferred (published again with a delay) since this gate was made."""
+        self._unavailable = False
+        """The last bucket call failed (logged once, until one succeeds)."""
 
     def held(self) -> int:
         """Jobs waiting here for a token."""
@@ -133,8 +135,14 @@ class RateGate:
         try:
             grants = await self._buckets.take(requests)
         except StoreUnavailable as exc:
-            log.warning("rate.buckets_unavailable types=%d error=%s", len(types), exc)
+            if not self._unavailable:
+                log.warning("rate.buckets_unavailable types=%d error=%s", len(types), exc)
+            self._unavailable = True
             grants = [Grant(0, _UNAVAILABLE_RETRY_S) for _ in types]
+        else:
+            if self._unavailable:
+                log.info("rate.buckets_available types=%d", len(types))
+            self._unavailable = False
         self._held = {}
         wake_s: float | None = None
         room = self._hold_max

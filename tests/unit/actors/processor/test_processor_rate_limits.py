@@ -13,15 +13,22 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import pytest
 
+from actors.config.settings import Settings
 from actors.domain.handlers import HandlerRegistry, JobContext
 from actors.domain.jobs import JobStatus
+from actors.domain.rate_limits import MemoryRateBuckets
+from actors.errors import StoreUnavailable
+from tests.pipeline import open_pipeline
 from tests.unit.actors.processor.test_processor_handlers import _ended, _pipeline, _submit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
+
+    from actors.domain.rate_limits import Grant, TokenRequest
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -107,3 +114,41 @@ async def test_a_graceful_stop_gives_held_jobs_back_to_the_queue(tmp_path: Path)
     assert len(starts["limited"]) < 30
     # Every job not started is back in the queue or waiting out its deferral.
     assert queue.ready + queue.delayed == 30 - len(starts["limited"])
+
+
+class _AwayAtFirst:
+    """Rate buckets whose server is away for the first ``failures`` calls."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self._buckets = MemoryRateBuckets()
+
+    async def take(self, requests: Sequence[TokenRequest]) -> list[Grant]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            await anyio.lowlevel.checkpoint()
+            raise StoreUnavailable("The Redis rate buckets at redis://x could not take tokens.")
+        return await self._buckets.take(requests)
+
+
+async def test_while_the_buckets_are_away_limited_jobs_wait_and_the_others_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="actors.processor.throttle")
+    starts: dict[str, list[float]] = {"limited": [], "free": []}
+    buckets = _AwayAtFirst(failures=2)
+    chosen = Settings(data_dir=tmp_path, prefetch=16, shutdown_s=5.0, retry_backoff_s=0.02)
+    async with open_pipeline(tmp_path, chosen, _handlers(starts), rate_buckets=buckets) as pipe:
+        limited = await _submit(pipe, "limited", count=3)
+        free = await _submit(pipe, "free", count=10)
+        records = await _ended(pipe, limited + free, timeout_s=30)
+
+    assert {r.status for r in records} == {JobStatus.COMPLETED}
+    assert {r.attempts for r in records} == {1}
+    assert buckets.calls > buckets.failures
+    # Logged once when they went away and once when they came back, not per batch.
+    messages = [r.message for r in caplog.records]
+    assert sum(m.startswith("rate.buckets_unavailable") for m in messages) == 1
+    assert sum(m.startswith("rate.buckets_available") for m in messages) == 1
+    assert max(starts["free"]) < min(starts["limited"])
