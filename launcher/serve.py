@@ -11,7 +11,8 @@ ledger); MongoDB serves requeue only, which answers 503 while it is away.
 service            servers                         HTTP (default port)
 =================  ==============================  ======================================
 gateway            RabbitMQ, PostgreSQL (+Mongo)   API + health (3000)
-processor          RabbitMQ, PostgreSQL            health + metrics (8001)
+processor          RabbitMQ, PostgreSQL (+Redis    health + metrics (8001)
+                   with rate-limited types)
 metrics-engine     RabbitMQ, Redis, MongoDB        health + metrics (8002)
 read-model         PostgreSQL, Redis, MongoDB      API + health (8080)
 =================  ==============================  ======================================
@@ -42,6 +43,7 @@ from actors.stores.deferred import (
 )
 from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
 from actors.stores.postgres import open_postgres_job_store
+from actors.stores.rate_buckets import DeferredRateBuckets, open_redis_rate_buckets
 from actors.stores.redis import open_redis_counters
 from actors.stores.workers import DeferredWorkerRegistry, open_redis_worker_registry
 from quart_app._server import HttpServer
@@ -70,6 +72,7 @@ _LABELS = {
     "rabbitmq": "RabbitMQ",
     "postgres": "PostgreSQL",
     "redis": "Redis",
+    "redis-rate": "Redis (rate limits)",
     "mongo-events": "MongoDB (events)",
     "mongo-dead-letters": "MongoDB (dead letters)",
 }
@@ -157,6 +160,19 @@ class ServiceProcess(ServiceTree):
                 lambda: open_redis_worker_registry(
                     settings.redis_url, prefix=settings.redis_prefix
                 ),
+                settings.redis_url,
+            )
+        )
+
+    def _rate_buckets(self) -> DeferredRateBuckets:
+        """The token buckets of the rate-limited types, in Redis (shared by every
+        processor): optional, rate-limited jobs wait while Redis is away, the others run."""
+        settings = self.settings
+        self._optional.add("redis-rate")
+        return DeferredRateBuckets(
+            self._connect(
+                "redis-rate",
+                lambda: open_redis_rate_buckets(settings.redis_url, prefix=settings.redis_prefix),
                 settings.redis_url,
             )
         )
@@ -265,6 +281,7 @@ class ServiceProcess(ServiceTree):
         if self.name == "processor":
             broker, jobs, workers = self._broker(), self._job_store(), self._workers()
             ops = self._ops_http(settings.processor_port, handler_types=True)
+            buckets = self._rate_buckets() if self.handlers.rate_limits() else None
             processor = ProcessorService(
                 broker,
                 jobs,
@@ -274,6 +291,7 @@ class ServiceProcess(ServiceTree):
                 extra_children=[ops, *self._connection_children()],
                 registry=self.registry,
                 workers=workers,
+                rate_buckets=buckets,
             )
             return processor.supervisor
         if self.name == "metrics-engine":

@@ -21,7 +21,8 @@ A module of handlers, run with ``observatory up --app myjobs``::
         ...
 
 ``handler`` options: ``timeout_s``, ``max_attempts``, ``retry_backoff_s``,
-``concurrency`` (per processor), ``payload_schema`` (a JSON Schema dict, or a ``.json``
+``concurrency`` (per processor), ``rate_limit`` (starts per second across every processor:
+``5``, ``"5/s"``, ``"300/m"``), ``payload_schema`` (a JSON Schema dict, or a ``.json``
 path relative to the module), ``process=True`` (CPU-bound: a process pool), and
 ``registry`` (a ``HandlerRegistry`` of your own, loaded as ``--app module:registry``).
 """

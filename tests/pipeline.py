@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry
+    from actors.domain.rate_limits import RateBuckets
 
 __all__ = ["Pipeline", "created_envelope", "created_message", "open_pipeline"]
 
@@ -59,9 +60,10 @@ async def open_pipeline(
     *,
     before_start: Callable[[MemoryBroker, SQLiteJobStore], Awaitable[None]] | None = None,
     remember_ids: bool = True,
+    rate_buckets: RateBuckets | None = None,
 ) -> AsyncIterator[Pipeline]:
     """Run both services until the block exits (``before_start`` sees the broker and the
-    job store before they start)."""
+    job store before they start; ``rate_buckets``: the processor's, default in memory)."""
     async with AsyncExitStack() as stack:
         broker = await stack.enter_async_context(open_memory_broker(None))
         jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "jobs.sqlite3"))
@@ -75,7 +77,9 @@ async def open_pipeline(
         counters = MemoryCounters(remember_ids=remember_ids)
         registry = create_registry()
         engine = MetricsEngineService(broker, events, counters, dead, settings, registry=registry)
-        processor = ProcessorService(broker, jobs, settings, handlers=handlers, registry=registry)
+        processor = ProcessorService(
+            broker, jobs, settings, handlers=handlers, registry=registry, rate_buckets=rate_buckets
+        )
         async with anyio.create_task_group() as tg:
             await tg.start(engine.run)
             await tg.start(processor.run)

@@ -8,7 +8,7 @@ fails the job at once)::
     def resize(job: JobContext) -> object:        # a plain def: runs in a worker thread
         return {"width": job.payload["width"] // 2}
 
-    @handler("fetch", concurrency=4)
+    @handler("fetch", concurrency=4, rate_limit="300/m")
     async def fetch(job: JobContext) -> object:   # async def: runs on the event loop
         ...
 
@@ -48,6 +48,7 @@ import anyio.to_process
 import anyio.to_thread
 
 from actors.domain.attempts import MAX_ATTEMPTS_LIMIT
+from actors.domain.rate_limits import parse_rate_limit
 from actors.errors import ConfigError, JobFailed
 from contracts import PayloadSchema
 
@@ -125,6 +126,9 @@ class RegisteredHandler:
     """Overrides the wait after a first failed attempt (then x factor, as configured)."""
     concurrency: int | None = None
     """At most this many jobs of this type run at once in one processor."""
+    rate_limit: float | None = None
+    """At most this many jobs of this type start per second, across every processor
+    (:mod:`actors.domain.rate_limits`)."""
     payload_schema: PayloadSchema | None = None
     """The schema every payload of this type must match."""
     mode: HandlerMode = HandlerMode.LOOP
@@ -212,6 +216,7 @@ class HandlerRegistry:
         max_attempts: int | None = None,
         retry_backoff_s: float | None = None,
         concurrency: int | None = None,
+        rate_limit: float | str | None = None,
         payload_schema: Mapping[str, object] | str | Path | None = None,
         process: bool = False,
     ) -> RegisteredHandler:
@@ -227,6 +232,9 @@ class HandlerRegistry:
             retry_backoff_s: the wait after a first failed attempt; ``None``: the
                 processor's.
             concurrency: at most this many jobs of the type run at once per processor.
+            rate_limit: at most this many jobs of the type start per second across every
+                processor: a number, or ``"N/s"``, ``"N/m"``, ``"N/h"``
+                (:func:`~actors.domain.rate_limits.parse_rate_limit`).
             payload_schema: a JSON Schema (a dict) or the path of a ``.json`` file
                 holding one, relative to the module declaring ``run``.
             process: run a plain ``def`` in a process pool instead of a thread.
@@ -262,6 +270,7 @@ class HandlerRegistry:
             max_attempts=max_attempts,
             retry_backoff_s=retry_backoff_s,
             concurrency=concurrency,
+            rate_limit=parse_rate_limit(job_type, rate_limit),
             payload_schema=_schema(job_type, run, payload_schema),
             mode=_mode(job_type, run, process=process),
         )
@@ -290,6 +299,14 @@ class HandlerRegistry:
         if found is not None:
             return found
         return RegisteredHandler(job_type, self._run_default)
+
+    def rate_limits(self) -> dict[str, float]:
+        """The starts per second allowed, by type, of the types with a ``rate_limit``."""
+        return {
+            job_type: registered.rate_limit
+            for job_type, registered in self._handlers.items()
+            if registered.rate_limit is not None
+        }
 
     def types(self) -> list[str]:
         """Registered job types, sorted."""
@@ -322,6 +339,7 @@ def handler(
     max_attempts: int | None = None,
     retry_backoff_s: float | None = None,
     concurrency: int | None = None,
+    rate_limit: float | str | None = None,
     payload_schema: Mapping[str, object] | str | Path | None = None,
     process: bool = False,
 ) -> Callable[[F], F]:
@@ -343,6 +361,7 @@ def handler(
             max_attempts=max_attempts,
             retry_backoff_s=retry_backoff_s,
             concurrency=concurrency,
+            rate_limit=rate_limit,
             payload_schema=payload_schema,
             process=process,
         )

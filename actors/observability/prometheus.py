@@ -200,6 +200,12 @@ class ProcessorMetrics:
             ["type"],
             registry=registry,
         )
+        self.rate_limited = Gauge(
+            "processor_rate_limited_jobs",
+            "Jobs held here waiting on their type's rate_limit (not started yet), by job type.",
+            ["type"],
+            registry=registry,
+        )
         self.handler_types = Gauge(
             "processor_handler_types",
             "The job types this processor has a handler for (1 per served type).",

@@ -12,6 +12,7 @@ message             from → to              means
                                            given back, the delivery requeued
 ``Released``        persister → validator  these jobs' outcomes are stored: they leave the
                                            validator's in-flight registry
+``RateTick``        validator → itself     a held rate-limited job's token may be due
 ==================  =====================  ===============================================
 
 A running job whose cancel was requested (the cancel watcher tells the executor, which
@@ -46,6 +47,7 @@ __all__ = [
     "Held",
     "Interrupted",
     "Outcome",
+    "RateTick",
     "Released",
     "RetryScheduled",
     "StartJobs",
@@ -252,3 +254,8 @@ class Cancelled:
             cancelled=True,
             round=self.job.round,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RateTick:
+    """The validator to itself: a held rate-limited job's token may be due; ask again."""

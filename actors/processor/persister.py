@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actors.pipeline.ingress import IngressBatch
     from actors.pipeline.publisher import Publisher
     from actors.processor.emitter import LifecycleEmitter
+    from actors.processor.messages import RateTick
     from actors.stores import JobStore
 
 __all__ = ["Persister"]
@@ -47,9 +48,9 @@ class Persister(Actor[Outcome]):
         self._store = store
         self._publisher = publisher
         self._recorder = Recorder(store, emitter, metrics)
-        self._validator: Actor[IngressBatch | Released] | None = None
+        self._validator: Actor[IngressBatch | Released | RateTick] | None = None
 
-    def report_to(self, validator: Actor[IngressBatch | Released]) -> None:
+    def report_to(self, validator: Actor[IngressBatch | Released | RateTick]) -> None:
         """Tell ``validator`` (the owner of the in-flight registry) what is stored."""
         self._validator = validator
 

@@ -9,6 +9,8 @@
   a process (:mod:`~actors.processor.executor`); a job whose type has no handler fails
   with ``no handler for type 'X'`` unless ``Settings.simulate_unknown_types``, and a
   payload breaking its type's schema fails, both without retries;
+  jobs of a type with a ``rate_limit`` first pass its rate gate
+  (:mod:`~actors.processor.throttle`), waiting unstarted for their tokens;
 * **cancel-watcher** looks every 0.3 s for cancel requests of the jobs the executor runs
   and has their handlers cancelled (:mod:`~actors.processor.cancel_watcher`);
 * **delay-scheduler** publishes delayed jobs (``runAt``, ``delaySeconds``) from the job store's
@@ -51,6 +53,7 @@ from typing import TYPE_CHECKING
 
 from actors.broker.names import JOBS_CREATED
 from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry
+from actors.domain.rate_limits import MemoryRateBuckets
 from actors.kernel import ChildSpec, Strategy, Supervisor
 from actors.kernel.service import ServiceTree
 from actors.observability.prometheus import BoundedLabel, ProcessorMetrics, create_registry
@@ -78,6 +81,7 @@ if TYPE_CHECKING:
 
     from actors.broker import Broker
     from actors.config.settings import Settings
+    from actors.domain.rate_limits import RateBuckets
     from actors.stores import JobStore
     from actors.stores.workers import WorkerRegistry
 
@@ -99,9 +103,11 @@ class ProcessorService(ServiceTree):
         extra_children: Sequence[ChildSpec] = (),
         registry: CollectorRegistry | None = None,
         workers: WorkerRegistry | None = None,
+        rate_buckets: RateBuckets | None = None,
     ) -> None:
         """``workers``: where the ``heartbeat`` child writes this process's beat (no
-        heartbeat without one)."""
+        heartbeat without one); ``rate_buckets``: the token buckets of the types with a
+        ``rate_limit`` (default: in this process's memory; serve mode shares Redis's)."""
         emitter = LifecycleEmitter(settings)
         self.metrics = ProcessorMetrics(
             registry if registry is not None else create_registry(),
@@ -121,7 +127,14 @@ class ProcessorService(ServiceTree):
         self.cancel_watcher = CancelWatcher(store, self.executor, wait_ready=wait_ready)
         self.scheduler = Scheduler(store, self.publisher, queue, wait_ready=wait_ready)
         self.validator = Validator(
-            store, self.executor, self.publisher, settings, emitter, self.metrics
+            store,
+            self.executor,
+            self.publisher,
+            settings,
+            emitter,
+            self.metrics,
+            buckets=MemoryRateBuckets() if rate_buckets is None else rate_buckets,
+            rates=handlers.rate_limits(),
         )
         self.persister.report_to(self.validator)
         self.queue_depth = QueueDepthSampler(
@@ -137,6 +150,7 @@ class ProcessorService(ServiceTree):
             # returns once what it handed on is settled, interrupted jobs included.
             self.ingress.request_stop()
             self.executor.interrupt_after(settings.shutdown_grace_s)
+            self.validator.give_back_held()
 
         self.supervisor = Supervisor(
             SERVICE,

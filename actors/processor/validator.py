@@ -6,6 +6,10 @@ one goes to the dead letters, never retried, never lost), then writes ``VALIDATE
 (``job.created``, ``job.validated``, ``job.executed``) and sends the started jobs to the
 executor.
 
+Jobs of a type with a ``rate_limit`` pass the rate gate first
+(:mod:`~actors.processor.throttle`): those its bucket has no token for yet wait, held here
+or deferred through the broker, before their start is recorded.
+
 It is the only owner of the *in-flight registry*: the jobs started here whose outcome
 is not stored yet. Another delivery of such a job (the same id again) parks on it, and
 is settled when the persister reports the outcome stored (:class:`Released`); after
@@ -24,6 +28,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import anyio
+
 from actors.broker.names import JOBS_COMPLETED
 from actors.domain.clock import utc_now
 from actors.domain.events import EventType, envelopes_to_message
@@ -39,14 +45,21 @@ from actors.processor.messages import (
     AlreadyTerminal,
     Cancelled,
     Held,
+    RateTick,
     Released,
     StartJobs,
 )
 from actors.processor.recording import Outbox, Recorder
+from actors.processor.throttle import RateGate
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from anyio.abc import TaskGroup, TaskStatus
+
     from actors.config.settings import Settings
     from actors.domain.events import Envelope
+    from actors.domain.rate_limits import RateBuckets
     from actors.observability.prometheus import ProcessorMetrics
     from actors.pipeline.publisher import Publisher
     from actors.processor.emitter import LifecycleEmitter
@@ -59,7 +72,7 @@ log = logging.getLogger(__name__)
 _ACCEPTED = frozenset({EventType.CREATED})
 
 
-class Validator(Actor[IngressBatch | Released]):
+class Validator(Actor[IngressBatch | Released | RateTick]):
     """Checks envelopes, records the start of valid jobs, owns the in-flight registry."""
 
     def __init__(
@@ -70,7 +83,12 @@ class Validator(Actor[IngressBatch | Released]):
         settings: Settings,
         emitter: LifecycleEmitter,
         metrics: ProcessorMetrics,
+        *,
+        buckets: RateBuckets | None = None,
+        rates: Mapping[str, float] | None = None,
     ) -> None:
+        """``buckets`` and ``rates`` (starts per second by type): the rate gate's; no
+        gate without both."""
         super().__init__("validator", mailbox_size=4, max_batch=4)
         self._metrics = metrics
         self._store = store
@@ -92,6 +110,16 @@ class Validator(Actor[IngressBatch | Released]):
         a message may carry many jobs (``POST /jobs/batch`` packs them), so the broker's
         prefetch, which counts messages, does not bound the jobs here. They start as
         running jobs are released; a restart drops them and the broker redelivers."""
+        self._gate = (
+            RateGate(buckets, rates, metrics, hold_max=settings.prefetch // 4)
+            if buckets is not None and rates
+            else None
+        )
+        self._stopping = False
+        """A graceful stop began: held rate-limited jobs go back to the queue."""
+        self._tg: TaskGroup | None = None
+        self._tick_scope: anyio.CancelScope | None = None
+        self._tick_due = 0.0
 
     def in_flight(self) -> int:
         """Jobs started here whose outcome is not stored yet."""
@@ -103,20 +131,75 @@ class Validator(Actor[IngressBatch | Released]):
         than keeping the type)."""
         return list(self._types.items())
 
+    def rate_limited(self) -> int:
+        """Jobs held here waiting on their type's rate limit."""
+        return 0 if self._gate is None else self._gate.held()
+
+    def give_back_held(self) -> None:
+        """A graceful stop began: give the held rate-limited jobs back to the queue now
+        (at the next batch, which this asks for) rather than wait for their tokens."""
+        self._stopping = True
+        if self._gate is not None and self._gate.held():
+            self._wake_after(0.0)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run like any actor, with a task group for the rate gate's wake-ups."""
+        self._stopping = False
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                await super().run(task_status=task_status)
+            finally:
+                self._tg = None
+                self._tick_scope = None
+                tg.cancel_scope.cancel()
+
+    def _wake_after(self, delay_s: float) -> None:
+        """Have a :class:`RateTick` sent here in ``delay_s`` (unless one is due sooner)."""
+        if self._tg is None:
+            return
+        due = anyio.current_time() + delay_s
+        if self._tick_scope is not None:
+            if self._tick_due <= due:
+                return
+            self._tick_scope.cancel()
+        scope = self._tick_scope = anyio.CancelScope()
+        self._tick_due = due
+        self._tg.start_soon(self._tick, scope, delay_s)
+
+    async def _tick(self, scope: anyio.CancelScope, delay_s: float) -> None:
+        with scope:
+            await anyio.sleep(delay_s)
+            if self._tick_scope is scope:
+                self._tick_scope = None
+            try:
+                await self.send(RateTick())
+            except anyio.ClosedResourceError:
+                pass  # stopping: the held jobs were given back, or go back unacknowledged
+
     async def on_close(self) -> None:
         # A restarted pipeline starts afresh: what ran is redelivered by the broker.
         self._running.clear()
         self._types.clear()
         self._waiting.clear()
+        if self._gate is not None:
+            self._gate.clear()
 
-    async def handle_batch(self, messages: list[IngressBatch | Released]) -> None:
+    async def handle_batch(self, messages: list[IngressBatch | Released | RateTick]) -> None:
         outbox = Outbox()
         admitted: list[AdmittedJob] = []
         for message in messages:
             if isinstance(message, Released):
                 admitted.extend(self._release(message, outbox))
-            else:
+            elif isinstance(message, IngressBatch):
                 admitted.extend(await self._admit(message))
+        if self._gate is not None:
+            if self._stopping:
+                admitted = self._gate.give_back(admitted, outbox)
+            else:
+                admitted, wake_s = await self._gate.admit(admitted, outbox)
+                if wake_s is not None:
+                    self._wake_after(wake_s)
         # Jobs waiting for room first, in arrival order.
         admitted, self._waiting = [*self._waiting, *admitted], []
         to_start: list[AdmittedJob] = []

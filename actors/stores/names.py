@@ -10,6 +10,8 @@ Redis layout, with ``<prefix>`` the counters' key prefix (``observatory:`` by de
                                       type:<jobType>:total|completed|failed
     <prefix>counted:<eventId>   string "1" with a TTL: the event was counted already
     <prefix>workers             hash: worker id -> its latest heartbeat, JSON
+    <prefix>rate:<jobType>      hash: tokens, at (microseconds, Redis's clock): the type's
+                                      token bucket (rate_limit), expires once full
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "EVENTS_COLLECTION",
     "FAILED_JOBS_FIELD",
     "LAST_EVENT_TIME_FIELD",
+    "RATE_BUCKET_KEY",
     "REBUILD_LOCK_KEY",
     "STATS_KEY",
     "TOTAL_JOBS_FIELD",
@@ -78,6 +81,10 @@ counter is always the part after the last ``:``."""
 TYPE_FIELD_COUNTERS = ("total", "completed", "failed")
 """The per-type counters, named as in ``/stats``'s ``byType`` entries."""
 
+RATE_BUCKET_KEY = "rate:"
+"""``<prefix>rate:<jobType>``: the token bucket of a type with a ``rate_limit``, a hash
+``{tokens, at}`` shared by every processor (:mod:`actors.stores.rate_buckets`); it expires
+once it would be full again, so idle types leave nothing behind."""
 WORKERS_KEY = "workers"
 """``<prefix>workers``: one hash, field = worker id, value = ``{"seenAt", "beat"}`` as JSON:
 the latest heartbeat of every processor and metrics engine seen lately

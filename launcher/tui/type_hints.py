@@ -35,6 +35,7 @@ class JobTypeInfo:
     timeout_s: float | None
     max_attempts: int | None
     concurrency: int | None
+    rate_limit_per_s: float | None = None
 
     @classmethod
     def from_json(cls, value: object) -> JobTypeInfo:
@@ -45,8 +46,8 @@ class JobTypeInfo:
         """
         doc = as_object(value, "types[]")
         schema = doc.get("payloadSchema")
-        timeout, attempts, concurrency = (
-            doc.get(k) for k in ("timeoutS", "maxAttempts", "concurrency")
+        timeout, attempts, concurrency, rate = (
+            doc.get(k) for k in ("timeoutS", "maxAttempts", "concurrency", "rateLimitPerS")
         )
         description, job_type = doc.get("description"), doc.get("type")
         if not isinstance(job_type, str):
@@ -59,6 +60,11 @@ class JobTypeInfo:
             timeout_s=float(timeout) if isinstance(timeout, (int, float)) else None,
             max_attempts=attempts if isinstance(attempts, int) else None,
             concurrency=concurrency if isinstance(concurrency, int) else None,
+            rate_limit_per_s=(
+                float(rate)
+                if isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                else None
+            ),
         )
 
     @classmethod
@@ -176,6 +182,8 @@ def type_hint(job_type: str, types: dict[str, JobTypeInfo]) -> Text:
         options.append(f"up to {info.max_attempts} attempts")
     if info.concurrency is not None:
         options.append(f"at most {info.concurrency} at once")
+    if info.rate_limit_per_s is not None:
+        options.append(f"at most {info.rate_limit_per_s:g} starts/s")
     if options:
         text.append("\n  " + " · ".join(options), style="dim")
     if info.payload_schema is None:

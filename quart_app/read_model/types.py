@@ -6,7 +6,8 @@ sorted by type::
 
     {"type": "fetch-page", "description": "Fetch a page on the event loop: ...",
      "mode": "async", "payloadSchema": {...} | null, "timeoutS": 15 | null,
-     "maxAttempts": 3 | null, "retryBackoffS": 0.5 | null, "concurrency": 8 | null}
+     "maxAttempts": 3 | null, "retryBackoffS": 0.5 | null, "concurrency": 8 | null,
+     "rateLimitPerS": 5 | null}
 
 ``null`` options mean "the processor's setting". The read model answers for the
 handlers it was given: every app of ``observatory up --app``, or ``observatory serve
@@ -44,6 +45,7 @@ JOB_TYPES_SCHEMA: dict[str, object] = {
             "maxAttempts",
             "retryBackoffS",
             "concurrency",
+            "rateLimitPerS",
         ],
         "properties": {
             "type": {"type": "string"},
@@ -64,6 +66,11 @@ JOB_TYPES_SCHEMA: dict[str, object] = {
             "maxAttempts": {"type": ["integer", "null"], "minimum": 1},
             "retryBackoffS": {"type": ["number", "null"], "minimum": 0},
             "concurrency": {"type": ["integer", "null"], "minimum": 1},
+            "rateLimitPerS": {
+                "description": "At most this many jobs of the type start per second, across "
+                "every processor (`rate_limit`); null: no limit.",
+                **_OPTIONAL_NUMBER,
+            },
         },
     },
 }
@@ -83,6 +90,7 @@ def type_info(registered: RegisteredHandler) -> dict[str, object]:
         "maxAttempts": registered.max_attempts,
         "retryBackoffS": registered.retry_backoff_s,
         "concurrency": registered.concurrency,
+        "rateLimitPerS": registered.rate_limit,
     }
 
 

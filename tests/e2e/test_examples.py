@@ -136,6 +136,7 @@ def _assert_types_describe_the_example(http: httpx.Client, read_model: str) -> N
         "maxAttempts": 3,
         "retryBackoffS": 0.5,
         "concurrency": 8,
+        "rateLimitPerS": None,
     }
     assert (types["page-links"]["mode"], types["page-links"]["payloadSchema"]) == (
         "thread",

@@ -51,3 +51,15 @@ def test_types_entries_parse_and_the_hint_reads_as_a_sentence() -> None:
     assert type_hint("nope", {}).plain == ""  # no /types: nothing to say
     with pytest.raises(MalformedDocument):
         JobTypeInfo.list_from_json([{"type": 3}])
+
+
+def test_a_rate_limit_shows_in_the_hint() -> None:
+    info = JobTypeInfo.from_json(
+        {"type": "fetch", "mode": "async", "concurrency": 4, "rateLimitPerS": 5}
+    )
+    assert info.rate_limit_per_s == 5.0
+    assert "runs on the event loop · at most 4 at once · at most 5 starts/s" in (
+        type_hint("fetch", {"fetch": info}).plain
+    )
+    # An older read model says nothing of it.
+    assert JobTypeInfo.from_json({"type": "fetch"}).rate_limit_per_s is None

@@ -374,6 +374,7 @@ async def test_types_describe_each_registered_type_with_its_schema_and_options(
         "maxAttempts": 4,
         "retryBackoffS": None,
         "concurrency": 2,
+        "rateLimitPerS": None,
     }
     assert by_type["echo"]["mode"] == "async"
     assert by_type["echo"]["payloadSchema"] is None
