@@ -125,6 +125,13 @@ _JOB_DETAIL: dict[str, object] = {
                     "description": "Who requested the cancel (a token hash or an address).",
                     "type": "string",
                 },
+                "traceId": {
+                    "description": "The job's trace (W3C trace id, 32 hex digits), when the "
+                    "gateway traced its submission (`OTEL_EXPORTER_OTLP_ENDPOINT` set): from "
+                    "`metadata.traceparent`, which the gateway writes.",
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{32}$",
+                },
                 "events": {"type": "array", "items": schema_ref(SchemaName.EVENT_ENVELOPE)},
             },
         },
