@@ -743,12 +743,15 @@ def _configure_tracing(args: argparse.Namespace) -> None:
     """Turn tracing on for this process if the environment (or ``--trace-console``) asks.
 
     ``up --infra local`` only passes the switch on to its services, each of which traces
-    as itself (``serve processor``: ``observatory-processor``).
+    as itself (``serve processor``: ``observatory-processor``); ``bench`` traces its
+    in-process phases (the processor alone) as ``observatory-bench``.
     """
     if getattr(args, "trace_console", False):
         os.environ[tracing.CONSOLE_ENV] = "1"  # the services started from here inherit it
     if args.command == "serve":
         tracing.configure_tracing(args.service)
+    elif args.command == "bench":
+        tracing.configure_tracing("bench")
     elif args.infra == "embedded":
         tracing.configure_tracing("observatory")
 
@@ -785,6 +788,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from launcher.bench import bench_main
 
+            _configure_tracing(args)
             return bench_main(args)
         if args.command == "cluster":
             from launcher.cluster.command import cluster_main
