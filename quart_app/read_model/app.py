@@ -319,6 +319,12 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
                             "not do.",
                             "type": ["string", "null"],
                         },
+                        "traceUrl": {
+                            "description": "A trace viewer's URL template with `{traceId}` "
+                            "(`OBSERVATORY_TRACE_URL`); the dashboard links a job's `traceId` "
+                            "there. Null when not set.",
+                            "type": ["string", "null"],
+                        },
                     },
                 },
             )
@@ -331,6 +337,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
                 "version": settings.version,
                 "jobTypes": deps.job_types(),
                 "role": getattr(g, "role", None),
+                "traceUrl": settings.trace_url,
             }
         )
 
