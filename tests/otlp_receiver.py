@@ -39,11 +39,18 @@ class ReceivedSpan:
     links: tuple[tuple[str, str], ...]
     """``(trace id, span id)`` of each link."""
     attributes: dict[str, object] = field(default_factory=dict)
+    status: str = ""
+    """``error``, ``ok`` or empty (unset), and the status message after a colon."""
 
 
 def _value(any_value: object) -> object:
     kind = any_value.WhichOneof("value")  # type: ignore[attr-defined]
     return None if kind is None else getattr(any_value, kind)
+
+
+def _status(code: int, message: str) -> str:
+    name = {1: "ok", 2: "error"}.get(code, "")
+    return f"{name}: {message}" if message else name
 
 
 def decode(body: bytes) -> list[ReceivedSpan]:
@@ -64,6 +71,7 @@ def decode(body: bytes) -> list[ReceivedSpan]:
                     parent_span_id=span.parent_span_id.hex(),
                     links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
                     attributes={a.key: _value(a.value) for a in span.attributes},
+                    status=_status(span.status.code, span.status.message),
                 )
                 for span in scope_spans.spans
             )

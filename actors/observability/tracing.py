@@ -30,7 +30,7 @@ import re
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -49,6 +49,7 @@ __all__ = [
     "current_traceparent",
     "enabled",
     "job_span",
+    "record_failure",
     "shutdown_tracing",
     "trace_id_of",
     "traceparent_of",
@@ -204,6 +205,12 @@ def job_span(
         attributes=attributes,
         links=links,
     )
+
+
+def record_failure(message: str) -> None:
+    """Mark the span in force as failed, with ``message`` (a job's attempt that failed)."""
+    if _enabled:
+        trace.get_current_span().set_status(Status(StatusCode.ERROR, message))
 
 
 def child_span(

@@ -440,6 +440,7 @@ class Executor(Actor[StartJobs]):
             # INFO line per batch of outcomes (failures and retries keep theirs).
             log.debug("job.completed type=%s duration_s=%.4f", spec.type, duration_s)
             return Finished(job, JobStatus.COMPLETED, utc_now(), result=attempt.result)
+        tracing.record_failure(error)
         now = datetime.now(UTC)
         if attempt.retryable and job.attempt < max_attempts:
             backoff = self._settings.backoff

@@ -132,3 +132,4 @@ def test_one_job_is_one_trace_across_the_four_processes_and_retries_are_linked(
     assert {first.trace_id, second.trace_id} == {failed_trace}
     assert first.parent_span_id == second.parent_span_id  # both children of the request
     assert second.links == ((failed_trace, first.span_id),)
+    assert first.status == second.status == "error: no"

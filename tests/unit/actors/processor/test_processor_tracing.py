@@ -107,6 +107,7 @@ async def test_a_retried_jobs_spans_are_children_of_its_submission_and_linked(
         assert run.service == "observatory-processor"
         assert run.attributes["job.id"] == job_id
     assert (first.attributes["job.attempt"], second.attributes["job.attempt"]) == (1, 2)
+    assert (first.status, second.status) == ("error: attempt 1 failed", "")
     # The retry's attempt links to the attempt that failed.
     assert first.links == ()
     assert second.links == ((TRACE_ID, first.span_id),)
