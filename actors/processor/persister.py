@@ -73,7 +73,7 @@ class Persister(Actor[Outcome]):
     async def handle_batch(self, messages: list[Outcome]) -> None:
         with tracing.batch_span(
             "job.record",
-            [outcome.job.spec.metadata for outcome in messages],
+            [m.job.spec.metadata for m in messages] if tracing.enabled() else (),
             attributes={"jobs": len(messages)},
         ):
             await self._record(messages)

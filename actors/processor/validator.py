@@ -184,7 +184,9 @@ class Validator(Actor[IngressBatch | Released]):
         """Write VALIDATED and EXECUTING for ``jobs`` in one call; start what the store let
         (in a ``job.intake`` span linked to every job's trace, with tracing on)."""
         with tracing.batch_span(
-            "job.intake", [job.spec.metadata for job in jobs], attributes={"jobs": len(jobs)}
+            "job.intake",
+            [job.spec.metadata for job in jobs] if tracing.enabled() else (),
+            attributes={"jobs": len(jobs)},
         ):
             await self._start_traced(jobs, parked, outbox)
 
