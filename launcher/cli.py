@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
@@ -19,6 +20,7 @@ import anyio
 from actors._version import VERSION
 from actors.config.settings import Settings
 from actors.errors import ConfigError, DependencyUnavailable, ObservatoryError
+from actors.observability import tracing
 from actors.observability.logs import configure_logging
 from launcher.apps import (
     AppLoadError,
@@ -286,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="embedded",
         help="embedded: one process, no servers (default); local: each service as its own "
         "process against RABBITMQ_URL, POSTGRES_URL, REDIS_URL and MONGO_URL",
+    )
+    up.add_argument(
+        "--trace-console",
+        action="store_true",
+        help="print every service's trace spans on stdout (tracing is otherwise on only "
+        "with OTEL_EXPORTER_OTLP_ENDPOINT set)",
     )
     add_app_arguments(up, demo=True)
     add_retention_arguments(up)
@@ -735,6 +743,23 @@ def _root_cause(error: BaseException) -> BaseException:
     return error
 
 
+def _configure_tracing(args: argparse.Namespace) -> None:
+    """Turn tracing on for this process if the environment (or ``--trace-console``) asks.
+
+    ``up --infra local`` only passes the switch on to its services, each of which traces
+    as itself (``serve processor``: ``observatory-processor``); ``bench`` traces its
+    in-process phases (the processor alone) as ``observatory-bench``.
+    """
+    if getattr(args, "trace_console", False):
+        os.environ[tracing.CONSOLE_ENV] = "1"  # the services started from here inherit it
+    if args.command == "serve":
+        tracing.configure_tracing(args.service)
+    elif args.command == "bench":
+        tracing.configure_tracing("bench")
+    elif args.infra == "embedded":
+        tracing.configure_tracing("observatory")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``observatory`` console script."""
     parser = build_parser()
@@ -755,6 +780,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # One line, no traceback: the module and what its import raised.
             print(f"observatory: error: {exc}", file=sys.stderr)
             return 2
+        _configure_tracing(args)
     try:
         if args.command == "up":
             runner = _run_up if args.infra == "embedded" else _run_up_local
@@ -766,6 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from launcher.bench import bench_main
 
+            _configure_tracing(args)
             return bench_main(args)
         if args.command == "cluster":
             from launcher.cluster.command import cluster_main
@@ -805,6 +832,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors.extend(group.exceptions)
     except* KeyboardInterrupt:
         interrupted = True
+    finally:
+        tracing.shutdown_tracing()  # the spans still buffered are exported
     for error in errors:
         print(f"observatory: error: {_root_cause(error)}", file=sys.stderr)
     if errors:

@@ -134,6 +134,10 @@ class Settings:
     """How often the pruner runs a retention pass."""
     public_gateway_url: str | None = None
     """Gateway URL the dashboard should use; derived from host and port when unset."""
+    trace_url: str | None = None
+    """A trace viewer's URL with ``{traceId}`` in it (``OBSERVATORY_TRACE_URL``, e.g.
+    Jaeger's ``http://localhost:16686/trace/{traceId}``): the dashboard's job drawer
+    links a job's trace there."""
     heartbeat_s: float = 5.0
     """How often each processor and metrics engine writes its heartbeat
     (``OBSERVATORY_HEARTBEAT_S``); the read model calls a worker gone after three
@@ -193,6 +197,7 @@ class Settings:
             mongo_url=url_from_env("MONGO_URL", DEFAULT_MONGO_URL),
             namespace=url_from_env("OBSERVATORY_NAMESPACE", ""),
             public_gateway_url=url_from_env("OBSERVATORY_GATEWAY_URL", "") or None,
+            trace_url=os.environ.get("OBSERVATORY_TRACE_URL", "").strip() or None,
             api_tokens={token: role.value for token, role in load_tokens().items()},
             cors_origins=tuple(
                 origin.strip()

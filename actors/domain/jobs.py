@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from actors.domain.clock import parse_timestamp
+from actors.observability.tracing import trace_id_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -310,4 +311,6 @@ class JobRecord:
         }
         if self.cancel_requested_by is not None:
             doc["cancelRequestedBy"] = self.cancel_requested_by
+        if (trace_id := trace_id_of(self.spec.metadata)) is not None:
+            doc["traceId"] = trace_id
         return doc

@@ -22,14 +22,12 @@ import enum
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from actors.domain.clock import format_timestamp, parse_timestamp
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+from actors.observability.tracing import TRACEPARENT as _TRACEPARENT
 
 __all__ = [
     "IDEMPOTENCY_KEY_PATTERN",
@@ -76,10 +74,14 @@ class Fingerprint:
     @classmethod
     def of(cls, job: Mapping[str, object]) -> Fingerprint:
         """The fingerprint of a ``job.json`` document (its type, payload and metadata)."""
+        metadata = job.get("metadata", {})
+        if isinstance(metadata, Mapping) and _TRACEPARENT in metadata:
+            # The submission's trace is not part of the job: a resubmission has its own.
+            metadata = {k: v for k, v in metadata.items() if k != _TRACEPARENT}
         return cls(
             _digest(job.get("type")),
             _digest(job.get("payload", {})),
-            _digest(job.get("metadata", {})),
+            _digest(metadata),
         )
 
     def encode(self) -> str:

@@ -22,6 +22,7 @@ outcome and ``/stats`` equals what the job store holds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ from actors.errors import CountersLost, InvalidMessage, ValidationIssue
 from actors.kernel import Actor, ChildSpec, Strategy, Supervisor
 from actors.kernel.periodic import Periodic
 from actors.kernel.service import ServiceTree
+from actors.observability import tracing
 from actors.observability.logs import bind
 from actors.observability.prometheus import MetricsEngineMetrics, create_registry
 from actors.pipeline.admission import admit_batch
@@ -148,29 +150,40 @@ class EventPersister(Actor[StoreEvents]):
     async def handle_batch(self, messages: list[StoreEvents]) -> None:
         envelopes = [e for m in messages for e in m.envelopes]
         if envelopes:
+            with tracing.batch_span(
+                "metrics.write",
+                [_metadata(e) for e in envelopes] if tracing.enabled() else (),
+                attributes={"events": len(envelopes)},
+            ):
+                await self._write(envelopes)
+        await settle(s for m in messages for s in m.settlements)
+
+    async def _write(self, envelopes: list[Envelope]) -> None:
+        """Append ``envelopes`` to the audit trail and count them."""
+        with tracing.child_span("store.write", {"store.operation": "events"}):
             result = await retry_while_unavailable(
                 lambda: self._events.append(envelopes), what="event store"
             )
-            counted = envelopes
-            if self._count_only_new and result.new_ids is not None:
-                counted = [e for e in envelopes if e.event_id in result.new_ids]
+        counted = envelopes
+        if self._count_only_new and result.new_ids is not None:
+            counted = [e for e in envelopes if e.event_id in result.new_ids]
+        with tracing.child_span("counters.apply", {"events": len(counted)}):
             await retry_while_unavailable(lambda: self._count(counted), what="counters")
-            self.stored += result.stored
-            self.duplicates += result.duplicates
-            self._metrics.events_stored.inc(result.stored)
-            self._metrics.duplicates_skipped.inc(result.duplicates)
-            if result.duplicates:
-                log.info("events.duplicates_skipped count=%d", result.duplicates)
-            for envelope in envelopes:
-                if envelope.event_type in _TERMINAL:
-                    # One line per job here, so a correlation id greps through all services.
-                    with bind(correlation_id=envelope.correlation_id, job_id=envelope.job_id):
-                        log.info(
-                            "job.recorded type=%s event=%s",
-                            envelope.job_type,
-                            envelope.event_type.value,
-                        )
-        await settle(s for m in messages for s in m.settlements)
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self._metrics.events_stored.inc(result.stored)
+        self._metrics.duplicates_skipped.inc(result.duplicates)
+        if result.duplicates:
+            log.info("events.duplicates_skipped count=%d", result.duplicates)
+        for envelope in envelopes:
+            if envelope.event_type in _TERMINAL:
+                # One line per job here, so a correlation id greps through all services.
+                with bind(correlation_id=envelope.correlation_id, job_id=envelope.job_id):
+                    log.info(
+                        "job.recorded type=%s event=%s",
+                        envelope.job_type,
+                        envelope.event_type.value,
+                    )
 
     async def _count(self, envelopes: list[Envelope]) -> int:
         """Count the batch; counters that were lost are rebuilt from the trail first."""
@@ -378,3 +391,9 @@ class MetricsEngineService(ServiceTree):
             "failed": counter_total(self.metrics.validation_failed),
             "actors": actors_json(self.supervisor.health()),
         }
+
+
+def _metadata(envelope: Envelope) -> Mapping[str, object]:
+    """The metadata of the job an event is about (where its ``traceparent`` is)."""
+    metadata = envelope.payload.get("metadata")
+    return metadata if isinstance(metadata, Mapping) else {}

@@ -2,7 +2,9 @@
 
 Configure once per process with :func:`configure_logging`. Every record gets the
 ``service``, ``actor``, ``correlationId`` and ``jobId`` in force where it was logged,
-from context variables that ingress code sets (HTTP middleware, consumers, job runner).
+from context variables that ingress code sets (HTTP middleware, consumers, job runner),
+and, with tracing on (:mod:`~actors.observability.tracing`) and a span in force, the
+span's ``trace_id`` and ``span_id``.
 On a terminal the lines are readable; elsewhere (containers, CI) they are JSON.
 
 Gotcha: a task started with ``start_soon``/``start`` copies the context of its starter,
@@ -18,6 +20,10 @@ import logging.config
 import sys
 import time
 from typing import TYPE_CHECKING
+
+from opentelemetry.trace import get_current_span
+
+from actors.observability import tracing
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,6 +104,13 @@ class ContextFilter(logging.Filter):
         for name, var in _FIELDS:
             if not hasattr(record, name):
                 setattr(record, name, var.get())
+        if tracing.enabled():
+            # Only with tracing on, and only where a span is in force: lines stay as
+            # they were otherwise.
+            context = get_current_span().get_span_context()
+            if context.is_valid:
+                record.trace_id = f"{context.trace_id:032x}"
+                record.span_id = f"{context.span_id:016x}"
         return True
 
 
@@ -156,7 +169,7 @@ class ConsoleFormatter(logging.Formatter):
             f"[{getattr(record, 'service', '-')}/{getattr(record, 'actor', '-')}] "
             f"{message}"
         )
-        for name in ("correlationId", "jobId"):
+        for name in ("correlationId", "jobId", "trace_id"):
             value = getattr(record, name, "-")
             if value != "-" and value not in message:
                 base += f" {name}={value}"

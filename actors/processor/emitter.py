@@ -22,6 +22,7 @@ from actors.domain.events import (
     lifecycle_event_id,
 )
 from actors.domain.jobs import CANCELLED, JobRecord, JobSpec, JobStatus
+from actors.observability.tracing import PREVIOUS_ATTEMPT_HEADER
 
 if TYPE_CHECKING:
     from actors.broker import OutgoingMessage
@@ -267,7 +268,17 @@ class LifecycleEmitter:
         )
 
 
-def next_attempt_message(job: AdmittedJob, attempt: int) -> OutgoingMessage:
-    """The job's ``job.created`` envelope again, as attempt ``attempt`` (same event id)."""
+def next_attempt_message(
+    job: AdmittedJob, attempt: int, *, previous: str | None = None
+) -> OutgoingMessage:
+    """The job's ``job.created`` envelope again, as attempt ``attempt`` (same event id).
+
+    Args:
+        previous: the ``traceparent`` of the attempt that failed, carried in the
+            :data:`~actors.observability.tracing.PREVIOUS_ATTEMPT_HEADER` header.
+    """
     envelope = dataclasses.replace(job.created, payload={**job.created.payload, "attempt": attempt})
-    return envelope.to_message(message_id=str(uuid.uuid4()))
+    message = envelope.to_message(message_id=str(uuid.uuid4()))
+    if previous is None:
+        return message
+    return dataclasses.replace(message, headers={PREVIOUS_ATTEMPT_HEADER: previous})

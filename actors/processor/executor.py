@@ -47,6 +47,7 @@ from actors.domain.handlers import JobContext, no_handler_error
 from actors.domain.jobs import CANCELLED, JobStatus
 from actors.errors import JobFailed, NonRetryable
 from actors.kernel import Actor
+from actors.observability import tracing
 from actors.observability.logs import ACTOR, SERVICE, bind
 from actors.processor.emitter import seconds_since
 from actors.processor.messages import Finished, Interrupted, Outcome, RetryScheduled, StartJobs
@@ -301,7 +302,26 @@ class Executor(Actor[StartJobs]):
                 self._tg.start_soon(self._run_job, job)
 
     async def _run_job(self, job: AdmittedJob) -> None:
-        """Run one attempt of ``job`` and report its outcome to the persister."""
+        """Run one attempt of ``job`` (in its ``job.run {type}`` span, a child of the
+        job's submission, with tracing on) and report its outcome to the persister."""
+        spec = job.spec
+        if not tracing.enabled():
+            await self._run_attempt(job)
+            return
+        with tracing.job_span(
+            f"job.run {spec.type}",
+            spec.metadata,
+            attributes={
+                "job.id": spec.id,
+                "job.type": spec.type,
+                "job.attempt": job.attempt,
+                "job.round": job.round,
+            },
+            previous=job.previous_attempt,
+        ):
+            await self._run_attempt(job)
+
+    async def _run_attempt(self, job: AdmittedJob) -> None:
         spec = job.spec
         with bind(correlation_id=spec.correlation_id, job_id=spec.id):
             registered = self._registry.find(spec.type)
@@ -420,6 +440,7 @@ class Executor(Actor[StartJobs]):
             # INFO line per batch of outcomes (failures and retries keep theirs).
             log.debug("job.completed type=%s duration_s=%.4f", spec.type, duration_s)
             return Finished(job, JobStatus.COMPLETED, utc_now(), result=attempt.result)
+        tracing.record_failure(error)
         now = datetime.now(UTC)
         if attempt.retryable and job.attempt < max_attempts:
             backoff = self._settings.backoff
@@ -443,6 +464,7 @@ class Executor(Actor[StartJobs]):
                 retry_at=format_timestamp(now + timedelta(seconds=delay_s)),
                 delay_s=delay_s,
                 max_attempts=max_attempts,
+                traceparent=tracing.current_traceparent() if tracing.enabled() else None,
             )
         log.info(
             "job.failed type=%s attempt=%d max_attempts=%d retryable=%s duration_s=%.4f error=%s",

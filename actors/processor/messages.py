@@ -69,10 +69,18 @@ class AdmittedJob:
     round: int = 1
     """Which round of the job this delivery is (``payload.round``, from 1): a retried
     ``FAILED`` job runs again from attempt 1 of the next round."""
+    previous_attempt: str | None = None
+    """The ``traceparent`` of the attempt before this one (a retry's delivery, with
+    tracing on): this attempt's span links to it."""
 
     @classmethod
     def from_envelope(
-        cls, envelope: Envelope, settlement: Settlement, *, redelivered: bool
+        cls,
+        envelope: Envelope,
+        settlement: Settlement,
+        *,
+        redelivered: bool,
+        previous_attempt: str | None = None,
     ) -> AdmittedJob:
         """The job a valid ``job.created`` envelope describes."""
         payload = envelope.payload
@@ -97,6 +105,7 @@ class AdmittedJob:
             attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
             redelivered=redelivered,
             round=round_,
+            previous_attempt=previous_attempt,
         )
 
 
@@ -156,6 +165,8 @@ class RetryScheduled:
     delay_s: float
     max_attempts: int
     """How many attempts the job gets (told in its ``job.executed`` retry event)."""
+    traceparent: str | None = None
+    """The failed attempt's span (with tracing on): the next attempt links to it."""
 
     def transition(self) -> JobTransition:
         """The store transition recording the retry (back to ``PENDING``)."""

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from actors.broker.names import JOBS_COMPLETED
 from actors.kernel import Actor
+from actors.observability import tracing
 from actors.pipeline.outage import retry_while_unavailable
 from actors.processor.messages import Outcome, Released
 from actors.processor.recording import Outbox, Recorder
@@ -70,16 +72,36 @@ class Persister(Actor[Outcome]):
         return self._recorder.retried
 
     async def handle_batch(self, messages: list[Outcome]) -> None:
+        with tracing.batch_span(
+            "job.record",
+            [m.job.spec.metadata for m in messages] if tracing.enabled() else (),
+            attributes={"jobs": len(messages)},
+        ):
+            await self._record(messages)
+        if self._validator is not None:
+            try:
+                await self._validator.send(Released(tuple(m.job.spec.id for m in messages)))
+            except anyio.ClosedResourceError:
+                # The validator stopped first (a graceful stop): its registry went with it,
+                # and deliveries parked on these jobs go back to the queue unacknowledged.
+                pass
+
+    async def _record(self, messages: list[Outcome]) -> None:
+        """Store the outcomes in one call and hand their events to the publisher."""
         transitions = [outcome.transition() for outcome in messages]
-        statuses = await retry_while_unavailable(
-            lambda: self._store.apply_transitions(transitions), what="job store (terminal)"
-        )
+        with tracing.child_span("store.write", {"store.operation": "outcome"}):
+            statuses = await retry_while_unavailable(
+                lambda: self._store.apply_transitions(transitions), what="job store (terminal)"
+            )
         outbox = Outbox()
         recorder = self._recorder
         completed, failed, retried = recorder.completed, recorder.failed, recorder.retried
         for outcome, status in zip(messages, statuses, strict=True):
             await recorder.stored(outcome, status, outbox)
-        await outbox.flush(self._publisher)
+        with tracing.child_span(
+            "job.completed.publish", {"messaging.destination.name": JOBS_COMPLETED}
+        ):
+            await outbox.flush(self._publisher)
         # One DEBUG line per batch (the executor's line per completed job is DEBUG too): at
         # INFO a quiet stream of jobs would print a line each; failures and retries keep
         # their own lines, and the metrics count every outcome.
@@ -90,10 +112,3 @@ class Persister(Actor[Outcome]):
             recorder.failed - failed,
             recorder.retried - retried,
         )
-        if self._validator is not None:
-            try:
-                await self._validator.send(Released(tuple(m.job.spec.id for m in messages)))
-            except anyio.ClosedResourceError:
-                # The validator stopped first (a graceful stop): its registry went with it,
-                # and deliveries parked on these jobs go back to the queue unacknowledged.
-                pass

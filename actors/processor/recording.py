@@ -60,11 +60,13 @@ class Outbox:
             self.events.append(job.created)
         self.settlements.append(job.settlement)
 
-    def retry(self, job: AdmittedJob, attempt: int, delay_s: float) -> None:
-        """Publish ``job`` again as attempt ``attempt`` after ``delay_s``."""
-        self.retries.append(
-            PublishRequest(JOBS_CREATED, [next_attempt_message(job, attempt)], delay_s=delay_s)
-        )
+    def retry(
+        self, job: AdmittedJob, attempt: int, delay_s: float, *, previous: str | None = None
+    ) -> None:
+        """Publish ``job`` again as attempt ``attempt`` after ``delay_s``; ``previous``:
+        the failed attempt's ``traceparent``, linked from the next one."""
+        message = next_attempt_message(job, attempt, previous=previous)
+        self.retries.append(PublishRequest(JOBS_CREATED, [message], delay_s=delay_s))
 
     async def flush(self, publisher: Publisher) -> None:
         """Hand everything to the publisher (retries first) and empty the outbox."""
@@ -119,7 +121,7 @@ class Recorder:
             self.retried += 1
             self._retried(job_type).inc()
             outbox.events.append(self._emitter.attempt_failed(outcome))
-            outbox.retry(job, job.attempt + 1, outcome.delay_s)
+            outbox.retry(job, job.attempt + 1, outcome.delay_s, previous=outcome.traceparent)
             outbox.settle(job, submission=False)
         elif isinstance(outcome, Finished | Cancelled) and status is _asked(outcome):
             self._processed(job_type).inc()

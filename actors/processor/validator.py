@@ -35,6 +35,7 @@ from actors.domain.clock import utc_now
 from actors.domain.events import EventType, envelopes_to_message
 from actors.domain.jobs import CancelRequest, JobStatus, JobTransition
 from actors.kernel import Actor
+from actors.observability import tracing
 from actors.pipeline.admission import admit_batch
 from actors.pipeline.ingress import IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
@@ -247,9 +248,13 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
             version=self._settings.version,
             rejected=self._metrics.validation_failed,
         )
+        traced = tracing.enabled()
         return [
             AdmittedJob.from_envelope(
-                valid.envelope, valid.settlement, redelivered=valid.delivery.redelivered
+                valid.envelope,
+                valid.settlement,
+                redelivered=valid.delivery.redelivered,
+                previous_attempt=_previous_attempt(valid.delivery.headers) if traced else None,
             )
             for valid in admitted
         ]
@@ -257,7 +262,18 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
     async def _start(
         self, jobs: list[AdmittedJob], parked: dict[str, list[AdmittedJob]], outbox: Outbox
     ) -> None:
-        """Write VALIDATED and EXECUTING for ``jobs`` in one call; start what the store let."""
+        """Write VALIDATED and EXECUTING for ``jobs`` in one call; start what the store let
+        (in a ``job.intake`` span linked to every job's trace, with tracing on)."""
+        with tracing.batch_span(
+            "job.intake",
+            [job.spec.metadata for job in jobs] if tracing.enabled() else (),
+            attributes={"jobs": len(jobs)},
+        ):
+            await self._start_traced(jobs, parked, outbox)
+
+    async def _start_traced(
+        self, jobs: list[AdmittedJob], parked: dict[str, list[AdmittedJob]], outbox: Outbox
+    ) -> None:
         at = utc_now()
         transitions: list[JobTransition] = []
         for job in jobs:
@@ -271,9 +287,10 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
                     job.spec, JobStatus.EXECUTING, at, attempt=job.attempt, round=job.round
                 )
             )
-        statuses = await retry_while_unavailable(
-            lambda: self._store.apply_transitions(transitions), what="job store (start)"
-        )
+        with tracing.child_span("store.write", {"store.operation": "start"}):
+            statuses = await retry_while_unavailable(
+                lambda: self._store.apply_transitions(transitions), what="job store (start)"
+            )
         started: list[AdmittedJob] = []
         events: list[Envelope] = []
         refused: list[AlreadyTerminal | Held] = []
@@ -428,3 +445,9 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
         # original job.created, stored once).
         outbox.settle(job, submission=True)
         return None
+
+
+def _previous_attempt(headers: Mapping[str, object]) -> str | None:
+    """The failed attempt's ``traceparent`` a retry's delivery carries, if any."""
+    value = headers.get(tracing.PREVIOUS_ATTEMPT_HEADER)
+    return value if isinstance(value, str) else None

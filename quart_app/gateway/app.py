@@ -24,6 +24,7 @@ from actors.domain.jobs import JobStatus
 from actors.domain.scheduling import scheduled_for, strip_schedule
 from actors.domain.submissions import ClaimOutcome
 from actors.errors import InvalidMessage, ValidationIssue
+from actors.observability import tracing
 from actors.observability.logs import JOB_ID
 from actors.pipeline.packing import pack_envelopes
 from contracts import SchemaName, depth_issue, dump_json, get_contracts, parse_json
@@ -46,6 +47,7 @@ from quart_app.gateway.submissions import (
     idempotency_responses,
     republished,
 )
+from quart_app.gateway.tracing import install_request_spans
 from quart_app.openapi import (
     error_response,
     install_docs,
@@ -276,6 +278,11 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     def prepare(submission: dict[str, object], now: str) -> tuple[Envelope, OutgoingMessage]:
         """The job's ``job.created`` envelope and the message carrying it."""
         job = build_job(submission, now)
+        if tracing.enabled() and (traceparent := tracing.current_traceparent()) is not None:
+            # The job's trace: its processing spans are children of this request's.
+            metadata = job["metadata"]
+            assert isinstance(metadata, dict)
+            job["metadata"] = {**metadata, tracing.TRACEPARENT: traceparent}
         correlation_id: str = g.correlation_id
         envelope = Envelope.job_created(
             job, producer=producer, correlation_id=correlation_id, at=now
@@ -637,9 +644,11 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         secured=True,
         contract_schemas=True,
     )
-    return secure(
+    secured = secure(
         app,
         tokens=settings.api_tokens,
         cors_origins=settings.cors_origins,
         allow_null_origin=False,
     )
+    install_request_spans(secured)
+    return secured

@@ -133,6 +133,13 @@ _JOB_DETAIL: dict[str, object] = {
                     "description": "Who requested the cancel (a token hash or an address).",
                     "type": "string",
                 },
+                "traceId": {
+                    "description": "The job's trace (W3C trace id, 32 hex digits), when the "
+                    "gateway traced its submission (`OTEL_EXPORTER_OTLP_ENDPOINT` set): from "
+                    "`metadata.traceparent`, which the gateway writes.",
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{32}$",
+                },
                 "events": {"type": "array", "items": schema_ref(SchemaName.EVENT_ENVELOPE)},
             },
         },
@@ -320,6 +327,12 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
                             "not do.",
                             "type": ["string", "null"],
                         },
+                        "traceUrl": {
+                            "description": "A trace viewer's URL template with `{traceId}` "
+                            "(`OBSERVATORY_TRACE_URL`); the dashboard links a job's `traceId` "
+                            "there. Null when not set.",
+                            "type": ["string", "null"],
+                        },
                     },
                 },
             )
@@ -332,6 +345,7 @@ def create_read_model_app(settings: Settings, deps: ReadModelDeps) -> Quart:
                 "version": settings.version,
                 "jobTypes": deps.job_types(),
                 "role": getattr(g, "role", None),
+                "traceUrl": settings.trace_url,
             }
         )
 

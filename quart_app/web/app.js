@@ -484,6 +484,15 @@ function connectStream() {
 
 // ---------------------------------------------------------------- job drawer
 
+// The job's trace id, linked to the trace viewer of OBSERVATORY_TRACE_URL (/config
+// traceUrl, "{traceId}" replaced) when it is an http(s) URL.
+function traceLink(traceId) {
+  const template = state.config?.traceUrl;
+  if (!template || !/^https?:\/\//i.test(template)) return traceId;
+  const href = template.replaceAll("{traceId}", encodeURIComponent(traceId));
+  return h("a", { href, target: "_blank", rel: "noopener noreferrer" }, traceId);
+}
+
 async function openJob(jobId, { keepScroll = false } = {}) {
   state.openJobId = jobId;
   const drawer = $("drawer");
@@ -518,6 +527,7 @@ async function openJob(jobId, { keepScroll = false } = {}) {
       h("dt", {}, "Finished"), h("dd", {}, job.finishedAt || "–"),
       h("dt", {}, "Duration"), h("dd", { "data-field": "duration" }, jobDuration(job)),
       h("dt", {}, "Correlation"), h("dd", { class: "mono small" }, job.correlationId || "–"),
+      job.traceId ? [h("dt", {}, "Trace"), h("dd", { class: "mono small", "data-field": "trace" }, traceLink(job.traceId))] : null,
     ),
     job.status === "FAILED" ? retry.retryButton(job.id, "drawer-retry") : null,
     h("p", { class: "muted small", id: "retry-status", role: "status" }, state.retryStatus[job.id] || ""),

@@ -63,6 +63,9 @@ SKIPPED = {
         "default ports, a cluster"
     ),
     "scripts/test": "the whole suite",
+    "OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 observatory up --infra local": (
+        "a trace backend"
+    ),
 }
 """The blocks the README marks as not runnable here, by their first line."""
 _FENCE = re.compile(r"^```(\w*)\s*$")

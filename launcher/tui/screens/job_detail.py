@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
@@ -44,8 +45,14 @@ def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-def job_detail_text(job: dict[str, object]) -> Table:
-    """The job document of ``GET /jobs/{id}`` laid out for reading."""
+def job_detail_text(job: dict[str, object], *, trace_url: str | None = None) -> Table:
+    """The job document of ``GET /jobs/{id}`` laid out for reading.
+
+    Args:
+        job: the document.
+        trace_url: a trace viewer's URL with ``{traceId}`` (``OBSERVATORY_TRACE_URL``):
+            the job's trace, if it has one, is shown as a link there.
+    """
     status = str(job.get("status", "?"))
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
@@ -64,6 +71,12 @@ def job_detail_text(job: dict[str, object]) -> Table:
     table.add_row("Duration", format_duration_ms(job.get("durationMs")))
     # Text, not markup: a client's correlation id may hold brackets ("[/]" would break).
     table.add_row("Correlation", Text(str(job.get("correlationId") or "-")))
+    if isinstance(trace_id := job.get("traceId"), str):
+        if trace_url:
+            url = trace_url.replace("{traceId}", trace_id)
+            table.add_row("Trace", Text(f"{trace_id}  {url}", style=f"link {url}"))
+        else:
+            table.add_row("Trace", Text(trace_id))
     table.add_row("Payload", _pretty(job.get("payload", {})))
     if job.get("error"):
         table.add_row("Error", Text(str(job["error"]), style="red"))
@@ -170,4 +183,5 @@ class JobDetailScreen(Screen[None]):
         except (ApiUnavailable, MalformedDocument) as error:
             shown.update(Text(f"Could not read job {self.job_id}: {error}", style="red"))
             return
-        shown.update(job_detail_text(self.job))
+        trace_url = os.environ.get("OBSERVATORY_TRACE_URL", "").strip() or None
+        shown.update(job_detail_text(self.job, trace_url=trace_url))

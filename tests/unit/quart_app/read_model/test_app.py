@@ -306,6 +306,26 @@ async def test_config_names_the_gateway_the_service_was_given(tmp_path: Path) ->
         config = await (await _client(service).get("/config")).get_json()
         assert config["gatewayUrl"] == "http://127.0.0.1:43210"
         assert config["role"] is None  # no tokens: every request is allowed
+        assert config["traceUrl"] is None  # no OBSERVATORY_TRACE_URL
+
+
+async def test_config_names_the_trace_viewer_of_observatory_trace_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = "http://127.0.0.1:16686/trace/{traceId}"
+    monkeypatch.setenv("OBSERVATORY_TRACE_URL", template)
+    async with AsyncExitStack() as stack:
+        jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "j.sqlite3"))
+        events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "e.sqlite3"))
+        dead = await stack.enter_async_context(
+            open_sqlite_dead_letter_store(tmp_path / "d.sqlite3")
+        )
+        settings = Settings.from_env(read_model_port=0)
+        service = ReadModelService(
+            jobs, events, dead, MemoryCounters(), settings, handlers=DEFAULT_REGISTRY
+        )
+        config = await (await _client(service).get("/config")).get_json()
+    assert config["traceUrl"] == template
 
 
 async def test_config_names_the_role_of_the_token_presented(tmp_path: Path) -> None:
