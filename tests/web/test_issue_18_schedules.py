@@ -66,6 +66,16 @@ def test_the_panel_lists_a_schedule_pauses_it_and_runs_it_now(
     wait_for(lambda: _fires(obs, schedule_id) >= 1, "the first fire")
     expect(row.locator("[data-field=fires]")).not_to_have_text("0", timeout=10_000)
 
+    # A job it fired on time: its drawer names the schedule and the occurrence.
+    fired = httpx.get(f"{obs.read_model}/jobs/recent").json()[0]
+    occurrence = httpx.get(f"{obs.read_model}/jobs/{fired['id']}").json()["metadata"]
+    assert occurrence["scheduleTrigger"] == "schedule"
+    page.locator(f"#jobs-table tr[data-job-id='{fired['id']}']").click()
+    expect(page.locator("#drawer dd[data-field=schedule]")).to_have_text(
+        f"from schedule every-2s at {occurrence['scheduledAt']}"
+    )
+    page.locator("#drawer-close").click()
+
     toggle = row.locator("button[data-action=toggle]")
     expect(toggle).to_have_text("Pause")
     expect(toggle).to_be_enabled()
