@@ -245,7 +245,7 @@ def secure(
     return quart_cors.cors(
         app,
         allow_origin=allow,  # type: ignore[arg-type]
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Content-Type", "Authorization", "X-Correlation-Id"],
         expose_headers=["X-Correlation-Id", "Retry-After", "X-Next-Cursor"],
         allow_credentials=False,

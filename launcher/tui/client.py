@@ -33,7 +33,7 @@ from launcher.tui.models import (
     as_object,
 )
 from launcher.tui.type_hints import JobTypeInfo
-from observatory import QueueStats, WorkerList
+from observatory import QueueStats, Schedule, WorkerList
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,6 +47,7 @@ __all__ = [
     "ObservatoryClient",
     "ReadModelConfig",
     "RetryRefused",
+    "ScheduleRefused",
     "StreamEvent",
     "StreamMissing",
     "SubmitRejected",
@@ -91,6 +92,11 @@ class FilterRefused(ObservatoryError):
 
 class RetryRefused(ObservatoryError):
     """The gateway refused to retry the job: it is unknown (404) or not FAILED (409)."""
+
+
+class ScheduleRefused(ObservatoryError):
+    """The gateway refused to pause, resume or run a schedule: it is unknown (404), or
+    the token may not change schedules (403); the gateway's message says which."""
 
 
 class DeadLetterRefused(ObservatoryError):
@@ -296,6 +302,44 @@ class ObservatoryClient:
         """``GET /queues``: every queue of the topology."""
         items = as_list(await self._get_json("/queues"), "queues")
         return [QueueStats.from_json(as_object(item, "queue")) for item in items]
+
+    async def schedules(self) -> list[Schedule]:
+        """``GET /schedules``: every recurring schedule, by name."""
+        doc = as_object(await self._get_json("/schedules"), "schedules")
+        items = as_list(doc.get("schedules"), "the schedules")
+        return [Schedule.from_json(as_object(item, "schedule")) for item in items]
+
+    async def set_schedule_enabled(self, schedule_id: str, *, enabled: bool) -> Schedule:
+        """``PATCH /schedules/{id}`` on the gateway with ``enabled``: pause or resume it.
+
+        Raises:
+            ScheduleRefused: the gateway's 400, 403 or 404, with its message.
+            ApiUnavailable: no gateway is known, or it did not answer.
+        """
+        url = f"{await self._gateway_url()}/schedules/{quote(schedule_id, safe='')}"
+        response = await self._request("PATCH", url, json_body={"enabled": enabled})
+        answer = as_object(_json(response), "the gateway's answer")
+        if response.status_code != 200:
+            raise ScheduleRefused(str(answer.get("error", f"HTTP {response.status_code}")))
+        return Schedule.from_json(answer)
+
+    async def run_schedule(self, schedule_id: str) -> str:
+        """``POST /schedules/{id}/run`` on the gateway: submit its job once, now.
+
+        Returns:
+            The id of the job it submitted.
+
+        Raises:
+            ScheduleRefused: the gateway's 403 or 404, with its message.
+            ApiUnavailable: no gateway is known, it did not answer, or the job could not
+                be submitted (503).
+        """
+        url = f"{await self._gateway_url()}/schedules/{quote(schedule_id, safe='')}/run"
+        response = await self._request("POST", url)
+        answer = as_object(_json(response), "the gateway's answer")
+        if response.status_code != 202:
+            raise ScheduleRefused(str(answer.get("error", f"HTTP {response.status_code}")))
+        return str(answer.get("jobId", ""))
 
     async def job(self, job_id: str) -> dict[str, object]:
         """``GET /jobs/{id}``: the job with its ``events``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["TuiOptions"]
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _default_gateway_port() -> int:
     return Settings().gateway_port
 
@@ -32,12 +37,13 @@ class TuiOptions:
 
     ========================  =============================================================
     ``read_model_url``        where the dashboard reads (``$READ_MODEL_URL``)
-    ``read_only``             write keys refused and not offered: N, T, U/E/X, L/E/F
+    ``read_only``             write keys refused and not offered: N, T, U/E/X, L/E/F, P/R
     ``poll_interval_s``       seconds between polls without a live stream (2-5 s)
     ``spinner_tick_s``        splash animation period; ``None`` holds the first frame
     ``runner``                how ``kubectl`` is run to detect the cluster
     ``launch_runner``         makes the runner of ``cluster up``'s steps (output to screen)
     ``clock``                 monotonic seconds (elapsed times, throughput estimates)
+    ``now``                   the wall clock, UTC (how far off a schedule's next run is)
     ========================  =============================================================
     """
 
@@ -50,6 +56,7 @@ class TuiOptions:
     launch_runner: Callable[[Callable[[str], None]], Runner] = TailingRunner
     """Makes the runner of L's steps from a callback that takes each line of output."""
     clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = field(default=_utc_now)
     state_path: Path = field(default_factory=default_state_path)
     data_dir: Path = field(default_factory=lambda: Settings().data_dir)
     """Where ``E`` keeps the embedded observatory's stores."""

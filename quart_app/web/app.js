@@ -5,6 +5,7 @@ import { ago, duration, fmtInt, h, jobDuration, shortId, statusPill, terminal } 
 import { jobsPage } from "./jobs_page.js";
 import { followTopbar } from "./layout.js";
 import { retryUi } from "./retry.js";
+import { schedulesPanel } from "./schedules_panel.js";
 import { createSplash } from "./splash.js";
 import { taskForm } from "./task_form.js";
 import { workerPanels } from "./workers_panel.js";
@@ -65,6 +66,10 @@ async function postJSON(url, payload) {
     init.body = JSON.stringify(payload);
   }
   return checked(await fetch(url, init));
+}
+
+async function patchJSON(url, payload) {
+  return checked(await fetch(url, { method: "PATCH", headers: authHeaders({ "Content-Type": "application/json" }), body: JSON.stringify(payload) }));
 }
 
 // ---------------------------------------------------------------- token
@@ -130,6 +135,7 @@ const state = {
 const retry = retryUi({ h, postJSON, gatewayUrl, describe, openJob, state });
 const panels = workerPanels({ getJSON });
 const jobsView = jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, state });
+const schedules = schedulesPanel({ getJSON, postJSON, patchJSON, gatewayUrl, describe, openJob, state });
 const task = taskForm({ $, h, getJSON, postJSON, gatewayUrl, openJob, HttpError });
 
 function gatewayUrl(path) {
@@ -528,6 +534,7 @@ async function openJob(jobId, { keepScroll = false } = {}) {
       h("dt", {}, "Duration"), h("dd", { "data-field": "duration" }, jobDuration(job)),
       h("dt", {}, "Correlation"), h("dd", { class: "mono small" }, job.correlationId || "–"),
       job.traceId ? [h("dt", {}, "Trace"), h("dd", { class: "mono small", "data-field": "trace" }, traceLink(job.traceId))] : null,
+      job.metadata?.scheduleId ? [h("dt", {}, "Schedule"), h("dd", { "data-field": "schedule" }, fromSchedule(job.metadata))] : null,
     ),
     job.status === "FAILED" ? retry.retryButton(job.id, "drawer-retry") : null,
     h("p", { class: "muted small", id: "retry-status", role: "status" }, state.retryStatus[job.id] || ""),
@@ -559,6 +566,12 @@ async function openJob(jobId, { keepScroll = false } = {}) {
     ),
     ].flat().filter(Boolean),
   );
+}
+
+// A job a schedule fired: which schedule, and the occurrence (or "run now") it is for.
+function fromSchedule(metadata) {
+  const manual = metadata.scheduleTrigger === "manual" ? " (run now)" : "";
+  return `from schedule ${metadata.scheduleName || metadata.scheduleId} at ${metadata.scheduledAt || "an unknown time"}${manual}`;
 }
 
 function closeDrawer() {
@@ -753,6 +766,7 @@ async function boot() {
   followTopbar(document.querySelector(".topbar"));
   document.body.dataset.ready = "true";
   connectStream();
+  schedules.start();
 }
 
 wire();

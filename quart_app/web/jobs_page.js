@@ -6,6 +6,7 @@
 // app.js hands over what it shares: its HTTP helpers, its state and how to open a job.
 
 import { ago, fmtInt, h, shortId, statusPill } from "./dom.js";
+import { gatewayAbility } from "./gateway_ability.js";
 
 const PAGE_SIZE = 50;
 const WAITING = ["PENDING", "VALIDATED"];
@@ -282,26 +283,7 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
   }
 
   async function checkAbility() {
-    // The role is the one of the token given now (it may have changed since the page
-    // loaded); the gateway answers its open /healthz when it is up.
-    try {
-      state.config = { ...state.config, ...(await getJSON("/config")) };
-    } catch (error) {
-      // The read model is away: the page says so through its connection pill.
-    }
-    const base = gatewayUrl("");
-    if (state.config?.role === "viewer") {
-      page.ability = { ok: false, why: "A viewer token may only read: give a submitter token (the key button) to act on jobs." };
-    } else if (!base) {
-      page.ability = { ok: false, why: "This read model names no gateway, so nothing can be acted on." };
-    } else {
-      try {
-        const response = await fetch(gatewayUrl("/healthz"));
-        page.ability = response.ok ? { ok: true, why: "" } : { ok: false, why: `The gateway at ${base} answers ${response.status}.` };
-      } catch (error) {
-        page.ability = { ok: false, why: `The gateway at ${base} does not answer.` };
-      }
-    }
+    page.ability = await gatewayAbility({ getJSON, gatewayUrl, state }, "act on jobs");
     renderBulk();
   }
 

@@ -15,8 +15,10 @@ from textual.widgets import DataTable
 
 from launcher.tui.screens import DashboardScreen, LauncherScreen, SplashScreen
 from launcher.tui.screens.fleet import QueuesScreen, WorkersScreen
+from launcher.tui.screens.schedules import SchedulesScreen
 
 from .test_issue_17_tui import QUEUES, WORKERS
+from .test_issue_18_tui import NOW, SCHEDULES
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -95,3 +97,11 @@ def test_queues_screen(api: FakeApi, snap_compare: SnapCompare) -> None:
     api.router.get(f"{api.read_model}/queues").mock(return_value=httpx.Response(200, json=QUEUES))
     app = api.app(poll_interval_s=60.0)
     assert snap_compare(app, terminal_size=SIZE, run_before=_fleet(QueuesScreen, "u"))
+
+
+def test_schedules_screen(api: FakeApi, snap_compare: SnapCompare) -> None:
+    api.router.get(f"{api.read_model}/schedules").mock(
+        return_value=httpx.Response(200, json={"schedules": SCHEDULES})
+    )
+    app = api.app(poll_interval_s=60.0, now=lambda: NOW)
+    assert snap_compare(app, terminal_size=SIZE, run_before=_fleet(SchedulesScreen, "s"))

@@ -9,6 +9,7 @@ from launcher.tui.screens.help import HelpScreen
 from launcher.tui.screens.job_detail import JobDetailScreen
 from launcher.tui.screens.launcher import LauncherScreen
 from launcher.tui.screens.new_task import NewTaskScreen
+from launcher.tui.screens.schedules import SchedulesScreen
 from launcher.tui.screens.setup import SetupScreen
 from launcher.tui.screens.splash import SplashScreen
 
@@ -20,6 +21,7 @@ __all__ = [
     "LauncherScreen",
     "NewTaskScreen",
     "QueuesScreen",
+    "SchedulesScreen",
     "SetupScreen",
     "SplashScreen",
     "WorkersScreen",

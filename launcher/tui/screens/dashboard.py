@@ -30,6 +30,7 @@ from launcher.tui.screens.fleet import QueuesScreen, WorkersScreen
 from launcher.tui.screens.help import HelpScreen
 from launcher.tui.screens.job_detail import JobDetailScreen
 from launcher.tui.screens.new_task import NewTaskScreen
+from launcher.tui.screens.schedules import SchedulesScreen
 from launcher.tui.styles import status_text
 from launcher.tui.table_cursor import remember, restore
 
@@ -83,6 +84,7 @@ class DashboardScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("w", "workers", "Workers"),
         Binding("u", "queues", "Queues"),
+        Binding("s", "schedules", "Schedules"),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -346,9 +348,10 @@ class DashboardScreen(Screen[None]):
         keys = [("Q", "quit"), ("R", "refresh")]
         if not options.read_only:  # N is refused then: don't offer it
             keys.append(("N", "new task"))
-        keys += [("/", "filter"), ("W", "workers"), ("U", "queues"), ("D", "dead letters")]
-        keys.append(("?", "help"))
-        for key, what in keys:  # compact: the whole row fits 100 columns
+        # "/" (filter) is in the jobs table's title: the row fits 110 columns without it.
+        keys += [("W", "workers"), ("U", "queues"), ("S", "schedules")]
+        keys += [("D", "dead letters"), ("?", "help")]
+        for key, what in keys:
             text.append(f" {key} ", style="bold reverse")
             text.append(f"{what} ")
         mode = self.model.mode.value
@@ -390,6 +393,18 @@ class DashboardScreen(Screen[None]):
     def action_queues(self) -> None:
         """U: the broker's queues."""
         self.app.push_screen(QueuesScreen(self.client, interval_s=self.options.poll_interval_s))
+
+    def action_schedules(self) -> None:
+        """S: the recurring schedules (P pauses or resumes, R runs now)."""
+        options = self.options
+        self.app.push_screen(
+            SchedulesScreen(
+                self.client,
+                interval_s=options.poll_interval_s,
+                now=options.now,
+                read_only=options.read_only,
+            )
+        )
 
     def action_help(self) -> None:
         """?: the keys."""

@@ -22,19 +22,19 @@ if TYPE_CHECKING:
 
     from launcher.tui.client import ObservatoryClient
 
-__all__ = ["UNKNOWN", "QueuesScreen", "WorkersScreen"]
+__all__ = ["UNKNOWN", "LiveTableScreen", "QueuesScreen", "Rows", "WorkersScreen"]
 
 UNKNOWN = "—"
 """Shown for a figure the broker does not give (null in ``GET /queues``)."""
 _FOOTER = " Esc  back   R  refresh now   ↑↓  choose"
-_Rows = tuple[list[tuple[str, list[str | Text]]], Text]
+Rows = tuple[list[tuple[str, list[str | Text]]], Text]
 """The rows of a table (each its key and cells) and the status line under it."""
-_Reader = Callable[["ObservatoryClient"], Awaitable[_Rows]]
+_Reader = Callable[["ObservatoryClient"], Awaitable[Rows]]
 
 _STATUS_STYLES = {"alive": "green", "stopped": "dim", "gone": "red"}
 
 
-class _LiveTableScreen(Screen[None]):
+class LiveTableScreen(Screen[None]):
     """A table refreshed every ``interval_s`` seconds (and on R), a status line under it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -98,7 +98,7 @@ def _seen(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
-class WorkersScreen(_LiveTableScreen):
+class WorkersScreen(LiveTableScreen):
     """Every processor and metrics engine seen in the last hour: alive first, then the
     stopped and gone ones, with their job types, in-flight jobs and done/failed counts.
 
@@ -118,7 +118,7 @@ class WorkersScreen(_LiveTableScreen):
         super().__init__(client, _read_workers, interval_s=interval_s)
 
 
-async def _read_workers(client: ObservatoryClient) -> _Rows:
+async def _read_workers(client: ObservatoryClient) -> Rows:
     listed = await client.workers()
     rows: list[tuple[str, list[str | Text]]] = []
     for worker in listed.workers:
@@ -147,7 +147,7 @@ async def _read_workers(client: ObservatoryClient) -> _Rows:
     return rows, summary
 
 
-class QueuesScreen(_LiveTableScreen):
+class QueuesScreen(LiveTableScreen):
     """Every queue of the broker's topology: depth, ready, unacked, consumers and rates
     per second ("—" where the broker does not say, and on the first sample).
 
@@ -171,7 +171,7 @@ def _figure(value: float | None) -> str:
     return UNKNOWN if value is None else f"{value:g}"
 
 
-async def _read_queues(client: ObservatoryClient) -> _Rows:
+async def _read_queues(client: ObservatoryClient) -> Rows:
     queues = await client.queues()
     rows: list[tuple[str, list[str | Text]]] = [
         (

@@ -23,6 +23,7 @@ _DASHBOARD = [
     ("/", "filter the jobs table (GET /jobs); Enter applies, Esc clears", False),
     ("W", "workers: alive and recently gone, types, in-flight jobs, done/failed", False),
     ("U", "queues: depth, ready/unacked, consumers, rates (— where unknown)", False),
+    ("S", "schedules: when, job type, paused or not, next and last run, fires/misses", False),
     ("D", "dead letters", False),
     ("?", "this help", False),
 ]
@@ -35,6 +36,10 @@ _FILTER = [
     ("since:15m", "created since (90s, 15m, 2h, 7d or an RFC 3339 time); until: before", False),
 ]
 _FLEET = [("R", "refresh now (they refresh every poll interval)", False)]
+_SCHEDULES = [
+    ("P", "pause the highlighted schedule, or resume it (PATCH enabled)", True),
+    ("R", "run its job once, now (they refresh every poll interval)", True),
+]
 _JOB = [("R", "reload", False), ("T", "retry a FAILED job (a new round)", True)]
 _DEAD_LETTERS = [
     ("R", "reload", False),
@@ -57,6 +62,7 @@ def help_text(*, read_only: bool = False) -> str:
         ("Filter line (words AND-ed; quote values with spaces)", _FILTER),
         ("Job", _JOB),
         ("Workers, Queues", _FLEET),
+        ("Schedules", _SCHEDULES),
         ("Dead letters", _DEAD_LETTERS),
         ("New task", [("Ctrl+T", "fill in the typed type's example payload", True)]),
         ("Launcher", _LAUNCHER),

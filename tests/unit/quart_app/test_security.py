@@ -241,6 +241,19 @@ async def test_cors_preflights_from_unknown_origins_are_refused(apps: Apps) -> N
     assert not origin_allowed("http://127.0.0.1:8080", ["https://dash.example"], allow_null=False)
 
 
+async def test_cors_preflight_allows_patch_for_pausing_schedules(apps: Apps) -> None:
+    # The dashboard pauses and resumes a schedule with PATCH /schedules/{id}, cross-origin.
+    gateway = apps.gateway.http.app.test_client()
+    preflight = {
+        "Origin": "http://127.0.0.1:8080",
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    answer = await gateway.options("/schedules/some-id", headers=preflight)
+    assert answer.status_code == 200
+    assert "PATCH" in answer.headers["Access-Control-Allow-Methods"]
+
+
 async def test_star_with_tokens_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"=\* cannot go with API tokens"):
         GatewayService(
