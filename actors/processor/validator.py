@@ -203,21 +203,27 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
                     self._wake_after(wake_s)
         # Jobs waiting for room first, in arrival order.
         admitted, self._waiting = [*self._waiting, *admitted], []
-        to_start: list[AdmittedJob] = []
-        parked: dict[str, list[AdmittedJob]] = {}
-        for job in admitted:
-            job_id = job.spec.id
-            if job_id in self._running:
-                self._running[job_id].append(job)
-            elif job_id in parked:
-                parked[job_id].append(job)
-            elif len(self._running) + len(to_start) >= self._capacity:
-                self._waiting.append(job)
-            else:
-                parked[job_id] = []
-                to_start.append(job)
-        if to_start:
-            await self._start(to_start, parked, outbox)
+        while admitted:
+            to_start: list[AdmittedJob] = []
+            parked: dict[str, list[AdmittedJob]] = {}
+            for job in admitted:
+                job_id = job.spec.id
+                if job_id in self._running:
+                    self._running[job_id].append(job)
+                elif job_id in parked:
+                    parked[job_id].append(job)
+                elif len(self._running) + len(to_start) >= self._capacity:
+                    self._waiting.append(job)
+                else:
+                    parked[job_id] = []
+                    to_start.append(job)
+            if to_start:
+                await self._start(to_start, parked, outbox)
+            # Jobs the store refused (a redelivery of finished jobs, say) took no room: the
+            # waiting ones take it now, for no Released may ever come to wake them.
+            if not self._waiting or len(self._running) >= self._capacity:
+                break
+            admitted, self._waiting = self._waiting, []
         await outbox.flush(self._publisher)
 
     def _release(self, message: Released, outbox: Outbox) -> list[AdmittedJob]:

@@ -295,3 +295,40 @@ async def test_a_packed_message_redelivered_after_a_crash_runs_none_of_its_finis
     assert {j: gate.runs[j] for j in finished} == dict.fromkeys(finished, 1)
     assert gate.runs[unfinished] == 2
     assert (stats.total_jobs, stats.completed_jobs, stats.failed_jobs) == (4, 4, 0)
+
+
+async def test_jobs_waiting_for_room_start_when_the_jobs_ahead_of_them_were_refused(
+    pipeline: Pipeline, gate: Gate
+) -> None:
+    """A redelivered pack of finished jobs fills the start window (16 here) with jobs the
+    store refuses: they take no room, so the new jobs behind them start at once rather
+    than wait for a release that never comes (seen after a RabbitMQ restart)."""
+    finished = [str(uuid.uuid4()) for _ in range(40)]
+    await pipeline.broker.publish_batch(
+        JOBS_CREATED, [_packed(*(_created(j, "count") for j in finished))]
+    )
+
+    async def first_done() -> bool:
+        return (await pipeline.counters.snapshot()).completed_jobs == len(finished) and (
+            _unacked(pipeline.broker) == 0
+        )
+
+    await _until(first_done)
+    new = [str(uuid.uuid4()) for _ in range(3)]
+    # The same pack again (as the broker redelivers it), with three new jobs behind it.
+    await pipeline.broker.publish_batch(
+        JOBS_CREATED,
+        [_packed(*(_created(j, "count") for j in [*finished, *new]))],
+    )
+
+    async def all_done() -> bool:
+        return (
+            (await pipeline.counters.snapshot()).completed_jobs == len(finished) + len(new)
+            and _unacked(pipeline.broker) == 0
+            and await pipeline.broker.queue_depth(JOBS_CREATED) == 0
+        )
+
+    await _until(all_done)
+    assert [await _status(pipeline, j) for j in new] == [JobStatus.COMPLETED] * 3
+    assert gate.runs == dict.fromkeys([*finished, *new], 1)
+    assert pipeline.processor.validator._waiting == []
