@@ -411,7 +411,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             if failure is None:
                 metrics.accepted.inc()
         else:
-            failure = await publish([envelope.to_message()])
+            failure = await publish([envelope.to_message()], packable=True)
         if failure is not None:
             await desk.release([claim])
             log.warning("job.publish_failed reason=%s", failure)  # jobId: bound above
