@@ -21,6 +21,10 @@ class OutgoingMessage:
     """Unique per message (the broker and consumers key on it)."""
     correlation_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    priority: int | None = None
+    """0 to 9 on a queue declared with ``max_priority`` (higher is delivered first; the
+    broker caps it at the queue's maximum); ``None`` counts as 0 there. Other queues keep
+    arrival order whatever it says."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from actors.broker._amqp_consumer import CLOSE_TIMEOUT_S, FAILURES, AmqpConsumer
 from actors.broker.names import (
     JOBS_COMPLETED,
     JOBS_CREATED,
+    JOBS_CREATED_MAX_PRIORITY,
     JOBS_DEAD_LETTER,
     RETRY_DELAYS_S,
     retry_bucket,
@@ -84,6 +85,10 @@ log = logging.getLogger(__name__)
 
 _DEATH_QUEUE_HEADERS = ("x-first-death-queue", "x-last-death-queue")
 """Headers RabbitMQ sets to the (namespaced) name of the queue a message died in."""
+
+
+class _QueueArgumentsDiffer(BrokerUnavailable):
+    """A queue exists with other arguments (RabbitMQ's ``PRECONDITION_FAILED``)."""
 
 
 class _State(enum.Enum):
@@ -205,8 +210,9 @@ class AmqpBroker(anyio.AsyncContextManagerMixin):
     async def declare_topology(self) -> None:
         """Declare the observatory's durable queues (idempotent).
 
-        ``jobs.dead-letter``; ``jobs.created`` and ``jobs.completed``, both dead-lettering
-        into it; one retry queue per :data:`~actors.broker.names.RETRY_DELAYS_S` delay,
+        ``jobs.dead-letter``; ``jobs.created`` (a priority queue, see
+        :data:`~actors.broker.names.JOBS_CREATED_MAX_PRIORITY`) and ``jobs.completed``,
+        both dead-lettering into it; one retry queue per :data:`~actors.broker.names.RETRY_DELAYS_S` delay,
         holding messages that long and then dead-lettering them into ``jobs.created``.
 
         Raises:
@@ -214,15 +220,41 @@ class AmqpBroker(anyio.AsyncContextManagerMixin):
                 arguments.
         """
         await self.declare_queue(JOBS_DEAD_LETTER)
-        await self.declare_queue(JOBS_CREATED, dead_letter_to=JOBS_DEAD_LETTER)
+        await self._declare_jobs_created()
         await self.declare_queue(JOBS_COMPLETED, dead_letter_to=JOBS_DEAD_LETTER)
         for delay_s in RETRY_DELAYS_S:
             await self.declare_queue(
                 retry_queue(delay_s), dead_letter_to=JOBS_CREATED, ttl_ms=delay_s * 1000
             )
 
+    async def _declare_jobs_created(self) -> None:
+        """Declare ``jobs.created`` as a priority queue, or as it is when it exists without
+        priorities (created by an observatory before them: RabbitMQ cannot add the
+        argument to a queue, so it says how to recreate it and carries on without)."""
+        try:
+            await self.declare_queue(
+                JOBS_CREATED,
+                dead_letter_to=JOBS_DEAD_LETTER,
+                max_priority=JOBS_CREATED_MAX_PRIORITY,
+            )
+        except _QueueArgumentsDiffer:
+            await self.declare_queue(JOBS_CREATED, dead_letter_to=JOBS_DEAD_LETTER)
+            log.warning(
+                "broker.priorities_off queue=%s: it was created without x-max-priority, so "
+                "RabbitMQ ignores job priorities on it; to turn them on, stop the "
+                "observatory, let the queue drain or move its messages, delete it "
+                "(rabbitmqctl delete_queue %s) and start again",
+                JOBS_CREATED,
+                self._amqp_name(JOBS_CREATED),
+            )
+
     async def declare_queue(
-        self, name: str, *, dead_letter_to: str | None = None, ttl_ms: int | None = None
+        self,
+        name: str,
+        *,
+        dead_letter_to: str | None = None,
+        ttl_ms: int | None = None,
+        max_priority: int | None = None,
     ) -> None:
         """Declare durable queue ``name`` (idempotent when declared again alike).
 
@@ -232,6 +264,8 @@ class AmqpBroker(anyio.AsyncContextManagerMixin):
                 requeue, or expired; it must be declared first. ``None`` drops them.
             ttl_ms: how long a message may wait in it (``x-message-ttl``) before it is
                 dead-lettered; ``None`` for no limit.
+            max_priority: make it a priority queue (``x-max-priority``): messages with a
+                higher ``priority`` (0 to this) are delivered first; ``None`` for FIFO.
 
         Raises:
             ValueError: ``ttl_ms`` is negative.
@@ -254,14 +288,17 @@ class AmqpBroker(anyio.AsyncContextManagerMixin):
             arguments["x-dead-letter-routing-key"] = self._amqp_name(dead_letter_to)
         if ttl_ms is not None:
             arguments["x-message-ttl"] = ttl_ms
+        if max_priority is not None:
+            arguments["x-max-priority"] = max_priority
         try:
             await topology.declare_queue(
                 self._amqp_name(name), durable=True, arguments=arguments or None
             )
         except ChannelPreconditionFailed as exc:
-            raise BrokerUnavailable(
+            raise _QueueArgumentsDiffer(
                 f"Cannot declare queue {name!r} with dead_letter_to={dead_letter_to!r}, "
-                f"ttl_ms={ttl_ms!r} on RabbitMQ at {self.url}: it exists with other "
+                f"ttl_ms={ttl_ms!r}, max_priority={max_priority!r} on RabbitMQ at "
+                f"{self.url}: it exists with other "
                 "arguments; delete it or declare it as it is."
             ) from exc
         except FAILURES as exc:
@@ -685,6 +722,7 @@ def _amqp_message(message: OutgoingMessage, expiration_s: float | None) -> aio_p
         correlation_id=message.correlation_id,
         headers=headers,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        priority=message.priority,
         # Per-message TTL (milliseconds on the wire); 0 would mean "now or never".
         expiration=None if expiration_s is None else max(0.001, expiration_s),
     )

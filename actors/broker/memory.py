@@ -28,7 +28,6 @@ import copy
 import itertools
 import logging
 import sqlite3
-from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -39,11 +38,13 @@ import anyio.lowlevel
 
 from actors.broker._delayed import DelayedMessages
 from actors.broker._protocols import Delivery
+from actors.broker._ready import ReadyMessages
 from actors.broker._spill import Message as _Message, load_spilled as _load_spilled, spill as _spill
 from actors.broker._unsettled import take_unsettled
 from actors.broker.names import (
     JOBS_COMPLETED,
     JOBS_CREATED,
+    JOBS_CREATED_MAX_PRIORITY,
     JOBS_DEAD_LETTER,
     retry_bucket,
     retry_queue,
@@ -121,7 +122,7 @@ class BrokerStatistics:
 class _Queue:
     name: str
     dead_letter_to: str | None
-    ready: deque[_Message] = field(default_factory=deque)
+    ready: ReadyMessages = field(default_factory=ReadyMessages)
     consumers: set[MemoryConsumer] = field(default_factory=set)
     published: int = 0
     acked: int = 0
@@ -379,16 +380,22 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
         ``jobs.created`` and ``jobs.completed`` dead-letter into ``jobs.dead-letter``.
         """
         await self.declare_queue(JOBS_DEAD_LETTER)
-        await self.declare_queue(JOBS_CREATED, dead_letter_to=JOBS_DEAD_LETTER)
+        await self.declare_queue(
+            JOBS_CREATED, dead_letter_to=JOBS_DEAD_LETTER, max_priority=JOBS_CREATED_MAX_PRIORITY
+        )
         await self.declare_queue(JOBS_COMPLETED, dead_letter_to=JOBS_DEAD_LETTER)
 
-    async def declare_queue(self, name: str, *, dead_letter_to: str | None = None) -> None:
+    async def declare_queue(
+        self, name: str, *, dead_letter_to: str | None = None, max_priority: int | None = None
+    ) -> None:
         """Declare queue ``name`` (idempotent when declared again with the same arguments).
 
         Args:
             name: the queue's name.
             dead_letter_to: the queue that receives messages rejected without requeue;
                 it must be declared first. ``None`` drops them.
+            max_priority: make it a priority queue, as RabbitMQ's ``x-max-priority``:
+                higher ``priority`` (0 to this) first, arrival order within one.
 
         Raises:
             BrokerUnavailable: the queue exists with another dead-letter queue (as
@@ -396,7 +403,7 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
                 not declared, or the broker is closed.
         """
         await anyio.lowlevel.checkpoint()
-        self._declare(name, dead_letter_to)
+        self._declare(name, dead_letter_to, max_priority)
 
     async def publish_batch(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
         """Append ``messages`` to ``queue`` in order and wake its waiting consumers.
@@ -413,6 +420,7 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
                 message_id=message.message_id,
                 correlation_id=message.correlation_id,
                 headers=dict(message.headers),
+                priority=message.priority,
             )
             for message in messages
         )
@@ -448,6 +456,7 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
                     message_id=message.message_id,
                     correlation_id=message.correlation_id,
                     headers=_with_death(message.headers, retry_queue(bucket), "expired"),
+                    priority=message.priority,
                 ),
             )
         target.published += len(messages)
@@ -538,14 +547,21 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
                 "declare_topology() (or declare_queue()) first."
             ) from None
 
-    def _declare(self, name: str, dead_letter_to: str | None) -> _Queue:
+    def _declare(
+        self, name: str, dead_letter_to: str | None, max_priority: int | None = None
+    ) -> _Queue:
         self._check_open(f"declare queue {name!r}")
         existing = self._queues.get(name)
         if existing is not None:
-            if existing.dead_letter_to != dead_letter_to:
+            if (existing.dead_letter_to, existing.ready.max_priority) != (
+                dead_letter_to,
+                max_priority,
+            ):
                 raise BrokerUnavailable(
-                    f"Cannot declare queue {name!r} with dead_letter_to={dead_letter_to!r}: "
-                    f"it exists with dead_letter_to={existing.dead_letter_to!r}."
+                    f"Cannot declare queue {name!r} with dead_letter_to={dead_letter_to!r}, "
+                    f"max_priority={max_priority!r}: it exists with "
+                    f"dead_letter_to={existing.dead_letter_to!r}, "
+                    f"max_priority={existing.ready.max_priority!r}."
                 )
             return existing
         if dead_letter_to is not None and dead_letter_to not in self._queues:
@@ -553,7 +569,7 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
                 f"Cannot declare queue {name!r} dead-lettering into {dead_letter_to!r}: "
                 f"declare {dead_letter_to!r} first."
             )
-        queue = _Queue(name=name, dead_letter_to=dead_letter_to)
+        queue = _Queue(name=name, dead_letter_to=dead_letter_to, ready=ReadyMessages(max_priority))
         self._queues[name] = queue
         return queue
 
@@ -573,6 +589,7 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
                     message_id=message.message_id,
                     correlation_id=message.correlation_id,
                     headers=_with_death(message.headers, source.name, "rejected"),
+                    priority=message.priority,
                 )
             )
         target.dead_lettered += len(messages)
@@ -589,8 +606,8 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
             raise BrokerUnavailable(
                 f"Cannot load the in-process broker's messages from {str(path)!r}: {exc}"
             ) from exc
-        for name, dead_letter_to in queues:
-            self._declare(name, dead_letter_to)
+        for name, dead_letter_to, max_priority in queues:
+            self._declare(name, dead_letter_to, max_priority)
         for queue_name, message in messages:
             queue = self._queues.get(queue_name) or self._declare(queue_name, None)
             queue.ready.append(message)
@@ -605,13 +622,13 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
 
     async def _close_and_spill(self) -> None:
         # Snapshot and close without awaiting, so nothing can change in between.
-        queues: list[tuple[str, str | None]] = []
+        queues: list[tuple[str, str | None, int | None]] = []
         messages: list[tuple[str, _Message]] = []
         delayed: list[tuple[str, float, _Message]] = []
         now = anyio.current_time()
         for queue in self._queues.values():
             delayed.extend((queue.name, wait_s, m) for wait_s, m in queue.delayed.drain(now))
-            queues.append((queue.name, queue.dead_letter_to))
+            queues.append((queue.name, queue.dead_letter_to, queue.ready.max_priority))
             unsettled: list[tuple[int, _Message]] = []
             for consumer in queue.consumers:
                 # The broker takes them over; the consumer's later close finds none.

@@ -6,6 +6,7 @@ __all__ = [
     "ALL_QUEUES",
     "JOBS_COMPLETED",
     "JOBS_CREATED",
+    "JOBS_CREATED_MAX_PRIORITY",
     "JOBS_DEAD_LETTER",
     "RETRY_DELAYS_S",
     "retry_bucket",
@@ -19,6 +20,12 @@ JOBS_COMPLETED = "jobs.completed"
 JOBS_DEAD_LETTER = "jobs.dead-letter"
 """Anything that broke a contract, as ``dead-letter.json`` records; also the DLX target of
 the two queues above, so a message rejected by a consumer is never dropped."""
+
+JOBS_CREATED_MAX_PRIORITY = 9
+"""``jobs.created`` is a priority queue (``x-max-priority``): message priorities 0 to 9,
+the higher delivered first. RabbitMQ keeps one sub-queue per level, so each level costs
+some memory and CPU per message; ten levels (Celery's, too) are a common choice. A
+message without a priority counts as 0, so every ``job.created`` carries its job's."""
 
 ALL_QUEUES = (JOBS_CREATED, JOBS_COMPLETED, JOBS_DEAD_LETTER)
 

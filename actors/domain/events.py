@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from actors.broker import OutgoingMessage
-from actors.domain.jobs import JobStatus
+from actors.domain.jobs import JobStatus, job_priority
 from contracts import dump_json
 
 __all__ = [
@@ -319,6 +319,10 @@ class Envelope:
             body=dump_json(self._wire_doc()),
             message_id=self.event_id if message_id is None else message_id,
             correlation_id=self.correlation_id,
+            # A job.created is queued by its job's priority (any other event carries none).
+            priority=job_priority(self.payload)
+            if self.event_type is EventType.CREATED
+            else None,
         )
 
 

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from actors.broker.names import JOBS_CREATED_MAX_PRIORITY
 from actors.domain.clock import parse_timestamp
 from actors.observability.tracing import trace_id_of
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ADVANCING_STATUSES",
     "CANCELLED",
+    "DEFAULT_PRIORITY",
+    "MAX_PRIORITY",
     "TERMINAL_STATUSES",
     "AttemptError",
     "CancelAnswer",
@@ -23,6 +26,7 @@ __all__ = [
     "JobSpec",
     "JobStatus",
     "JobTransition",
+    "job_priority",
 ]
 
 
@@ -55,6 +59,20 @@ class JobStatus(enum.StrEnum):
 CANCELLED = "cancelled"
 """The ``error`` of a job that was cancelled (``DELETE /jobs/{id}``) before it completed."""
 
+DEFAULT_PRIORITY = 5
+"""A job's ``priority`` when its submission gives none."""
+MAX_PRIORITY = JOBS_CREATED_MAX_PRIORITY
+"""The highest ``priority`` (the lowest is 0): the ``x-max-priority`` of ``jobs.created``."""
+
+
+def job_priority(document: Mapping[str, object]) -> int:
+    """The ``priority`` of a job document (0 to 9; the default for none or a bad value)."""
+    value = document.get("priority", DEFAULT_PRIORITY)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRIORITY:
+        return DEFAULT_PRIORITY
+    return value
+
+
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 ADVANCING_STATUSES = frozenset({JobStatus.VALIDATED, JobStatus.EXECUTING})
 """States a job whose cancel was requested never moves into."""
@@ -83,6 +101,8 @@ class JobSpec:
     """Input of the handler."""
     metadata: Mapping[str, object] = field(default_factory=dict)
     """Free-form labels from the client."""
+    priority: int = DEFAULT_PRIORITY
+    """0 to 9: of the jobs waiting, the higher run first (arrival order within one)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,9 @@ def pack_envelopes(
 ) -> list[OutgoingMessage]:
     """Pack single-envelope ``messages`` (each body one JSON envelope) into JSON arrays.
 
-    Order is kept, within and across the packed messages. A pack of one is the message
+    Order is kept, within and across the packed messages, except that messages of several
+    ``priority`` values are grouped, highest first (stable: arrival order within each), as
+    a pack has one priority, that of all its envelopes. A pack of one is the message
     unchanged (its id is its event id, as for ``POST /jobs``); a pack of several gets a
     fresh message id and the correlation id of its first message. The bodies are joined
     as they are: no envelope is decoded or encoded again.
@@ -52,12 +54,19 @@ def pack_envelopes(
     Returns:
         As few messages as the limits allow (none for no messages).
     """
+    if len({message.priority for message in messages}) > 1:
+        messages = sorted(messages, key=lambda message: -(message.priority or 0))
     packed: list[OutgoingMessage] = []
     chunk: list[OutgoingMessage] = []
     size = 0
     for message in messages:
         extra = len(message.body) + 1  # its bytes and a comma (or a bracket)
-        if chunk and (len(chunk) >= max_envelopes or size + extra + 1 > max_bytes):
+        if chunk and (
+            len(chunk) >= max_envelopes
+            or size + extra + 1 > max_bytes
+            # A pack is queued by one priority: jobs of another start a new pack.
+            or message.priority != chunk[0].priority
+        ):
             packed.append(_pack(chunk))
             chunk, size = [], 0
         chunk.append(message)
@@ -74,4 +83,5 @@ def _pack(chunk: list[OutgoingMessage]) -> OutgoingMessage:
         body=b"[" + b",".join(message.body for message in chunk) + b"]",
         message_id=str(uuid.uuid4()),
         correlation_id=chunk[0].correlation_id,
+        priority=chunk[0].priority,
     )

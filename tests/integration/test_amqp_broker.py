@@ -204,6 +204,7 @@ async def test_topology_declares_retry_queues_that_expire_back_into_jobs_created
         arguments={
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": broker.namespace + JOBS_DEAD_LETTER,
+            "x-max-priority": 9,
         },
     )
     assert [retry_queue(delay_s) for delay_s in RETRY_DELAYS_S] == [
@@ -364,3 +365,43 @@ async def test_a_broker_that_cannot_connect_says_where_without_the_password() ->
     )
     assert "s3cret" not in str(caught.value)
     assert not broker.is_available()
+
+
+async def test_issue_18_a_jobs_created_queue_from_before_priorities_is_kept_with_a_warning(
+    rabbitmq_url: str, observer: AbstractChannel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RabbitMQ cannot add ``x-max-priority`` to a queue: an observatory upgraded over an
+    old ``jobs.created`` keeps it (and its messages), says how to turn priorities on, and
+    works on."""
+    namespace = f"test-{uuid4().hex[:12]}."
+    await observer.declare_queue(namespace + JOBS_DEAD_LETTER, durable=True)
+    old = await observer.declare_queue(
+        namespace + JOBS_CREATED,
+        durable=True,
+        arguments={
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": namespace + JOBS_DEAD_LETTER,
+        },
+    )
+    await observer.default_exchange.publish(
+        aio_pika.Message(b"waiting since before", message_id="old"), routing_key=old.name
+    )
+    broker = open_amqp_broker(rabbitmq_url, namespace=namespace, publish_timeout_s=5.0)
+    try:
+        with anyio.fail_after(10):
+            await broker.__aenter__()
+        with caplog.at_level(logging.WARNING, logger="actors.broker.amqp"), anyio.fail_after(10):
+            await broker.declare_topology()
+        [warning] = [r.getMessage() for r in caplog.records if "priorities_off" in r.getMessage()]
+        assert f"rabbitmqctl delete_queue {namespace}{JOBS_CREATED}" in warning
+        with anyio.fail_after(10):
+            await broker.publish_batch(JOBS_CREATED, [message("new")])
+            async with broker.open_consumer(JOBS_CREATED, prefetch=10) as consumer:
+                deliveries = await receive(consumer, 2)
+                await consumer.ack(deliveries)
+        assert [d.message_id for d in deliveries] == ["old", "new"]
+    finally:
+        with anyio.fail_after(10, shield=True):
+            for queue in reversed(broker.declared_queues):
+                await broker.delete_queue(queue)
+            await broker.__aexit__(None, None, None)

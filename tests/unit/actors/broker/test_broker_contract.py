@@ -394,3 +394,37 @@ async def test_issue_8_delayed_messages_arrive_after_their_delay_in_order(broker
 async def test_issue_8_a_negative_delay_is_refused(broker: Broker) -> None:
     with pytest.raises(ValueError, match=r"^delay_s must not be negative, not -1\.$"):
         await broker.publish_delayed(JOBS_CREATED, [message("r1")], delay_s=-1)
+
+
+async def test_issue_18_jobs_created_delivers_higher_priorities_first_fifo_within_one(
+    broker: Broker,
+) -> None:
+    """``jobs.created`` is a priority queue (0 to 9; none counts as 0, above 9 as 9)."""
+    published = [("low-1", 1), ("none", None), ("mid-1", 5), ("top", 9), ("mid-2", 5)]
+    published += [("capped", 42), ("low-2", 1)]
+    await broker.publish_batch(
+        JOBS_CREATED,
+        [
+            OutgoingMessage(body=name.encode(), message_id=name, priority=priority)
+            for name, priority in published
+        ],
+    )
+
+    async with broker.open_consumer(JOBS_CREATED, prefetch=10) as consumer:
+        deliveries = await receive(consumer, len(published))
+
+    assert ids(deliveries) == ["top", "capped", "mid-1", "mid-2", "low-1", "low-2", "none"]
+
+
+async def test_issue_18_other_queues_keep_arrival_order_whatever_the_priority(
+    broker: Broker,
+) -> None:
+    await broker.publish_batch(
+        JOBS_COMPLETED,
+        [OutgoingMessage(body=b"x", message_id=f"m{p}", priority=p) for p in (1, 9, 5)],
+    )
+
+    async with broker.open_consumer(JOBS_COMPLETED, prefetch=10) as consumer:
+        deliveries = await receive(consumer, 3)
+
+    assert ids(deliveries) == ["m1", "m9", "m5"]

@@ -199,10 +199,10 @@ async def test_redeclaring_a_queue_with_another_dead_letter_queue_raises() -> No
 
     with pytest.raises(
         BrokerUnavailable,
-        match=r"^Cannot declare queue 'jobs\.created' with dead_letter_to=None: it exists "
-        r"with dead_letter_to='jobs\.dead-letter'\.$",
+        match=r"^Cannot declare queue 'jobs\.created' with dead_letter_to=None, "
+        r"max_priority=9: it exists with dead_letter_to='jobs\.dead-letter', max_priority=9\.$",
     ):
-        await broker.declare_queue(JOBS_CREATED)
+        await broker.declare_queue(JOBS_CREATED, max_priority=9)
 
 
 async def test_declaring_a_queue_whose_dead_letter_queue_is_undeclared_raises() -> None:
