@@ -175,6 +175,14 @@ class ProcessorMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=registry,
         )
+        self.queue_wait_by_priority_seconds = Histogram(
+            "processor_job_queue_wait_by_priority_seconds",
+            "Time from submission (createdAt) to the handler's start, by job priority "
+            "(0 to 9; the higher start first when jobs wait).",
+            ["priority"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
         self.end_to_end_seconds = Histogram(
             "processor_job_end_to_end_seconds",
             "Time from submission (createdAt) to the stored terminal state, by job type.",

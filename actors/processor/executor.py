@@ -230,6 +230,7 @@ class Executor(Actor[StartJobs]):
         """The service and actor path this executor runs under (its grace timer is
         started from the stopping supervisor's context)."""
         self._queue_wait = LabelChildren(metrics.queue_wait_seconds)
+        self._queue_wait_by_priority = LabelChildren(metrics.queue_wait_by_priority_seconds)
         self._processing = LabelChildren(metrics.processing_seconds)
         self._non_retryable = LabelChildren(metrics.non_retryable)
 
@@ -366,9 +367,9 @@ class Executor(Actor[StartJobs]):
                         ):
                             if job.attempt == 1:
                                 # A retry's wait is its backoff, not the queue's.
-                                self._queue_wait(job_type).observe(
-                                    seconds_since(job.created.occurred_at)
-                                )
+                                waited_s = seconds_since(job.created.occurred_at)
+                                self._queue_wait(job_type).observe(waited_s)
+                                self._queue_wait_by_priority(str(spec.priority)).observe(waited_s)
                             started = handler_started = time.perf_counter()
                             try:
                                 await attempt.run(

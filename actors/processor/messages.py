@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actors.domain.events import event_round
-from actors.domain.jobs import CANCELLED, CancelRequest, JobSpec, JobStatus, JobTransition
+from actors.domain.jobs import (
+    CANCELLED,
+    CancelRequest,
+    JobSpec,
+    JobStatus,
+    JobTransition,
+    job_priority,
+)
 
 if TYPE_CHECKING:
     from actors.domain.events import Envelope
@@ -97,6 +104,7 @@ class AdmittedJob:
             correlation_id=envelope.correlation_id,
             payload=job_payload,
             metadata=metadata,
+            priority=job_priority(payload),
         )
         return cls(
             spec=spec,

@@ -201,8 +201,11 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
                 admitted, wake_s = await self._gate.admit(admitted, outbox)
                 if wake_s is not None:
                     self._wake_after(wake_s)
-        # Jobs waiting for room first, in arrival order.
+        # Jobs waiting for room first, in arrival order; higher priorities before (a
+        # stable sort: arrival order within one priority).
         admitted, self._waiting = [*self._waiting, *admitted], []
+        if len({job.spec.priority for job in admitted}) > 1:
+            admitted.sort(key=_higher_priority_first)
         while admitted:
             to_start: list[AdmittedJob] = []
             parked: dict[str, list[AdmittedJob]] = {}
@@ -451,6 +454,10 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
         # original job.created, stored once).
         outbox.settle(job, submission=True)
         return None
+
+
+def _higher_priority_first(job: AdmittedJob) -> int:
+    return -job.spec.priority
 
 
 def _previous_attempt(headers: Mapping[str, object]) -> str | None:

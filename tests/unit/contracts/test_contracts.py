@@ -80,7 +80,7 @@ NEGATIVE_PATHS = {
     "job-submission-payload-not-object": "/payload",
     "job-submission-type-too-long": "/type",
     "job-submission-type-with-space": "/type",
-    "job-submission-unknown-property": "/priority",
+    "job-submission-unknown-property": "/urgency",
     "job-wrong-status-type": "/status",
 }
 # What our issue message says for each kind of ``_expectedError`` (its first word).
@@ -124,7 +124,22 @@ def test_reference_fixtures_are_shipped_byte_for_byte() -> None:
     assert originals
     for relative in originals:
         shipped = fixtures_dir() / relative
-        assert shipped.read_bytes() == (reference / relative).read_bytes(), relative
+        change = DELIBERATE_FIXTURE_CHANGES.get(relative.as_posix(), _same_bytes)
+        assert shipped.read_bytes() == change((reference / relative).read_bytes()), relative
+
+
+def _same_bytes(original: bytes) -> bytes:
+    return original
+
+
+# Where we deliberately part from an inherited fixture; every other one ships unchanged.
+DELIBERATE_FIXTURE_CHANGES = {
+    # ``priority`` became a property of the submission (issue 18, priorities): the short
+    # form's unknown property is now another one.
+    "negative/job-submission-unknown-property.json": lambda original: original.replace(
+        b'"priority": "high"', b'"urgency": "high"'
+    ),
+}
 
 
 def test_inherited_schemas_are_unchanged_in_meaning() -> None:
@@ -191,27 +206,36 @@ def _envelope_as_shipped(schema: dict[str, object]) -> dict[str, object]:
 
 
 def _delayed_job(schema: dict[str, object]) -> dict[str, object]:
-    """The job as we ship it: an optional ``scheduledFor`` (issue 18, delayed jobs);
-    an added optional property, so version 1.1.0."""
+    """The job as we ship it: an optional ``scheduledFor`` (issue 18, delayed jobs), then
+    an optional ``priority`` (issue 18, priorities); added optional properties, so
+    versions 1.1.0 and 1.2.0."""
     properties = schema["properties"]
     assert isinstance(properties, dict)
     assert "scheduledFor" not in properties
+    assert "priority" not in properties
     shipped = get_contracts().schema(SchemaName.JOB)["properties"]
     assert isinstance(shipped, dict)
     assert shipped["scheduledFor"]["type"] == "string"
+    assert shipped["priority"]["type"] == "integer"
     return {
         **schema,
-        "$version": "1.1.0",
-        "properties": {**properties, "scheduledFor": shipped["scheduledFor"]},
+        "$version": "1.2.0",
+        "properties": {
+            **properties,
+            "scheduledFor": shipped["scheduledFor"],
+            "priority": shipped["priority"],
+        },
     }
 
 
 def _delayed_submission(schema: dict[str, object]) -> dict[str, object]:
     """The submission as we ship it: optional ``runAt`` and ``delaySeconds`` in both
-    forms (issue 18, delayed jobs); added optional properties, so version 1.1.0."""
+    forms (issue 18, delayed jobs), then ``priority`` (issue 18, priorities); added
+    optional properties, so versions 1.1.0 and 1.2.0."""
     shipped = get_contracts().schema(SchemaName.JOB_SUBMISSION)
     added = {"runAt": {"$ref": "#/definitions/runAt"}}
     added["delaySeconds"] = {"$ref": "#/definitions/delaySeconds"}
+    added["priority"] = {"$ref": "#/definitions/priority"}
     properties, short_form, definitions = (
         schema["properties"],
         schema["else"],
@@ -226,11 +250,12 @@ def _delayed_submission(schema: dict[str, object]) -> dict[str, object]:
     assert isinstance(shipped_definitions, dict)
     return {
         **schema,
-        "$version": "1.1.0",
+        "$version": "1.2.0",
         "description": shipped["description"],
         "properties": {**properties, **added},
         "else": {**short_form, "properties": {**short_properties, **added}},
         "definitions": {
+            "priority": shipped_definitions["priority"],
             "runAt": shipped_definitions["runAt"],
             "delaySeconds": shipped_definitions["delaySeconds"],
             **definitions,
@@ -297,7 +322,7 @@ def test_schema_returns_a_copy_callers_cannot_corrupt() -> None:
 
 def test_get_contracts_builds_one_instance_per_process() -> None:
     assert get_contracts() is get_contracts()
-    assert repr(get_contracts()).startswith("<Contracts job@1.1.0, event-envelope@1.2.0,")
+    assert repr(get_contracts()).startswith("<Contracts job@1.2.0, event-envelope@1.2.0,")
 
 
 # --- issues and validate --------------------------------------------------------------
@@ -455,13 +480,36 @@ def test_job_submission_full_form_allows_extra_properties_like_job() -> None:
 
 
 def test_job_submission_short_form_reports_each_problem() -> None:
-    doc = {"type": "echo", "id": "nope", "payload": [], "metadata": "x", "priority": 1}
+    doc = {"type": "echo", "id": "nope", "payload": [], "metadata": "x", "urgency": 1}
     assert get_contracts().issues(SchemaName.JOB_SUBMISSION, doc) == [
         ValidationIssue("/id", '"nope" is not a "uuid"'),
         ValidationIssue("/metadata", '"x" is not of type "object"'),
         ValidationIssue("/payload", '[] is not of type "object"'),
-        ValidationIssue("/priority", "Property 'priority' is not allowed here."),
+        ValidationIssue("/urgency", "Property 'urgency' is not allowed here."),
     ]
+
+
+@pytest.mark.parametrize("priority", [0, 5, 9])
+def test_issue_18_a_submission_may_carry_a_priority_from_0_to_9(priority: int) -> None:
+    for doc in (
+        {"type": "echo", "priority": priority},
+        {
+            "id": VALID_UUID,
+            "type": "echo",
+            "status": "PENDING",
+            "createdAt": VALID_TIME,
+            "priority": priority,
+        },
+    ):
+        assert get_contracts().issues(SchemaName.JOB_SUBMISSION, doc) == []
+
+
+@pytest.mark.parametrize("priority", [-1, 10, 2.5, "high", None])
+def test_issue_18_a_priority_outside_0_to_9_is_refused_at_its_path(priority: object) -> None:
+    issues = get_contracts().issues(
+        SchemaName.JOB_SUBMISSION, {"type": "echo", "priority": priority}
+    )
+    assert [issue.path for issue in issues] == ["/priority"]
 
 
 # --- $ref resolution stays local ------------------------------------------------------

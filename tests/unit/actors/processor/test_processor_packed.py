@@ -332,3 +332,44 @@ async def test_jobs_waiting_for_room_start_when_the_jobs_ahead_of_them_were_refu
     assert [await _status(pipeline, j) for j in new] == [JobStatus.COMPLETED] * 3
     assert gate.runs == dict.fromkeys([*finished, *new], 1)
     assert pipeline.processor.validator._waiting == []
+
+
+async def test_issue_18_of_the_jobs_waiting_for_room_the_higher_priority_starts_first(
+    pipeline: Pipeline, gate: Gate
+) -> None:
+    """The start window (16 here) is full: a priority-9 job that arrives after 20 waiting
+    priority-1 jobs starts before them once room is made (arrival order within one)."""
+    blockers = [str(uuid.uuid4()) for _ in range(16)]
+    await pipeline.broker.publish_batch(
+        JOBS_CREATED, [_packed(*(_created(j, "gated") for j in blockers))]
+    )
+
+    async def full() -> bool:
+        return gate.entered == set(blockers)
+
+    await _until(full)
+    low = [str(uuid.uuid4()) for _ in range(20)]
+    await pipeline.broker.publish_batch(
+        JOBS_CREATED, [_packed(*(_created(j, "count", priority=1) for j in low))]
+    )
+    validator = pipeline.processor.validator
+
+    async def low_waiting() -> bool:
+        return len(validator._waiting) == len(low)
+
+    await _until(low_waiting)
+    urgent = str(uuid.uuid4())
+    await pipeline.broker.publish_batch(JOBS_CREATED, [_created(urgent, "count", priority=9)])
+
+    async def urgent_waiting() -> bool:
+        return len(validator._waiting) == len(low) + 1
+
+    await _until(urgent_waiting)
+    gate.open.set()
+
+    async def all_done() -> bool:
+        return (await pipeline.counters.snapshot()).completed_jobs == 37
+
+    await _until(all_done)
+    order = [job_id for job_id in gate.runs if job_id not in blockers]
+    assert order == [urgent, *low]
