@@ -47,8 +47,10 @@ SCHEDULE_SCHEMA: dict[str, object] = {
                 "type": {"type": "string"},
                 "payload": {"type": "object"},
                 "metadata": {"type": "object"},
+                "priority": {"type": "integer", "minimum": 0, "maximum": 9},
             },
-            "description": "The job submitted at each occurrence; its metadata gains "
+            "description": "The job submitted at each occurrence (`priority` 0 to 9, default "
+            "5: of the jobs waiting, the higher run first); its metadata gains "
             "`scheduleId`, `scheduleName`, `scheduledAt` and `scheduleTrigger`.",
         },
         "enabled": {"type": "boolean", "description": "False: paused."},

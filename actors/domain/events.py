@@ -320,9 +320,7 @@ class Envelope:
             message_id=self.event_id if message_id is None else message_id,
             correlation_id=self.correlation_id,
             # A job.created is queued by its job's priority (any other event carries none).
-            priority=job_priority(self.payload)
-            if self.event_type is EventType.CREATED
-            else None,
+            priority=job_priority(self.payload) if self.event_type is EventType.CREATED else None,
         )
 
 

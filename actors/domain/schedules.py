@@ -338,6 +338,7 @@ def occurrence_submission(
         "id": occurrence_job_id(schedule.id, scheduled_at, trigger),
         "type": template["type"],
         "payload": template.get("payload") or {},
+        **({"priority": template["priority"]} if "priority" in template else {}),
         "metadata": {
             **(metadata if isinstance(metadata, dict) else {}),
             "scheduleId": schedule.id,
@@ -349,7 +350,7 @@ def occurrence_submission(
 
 
 _FIELDS = frozenset({"name", "cron", "interval", "timezone", "job", "enabled", "catchUp"})
-_JOB_FIELDS = frozenset({"type", "payload", "metadata"})
+_JOB_FIELDS = frozenset({"type", "payload", "metadata", "priority"})
 MAX_NAME_LENGTH = 200
 
 
@@ -411,7 +412,9 @@ def schedule_changes(
         job = changes.get("job")
         if not isinstance(job, dict) or not isinstance(job.get("type"), str):
             issues.append(
-                ValidationIssue("/job", "A job template {type, payload?, metadata?} is required.")
+                ValidationIssue(
+                    "/job", "A job template {type, payload?, metadata?, priority?} is required."
+                )
             )
         else:
             issues.extend(

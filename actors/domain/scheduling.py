@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from actors.broker import OutgoingMessage
 from actors.domain.clock import format_timestamp, parse_timestamp
-from actors.errors import ValidationIssue
+from actors.domain.jobs import DEFAULT_PRIORITY, job_priority
+from actors.errors import InvalidMessage, ValidationIssue
+from contracts import parse_json
 
 if TYPE_CHECKING:
     from actors.domain.jobs import JobSpec
@@ -129,5 +131,20 @@ class DueJob:
 
 
 def message_of(message_id: str, correlation_id: str | None, body: bytes) -> OutgoingMessage:
-    """The message a store kept for a scheduled job, as it was given."""
-    return OutgoingMessage(body=body, message_id=message_id, correlation_id=correlation_id)
+    """The message a store kept for a scheduled job, as it was given (its priority, which
+    the stores do not keep beside it, read back from the ``job.created`` it carries)."""
+    return OutgoingMessage(
+        body=body,
+        message_id=message_id,
+        correlation_id=correlation_id,
+        priority=_priority_of(body),
+    )
+
+
+def _priority_of(body: bytes) -> int:
+    try:
+        document = parse_json(body)
+    except InvalidMessage:
+        return DEFAULT_PRIORITY
+    payload = document.get("payload") if isinstance(document, dict) else None
+    return job_priority(payload) if isinstance(payload, dict) else DEFAULT_PRIORITY

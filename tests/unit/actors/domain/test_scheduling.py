@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.domain.scheduling import MAX_DELAY_S, scheduled_for, strip_schedule
+from actors.domain.scheduling import MAX_DELAY_S, message_of, scheduled_for, strip_schedule
 from actors.errors import ValidationIssue
 
 NOW = "2026-12-06T10:00:00.000000Z"
@@ -76,3 +76,10 @@ def test_the_job_document_carries_scheduled_for_instead_of_the_request_fields() 
         "scheduledFor": "2026-12-06T10:00:03.000000Z",
     }
     assert strip_schedule({"type": "echo", "runAt": NOW}, None) == {"type": "echo"}
+
+
+def test_issue_18_a_kept_scheduled_message_is_published_with_its_jobs_priority() -> None:
+    body = b'{"eventType":"job.created","payload":{"id":"j","type":"echo","priority":8}}'
+    assert message_of("m", None, body).priority == 8
+    assert message_of("m", None, b'{"payload":{"id":"j"}}').priority == 5
+    assert message_of("m", "c", b"not json").priority == 5
