@@ -59,6 +59,7 @@ def fresh_cluster_up(rollout_timeout_s: int) -> list[list[str]]:
                 ("grafana", "3001:3000"),
                 ("prometheus", "9090:9090"),
                 ("rabbitmq", "15672:15672"),
+                ("jaeger", "16686:16686"),
             )
         ),
     ]

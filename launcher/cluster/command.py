@@ -88,7 +88,8 @@ def add_cluster_arguments(cluster: argparse.ArgumentParser) -> None:
         "port-forward",
         help="(re)start the port-forwards of a running cluster and print the URLs",
         description="Stops the port-forwards `cluster up` recorded, starts new ones for the "
-        "gateway, read model, Grafana, Prometheus and RabbitMQ management, and records them.",
+        "gateway, read model, Grafana, Prometheus, RabbitMQ management and the Jaeger UI, and "
+        "records them.",
     )
     status = actions.add_parser(
         "status",
@@ -231,6 +232,10 @@ def cluster_main(
                     "The APIs want a token (the dashboard asks for it). For the CLI and the TUI:\n"
                     f"  export OBSERVATORY_API_TOKEN={token}\n"
                 )
+            out.write(
+                "The dashboard links job traces to Jaeger; for the TUI's trace links:\n"
+                f"  export OBSERVATORY_TRACE_URL='{kubectl.TRACE_URL}'\n"
+            )
             out.write("Stop it with `observatory cluster down`.\n")
         return 0
     if args.cluster_command == "down":

@@ -26,6 +26,7 @@ __all__ = [
     "INGRESS_NGINX_VERSION",
     "KUSTOMIZE_DIR",
     "NAMESPACE",
+    "TRACE_URL",
     "Forward",
     "apply",
     "apply_ingress_controller",
@@ -86,7 +87,13 @@ FORWARDS = (
     Forward("grafana", 3001, 3000),
     Forward("prometheus", 9090, 9090),
     Forward("rabbitmq", 15672, 15672),
+    # The Jaeger UI (manifests/base/jaeger.yaml): no login, so a forward and no Ingress host.
+    Forward("jaeger", 16686, 16686),
 )
+
+TRACE_URL = "http://localhost:16686/trace/{traceId}"
+"""A job's trace in the forwarded Jaeger UI: the read model's ``OBSERVATORY_TRACE_URL`` in
+the cluster (manifests/base/read-model.yaml), and what the TUI wants in its environment."""
 
 
 async def use_context(runner: Runner) -> CompletedCommand:

@@ -152,7 +152,7 @@ async def test_a_running_cluster_is_detected_and_f_restarts_the_forwards(
         assert "F  restart the port-forwards" in text_of(app, "#launcher-keys")
         await pilot.press("f")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
-        assert len(fake_tools.forward_pids()) == 5
+        assert len(fake_tools.forward_pids()) == 6  # with the Jaeger UI
 
 
 @pytest.mark.usefixtures("forwards_serve_the_read_model")

@@ -151,6 +151,7 @@ def test_the_overlay_renders_the_whole_system(objects: list[Obj]) -> None:
         "prometheus",
         "alertmanager",
         "grafana",
+        "jaeger",
     }
     assert {obj["metadata"]["name"] for obj in _of_kind(objects, "StatefulSet")} == {
         "rabbitmq",
@@ -421,6 +422,7 @@ def test_prometheus_scrapes_the_four_services_under_the_alert_rules_job_names(
             "prometheus.yml",
             "grafana/provisioning/datasources/prometheus.yml",
         ),
+        ("grafana-datasources", "jaeger.yml", "grafana/provisioning/datasources/jaeger.yml"),
         (
             "grafana-dashboard-providers",
             "observatory.yml",

@@ -44,6 +44,7 @@ RUN_AS_USER = {
     "prometheus": 65534,
     "alertmanager": 65534,
     "grafana": 472,
+    "jaeger": 10001,
 }
 
 # Where each program writes, given a read-only root filesystem: an emptyDir or a
@@ -60,6 +61,7 @@ WRITABLE_PATHS = {
     "prometheus": {"/prometheus"},
     "alertmanager": {"/alertmanager"},
     "grafana": {"/var/lib/grafana", "/var/log/grafana", "/tmp"},
+    "jaeger": {"/tmp"},
 }
 
 # Endpoints outside the namespace that flows may start or end at.
@@ -69,6 +71,9 @@ KUBE_DNS = "kube-dns"
 KEDA_OPERATOR = "keda-operator"  # a pod in namespace keda (overlays/kind-keda)
 # "From anywhere" admits every pod of other namespaces and every address outside.
 ANYWHERE = (INGRESS_CONTROLLER, KUBE_DNS, OUTSIDE, KEDA_OPERATOR)
+
+# The services that export spans (OTEL_EXPORTER_OTLP_ENDPOINT): all four.
+TRACED_SERVICES = ("gateway", "processor", "metrics-engine", "read-model")
 
 # (from, to, port), TCP: every flow the architecture needs, and no other.
 _TCP_FLOWS: set[tuple[str, str, int]] = {
@@ -97,6 +102,10 @@ _TCP_FLOWS: set[tuple[str, str, int]] = {
     ("prometheus", OUTSIDE, 6443),
     ("alertmanager", "read-model", 8080),  # the webhook
     ("grafana", "prometheus", 9090),
+    # traces: every service exports its spans (OTLP/HTTP), Grafana queries them; the UI is
+    # port-forwarded only (a port-forward is not filtered)
+    *((service, "jaeger", 4318) for service in TRACED_SERVICES),
+    ("grafana", "jaeger", 16686),
     # people and browsers, through the ingress controller or from outside
     *((source, "gateway", 3000) for source in ANYWHERE),
     *((source, "read-model", 8080) for source in ANYWHERE),
@@ -569,10 +578,35 @@ def test_every_address_the_monitoring_configs_name_is_an_allowed_flow(objects: l
         for webhook in receiver.get("webhook_configs", []):
             host, port = _server(webhook["url"])
             assert ("alertmanager", host, port, "TCP") in allowed, webhook["url"]
-    grafana = config("grafana-datasources", "prometheus.yml")
-    for datasource in grafana["datasources"]:
-        host, port = _server(datasource["url"])
-        assert ("grafana", host, port, "TCP") in allowed, datasource["url"]
+    (datasources,) = [
+        obj
+        for obj in objects
+        if obj["kind"] == "ConfigMap"
+        and re.fullmatch(r"grafana-datasources-[a-z0-9]{10}", obj["metadata"]["name"])
+    ]
+    assert sorted(datasources["data"]) == ["jaeger.yml", "prometheus.yml"]
+    for key in datasources["data"]:
+        for datasource in config("grafana-datasources", key)["datasources"]:
+            host, port = _server(datasource["url"])
+            assert ("grafana", host, port, "TCP") in allowed, datasource["url"]
+
+
+def test_each_service_may_export_its_spans_exactly_where_it_is_told(objects: list[Obj]) -> None:
+    allowed = allowed_flows(objects)
+    exporting = set()
+    for workload in _workloads(objects):
+        app = _app_of(workload)
+        for container in _containers(workload):
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            if endpoint is None:
+                continue
+            exporting.add(app)
+            host, port = _server(endpoint)
+            assert (app, host, port, "TCP") in allowed, f"{app}: {endpoint}"
+            # ...and nowhere else on the trace backend (not its UI, say).
+            assert {p for a, b, p, _ in allowed if (a, b) == (app, host)} == {port}, app
+    assert exporting == set(TRACED_SERVICES)
 
 
 def test_the_gateway_forwards_the_compatibility_routes_to_alertmanager_and_prometheus(

@@ -96,6 +96,7 @@ URLS = {
     "grafana": "http://localhost:3001",
     "prometheus": "http://localhost:9090",
     "rabbitmq": "http://localhost:15672",
+    "jaeger": "http://localhost:16686",
 }
 
 
@@ -241,6 +242,23 @@ def test_readable_progress_without_json(
     assert run_main(capsys, "down")[0] == 0
 
 
+def test_up_forwards_the_jaeger_ui_and_prints_it_with_the_trace_url(
+    fake_tools: FakeTools, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(capsys, "up", "--timeout", "30")
+
+    assert code == 0
+    forward = ["kubectl", "-n", "task-observatory", "port-forward", "svc/jaeger", "16686:16686"]
+    assert forward in fake_tools.calls()
+    recorded = read_state(fake_tools.state)
+    assert alive(recorded["jaeger"])
+    assert "  jaeger      http://localhost:16686\n" in out
+    # What the read model links in the cluster, for the TUI too (in its own environment).
+    assert "  export OBSERVATORY_TRACE_URL='http://localhost:16686/trace/{traceId}'\n" in out
+    assert run_main(capsys, "down")[0] == 0
+    assert not alive(recorded["jaeger"])
+
+
 @pytest.mark.parametrize(
     ("env", "step", "parts", "last_call"),
     [
@@ -276,6 +294,13 @@ def test_readable_progress_without_json(
             "port-forwards",
             ["port-forward svc/grafana 3001:3000`", "address already in use", "lsof -i :3001"],
             "svc/grafana",
+        ),
+        (
+            # A local Jaeger (`docker run jaegertracing/jaeger`) holds 16686 already.
+            {"FAKE_PORT_FORWARD_FAIL": "jaeger"},
+            "port-forwards",
+            ["port-forward svc/jaeger 16686:16686`", "address already in use", "lsof -i :16686"],
+            "svc/jaeger",
         ),
     ],
 )
@@ -478,12 +503,12 @@ def test_port_forward_replaces_the_recorded_forwards_of_a_running_cluster(
     code, out, _ = run_main(capsys, "port-forward")
 
     assert code == 0
-    assert fake_tools.calls() == FRESH[-5:]  # only the five port-forwards
+    assert fake_tools.calls() == FRESH[-6:]  # only the six port-forwards
     second = read_state(fake_tools.state)
     assert sorted(second) == sorted(URLS)
     assert not any(alive(pid) for pid in first.values())
     assert all(alive(pid) for pid in second.values())
-    assert out.startswith("forwarding 5 services (replaced 5 earlier)")
+    assert out.startswith("forwarding 6 services (replaced 6 earlier)")
     assert "http://localhost:8080" in out
     assert run_main(capsys, "down")[0] == 0
 
