@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from actors.domain.stats import Stats, TypeStats
 from actors.errors import StoreUnavailable
 from actors.stores.names import COUNTED_KEY, STATS_KEY
 from actors.stores.redis import DEFAULT_DEDUPE_TTL_S, RedisCounters, open_redis_counters
+from tests.integration.tcp_proxy import TcpProxy, closed_port
 from tests.redis_keys import ignore_coredis_leaks
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
-    from anyio.abc import SocketStream, TaskStatus
 
 pytestmark = pytest.mark.integration
 
@@ -74,14 +73,6 @@ def lifecycle(job_id: str, at_s: float, *, failed: bool = False) -> list[Envelop
 def with_client_name(url: str, name: str) -> str:
     """``url`` naming its connections ``name`` (shown by ``CLIENT LIST``)."""
     return f"{url}{'&' if urlsplit(url).query else '?'}client_name={name}"
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (just released by the OS)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture
@@ -297,54 +288,15 @@ async def test_an_unreachable_redis_fails_opening_with_the_url_redacted(
     assert isinstance(caught.value.__cause__, coredis.exceptions.ConnectionError)
 
 
-class _Proxy:
+class _Proxy(TcpProxy):
     """A TCP proxy in front of Redis that can be taken away and brought back (a restart)."""
 
     def __init__(self, target: str) -> None:
-        parts = urlsplit(target)
-        self._target = (parts.hostname or "127.0.0.1", parts.port or 6379)
-        self._path = parts.path
-        self.port = closed_port()
-        self._scope = anyio.CancelScope()
-        self._stopped = anyio.Event()
+        super().__init__(target, default_port=6379)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}{self._path}"
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Listen (on the same port every time) and relay until :meth:`stop`."""
-        self._scope, self._stopped = anyio.CancelScope(), anyio.Event()
-        try:
-            with self._scope:
-                listener = await anyio.create_tcp_listener(
-                    local_host="127.0.0.1", local_port=self.port
-                )
-                async with listener:  # serve() leaves closing the listening socket to us
-                    task_status.started()
-                    await listener.serve(self._relay)
-        finally:
-            self._stopped.set()
-
-    async def stop(self) -> None:
-        """Close the listener and every relayed connection, and wait until they are."""
-        self._scope.cancel()
-        await self._stopped.wait()
-
-    async def _relay(self, client: SocketStream) -> None:
-        async with client, await anyio.connect_tcp(*self._target) as server:
-            async with anyio.create_task_group() as tg:
-
-                async def pump(source: SocketStream, sink: SocketStream) -> None:
-                    try:
-                        async for chunk in source:
-                            await sink.send(chunk)
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        pass
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(pump, client, server)
-                tg.start_soon(pump, server, client)
+        return f"redis://127.0.0.1:{self.port}{urlsplit(self.target_url).path}"
 
 
 @ignore_coredis_leaks

@@ -7,7 +7,6 @@ around the calls (never a timed assertion of speed: bounds derived from the rate
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ import pytest
 from actors.domain.rate_limits import TokenRequest
 from actors.errors import StoreUnavailable
 from actors.stores.rate_buckets import RedisRateBuckets, open_redis_rate_buckets
+from tests.integration.tcp_proxy import closed_port
 from tests.redis_keys import ignore_coredis_leaks
 
 if TYPE_CHECKING:
@@ -91,17 +91,10 @@ async def test_a_bucket_refills_at_its_rate(redis_url: str, redis_prefix: str) -
         assert 2 <= refilled.granted <= min(4, int(4 * elapsed_s))
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @ignore_coredis_leaks
 @pytest.mark.usefixtures("failing_redis_connections")
 async def test_an_unreachable_redis_is_store_unavailable(redis_prefix: str) -> None:
-    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    url = f"redis://127.0.0.1:{closed_port()}/0"
     with anyio.fail_after(_DEADLINE_S), pytest.raises(StoreUnavailable, match=r"^Redis at"):
         async with open_redis_rate_buckets(url, prefix=redis_prefix):
             pass
