@@ -10,7 +10,6 @@ import contextlib
 import re
 import uuid
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -19,14 +18,14 @@ import coredis
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from actors.domain.clock import format_timestamp
-from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.domain.events import Envelope, EventType
 from actors.domain.stats import Stats, TypeStats
 from actors.errors import StoreUnavailable
 from actors.stores.names import COUNTED_KEY, STATS_KEY
 from actors.stores.redis import DEFAULT_DEDUPE_TTL_S, RedisCounters, open_redis_counters
 from tests.integration.tcp_proxy import TcpProxy, closed_port
 from tests.redis_keys import ignore_coredis_leaks
+from tests.store_events import event, ts
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -38,25 +37,6 @@ pytestmark = pytest.mark.integration
 
 _DEADLINE_S = 10
 """Bound of every wait on Redis in these tests."""
-
-_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-_PRODUCER = Producer(service="processor", instance_id="processor-1", version="0.1.0")
-
-
-def ts(seconds: float) -> str:
-    return format_timestamp(_EPOCH + timedelta(seconds=seconds))
-
-
-def event(job_id: str, event_type: EventType, at_s: float, *, job_type: str = "echo") -> Envelope:
-    return Envelope(
-        event_type=event_type,
-        event_id=lifecycle_event_id(job_id, event_type),
-        occurred_at=ts(at_s),
-        producer=_PRODUCER,
-        correlation_id=f"corr-{job_id}",
-        idempotency_key=job_id,
-        payload={"id": job_id, "type": job_type},
-    )
 
 
 def lifecycle(job_id: str, at_s: float, *, failed: bool = False) -> list[Envelope]:
