@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from actors.errors import ConfigError
+from launcher._arguments import parse_number
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -146,10 +147,7 @@ def load_apps(names: Sequence[str], *, load_entry_points: bool = True) -> Loaded
 
 
 def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = parse_number(text, int, "a whole number")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value

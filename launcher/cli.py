@@ -20,6 +20,7 @@ from actors.config.settings import Settings
 from actors.errors import ConfigError, DependencyUnavailable, ObservatoryError
 from actors.observability import tracing
 from actors.observability.logs import configure_logging
+from launcher._arguments import parse_number
 from launcher.apps import (
     AppLoadError,
     LoadedApps,
@@ -83,40 +84,28 @@ examples:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    value = parse_number(text, int, "a port number")
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port {value} is outside 0-65535 (0 picks a free one)")
     return value
 
 
 def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = parse_number(text, float, "a number")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value:g} must be greater than 0")
     return value
 
 
 def _processors(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = parse_number(text, int, "a whole number")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} processors: at least 1 is needed")
     return value
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = parse_number(text, float, "a number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value:g} must be 0 or more")
     return value
@@ -138,10 +127,7 @@ def _add_shutdown_grace(parser: argparse.ArgumentParser) -> None:
 def _attempts(text: str) -> int:
     from actors.domain.attempts import MAX_ATTEMPTS_LIMIT
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = parse_number(text, int, "a whole number")
     if not 1 <= value <= MAX_ATTEMPTS_LIMIT:
         raise argparse.ArgumentTypeError(f"{value} is outside 1-{MAX_ATTEMPTS_LIMIT}")
     return value

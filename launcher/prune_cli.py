@@ -34,6 +34,7 @@ from actors.retention import (
     parse_duration,
     prune_once,
 )
+from launcher._arguments import parse_number
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -70,10 +71,7 @@ def _duration(text: str) -> timedelta:
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = parse_number(text, float, "a number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
     return value

@@ -170,6 +170,34 @@ class SQLiteDatabase:
         async with self._conn.executemany(sql, rows) as cursor:
             return int(cursor.rowcount)
 
+    async def insert_new(
+        self, table: str, key: str, columns: str, rows: Mapping[str, Sequence[object]]
+    ) -> list[str]:
+        """Insert those of ``rows`` whose ``key`` column value (their key in ``rows``)
+        ``table`` does not hold yet; returns their keys, in the order of ``rows``.
+
+        Args:
+            table: the table written.
+            key: the table's unique column that ``rows`` are keyed by.
+            columns: the columns of each row, comma separated, ``key`` among them.
+            rows: the rows to insert, by key.
+
+        Call it inside :meth:`transaction`, so that no other write comes between the
+        look-up of the keys already stored and the insert.
+        """
+        found = await self.fetchall(
+            f"SELECT {key} FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))",
+            (dumps(list(rows)),),
+        )
+        stored = {text(value) for (value,) in found}
+        new = {row_key: row for row_key, row in rows.items() if row_key not in stored}
+        placeholders = ", ".join("?" for _ in columns.split(","))
+        await self.executemany(
+            f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({placeholders})",
+            list(new.values()),
+        )
+        return list(new)
+
     def _check_open(self) -> None:
         if self._closed:
             raise StoreUnavailable(

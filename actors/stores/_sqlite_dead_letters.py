@@ -136,19 +136,10 @@ class SQLiteDeadLetterStore:
                 )
         with self._db.failures("add dead letters"):
             async with self._db.transaction():
-                rows = await self._db.fetchall(
-                    "SELECT dead_letter_id FROM dead_letters "
-                    "WHERE dead_letter_id IN (SELECT value FROM json_each(?))",
-                    (_dumps(list(inserts)),),
+                stored = await self._db.insert_new(
+                    "dead_letters", "dead_letter_id", _DEAD_LETTER_COLUMNS, inserts
                 )
-                for (dead_letter_id,) in rows:
-                    del inserts[text(dead_letter_id)]
-                await self._db.executemany(
-                    f"INSERT OR IGNORE INTO dead_letters ({_DEAD_LETTER_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    list(inserts.values()),
-                )
-        return AppendResult(stored=len(inserts), duplicates=len(records) - len(inserts))
+        return AppendResult(stored=len(stored), duplicates=len(records) - len(stored))
 
     async def recent(self, *, limit: int) -> list[DeadLetter]:
         """Dead letters newest first (by ``occurred_at``, then arrival).

@@ -31,7 +31,7 @@ import logging
 import secrets
 import time
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -49,7 +49,7 @@ from actors.stores._protocols import AppendResult
 from actors.stores.names import DEAD_LETTERS_COLLECTION, DEFAULT_MONGO_DATABASE, EVENTS_COLLECTION
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 
     from pymongo.asynchronous.collection import AsyncCollection
 
@@ -69,6 +69,8 @@ log = logging.getLogger(__name__)
 
 # pymongo's own document type; the values are read through the checked helpers below.
 _Document: TypeAlias = dict[str, Any]
+
+_RecordT = TypeVar("_RecordT")
 
 _DUPLICATE_KEY = 11000
 """MongoDB's error code for a write that broke a unique index."""
@@ -180,6 +182,30 @@ class _Collection:
             log.info("store.available store=%s url=%s", self.description, self.url)
         self.available = True
 
+    async def append_new(
+        self,
+        records: Sequence[_RecordT],
+        key: Callable[[_RecordT], str],
+        document: Callable[[_RecordT, str], _Document],
+        what: str,
+    ) -> AppendResult:
+        """Store the ``records`` whose ``key`` is new, in one round trip; see
+        :meth:`insert_new`. Of repeated keys the first record is the one kept.
+
+        ``document`` makes a record's document from the record and its arrival ``seq``.
+        """
+        if not records:
+            await anyio.lowlevel.checkpoint()
+            return AppendResult(stored=0, duplicates=0)
+        # Repeats inside the batch are dropped here, so the first one is kept whatever
+        # order the server applies an unordered insert in.
+        documents: dict[str, _Document] = {}
+        for record in records:
+            if key(record) not in documents:
+                documents[key(record)] = document(record, self.clock.next())
+        stored = await self.insert_new(list(documents.values()), what)
+        return AppendResult(stored=stored, duplicates=len(records) - stored)
+
     async def insert_new(self, documents: list[_Document], what: str) -> int:
         """Insert ``documents`` (distinct ids) in one round trip; returns how many were new.
 
@@ -218,6 +244,23 @@ class _Collection:
             self.clock.seed(last.get("seq"))
 
 
+class _MongoStore:
+    """What both stores have: their :class:`_Collection`, availability and repr."""
+
+    def __init__(self, collection: _Collection) -> None:
+        self._store = collection
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} url={self._store.url!r} "
+            f"collection={self._store.collection.full_name!r} available={self._store.available}>"
+        )
+
+    def is_available(self) -> bool:
+        """``False`` after a call could not reach MongoDB, until a call succeeds again."""
+        return self._store.available
+
+
 # -- events -------------------------------------------------------------------------------
 
 
@@ -232,7 +275,7 @@ def _event_document(event: Envelope, seq: str) -> _Document:
     return document
 
 
-class MongoEventStore:
+class MongoEventStore(_MongoStore):
     """An :class:`~actors.stores.EventStore` in a MongoDB collection: the audit trail.
 
     Opened and closed by :func:`open_mongo_event_store`. Documents are the envelope's
@@ -246,18 +289,8 @@ class MongoEventStore:
     """
 
     def __init__(self, collection: _Collection) -> None:
-        self._store = collection
+        super().__init__(collection)
         self._events = collection.collection
-
-    def __repr__(self) -> str:
-        return (
-            f"<MongoEventStore url={self._store.url!r} "
-            f"collection={self._events.full_name!r} available={self._store.available}>"
-        )
-
-    def is_available(self) -> bool:
-        """``False`` after a call could not reach MongoDB, until a call succeeds again."""
-        return self._store.available
 
     async def append(self, events: Sequence[Envelope]) -> AppendResult:
         """Store the events whose ``eventId`` is new, in one round trip.
@@ -270,17 +303,9 @@ class MongoEventStore:
             StoreUnavailable: MongoDB cannot be reached or refused a write. Events stored
                 before the failure stay stored; appending the batch again is safe.
         """
-        if not events:
-            await anyio.lowlevel.checkpoint()
-            return AppendResult(stored=0, duplicates=0)
-        # Repeats inside the batch are dropped here, so the first one is kept whatever
-        # order the server applies an unordered insert in.
-        documents: dict[str, _Document] = {}
-        for event in events:
-            if event.event_id not in documents:
-                documents[event.event_id] = _event_document(event, self._store.clock.next())
-        stored = await self._store.insert_new(list(documents.values()), "events")
-        return AppendResult(stored=stored, duplicates=len(events) - stored)
+        return await self._store.append_new(
+            events, lambda event: event.event_id, _event_document, "events"
+        )
 
     async def events_for_job(self, job_id: str) -> list[Envelope]:
         """A job's events by time, then lifecycle order, then arrival.
@@ -471,7 +496,7 @@ def _dead_letter(document: Mapping[str, object]) -> DeadLetter:
     )
 
 
-class MongoDeadLetterStore:
+class MongoDeadLetterStore(_MongoStore):
     """A :class:`~actors.stores.DeadLetterStore` in a MongoDB collection.
 
     Opened and closed by :func:`open_mongo_dead_letter_store`. The original body is kept
@@ -484,18 +509,8 @@ class MongoDeadLetterStore:
     """
 
     def __init__(self, collection: _Collection) -> None:
-        self._store = collection
+        super().__init__(collection)
         self._dead_letters = collection.collection
-
-    def __repr__(self) -> str:
-        return (
-            f"<MongoDeadLetterStore url={self._store.url!r} "
-            f"collection={self._dead_letters.full_name!r} available={self._store.available}>"
-        )
-
-    def is_available(self) -> bool:
-        """``False`` after a call could not reach MongoDB, until a call succeeds again."""
-        return self._store.available
 
     async def add(self, records: Sequence[DeadLetter]) -> AppendResult:
         """Store the records whose ``dead_letter_id`` is new, in one round trip.
@@ -504,17 +519,9 @@ class MongoDeadLetterStore:
             StoreUnavailable: MongoDB cannot be reached or refused a write; adding the
                 records again is safe.
         """
-        if not records:
-            await anyio.lowlevel.checkpoint()
-            return AppendResult(stored=0, duplicates=0)
-        documents: dict[str, _Document] = {}
-        for record in records:
-            if record.dead_letter_id not in documents:
-                documents[record.dead_letter_id] = _dead_letter_document(
-                    record, self._store.clock.next()
-                )
-        stored = await self._store.insert_new(list(documents.values()), "dead letters")
-        return AppendResult(stored=stored, duplicates=len(records) - stored)
+        return await self._store.append_new(
+            records, lambda record: record.dead_letter_id, _dead_letter_document, "dead letters"
+        )
 
     async def recent(self, *, limit: int) -> list[DeadLetter]:
         """Dead letters newest first (by ``occurred_at``, then arrival).

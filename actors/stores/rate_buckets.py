@@ -18,20 +18,20 @@ Example::
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio.lowlevel
-import coredis
-import coredis.exceptions
 
-from actors.config.urls import redact
 from actors.domain.rate_limits import Grant, bucket_capacity
 from actors.errors import DependencyUnavailable, StoreUnavailable
+from actors.stores._redis_connection import RedisHealth, open_redis_store
 from actors.stores.names import DEFAULT_REDIS_PREFIX, RATE_BUCKET_KEY
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncIterator, Sequence
+
+    import coredis
 
     from actors.domain.rate_limits import TokenRequest
     from actors.kernel.connection import Connection
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["DeferredRateBuckets", "RedisRateBuckets", "open_redis_rate_buckets"]
 
 log = logging.getLogger(__name__)
-
-_REDIS_ERRORS = (coredis.exceptions.RedisError, TimeoutError, OSError)
 
 # One call takes the tokens of a whole batch, bucket by bucket, atomically.
 #   KEYS[i]            the bucket of the i-th type asked for
@@ -93,17 +91,23 @@ class RedisRateBuckets:
 
     def __init__(self, client: coredis.Redis[str], *, url: str, prefix: str) -> None:
         self._client = client
-        self._url = redact(url)
+        self._health = RedisHealth(
+            url,
+            store="rate_buckets",
+            description="rate buckets",
+            advice="rate-limited jobs wait meanwhile.",
+            log=log,
+        )
+        self._url = self._health.url
         self._prefix = prefix + RATE_BUCKET_KEY
         self._script = client.register_script(_TAKE_SCRIPT)
-        self._available = True
 
     def __repr__(self) -> str:
         return f"<RedisRateBuckets url={self._url!r} prefix={self._prefix!r}>"
 
     def is_available(self) -> bool:
         """``False`` after a call could not reach Redis, until a call succeeds again."""
-        return self._available
+        return self._health.available
 
     def key(self, job_type: str) -> str:
         """The key of ``job_type``'s bucket."""
@@ -121,7 +125,7 @@ class RedisRateBuckets:
             args.extend(
                 (request.rate_per_s, bucket_capacity(request.rate_per_s), max(0, request.count))
             )
-        with self._failures(f"take the tokens of {len(requests)} rate-limited type(s)"):
+        with self._health.failures(f"take the tokens of {len(requests)} rate-limited type(s)"):
             answer: object = await self._script(keys=keys, args=args)
         if not isinstance(answer, list) or len(answer) != 2 * len(requests):
             raise TypeError(f"The rate script returned {answer!r}, not two numbers per type.")
@@ -129,22 +133,6 @@ class RedisRateBuckets:
             Grant(int(answer[2 * i]), int(answer[2 * i + 1]) / 1_000_000)
             for i in range(len(requests))
         ]
-
-    @contextmanager
-    def _failures(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except _REDIS_ERRORS as exc:
-            if self._available:
-                log.warning("store.unavailable store=rate_buckets url=%s error=%r", self._url, exc)
-            self._available = False
-            raise StoreUnavailable(
-                f"The Redis rate buckets at {self._url} could not {action}: {exc!r}. Check "
-                "that Redis is running and reachable; rate-limited jobs wait meanwhile."
-            ) from exc
-        if not self._available:
-            log.info("store.available store=rate_buckets url=%s", self._url)
-        self._available = True
 
 
 @asynccontextmanager
@@ -159,21 +147,14 @@ async def open_redis_rate_buckets(
     Raises:
         StoreUnavailable: Redis cannot be reached when opening.
     """
-    client = coredis.Redis.from_url(url, decode_responses=True)
-    failure: StoreUnavailable | None = None
-    async with client:
-        buckets = RedisRateBuckets(client, url=url, prefix=prefix)
-        try:
-            await client.ping()
-        except _REDIS_ERRORS as exc:
-            # Raised once the client's task group is left, so that a Connection retrying
-            # with backoff catches it as it is, not inside an ExceptionGroup.
-            failure = StoreUnavailable(f"Redis at {redact(url)} cannot be reached: {exc!r}.")
-        else:
-            log.info("store.opened store=rate_buckets url=%s prefix=%s", redact(url), prefix)
-            yield buckets
-    if failure is not None:
-        raise failure
+    async with open_redis_store(
+        url,
+        lambda client: RedisRateBuckets(client, url=url, prefix=prefix),
+        store="rate_buckets",
+        prefix=prefix,
+        log=log,
+    ) as buckets:
+        yield buckets
 
 
 class DeferredRateBuckets:

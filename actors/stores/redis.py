@@ -17,18 +17,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio.lowlevel
-import coredis
-import coredis.exceptions
 from coredis.tokens import PureToken
 
-from actors.config.urls import redact
 from actors.domain.clock import utc_now
 from actors.domain.stats import Stats, TypeStats, envelope_move
 from actors.errors import CountersLost, StoreUnavailable
+from actors.stores._redis_connection import REDIS_ERRORS, RedisHealth, open_redis_store
 from actors.stores.memory import MemoryCounters
 from actors.stores.names import (
     COMPLETED_JOBS_FIELD,
@@ -45,7 +43,9 @@ from actors.stores.names import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
+
+    import coredis
 
     from actors.domain.events import Envelope
     from actors.stores._protocols import EventStore
@@ -61,10 +61,6 @@ A redelivery comes seconds to hours after the first delivery (a consumer crashed
 its ack, a broker failed over), never weeks; the TTL keeps Redis's memory bounded (one
 small key per counted event, two per job) instead of growing with every job ever
 run. An event redelivered after the TTL would be counted again."""
-
-_REDIS_ERRORS = (coredis.exceptions.RedisError, TimeoutError, OSError)
-"""What coredis raises when the server is away, slow, or refuses (its ``ConnectionError``
-is a ``RedisError``; timeouts are the builtin ``TimeoutError``)."""
 
 # One call counts a whole batch. Atomic (Redis runs a script alone), and idempotent, so the
 # client's automatic retry after a lost connection can never count an event twice.
@@ -129,26 +125,33 @@ class RedisCounters:
         self, client: coredis.Redis[str], *, url: str, prefix: str, dedupe_ttl_s: int
     ) -> None:
         self._client = client
-        self._url = redact(url)
+        self._health = RedisHealth(
+            url,
+            store="counters",
+            description="counters",
+            advice="the call is safe to retry.",
+            log=log,
+        )
+        self._url = self._health.url
         self._prefix = prefix
         self._stats_key = prefix + STATS_KEY
         self._epoch_key = prefix + EPOCH_KEY
         self._lock_key = prefix + REBUILD_LOCK_KEY
         self._rebuilding = anyio.Lock()
         self._dedupe_ttl_s = dedupe_ttl_s
-        self._available = True
         # EVALSHA, falling back to SCRIPT LOAD when the server lost its script cache
         # (after a restart); loaded once when the counters are opened.
         self._script = client.register_script(_APPLY_SCRIPT)
 
     def __repr__(self) -> str:
         return (
-            f"<RedisCounters url={self._url!r} prefix={self._prefix!r} available={self._available}>"
+            f"<RedisCounters url={self._url!r} prefix={self._prefix!r} "
+            f"available={self._health.available}>"
         )
 
     def is_available(self) -> bool:
         """``False`` after a call could not reach Redis, until a call succeeds again."""
-        return self._available
+        return self._health.available
 
     @property
     def prefix(self) -> str:
@@ -190,7 +193,7 @@ class RedisCounters:
             args.append(_TOTAL_FIELDS[move.counter])
             args.append(TYPE_FIELD.format(job_type=event.job_type, counter=move.counter))
             args.append(move.delta)
-        with self._failures(f"count events (a batch of {len(events)})"):
+        with self._health.failures(f"count events (a batch of {len(events)})"):
             new: object = await self._script(keys=keys, args=args)
         if not isinstance(new, int):  # pragma: no cover - the script returns an integer
             raise TypeError(f"The counting script returned {new!r}, not an integer.")
@@ -208,7 +211,7 @@ class RedisCounters:
         Raises:
             StoreUnavailable: Redis cannot be reached.
         """
-        with self._failures("check the counters' epoch"):
+        with self._health.failures("check the counters' epoch"):
             return not await self._client.exists([self._epoch_key])
 
     async def initialize(self) -> bool:
@@ -217,7 +220,7 @@ class RedisCounters:
         Raises:
             StoreUnavailable: Redis cannot be reached.
         """
-        with self._failures("initialize the counters"):
+        with self._health.failures("initialize the counters"):
             if await self._client.exists([self._stats_key]):
                 return False
             await self._client.set(self._epoch_key, utc_now(), condition=PureToken.NX)
@@ -234,7 +237,7 @@ class RedisCounters:
         async with self._rebuilding:
             if not await self.lost():
                 return  # another task or process rebuilt them meanwhile
-            with self._failures("take the rebuild lock"):
+            with self._health.failures("take the rebuild lock"):
                 locked = await self._client.set(
                     self._lock_key, "1", condition=PureToken.NX, ex=_REBUILD_LOCK_TTL_S
                 )
@@ -245,7 +248,10 @@ class RedisCounters:
             try:
                 await self._rebuild(events)
             finally:
-                with contextlib.suppress(StoreUnavailable), self._failures("release the lock"):
+                with (
+                    contextlib.suppress(StoreUnavailable),
+                    self._health.failures("release the lock"),
+                ):
                     await self._client.delete([self._lock_key])
 
     async def _rebuild(self, events: EventStore) -> None:
@@ -266,7 +272,7 @@ class RedisCounters:
                 field = TYPE_FIELD.format(job_type=job_type, counter=counter)
                 fields[field] = getattr(type_stats, counter)
         ids = sorted(counted)
-        with self._failures("rebuild the counters"):
+        with self._health.failures("rebuild the counters"):
             for start in range(0, len(ids), _REBUILD_CHUNK):
                 async with self._client.pipeline(transaction=False) as pipe:
                     for event_id in ids[start : start + _REBUILD_CHUNK]:
@@ -292,7 +298,7 @@ class RedisCounters:
         Raises:
             StoreUnavailable: Redis cannot be reached.
         """
-        with self._failures("read the counters"):
+        with self._health.failures("read the counters"):
             fields = await self._client.hgetall(self._stats_key)
         return _stats(fields)
 
@@ -300,32 +306,9 @@ class RedisCounters:
         """Load the counting script into Redis's script cache (once, when opened)."""
         try:
             await self._client.script_load(_APPLY_SCRIPT)
-        except _REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             # Not a loss of availability: the caller opening the counters logs its retries.
-            raise self._unavailable("load the counting script", exc) from exc
-
-    @contextmanager
-    def _failures(self, action: str) -> Iterator[None]:
-        """Translate coredis errors raised while doing ``action`` into StoreUnavailable.
-
-        Also keeps :meth:`is_available` up to date.
-        """
-        try:
-            yield
-        except _REDIS_ERRORS as exc:
-            if self._available:
-                log.warning("store.unavailable store=counters url=%s error=%r", self._url, exc)
-            self._available = False
-            raise self._unavailable(action, exc) from exc
-        if not self._available:
-            log.info("store.available store=counters url=%s", self._url)
-        self._available = True
-
-    def _unavailable(self, action: str, exc: BaseException) -> StoreUnavailable:
-        return StoreUnavailable(
-            f"The Redis counters at {self._url} could not {action}: {exc!r}. Check that "
-            "Redis is running and reachable; the call is safe to retry."
-        )
+            raise self._health.unavailable("load the counting script", exc) from exc
 
 
 def _stats(fields: Mapping[str, str]) -> Stats:
@@ -377,18 +360,12 @@ async def open_redis_counters(
     """
     if dedupe_ttl_s <= 0:
         raise ValueError(f"dedupe_ttl_s must be positive, not {dedupe_ttl_s}.")
-    client = coredis.Redis.from_url(url, decode_responses=True)
-    failure: StoreUnavailable | None = None
-    async with client:
-        counters = RedisCounters(client, url=url, prefix=prefix, dedupe_ttl_s=dedupe_ttl_s)
-        try:
-            await counters._load_script()
-        except StoreUnavailable as exc:
-            # Raised once the client's task group is left, so that callers (a Connection
-            # retrying with backoff) can catch it as it is, not inside an ExceptionGroup.
-            failure = exc
-        else:
-            log.info("store.opened store=counters url=%s prefix=%s", redact(url), prefix)
-            yield counters
-    if failure is not None:
-        raise failure
+    async with open_redis_store(
+        url,
+        lambda client: RedisCounters(client, url=url, prefix=prefix, dedupe_ttl_s=dedupe_ttl_s),
+        store="counters",
+        prefix=prefix,
+        log=log,
+        ready=RedisCounters._load_script,
+    ) as counters:
+        yield counters

@@ -621,6 +621,9 @@ EVENT_SCHEMA = Schema(
 )
 
 
+_EVENT_COLUMNS = "event_id, job_id, job_type, event_type, event_order, occurred_at, envelope"
+
+
 def _envelope(value: object) -> Envelope:
     return Envelope.from_json(json.loads(text(value)))
 
@@ -670,22 +673,11 @@ class SQLiteEventStore:
                 )
         with self._db.failures("append events"):
             async with self._db.transaction():
-                rows = await self._db.fetchall(
-                    "SELECT event_id FROM events "
-                    "WHERE event_id IN (SELECT value FROM json_each(?))",
-                    (_dumps(list(inserts)),),
-                )
-                for (event_id,) in rows:
-                    del inserts[text(event_id)]
-                await self._db.executemany(
-                    "INSERT OR IGNORE INTO events (event_id, job_id, job_type, event_type, "
-                    "event_order, occurred_at, envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    list(inserts.values()),
-                )
+                stored = await self._db.insert_new("events", "event_id", _EVENT_COLUMNS, inserts)
         return AppendResult(
-            stored=len(inserts),
-            duplicates=len(events) - len(inserts),
-            new_ids=frozenset(inserts),
+            stored=len(stored),
+            duplicates=len(events) - len(stored),
+            new_ids=frozenset(stored),
         )
 
     async def events_for_job(self, job_id: str) -> list[Envelope]:

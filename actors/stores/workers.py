@@ -27,21 +27,21 @@ Example::
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import anyio.lowlevel
-import coredis
-import coredis.exceptions
 
-from actors.config.urls import redact
 from actors.errors import DependencyUnavailable, InvalidMessage, StoreUnavailable
+from actors.stores._redis_connection import RedisHealth, open_redis_store
 from actors.stores.names import DEFAULT_REDIS_PREFIX, WORKERS_KEY
 from contracts import dump_json, parse_json
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Mapping
+    from collections.abc import AsyncIterator, Mapping
+
+    import coredis
 
     from actors.kernel.connection import Connection
 
@@ -55,8 +55,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_REDIS_ERRORS = (coredis.exceptions.RedisError, TimeoutError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,26 +130,32 @@ class RedisWorkerRegistry:
 
     def __init__(self, client: coredis.Redis[str], *, url: str, prefix: str) -> None:
         self._client = client
-        self._url = redact(url)
+        self._health = RedisHealth(
+            url,
+            store="workers",
+            description="worker registry",
+            advice="the call is safe to retry.",
+            log=log,
+        )
+        self._url = self._health.url
         self._key = prefix + WORKERS_KEY
-        self._available = True
 
     def __repr__(self) -> str:
         return f"<RedisWorkerRegistry url={self._url!r} key={self._key!r}>"
 
     def is_available(self) -> bool:
         """``False`` after a call could not reach Redis, until a call succeeds again."""
-        return self._available
+        return self._health.available
 
     async def beat(self, worker_id: str, beat: Mapping[str, object], *, seen_at: float) -> None:
         """Keep ``beat`` as the latest of ``worker_id``: one ``HSET``."""
         value = dump_json({"seenAt": seen_at, "beat": dict(beat)}).decode()
-        with self._failures(f"record the beat of worker {worker_id!r}"):
+        with self._health.failures(f"record the beat of worker {worker_id!r}"):
             await self._client.hset(self._key, {worker_id: value})
 
     async def sightings(self, *, since: float) -> list[WorkerSighting]:
         """Every worker seen at or after ``since``; the others are deleted from the hash."""
-        with self._failures("list the workers"):
+        with self._health.failures("list the workers"):
             fields = await self._client.hgetall(self._key)
         found: list[WorkerSighting] = []
         stale: list[str] = []
@@ -162,25 +166,9 @@ class RedisWorkerRegistry:
             else:
                 found.append(sighting)
         if stale:
-            with self._failures("forget workers gone for long"):
+            with self._health.failures("forget workers gone for long"):
                 await self._client.hdel(self._key, stale)
         return sorted(found, key=lambda s: s.worker_id)
-
-    @contextmanager
-    def _failures(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except _REDIS_ERRORS as exc:
-            if self._available:
-                log.warning("store.unavailable store=workers url=%s error=%r", self._url, exc)
-            self._available = False
-            raise StoreUnavailable(
-                f"The Redis worker registry at {self._url} could not {action}: {exc!r}. "
-                "Check that Redis is running and reachable; the call is safe to retry."
-            ) from exc
-        if not self._available:
-            log.info("store.available store=workers url=%s", self._url)
-        self._available = True
 
 
 def _parse(worker_id: str, value: str) -> WorkerSighting | None:
@@ -209,21 +197,14 @@ async def open_redis_worker_registry(
     Raises:
         StoreUnavailable: Redis cannot be reached when opening.
     """
-    client = coredis.Redis.from_url(url, decode_responses=True)
-    failure: StoreUnavailable | None = None
-    async with client:
-        registry = RedisWorkerRegistry(client, url=url, prefix=prefix)
-        try:
-            await client.ping()
-        except _REDIS_ERRORS as exc:
-            # Raised once the client's task group is left, so that a Connection retrying
-            # with backoff catches it as it is, not inside an ExceptionGroup.
-            failure = StoreUnavailable(f"Redis at {redact(url)} cannot be reached: {exc!r}.")
-        else:
-            log.info("store.opened store=workers url=%s prefix=%s", redact(url), prefix)
-            yield registry
-    if failure is not None:
-        raise failure
+    async with open_redis_store(
+        url,
+        lambda client: RedisWorkerRegistry(client, url=url, prefix=prefix),
+        store="workers",
+        prefix=prefix,
+        log=log,
+    ) as registry:
+        yield registry
 
 
 class DeferredWorkerRegistry:

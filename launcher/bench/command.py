@@ -26,6 +26,7 @@ from actors.config.urls import (
     url_from_env,
 )
 from actors.errors import ConfigError
+from launcher._arguments import parse_number
 from launcher.bench.options import MAX_BATCH_SIZE, BenchMode, BenchOptions
 from launcher.bench.phase import say
 from launcher.bench.report import Phase
@@ -61,10 +62,9 @@ A phase fails after max(60, jobs/100) s; the exit code is 1 when any phase faile
 
 def _count(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            value = int(text.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        value = parse_number(
+            text, lambda t: int(t.replace("_", "").replace(",", "")), "a whole number"
+        )
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
             raise argparse.ArgumentTypeError(f"{value} is out of range (must be {bound})")

@@ -101,10 +101,9 @@ def add_cluster_arguments(cluster: argparse.ArgumentParser) -> None:
 def _seconds(text: str) -> float:
     import argparse
 
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    from launcher._arguments import parse_number
+
+    value = parse_number(text, float, "a number of seconds")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value:g} must be greater than 0")
     return value

@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 
+from launcher._arguments import parse_number
 from launcher.tui.client import read_model_url_from_env
 
 __all__ = ["TUI_EPILOG", "add_tui_arguments", "serve_command", "tui_main"]
@@ -25,10 +26,7 @@ examples:
 
 
 def _interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = parse_number(text, float, "a number of seconds")
     if not 2.0 <= value <= 5.0:
         raise argparse.ArgumentTypeError(f"{value:g} s is outside 2 to 5 s")
     return value

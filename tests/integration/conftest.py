@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
 import anyio
+import coredis
 import pytest
 
 from tests.integration.postgres_schema import drop_schema
+from tests.redis_keys import own_redis_prefix
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 
 async def _close_connection_named(name: str) -> None:
@@ -45,3 +49,30 @@ async def schema(postgres_url: str) -> AsyncIterator[str]:
         yield name
     finally:
         await drop_schema(postgres_url, name)
+
+
+@pytest.fixture
+async def redis_admin(redis_url: str) -> AsyncIterator[coredis.Redis[str]]:
+    """A Redis client of the test's own, to look at (and break) what a store does."""
+    async with coredis.Redis.from_url(redis_url, decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A Redis key prefix of the test's own; its keys are deleted afterwards."""
+    async with own_redis_prefix(redis_url) as prefix:
+        yield prefix
+
+
+@pytest.fixture
+def failing_redis_connections(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Let the test's Redis connection attempts fail, and collect what they leaked
+    afterwards (with :data:`tests.redis_keys.ignore_coredis_leaks` on the test).
+
+    coredis logs each failed attempt with its traceback; a captured record would keep the
+    attempt's streams alive until the session ends, so those logs are not captured.
+    """
+    caplog.set_level(logging.CRITICAL, logger="coredis")
+    yield
+    gc.collect()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import re
-import socket
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,11 +26,11 @@ from actors.errors import StoreUnavailable, ValidationIssue
 from actors.stores import AppendResult
 from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
 from actors.stores.names import DEAD_LETTERS_COLLECTION, EVENTS_COLLECTION
+from tests.integration.tcp_proxy import TcpProxy, closed_port
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from anyio.abc import SocketStream, TaskStatus
     from pymongo.asynchronous.database import AsyncDatabase
 
 pytestmark = pytest.mark.integration
@@ -338,14 +337,6 @@ async def test_dead_letter_bodies_round_trip_as_binary(
     assert {document["body"] for document in raw} == set(bodies.values())
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (just released by the OS)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.fixture
 def collect_garbage() -> Iterator[None]:
     """Collect garbage after the test, so what it leaked warns in its own teardown."""
@@ -378,16 +369,11 @@ async def test_an_unreachable_mongodb_fails_opening_with_the_url_redacted() -> N
     assert isinstance(caught.value.__cause__, pymongo.errors.ServerSelectionTimeoutError)
 
 
-class _Proxy:
+class _Proxy(TcpProxy):
     """A TCP proxy in front of MongoDB that can be taken away and brought back (a restart)."""
 
     def __init__(self, target: str) -> None:
-        self._target_url = target
-        parts = urlsplit(target)
-        self._target = (parts.hostname or "127.0.0.1", parts.port or 27017)
-        self.port = closed_port()
-        self._scope = anyio.CancelScope()
-        self._stopped = anyio.Event()
+        super().__init__(target, default_port=27017)
 
     @property
     def url(self) -> str:
@@ -396,46 +382,12 @@ class _Proxy:
         Not too quick: after an outage the client's monitor checks the server again at
         most every 0.5 s, and a call must be able to wait for that.
         """
-        parts = urlsplit(self._target_url)
+        parts = urlsplit(self.target_url)
         userinfo = parts.netloc.rpartition("@")[0]
         netloc = f"{userinfo}@127.0.0.1:{self.port}" if userinfo else f"127.0.0.1:{self.port}"
         options = "directConnection=true&serverSelectionTimeoutMS=2000"
         query = f"{parts.query}&{options}" if parts.query else options
         return urlunsplit((parts.scheme, netloc, parts.path or "/", query, ""))
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Listen (on the same port every time) and relay until :meth:`stop`."""
-        self._scope, self._stopped = anyio.CancelScope(), anyio.Event()
-        try:
-            with self._scope:
-                listener = await anyio.create_tcp_listener(
-                    local_host="127.0.0.1", local_port=self.port
-                )
-                async with listener:  # serve() leaves closing the listening socket to us
-                    task_status.started()
-                    await listener.serve(self._relay)
-        finally:
-            self._stopped.set()
-
-    async def stop(self) -> None:
-        """Close the listener and every relayed connection, and wait until they are."""
-        self._scope.cancel()
-        await self._stopped.wait()
-
-    async def _relay(self, client: SocketStream) -> None:
-        async with client, await anyio.connect_tcp(*self._target) as server:
-            async with anyio.create_task_group() as tg:
-
-                async def pump(source: SocketStream, sink: SocketStream) -> None:
-                    try:
-                        async for chunk in source:
-                            await sink.send(chunk)
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        pass
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(pump, client, server)
-                tg.start_soon(pump, server, client)
 
 
 @pytest.mark.filterwarnings(

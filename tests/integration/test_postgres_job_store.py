@@ -4,7 +4,6 @@ differential test against the SQLite store (the contract suite runs in tests/uni
 from __future__ import annotations
 
 import random
-import socket
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import uuid4
@@ -24,6 +23,7 @@ from actors.stores.postgres import (
 )
 from actors.stores.sqlite import JOBS_DATABASE, open_sqlite_job_store
 from tests.integration.postgres_schema import admin, drop_schema
+from tests.integration.tcp_proxy import closed_port
 
 if TYPE_CHECKING:
     import pathlib
@@ -496,15 +496,8 @@ async def test_concurrent_writers_never_move_a_job_backwards_and_count_each_atte
 # -- failures -----------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_an_unreachable_server_is_store_unavailable_without_the_password() -> None:
-    url = f"postgresql://observer:s3cret@127.0.0.1:{_closed_port()}/test"
+    url = f"postgresql://observer:s3cret@127.0.0.1:{closed_port()}/test"
     redacted = url.replace("s3cret", "***")
 
     with anyio.fail_after(_DEADLINE_S):

@@ -7,13 +7,9 @@ The behaviour every counters adapter shares is in
 from __future__ import annotations
 
 import contextlib
-import gc
-import logging
 import re
-import socket
 import uuid
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -22,43 +18,25 @@ import coredis
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from actors.domain.clock import format_timestamp
-from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.domain.events import Envelope, EventType
 from actors.domain.stats import Stats, TypeStats
 from actors.errors import StoreUnavailable
 from actors.stores.names import COUNTED_KEY, STATS_KEY
 from actors.stores.redis import DEFAULT_DEDUPE_TTL_S, RedisCounters, open_redis_counters
+from tests.integration.tcp_proxy import TcpProxy, closed_port
+from tests.redis_keys import ignore_coredis_leaks
+from tests.store_events import event, ts
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable
     from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
-    from anyio.abc import SocketStream, TaskStatus
 
 pytestmark = pytest.mark.integration
 
 _DEADLINE_S = 10
 """Bound of every wait on Redis in these tests."""
-
-_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-_PRODUCER = Producer(service="processor", instance_id="processor-1", version="0.1.0")
-
-
-def ts(seconds: float) -> str:
-    return format_timestamp(_EPOCH + timedelta(seconds=seconds))
-
-
-def event(job_id: str, event_type: EventType, at_s: float, *, job_type: str = "echo") -> Envelope:
-    return Envelope(
-        event_type=event_type,
-        event_id=lifecycle_event_id(job_id, event_type),
-        occurred_at=ts(at_s),
-        producer=_PRODUCER,
-        correlation_id=f"corr-{job_id}",
-        idempotency_key=job_id,
-        payload={"id": job_id, "type": job_type},
-    )
 
 
 def lifecycle(job_id: str, at_s: float, *, failed: bool = False) -> list[Envelope]:
@@ -77,63 +55,15 @@ def with_client_name(url: str, name: str) -> str:
     return f"{url}{'&' if urlsplit(url).query else '?'}client_name={name}"
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (just released by the OS)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-ignore_coredis_leaks = pytest.mark.filterwarnings(
-    # coredis 6.9 creates a connection's memory streams in BaseConnection.__init__ and
-    # closes them only once connected: each failed attempt leaves them to the garbage
-    # collector, which warns (ResourceWarning, turned into errors here). Not our leak.
-    r"ignore:Exception ignored in. <function MemoryObject\w+Stream.__del__"
-    ":pytest.PytestUnraisableExceptionWarning"
-)
-"""For tests that make connection attempts fail, with the ``failing_connections`` fixture."""
-
-
-@pytest.fixture
-def failing_connections(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Let the test's connection attempts fail, and collect what they leaked afterwards.
-
-    coredis logs each failed attempt with its traceback; a captured record would keep the
-    attempt's streams alive until the session ends, so those logs are not captured.
-    """
-    caplog.set_level(logging.CRITICAL, logger="coredis")
-    yield
-    gc.collect()
-
-
-@pytest.fixture
-async def admin(redis_url: str) -> AsyncIterator[coredis.Redis[str]]:
-    """A client of the test's own, to look at and break the counters' connections."""
-    async with coredis.Redis.from_url(redis_url, decode_responses=True) as client:
-        yield client
-
-
-@pytest.fixture
-async def prefix(admin: coredis.Redis[str]) -> AsyncIterator[str]:
-    """A key prefix of the test's own; its keys are deleted afterwards."""
-    prefix = f"test:{uuid.uuid4().hex}:"
-    yield prefix
-    with anyio.fail_after(_DEADLINE_S, shield=True):
-        keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await admin.delete(keys)
-
-
 @pytest.fixture
 def open_counters(
-    redis_url: str, prefix: str
+    redis_url: str, redis_prefix: str
 ) -> Callable[..., AbstractAsyncContextManager[RedisCounters]]:
     """Opens counters under the test's prefix; ``url`` and options may be overridden."""
 
     @contextlib.asynccontextmanager
     async def open_(url: str = redis_url, **options: int) -> AsyncIterator[RedisCounters]:
-        async with open_redis_counters(url, prefix=prefix, **options) as counters:
+        async with open_redis_counters(url, prefix=redis_prefix, **options) as counters:
             with contextlib.suppress(StoreUnavailable):
                 await counters.initialize()  # a new deployment: empty counters are whole
             yield counters
@@ -143,8 +73,8 @@ def open_counters(
 
 async def test_a_redelivered_batch_counts_nothing_twice(
     open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
-    admin: coredis.Redis[str],
-    prefix: str,
+    redis_admin: coredis.Redis[str],
+    redis_prefix: str,
 ) -> None:
     batch = [*lifecycle("job-1", 1), *lifecycle("job-2", 2, failed=True), *lifecycle("job-3", 3)]
 
@@ -155,10 +85,10 @@ async def test_a_redelivered_batch_counts_nothing_twice(
             again = await counters.apply(batch)
             reversed_again = await counters.apply(batch[::-1])
             after = await counters.snapshot()
-        ttl_s = await admin.ttl(
-            prefix + COUNTED_KEY.format(event_id=batch[1].event_id)  # job-1's validated
+        ttl_s = await redis_admin.ttl(
+            redis_prefix + COUNTED_KEY.format(event_id=batch[1].event_id)  # job-1's validated
         )
-        stats_ttl_s = await admin.ttl(prefix + STATS_KEY)
+        stats_ttl_s = await redis_admin.ttl(redis_prefix + STATS_KEY)
 
     assert (first, again, reversed_again) == (6, 0, 0)
     assert (
@@ -178,15 +108,17 @@ async def test_a_redelivered_batch_counts_nothing_twice(
 
 async def test_the_dedupe_ttl_can_be_chosen(
     open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
-    admin: coredis.Redis[str],
-    prefix: str,
+    redis_admin: coredis.Redis[str],
+    redis_prefix: str,
 ) -> None:
     validated = event("job-1", EventType.VALIDATED, 1)
 
     with anyio.fail_after(_DEADLINE_S):
         async with open_counters(dedupe_ttl_s=60) as counters:
             await counters.apply([validated])
-        ttl_s = await admin.ttl(prefix + COUNTED_KEY.format(event_id=validated.event_id))
+        ttl_s = await redis_admin.ttl(
+            redis_prefix + COUNTED_KEY.format(event_id=validated.event_id)
+        )
 
     assert 0 < ttl_s <= 60
 
@@ -253,9 +185,9 @@ async def monitor(url: str) -> AsyncIterator[_Monitor]:
 
 async def test_each_batch_is_one_command(
     open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
-    admin: coredis.Redis[str],
+    redis_admin: coredis.Redis[str],
     redis_url: str,
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
     batches = [
         [event_ for n in range(25) for event_ in lifecycle(f"b{batch}-job-{n}", n)]
@@ -268,37 +200,37 @@ async def test_each_batch_is_one_command(
             for batch in batches:
                 await counters.apply(batch)
             await counters.snapshot()
-            await admin.echo(marker)
+            await redis_admin.echo(marker)
             lines = await feed.lines_until(marker)
 
     # Commands a client sent that name the test's keys; the script's own calls show up
     # as "[<db> lua]" and are not round trips.
-    sent = [line for line in lines if prefix in line and not re.search(r"\[\d+ lua\]", line)]
+    sent = [line for line in lines if redis_prefix in line and not re.search(r"\[\d+ lua\]", line)]
     commands = [line.split('"')[1].upper() for line in sent]
     assert commands == ["EVALSHA"] * len(batches) + ["HGETALL"], "one round trip per batch"
     # Only this test's keys: other clients of the shared server may run scripts too.
     script_sets = [line for line in lines if re.search(r"\[\d+ lua\] \"SET\"", line)]
-    assert sum(1 for line in script_sets if prefix in line) == 4 * 50
+    assert sum(1 for line in script_sets if redis_prefix in line) == 4 * 50
 
 
 async def test_counting_resumes_after_its_connections_are_killed(
     open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
-    admin: coredis.Redis[str],
+    redis_admin: coredis.Redis[str],
     redis_url: str,
 ) -> None:
     name = f"test-{uuid.uuid4().hex[:12]}"
 
     async def connection_ids() -> set[int]:
-        return {int(info["id"]) for info in await admin.client_list() if info["name"] == name}
+        return {int(info["id"]) for info in await redis_admin.client_list() if info["name"] == name}
 
     with anyio.fail_after(_DEADLINE_S):
         async with open_counters(with_client_name(redis_url, name)) as counters:
             assert await counters.apply(lifecycle("job-1", 1)) == 2
             killed = await connection_ids()
             for connection_id in killed:
-                await admin.client_kill(identifier=connection_id)
+                await redis_admin.client_kill(identifier=connection_id)
             # What a restart also does: the server forgets its scripts.
-            await admin.script_flush()
+            await redis_admin.script_flush()
 
             counted = await counters.apply([*lifecycle("job-1", 1), *lifecycle("job-2", 2)])
             stats = await counters.snapshot()
@@ -314,7 +246,7 @@ async def test_counting_resumes_after_its_connections_are_killed(
 
 
 @ignore_coredis_leaks
-@pytest.mark.usefixtures("failing_connections")
+@pytest.mark.usefixtures("failing_redis_connections")
 async def test_an_unreachable_redis_fails_opening_with_the_url_redacted(
     open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
 ) -> None:
@@ -336,58 +268,19 @@ async def test_an_unreachable_redis_fails_opening_with_the_url_redacted(
     assert isinstance(caught.value.__cause__, coredis.exceptions.ConnectionError)
 
 
-class _Proxy:
+class _Proxy(TcpProxy):
     """A TCP proxy in front of Redis that can be taken away and brought back (a restart)."""
 
     def __init__(self, target: str) -> None:
-        parts = urlsplit(target)
-        self._target = (parts.hostname or "127.0.0.1", parts.port or 6379)
-        self._path = parts.path
-        self.port = closed_port()
-        self._scope = anyio.CancelScope()
-        self._stopped = anyio.Event()
+        super().__init__(target, default_port=6379)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}{self._path}"
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Listen (on the same port every time) and relay until :meth:`stop`."""
-        self._scope, self._stopped = anyio.CancelScope(), anyio.Event()
-        try:
-            with self._scope:
-                listener = await anyio.create_tcp_listener(
-                    local_host="127.0.0.1", local_port=self.port
-                )
-                async with listener:  # serve() leaves closing the listening socket to us
-                    task_status.started()
-                    await listener.serve(self._relay)
-        finally:
-            self._stopped.set()
-
-    async def stop(self) -> None:
-        """Close the listener and every relayed connection, and wait until they are."""
-        self._scope.cancel()
-        await self._stopped.wait()
-
-    async def _relay(self, client: SocketStream) -> None:
-        async with client, await anyio.connect_tcp(*self._target) as server:
-            async with anyio.create_task_group() as tg:
-
-                async def pump(source: SocketStream, sink: SocketStream) -> None:
-                    try:
-                        async for chunk in source:
-                            await sink.send(chunk)
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        pass
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(pump, client, server)
-                tg.start_soon(pump, server, client)
+        return f"redis://127.0.0.1:{self.port}{urlsplit(self.target_url).path}"
 
 
 @ignore_coredis_leaks
-@pytest.mark.usefixtures("failing_connections")
+@pytest.mark.usefixtures("failing_redis_connections")
 async def test_counters_raise_store_unavailable_while_redis_is_away_then_recover(
     open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
     redis_url: str,
@@ -423,8 +316,8 @@ async def test_counters_raise_store_unavailable_while_redis_is_away_then_recover
 
 async def test_counters_lost_with_redis_are_refused_then_rebuilt_from_the_trail(
     open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
-    admin: coredis.Redis[str],
-    prefix: str,
+    redis_admin: coredis.Redis[str],
+    redis_prefix: str,
     tmp_path: Path,
 ) -> None:
     from actors.errors import CountersLost
@@ -447,8 +340,8 @@ async def test_counters_lost_with_redis_are_refused_then_rebuilt_from_the_trail(
         assert await counters.apply(trail) == 60
         before = await counters.snapshot()
         # Redis restarts without persistence: every key of ours is gone.
-        keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
-        await admin.delete(keys)
+        keys = [key async for key in redis_admin.scan_iter(match=f"{redis_prefix}*")]
+        await redis_admin.delete(keys)
         assert await counters.lost()
         late = [event("job-late", EventType.VALIDATED, 99.0)]
         with pytest.raises(CountersLost, match="rebuild them from the event store"):
@@ -474,8 +367,8 @@ async def test_counters_lost_with_redis_are_refused_then_rebuilt_from_the_trail(
 
 async def test_one_process_rebuilds_at_a_time(
     open_counters: Callable[..., AbstractAsyncContextManager[RedisCounters]],
-    admin: coredis.Redis[str],
-    prefix: str,
+    redis_admin: coredis.Redis[str],
+    redis_prefix: str,
     tmp_path: Path,
 ) -> None:
     from actors.stores.names import EPOCH_KEY, REBUILD_LOCK_KEY
@@ -485,11 +378,11 @@ async def test_one_process_rebuilds_at_a_time(
         open_sqlite_event_store(tmp_path / "e.sqlite3") as events,
         open_counters() as counters,
     ):
-        await admin.delete([prefix + EPOCH_KEY])
-        await admin.set(prefix + REBUILD_LOCK_KEY, "1", ex=30)
+        await redis_admin.delete([redis_prefix + EPOCH_KEY])
+        await redis_admin.set(redis_prefix + REBUILD_LOCK_KEY, "1", ex=30)
         with pytest.raises(StoreUnavailable, match="Another process is rebuilding"):
             await counters.rebuild(events)
-        await admin.delete([prefix + REBUILD_LOCK_KEY])
+        await redis_admin.delete([redis_prefix + REBUILD_LOCK_KEY])
         await counters.rebuild(events)
         assert not await counters.lost()
-        assert await admin.exists([prefix + REBUILD_LOCK_KEY]) == 0
+        assert await redis_admin.exists([redis_prefix + REBUILD_LOCK_KEY]) == 0

@@ -7,50 +7,30 @@ around the calls (never a timed assertion of speed: bounds derived from the rate
 
 from __future__ import annotations
 
-import gc
-import logging
-import socket
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 import anyio
-import coredis
 import pytest
 
 from actors.domain.rate_limits import TokenRequest
 from actors.errors import StoreUnavailable
 from actors.stores.rate_buckets import RedisRateBuckets, open_redis_rate_buckets
+from tests.integration.tcp_proxy import closed_port
+from tests.redis_keys import ignore_coredis_leaks
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    import coredis
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 _DEADLINE_S = 10
 
 
-@pytest.fixture
-async def admin(redis_url: str) -> AsyncIterator[coredis.Redis[str]]:
-    async with coredis.Redis.from_url(redis_url, decode_responses=True) as client:
-        yield client
-
-
-@pytest.fixture
-async def prefix(admin: coredis.Redis[str]) -> AsyncIterator[str]:
-    """A key prefix of the test's own; its keys are deleted afterwards."""
-    prefix = f"test:{uuid.uuid4().hex}:"
-    yield prefix
-    with anyio.fail_after(_DEADLINE_S, shield=True):
-        keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await admin.delete(keys)
-
-
 async def test_a_new_bucket_is_full_grants_its_capacity_and_says_when_the_next_token_comes(
-    redis_url: str, prefix: str, admin: coredis.Redis[str]
+    redis_url: str, redis_prefix: str, redis_admin: coredis.Redis[str]
 ) -> None:
-    async with open_redis_rate_buckets(redis_url, prefix=prefix) as buckets:
+    async with open_redis_rate_buckets(redis_url, prefix=redis_prefix) as buckets:
         with anyio.fail_after(_DEADLINE_S):
             [resize, other] = await buckets.take(
                 [TokenRequest("resize", 8, 5.0), TokenRequest("other", 2, 5.0)]
@@ -60,17 +40,17 @@ async def test_a_new_bucket_is_full_grants_its_capacity_and_says_when_the_next_t
         assert other.retry_after_s == 0  # 3 tokens left
         # The bucket is a hash under the prefix, expiring once it would be full again.
         key = buckets.key("resize")
-        assert key == f"{prefix}rate:resize"
-        assert set(await admin.hgetall(key)) == {"tokens", "at"}
-        assert 0 < await admin.pttl(key) <= 2000
+        assert key == f"{redis_prefix}rate:resize"
+        assert set(await redis_admin.hgetall(key)) == {"tokens", "at"}
+        assert 0 < await redis_admin.pttl(key) <= 2000
 
 
 async def test_two_processes_share_one_bucket_and_never_get_more_than_the_rate(
-    redis_url: str, prefix: str
+    redis_url: str, redis_prefix: str
 ) -> None:
     async with (
-        open_redis_rate_buckets(redis_url, prefix=prefix) as first,
-        open_redis_rate_buckets(redis_url, prefix=prefix) as second,
+        open_redis_rate_buckets(redis_url, prefix=redis_prefix) as first,
+        open_redis_rate_buckets(redis_url, prefix=redis_prefix) as second,
     ):
         started = time.monotonic()
         with anyio.fail_after(_DEADLINE_S):
@@ -99,8 +79,8 @@ async def test_two_processes_share_one_bucket_and_never_get_more_than_the_rate(
         assert 20 <= sum(granted) <= 20 + 20 * elapsed_s + 1
 
 
-async def test_a_bucket_refills_at_its_rate(redis_url: str, prefix: str) -> None:
-    async with open_redis_rate_buckets(redis_url, prefix=prefix) as buckets:
+async def test_a_bucket_refills_at_its_rate(redis_url: str, redis_prefix: str) -> None:
+    async with open_redis_rate_buckets(redis_url, prefix=redis_prefix) as buckets:
         with anyio.fail_after(_DEADLINE_S):
             [empty] = await buckets.take([TokenRequest("resize", 4, 4.0)])
             assert empty.granted == 4
@@ -111,31 +91,10 @@ async def test_a_bucket_refills_at_its_rate(redis_url: str, prefix: str) -> None
         assert 2 <= refilled.granted <= min(4, int(4 * elapsed_s))
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def failing_connections(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """coredis logs each failed attempt with its traceback; a captured record would keep
-    the attempt's streams alive until the session ends, so those logs are not captured."""
-    caplog.set_level(logging.CRITICAL, logger="coredis")
-    yield
-    gc.collect()
-
-
-@pytest.mark.filterwarnings(
-    # coredis 6.9 leaves a failed connection attempt's memory streams to the garbage
-    # collector (see tests/integration/test_redis_counters.py): not our leak.
-    r"ignore:Exception ignored in. <function MemoryObject\w+Stream.__del__"
-    ":pytest.PytestUnraisableExceptionWarning"
-)
-@pytest.mark.usefixtures("failing_connections")
-async def test_an_unreachable_redis_is_store_unavailable(prefix: str) -> None:
-    url = f"redis://127.0.0.1:{_closed_port()}/0"
+@ignore_coredis_leaks
+@pytest.mark.usefixtures("failing_redis_connections")
+async def test_an_unreachable_redis_is_store_unavailable(redis_prefix: str) -> None:
+    url = f"redis://127.0.0.1:{closed_port()}/0"
     with anyio.fail_after(_DEADLINE_S), pytest.raises(StoreUnavailable, match=r"^Redis at"):
-        async with open_redis_rate_buckets(url, prefix=prefix):
+        async with open_redis_rate_buckets(url, prefix=redis_prefix):
             pass

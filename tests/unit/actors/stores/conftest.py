@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
-import coredis
 import pymongo
 import pytest
 
@@ -28,6 +27,7 @@ from actors.stores.sqlite import (
     open_sqlite_event_store,
     open_sqlite_job_store,
 )
+from tests.redis_keys import own_redis_prefix
 
 if TYPE_CHECKING:
     import pathlib
@@ -94,7 +94,7 @@ async def job_store(
 
 
 _TEARDOWN_TIMEOUT_S = 10
-"""Bound of dropping a test's MongoDB database or deleting its Redis keys."""
+"""Bound of dropping a test's MongoDB database."""
 
 
 @asynccontextmanager
@@ -162,15 +162,6 @@ async def dead_letter_store(
         yield store
 
 
-async def _delete_redis_keys(url: str, prefix: str) -> None:
-    """Delete every key under ``prefix`` (a test's own)."""
-    with anyio.fail_after(_TEARDOWN_TIMEOUT_S, shield=True):
-        async with coredis.Redis.from_url(url, decode_responses=True) as client:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-            if keys:
-                await client.delete(keys)
-
-
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 async def counters(request: pytest.FixtureRequest) -> AsyncIterator[Counters]:
     """Empty counters."""
@@ -178,13 +169,12 @@ async def counters(request: pytest.FixtureRequest) -> AsyncIterator[Counters]:
         yield MemoryCounters()
     elif request.param == "redis":
         url: str = request.getfixturevalue("redis_url")
-        prefix = f"test:{uuid.uuid4().hex}:"
-        try:
-            async with open_redis_counters(url, prefix=prefix) as redis_counters:
-                assert await redis_counters.lost()  # no epoch yet: a new deployment
-                assert await redis_counters.initialize()
-                yield redis_counters
-        finally:
-            await _delete_redis_keys(url, prefix)
+        async with (
+            own_redis_prefix(url) as prefix,
+            open_redis_counters(url, prefix=prefix) as redis_counters,
+        ):
+            assert await redis_counters.lost()  # no epoch yet: a new deployment
+            assert await redis_counters.initialize()
+            yield redis_counters
     else:  # pragma: no cover
         raise _unknown(request.param)

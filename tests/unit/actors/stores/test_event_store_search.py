@@ -3,34 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from actors.domain.clock import format_timestamp
-from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
+from actors.domain.events import Envelope, EventType
 from actors.domain.search import EventCursor, EventQuery
+from tests.store_events import event, ts
 
 if TYPE_CHECKING:
     from actors.stores import EventStore
-
-_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-_PRODUCER = Producer(service="processor", instance_id="processor-1", version="0.1.0")
-
-
-def ts(seconds: float) -> str:
-    return format_timestamp(_EPOCH + timedelta(seconds=seconds))
-
-
-def event(job_id: str, event_type: EventType, at_s: float) -> Envelope:
-    return Envelope(
-        event_type=event_type,
-        event_id=lifecycle_event_id(job_id, event_type, 1),
-        occurred_at=ts(at_s),
-        producer=_PRODUCER,
-        correlation_id=f"corr-{job_id}",
-        idempotency_key=job_id,
-        payload={"id": job_id, "type": "echo"},
-    )
 
 
 async def seed(store: EventStore) -> None:

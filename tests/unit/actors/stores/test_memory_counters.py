@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from actors.domain.clock import format_timestamp
 from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
 from actors.domain.stats import Stats
 from actors.stores.memory import MemoryCounters, rebuild_counters
 from actors.stores.sqlite import EVENTS_DATABASE, open_sqlite_event_store
+from tests.store_events import event
 
 if TYPE_CHECKING:
     import pathlib
-
-_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-_PRODUCER = Producer(service="processor", instance_id="processor-1", version="0.1.0")
-
-
-def event(job_id: str, event_type: EventType, at_s: float, *, job_type: str = "echo") -> Envelope:
-    return Envelope(
-        event_type=event_type,
-        event_id=lifecycle_event_id(job_id, event_type),
-        occurred_at=format_timestamp(_EPOCH + timedelta(seconds=at_s)),
-        producer=_PRODUCER,
-        correlation_id=f"corr-{job_id}",
-        idempotency_key=job_id,
-        payload={"id": job_id, "type": job_type},
-    )
 
 
 def history(jobs: int) -> list[Envelope]:
@@ -91,7 +75,7 @@ async def test_rebuild_from_an_empty_event_store_gives_zero_counters(
 
 
 async def test_counters_that_remember_no_ids_count_what_they_are_given_and_stay_small() -> None:
-    from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
+    from actors.domain.events import Envelope, EventType
 
     def event(job_id: str, kind: EventType) -> Envelope:
         return Envelope(

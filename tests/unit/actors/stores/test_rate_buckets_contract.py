@@ -9,14 +9,13 @@ test_redis_rate_buckets.py`` (Redis's clock).
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
-import coredis
 import pytest
 
 from actors.domain.rate_limits import MemoryRateBuckets, TokenRequest
 from actors.stores.rate_buckets import open_redis_rate_buckets
+from tests.redis_keys import own_redis_prefix
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -36,15 +35,11 @@ async def buckets(request: pytest.FixtureRequest) -> AsyncIterator[RateBuckets]:
         yield MemoryRateBuckets()
         return
     url: str = request.getfixturevalue("redis_url")
-    prefix = f"test:{uuid.uuid4().hex}:"
-    try:
-        async with open_redis_rate_buckets(url, prefix=prefix) as redis_buckets:
-            yield redis_buckets
-    finally:
-        async with coredis.Redis.from_url(url, decode_responses=True) as client:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-            if keys:
-                await client.delete(keys)
+    async with (
+        own_redis_prefix(url) as prefix,
+        open_redis_rate_buckets(url, prefix=prefix) as redis_buckets,
+    ):
+        yield redis_buckets
 
 
 async def test_nothing_asked_nothing_taken(buckets: RateBuckets) -> None:

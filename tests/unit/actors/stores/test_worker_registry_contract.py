@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 import coredis
@@ -10,6 +9,7 @@ import pytest
 
 from actors.stores.names import WORKERS_KEY
 from actors.stores.workers import MemoryWorkerRegistry, open_redis_worker_registry
+from tests.redis_keys import own_redis_prefix
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -26,13 +26,11 @@ async def workers(request: pytest.FixtureRequest) -> AsyncIterator[WorkerRegistr
         yield MemoryWorkerRegistry()
         return
     url: str = request.getfixturevalue("redis_url")
-    prefix = f"test:{uuid.uuid4().hex}:"
-    try:
-        async with open_redis_worker_registry(url, prefix=prefix) as registry:
-            yield registry
-    finally:
-        async with coredis.Redis.from_url(url, decode_responses=True) as client:
-            await client.delete([prefix + WORKERS_KEY])
+    async with (
+        own_redis_prefix(url) as prefix,
+        open_redis_worker_registry(url, prefix=prefix) as registry,
+    ):
+        yield registry
 
 
 async def test_an_empty_registry_lists_nobody(workers: WorkerRegistry) -> None:
@@ -72,8 +70,7 @@ async def test_workers_not_seen_since_are_forgotten(workers: WorkerRegistry) -> 
 
 @pytest.mark.integration
 async def test_redis_registry_keeps_one_hash_field_per_worker(redis_url: str) -> None:
-    prefix = f"test:{uuid.uuid4().hex}:"
-    try:
+    async with own_redis_prefix(redis_url) as prefix:
         async with open_redis_worker_registry(redis_url, prefix=prefix) as registry:
             await registry.beat("w-1", {"service": "processor"}, seen_at=1.0)
             await registry.beat("w-2", {"service": "processor"}, seen_at=1.0)
@@ -83,6 +80,3 @@ async def test_redis_registry_keeps_one_hash_field_per_worker(redis_url: str) ->
             await client.hset(prefix + WORKERS_KEY, {"junk": "not json"})
         async with open_redis_worker_registry(redis_url, prefix=prefix) as registry:
             assert [s.worker_id for s in await registry.sightings(since=0.0)] == ["w-1", "w-2"]
-    finally:
-        async with coredis.Redis.from_url(redis_url, decode_responses=True) as client:
-            await client.delete([prefix + WORKERS_KEY])

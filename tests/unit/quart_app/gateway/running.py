@@ -17,20 +17,21 @@ from actors.broker.memory import MemoryBroker
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.clock import utc_now
-from actors.domain.handlers import DEFAULT_REGISTRY
+from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from quart_app.gateway.service import GatewayService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from actors.domain.handlers import HandlerRegistry
+    from actors.domain.handlers import JobContext
     from actors.stores import DeadLetterStore, JobStore
 
 __all__ = [
     "SUBMITTER",
     "TOKENS",
     "VIEWER",
+    "echo_and_typed_handlers",
     "new_broker",
     "running_gateway",
     "stored_job",
@@ -41,6 +42,27 @@ SUBMITTER = "submitter-token-0123456789abcdef"
 VIEWER = "viewer-token-0123456789abcdef"
 TOKENS = {SUBMITTER: "submitter", VIEWER: "viewer"}
 """Tokens for a secured gateway: one of each role."""
+
+
+async def _do_nothing(job: JobContext) -> object:
+    return None
+
+
+def echo_and_typed_handlers() -> HandlerRegistry:
+    """Handlers of two types that do nothing: ``echo``, taking any payload, and ``typed``,
+    whose payload must be an object with an integer ``width``."""
+    handlers = HandlerRegistry()
+    handlers.register("echo", _do_nothing)
+    handlers.register(
+        "typed",
+        _do_nothing,
+        payload_schema={
+            "type": "object",
+            "required": ["width"],
+            "properties": {"width": {"type": "integer"}},
+        },
+    )
+    return handlers
 
 
 async def new_broker() -> MemoryBroker:

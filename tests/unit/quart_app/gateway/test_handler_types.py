@@ -7,9 +7,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actors.domain.handlers import HandlerRegistry, JobContext
 from contracts import SchemaName, get_contracts
-from tests.unit.quart_app.gateway.running import new_broker, running_gateway, take_published
+from tests.unit.quart_app.gateway.running import (
+    echo_and_typed_handlers,
+    new_broker,
+    running_gateway,
+    take_published,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -21,25 +25,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(30)
 
 
-async def _run(job: JobContext) -> object:
-    return None
-
-
-def _handlers() -> HandlerRegistry:
-    handlers = HandlerRegistry()
-    handlers.register("echo", _run)
-    handlers.register(
-        "typed",
-        _run,
-        payload_schema={
-            "type": "object",
-            "required": ["width"],
-            "properties": {"width": {"type": "integer"}},
-        },
-    )
-    return handlers
-
-
 @pytest.fixture
 def gateway() -> Callable[..., AbstractAsyncContextManager[tuple[GatewayService, MemoryBroker]]]:
     @asynccontextmanager
@@ -48,7 +33,10 @@ def gateway() -> Callable[..., AbstractAsyncContextManager[tuple[GatewayService,
     ) -> AsyncIterator[tuple[GatewayService, MemoryBroker]]:
         broker = await new_broker()
         async with running_gateway(
-            broker, handlers=_handlers(), check_types=check_types, simulate_unknown_types=simulate
+            broker,
+            handlers=echo_and_typed_handlers(),
+            check_types=check_types,
+            simulate_unknown_types=simulate,
         ) as service:
             yield service, broker
 

@@ -19,10 +19,10 @@ from actors.broker.memory import MemoryBroker
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.clock import format_timestamp
-from actors.domain.handlers import HandlerRegistry, JobContext
 from actors.domain.schedules import Schedule, Trigger, apply_changes, occurrence_job_id
 from actors.stores.memory import MemoryJobStore
 from quart_app.gateway.service import GatewayService
+from tests.unit.quart_app.gateway.running import echo_and_typed_handlers
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -43,25 +43,6 @@ class ManualClock:
 
     def at(self, seconds: float) -> None:
         self.now = T0 + timedelta(seconds=seconds)
-
-
-async def _run(job: JobContext) -> object:
-    return None
-
-
-def _handlers() -> HandlerRegistry:
-    handlers = HandlerRegistry()
-    handlers.register("echo", _run)
-    handlers.register(
-        "typed",
-        _run,
-        payload_schema={
-            "type": "object",
-            "required": ["width"],
-            "properties": {"width": {"type": "integer"}},
-        },
-    )
-    return handlers
 
 
 class Gateways:
@@ -101,7 +82,7 @@ async def gateways() -> AsyncIterator[Gateways]:
             service = GatewayService(
                 broker,
                 Settings(gateway_port=0),
-                handlers=_handlers(),
+                handlers=echo_and_typed_handlers(),
                 jobs=store,
                 check_types=True,
                 clock=clock,
