@@ -38,8 +38,12 @@ def scheduled(job_id: str, due_s: float, *, at_s: float = 0) -> ScheduledJob:
         payload={"n": 1},
         metadata={"who": "test"},
     )
+    # A job.created carries its job's priority in its payload and as the message's own.
     message = OutgoingMessage(
-        body=f'{{"job":"{job_id}"}}'.encode(), message_id=f"event-{job_id}", correlation_id="c"
+        body=f'{{"job":"{job_id}","payload":{{"priority":7}}}}'.encode(),
+        message_id=f"event-{job_id}",
+        correlation_id="c",
+        priority=7,
     )
     return ScheduledJob(spec=spec, scheduled_for=ts(due_s), at=ts(at_s), message=message)
 
@@ -67,7 +71,10 @@ async def test_due_jobs_are_taken_earliest_first_with_their_messages(job_store: 
 
     assert [job.job_id for job in taken] == ["job-early", "job-late"]
     assert taken[0].message == OutgoingMessage(
-        body=b'{"job":"job-early"}', message_id="event-job-early", correlation_id="c"
+        body=b'{"job":"job-early","payload":{"priority":7}}',
+        message_id="event-job-early",
+        correlation_id="c",
+        priority=7,
     )
 
 
