@@ -337,7 +337,9 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             "`PENDING` with `scheduledFor` (shown by `GET /jobs/{id}` and the search of the "
             "read model) until then, can be cancelled meanwhile (`DELETE /jobs/{id}`: it "
             "then never runs), and is queued when due (within a second). A `runAt` in the "
-            "past runs it at once."
+            "past runs it at once. `priority` (0 to 9, default 5) orders the jobs that wait: "
+            "the higher start first, in arrival order within one priority (`jobs.created` "
+            "is a priority queue)."
         ),
         tags=["jobs"],
         parameters=[CORRELATION_PARAMETER, IDEMPOTENCY_PARAMETER],
@@ -352,7 +354,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             400: error_response(
                 "Not JSON, or not a valid submission, or a malformed `Idempotency-Key` or "
                 "`X-Correlation-Id`, or both `runAt` and `delaySeconds`, or a start more than "
-                "30 days ahead; `details` lists every problem. Where "
+                "30 days ahead, or a `priority` outside 0 to 9; `details` lists every problem. "
+                "Where "
                 "the gateway knows the handlers (`observatory up`, `serve gateway --app`), "
                 "also a type no handler serves (`no handler for type 'X'`, at `/type`) or a "
                 "payload breaking its type's `payload_schema` (each problem at its "
@@ -440,7 +443,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             "the same job with its original `eventId` (not queued again), another job under "
             "that id with an error naming the fields that differ (nothing published for it). "
             "A job with `runAt` or `delaySeconds` is delayed as with `POST /jobs` (kept in "
-            "the job store until its time; a bad schedule is refused in its entry)."
+            "the job store until its time; a bad schedule is refused in its entry). Each "
+            "job may carry its own `priority` (0 to 9, default 5)."
         ),
         tags=["jobs"],
         parameters=[CORRELATION_PARAMETER, IDEMPOTENCY_PARAMETER],
