@@ -4,6 +4,9 @@ A small ASGI wrapper rather than an instrumentation package: it costs one span p
 request and reads the request's own ``traceparent`` (a client's trace continues), and a
 ``before_request`` hook names the span by its route (``POST /jobs``), not by its path
 (a job id per name would make every request's name unique).
+
+Probes and scrapes (:data:`UNTRACED_PATHS`) get no span: answered every few seconds by
+every kubelet and Prometheus, they would fill a trace backend with traces nobody opens.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
     from quart import Quart
 
-__all__ = ["install_request_spans"]
+__all__ = ["UNTRACED_PATHS", "install_request_spans"]
+
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/health", "/metrics"})
+"""Paths answered without a span: liveness and readiness probes, and metric scrapes."""
 
 
 def install_request_spans(app: Quart) -> None:
@@ -30,7 +36,7 @@ def install_request_spans(app: Quart) -> None:
     inner = app.asgi_app
 
     async def traced(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
             await inner(scope, receive, send)
             return
         parent = _remote_parent(scope)

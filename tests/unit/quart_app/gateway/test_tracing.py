@@ -69,6 +69,24 @@ async def test_a_request_span_continues_the_clients_trace_and_the_job_carries_it
     assert other.parent_span_id == ""
 
 
+async def test_probes_and_scrapes_get_no_span(
+    broker: MemoryBroker, jobs: SQLiteJobStore, receiver: Receiver
+) -> None:
+    async with running_gateway(broker, jobs) as gateway:
+        client = gateway.http.app.test_client()
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert (await client.get(path)).status_code in (200, 503)
+        assert (await client.get("/jobs/nope")).status_code in (404, 405)
+
+    def one(spans: list[ReceivedSpan]) -> bool:
+        return len(spans) >= 1
+
+    spans = await anyio.to_thread.run_sync(lambda: receiver.wait_for(one, timeout_s=10))
+    await anyio.sleep(0.2)  # what the exporter might still send comes within its 20 ms
+    paths = [s.attributes.get("url.path") for s in receiver.spans()]
+    assert paths == ["/jobs/nope"], spans
+
+
 async def test_without_tracing_the_job_is_published_as_submitted(
     broker: MemoryBroker, jobs: SQLiteJobStore
 ) -> None:
