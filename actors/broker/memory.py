@@ -38,7 +38,6 @@ import anyio.lowlevel
 
 from actors.broker._delayed import DelayedMessages
 from actors.broker._protocols import Delivery
-from actors.broker._ready import ReadyMessages
 from actors.broker._spill import Message as _Message, load_spilled as _load_spilled, spill as _spill
 from actors.broker._unsettled import take_unsettled
 from actors.broker.names import (
@@ -50,6 +49,7 @@ from actors.broker.names import (
     retry_queue,
 )
 from actors.errors import BrokerUnavailable
+from actors.kernel.priority_fifo import PriorityFifo
 
 if TYPE_CHECKING:
     import pathlib
@@ -118,11 +118,20 @@ class BrokerStatistics:
         return sum(queue.rejected for queue in self.queues.values())
 
 
+def _ready(max_priority: int | None) -> PriorityFifo[_Message]:
+    """A queue's ready messages: by priority on a priority queue, else arrival order."""
+    return PriorityFifo(_message_priority, max_priority)
+
+
+def _message_priority(message: _Message) -> int | None:
+    return message.priority
+
+
 @dataclass(slots=True, eq=False)
 class _Queue:
     name: str
     dead_letter_to: str | None
-    ready: ReadyMessages = field(default_factory=ReadyMessages)
+    ready: PriorityFifo[_Message] = field(default_factory=lambda: _ready(None))
     consumers: set[MemoryConsumer] = field(default_factory=set)
     published: int = 0
     acked: int = 0
@@ -569,7 +578,7 @@ class MemoryBroker(anyio.AsyncContextManagerMixin):
                 f"Cannot declare queue {name!r} dead-lettering into {dead_letter_to!r}: "
                 f"declare {dead_letter_to!r} first."
             )
-        queue = _Queue(name=name, dead_letter_to=dead_letter_to, ready=ReadyMessages(max_priority))
+        queue = _Queue(name=name, dead_letter_to=dead_letter_to, ready=_ready(max_priority))
         self._queues[name] = queue
         return queue
 

@@ -33,8 +33,9 @@ import anyio
 from actors.broker.names import JOBS_COMPLETED
 from actors.domain.clock import utc_now
 from actors.domain.events import EventType, envelopes_to_message
-from actors.domain.jobs import CancelRequest, JobStatus, JobTransition
+from actors.domain.jobs import MAX_PRIORITY, CancelRequest, JobStatus, JobTransition
 from actors.kernel import Actor
+from actors.kernel.priority_fifo import PriorityFifo
 from actors.observability import tracing
 from actors.pipeline.admission import admit_batch
 from actors.pipeline.ingress import IngressBatch
@@ -106,8 +107,9 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
         """The type of each job in the registry (for :meth:`in_flight_jobs`)."""
         self._capacity = settings.prefetch
         """Jobs the executor runs at once: no more are started (stored EXECUTING)."""
-        self._waiting: list[AdmittedJob] = []
-        """Admitted jobs beyond the capacity, oldest first, neither stored nor settled:
+        self._waiting: PriorityFifo[AdmittedJob] = PriorityFifo(_job_priority, MAX_PRIORITY)
+        """Admitted jobs beyond the capacity, by priority then arrival, neither stored nor
+        settled:
         a message may carry many jobs (``POST /jobs/batch`` packs them), so the broker's
         prefetch, which counts messages, does not bound the jobs here. They start as
         running jobs are released; a restart drops them and the broker redelivers."""
@@ -201,32 +203,28 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
                 admitted, wake_s = await self._gate.admit(admitted, outbox)
                 if wake_s is not None:
                     self._wake_after(wake_s)
-        # Jobs waiting for room first, in arrival order; higher priorities before (a
-        # stable sort: arrival order within one priority).
-        admitted, self._waiting = [*self._waiting, *admitted], []
-        if len({job.spec.priority for job in admitted}) > 1:
-            admitted.sort(key=_higher_priority_first)
-        while admitted:
+        # Behind the jobs already waiting for room: higher priorities first, arrival
+        # order within one. Only as many are taken as there is room for (and the
+        # deliveries of jobs in flight here, which park on them).
+        self._waiting.extend(admitted)
+        while self._waiting and len(self._running) < self._capacity:
             to_start: list[AdmittedJob] = []
             parked: dict[str, list[AdmittedJob]] = {}
-            for job in admitted:
+            while self._waiting and len(self._running) + len(to_start) < self._capacity:
+                job = self._waiting.popleft()
                 job_id = job.spec.id
                 if job_id in self._running:
                     self._running[job_id].append(job)
                 elif job_id in parked:
                     parked[job_id].append(job)
-                elif len(self._running) + len(to_start) >= self._capacity:
-                    self._waiting.append(job)
                 else:
                     parked[job_id] = []
                     to_start.append(job)
-            if to_start:
-                await self._start(to_start, parked, outbox)
-            # Jobs the store refused (a redelivery of finished jobs, say) took no room: the
-            # waiting ones take it now, for no Released may ever come to wake them.
-            if not self._waiting or len(self._running) >= self._capacity:
+            if not to_start:
                 break
-            admitted, self._waiting = self._waiting, []
+            # Jobs the store refuses (a redelivery of finished jobs, say) take no room:
+            # the loop fills it again, for no Released may ever come to wake them.
+            await self._start(to_start, parked, outbox)
         await outbox.flush(self._publisher)
 
     def _release(self, message: Released, outbox: Outbox) -> list[AdmittedJob]:
@@ -456,8 +454,8 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
         return None
 
 
-def _higher_priority_first(job: AdmittedJob) -> int:
-    return -job.spec.priority
+def _job_priority(job: AdmittedJob) -> int:
+    return job.spec.priority
 
 
 def _previous_attempt(headers: Mapping[str, object]) -> str | None:

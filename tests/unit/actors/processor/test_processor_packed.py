@@ -331,7 +331,7 @@ async def test_jobs_waiting_for_room_start_when_the_jobs_ahead_of_them_were_refu
     await _until(all_done)
     assert [await _status(pipeline, j) for j in new] == [JobStatus.COMPLETED] * 3
     assert gate.runs == dict.fromkeys([*finished, *new], 1)
-    assert pipeline.processor.validator._waiting == []
+    assert len(pipeline.processor.validator._waiting) == 0
 
 
 async def test_issue_18_of_the_jobs_waiting_for_room_the_higher_priority_starts_first(
