@@ -7,10 +7,10 @@ so a whole batch is written in one statement. Nothing here talks to PostgreSQL.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from actors.domain.jobs import TERMINAL_STATUSES, JobStatus
+from contracts import dump_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -107,8 +107,12 @@ adopted AS (
 SELECT id FROM updated UNION ALL SELECT id FROM inserted
 """
 
-dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-"""Compact JSON, as the SQLite store writes it (one encoder: ``json.dumps`` builds one per call)."""
+
+def dumps(value: object) -> str:
+    """Compact JSON text for a ``::jsonb`` parameter (orjson: the standard library's
+    encoder cost more than the rest of building a batch's writes)."""
+    return dump_json(value).decode()
+
 
 # Looked up once per job on the hot path; enum properties cost more than a dict.
 _RANKS = {status: status.rank for status in JobStatus}
