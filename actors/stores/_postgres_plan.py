@@ -7,6 +7,7 @@ so a whole batch is written in one statement. Nothing here talks to PostgreSQL.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from actors.domain.jobs import TERMINAL_STATUSES, JobStatus
@@ -108,9 +109,16 @@ SELECT id FROM updated UNION ALL SELECT id FROM inserted
 """
 
 
-def dumps(value: object) -> str:
-    """Compact JSON text for a ``::jsonb`` parameter (orjson: the standard library's
-    encoder cost more than the rest of building a batch's writes)."""
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""Compact JSON, as the SQLite store writes it (one encoder: ``json.dumps`` builds one per
+call). For what a handler returned: a ``NaN`` is written as such, and PostgreSQL refuses
+it (``jsonb`` has none) rather than store another value."""
+
+
+def _dumps_parsed(value: object) -> str:
+    """Compact JSON text of what was parsed from JSON (a job's payload and metadata, which
+    hold no ``NaN``): orjson, as the standard library's encoder cost more than the rest of
+    building a batch's writes."""
     return dump_json(value).decode()
 
 
@@ -202,8 +210,8 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
             writes.types.append(spec.type)
             writes.created_at.append(spec.created_at)
             writes.correlation_ids.append(spec.correlation_id)
-            writes.payloads.append(dumps(dict(spec.payload)))
-            writes.metadata.append(dumps(dict(spec.metadata)))
+            writes.payloads.append(_dumps_parsed(dict(spec.payload)))
+            writes.metadata.append(_dumps_parsed(dict(spec.metadata)))
             writes.expected_failed.append(0)
             writes.expected_cancel.append(False)
             writes.expected_rounds.append(effect.after.round)
