@@ -50,7 +50,7 @@ examples:
   observatory submit compute --payload '{"rounds": 1000}' --wait --json
   observatory submit echo --in 10m
   observatory submit echo --at 2026-12-06T10:00:00Z
-  observatory submit resize --payload '{"file": "a.png"}' --priority 9
+  observatory submit echo --payload '{"hello": "first"}' --priority 9
 
 --in and --at delay the job (at most 30 days): it waits PENDING until then and
 can be cancelled meanwhile (observatory cancel ID). With --wait, --timeout counts
