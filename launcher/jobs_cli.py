@@ -21,6 +21,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from actors.domain.jobs import MAX_PRIORITY
 from launcher._arguments import parse_number
 from launcher.client_cli import UsageError, add_url_options, err, json_object, out, run_command
 from observatory import (
@@ -49,10 +50,14 @@ examples:
   observatory submit compute --payload '{"rounds": 1000}' --wait --json
   observatory submit echo --in 10m
   observatory submit echo --at 2026-12-06T10:00:00Z
+  observatory submit echo --payload '{"hello": "first"}' --priority 9
 
 --in and --at delay the job (at most 30 days): it waits PENDING until then and
 can be cancelled meanwhile (observatory cancel ID). With --wait, --timeout counts
 from the job's time.
+
+--priority 0 (lowest) to 9 (highest): of the jobs waiting to start, the higher run
+first (arrival order within one). Without it the job's priority is 5.
 
 With --count above 1 the jobs go in batches of 1,000 (POST /jobs/batch).
 Exit 0 when accepted (with --wait: when every job COMPLETED), 1 when refused or a
@@ -124,6 +129,14 @@ def add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="TIME",
         help="run the job at this RFC 3339 time, e.g. 2026-12-06T10:00:00Z",
     )
+    submit.add_argument(
+        "--priority",
+        type=_priority,
+        metavar="N",
+        default=None,
+        help="0 (lowest) to 9 (highest): waiting jobs of a higher priority start first "
+        "(default: none sent, the job gets 5)",
+    )
     submit.add_argument("--wait", action="store_true", help="wait for each job to end")
     submit.add_argument(
         "--timeout",
@@ -194,7 +207,7 @@ def _compact(value: object, limit: int = 200) -> str:
 def _print_job(job: Job) -> None:
     attempts = f"{job.attempts} attempt{'s' if job.attempts != 1 else ''}"
     out(f"{job.id}  {job.type}  {job.status.value}  ({attempts})")
-    rows: list[tuple[str, str]] = [("created", job.created_at)]
+    rows: list[tuple[str, str]] = [("created", job.created_at), ("priority", str(job.priority))]
     if job.started_at:
         rows.append(("started", job.started_at))
     if job.finished_at:
@@ -224,11 +237,19 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
     run_at: datetime | timedelta | None = args.delay or args.run_at
     if args.count == 1:
         results = [
-            client.submit(args.type, payload, job_id=args.job_id, metadata=metadata, run_at=run_at)
+            client.submit(
+                args.type,
+                payload,
+                job_id=args.job_id,
+                metadata=metadata,
+                run_at=run_at,
+                priority=args.priority,
+            )
         ]
     else:
         jobs = [
-            NewJob(args.type, payload, metadata=metadata, run_at=run_at) for _ in range(args.count)
+            NewJob(args.type, payload, metadata=metadata, run_at=run_at, priority=args.priority)
+            for _ in range(args.count)
         ]
         results = list(client.submit_many(jobs).results)
     wait_s = args.timeout + _seconds_until(run_at)
@@ -260,6 +281,8 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
             out(f"{job.id}  {job.status.value}  {outcome}")
     else:
         when = "" if run_at is None else f"  scheduled for {_when(run_at)}"
+        if args.priority is not None:
+            when += f"  priority {args.priority}"
         for item in submitted:
             out(f"{item.job_id}  submitted{when}")
     if args.count > 1:
@@ -427,10 +450,12 @@ examples:
   observatory jobs --status FAILED --type resize --since 1h
   observatory jobs --error timeout --all            every job whose last error says timeout
   observatory jobs --q 2f6c0c2e                     by id prefix, or text in the payload
+  observatory jobs --priority 9 --status PENDING    urgent jobs still waiting
   observatory jobs --sort finished:asc --finished-after 2026-12-01T00:00:00Z --json
 
 Times are RFC 3339 (2026-12-01T09:30:00Z) or a duration ago (90s, 15m, 2h, 7d).
---status and --type may be repeated (any of them matches). Without --all, a full page
+--status and --type may be repeated (any of them matches). Each line shows the job's
+id, type, status, priority (p0 to p9), creation and end time. Without --all, a full page
 ends with the --cursor of the next one (on stderr). Exit 0 on success (even with no
 match), 1 when the read model refused or could not be reached.
 """
@@ -474,6 +499,15 @@ def _run_at(text: str) -> datetime:
             f"{text!r} is not an RFC 3339 time with a timezone, e.g. 2026-12-06T10:00:00Z"
         )
     return moment
+
+
+def _priority(text: str) -> int:
+    """``--priority``: a whole number from 0 to 9."""
+    what = f"a priority: give a whole number from 0 (lowest) to {MAX_PRIORITY} (highest)"
+    value = parse_number(text, int, what)
+    if not 0 <= value <= MAX_PRIORITY:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
 
 
 def _seconds_until(run_at: datetime | timedelta | None) -> float:
@@ -527,6 +561,12 @@ def _add_jobs_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     jobs.add_argument("--error", help="the last error contains this text")
     jobs.add_argument("--q", help="the id starts with this text, or the payload contains it")
     jobs.add_argument(
+        "--priority",
+        type=_priority,
+        metavar="N",
+        help="submitted with this priority, 0 to 9 (5: submitted without one)",
+    )
+    jobs.add_argument(
         "--sort",
         default="created",
         choices=[
@@ -558,7 +598,10 @@ def _print_summary(job: JobSummary) -> None:
     if job.status is JobStatus.PENDING and job.scheduled_for:
         ended = f"scheduled for {job.scheduled_for}"
     error = f"  {job.error}" if job.error else ""
-    out(f"{job.id}  {job.type:<12} {job.status.value:<9} {job.created_at}  {ended}{error}")
+    out(
+        f"{job.id}  {job.type:<12} {job.status.value:<9} p{job.priority}  {job.created_at}  "
+        f"{ended}{error}"
+    )
 
 
 def _jobs(client: Client, args: argparse.Namespace) -> int:
@@ -576,6 +619,7 @@ def _jobs(client: Client, args: argparse.Namespace) -> int:
             correlation_id=args.correlation_id,
             error=args.error,
             q=args.q,
+            priority=args.priority,
             sort=args.sort,
             limit=args.limit,
             cursor=cursor,

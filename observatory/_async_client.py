@@ -133,9 +133,12 @@ class AsyncClient(AsyncSchedules):
         job_id: str | None = None,
         metadata: Mapping[str, object] | None = None,
         run_at: datetime | timedelta | None = None,
+        priority: int | None = None,
     ) -> Submitted:
         """Submit one job; see :meth:`Client.submit`."""
-        return await self._call(self._calls.submit(type, payload, job_id, metadata, run_at))
+        return await self._call(
+            self._calls.submit(type, payload, job_id, metadata, run_at, priority)
+        )
 
     async def submit_many(self, jobs: Iterable[NewJob | Mapping[str, object]]) -> BatchResult:
         """Submit many jobs, 1,000 per request; see :meth:`Client.submit_many`."""
@@ -216,6 +219,7 @@ class AsyncClient(AsyncSchedules):
         correlation_id: str | None = None,
         error: str | None = None,
         q: str | None = None,
+        priority: int | None = None,
         sort: str = "created",
         limit: int = 50,
         cursor: str | None = None,
@@ -234,6 +238,7 @@ class AsyncClient(AsyncSchedules):
             sort=sort,
             limit=limit,
             cursor=cursor,
+            priority=priority,
         )
         return await self._call(self._calls.search_jobs(params))
 
@@ -249,6 +254,7 @@ class AsyncClient(AsyncSchedules):
         correlation_id: str | None = None,
         error: str | None = None,
         q: str | None = None,
+        priority: int | None = None,
         sort: str = "created",
         limit: int = 50,
     ) -> AsyncIterator[JobSummary]:
@@ -265,6 +271,7 @@ class AsyncClient(AsyncSchedules):
                 correlation_id=correlation_id,
                 error=error,
                 q=q,
+                priority=priority,
                 sort=sort,
                 limit=limit,
                 cursor=cursor,

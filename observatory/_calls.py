@@ -109,9 +109,10 @@ class Calls:
         job_id: str | None,
         metadata: Mapping[str, object] | None,
         run_at: datetime | timedelta | None = None,
+        priority: int | None = None,
     ) -> Call[Submitted]:
         """``POST /jobs``: one job (a 400 is a :class:`JobRejected`)."""
-        body = submission(job_type, payload, job_id, metadata, run_at)
+        body = submission(job_type, payload, job_id, metadata, run_at, priority)
         return Call(
             "POST",
             f"{self.gateway_url}/jobs",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from actors.domain.jobs import JobStatus
+from actors.domain.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, JobStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,6 +25,8 @@ __all__ = [
     "Stats",
     "Submitted",
     "TypeCounts",
+    "priority_fields",
+    "priority_of",
     "schedule_fields",
     "text_field",
 ]
@@ -48,6 +50,26 @@ class NewJob:
     run_at: datetime | timedelta | None = None
     """Delay the job: a time (timezone-aware) or a wait after submission, at most 30 days
     ahead (see :meth:`Client.submit`); ``None`` runs it at once."""
+    priority: int | None = None
+    """0 to 9: of the jobs waiting, the higher run first; ``None`` sends none (the
+    observatory takes 5)."""
+
+
+def priority_fields(priority: object) -> dict[str, object]:
+    """The submission's ``priority`` (none when ``None``), checked before anything is sent.
+
+    Raises:
+        ValueError: not an integer from 0 to 9.
+    """
+    if priority is None:
+        return {}
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ValueError(f"priority must be an integer from 0 to {MAX_PRIORITY}, not {priority!r}.")
+    if not 0 <= priority <= MAX_PRIORITY:
+        raise ValueError(
+            f"priority must be from 0 (lowest) to {MAX_PRIORITY} (highest), not {priority}."
+        )
+    return {"priority": priority}
 
 
 def schedule_fields(run_at: datetime | timedelta | None) -> dict[str, object]:
@@ -132,6 +154,12 @@ def text_field(doc: Mapping[str, object], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def priority_of(doc: Mapping[str, object]) -> int:
+    """A job document's ``priority`` (5 when it has none)."""
+    value = doc.get("priority")
+    return value if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_PRIORITY
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """A job as the read model knows it (``GET /jobs/{id}``)."""
@@ -162,6 +190,9 @@ class Job:
     scheduled_for: str | None = None
     """A delayed job's start time (it waits ``PENDING`` until then); ``None`` for a job
     that ran as soon as it arrived."""
+    priority: int = DEFAULT_PRIORITY
+    """0 to 9: of the jobs waiting, the higher run first (5 for a job submitted without
+    one, or read from an observatory that predates priorities)."""
     events: tuple[Mapping[str, object], ...] = field(default=(), repr=False)
     """The job's audit-trail events in timeline order, as the API returns them."""
 
@@ -198,6 +229,7 @@ class Job:
             correlation_id=text_field(doc, "correlationId"),
             round=doc_round if isinstance(doc_round := doc.get("round"), int) else 1,
             scheduled_for=text_field(doc, "scheduledFor"),
+            priority=priority_of(doc),
             events=tuple(
                 e for e in (events if isinstance(events, list) else []) if isinstance(e, dict)
             ),

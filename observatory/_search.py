@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypedDict
 
-from actors.domain.jobs import JobStatus
-from observatory._results import text_field
+from actors.domain.jobs import DEFAULT_PRIORITY, JobStatus
+from observatory._results import priority_of, text_field
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -33,6 +33,8 @@ class JobSummary:
     """The last error, if any."""
     scheduled_for: str | None = None
     """A delayed job's start time; ``None`` for a job that ran at once."""
+    priority: int = DEFAULT_PRIORITY
+    """0 to 9: of the jobs waiting, the higher run first (5: submitted without one)."""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, object]) -> JobSummary:
@@ -51,6 +53,7 @@ class JobSummary:
             round=job_round if isinstance(job_round, int) else 1,
             error=text_field(doc, "error"),
             scheduled_for=text_field(doc, "scheduledFor"),
+            priority=priority_of(doc),
         )
 
 
@@ -105,6 +108,7 @@ def search_params(
     sort: str,
     limit: int,
     cursor: str | None,
+    priority: int | None = None,
 ) -> list[tuple[str, str]]:
     """The query parameters of ``GET /jobs`` for the clients' ``search_jobs`` arguments
     (a naive datetime is taken as UTC)."""
@@ -118,6 +122,7 @@ def search_params(
         ("correlationId", correlation_id),
         ("error", error),
         ("q", q),
+        ("priority", None if priority is None else str(priority)),
         ("sort", sort),
         ("limit", str(limit)),
         ("cursor", cursor),

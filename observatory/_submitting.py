@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from observatory._answers import body_of, error_of
 from observatory._errors import RateLimited, issues_of
-from observatory._results import NewJob, Rejected, Submitted, schedule_fields
+from observatory._results import NewJob, Rejected, Submitted, priority_fields, schedule_fields
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -43,14 +43,21 @@ def submission(
     job_id: str | None,
     metadata: Mapping[str, object] | None,
     run_at: datetime | timedelta | None = None,
+    priority: int | None = None,
 ) -> dict[str, object]:
     """The ``POST /jobs`` body, with a client-side id so a resend is safe (``run_at``:
-    its ``runAt`` or ``delaySeconds``, :func:`~observatory._results.schedule_fields`)."""
+    its ``runAt`` or ``delaySeconds``, :func:`~observatory._results.schedule_fields`;
+    ``priority``: 0 to 9, none sent when ``None``).
+
+    Raises:
+        ValueError: a bad ``run_at`` or a ``priority`` that is not an integer from 0 to 9.
+    """
     body: dict[str, object] = {
         "type": job_type,
         "id": job_id or str(uuid.uuid4()),
         "payload": {} if payload is None else payload,
         **schedule_fields(run_at),
+        **priority_fields(priority),
     }
     if metadata is not None:
         body["metadata"] = metadata
@@ -60,9 +67,12 @@ def submission(
 def as_new_job(job: NewJob | Mapping[str, object]) -> dict[str, object]:
     """One job of a batch as sent, given an id when it has none."""
     if isinstance(job, NewJob):
-        return submission(job.type, job.payload, job.job_id, job.metadata, job.run_at)
+        return submission(job.type, job.payload, job.job_id, job.metadata, job.run_at, job.priority)
     body = dict(job)
     body.setdefault("id", str(uuid.uuid4()))
+    if "priority" in body:
+        # Checked as a NewJob's is, so a bad one fails before anything is sent.
+        priority_fields(body["priority"])
     return body
 
 

@@ -129,6 +129,7 @@ class Client(Schedules):
         job_id: str | None = None,
         metadata: Mapping[str, object] | None = None,
         run_at: datetime | timedelta | None = None,
+        priority: int | None = None,
     ) -> Submitted:
         """Submit one job; it returns once the broker confirmed it (a delayed job: once
         the job store keeps it).
@@ -142,6 +143,9 @@ class Client(Schedules):
                 time (``runAt``), a ``timedelta`` that long after submission
                 (``delaySeconds``). It waits ``PENDING`` with ``scheduled_for`` until
                 then and can be cancelled meanwhile. ``None``: at once.
+            priority: 0 (lowest) to 9 (highest): of the jobs waiting to start, the higher
+                run first (arrival order within one). ``None`` sends none: the
+                observatory takes 5. :attr:`Job.priority` shows it afterwards.
 
         Returns:
             The job's id and the id of its ``job.created`` event.
@@ -156,10 +160,12 @@ class Client(Schedules):
 
             submitted = client.submit("sleep", {"seconds": 2}, metadata={"maxAttempts": 1})
             later = client.submit("echo", run_at=timedelta(minutes=10))
+            urgent = client.submit("echo", {"message": "now"}, priority=9)
 
-        Raises ``ValueError`` for a ``run_at`` without a timezone or a wait not above 0.
+        Raises ``ValueError`` for a ``run_at`` without a timezone or a wait not above 0,
+        and for a ``priority`` that is not an integer from 0 to 9 (nothing is sent then).
         """
-        return self._call(self._calls.submit(type, payload, job_id, metadata, run_at))
+        return self._call(self._calls.submit(type, payload, job_id, metadata, run_at, priority))
 
     def submit_many(self, jobs: Iterable[NewJob | Mapping[str, object]]) -> BatchResult:
         """Submit many jobs, 1,000 per request (``POST /jobs/batch``).
@@ -347,6 +353,7 @@ class Client(Schedules):
         correlation_id: str | None = None,
         error: str | None = None,
         q: str | None = None,
+        priority: int | None = None,
         sort: str = "created",
         limit: int = 50,
         cursor: str | None = None,
@@ -363,6 +370,7 @@ class Client(Schedules):
             correlation_id: submitted with this correlation id.
             error: the last error contains this text (case-insensitive).
             q: the job id starts with this text, or the payload's JSON contains it.
+            priority: submitted with this priority, 0 to 9 (5: submitted without one).
             sort: ``created`` or ``finished``, newest first unless ``:asc`` is added.
             limit: jobs per page, 1 to 500.
             cursor: the previous page's ``next_cursor`` (with the same filters).
@@ -393,6 +401,7 @@ class Client(Schedules):
             sort=sort,
             limit=limit,
             cursor=cursor,
+            priority=priority,
         )
         return self._call(self._calls.search_jobs(params))
 
@@ -408,6 +417,7 @@ class Client(Schedules):
         correlation_id: str | None = None,
         error: str | None = None,
         q: str | None = None,
+        priority: int | None = None,
         sort: str = "created",
         limit: int = 50,
     ) -> Iterator[JobSummary]:
@@ -430,6 +440,7 @@ class Client(Schedules):
                 correlation_id=correlation_id,
                 error=error,
                 q=q,
+                priority=priority,
                 sort=sort,
                 limit=limit,
                 cursor=cursor,

@@ -297,7 +297,7 @@ class JobRecord:
 
     def to_summary(self) -> dict[str, object]:
         """The short form listed by ``GET /jobs/recent`` (``scheduledFor`` only for a
-        delayed job)."""
+        delayed job; ``priority`` always, 5 for a job submitted without one)."""
         summary: dict[str, object] = {
             "id": self.spec.id,
             "type": self.spec.type,
@@ -307,6 +307,7 @@ class JobRecord:
             "startedAt": self.started_at,
             "finishedAt": self.finished_at,
             "durationMs": self.duration_ms,
+            "priority": self.spec.priority,
         }
         if self.scheduled_for is not None:
             summary["scheduledFor"] = self.scheduled_for

@@ -200,6 +200,8 @@ class JobQuery:
     """Any of these statuses."""
     types: frozenset[str] = frozenset()
     """Any of these job types."""
+    priority: int | None = None
+    """Submitted with this ``priority`` (0 to 9; a job submitted without one has 5)."""
     created_after: str | None = None
     """Created at or after (normalized timestamp text)."""
     created_before: str | None = None
@@ -240,6 +242,7 @@ class JobQuery:
         return (
             (not self.statuses or record.status in self.statuses)
             and (not self.types or spec.type in self.types)
+            and (self.priority is None or spec.priority == self.priority)
             and (self.created_after is None or spec.created_at >= self.created_after)
             and (self.created_before is None or spec.created_at < self.created_before)
             and (self.finished_after is None or (finished or "") >= self.finished_after)

@@ -35,13 +35,13 @@ WITH incoming AS (
         $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
         $14::text[], $15::text[], $16::integer[], $17::boolean[], $18::boolean[],
         $19::text[], $20::integer[], $21::text[], $22::integer[], $23::integer[],
-        $24::boolean[], $25::text[], $26::text[]
+        $24::boolean[], $25::text[], $26::text[], $27::smallint[]
     ) AS t (
         id, expected, type, created_at, correlation_id, payload, metadata,
         status, status_rank, updated_at, attempts, started_at, finished_at, result, error,
         expected_failed, expected_cancel, retried, new_errors, failed_attempts,
         next_attempt_at, round, expected_round, new_round, cancel_requested_at,
-        cancel_requested_by
+        cancel_requested_by, priority
     )
 ),
 updated AS (
@@ -86,13 +86,13 @@ inserted AS (
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload, metadata, attempts, started_at, finished_at, result, error,
         errors, failed_attempts, next_attempt_at, round, cancel_requested_at,
-        cancel_requested_by
+        cancel_requested_by, priority
     )
     SELECT
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error,
         new_errors::jsonb, failed_attempts, next_attempt_at, round, cancel_requested_at,
-        cancel_requested_by
+        cancel_requested_by, priority
     FROM incoming
     WHERE expected IS NULL
     ORDER BY id
@@ -157,6 +157,8 @@ class JobWrites:
         self.new_rounds: list[bool] = []
         self.cancel_requested_at: list[str | None] = []
         self.cancel_requested_by: list[str | None] = []
+        self.priorities: list[int | None] = []
+        """A new job's ``priority`` (fixed at submission, so never updated)."""
 
     def columns(self) -> tuple[Sequence[object], ...]:
         """The arrays, in the order of :data:`WRITE_JOBS`'s parameters."""
@@ -187,6 +189,7 @@ class JobWrites:
             self.new_rounds,
             self.cancel_requested_at,
             self.cancel_requested_by,
+            self.priorities,
         )
 
 
@@ -212,6 +215,7 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
             writes.correlation_ids.append(spec.correlation_id)
             writes.payloads.append(_dumps_parsed(dict(spec.payload)))
             writes.metadata.append(_dumps_parsed(dict(spec.metadata)))
+            writes.priorities.append(spec.priority)
             writes.expected_failed.append(0)
             writes.expected_cancel.append(False)
             writes.expected_rounds.append(effect.after.round)
@@ -222,6 +226,7 @@ def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
             writes.correlation_ids.append(None)
             writes.payloads.append(None)
             writes.metadata.append(None)
+            writes.priorities.append(None)
             writes.expected_failed.append(before.failed_attempts)
             writes.expected_cancel.append(before.cancel_requested)
             writes.expected_rounds.append(before.round)

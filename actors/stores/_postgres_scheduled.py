@@ -63,9 +63,9 @@ SCHEDULE_JOBS = f"""
 WITH input AS (
     SELECT * FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-        $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[]
+        $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::smallint[]
     ) AS t (id, type, created_at, updated_at, correlation_id, payload, metadata,
-            scheduled_for, message_id, message_correlation_id, body)
+            scheduled_for, message_id, message_correlation_id, body, priority)
 ),
 queued AS (
     DELETE FROM cancel_requests WHERE job_id IN (SELECT id FROM input)
@@ -74,11 +74,12 @@ queued AS (
 inserted AS (
     INSERT INTO jobs (
         id, type, status, status_rank, created_at, updated_at, correlation_id,
-        payload, metadata, scheduled_for, cancel_requested_at, cancel_requested_by
+        payload, metadata, scheduled_for, cancel_requested_at, cancel_requested_by, priority
     )
     SELECT input.id, input.type, '{JobStatus.PENDING.value}', {JobStatus.PENDING.rank},
         input.created_at, input.updated_at, input.correlation_id, input.payload::jsonb,
-        input.metadata::jsonb, input.scheduled_for, queued.requested_at, queued.requested_by
+        input.metadata::jsonb, input.scheduled_for, queued.requested_at, queued.requested_by,
+        input.priority
     FROM input LEFT JOIN queued ON queued.job_id = input.id
     ON CONFLICT (id) DO NOTHING
     RETURNING id, cancel_requested_at
@@ -113,7 +114,7 @@ HASTEN_SCHEDULED = "UPDATE scheduled_jobs SET due_at = $2, claimed_until = '' WH
 
 
 def schedule_columns(jobs: Sequence[ScheduledJob]) -> list[list[object]]:
-    """The eleven arrays :data:`SCHEDULE_JOBS` takes, one element per job."""
+    """The twelve arrays :data:`SCHEDULE_JOBS` takes, one element per job."""
 
     def dumps(value: object) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -130,6 +131,7 @@ def schedule_columns(jobs: Sequence[ScheduledJob]) -> list[list[object]]:
         [job.message.message_id for job in jobs],
         [job.message.correlation_id for job in jobs],
         [job.message.body for job in jobs],
+        [job.spec.priority for job in jobs],
     ]
 
 

@@ -144,6 +144,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=8, name="scheduled jobs", sql=SCHEDULED_JOBS_SQL),
     # Recurring schedules (actors/stores/_postgres_schedules.py).
     Migration(version=9, name="schedules", sql=SCHEDULES_MIGRATION_SQL),
+    Migration(
+        version=10,
+        name="job priorities",
+        # A job's priority (0 to 9, fixed at submission); jobs stored before keep the
+        # default their submissions had. Not indexed: it never changes, but a filter on
+        # ten values is served as well by the walk of jobs_by_created_at, each row checked.
+        sql="""
+        ALTER TABLE jobs ADD COLUMN priority smallint NOT NULL DEFAULT 5
+            CHECK (priority BETWEEN 0 AND 9);
+        """,
+    ),
 )
 """The job store's schema, oldest first; version ``n`` is ``MIGRATIONS[n - 1]``."""
 

@@ -64,6 +64,8 @@ def job_search_sql(
         conditions.append(dialect.one_or_many("status", sorted(s.value for s in query.statuses)))
     if query.types:
         conditions.append(dialect.one_or_many("type", sorted(query.types)))
+    if query.priority is not None:
+        conditions.append(f"priority = {dialect.param(query.priority)}")
     for column, operator, value in (
         ("created_at", ">=", query.created_after),
         ("created_at", "<", query.created_before),

@@ -49,10 +49,10 @@ SCHEDULED_JOBS_MIGRATION = (
 _INSERT_JOB = """
 INSERT INTO jobs (
     id, type, status, status_rank, created_at, updated_at, correlation_id,
-    payload, metadata, scheduled_for, cancel_requested_at, cancel_requested_by
+    payload, metadata, scheduled_for, cancel_requested_at, cancel_requested_by, priority
 )
 SELECT :id, :type, :status, :rank, :created_at, :updated_at, :correlation_id,
-    :payload, :metadata, :scheduled_for, queued.requested_at, queued.requested_by
+    :payload, :metadata, :scheduled_for, queued.requested_at, queued.requested_by, :priority
 FROM (SELECT 1) LEFT JOIN cancel_requests AS queued ON queued.job_id = :id
 WHERE true
 ON CONFLICT (id) DO NOTHING
@@ -95,6 +95,7 @@ async def schedule_jobs(db: SQLiteDatabase, jobs: Sequence[ScheduledJob]) -> Non
             "payload": dumps(dict(spec.payload)),
             "metadata": dumps(dict(spec.metadata)),
             "scheduled_for": job.scheduled_for,
+            "priority": spec.priority,
         }
         # changes() in the second statement is the first one's: a job stored before
         # (resubmitted) schedules nothing.

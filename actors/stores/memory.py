@@ -162,6 +162,7 @@ def _stored_spec(spec: JobSpec) -> JobSpec:
         correlation_id=spec.correlation_id,
         payload=_mapping(_json_copy(dict(spec.payload))),
         metadata=_mapping(_json_copy(dict(spec.metadata))),
+        priority=spec.priority,
     )
 
 

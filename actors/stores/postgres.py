@@ -149,7 +149,7 @@ async def migrate_postgres(url: str, *, schema: str = "public") -> list[int]:
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at, cancel_requested_by, round, scheduled_for"
+    "cancel_requested_at, cancel_requested_by, round, scheduled_for, priority"
 )
 
 # The stored state of each job of a batch, and for a job not stored yet the time of its
@@ -231,6 +231,7 @@ def _job_record(row: Row) -> JobRecord:
             correlation_id=text(row[3]),
             payload=json.loads(text(row[4])),
             metadata=json.loads(text(row[5])),
+            priority=integer(row[19]),
         ),
         status=JobStatus(text(row[6])),
         updated_at=text(row[7]),

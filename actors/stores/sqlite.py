@@ -37,7 +37,6 @@ from actors.errors import StoreUnavailable
 from actors.stores import _prune_sqlite, _sqlite_scheduled as _scheduled
 from actors.stores._protocols import AppendResult
 from actors.stores._sqlite_cancels import (
-    CANCEL_REQUESTS_MIGRATION,
     adopt_cancels,
     cancel_requests,
     queued_cancels,
@@ -57,16 +56,11 @@ from actors.stores._sqlite_dead_letters import (
     SQLiteDeadLetterStore,
     open_sqlite_dead_letter_store,
 )
+from actors.stores._sqlite_migrations import JOB_SCHEMA as JOB_SCHEMA
 from actors.stores._sqlite_rounds import START_ROUND
-from actors.stores._sqlite_scheduled import SCHEDULED_JOBS_MIGRATION
-from actors.stores._sqlite_schedules import SCHEDULES_MIGRATION, SQLiteSchedules
-from actors.stores._sqlite_search import (
-    SEARCH_INDEXES_MIGRATION,
-    event_search_sql,
-    job_search_sql,
-)
+from actors.stores._sqlite_schedules import SQLiteSchedules
+from actors.stores._sqlite_search import event_search_sql, job_search_sql
 from actors.stores._sqlite_submissions import (
-    LEDGER_MIGRATION,
     claim_keys,
     claim_submissions,
     settle_keys,
@@ -119,62 +113,6 @@ _ITER_PAGE_SIZE = 500
 
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 
-JOB_SCHEMA = Schema(
-    store="jobs",
-    description="job store",
-    migrations=(
-        (
-            """CREATE TABLE jobs (
-                id TEXT PRIMARY KEY,
-                type TEXT NOT NULL,
-                status TEXT NOT NULL,
-                status_rank INTEGER NOT NULL,
-                created_at TEXT NOT NULL,
-                updated_at TEXT NOT NULL,
-                correlation_id TEXT NOT NULL,
-                payload TEXT NOT NULL,
-                metadata TEXT NOT NULL,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                started_at TEXT,
-                finished_at TEXT,
-                result TEXT,
-                error TEXT
-            )""",
-            "CREATE INDEX jobs_by_created_at ON jobs (created_at, id)",
-            "CREATE INDEX jobs_by_status ON jobs (status, created_at, id)",
-            "CREATE INDEX jobs_by_type ON jobs (type, created_at, id)",
-        ),
-        (
-            # Retries and cancel: the history of failed attempts (a JSON array of
-            # {attempt, error, at}), the highest failed attempt (the guard against stale
-            # deliveries), when the next attempt is due, and the cancel marker.
-            "ALTER TABLE jobs ADD COLUMN errors TEXT NOT NULL DEFAULT '[]'",
-            "ALTER TABLE jobs ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0",
-            "ALTER TABLE jobs ADD COLUMN next_attempt_at TEXT",
-            "ALTER TABLE jobs ADD COLUMN cancel_requested_at TEXT",
-        ),
-        (
-            # Retry of a FAILED job: the round the job's attempts belong to (each retry
-            # starts the next one).
-            "ALTER TABLE jobs ADD COLUMN round INTEGER NOT NULL DEFAULT 1",
-        ),
-        # Cancel requests, kept for queued jobs too (actors/stores/_sqlite_cancels.py).
-        CANCEL_REQUESTS_MIGRATION,
-        # PostgreSQL's migration 5 drops an index so that transitions are HOT updates, a
-        # PostgreSQL matter; empty here so that both stores number their migrations alike.
-        (),
-        # The gateway's ledger of submissions and idempotency keys
-        # (actors/stores/_sqlite_submissions.py).
-        LEDGER_MIGRATION,
-        # The job search's indexes (actors/stores/_sqlite_search.py).
-        SEARCH_INDEXES_MIGRATION,
-        # Delayed jobs (actors/stores/_sqlite_scheduled.py).
-        SCHEDULED_JOBS_MIGRATION,
-        # Recurring schedules (actors/stores/_sqlite_schedules.py).
-        SCHEDULES_MIGRATION,
-    ),
-)
-
 # The rule of what a batch does lives in actors.domain.lifecycle; the batch is planned from
 # the states read in the same write transaction, so nothing changes them in between. The
 # statements keep a safety net nonetheless: a row is written only if its state is still
@@ -185,12 +123,13 @@ _INSERT_JOB = """
 INSERT INTO jobs (
     id, type, status, status_rank, created_at, updated_at, correlation_id,
     payload, metadata, attempts, started_at, finished_at, result, error,
-    errors, failed_attempts, next_attempt_at, round, cancel_requested_at, cancel_requested_by
+    errors, failed_attempts, next_attempt_at, round, cancel_requested_at, cancel_requested_by,
+    priority
 ) VALUES (
     :id, :type, :status, :rank, :created_at, :updated_at, :correlation_id,
     :payload, :metadata, :attempts, :started_at, :finished_at, :result, :error,
     :errors, :failed_attempts, :next_attempt_at, :round, :cancel_requested_at,
-    :cancel_requested_by
+    :cancel_requested_by, :priority
 )
 ON CONFLICT (id) DO NOTHING
 """
@@ -225,7 +164,7 @@ _READ_STATES = (
 _JOB_COLUMNS = (
     "id, type, created_at, correlation_id, payload, metadata, status, updated_at, "
     "attempts, started_at, finished_at, result, error, errors, next_attempt_at, "
-    "cancel_requested_at, round, cancel_requested_by, scheduled_for"
+    "cancel_requested_at, round, cancel_requested_by, scheduled_for, priority"
 )
 
 
@@ -258,6 +197,7 @@ def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
             correlation_id=spec.correlation_id,
             payload=_dumps(dict(spec.payload)),
             metadata=_dumps(dict(spec.metadata)),
+            priority=spec.priority,
             errors=_dumps(new_errors),
             cancel_requested_at=None if request is None else request.requested_at,
             cancel_requested_by=None if request is None else request.requested_by,
@@ -302,6 +242,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
         round_,
         cancel_requested_by,
         scheduled_for,
+        priority,
     ) = row
     result_text = optional_text(result)
     return JobRecord(
@@ -312,6 +253,7 @@ def _job_record(row: tuple[object, ...]) -> JobRecord:
             correlation_id=text(correlation_id),
             payload=json.loads(text(payload)),
             metadata=json.loads(text(metadata)),
+            priority=integer(priority),
         ),
         status=JobStatus(text(status)),
         updated_at=text(updated_at),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from actors.domain.jobs import DEFAULT_PRIORITY
 from actors.errors import ObservatoryError
 
 __all__ = [
@@ -102,16 +103,23 @@ class JobSummary:
     status: str
     created_at: str
     updated_at: str
+    priority: int = DEFAULT_PRIORITY
+    """0 to 9: of the waiting jobs the higher start first (5: submitted without one, or
+    listed by a read model that predates priorities)."""
 
     @classmethod
     def from_json(cls, value: object) -> JobSummary:
         doc = as_object(value, "job")
+        priority = doc.get("priority", DEFAULT_PRIORITY)
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise MalformedDocument(f"Expected job.priority to be an integer, got {priority!r}.")
         return cls(
             id=_str(doc, "id", "job"),
             type=_str(doc, "type", "job"),
             status=_str(doc, "status", "job"),
             created_at=_str(doc, "createdAt", "job", ""),
             updated_at=_str(doc, "updatedAt", "job", ""),
+            priority=priority,
         )
 
     @classmethod

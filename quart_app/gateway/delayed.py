@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from actors.domain.jobs import JobSpec
+from actors.domain.jobs import JobSpec, job_priority
 from actors.domain.scheduling import SCHEDULED_FOR, ScheduledJob, scheduled_for
 from actors.errors import StoreUnavailable
 
@@ -58,6 +58,7 @@ class Scheduling:
             correlation_id=envelope.correlation_id,
             payload=payload,
             metadata=metadata,
+            priority=job_priority(job),
         )
         return ScheduledJob(spec=spec, scheduled_for=due, at=now, message=envelope.to_message())
 

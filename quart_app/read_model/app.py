@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from quart import Quart, Response, g, jsonify, request, send_from_directory
 
-from actors.domain.jobs import JobStatus
+from actors.domain.jobs import MAX_PRIORITY, JobStatus
 from actors.errors import InvalidMessage, ValidationIssue
 from actors.observability.logs import bind
 from contracts import SchemaName, get_contracts, parse_json
@@ -77,7 +77,7 @@ _SCHEDULED_FOR: dict[str, object] = {
 }
 _JOB_SUMMARY: dict[str, object] = {
     "type": "object",
-    "required": ["id", "type", "status", "createdAt", "updatedAt"],
+    "required": ["id", "type", "status", "createdAt", "updatedAt", "priority"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "type": {"type": "string"},
@@ -88,6 +88,13 @@ _JOB_SUMMARY: dict[str, object] = {
         "finishedAt": {"type": ["string", "null"]},
         "durationMs": _DURATION_MS,
         "scheduledFor": _SCHEDULED_FOR,
+        "priority": {
+            "description": "0 to 9: of the jobs waiting, the higher run first; 5 for a job "
+            "submitted without one.",
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_PRIORITY,
+        },
     },
 }
 """One job of ``GET /jobs/recent``."""

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from quart import Response, jsonify, request
 
 from actors.domain.events import EventType
-from actors.domain.jobs import JobStatus
+from actors.domain.jobs import MAX_PRIORITY, JobStatus
 from actors.domain.search import (
     MAX_PAGE_SIZE,
     EventCursor,
@@ -71,6 +71,7 @@ JOBS_PARAMETERS = frozenset(
     {
         "status",
         "type",
+        "priority",
         "createdAfter",
         "createdBefore",
         "finishedAfter",
@@ -111,9 +112,25 @@ def _described(parameter: dict[str, object], description: str) -> dict[str, obje
     return {**parameter, "description": description}
 
 
+_PRIORITY: dict[str, object] = {
+    "description": "0 to 9: of the jobs waiting, the higher run first; 5 for a job "
+    "submitted without one.",
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_PRIORITY,
+}
 _SEARCH_ITEM: dict[str, object] = {
     "type": "object",
-    "required": ["id", "type", "status", "createdAt", "updatedAt", "attempts", "round"],
+    "required": [
+        "id",
+        "type",
+        "status",
+        "createdAt",
+        "updatedAt",
+        "attempts",
+        "round",
+        "priority",
+    ],
     "properties": {
         "id": {"type": "string"},
         "type": {"type": "string"},
@@ -131,6 +148,7 @@ _SEARCH_ITEM: dict[str, object] = {
             "type": "string",
             "format": "date-time",
         },
+        "priority": _PRIORITY,
     },
 }
 """One job of ``GET /jobs``."""
@@ -212,6 +230,13 @@ def _statuses() -> frozenset[JobStatus]:
     return frozenset(statuses)
 
 
+def _priority() -> int | None:
+    """The ``priority`` filter: 0 to 9, or ``None`` when not given."""
+    if not request.args.get("priority"):
+        return None
+    return query_int("priority", default=0, minimum=0, maximum=MAX_PRIORITY)
+
+
 def _event_types() -> frozenset[EventType]:
     types: set[EventType] = set()
     for raw in _values("type"):
@@ -245,6 +270,7 @@ def job_query_from_request() -> JobQuery:
     return JobQuery(
         statuses=_statuses(),
         types=frozenset(_values("type")),
+        priority=_priority(),
         created_after=_timestamp("createdAfter"),
         created_before=_timestamp("createdBefore"),
         finished_after=_timestamp("finishedAfter"),
@@ -310,6 +336,10 @@ def install_search_routes(app: Quart, jobs: JobStore, events: EventStore) -> Non
         parameters=[
             _repeated("status", {"type": "string", "enum": _STATUSES}, "Any of these statuses."),
             _repeated("type", {"type": "string"}, "Any of these job types."),
+            _described(
+                query_param("priority", {"type": "integer", "minimum": 0, "maximum": MAX_PRIORITY}),
+                "Submitted with this priority, 0 to 9 (a job submitted without one has 5).",
+            ),
             _described(query_param("createdAfter", _TIMESTAMP), "Created at or after."),
             _described(query_param("createdBefore", _TIMESTAMP), "Created before."),
             _described(query_param("finishedAfter", _TIMESTAMP), "Ended at or after."),

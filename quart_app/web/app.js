@@ -1,7 +1,7 @@
 // Task Observatory dashboard. Plain ES module, no build step, no third-party code:
 // everything comes from this read model (same origin) and the gateway named by /config.
 
-import { ago, duration, fmtInt, h, jobDuration, shortId, statusPill, terminal } from "./dom.js";
+import { ago, duration, fmtInt, h, jobDuration, PRIORITY_TITLE, priorityBadge, priorityOf, shortId, statusPill, terminal } from "./dom.js";
 import { jobsPage } from "./jobs_page.js";
 import { followTopbar } from "./layout.js";
 import { retryUi } from "./retry.js";
@@ -234,7 +234,7 @@ function renderJobs(freshIds = new Set()) {
         "tr",
         { class: `clickable${freshIds.has(job.id + job.status) ? " fresh" : ""}`, "data-job-id": job.id, "data-status": job.status, tabindex: 0, onclick: () => openJob(job.id), onkeydown: (e) => e.key === "Enter" && openJob(job.id) },
         h("td", {}, statusPill(job.status), job.status === "FAILED" ? retry.retryButton(job.id, "row-retry") : null),
-        h("td", {}, job.type),
+        h("td", {}, job.type, priorityBadge(job) ? [" ", priorityBadge(job)] : null),
         h("td", { title: job.createdAt }, ago(job.createdAt)),
         h("td", { "data-field": "duration" }, terminal(job.status) ? jobDuration(job) : "…"),
         h("td", { class: "mono small", title: job.id }, shortId(job.id)),
@@ -527,6 +527,7 @@ async function openJob(jobId, { keepScroll = false } = {}) {
       h("dt", {}, "Id"), h("dd", { class: "mono" }, job.id),
       h("dt", {}, "Type"), h("dd", {}, job.type),
       h("dt", {}, "Status"), h("dd", {}, job.status),
+      h("dt", {}, "Priority"), h("dd", { "data-field": "priority", title: PRIORITY_TITLE }, String(priorityOf(job)), priorityOf(job) === 5 ? h("span", { class: "muted small" }, " (default)") : null),
       h("dt", {}, "Attempts"), h("dd", { "data-field": "attempts" }, String(job.attempts ?? 0)),
       h("dt", {}, "Round"), h("dd", { "data-field": "round" }, String(job.round ?? 1)),
       h("dt", {}, "Created"), h("dd", {}, job.createdAt || "–"),

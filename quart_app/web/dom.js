@@ -44,6 +44,19 @@ export function formatMs(ms) {
   return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
 }
 
+// A job's priority, 0 to 9: of the waiting jobs the higher start first; 5 for a job
+// submitted without one (and for every job of a read model that predates priorities).
+export const DEFAULT_PRIORITY = 5;
+export const priorityOf = (job) => (Number.isInteger(job.priority) ? job.priority : DEFAULT_PRIORITY);
+export const PRIORITY_TITLE = "Priority, 0 to 9: of the waiting jobs the higher start first (5 when none was given).";
+
+/** A badge for a job whose priority is not the default 5 (null otherwise). */
+export function priorityBadge(job) {
+  const priority = priorityOf(job);
+  if (priority === DEFAULT_PRIORITY) return null;
+  return h("span", { class: `badge prio${priority > DEFAULT_PRIORITY ? " hot" : ""}`, "data-field": "priority", title: PRIORITY_TITLE }, `P${priority}`);
+}
+
 export const shortId = (id) => (id ? String(id).slice(0, 8) : "–");
 export const statusPill = (status) => h("span", { class: `status status-${status}` }, status);
 export const terminal = (status) => status === "COMPLETED" || status === "FAILED";

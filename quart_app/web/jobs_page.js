@@ -5,13 +5,17 @@
 // (#jobs?status=FAILED&type=echo&...), so a reload or a shared link shows the same list.
 // app.js hands over what it shares: its HTTP helpers, its state and how to open a job.
 
-import { ago, fmtInt, h, shortId, statusPill } from "./dom.js";
+import { ago, fmtInt, h, PRIORITY_TITLE, priorityOf, shortId, statusPill } from "./dom.js";
 import { gatewayAbility } from "./gateway_ability.js";
 
 const PAGE_SIZE = 50;
 const WAITING = ["PENDING", "VALIDATED"];
 const TEXT_FILTERS = { correlationId: "search-correlation", error: "search-error" };
 const TIME_FILTERS = { createdAfter: "search-created-after", createdBefore: "search-created-before" };
+// Filters of the search that the gateway's bulk actions do not take (see ACTIONS).
+const SEARCH_ONLY_FILTERS = { priority: "search-priority" };
+// Every filter given as one value in the address, the search and the form.
+const VALUE_FILTERS = { ...TEXT_FILTERS, ...TIME_FILTERS, ...SEARCH_ONLY_FILTERS };
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,7 +25,7 @@ export function filterFromHash(hash = window.location.hash) {
   if (!match) return null;
   const params = new URLSearchParams(match[1] || "");
   const filter = { status: params.getAll("status"), type: params.getAll("type") };
-  for (const name of [...Object.keys(TEXT_FILTERS), ...Object.keys(TIME_FILTERS)]) {
+  for (const name of Object.keys(VALUE_FILTERS)) {
     if (params.get(name)) filter[name] = params.get(name);
   }
   return filter;
@@ -31,7 +35,7 @@ function hashOf(filter) {
   const params = new URLSearchParams();
   for (const status of filter.status) params.append("status", status);
   for (const type of filter.type) params.append("type", type);
-  for (const name of [...Object.keys(TEXT_FILTERS), ...Object.keys(TIME_FILTERS)]) {
+  for (const name of Object.keys(VALUE_FILTERS)) {
     if (filter[name]) params.set(name, filter[name]);
   }
   const query = params.toString();
@@ -57,6 +61,7 @@ function describeFilter(filter) {
   const parts = [];
   if (filter.status.length) parts.push(`status ${filter.status.join(" or ")}`);
   if (filter.type.length) parts.push(`type ${filter.type.join(" or ")}`);
+  if (filter.priority) parts.push(`priority ${filter.priority}`);
   if (filter.createdAfter) parts.push(`created at or after ${filter.createdAfter}`);
   if (filter.createdBefore) parts.push(`created before ${filter.createdBefore}`);
   if (filter.correlationId) parts.push(`correlation id ${filter.correlationId}`);
@@ -82,7 +87,7 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
     const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
     for (const status of page.filter.status) params.append("status", status);
     for (const type of page.filter.type) params.append("type", type);
-    for (const name of [...Object.keys(TEXT_FILTERS), ...Object.keys(TIME_FILTERS)]) {
+    for (const name of Object.keys(VALUE_FILTERS)) {
       if (page.filter[name]) params.set(name, page.filter[name]);
     }
     if (page.cursor) params.set("cursor", page.cursor);
@@ -95,6 +100,7 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       { class: "clickable", "data-job-id": job.id, "data-status": job.status, tabindex: 0, onclick: () => openJob(job.id), onkeydown: (e) => e.key === "Enter" && openJob(job.id) },
       h("td", {}, statusPill(job.status)),
       h("td", {}, job.type),
+      h("td", { class: `num${priorityOf(job) === 5 ? " muted" : ""}`, "data-field": "priority", title: PRIORITY_TITLE }, String(priorityOf(job))),
       h("td", { title: job.createdAt }, ago(job.createdAt)),
       h("td", { title: job.finishedAt || "" }, job.finishedAt ? ago(job.finishedAt) : "–"),
       h("td", { class: "num" }, String(job.attempts ?? 0)),
@@ -178,7 +184,7 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
     typeOptions();
     for (const box of document.querySelectorAll("#search-statuses input")) box.checked = page.filter.status.includes(box.value);
     for (const option of $("search-type").options) option.selected = page.filter.type.includes(option.value);
-    for (const [name, id] of Object.entries(TEXT_FILTERS)) $(id).value = page.filter[name] || "";
+    for (const [name, id] of Object.entries({ ...TEXT_FILTERS, ...SEARCH_ONLY_FILTERS })) $(id).value = page.filter[name] || "";
     for (const [name, id] of Object.entries(TIME_FILTERS)) $(id).value = page.filter[name] ? localInput(page.filter[name]) : "";
   }
 
@@ -187,7 +193,7 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       status: [...document.querySelectorAll("#search-statuses input:checked")].map((box) => box.value),
       type: [...$("search-type").selectedOptions].map((o) => o.value),
     };
-    for (const [name, id] of Object.entries(TEXT_FILTERS)) if ($(id).value.trim()) filter[name] = $(id).value.trim();
+    for (const [name, id] of Object.entries({ ...TEXT_FILTERS, ...SEARCH_ONLY_FILTERS })) if ($(id).value.trim()) filter[name] = $(id).value.trim();
     for (const [name, id] of Object.entries(TIME_FILTERS)) if ($(id).value) filter[name] = isoOf($(id).value);
     return filter;
   }
@@ -223,6 +229,7 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       noun: "waiting jobs (PENDING or VALIDATED)",
       one: "waiting job (PENDING or VALIDATED)",
       body(filter) {
+        if (filter.priority) return { why: PRIORITY_NOT_IN_BULK };
         const status = filter.status.length ? filter.status.filter((s) => WAITING.includes(s)) : WAITING;
         if (!status.length) return { why: "The status filter names no waiting status (PENDING, VALIDATED)." };
         return { body: { ...jobFilter(filter), status } };
@@ -236,6 +243,7 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       noun: "failed jobs",
       one: "failed job",
       body(filter) {
+        if (filter.priority) return { why: PRIORITY_NOT_IN_BULK };
         if (filter.status.length && !filter.status.includes("FAILED")) return { why: "The status filter leaves out FAILED." };
         return { body: { ...jobFilter(filter), status: "FAILED" } };
       },
@@ -262,6 +270,10 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       },
     },
   };
+
+  // The gateway's bulk actions take the search's filters but priority: acting on the
+  // filter without it would take more jobs than the list shows, so they wait for none.
+  const PRIORITY_NOT_IN_BULK = "Bulk actions cannot filter by priority: clear the priority filter first.";
 
   function jobFilter(filter) {
     const body = {};

@@ -76,6 +76,22 @@ def test_issue_18_run_at_delays_a_job_and_a_batch_entry(client: Client) -> None:
     assert client.wait(now.job_id, timeout_s=30).scheduled_for is None
 
 
+def test_issue_18_priority_is_kept_and_shown(client: Client) -> None:
+    urgent = client.submit("echo", {"n": 9}, priority=9)
+    plain = client.submit("echo", {"n": 5})
+    batch = client.submit_many([NewJob("echo", priority=0), {"type": "echo", "priority": 8}])
+    low, high = (cast("Submitted", result) for result in batch.results)
+
+    assert client.wait(urgent.job_id, timeout_s=30).priority == 9
+    assert client.wait(plain.job_id, timeout_s=30).priority == 5
+    assert client.wait(low.job_id, timeout_s=30).priority == 0
+    assert client.wait(high.job_id, timeout_s=30).priority == 8
+    found = {job.id: job.priority for job in client.iter_jobs(priority=9, limit=500)}
+    assert found[urgent.job_id] == 9
+    assert set(found.values()) == {9}
+    assert plain.job_id not in found
+
+
 def test_a_failed_job_is_returned_by_wait_not_raised(client: Client) -> None:
     job = client.wait(client.submit("fail").job_id, timeout_s=30)
     assert job.status is JobStatus.FAILED

@@ -82,6 +82,36 @@ def test_issue_18_submit_in_delays_the_job_and_job_shows_its_time(
     assert "not allowed with argument" in both.stderr
 
 
+def test_issue_18_submit_priority_is_shown_by_job_and_jobs(
+    observatory: RunningObservatory,
+) -> None:
+    marker = uuid.uuid4().hex
+    payload = json.dumps({"marker": marker})
+    urgent = cli(observatory, "submit", "echo", "--payload", payload, "--priority", "9", "--wait")
+    assert urgent.returncode == 0, urgent.stderr
+    job_id = urgent.stdout.split()[0]
+    plain = cli(observatory, "submit", "echo", "--payload", payload, "--wait")
+    assert plain.returncode == 0, plain.stderr
+    plain_id = plain.stdout.split()[0]
+
+    shown = cli(observatory, "job", job_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "  priority   9" in shown.stdout.splitlines()
+    assert json.loads(cli(observatory, "job", plain_id, "--json").stdout)["priority"] == 5
+    listed = cli(observatory, "jobs", "--q", marker)
+    assert listed.returncode == 0, listed.stderr
+    columns = {line.split()[0]: line.split()[3] for line in listed.stdout.splitlines()}
+    assert columns == {job_id: "p9", plain_id: "p5"}
+    only = cli(observatory, "jobs", "--q", marker, "--priority", "9", "--json")
+    assert only.returncode == 0, only.stderr
+    assert [(job["id"], job["priority"]) for job in json.loads(only.stdout)["items"]] == [
+        (job_id, 9)
+    ]
+    bad = cli(observatory, "submit", "echo", "--priority", "10")
+    assert bad.returncode == 2
+    assert "'10' is not a priority" in bad.stderr
+
+
 def test_submit_count_json_then_job_shows_each(observatory: RunningObservatory) -> None:
     done = cli(observatory, "submit", "echo", "--count", "3", "--json")
     assert done.returncode == 0, done.stderr

@@ -31,7 +31,7 @@ from launcher.tui.screens.help import HelpScreen
 from launcher.tui.screens.job_detail import JobDetailScreen
 from launcher.tui.screens.new_task import NewTaskScreen
 from launcher.tui.screens.schedules import SchedulesScreen
-from launcher.tui.styles import status_text
+from launcher.tui.styles import priority_text, status_text
 from launcher.tui.table_cursor import remember, restore
 
 if TYPE_CHECKING:
@@ -133,7 +133,8 @@ class DashboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#jobs", DataTable)
-        table.add_columns("Status", "Type", "Job id", "Updated")
+        # Priority last: the columns before it keep their places (scripts and tests read them).
+        table.add_columns("Status", "Type", "Job id", "Updated", "Prio")
         self._poll_timer = self.set_interval(
             self.options.poll_interval_s, self.action_refresh, pause=True
         )
@@ -297,7 +298,12 @@ class DashboardScreen(Screen[None]):
         table.clear()
         for job in jobs:
             table.add_row(
-                status_text(job.status), job.type, job.id, _short_time(job.updated_at), key=job.id
+                status_text(job.status),
+                job.type,
+                job.id,
+                _short_time(job.updated_at),
+                priority_text(job.priority),
+                key=job.id,
             )
         restore(table, highlight)
 

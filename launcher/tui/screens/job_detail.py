@@ -14,9 +14,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
+from actors.domain.jobs import DEFAULT_PRIORITY
 from launcher.tui.client import ApiUnavailable, RetryRefused
 from launcher.tui.models import MalformedDocument
-from launcher.tui.styles import STATUS_STYLES
+from launcher.tui.styles import STATUS_STYLES, priority_style
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -62,6 +63,14 @@ def job_detail_text(job: dict[str, object], *, trace_url: str | None = None) -> 
     table.add_row("Status", Text(status, style=STATUS_STYLES.get(status, "")))
     table.add_row("Attempts", str(job.get("attempts", 0)))
     table.add_row("Round", str(job.get("round", 1)))
+    priority = job.get("priority")
+    if isinstance(priority, int) and not isinstance(priority, bool):
+        shown = Text(str(priority), style=priority_style(priority))
+        if priority == DEFAULT_PRIORITY:
+            shown.append(" (default)", style="dim")
+        table.add_row("Priority", shown)
+    else:  # a read model that predates priorities: every job there ran at the default
+        table.add_row("Priority", Text(f"{DEFAULT_PRIORITY} (default)"))
     for label, key in (
         ("Created", "createdAt"),
         ("Started", "startedAt"),

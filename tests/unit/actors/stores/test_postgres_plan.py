@@ -39,7 +39,7 @@ def test_the_arrays_match_the_statement_s_parameters_one_to_one() -> None:
     names = re.search(r"AS t \(([^)]*)\)", WRITE_JOBS)
     assert names is not None
 
-    assert [int(number) for number, _ in parameters] == list(range(1, 27))
+    assert [int(number) for number, _ in parameters] == list(range(1, 28))
     assert len(names.group(1).split(",")) == len(parameters) == len(JobWrites().columns())
 
 
@@ -77,6 +77,7 @@ def test_a_new_job_carries_its_spec_and_expects_no_row() -> None:
     # Compact JSON, characters as they are (the SQLite store writes the same text).
     assert writes.payloads == ['{"message":"héllo","n":[1,2]}']
     assert writes.metadata == ['{"source":"test"}']
+    assert writes.priorities == [5]
     assert (writes.statuses, writes.ranks, writes.updated_at) == (["COMPLETED"], [3], [ts(4)])
     assert (writes.attempts, writes.started_at, writes.finished_at) == ([1], [ts(3)], [ts(4)])
     assert (writes.results, writes.errors) == (['{"echo":"hi","x":null}'], [None])
@@ -104,7 +105,7 @@ def test_a_stored_job_expects_the_state_it_was_planned_from_and_carries_no_spec(
         [1],
         [True],
     )
-    for name in ("type", "created_at", "correlation_id", "payload", "metadata"):
+    for name in ("type", "created_at", "correlation_id", "payload", "metadata", "priority"):
         assert column(writes, name) == [None]
     assert (writes.statuses, writes.ranks, writes.retried) == (["PENDING"], [0], [True])
     assert (writes.attempts, writes.started_at, writes.finished_at, writes.results) == (

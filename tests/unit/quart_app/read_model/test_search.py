@@ -12,7 +12,7 @@ import pytest
 from actors.config.settings import Settings
 from actors.domain.events import Envelope, EventType, Producer
 from actors.domain.handlers import DEFAULT_REGISTRY
-from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.domain.jobs import DEFAULT_PRIORITY, JobSpec, JobStatus, JobTransition
 from actors.stores.memory import MemoryCounters
 from actors.stores.sqlite import (
     open_sqlite_dead_letter_store,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(30)
 
 _PRODUCER = Producer("test", "test-1", "0.0.0")
+_PRIORITIES = {4: 9, 8: 9, 1: 0}
 
 
 def at(second: int) -> str:
@@ -40,8 +41,8 @@ def at(second: int) -> str:
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClientProtocol]:
     """The read model over 12 jobs (every third FAILED with "boom n", types echo and
-    resize alternating, created a second apart) and a VALIDATED and a COMPLETED or
-    FAILED event for each."""
+    resize alternating, created a second apart; jobs 4 and 8 of priority 9, job 1 of 0,
+    the others of none, so 5) and a VALIDATED and a COMPLETED or FAILED event for each."""
     async with AsyncExitStack() as stack:
         jobs = await stack.enter_async_context(open_sqlite_job_store(tmp_path / "j.sqlite3"))
         events = await stack.enter_async_context(open_sqlite_event_store(tmp_path / "e.sqlite3"))
@@ -55,6 +56,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClientProtocol]:
                 created_at=at(n),
                 correlation_id=str(uuid.UUID(int=n)),
                 payload={"file": f"picture-{n}.png"},
+                priority=_PRIORITIES.get(n, DEFAULT_PRIORITY),
             )
             failed = n % 3 == 0
             status = JobStatus.FAILED if failed else JobStatus.COMPLETED
@@ -158,6 +160,11 @@ async def test_jobs_without_filters_are_newest_first_with_their_last_error(
         ("sort=finished&type=echo&limit=2", [11, 9]),
         ("sort=finished:asc&limit=3", [0, 1, 2]),
         ("error=", list(reversed(range(12)))),
+        ("priority=9", [8, 4]),
+        ("priority=0", [1]),
+        ("priority=5&type=resize&status=FAILED", [6, 0]),
+        ("priority=9&status=FAILED", []),
+        ("priority=", list(reversed(range(12)))),
     ],
 )
 async def test_every_filter_and_sort(
@@ -165,6 +172,21 @@ async def test_every_filter_and_sort(
 ) -> None:
     body = await page(client, f"/jobs?{query}")
     assert listed(body) == [f"job-{n:02d}" for n in expected]
+
+
+async def test_every_job_shows_its_priority(client: TestClientProtocol) -> None:
+    body = await page(client, "/jobs")
+    items = body["items"]
+    assert isinstance(items, list)
+    assert {item["id"]: item["priority"] for item in items} == {
+        f"job-{n:02d}": _PRIORITIES.get(n, 5) for n in range(12)
+    }
+    detail = await (await client.get("/jobs/job-04")).get_json()
+    assert detail["priority"] == 9
+    plain = await (await client.get("/jobs/job-03")).get_json()
+    assert plain["priority"] == 5
+    recent = await (await client.get("/jobs/recent?limit=12")).get_json()
+    assert {job["id"]: job["priority"] for job in recent}["job-01"] == 0
 
 
 async def test_the_cursor_walks_every_page_with_the_same_filters(
@@ -193,15 +215,15 @@ async def test_the_cursor_walks_every_page_with_the_same_filters(
             "/jobs?staus=FAILED",
             "/staus",
             "Unknown query parameter 'staus'; /jobs accepts correlationId, createdAfter, "
-            "createdBefore, cursor, error, finishedAfter, finishedBefore, limit, q, sort, "
-            "status, type.",
+            "createdBefore, cursor, error, finishedAfter, finishedBefore, limit, priority, q, "
+            "sort, status, type.",
         ),
         (
             "/jobs?offset=10&page=2",
             "/offset",
             "Unknown query parameters 'offset', 'page'; /jobs accepts correlationId, "
             "createdAfter, createdBefore, cursor, error, finishedAfter, finishedBefore, "
-            "limit, q, sort, status, type.",
+            "limit, priority, q, sort, status, type.",
         ),
         (
             "/jobs?createdAfter=yesterday",
@@ -221,6 +243,26 @@ async def test_the_cursor_walks_every_page_with_the_same_filters(
             "Query parameter 'limit' must be between 1 and 500, got 501.",
         ),
         ("/jobs?limit=0", "/limit", "Query parameter 'limit' must be between 1 and 500, got 0."),
+        (
+            "/jobs?priority=10",
+            "/priority",
+            "Query parameter 'priority' must be between 0 and 9, got 10.",
+        ),
+        (
+            "/jobs?priority=-1",
+            "/priority",
+            "Query parameter 'priority' must be between 0 and 9, got -1.",
+        ),
+        (
+            "/jobs?priority=high",
+            "/priority",
+            "Query parameter 'priority' must be an integer, got 'high'.",
+        ),
+        (
+            "/jobs?priority=9&priority=5",
+            "/priority",
+            "Query parameter 'priority' may be given once.",
+        ),
         (
             "/jobs?cursor=not-a-cursor",
             "/cursor",
@@ -346,6 +388,7 @@ async def test_the_search_is_documented_in_openapi(client: TestClientProtocol) -
     assert names == {
         "status",
         "type",
+        "priority",
         "createdAfter",
         "createdBefore",
         "finishedAfter",
