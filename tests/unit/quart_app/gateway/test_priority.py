@@ -13,6 +13,7 @@ from tests.unit.quart_app.gateway.running import take_published
 
 if TYPE_CHECKING:
     from actors.broker.memory import MemoryBroker
+    from actors.stores.sqlite import SQLiteJobStore
     from quart_app.gateway.service import GatewayService
 
 pytestmark = pytest.mark.timeout(30)
@@ -91,3 +92,18 @@ async def test_a_schedule_template_priority_reaches_its_jobs(
     assert ran.status_code in (200, 202), await ran.get_json()
     [message] = await take_published(broker)
     assert message["payload"]["priority"] == 8
+
+
+async def test_a_delayed_job_keeps_its_priority_in_the_job_store_and_its_message(
+    gateway: GatewayService, broker: MemoryBroker, jobs: SQLiteJobStore
+) -> None:
+    client = gateway.http.app.test_client()
+    response = await client.post("/jobs", json={"type": "echo", "delaySeconds": 60, "priority": 9})
+    assert response.status_code == 202, await response.get_json()
+    job_id = (await response.get_json())["jobId"]
+
+    record = await jobs.get_job(job_id)
+
+    assert record is not None
+    assert record.spec.priority == 9
+    assert await take_published(broker) == []  # kept until due, not queued yet
