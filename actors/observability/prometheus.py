@@ -214,6 +214,13 @@ class ProcessorMetrics:
             ["type"],
             registry=registry,
         )
+        self.scheduled_waiting = Gauge(
+            "processor_scheduled_jobs_waiting",
+            "Delayed jobs waiting in the job store for their time (runAt / delaySeconds), "
+            "as this processor's scheduler last counted them (every few seconds; every "
+            "processor reports the same shared set).",
+            registry=registry,
+        )
         self.handler_types = Gauge(
             "processor_handler_types",
             "The job types this processor has a handler for (1 per served type).",

@@ -33,6 +33,7 @@ store round trip and a publish confirm.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -45,13 +46,18 @@ from actors.pipeline.publisher import PublishRequest
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from prometheus_client import Gauge
+
     from actors.kernel import Actor
     from actors.stores import JobStore
 
-__all__ = ["BATCH", "INTERVAL_S", "LEASE_S", "Scheduler"]
+__all__ = ["BATCH", "COUNT_EVERY_S", "INTERVAL_S", "LEASE_S", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
+COUNT_EVERY_S = 5.0
+"""How often the scheduler counts the delayed jobs waiting (the gauge
+``processor_scheduled_jobs_waiting``): a count is a scan of the scheduled set."""
 INTERVAL_S = 0.2
 """How often the scheduler looks for due jobs (one indexed query each time)."""
 LEASE_S = 30.0
@@ -77,7 +83,11 @@ class Scheduler(Periodic):
         lease_s: float = LEASE_S,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         wait_ready: Callable[[], Awaitable[None]] | None = None,
+        waiting: Gauge | None = None,
+        count_every_s: float = COUNT_EVERY_S,
     ) -> None:
+        """``waiting``: the gauge set to the count of delayed jobs waiting, every
+        ``count_every_s`` (none: not counted)."""
         super().__init__("delay-scheduler", interval_s=interval_s, wait_ready=wait_ready)
         self._store = store
         self._publisher = publisher
@@ -86,9 +96,22 @@ class Scheduler(Periodic):
         self._now = now
         self.published = 0
         """Delayed jobs this scheduler published."""
+        self._waiting = waiting
+        self._counted_at = -math.inf
+        self._count_every_s = count_every_s
 
     async def tick(self) -> None:
-        """Publish the due jobs, a batch at a time, and forget them once confirmed."""
+        """Publish the due jobs, a batch at a time, and forget them once confirmed; count
+        the ones still waiting now and then."""
+        await self._publish_due()
+        if (
+            self._waiting is not None
+            and anyio.current_time() - self._counted_at >= self._count_every_s
+        ):
+            self._waiting.set(await self._store.count_scheduled())
+            self._counted_at = anyio.current_time()
+
+    async def _publish_due(self) -> None:
         while True:
             moment = self._now()
             due = await self._store.claim_due_jobs(

@@ -125,7 +125,13 @@ class ProcessorService(ServiceTree):
         )
         self.executor = Executor(self.persister, handlers, settings, self.metrics)
         self.cancel_watcher = CancelWatcher(store, self.executor, wait_ready=wait_ready)
-        self.scheduler = Scheduler(store, self.publisher, queue, wait_ready=wait_ready)
+        self.scheduler = Scheduler(
+            store,
+            self.publisher,
+            queue,
+            wait_ready=wait_ready,
+            waiting=self.metrics.scheduled_waiting,
+        )
         self.validator = Validator(
             store,
             self.executor,

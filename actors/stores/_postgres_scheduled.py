@@ -188,3 +188,16 @@ class PostgresScheduling(PostgresCalls):
             "remove published scheduled jobs",
             lambda conn, _: conn.execute(REMOVE_SCHEDULED, list(job_ids)),
         )
+
+    async def count_scheduled(self) -> int:
+        """How many delayed jobs wait; see :class:`~actors.stores.JobStore`.
+
+        Raises:
+            StoreUnavailable: PostgreSQL cannot be reached or failed.
+        """
+        count = await self._call(
+            "count scheduled jobs",
+            lambda conn, _: conn.fetchval("SELECT count(*) FROM scheduled_jobs"),
+        )
+        assert isinstance(count, int)
+        return count

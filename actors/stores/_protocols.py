@@ -264,6 +264,10 @@ class JobStore(ScheduleStore, Protocol):
         """Forget the scheduled jobs of ``job_ids``: their messages were published."""
         ...
 
+    async def count_scheduled(self) -> int:
+        """How many delayed jobs wait in the scheduled set (due or not, not yet published)."""
+        ...
+
 
 class EventStore(Protocol):
     """The audit trail: every lifecycle event exactly once."""

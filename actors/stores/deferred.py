@@ -106,6 +106,9 @@ class DeferredJobStore(_Deferred[JobStore]):
     async def remove_scheduled(self, job_ids: Sequence[str]) -> None:
         await self._store().remove_scheduled(job_ids)
 
+    async def count_scheduled(self) -> int:
+        return await self._store().count_scheduled()
+
     async def settle_submissions(
         self, confirmed: Sequence[Submission], released: Sequence[Submission]
     ) -> None:

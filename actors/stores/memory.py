@@ -408,6 +408,11 @@ class MemoryJobStore(MemorySchedules):
         for job_id in job_ids:
             self._scheduled.pop(job_id, None)
 
+    async def count_scheduled(self) -> int:
+        """How many delayed jobs wait; see :class:`~actors.stores.JobStore`."""
+        await anyio.lowlevel.checkpoint()
+        return len(self._scheduled)
+
 
 @dataclass(frozen=True, slots=True)
 class _Waiting:

@@ -524,6 +524,13 @@ class SQLiteJobStore(SQLiteSchedules):
             async with self._db.transaction():
                 await _scheduled.remove_scheduled(self._db, job_ids)
 
+    async def count_scheduled(self) -> int:
+        """How many delayed jobs wait; see :class:`JobStore`."""
+        with self._db.failures("count scheduled jobs"):
+            [(count,)] = await self._db.fetchall("SELECT count(*) FROM scheduled_jobs")
+        assert isinstance(count, int)
+        return count
+
 
 @asynccontextmanager
 async def open_sqlite_job_store(path: pathlib.Path) -> AsyncIterator[SQLiteJobStore]:

@@ -8,6 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
+import anyio
+from prometheus_client import CollectorRegistry, Gauge
+
 from actors.broker import OutgoingMessage
 from actors.domain.clock import format_timestamp
 from actors.domain.jobs import JobSpec
@@ -94,3 +97,27 @@ async def test_a_failed_publish_keeps_the_job_and_it_is_taken_again_after_the_le
     assert publisher.requests[0].error is not None
     assert publisher.requests[1].error is None
     assert scheduler.published == 1
+
+
+async def test_issue_18_the_delayed_jobs_waiting_are_counted_into_the_gauge() -> None:
+    store, publisher = MemoryJobStore(), Publisher()
+    clock = [EPOCH]
+    waiting = Gauge("scheduled_waiting", "test", registry=CollectorRegistry())
+    scheduler = Scheduler(
+        store,
+        cast("Actor[PublishRequest]", publisher),
+        "jobs.created",
+        now=lambda: clock[0],
+        waiting=waiting,
+        count_every_s=0.05,
+    )
+    await store.schedule_jobs([_job("a", 1), _job("b", 60), _job("c", 90)])
+
+    await scheduler.tick()
+    assert waiting._value.get() == 3  # nothing due yet
+
+    clock[0] = EPOCH + timedelta(seconds=61)
+    await anyio.sleep(0.06)
+    await scheduler.tick()
+    assert waiting._value.get() == 1  # a and b published, then counted again
+    assert await store.count_scheduled() == 1

@@ -212,3 +212,17 @@ async def test_scheduled_jobs_survive_reopening_the_store(
     assert record is not None
     assert record.scheduled_for == ts(5)
     assert [due.job_id for due in taken] == ["job-1"]
+
+
+async def test_issue_18_count_scheduled_counts_the_delayed_jobs_until_removed(
+    job_store: JobStore,
+) -> None:
+    assert await job_store.count_scheduled() == 0
+    await job_store.schedule_jobs([scheduled("job-1", 1), scheduled("job-2", 50)])
+    assert await job_store.count_scheduled() == 2
+
+    [taken] = await job_store.claim_due_jobs(now=ts(5), lease_until=ts(35), limit=10)
+    assert await job_store.count_scheduled() == 2  # taken, not published yet
+
+    await job_store.remove_scheduled([taken.job_id])
+    assert await job_store.count_scheduled() == 1
