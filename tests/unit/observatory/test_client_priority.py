@@ -65,35 +65,27 @@ def test_the_job_and_its_summary_read_priority() -> None:
     assert JobSummary.from_json(doc).priority == 5
 
 
+def _search_params(priority: int) -> list[tuple[str, str]]:
+    """The query of a search with no filter but ``priority``."""
+    return list(
+        search_params(
+            status=None,
+            type=None,
+            created_after=None,
+            created_before=None,
+            finished_after=None,
+            finished_before=None,
+            correlation_id=None,
+            error=None,
+            q=None,
+            sort="created",
+            limit=50,
+            cursor=None,
+            priority=priority,
+        )
+    )
+
+
 def test_the_search_sends_the_priority_filter() -> None:
-    params = search_params(
-        status=None,
-        type=None,
-        created_after=None,
-        created_before=None,
-        finished_after=None,
-        finished_before=None,
-        correlation_id=None,
-        error=None,
-        q=None,
-        sort="created",
-        limit=50,
-        cursor=None,
-        priority=9,
-    )
-    assert ("priority", "9") in params
-    assert ("priority", "0") in search_params(
-        status=None,
-        type=None,
-        created_after=None,
-        created_before=None,
-        finished_after=None,
-        finished_before=None,
-        correlation_id=None,
-        error=None,
-        q=None,
-        sort="created",
-        limit=50,
-        cursor=None,
-        priority=0,
-    )
+    assert ("priority", "9") in _search_params(9)
+    assert ("priority", "0") in _search_params(0)
