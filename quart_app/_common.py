@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -256,9 +257,19 @@ def install_common(
     @app.get("/metrics")
     @operation(
         "metrics",
-        summary="Prometheus metrics in the text exposition format.",
+        summary="Prometheus metrics in the text exposition format (OpenMetrics on request).",
+        description=(
+            "The Prometheus text format; OpenMetrics when the `Accept` header asks for "
+            "`application/openmetrics-text` (as Prometheus does), which also carries the "
+            "exemplars: the trace of a job beside its latency, with tracing on."
+        ),
         tags=["operations"],
         responses={200: text_response("Metrics.", "text/plain")},
     )
     async def metrics() -> Response:
+        if "application/openmetrics-text" in request.headers.get("Accept", ""):
+            return Response(
+                openmetrics.generate_latest(registry),  # type: ignore[no-untyped-call]
+                content_type=openmetrics.CONTENT_TYPE_LATEST,
+            )
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

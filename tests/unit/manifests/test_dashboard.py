@@ -121,6 +121,15 @@ def test_jaeger_is_provisioned_next_to_prometheus_which_stays_the_default() -> N
     assert jaeger["uid"] != _datasource("prometheus.yml")["uid"]
 
 
+def test_issue_19_prometheus_exemplars_open_their_trace_in_jaeger() -> None:
+    prometheus = _datasource("prometheus.yml")
+    json_data = prometheus["jsonData"]
+    assert isinstance(json_data, dict)
+    assert json_data["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": _datasource("jaeger.yml")["uid"]}
+    ]
+
+
 def _explore_pane(url: str) -> dict[str, Any]:
     """The one Explore pane a data link opens (its template variables left in place)."""
     parts = urlsplit(url)

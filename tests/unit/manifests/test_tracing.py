@@ -185,3 +185,10 @@ def test_the_dashboards_trace_links_open_the_jaeger_ui_cluster_up_forwards(
     service = _one(objects, "Service", "jaeger")
     (port,) = [p for p in service["spec"]["ports"] if p["port"] == forward.remote_port]
     assert port["targetPort"] == "http"  # the UI and query API (16686)
+
+
+def test_issue_19_prometheus_keeps_the_exemplars_that_link_latency_to_traces(
+    objects: list[Obj],
+) -> None:
+    args = _container(_one(objects, "Deployment", "prometheus"))["args"]
+    assert "--enable-feature=exemplar-storage" in args

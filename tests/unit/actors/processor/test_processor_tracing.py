@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
@@ -92,7 +93,17 @@ async def test_a_retried_jobs_spans_are_children_of_its_submission_and_linked(
         )
         spans = await anyio.to_thread.run_sync(lambda: receiver.wait_for(complete, timeout_s=20))
         record = await pipeline.jobs.get_job(job_id)
+        exposition = openmetrics.generate_latest(pipeline.registry).decode()  # type: ignore[no-untyped-call]
     assert record is not None
+    # Its latency carries its trace as an exemplar (OpenMetrics, which Prometheus scrapes).
+    exemplars = [
+        line
+        for line in exposition.splitlines()
+        if line.startswith("processor_job_processing_seconds_bucket{")
+        and 'type="flaky"' in line
+        and f'# {{trace_id="{TRACE_ID}"}}' in line
+    ]
+    assert exemplars, exposition
     # The job's record carries its trace.
     assert record.spec.metadata[tracing.TRACEPARENT] == PARENT
     assert record.to_json()["traceId"] == TRACE_ID

@@ -145,6 +145,21 @@ async def test_metrics_use_the_prometheus_content_type_and_seed_names(
     assert "gateway_jobs_accepted_total 1.0" in text
 
 
+async def test_issue_19_metrics_speak_openmetrics_when_asked_as_prometheus_asks(
+    gateway: GatewayService,
+) -> None:
+    client = gateway.http.app.test_client()
+    await client.post("/jobs", json={"type": "echo"})
+    response = await client.get(
+        "/metrics",
+        headers={"Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"},
+    )
+    assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+    text = await response.get_data(as_text=True)
+    assert 'gateway_jobs_submitted_total{type="echo"} 1.0' in text
+    assert text.endswith("# EOF\n")
+
+
 async def test_openapi_documents_every_route(gateway: GatewayService) -> None:
     app = gateway.http.app
     client = app.test_client()
