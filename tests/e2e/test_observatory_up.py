@@ -240,7 +240,7 @@ def test_bad_submissions_get_a_400_naming_the_path_and_publish_nothing(
         "job-submission-payload-not-object": "/payload",
         "job-submission-type-too-long": "/type",
         "job-submission-type-with-space": "/type",
-        "job-submission-unknown-property": "/priority",
+        "job-submission-unknown-property": "/urgency",
     }
     for stem, path in expected_paths.items():
         response = _post(http, gateway, _fixture(negative / f"{stem}.json"))
