@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from actors.broker import OutgoingMessage
-from actors.domain.jobs import JobStatus, job_priority
+from actors.domain.jobs import JobSpec, JobStatus, job_priority
 from contracts import dump_json
 
 __all__ = [
@@ -306,6 +306,23 @@ class Envelope:
             correlation_id=correlation_id,
             idempotency_key=action_id,
             payload=dict(action),
+        )
+
+    def job_spec(self) -> JobSpec:
+        """The job a valid ``job.created`` envelope describes (its payload a ``job.json``
+        document): one reading for every place that takes a job off such an envelope."""
+        job = self.payload
+        payload, metadata = job.get("payload") or {}, job.get("metadata") or {}
+        assert isinstance(payload, dict)
+        assert isinstance(metadata, dict)
+        return JobSpec(
+            id=self.job_id,
+            type=self.job_type,
+            created_at=str(job["createdAt"]),
+            correlation_id=self.correlation_id,
+            payload=payload,
+            metadata=metadata,
+            priority=job_priority(job),
         )
 
     def to_message(self, *, message_id: str | None = None) -> OutgoingMessage:

@@ -39,7 +39,6 @@ from actors.domain.jobs import (
     JobSpec,
     JobStatus,
     JobTransition,
-    job_priority,
 )
 
 if TYPE_CHECKING:
@@ -91,28 +90,14 @@ class AdmittedJob:
     ) -> AdmittedJob:
         """The job a valid ``job.created`` envelope describes."""
         payload = envelope.payload
-        job_payload = payload.get("payload") or {}
-        metadata = payload.get("metadata") or {}
         attempt = payload.get("attempt", 1)
-        round_ = event_round(payload)
-        assert isinstance(job_payload, dict)
-        assert isinstance(metadata, dict)
-        spec = JobSpec(
-            id=envelope.job_id,
-            type=envelope.job_type,
-            created_at=str(payload["createdAt"]),
-            correlation_id=envelope.correlation_id,
-            payload=job_payload,
-            metadata=metadata,
-            priority=job_priority(payload),
-        )
         return cls(
-            spec=spec,
+            spec=envelope.job_spec(),
             created=envelope,
             settlement=settlement,
             attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
             redelivered=redelivered,
-            round=round_,
+            round=event_round(payload),
             previous_attempt=previous_attempt,
         )
 

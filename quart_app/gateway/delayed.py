@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from actors.domain.jobs import JobSpec, job_priority
 from actors.domain.scheduling import SCHEDULED_FOR, ScheduledJob, scheduled_for
 from actors.errors import StoreUnavailable
 
@@ -48,19 +47,9 @@ class Scheduling:
         due = job.get(SCHEDULED_FOR)
         if not isinstance(due, str) or due <= now:
             return None
-        payload, metadata = job.get("payload") or {}, job.get("metadata") or {}
-        assert isinstance(payload, dict)
-        assert isinstance(metadata, dict)
-        spec = JobSpec(
-            id=envelope.job_id,
-            type=envelope.job_type,
-            created_at=str(job["createdAt"]),
-            correlation_id=envelope.correlation_id,
-            payload=payload,
-            metadata=metadata,
-            priority=job_priority(job),
+        return ScheduledJob(
+            spec=envelope.job_spec(), scheduled_for=due, at=now, message=envelope.to_message()
         )
-        return ScheduledJob(spec=spec, scheduled_for=due, at=now, message=envelope.to_message())
 
     async def keep(self, jobs: list[ScheduledJob]) -> str | None:
         """Store ``jobs`` in the scheduled set; the reason when that failed."""
