@@ -71,6 +71,10 @@ __all__ = ["Attempt", "Executor", "payload_error"]
 log = logging.getLogger(__name__)
 
 
+_JOB_TASK_NAME = "processor/executor job"
+"""The name of every job's task (what a debugger or an asyncio task dump shows)."""
+
+
 class _Cancelled(Exception):
     """Raised in place of a result by a handler cancelled through :meth:`Executor.cancel`."""
 
@@ -298,9 +302,12 @@ class Executor(Actor[StartJobs]):
 
     async def handle_batch(self, messages: list[StartJobs]) -> None:
         assert self._tg is not None
+        start_soon = self._tg.start_soon
         for message in messages:
             for job in message.jobs:
-                self._tg.start_soon(self._run_job, job)
+                # Named once for all: anyio otherwise builds each task's name from the
+                # function's module and qualified name, a cost per job.
+                start_soon(self._run_job, job, name=_JOB_TASK_NAME)
 
     async def _run_job(self, job: AdmittedJob) -> None:
         """Run one attempt of ``job`` (in its ``job.run {type}`` span, a child of the

@@ -1,8 +1,9 @@
-"""The PostgreSQL job store's write: planned net effects as the column arrays of one statement.
+"""The PostgreSQL job store's write: planned net effects as the rows of one statement.
 
 :func:`~actors.domain.lifecycle.plan_batch` decides what a batch does to each job;
-:func:`job_writes` lays those net effects out as the arrays :data:`WRITE_JOBS` unnests,
-so a whole batch is written in one statement. Nothing here talks to PostgreSQL.
+:func:`job_writes` lays those net effects out as the JSON rows :data:`WRITE_JOBS` reads
+(``json_to_recordset``), so a whole batch is written in one statement. Nothing here talks
+to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,18 +31,14 @@ _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STAT
 # missing from them was changed by another writer (or cancelled) and is planned again.
 WRITE_JOBS = f"""
 WITH incoming AS (
-    SELECT * FROM unnest(
-        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-        $8::text[], $9::smallint[], $10::text[], $11::integer[], $12::text[], $13::text[],
-        $14::text[], $15::text[], $16::integer[], $17::boolean[], $18::boolean[],
-        $19::text[], $20::integer[], $21::text[], $22::integer[], $23::integer[],
-        $24::boolean[], $25::text[], $26::text[], $27::smallint[]
-    ) AS t (
-        id, expected, type, created_at, correlation_id, payload, metadata,
-        status, status_rank, updated_at, attempts, started_at, finished_at, result, error,
-        expected_failed, expected_cancel, retried, new_errors, failed_attempts,
-        next_attempt_at, round, expected_round, new_round, cancel_requested_at,
-        cancel_requested_by, priority
+    SELECT * FROM json_to_recordset($1::json) AS t (
+        id text, expected text, type text, created_at text, correlation_id text,
+        payload json, metadata json, status text, status_rank smallint, updated_at text,
+        attempts integer, started_at text, finished_at text, result text, error text,
+        expected_failed integer, expected_cancel boolean, retried boolean,
+        new_errors json, failed_attempts integer, next_attempt_at text, round integer,
+        expected_round integer, new_round boolean, cancel_requested_at text,
+        cancel_requested_by text, priority smallint
     )
 ),
 updated AS (
@@ -60,8 +57,8 @@ updated AS (
             ELSE coalesce(incoming.result::jsonb, jobs.result) END,
         error = CASE WHEN incoming.new_round THEN incoming.error
             ELSE coalesce(incoming.error, jobs.error) END,
-        errors = CASE WHEN incoming.new_round THEN incoming.new_errors::jsonb
-            ELSE jobs.errors || incoming.new_errors::jsonb END,
+        errors = CASE WHEN incoming.new_round THEN coalesce(incoming.new_errors::jsonb, '[]')
+            ELSE jobs.errors || coalesce(incoming.new_errors::jsonb, '[]') END,
         failed_attempts = CASE WHEN incoming.new_round THEN incoming.failed_attempts
             ELSE greatest(jobs.failed_attempts, incoming.failed_attempts) END,
         next_attempt_at = incoming.next_attempt_at,
@@ -91,7 +88,8 @@ inserted AS (
     SELECT
         id, type, status, status_rank, created_at, updated_at, correlation_id,
         payload::jsonb, metadata::jsonb, attempts, started_at, finished_at, result::jsonb, error,
-        new_errors::jsonb, failed_attempts, next_attempt_at, round, cancel_requested_at,
+        coalesce(new_errors::jsonb, '[]'), failed_attempts, next_attempt_at, round,
+        cancel_requested_at,
         cancel_requested_by, priority
     FROM incoming
     WHERE expected IS NULL
@@ -115,140 +113,99 @@ call). For what a handler returned: a ``NaN`` is written as such, and PostgreSQL
 it (``jsonb`` has none) rather than store another value."""
 
 
-def _dumps_parsed(value: object) -> str:
-    """Compact JSON text of what was parsed from JSON (a job's payload and metadata, which
-    hold no ``NaN``): orjson, as the standard library's encoder cost more than the rest of
-    building a batch's writes."""
-    return dump_json(value).decode()
-
-
 # Looked up once per job on the hot path; enum properties cost more than a dict.
 _RANKS = {status: status.rank for status in JobStatus}
 _VALUES = {status: status.value for status in JobStatus}
 
 
 class JobWrites:
-    """The net effect of a batch on each job it changes, as columns for :data:`WRITE_JOBS`."""
+    """The net effect of a batch on each job it changes, as the rows of :data:`WRITE_JOBS`.
+
+    Each row is an object of the statement's ``json_to_recordset`` columns; a column whose
+    value is ``NULL`` is left out of its row (it reads as ``NULL``). The rows travel as one
+    JSON document: asyncpg encodes 27 arrays element by element, several times the
+    processor's CPU of one orjson document (measured: 5.6 against 0.95 ms per 1,000 rows),
+    and PostgreSQL parses the document on its own core.
+    """
 
     def __init__(self) -> None:
         self.ids: list[str] = []
-        self.expected: list[str | None] = []
-        self.types: list[str | None] = []
-        self.created_at: list[str | None] = []
-        self.correlation_ids: list[str | None] = []
-        self.payloads: list[str | None] = []
-        self.metadata: list[str | None] = []
-        self.statuses: list[str] = []
-        self.ranks: list[int] = []
-        self.updated_at: list[str] = []
-        self.attempts: list[int] = []
-        self.started_at: list[str | None] = []
-        self.finished_at: list[str | None] = []
-        self.results: list[str | None] = []
-        self.errors: list[str | None] = []
-        self.expected_failed: list[int] = []
-        self.expected_cancel: list[bool] = []
-        self.retried: list[bool] = []
-        self.new_errors: list[str] = []
-        self.failed_attempts: list[int] = []
-        self.next_attempt_at: list[str | None] = []
-        self.rounds: list[int] = []
-        self.expected_rounds: list[int] = []
-        self.new_rounds: list[bool] = []
-        self.cancel_requested_at: list[str | None] = []
-        self.cancel_requested_by: list[str | None] = []
-        self.priorities: list[int | None] = []
-        """A new job's ``priority`` (fixed at submission, so never updated)."""
+        """The id of each row, in order."""
+        self.rows: list[dict[str, object]] = []
 
-    def columns(self) -> tuple[Sequence[object], ...]:
-        """The arrays, in the order of :data:`WRITE_JOBS`'s parameters."""
-        return (
-            self.ids,
-            self.expected,
-            self.types,
-            self.created_at,
-            self.correlation_ids,
-            self.payloads,
-            self.metadata,
-            self.statuses,
-            self.ranks,
-            self.updated_at,
-            self.attempts,
-            self.started_at,
-            self.finished_at,
-            self.results,
-            self.errors,
-            self.expected_failed,
-            self.expected_cancel,
-            self.retried,
-            self.new_errors,
-            self.failed_attempts,
-            self.next_attempt_at,
-            self.rounds,
-            self.expected_rounds,
-            self.new_rounds,
-            self.cancel_requested_at,
-            self.cancel_requested_by,
-            self.priorities,
-        )
+    def column(self, name: str) -> list[object]:
+        """The values of one column, a row each (``None`` for ``NULL``)."""
+        return [row.get(name) for row in self.rows]
+
+    def document(self) -> str:
+        """The rows as the JSON text :data:`WRITE_JOBS` takes as ``$1``.
+
+        Raises:
+            ValueError: a value JSON cannot hold.
+        """
+        return dump_json(self.rows).decode()
 
 
 def job_writes(effects: Sequence[JobEffect]) -> JobWrites:
-    """Lay ``effects`` out as the columns of :data:`WRITE_JOBS`, one row per effect.
+    """Lay ``effects`` out as the rows of :data:`WRITE_JOBS`, one per effect.
 
     A new job (``before`` is ``None``) carries its spec and no expected state; a stored
-    one carries the state it was planned from and ``NULL`` spec columns.
-
-    Raises:
-        ValueError: a value JSON cannot hold (nothing is sent then).
+    one carries the state it was planned from and no spec columns. A payload, metadata
+    and new errors travel as JSON values; a handler's result as the text the standard
+    library's encoder writes, so that a ``NaN`` in it is refused by PostgreSQL (``jsonb``
+    has none) rather than stored as another value.
     """
     writes = JobWrites()
+    ids = writes.ids
+    rows = writes.rows
     for effect in effects:
         before = effect.before
-        writes.ids.append(effect.job_id)
+        after = effect.after
+        status = after.status
+        row: dict[str, object] = {
+            "id": effect.job_id,
+            "status": _VALUES[status],
+            "status_rank": _RANKS[status],
+            "updated_at": effect.updated_at,
+            "attempts": effect.attempts,
+            "retried": effect.retried,
+            "failed_attempts": after.failed_attempts,
+            "round": after.round,
+            "new_round": effect.new_round,
+        }
         if before is None:
             spec = effect.spec
             assert spec is not None  # a new job's effect carries its spec
-            writes.expected.append(None)
-            writes.types.append(spec.type)
-            writes.created_at.append(spec.created_at)
-            writes.correlation_ids.append(spec.correlation_id)
-            writes.payloads.append(_dumps_parsed(dict(spec.payload)))
-            writes.metadata.append(_dumps_parsed(dict(spec.metadata)))
-            writes.priorities.append(spec.priority)
-            writes.expected_failed.append(0)
-            writes.expected_cancel.append(False)
-            writes.expected_rounds.append(effect.after.round)
+            row["type"] = spec.type
+            row["created_at"] = spec.created_at
+            row["correlation_id"] = spec.correlation_id
+            row["payload"] = dict(spec.payload)
+            row["metadata"] = dict(spec.metadata)
+            row["priority"] = spec.priority
+            row["expected_failed"] = 0
+            row["expected_cancel"] = False
+            row["expected_round"] = after.round
         else:
-            writes.expected.append(_VALUES[before.status])
-            writes.types.append(None)
-            writes.created_at.append(None)
-            writes.correlation_ids.append(None)
-            writes.payloads.append(None)
-            writes.metadata.append(None)
-            writes.priorities.append(None)
-            writes.expected_failed.append(before.failed_attempts)
-            writes.expected_cancel.append(before.cancel_requested)
-            writes.expected_rounds.append(before.round)
-        status = effect.after.status
-        writes.statuses.append(_VALUES[status])
-        writes.ranks.append(_RANKS[status])
-        writes.updated_at.append(effect.updated_at)
-        writes.attempts.append(effect.attempts)
-        writes.started_at.append(effect.started_at)
-        writes.finished_at.append(effect.finished_at)
-        writes.results.append(None if effect.result is None else dumps(effect.result))
-        writes.errors.append(effect.error)
-        writes.retried.append(effect.retried)
-        new_errors = effect.new_errors
-        writes.new_errors.append(
-            dumps([entry.to_json() for entry in new_errors]) if new_errors else "[]"
-        )
-        writes.failed_attempts.append(effect.after.failed_attempts)
-        writes.next_attempt_at.append(effect.next_attempt_at)
-        writes.rounds.append(effect.after.round)
-        writes.new_rounds.append(effect.new_round)
+            row["expected"] = _VALUES[before.status]
+            row["expected_failed"] = before.failed_attempts
+            row["expected_cancel"] = before.cancel_requested
+            row["expected_round"] = before.round
+        if effect.started_at is not None:
+            row["started_at"] = effect.started_at
+        if effect.finished_at is not None:
+            row["finished_at"] = effect.finished_at
+        if effect.result is not None:
+            row["result"] = dumps(effect.result)
+        if effect.error is not None:
+            row["error"] = effect.error
+        if effect.new_errors:
+            row["new_errors"] = [entry.to_json() for entry in effect.new_errors]
+        if effect.next_attempt_at is not None:
+            row["next_attempt_at"] = effect.next_attempt_at
         request = effect.cancel_request
-        writes.cancel_requested_at.append(None if request is None else request.requested_at)
-        writes.cancel_requested_by.append(None if request is None else request.requested_by)
+        if request is not None:
+            row["cancel_requested_at"] = request.requested_at
+            row["cancel_requested_by"] = request.requested_by
+        ids.append(effect.job_id)
+        rows.append(row)
     return writes

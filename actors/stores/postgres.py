@@ -366,7 +366,7 @@ class PostgresJobStore(PostgresLedger, PostgresPruning, PostgresSchedules, Postg
                 return []
             writes = job_writes(plan.effects)
             progress.wrote = True
-            rows = await conn.fetch(WRITE_JOBS, *writes.columns())
+            rows = await conn.fetch(WRITE_JOBS, writes.document())
             if len(rows) == len(writes.ids):
                 return []
             written = {text(row[0]) for row in rows}
