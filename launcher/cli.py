@@ -17,10 +17,11 @@ import anyio
 
 from actors._version import VERSION
 from actors.config.settings import Settings
-from actors.errors import ConfigError, DependencyUnavailable, ObservatoryError
+from actors.errors import ConfigError, ObservatoryError
 from actors.observability import tracing
 from actors.observability.logs import configure_logging
 from launcher._arguments import parse_number
+from launcher._dependencies import url_set_by
 from launcher.apps import (
     AppLoadError,
     LoadedApps,
@@ -567,15 +568,10 @@ async def _run_migrate(args: argparse.Namespace) -> int:
     if args.database_url is not None:
         overrides["postgres_url"] = args.database_url
     settings = Settings.from_env(**overrides)
-    try:
+    # The store's sentence names the URL (password hidden) and the error; add where the
+    # URL came from, so the operator knows what to change.
+    with url_set_by("--database-url or POSTGRES_URL"):
         applied = await migrate_postgres(settings.postgres_url, schema=settings.postgres_schema)
-    except DependencyUnavailable as exc:
-        # The store's sentence names the URL (password hidden) and the error; add where
-        # the URL came from, so the operator knows what to change. ``from None``: this
-        # sentence already carries all of the inner one.
-        raise DependencyUnavailable(
-            f"{exc} The URL is set by --database-url or POSTGRES_URL."
-        ) from None
     if applied:
         print(
             f"Applied migrations {', '.join(map(str, applied))} to schema {settings.postgres_schema!r}."

@@ -10,6 +10,10 @@ are:
   ``POSTGRES_URL`` (jobs) and ``MONGO_URL`` (events, dead letters), the namespace from
   ``--namespace`` or ``OBSERVATORY_NAMESPACE``. The pass holds the namespace's
   PostgreSQL advisory lock; when another pruner holds it, it says so and exits 1.
+  A server that cannot be reached is one line on stderr naming its URL (password
+  hidden), the error and the variable that sets it; exit 1. MongoDB is pinged first
+  with a short server selection timeout (:data:`MONGO_CHECK_TIMEOUT_MS`), so a MongoDB
+  away fails within seconds and before anything is written to PostgreSQL.
 
 The counters are not touched: ``/stats`` totals keep counting pruned jobs.
 """
@@ -35,6 +39,7 @@ from actors.retention import (
     prune_once,
 )
 from launcher._arguments import parse_number
+from launcher._dependencies import url_set_by
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     from actors.stores import DeadLetterStore, EventStore, JobStore
 
 __all__ = [
+    "MONGO_CHECK_TIMEOUT_MS",
     "PRUNE_EPILOG",
     "add_prune_arguments",
     "add_prune_command",
@@ -49,6 +55,10 @@ __all__ = [
     "prune_main",
     "retention_overrides",
 ]
+
+MONGO_CHECK_TIMEOUT_MS = 2_000
+"""How long ``prune`` waits for MongoDB to answer its first ping (the stores' own server
+selection timeout, 5 s, then applies to the pass)."""
 
 PRUNE_EPILOG = """\
 examples:
@@ -215,23 +225,37 @@ async def _prune(args: argparse.Namespace) -> int:
             lock = InProcessPruneLock().hold
         else:
             from actors.config.urls import redact
-            from actors.stores.mongo import open_mongo_dead_letter_store, open_mongo_event_store
+            from actors.stores.mongo import (
+                open_mongo_dead_letter_store,
+                open_mongo_event_store,
+                ping_mongo,
+            )
             from actors.stores.postgres import open_postgres_job_store
 
             where = (
                 f"PostgreSQL {redact(settings.postgres_url)} schema {settings.postgres_schema!r}, "
                 f"MongoDB {redact(settings.mongo_url)} database {settings.mongo_database!r}"
             )
-            postgres = await stack.enter_async_context(
-                open_postgres_job_store(settings.postgres_url, schema=settings.postgres_schema)
-            )
+            # MongoDB is asked first, briefly: a server away fails the command in a
+            # couple of seconds, before the job store's schema is migrated or locked.
+            with url_set_by("MONGO_URL"):
+                await ping_mongo(
+                    settings.mongo_url, server_selection_timeout_ms=MONGO_CHECK_TIMEOUT_MS
+                )
+            with url_set_by("POSTGRES_URL"):
+                postgres = await stack.enter_async_context(
+                    open_postgres_job_store(settings.postgres_url, schema=settings.postgres_schema)
+                )
             jobs = postgres
-            events = await stack.enter_async_context(
-                open_mongo_event_store(settings.mongo_url, database=settings.mongo_database)
-            )
-            dead_letters = await stack.enter_async_context(
-                open_mongo_dead_letter_store(settings.mongo_url, database=settings.mongo_database)
-            )
+            with url_set_by("MONGO_URL"):
+                events = await stack.enter_async_context(
+                    open_mongo_event_store(settings.mongo_url, database=settings.mongo_database)
+                )
+                dead_letters = await stack.enter_async_context(
+                    open_mongo_dead_letter_store(
+                        settings.mongo_url, database=settings.mongo_database
+                    )
+                )
             lock = postgres.prune_lock
         mode = "dry run: nothing is deleted" if args.dry_run else "deleting"
         _say(f"Pruning what ended before {cutoff} ({where}; {mode}).")

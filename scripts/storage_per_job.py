@@ -4,12 +4,14 @@
 Usage: .venv/bin/python scripts/storage_per_job.py [JOBS] [--postgres URL] [--mongo URL]
 
 Writes JOBS echo jobs (default 2000; payload {"message": ...}, result the same, as the
-built-in echo handler) through the stores' own calls: the job store's three transitions
-(VALIDATED, EXECUTING, COMPLETED) and the event store's four lifecycle events per job,
-each carrying the job document, as the processor emits them. Then prints bytes per job:
-SQLite file sizes (after a WAL checkpoint), PostgreSQL pg_total_relation_size('jobs')
-and MongoDB collStats (storageSize + totalIndexSize) when given the URLs; then prunes
-every job (actors.retention.prune_once) and prints the sizes again. The figures of
+built-in echo handler) through the stores' own calls: the gateway's claim of each job id
+in the ledger (claimed, then confirmed), the job store's three transitions (VALIDATED,
+EXECUTING, COMPLETED) and the event store's four lifecycle events per job, each carrying
+the job document, as the processor emits them. Then prints bytes per job: SQLite file
+sizes (after a WAL checkpoint), PostgreSQL pg_total_relation_size of 'jobs' and of
+'submissions' (the ledger) and MongoDB collStats (storageSize + totalIndexSize) when
+given the URLs; then prunes every job (actors.retention.prune_once) and prints the sizes
+again (and, for PostgreSQL, the rows left in both tables). The figures of
 docs/operations.md come from this script.
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from actors.domain.clock import utc_now
 from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.domain.submissions import Fingerprint, Submission
 from actors.retention import prune_once
 from actors.stores.sqlite import (
     open_sqlite_dead_letter_store,
@@ -56,6 +59,17 @@ def _job(n: int) -> JobSpec:
 async def _write(jobs: object, events: object, count: int) -> None:
     for start in range(0, count, _BATCH):
         specs = [_job(n) for n in range(start, min(count, start + _BATCH))]
+        claims = [
+            Submission(
+                spec.id,
+                Fingerprint.of({"type": spec.type, "payload": spec.payload}).encode(),
+                str(uuid.uuid4()),
+                utc_now(),
+            )
+            for spec in specs
+        ]
+        await jobs.claim_submissions(claims)  # type: ignore[attr-defined]
+        await jobs.settle_submissions(claims, [])  # type: ignore[attr-defined]
         moves = []
         for spec in specs:
             moves += [
@@ -114,12 +128,15 @@ async def _sqlite(count: int) -> None:
             full = {name: _file_bytes(path) for name, path in paths.items()}
             await prune_once(jobs, events, dead_letters, cutoff=utc_now())
             pruned = {name: _file_bytes(path) for name, path in paths.items()}
+            with sqlite3.connect(paths["jobs"]) as conn:
+                claims_left = conn.execute("SELECT count(*) FROM submissions").fetchone()[0]
         for name in ("jobs", "events"):
             per_job = (full[name] - empty[name]) / count
             _say(
                 f"sqlite {name:6} {per_job:8.0f} B/job  (file {full[name]:,} B for {count} jobs; "
                 f"after pruning all: {pruned[name]:,} B, free pages reused, no VACUUM)"
             )
+        _say(f"sqlite ledger: {claims_left} claims left after pruning all")
 
 
 async def _postgres(url: str, count: int) -> None:
@@ -128,23 +145,38 @@ async def _postgres(url: str, count: int) -> None:
     from actors.stores.postgres import open_postgres_job_store
 
     schema = f"measure_{uuid.uuid4().hex[:8]}"
+    tables = ("jobs", "submissions")
     conn = await asyncpg.connect(url)
+
+    async def sizes() -> dict[str, int]:
+        for table in tables:
+            await conn.execute(f'VACUUM "{schema}".{table}')
+        return {
+            table: await conn.fetchval(f"SELECT pg_total_relation_size('\"{schema}\".{table}')")
+            for table in tables
+        }
+
     try:
-        async with open_postgres_job_store(url, schema=schema) as jobs:
-            size_sql = f"SELECT pg_total_relation_size('\"{schema}\".jobs')"
-            empty = await conn.fetchval(size_sql)
-
-            class _NoEvents:
-                async def append(self, events: object) -> None:
-                    return None
-
-            await _write(jobs, _NoEvents(), count)
-            await conn.execute(f'VACUUM "{schema}".jobs')
-            full = await conn.fetchval(size_sql)
-        _say(
-            f"postgres jobs  {(full - empty) / count:8.0f} B/job  "
-            f"(pg_total_relation_size {full:,} B for {count} jobs, fillfactor 40)"
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            async with (
+                open_postgres_job_store(url, schema=schema) as jobs,
+                open_sqlite_event_store(Path(tmp) / "events.sqlite3") as events,
+                open_sqlite_dead_letter_store(Path(tmp) / "dl.sqlite3") as dead_letters,
+            ):
+                empty = await sizes()
+                await _write(jobs, events, count)
+                full = await sizes()
+                await prune_once(jobs, events, dead_letters, cutoff=utc_now())
+                left = {
+                    table: await conn.fetchval(f'SELECT count(*) FROM "{schema}".{table}')
+                    for table in tables
+                }
+        for table in tables:
+            _say(
+                f"postgres {table:11} {(full[table] - empty[table]) / count:6.0f} B/job  "
+                f"(pg_total_relation_size {full[table]:,} B for {count} jobs; "
+                f"rows left after pruning all: {left[table]})"
+            )
     finally:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()

@@ -16,7 +16,7 @@ from actors.domain.submissions import (
     key_outcome,
     later,
 )
-from actors.stores._ledger import check_unique
+from actors.stores._ledger import check_unique, forgotten_claims_before
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,6 +37,8 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self._submissions: dict[str, StoredSubmission] = {}
+        self._submitted_at: dict[str, str] = {}
+        """When each claim in ``_submissions`` was made (the SQL stores' ``submitted_at``)."""
         self._keys: dict[str, IdempotencyRecord] = {}
 
     def claim_submissions(self, submissions: Sequence[Submission]) -> list[SubmissionClaim]:
@@ -48,6 +50,7 @@ class MemoryLedger:
                 self._submissions[submission.job_id] = StoredSubmission(
                     submission.fingerprint, submission.event_id, confirmed=False
                 )
+                self._submitted_at[submission.job_id] = submission.submitted_at
             claims.append(claim_outcome(submission, inserted=stored is None, stored=stored))
         return claims
 
@@ -59,16 +62,29 @@ class MemoryLedger:
             if stored is not None and stored.event_id == submission.event_id:
                 if not stored.confirmed:
                     del self._submissions[submission.job_id]
+                    del self._submitted_at[submission.job_id]
         for submission in confirmed:
             stored = self._submissions.get(submission.job_id)
             if stored is None:
                 self._submissions[submission.job_id] = StoredSubmission(
                     submission.fingerprint, submission.event_id, confirmed=True
                 )
+                self._submitted_at[submission.job_id] = submission.submitted_at
             elif stored.event_id == submission.event_id:
                 self._submissions[submission.job_id] = StoredSubmission(
                     stored.fingerprint, stored.event_id, confirmed=True
                 )
+
+    def forget_claims(self, job_ids: Sequence[str], finished_before: str) -> None:
+        """Drop the claims of jobs retention removed (see :func:`forgotten_claims_before`)."""
+        unconfirmed_before = forgotten_claims_before(finished_before)
+        for job_id in job_ids:
+            stored = self._submissions.get(job_id)
+            if stored is None:
+                continue
+            if stored.confirmed or self._submitted_at[job_id] < unconfirmed_before:
+                del self._submissions[job_id]
+                del self._submitted_at[job_id]
 
     def claim_keys(
         self, claims: Sequence[IdempotencyClaim], now: str

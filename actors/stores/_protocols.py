@@ -234,7 +234,13 @@ class JobStore(ScheduleStore, Protocol):
 
     async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
         """Delete those of ``job_ids`` that are still terminal and finished before
-        ``finished_before`` (a job retried meanwhile stays); returns how many went."""
+        ``finished_before`` (a job retried meanwhile stays); returns how many went.
+
+        Their claims in the gateway's ledger (:meth:`claim_submissions`) go with them, in
+        the same transaction: confirmed ones, and unconfirmed ones older than
+        :func:`~actors.stores._ledger.forgotten_claims_before` (a publish still under
+        way keeps its claim). A pruned job id submitted again is then a new job.
+        """
         ...
 
     async def schedule_jobs(self, jobs: Sequence[ScheduledJob]) -> None:

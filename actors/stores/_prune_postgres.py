@@ -6,7 +6,9 @@ none: ``finished_at >= created_at`` always, so :data:`PRUNABLE_JOBS` walks
 ``jobs_by_created_at`` from the oldest row up to the cutoff and checks the status and
 finish time on that walk; the only rows it reads and keeps are the old jobs that are not
 terminal (waiting or stuck), few in a healthy system.
-``tests/integration/test_prune_postgres.py`` EXPLAINs it.
+``tests/integration/test_prune_postgres.py`` EXPLAINs it. :data:`REMOVE_JOBS` deletes
+the removed jobs' claims in the gateway's ledger (``submissions``) in the same statement,
+by its primary key.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import anyio
 import anyio.lowlevel
 
 from actors.errors import StoreUnavailable
+from actors.stores._ledger import forgotten_claims_before
 from actors.stores._postgres_connection import (
     ASYNCPG_ERRORS,
     CLOSE_TIMEOUT_S,
     PostgresCalls,
+    integer,
     reason,
     text,
 )
@@ -44,10 +48,19 @@ ORDER BY created_at, id LIMIT $4
 """Parameters: cutoff, the previous page's last (created_at, id), the page size."""
 
 REMOVE_JOBS = f"""
-DELETE FROM jobs
-WHERE id = ANY($1::text[]) AND status IN ({_TERMINAL_SQL}) AND finished_at < $2
+WITH removed AS (
+    DELETE FROM jobs
+    WHERE id = ANY($1::text[]) AND status IN ({_TERMINAL_SQL}) AND finished_at < $2
+    RETURNING id
+), forgotten AS (
+    DELETE FROM submissions AS s USING removed
+    WHERE s.job_id = removed.id AND (s.confirmed OR s.submitted_at < $3)
+)
+SELECT count(*) FROM removed
 """
-"""Parameters: the job ids, the cutoff. A job retried since it was listed stays."""
+"""Parameters: the job ids, the cutoff, the time before which an unconfirmed claim goes
+(:func:`~actors.stores._ledger.forgotten_claims_before`). A job retried since it was
+listed stays; the claims of the jobs deleted go with them (one statement)."""
 
 PRUNE_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('observatory-prune:' || $1, 0))"
 """Try the session-level advisory lock of one schema's pruner (parameter: the schema)."""
@@ -80,7 +93,8 @@ class PostgresPruning(PostgresCalls):
         return [(text(row[0]), text(row[1])) for row in rows]
 
     async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
-        """Delete jobs still terminal and finished before the cutoff (one statement).
+        """Delete jobs still terminal and finished before the cutoff, and their claims in
+        the gateway's ledger (one statement).
 
         Raises:
             StoreUnavailable: PostgreSQL cannot be reached or failed.
@@ -88,11 +102,16 @@ class PostgresPruning(PostgresCalls):
         if not job_ids:
             await anyio.lowlevel.checkpoint()
             return 0
-        status = await self._call(
+        removed = await self._call(
             "remove pruned jobs",
-            lambda conn, _: conn.execute(REMOVE_JOBS, list(job_ids), finished_before),
+            lambda conn, _: conn.fetchval(
+                REMOVE_JOBS,
+                list(job_ids),
+                finished_before,
+                forgotten_claims_before(finished_before),
+            ),
         )
-        return int(status.rsplit(" ", 1)[-1])
+        return integer(removed)
 
     @asynccontextmanager
     async def prune_lock(self) -> AsyncIterator[bool]:

@@ -7,6 +7,8 @@ few delegating lines. Every call is one short transaction: the pruner deletes in
 Which rows go (see :class:`~actors.stores.JobStore`): a job that is terminal and finished
 before the cutoff. ``finished_at >= created_at`` always, so the walk is on
 ``jobs_by_created_at`` up to the cutoff and checks the status and finish time row by row.
+A job's claim in the gateway's ledger (``submissions``, migration 6) goes with the job, in
+the same transaction (:func:`~actors.stores._ledger.forgotten_claims_before`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 import anyio.lowlevel
 
 from actors.domain.jobs import TERMINAL_STATUSES
+from actors.stores._ledger import forgotten_claims_before
 from actors.stores._sqlite_database import dumps, integer, text, validate_page
 
 if TYPE_CHECKING:
@@ -41,10 +44,19 @@ WHERE created_at < :cutoff AND (created_at, id) > (:after_created, :after_id)
 ORDER BY created_at, id LIMIT :limit
 """
 
-_REMOVE_JOBS = f"""
-DELETE FROM jobs
+_PRUNABLE_OF_IDS = f"""
+SELECT id FROM jobs
 WHERE id IN (SELECT value FROM json_each(:ids))
     AND status IN ({_TERMINAL_SQL}) AND finished_at < :cutoff
+"""
+
+_REMOVE_JOBS = f"DELETE FROM jobs WHERE id IN ({_PRUNABLE_OF_IDS})"
+
+# Before the jobs (the same transaction): the claims of exactly the jobs that go.
+_REMOVE_CLAIMS = f"""
+DELETE FROM submissions
+WHERE job_id IN ({_PRUNABLE_OF_IDS})
+    AND (confirmed = 1 OR submitted_at < :unconfirmed_before)
 """
 
 
@@ -75,9 +87,16 @@ async def remove_jobs(db: SQLiteDatabase, job_ids: Sequence[str], finished_befor
         return 0
     with db.failures("remove pruned jobs"):
         async with db.transaction():
-            return await db.execute(
-                _REMOVE_JOBS, {"ids": dumps(list(job_ids)), "cutoff": finished_before}
+            ids = dumps(list(job_ids))
+            await db.execute(
+                _REMOVE_CLAIMS,
+                {
+                    "ids": ids,
+                    "cutoff": finished_before,
+                    "unconfirmed_before": forgotten_claims_before(finished_before),
+                },
             )
+            return await db.execute(_REMOVE_JOBS, {"ids": ids, "cutoff": finished_before})
 
 
 async def count_events_of_jobs(db: SQLiteDatabase, job_ids: Sequence[str]) -> int:

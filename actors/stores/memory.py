@@ -358,7 +358,8 @@ class MemoryJobStore(MemorySchedules):
         return [key for key in keys if after is None or key > after][:limit]
 
     async def remove_jobs(self, job_ids: Sequence[str], *, finished_before: str) -> int:
-        """Delete jobs still terminal and finished before the cutoff; see :class:`JobStore`."""
+        """Delete jobs still terminal and finished before the cutoff, and their claims in
+        the gateway's ledger; see :class:`JobStore`."""
         await anyio.lowlevel.checkpoint()
         removed = 0
         for job_id in dict.fromkeys(job_ids):
@@ -366,6 +367,8 @@ class MemoryJobStore(MemorySchedules):
             if record is not None and _prunable(record, finished_before):
                 del self._jobs[job_id]
                 removed += 1
+                # Its claim goes with it: a resubmission of the id is a new job then.
+                self._ledger.forget_claims([job_id], finished_before)
         return removed
 
     async def schedule_jobs(self, jobs: Sequence[ScheduledJob]) -> None:

@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from contextlib import asynccontextmanager, contextmanager
@@ -63,6 +64,7 @@ __all__ = [
     "MongoEventStore",
     "open_mongo_dead_letter_store",
     "open_mongo_event_store",
+    "ping_mongo",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,23 @@ DEAD_LETTER_INDEXES = (
     IndexModel([("occurredAt", ASCENDING), ("seq", ASCENDING)]),
 )
 """Indexes of the dead-letter collection, created when the store is opened."""
+
+
+_CONFIGURED_TIMEOUTS = re.compile(r" \(configured timeouts: [^)]*\)")
+
+
+def _reason(exc: pymongo.errors.PyMongoError) -> str:
+    """``exc``'s message for a sentence: what went wrong with each server, on one line.
+
+    A server selection timeout's message ends with the whole topology description
+    (server descriptions, the topology id, the same error again); that part and pymongo's
+    reminder of the configured timeouts are left out.
+    """
+    text = str(exc)
+    if isinstance(exc, pymongo.errors.ServerSelectionTimeoutError):
+        text = text.split(", Timeout: ", 1)[0]
+    text = _CONFIGURED_TIMEOUTS.sub("", text)
+    return " ".join(text.split()).rstrip(". ") or type(exc).__name__
 
 
 def _validate_limit(limit: int) -> None:
@@ -175,7 +194,8 @@ class _Collection:
                     )
                 self.available = False
             raise StoreUnavailable(
-                f"The MongoDB {self.description} at {self.url} could not {action}: {exc}. "
+                f"The MongoDB {self.description} at {self.url} could not {action}: "
+                f"{_reason(exc)}. "
                 "Check that MongoDB is running and reachable; the call is safe to retry."
             ) from exc
         if not self.available:
@@ -634,6 +654,38 @@ async def open_mongo_dead_letter_store(
         url, database, DEAD_LETTERS_COLLECTION, DEAD_LETTER_INDEXES, "dead-letter store"
     ) as collection:
         yield MongoDeadLetterStore(collection)
+
+
+async def ping_mongo(url: str, *, server_selection_timeout_ms: int) -> None:
+    """Check that a MongoDB server at ``url`` answers, waiting at most about
+    ``server_selection_timeout_ms`` for one (a command's quick check before it opens the
+    stores, which wait longer: :data:`_SERVER_SELECTION_TIMEOUT_MS`).
+
+    Resource handling:
+        Opens and closes a client of its own.
+
+    Raises:
+        ConfigError: ``url`` is not a valid MongoDB URL.
+        StoreUnavailable: no server answered in time; the sentence names the URL
+            (password hidden), what failed and what to check.
+    """
+    try:
+        client: pymongo.AsyncMongoClient[_Document] = pymongo.AsyncMongoClient(
+            url, serverSelectionTimeoutMS=server_selection_timeout_ms
+        )
+    except pymongo.errors.ConfigurationError as exc:
+        raise ConfigError(f"Cannot use the MongoDB URL {redact(url)}: {exc}. Fix it.") from exc
+    try:
+        await client.admin.command("ping")
+    except pymongo.errors.PyMongoError as exc:
+        raise StoreUnavailable(
+            f"Cannot reach MongoDB at {redact(url)}: {_reason(exc)} (no answer within "
+            f"{server_selection_timeout_ms / 1000:g} s). Check that MongoDB is running and "
+            "reachable."
+        ) from exc
+    finally:
+        with anyio.move_on_after(_CLOSE_TIMEOUT_S, shield=True):
+            await client.close()
 
 
 # -- plumbing -----------------------------------------------------------------------------

@@ -91,6 +91,7 @@ __all__ = [
     "migrate_postgres",
     "open_postgres_job_store",
     "recent_jobs_query",
+    "search_jobs_query",
 ]
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,13 @@ def recent_jobs_query(
         f"LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}"
     )
     return query, [*parameters, limit, offset]
+
+
+def search_jobs_query(query: JobQuery) -> tuple[str, list[object]]:
+    """The query of :meth:`PostgresJobStore.search_jobs` and its parameters (what
+    ``scripts/search_explain`` and ``tests/integration/test_postgres_indexes.py`` EXPLAIN;
+    :mod:`actors.stores._postgres_search` says which index serves which filter)."""
+    return job_search_query(query, _JOB_COLUMNS)
 
 
 def _job_record(row: Row) -> JobRecord:
@@ -485,7 +493,7 @@ class PostgresJobStore(PostgresLedger, PostgresPruning, PostgresSchedules, Postg
         Raises:
             StoreUnavailable: PostgreSQL cannot be reached or failed.
         """
-        sql, parameters = job_search_query(query, _JOB_COLUMNS)
+        sql, parameters = search_jobs_query(query)
         rows = await self._call("search jobs", lambda conn, _: conn.fetch(sql, *parameters))
         return query.page([_job_record(row) for row in rows])
 

@@ -1,6 +1,7 @@
 """Retention in the store contracts (issue 17, item 4): every job store (memory, SQLite,
 PostgreSQL), event store (SQLite, MongoDB) and dead-letter store (SQLite, MongoDB) lists
-and deletes only what is old enough, and a job that is not terminal is never pruned."""
+and deletes only what is old enough, and a job that is not terminal is never pruned; a
+pruned job's claim in the gateway's ledger goes with it (a resubmission is a new job)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from actors.domain.clock import format_timestamp
 from actors.domain.dead_letters import DeadLetter, dead_letter_id
 from actors.domain.events import Envelope, EventType, Producer, lifecycle_event_id
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.domain.submissions import (
+    IDEMPOTENCY_STALE_S,
+    ClaimOutcome,
+    Fingerprint,
+    Submission,
+)
 from actors.errors import ValidationIssue
 
 if TYPE_CHECKING:
@@ -94,6 +101,71 @@ async def test_remove_jobs_deletes_only_jobs_still_prunable(job_store: JobStore)
     assert await job_store.get_job("done-new") is not None
     assert await job_store.get_job("running-old") is not None
     assert await job_store.remove_jobs([], finished_before=ts(10)) == 0
+
+
+def claim(job_id: str, submitted_s: float, event_id: str = "event-1") -> Submission:
+    fingerprint = Fingerprint.of({"type": "echo", "payload": {}, "metadata": {}}).encode()
+    return Submission(job_id, fingerprint, event_id, ts(submitted_s))
+
+
+async def test_remove_jobs_forgets_the_ledger_claims_of_the_jobs_it_removes(
+    job_store: JobStore,
+) -> None:
+    cutoff_s = 1000.0
+    confirmed = [claim(job_id, 0) for job_id in ("done-old", "done-new", "running-old")]
+    await job_store.claim_submissions(confirmed)
+    await job_store.settle_submissions(confirmed, [])
+    # Unconfirmed (a gateway stopped before its confirm): one long ago, and one whose
+    # publish may still be under way (within IDEMPOTENCY_STALE_S of the cutoff).
+    await job_store.claim_submissions(
+        [claim("failed-old", 0), claim("done-racing", cutoff_s - IDEMPOTENCY_STALE_S / 2)]
+    )
+    await _finished(job_store, "done-old", 1, C)
+    await _finished(job_store, "failed-old", 2, F)
+    await _finished(job_store, "done-racing", 3, C)
+    await _finished(job_store, "done-new", cutoff_s + 1, C)
+    await job_store.apply_transitions([step(spec("running-old", 0), E, 0)])
+
+    removed = await job_store.remove_jobs(
+        ["done-old", "failed-old", "done-racing", "done-new", "running-old"],
+        finished_before=ts(cutoff_s),
+    )
+
+    assert removed == 3
+    again = await job_store.claim_submissions(
+        [
+            claim(job_id, cutoff_s + 10, event_id="event-2")
+            for job_id in ("done-old", "failed-old", "done-racing", "done-new", "running-old")
+        ]
+    )
+    assert {c.submission.job_id: (c.outcome, c.event_id) for c in again} == {
+        # Pruned with its job: the id is free again, a new job under a new event id.
+        "done-old": (ClaimOutcome.NEW, "event-2"),
+        "failed-old": (ClaimOutcome.NEW, "event-2"),
+        # Its job went, but the claim may be a publish still under way: kept.
+        "done-racing": (ClaimOutcome.PENDING, "event-1"),
+        # Jobs not removed keep their claims.
+        "done-new": (ClaimOutcome.DUPLICATE, "event-1"),
+        "running-old": (ClaimOutcome.DUPLICATE, "event-1"),
+    }
+
+
+async def test_a_pruned_job_id_submitted_again_is_stored_as_a_new_job(
+    job_store: JobStore,
+) -> None:
+    first = claim("job-1", 0)
+    await job_store.claim_submissions([first])
+    await job_store.settle_submissions([first], [])
+    await _finished(job_store, "job-1", 1, F)
+    assert await job_store.remove_jobs(["job-1"], finished_before=ts(10)) == 1
+
+    [again] = await job_store.claim_submissions([claim("job-1", 20, event_id="event-2")])
+    await job_store.apply_transitions([step(spec("job-1", 20), P, 20)])
+
+    assert (again.outcome, again.event_id) == (ClaimOutcome.NEW, "event-2")
+    record = await job_store.get_job("job-1")
+    assert record is not None
+    assert (record.status, record.spec.created_at, record.attempts) == (P, ts(20), 0)
 
 
 async def test_a_job_being_retried_is_not_terminal_and_never_pruned(job_store: JobStore) -> None:

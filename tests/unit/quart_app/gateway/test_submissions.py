@@ -11,7 +11,9 @@ import anyio
 import pytest
 
 from actors.config.settings import Settings
+from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.stores.memory import MemoryJobStore
 from quart_app.gateway.service import GatewayService
 from tests.unit.quart_app.gateway.running import take_published
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from actors.domain.submissions import Submission, SubmissionClaim
 
 pytestmark = pytest.mark.timeout(30)
+
+V, E = JobStatus.VALIDATED, JobStatus.EXECUTING
 
 
 @pytest.fixture
@@ -52,6 +56,34 @@ async def test_issue_16_the_same_job_resubmitted_answers_as_the_first_time_and_p
     assert again.status_code == 202
     assert await again.get_json() == await first.get_json()
     assert await take_published(broker) == []
+
+
+async def test_issue_17_a_job_id_pruned_by_retention_is_accepted_again_as_a_new_job(
+    gateway: GatewayService, broker: MemoryBroker, jobs: MemoryJobStore
+) -> None:
+    """Retention removes the job with its claim (docs/operations.md, "Retention"): the id
+    submitted again, even with another payload, is a new job, published under a new
+    event id."""
+    client = gateway.http.app.test_client()
+    job_id = str(uuid.uuid4())
+    first = await client.post("/jobs", json=_job(job_id))
+    [envelope] = await take_published(broker)
+    spec = JobSpec(id=job_id, type="echo", created_at=envelope["occurredAt"], correlation_id="c")
+    at = envelope["occurredAt"]
+    await jobs.apply_transitions(
+        [JobTransition(spec, status, at) for status in (V, E, JobStatus.COMPLETED)]
+    )
+    assert await jobs.remove_jobs([job_id], finished_before=utc_now()) == 1
+
+    again = await client.post("/jobs", json=_job(job_id, payload={"n": 2}))
+
+    assert again.status_code == 202
+    first_body, again_body = await first.get_json(), await again.get_json()
+    assert again_body["jobId"] == job_id
+    assert again_body["eventId"] != first_body["eventId"]
+    [republished] = await take_published(broker)
+    assert republished["eventId"] == again_body["eventId"]
+    assert republished["payload"]["payload"] == {"n": 2}
 
 
 @pytest.mark.parametrize(
