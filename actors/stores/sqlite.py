@@ -45,6 +45,7 @@ from actors.stores._sqlite_cancels import (
 from actors.stores._sqlite_database import (
     Schema,
     dumps as _dumps,
+    dumps_result as _dumps_result,
     integer,
     open_database,
     optional_text,
@@ -181,7 +182,7 @@ def _effect_row(effect: JobEffect, stored_errors: str) -> dict[str, object]:
         "attempts": effect.attempts,
         "started_at": effect.started_at,
         "finished_at": effect.finished_at,
-        "result": None if effect.result is None else _dumps(effect.result),
+        "result": None if effect.result is None else _dumps_result(effect.result),
         "error": effect.error,
         "failed_attempts": effect.failed_attempts,
         "next_attempt_at": effect.next_attempt_at,

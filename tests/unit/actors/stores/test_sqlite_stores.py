@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -225,3 +226,28 @@ async def test_issue_14_a_queued_jobs_cancel_request_is_adopted_by_its_first_wri
     )
 
     assert (kept, left, marked) == ([("job-1",)], [], [("PENDING", "t")])
+
+
+async def test_a_nan_result_is_kept_as_nan_while_payloads_are_written_compactly(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Payloads and events are written by orjson; a handler's result by the standard
+    # library's encoder, which keeps a NaN (orjson would write null).
+    job = JobSpec(
+        id="nan",
+        type="echo",
+        created_at="2026-01-01T00:00:00.000000Z",
+        correlation_id="c",
+        payload={"text": "héllo", "n": [1, 2.5]},
+    )
+    done = JobTransition(job, JobStatus.COMPLETED, "2026-01-01T00:00:02.000000Z", result=math.nan)
+    async with open_sqlite_job_store(tmp_path / JOBS_DATABASE) as store:
+        await store.apply_transitions([done])
+        record = await store.get_job("nan")
+
+    assert record is not None
+    assert isinstance(record.result, float)
+    assert math.isnan(record.result)
+    assert query(tmp_path / JOBS_DATABASE, "SELECT payload, result FROM jobs") == [
+        ('{"text":"héllo","n":[1,2.5]}', "NaN")
+    ]
