@@ -112,6 +112,23 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _add_management_url(parser: argparse.ArgumentParser, *, where: str) -> None:
+    parser.add_argument(
+        "--rabbitmq-management-url",
+        default=None,
+        metavar="URL",
+        help=f"{where}RabbitMQ's management API, which GET /queues asks for unacked "
+        "messages and rates (falling back to passive declares while it does not answer); "
+        "'off' never asks it (default: $OBSERVATORY_RABBITMQ_MANAGEMENT_URL, else "
+        "RABBITMQ_URL's host on port 15672 with its credentials)",
+    )
+
+
+def _management_override(args: argparse.Namespace) -> dict[str, object]:
+    url: str | None = args.rabbitmq_management_url
+    return {} if url is None else {"rabbitmq_management_url": url}
+
+
 def _add_shutdown_grace(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shutdown-grace",
@@ -281,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every service's trace spans on stdout (tracing is otherwise on only "
         "with OTEL_EXPORTER_OTLP_ENDPOINT set)",
     )
+    _add_management_url(up, where="with --infra local: ")
     add_app_arguments(up, demo=True)
     add_retention_arguments(up)
 
@@ -324,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-grace) before it is cancelled (default: %(default)s)",
     )
     _add_shutdown_grace(serve)
+    _add_management_url(serve, where="read-model: ")
     add_app_arguments(serve)
 
     migrate = commands.add_parser(
@@ -528,6 +547,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
     overrides["insecure"] = args.insecure
     overrides.update(grace_override(args))
     overrides.update(app_overrides(args))
+    overrides.update(_management_override(args))
     settings = Settings.from_env(**overrides)
     log.info("service.security service=%s %s", args.service, check_exposure(settings))
     apps: LoadedApps = args.loaded_apps

@@ -52,10 +52,12 @@ examples:
   observatory queues
   observatory queues --json
 
-DEPTH is READY plus UNACKED. Rates are per second since the read model's previous
-/queues call, so the first call shows none. With RabbitMQ the read model knows READY and
-CONSUMERS (and the depth's change, Δ/S) only: the rest shows "—". Exit 0 when the read
-model answered, 1 when it did not.
+DEPTH is READY plus UNACKED. SOURCE says whom the read model asked: "embedded" (the
+embedded broker), "management" (RabbitMQ's management API; PUBLISH/S and DELIVER/S are
+RabbitMQ's own rates) or "amqp" (RabbitMQ by passive declares, where its management API
+is off or does not answer: READY, CONSUMERS and Δ/S only, the rest shows "—"). Rates the
+read model computes compare with its previous /queues call, so its first call shows
+none. Exit 0 when the read model answered, 1 when it did not.
 """
 
 
@@ -131,11 +133,12 @@ def queues_table(queues: Sequence[QueueStats]) -> list[str]:
             _number(queue.publish_per_s),
             _number(queue.deliver_per_s),
             _number(queue.depth_change_per_s),
+            queue.source or UNKNOWN,
         ]
         for queue in queues
     ]
     header = ["QUEUE", "DEPTH", "READY", "UNACKED", "DELAYED", "CONSUMERS"]
-    return _table([*header, "PUBLISH/S", "DELIVER/S", "Δ/S"], rows)
+    return _table([*header, "PUBLISH/S", "DELIVER/S", "Δ/S", "SOURCE"], rows)
 
 
 def fleet_main(args: argparse.Namespace) -> int:

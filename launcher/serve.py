@@ -15,6 +15,8 @@ processor          RabbitMQ, PostgreSQL (+Redis    health + metrics (8001)
                    with rate-limited types)
 metrics-engine     RabbitMQ, Redis, MongoDB        health + metrics (8002)
 read-model         PostgreSQL, Redis, MongoDB      API + health (8080)
+                   (+RabbitMQ and its management
+                   API for ``GET /queues``)
 =================  ==============================  ======================================
 """
 
@@ -23,6 +25,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from actors.broker.amqp import AmqpBroker, open_amqp_broker
+from actors.broker.management import RabbitMqManagement
+from actors.config.urls import rabbitmq_vhost
 from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from actors.errors import ConfigError
 from actors.kernel import ActorState, ChildSpec
@@ -49,7 +53,11 @@ from actors.stores.workers import DeferredWorkerRegistry, open_redis_worker_regi
 from quart_app._server import HttpServer
 from quart_app.gateway.service import GatewayService
 from quart_app.ops import create_ops_app
-from quart_app.read_model.queues import AmqpQueueInspector
+from quart_app.read_model.queues import (
+    AmqpQueueInspector,
+    ManagementQueueInspector,
+    QueueInspector,
+)
 from quart_app.read_model.service import ReadModelService
 
 if TYPE_CHECKING:
@@ -177,9 +185,10 @@ class ServiceProcess(ServiceTree):
             )
         )
 
-    def _queue_inspector(self) -> AmqpQueueInspector:
-        """RabbitMQ, asked only by ``GET /queues`` (passive declares; it declares nothing):
-        optional, the route answers 503 while it is away."""
+    def _queue_inspector(self) -> QueueInspector:
+        """RabbitMQ, asked only by ``GET /queues``: its management API (unless ``off``),
+        else passive declares (it declares nothing). The AMQP connection is optional:
+        while it is away the route answers 503 where the management API cannot answer."""
         settings = self.settings
         self._optional.add("rabbitmq")
         connection = self._connect(
@@ -191,7 +200,15 @@ class ServiceProcess(ServiceTree):
             ),
             settings.rabbitmq_url,
         )
-        return AmqpQueueInspector(connection.get)
+        declares = AmqpQueueInspector(connection.get)
+        management_url = settings.management_url
+        if management_url is None:
+            return declares
+        return ManagementQueueInspector(
+            RabbitMqManagement(management_url, rabbitmq_vhost(settings.rabbitmq_url)),
+            declares,
+            namespace=settings.queue_namespace,
+        )
 
     def _dead_letter_store(self) -> DeferredDeadLetterStore:
         settings = self.settings

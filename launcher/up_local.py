@@ -71,8 +71,12 @@ def print_banner(mode: str, gateway: str, read_model: str, details: list[tuple[s
 async def run_up_local(args: argparse.Namespace) -> int:
     from launcher.local import local_supervisor, processor_names, wait_all_healthy
 
+    management: str | None = args.rabbitmq_management_url
     settings = Settings.from_env(
-        **grace_override(args), **app_overrides(args), **retention_overrides(args)
+        **grace_override(args),
+        **app_overrides(args),
+        **retention_overrides(args),
+        **({} if management is None else {"rabbitmq_management_url": management}),
     )
     apps: LoadedApps = args.loaded_apps
     env = {
@@ -89,6 +93,8 @@ async def run_up_local(args: argparse.Namespace) -> int:
         "OBSERVATORY_SIMULATE_UNKNOWN_TYPES": "1" if settings.simulate_unknown_types else "0",
         "OBSERVATORY_RETAIN_DAYS": str(settings.retain_days),
         "OBSERVATORY_PRUNE_INTERVAL_S": str(settings.prune_interval_s),
+        # Empty: the read model derives it from RABBITMQ_URL.
+        "OBSERVATORY_RABBITMQ_MANAGEMENT_URL": settings.rabbitmq_management_url or "",
     }
     processor_ports = {
         # The first processor on --processor-port, the others wherever the OS says.

@@ -125,9 +125,10 @@ class WorkerList:
 class QueueStats:
     """One queue of the broker's topology (``GET /queues``).
 
-    ``None`` means the broker does not say: RabbitMQ tells only ``ready`` and
-    ``consumers`` (and the depth's change), and every rate is ``None`` on the read
-    model's first call (a rate compares two calls).
+    ``None`` means the broker does not say: RabbitMQ asked by passive declares
+    (``source == "amqp"``, its management API off or not answering) tells only ``ready``
+    and ``consumers`` (and the depth's change); a rate the read model computes is
+    ``None`` on its first call (it compares two calls).
     """
 
     name: str
@@ -144,6 +145,10 @@ class QueueStats:
     deliver_per_s: float | None
     depth_change_per_s: float | None
     """How fast ``ready`` grew (positive) or drained (negative) since the previous call."""
+    source: str | None = None
+    """Whom the figures come from: ``embedded``, ``management`` (RabbitMQ's management
+    API) or ``amqp`` (RabbitMQ's passive declares); ``None`` from a read model too old
+    to say."""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, object]) -> QueueStats:
@@ -158,6 +163,7 @@ class QueueStats:
             publish_per_s=_float_or_none(doc.get("publishPerS")),
             deliver_per_s=_float_or_none(doc.get("deliverPerS")),
             depth_change_per_s=_float_or_none(doc.get("depthChangePerS")),
+            source=text_field(doc, "source"),
         )
 
 

@@ -328,8 +328,9 @@ class Client(Schedules):
         (``GET /queues``): depth, ready, unacked, consumers and rates.
 
         Returns:
-            One :class:`QueueStats` per queue; a figure the broker does not give (RabbitMQ:
-            unacked and the rates; any broker: the rates on the first call) is ``None``.
+            One :class:`QueueStats` per queue; a figure the broker does not give (RabbitMQ
+            without its management API: unacked and the rates; the rates the read model
+            computes: on its first call) is ``None``.
 
         Raises:
             ServerUnavailable: the read model, or its broker, cannot be asked now.

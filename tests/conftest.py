@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -74,6 +74,38 @@ def rabbitmq_url() -> str:
     why = _exchange(url, 5672, b"AMQP\x00\x00\x09\x01", lambda reply: reply[:1] == b"\x01")
     if why:
         service_unavailable("RabbitMQ", url, why)
+    return url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_management_url(rabbitmq_url: str) -> str:
+    """RabbitMQ's management API (``OBSERVATORY_RABBITMQ_MANAGEMENT_URL``, else the AMQP
+    URL's host on port 15672 with its credentials), probed with ``GET /api/overview``.
+
+    The plugin ships with RabbitMQ but is off until ``rabbitmq-plugins enable
+    rabbitmq_management`` (``.ci/run`` does it).
+    """
+    import httpx
+
+    from actors.config.urls import rabbitmq_management_url
+
+    url = rabbitmq_management_url(
+        rabbitmq_url, os.environ.get("OBSERVATORY_RABBITMQ_MANAGEMENT_URL") or None
+    )
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path.rstrip('/')}"
+    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+    try:
+        response = httpx.get(f"{base}/api/overview", auth=auth, timeout=3.0, trust_env=False)
+    except httpx.HTTPError as exc:
+        service_unavailable("RabbitMQ's management API", url, repr(exc))
+    else:
+        if response.status_code != 200 or "management_version" not in response.text:
+            service_unavailable(
+                "RabbitMQ's management API",
+                url,
+                f"GET /api/overview answered {response.status_code} {response.text[:100]!r}",
+            )
     return url
 
 

@@ -1,26 +1,28 @@
 """Settings of the services, with the architecture's defaults.
 
-==========================  =========  =================================================
-field                       default    what for
-==========================  =========  =================================================
-``host``                    127.0.0.1  address every HTTP face binds
-``gateway_port``            3000       gateway (POST /jobs)
-``read_model_port``         8080       read model and web dashboard
-``data_dir``                .observatory  embedded stores and the broker's spill file
-``prefetch``                256        deliveries a consumer holds at once (= its batch)
-``job_timeout_s``           30         a handler running longer fails the job
-``publish_timeout_s``       10         gateway answers 503 when the broker takes longer
-``max_body_bytes``          65536      gateway answers 413 above this (one job)
-``max_batch_jobs``          1000       most jobs in one ``POST /jobs/batch``
-``max_attempts``            3          attempts of a job whose type and metadata say none
-``retry_backoff_s``         1          wait after a first failed attempt (then x5, at most 30 s)
-``threads``                 10         worker threads for plain ``def`` handlers, per processor
-``shutdown_grace_s``        10         on a graceful stop, how long running handlers may finish
-``simulate_unknown_types``  False      complete jobs of unknown types after a simulated delay
-``retain_days``             30         terminal jobs, their events and dead letters kept
-``prune_interval_s``        3600       how often the pruner looks for what to delete
-``heartbeat_s``             5          each processor's and metrics engine's heartbeat (``GET /workers``)
-==========================  =========  =================================================
+===========================  =========  =================================================
+field                        default    what for
+===========================  =========  =================================================
+``host``                     127.0.0.1  address every HTTP face binds
+``gateway_port``             3000       gateway (POST /jobs)
+``read_model_port``          8080       read model and web dashboard
+``data_dir``                 .observatory  embedded stores and the broker's spill file
+``prefetch``                 256        deliveries a consumer holds at once (= its batch)
+``job_timeout_s``            30         a handler running longer fails the job
+``publish_timeout_s``        10         gateway answers 503 when the broker takes longer
+``max_body_bytes``           65536      gateway answers 413 above this (one job)
+``max_batch_jobs``           1000       most jobs in one ``POST /jobs/batch``
+``max_attempts``             3          attempts of a job whose type and metadata say none
+``retry_backoff_s``          1          wait after a first failed attempt (then x5, at most 30 s)
+``threads``                  10         worker threads for plain ``def`` handlers, per processor
+``shutdown_grace_s``         10         on a graceful stop, how long running handlers may finish
+``simulate_unknown_types``   False      complete jobs of unknown types after a simulated delay
+``retain_days``              30         terminal jobs, their events and dead letters kept
+``prune_interval_s``         3600       how often the pruner looks for what to delete
+``heartbeat_s``              5          each processor's and metrics engine's heartbeat (``GET /workers``)
+``rabbitmq_management_url``  derived    RabbitMQ's management API (``GET /queues``): the AMQP
+                                        URL's host, port 15672, its credentials; or ``off``
+===========================  =========  =================================================
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from actors.config.urls import (
     DEFAULT_POSTGRES_URL,
     DEFAULT_RABBITMQ_URL,
     DEFAULT_REDIS_URL,
+    rabbitmq_management_url,
     url_from_env,
 )
 from actors.domain.attempts import Backoff
@@ -71,6 +74,12 @@ class Settings:
     postgres_url: str = DEFAULT_POSTGRES_URL
     redis_url: str = DEFAULT_REDIS_URL
     mongo_url: str = DEFAULT_MONGO_URL
+    rabbitmq_management_url: str | None = None
+    """RabbitMQ's management API, which ``GET /queues`` asks for unacked messages and
+    rates (``OBSERVATORY_RABBITMQ_MANAGEMENT_URL``, ``--rabbitmq-management-url``).
+    ``None``: derived from ``rabbitmq_url`` (same host, port 15672, same credentials);
+    a URL without credentials gets ``rabbitmq_url``'s; ``off``: never asked (passive
+    declares only). See :attr:`management_url`."""
     namespace: str = ""
     """Isolates one observatory from others on the same servers: prefixes queue names and
     Redis keys, and names the PostgreSQL schema and MongoDB database. Empty: the defaults."""
@@ -157,7 +166,8 @@ class Settings:
         ``REDIS_URL``, ``MONGO_URL``, the namespace from ``OBSERVATORY_NAMESPACE``, the
         gateway's public URL (what the dashboard submits to) from ``OBSERVATORY_GATEWAY_URL``,
         the retry policy from ``OBSERVATORY_MAX_ATTEMPTS`` and
-        ``OBSERVATORY_RETRY_BACKOFF_S`` when set, the API tokens (``OBSERVATORY_API_TOKENS``
+        ``OBSERVATORY_RETRY_BACKOFF_S`` when set, RabbitMQ's management API from
+        ``OBSERVATORY_RABBITMQ_MANAGEMENT_URL``, the API tokens (``OBSERVATORY_API_TOKENS``
         or the file ``OBSERVATORY_API_TOKENS_FILE``), the CORS origins
         (``OBSERVATORY_CORS_ORIGINS``, comma-separated) and the submission rate limit
         (``OBSERVATORY_RATE_LIMIT`` jobs a second per client, 0 for none, and
@@ -195,6 +205,10 @@ class Settings:
             postgres_url=url_from_env("POSTGRES_URL", DEFAULT_POSTGRES_URL),
             redis_url=url_from_env("REDIS_URL", DEFAULT_REDIS_URL),
             mongo_url=url_from_env("MONGO_URL", DEFAULT_MONGO_URL),
+            rabbitmq_management_url=os.environ.get(
+                "OBSERVATORY_RABBITMQ_MANAGEMENT_URL", ""
+            ).strip()
+            or None,
             namespace=url_from_env("OBSERVATORY_NAMESPACE", ""),
             public_gateway_url=url_from_env("OBSERVATORY_GATEWAY_URL", "") or None,
             trace_url=os.environ.get("OBSERVATORY_TRACE_URL", "").strip() or None,
@@ -246,6 +260,15 @@ class Settings:
     def postgres_schema(self) -> str:
         """The PostgreSQL schema of this namespace."""
         return self.namespace.replace("-", "_").strip("_.:") or "public"
+
+    @property
+    def management_url(self) -> str | None:
+        """Where ``GET /queues`` asks RabbitMQ's management API, credentials included
+        (:func:`~actors.config.urls.rabbitmq_management_url`); ``None`` when ``off``."""
+        configured = self.rabbitmq_management_url
+        if configured is not None and configured.strip().lower() == "off":
+            return None
+        return rabbitmq_management_url(self.rabbitmq_url, configured)
 
     @property
     def mongo_database(self) -> str:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 __all__ = [
     "DEFAULT_MONGO_URL",
     "DEFAULT_POSTGRES_URL",
     "DEFAULT_RABBITMQ_URL",
     "DEFAULT_REDIS_URL",
+    "rabbitmq_management_url",
+    "rabbitmq_vhost",
     "redact",
     "url_from_env",
 ]
@@ -38,3 +40,46 @@ def redact(url: str) -> str:
 def url_from_env(variable: str, default: str) -> str:
     """The URL in environment variable ``variable``, or ``default`` when unset or empty."""
     return os.environ.get(variable) or default
+
+
+_MANAGEMENT_PORTS = {"amqp": ("http", 15672), "amqps": ("https", 15671)}
+"""The management plugin's listener for each AMQP scheme (RabbitMQ's defaults)."""
+
+
+def rabbitmq_management_url(amqp_url: str, configured: str | None = None) -> str:
+    """Where RabbitMQ's management API answers, with the credentials to use there.
+
+    =====================================  ============================================
+    ``configured``                         result (``amqp_url`` = ``amqp://u:p@rabbit/``)
+    =====================================  ============================================
+    ``None`` or empty                      ``http://u:p@rabbit:15672/`` (``amqps``:
+                                           ``https``, port 15671)
+    ``http://rabbit:15672/``               ``http://u:p@rabbit:15672/`` (the AMQP
+                                           URL's credentials)
+    ``http://admin:s3@mgmt:8080/rabbit/``  as given: its own credentials, and the API
+                                           under ``/rabbit/api/``
+    =====================================  ============================================
+
+    The virtual host is never part of this URL: it is the AMQP URL's
+    (:func:`rabbitmq_vhost`).
+    """
+    amqp = urlsplit(amqp_url)
+    userinfo = amqp.netloc.rpartition("@")[0] if "@" in amqp.netloc else ""
+    if configured:
+        parts = urlsplit(configured)
+        if "@" in parts.netloc or not userinfo:
+            return configured
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+    scheme, port = _MANAGEMENT_PORTS.get(amqp.scheme, ("http", 15672))
+    host = amqp.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, "/", "", ""))
+
+
+def rabbitmq_vhost(amqp_url: str) -> str:
+    """The virtual host an AMQP URL names: its path without the leading ``/``, decoded
+    (``amqp://rabbit/`` and ``amqp://rabbit`` name the default, ``/``; ``/%2F`` is ``/``
+    too; ``/staging`` is ``staging``)."""
+    return unquote(urlsplit(amqp_url).path[1:]) or "/"

@@ -1,26 +1,42 @@
 """``GET /queues``: every queue of the topology, with its depth, consumers and rates.
 
 The one read-model route that asks the broker rather than a store: queue depths live
-nowhere else. It asks cheaply and only when called:
+nowhere else. It asks cheaply and only when called, and each entry says whom it asked
+(``source``):
 
-===========================  ==========================================================
-broker                       what is known
-===========================  ==========================================================
-embedded (``MemoryBroker``)  ready, unacked, consumers, and messages published and
-                             delivered so far: publish and deliver rates per second
-RabbitMQ                     one passive declare per queue (``jobs.created``,
-                             ``jobs.completed``, ``jobs.dead-letter``, each
-                             ``jobs.retry.*``): ready and consumers; unacked and the
-                             publish and deliver rates are unknown (null), the depth's
-                             change per second is given instead
-===========================  ==========================================================
+==============  =======================================  ================================
+``source``      asked                                    what is known
+==============  =======================================  ================================
+``embedded``    the embedded ``MemoryBroker``'s own      ready, unacked, consumers, and
+                counters (no I/O)                        messages published and delivered
+                                                         so far: publish and deliver
+                                                         rates per second
+``management``  RabbitMQ's management API, one           ready, unacked, consumers, and
+                ``GET /api/queues/{vhost}`` (as of its   RabbitMQ's own publish and
+                last statistics, 5 s apart by default)   deliver rates
+``amqp``        RabbitMQ by one passive declare per      ready and consumers; unacked and
+                queue: where the management API is off,  the publish and deliver rates
+                does not answer (within                  are unknown (null), the depth's
+                :data:`MANAGEMENT_TIMEOUT_S`), or has    change per second is given
+                no figures yet for a queue declared      instead
+                since its last statistics
+==============  =======================================  ================================
 
-Rates compare a sample with the previous one this read model took (at least
-:data:`MIN_RATE_WINDOW_S` apart), so the first call answers null rates.
+The topology's queues on RabbitMQ are ``jobs.created``, ``jobs.completed``,
+``jobs.dead-letter`` and each ``jobs.retry.*`` (:data:`TOPOLOGY_QUEUES`). When the
+management API stops answering, the read model says so once in its log and asks it again
+every :data:`MANAGEMENT_RETRY_S` meanwhile (passive declares in between), and says so once
+again when it answers.
+
+Rates the read model computes (embedded; the depth's change everywhere) compare a sample
+with the previous one this read model took (at least :data:`MIN_RATE_WINDOW_S` apart),
+so the first call answers null ones.
 """
 
 from __future__ import annotations
 
+import enum
+import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -29,6 +45,7 @@ import anyio.lowlevel
 from quart import Response, jsonify
 
 from actors.broker.names import ALL_QUEUES, RETRY_DELAYS_S, retry_queue
+from actors.errors import BrokerUnavailable
 from quart_app._common import json_error
 from quart_app.openapi import error_response, json_response, operation
 
@@ -38,24 +55,51 @@ if TYPE_CHECKING:
     from quart import Quart
 
     from actors.broker.amqp import AmqpBroker
+    from actors.broker.management import QueueFigures, RabbitMqManagement
     from actors.broker.memory import MemoryBroker
 
 __all__ = [
+    "MANAGEMENT_RETRY_S",
+    "MANAGEMENT_TIMEOUT_S",
     "MIN_RATE_WINDOW_S",
     "QUEUES_SCHEMA",
+    "TOPOLOGY_QUEUES",
     "AmqpQueueInspector",
+    "ManagementQueueInspector",
     "MemoryQueueInspector",
     "QueueInspector",
     "QueueSample",
+    "QueueSource",
     "RateTracker",
     "install_queues_route",
 ]
+
+log = logging.getLogger(__name__)
 
 MIN_RATE_WINDOW_S = 0.5
 """Samples closer than this to the previous one reuse its rates (no division by ~0)."""
 
 TOPOLOGY_QUEUES = (*ALL_QUEUES, *(retry_queue(delay) for delay in RETRY_DELAYS_S))
 """Every queue RabbitMQ holds for the observatory (``AmqpBroker.declare_topology``)."""
+
+MANAGEMENT_TIMEOUT_S = 1.0
+"""How long ``GET /queues`` waits for RabbitMQ's management API before it falls back to
+passive declares."""
+
+MANAGEMENT_RETRY_S = 30.0
+"""While the management API does not answer, how often it is asked again (passive
+declares only in between, so an absent API costs no wait on every call)."""
+
+
+class QueueSource(enum.StrEnum):
+    """Whom a queue's figures come from (``source`` in ``GET /queues``)."""
+
+    EMBEDDED = "embedded"
+    """The embedded broker's own counters: everything known."""
+    MANAGEMENT = "management"
+    """RabbitMQ's management API: everything but ``delayed``, rates RabbitMQ's own."""
+    AMQP = "amqp"
+    """A passive declare on RabbitMQ: ready and consumers only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +110,7 @@ class QueueSample:
     ready: int
     """Messages waiting for a consumer."""
     consumers: int
+    source: QueueSource
     unacked: int | None = None
     """Delivered and not settled yet; ``None`` where the broker does not say."""
     published: int | None = None
@@ -74,6 +119,10 @@ class QueueSample:
     """Messages delivered from it so far (for the deliver rate); ``None``: unknown."""
     delayed: int | None = None
     """Embedded only: retries waiting out their delay inside this queue."""
+    publish_per_s: float | None = None
+    """Management API only: RabbitMQ's own publish rate (else computed from ``published``)."""
+    deliver_per_s: float | None = None
+    """Management API only: RabbitMQ's own deliver rate (else computed from ``delivered``)."""
 
 
 class QueueInspector(Protocol):
@@ -102,6 +151,7 @@ class MemoryQueueInspector:
                 name=q.name,
                 ready=q.ready,
                 consumers=q.consumers,
+                source=QueueSource.EMBEDDED,
                 unacked=q.unacked,
                 published=q.published,
                 delivered=q.acked + q.rejected + q.unacked,
@@ -120,12 +170,125 @@ class AmqpQueueInspector:
 
     async def sample(self) -> list[QueueSample]:
         """Every topology queue, in the order of :data:`TOPOLOGY_QUEUES`."""
-        broker = self._broker()
+        return [await self.sample_queue(name) for name in TOPOLOGY_QUEUES]
+
+    async def sample_queue(self, name: str) -> QueueSample:
+        """One topology queue (``name`` without the namespace).
+
+        Raises:
+            BrokerUnavailable: RabbitMQ is not connected, or ``name`` is not declared.
+        """
+        ready, consumers = await self._broker().queue_counts(name)
+        return QueueSample(name=name, ready=ready, consumers=consumers, source=QueueSource.AMQP)
+
+
+class ManagementQueueInspector:
+    """RabbitMQ's topology queues from its management API; passive declares (``fallback``)
+    while it does not answer, and for a queue it has no figures for yet.
+
+    Error handling: the management API failing (no answer within ``timeout_s``, an error
+    status, a wrong body) is logged once, as ``queues.management_unavailable`` at
+    WARNING, and not asked again for ``retry_s``; its return is logged once, as
+    ``queues.management_available``. Only the fallback's ``BrokerUnavailable`` reaches
+    the caller (``GET /queues`` answers 503).
+    """
+
+    def __init__(
+        self,
+        management: RabbitMqManagement,
+        fallback: AmqpQueueInspector,
+        *,
+        namespace: str = "",
+        timeout_s: float = MANAGEMENT_TIMEOUT_S,
+        retry_s: float = MANAGEMENT_RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``namespace``: the prefix of this observatory's queue names on RabbitMQ."""
+        self._management = management
+        self._fallback = fallback
+        self._namespace = namespace
+        self._timeout_s = timeout_s
+        self._retry_s = retry_s
+        self._clock = clock
+        self._answering: bool | None = None
+        """Whether the management API answered last time it was asked; ``None``: not yet."""
+        self._next_try = 0.0
+        """While it does not answer: when (``clock``) to ask it again."""
+
+    def __repr__(self) -> str:
+        return (
+            f"<ManagementQueueInspector {self._management.url} vhost={self._management.vhost!r} "
+            f"answering={self._answering}>"
+        )
+
+    async def sample(self) -> list[QueueSample]:
+        """Every topology queue, in the order of :data:`TOPOLOGY_QUEUES`.
+
+        Raises:
+            BrokerUnavailable: the fallback was needed and RabbitMQ cannot be asked.
+        """
+        listing = await self._listing()
+        if listing is None:
+            return await self._fallback.sample()
         samples = []
         for name in TOPOLOGY_QUEUES:
-            ready, consumers = await broker.queue_counts(name)
-            samples.append(QueueSample(name=name, ready=ready, consumers=consumers))
+            figures = listing.get(f"{self._namespace}{name}")
+            if figures is None or not figures.complete:
+                # Declared since RabbitMQ last collected statistics (or not at all): a
+                # passive declare knows (or answers that it is not declared).
+                samples.append(await self._fallback.sample_queue(name))
+                continue
+            assert figures.ready is not None
+            assert figures.consumers is not None
+            samples.append(
+                QueueSample(
+                    name=name,
+                    ready=figures.ready,
+                    consumers=figures.consumers,
+                    source=QueueSource.MANAGEMENT,
+                    unacked=figures.unacked,
+                    publish_per_s=figures.publish_per_s,
+                    deliver_per_s=figures.deliver_per_s,
+                )
+            )
         return samples
+
+    async def _listing(self) -> dict[str, QueueFigures] | None:
+        """The management API's queues by name; ``None`` when it is not to be used now."""
+        now = self._clock()
+        if self._answering is False and now < self._next_try:
+            return None
+        try:
+            with anyio.fail_after(self._timeout_s):
+                figures = await self._management.queues()
+        except (BrokerUnavailable, TimeoutError) as exc:
+            self._next_try = now + self._retry_s
+            if self._answering is not False:
+                self._answering = False
+                reason = (
+                    f"no answer within {self._timeout_s:g} s"
+                    if isinstance(exc, TimeoutError)
+                    else str(exc)
+                )
+                log.warning(
+                    "queues.management_unavailable url=%s vhost=%s error=%s: GET /queues "
+                    "answers from passive declares (source=amqp: unacked and rates null) "
+                    "and asks again every %g s",
+                    self._management.url,
+                    self._management.vhost,
+                    reason,
+                    self._retry_s,
+                )
+            return None
+        if self._answering is not True:
+            self._answering = True
+            log.info(
+                "queues.management_available url=%s vhost=%s: GET /queues answers from it "
+                "(source=management)",
+                self._management.url,
+                self._management.vhost,
+            )
+        return {f.name: f for f in figures}
 
 
 def _rate(now: int | None, before: int | None, seconds: float) -> float | None:
@@ -166,18 +329,26 @@ class RateTracker:
             "deliverPerS": None,
             "depthChangePerS": None,
         }
-        return [
-            {
-                "name": s.name,
-                "depth": s.ready + (s.unacked or 0),
-                "ready": s.ready,
-                "unacked": s.unacked,
-                "delayed": s.delayed,
-                "consumers": s.consumers,
-                **self._rates.get(s.name, unknown),
-            }
-            for s in samples
-        ]
+        answer: list[dict[str, object]] = []
+        for s in samples:
+            rates = dict(self._rates.get(s.name, unknown))
+            if s.source is QueueSource.MANAGEMENT:
+                # RabbitMQ's own rates: known from the first call.
+                rates["publishPerS"] = s.publish_per_s
+                rates["deliverPerS"] = s.deliver_per_s
+            answer.append(
+                {
+                    "name": s.name,
+                    "source": s.source.value,
+                    "depth": s.ready + (s.unacked or 0),
+                    "ready": s.ready,
+                    "unacked": s.unacked,
+                    "delayed": s.delayed,
+                    "consumers": s.consumers,
+                    **rates,
+                }
+            )
+        return answer
 
 
 _NULLABLE_RATE: dict[str, object] = {"type": ["number", "null"], "minimum": 0}
@@ -187,6 +358,7 @@ QUEUES_SCHEMA: dict[str, object] = {
         "type": "object",
         "required": [
             "name",
+            "source",
             "depth",
             "ready",
             "unacked",
@@ -198,6 +370,15 @@ QUEUES_SCHEMA: dict[str, object] = {
         ],
         "properties": {
             "name": {"type": "string"},
+            "source": {
+                "description": "Whom the figures come from: `embedded` (the embedded "
+                "broker: everything), `management` (RabbitMQ's management API: all but "
+                "`delayed`, rates RabbitMQ's own, as of its last statistics, 5 s apart by "
+                "default) or `amqp` (a passive declare on RabbitMQ, where the management "
+                "API is off or does not answer: `unacked` and the publish and deliver "
+                "rates null).",
+                "enum": [source.value for source in QueueSource],
+            },
             "depth": {
                 "description": "Messages in the queue: ready plus unacked (where known).",
                 "type": "integer",
@@ -215,8 +396,16 @@ QUEUES_SCHEMA: dict[str, object] = {
                 "minimum": 0,
             },
             "consumers": {"type": "integer", "minimum": 0},
-            "publishPerS": _NULLABLE_RATE,
-            "deliverPerS": _NULLABLE_RATE,
+            "publishPerS": {
+                "description": "Messages published to it a second: RabbitMQ's own rate "
+                "(`management`), since the previous call (`embedded`; null on the first) "
+                "or null (`amqp`).",
+                **_NULLABLE_RATE,
+            },
+            "deliverPerS": {
+                "description": "Messages delivered from it a second, as `publishPerS`.",
+                **_NULLABLE_RATE,
+            },
             "depthChangePerS": {
                 "description": "How fast `ready` grew (positive) or drained (negative) since "
                 "the previous call.",
@@ -239,10 +428,13 @@ def install_queues_route(
         "queues",
         summary="Every queue of the topology: depth, ready, unacked, consumers and rates.",
         description=(
-            "One entry per queue, retry and dead-letter queues included. The embedded broker "
-            "answers everything; RabbitMQ (a passive declare per queue) answers ready and "
-            "consumers, the rest being null. Rates are per second since the previous call "
-            "(null on the first). 503 while the broker cannot be asked."
+            "One entry per queue, retry and dead-letter queues included; `source` says "
+            "whom its figures come from. The embedded broker answers everything; RabbitMQ "
+            "answers from its management API (all but `delayed`, with its own rates) and, "
+            "where that is off or does not answer, from a passive declare per queue "
+            "(ready and consumers, unacked and the publish and deliver rates null). Rates "
+            "the read model computes are per second since the previous call (null on the "
+            "first). 503 while the broker cannot be asked."
         ),
         tags=["read"],
         responses={

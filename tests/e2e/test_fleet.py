@@ -95,6 +95,7 @@ def test_workers_lists_the_processor_with_its_types_and_a_running_job(client: Cl
 def test_queues_lists_the_topology_with_consumers_and_rates(client: Client) -> None:
     first = client.queues()
     assert {q.name for q in first} == TOPOLOGY
+    assert {q.source for q in first} == {"embedded"}
     created = {q.name: q for q in first}["jobs.created"]
     assert created.consumers >= 1
     assert created.depth == created.ready + (created.unacked or 0)
@@ -187,10 +188,13 @@ def test_observatory_queues_prints_a_table_and_json(observatory: RunningObservat
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
     assert header.split()[:6] == ["QUEUE", "DEPTH", "READY", "UNACKED", "DELAYED", "CONSUMERS"]
+    assert header.split()[-1] == "SOURCE"
     assert {row.split()[0] for row in rows} == TOPOLOGY
+    assert {row.split()[-1] for row in rows} == {"embedded"}
     as_json = json.loads(cli(observatory, "queues", "--json").stdout)
     assert {q["name"] for q in as_json} == TOPOLOGY
     assert all(set(q) >= {"depth", "ready", "consumers", "publish_per_s"} for q in as_json)
+    assert {q["source"] for q in as_json} == {"embedded"}
 
 
 def test_the_verbs_say_when_the_read_model_is_unreachable() -> None:

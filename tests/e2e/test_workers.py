@@ -4,7 +4,8 @@ The services run with a 0.5 s heartbeat. The processor serves ``tests.apps.slow`
 job sleeping there is listed in flight under it; after a kill -9 the processor is shown
 gone (no beat for three intervals), still listing the job it held, and a restarted
 processor is listed alive beside it. Meanwhile ``/queues`` shows ``jobs.created``'s
-backlog growing with no consumer, and draining after the restart.
+backlog growing with no consumer, and draining after the restart, from RabbitMQ's
+management API (``source`` ``management``; its absence fails these tests in CI).
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ on a loaded machine."""
 
 
 @pytest.fixture
-def services(servers_env: dict[str, str], tmp_path: Path) -> Iterator[Services]:
-    env = {**servers_env, "OBSERVATORY_HEARTBEAT_S": str(_HEARTBEAT_S)}
+def services(
+    servers_env: dict[str, str], rabbitmq_management_url: str, tmp_path: Path
+) -> Iterator[Services]:
+    env = {
+        **servers_env,
+        "OBSERVATORY_HEARTBEAT_S": str(_HEARTBEAT_S),
+        "OBSERVATORY_RABBITMQ_MANAGEMENT_URL": rabbitmq_management_url,
+    }
     env["OBSERVATORY_APP"] = "tests.apps.slow"
     running = Services(env, tmp_path / "logs")
     try:
@@ -144,7 +151,8 @@ def test_workers_lists_the_processor_with_its_jobs_and_shows_it_gone_after_kill_
 
     def backlog() -> dict[str, object] | None:
         created = _queue(services, "jobs.created")
-        return created if created["ready"] >= 21 and created["consumers"] == 0 else None  # type: ignore[operator]
+        counted = created["source"] == "management" and created["unacked"] == 0
+        return created if counted and created["ready"] >= 21 and created["consumers"] == 0 else None  # type: ignore[operator]
 
     _poll("jobs.created's backlog growing with no processor", backlog, timeout_s=30.0)
 
@@ -160,7 +168,8 @@ def test_workers_lists_the_processor_with_its_jobs_and_shows_it_gone_after_kill_
     # ... and drains once one runs again.
     def drained() -> dict[str, object] | None:
         created = _queue(services, "jobs.created")
-        return created if created["ready"] == 0 and created["consumers"] >= 1 else None  # type: ignore[operator]
+        counted = created["source"] == "management"
+        return created if counted and created["ready"] == 0 and created["consumers"] >= 1 else None  # type: ignore[operator]
 
     _poll("jobs.created drained by the restarted processor", drained)
     still_gone = _worker(services, "processor", pids["processor"])
@@ -169,10 +178,14 @@ def test_workers_lists_the_processor_with_its_jobs_and_shows_it_gone_after_kill_
 
 
 def test_observatory_up_lists_its_workers_and_queues(
-    observatory_factory: Callable[..., RunningObservatory],
+    observatory_factory: Callable[..., RunningObservatory], request: pytest.FixtureRequest
 ) -> None:
     """Embedded (heartbeats in memory, the memory broker's queues) and ``--infra local``
-    (four processes sharing Redis, RabbitMQ's queues) alike."""
+    (four processes sharing Redis, RabbitMQ's queues from its management API) alike."""
+    source = "embedded"
+    if request.node.callspec.params["observatory_factory"] == "local":
+        request.getfixturevalue("rabbitmq_management_url")
+        source = "management"
     running = observatory_factory()
 
     def both_alive() -> list[dict[str, object]] | None:
@@ -186,7 +199,14 @@ def test_observatory_up_lists_its_workers_and_queues(
     assert isinstance(alive, list)
     processor = next(w for w in alive if w["service"] == "processor")
     assert "echo" in processor["handlerTypes"]
-    response = httpx.get(f"{running.read_model}/queues", timeout=5.0)
-    assert response.status_code == 200, response.text
-    created = next(q for q in response.json() if q["name"] == "jobs.created")
-    assert created["consumers"] >= 1
+
+    def created_queue() -> dict[str, object] | None:
+        response = httpx.get(f"{running.read_model}/queues", timeout=5.0)
+        assert response.status_code == 200, response.text
+        created: dict[str, object] = next(q for q in response.json() if q["name"] == "jobs.created")
+        # RabbitMQ's statistics lag by up to their interval (5 s): a queue just declared
+        # has none yet, and the processor's subscription shows at the next round.
+        consumed = created["consumers"] >= 1  # type: ignore[operator]
+        return created if created["source"] == source and consumed else None
+
+    _poll(f"jobs.created consumed, answered by the {source} source", created_queue)

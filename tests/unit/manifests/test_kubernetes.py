@@ -304,7 +304,8 @@ def test_the_services_get_their_connection_urls_from_the_secret(objects: list[Ob
         "gateway": {"RABBITMQ_URL", "POSTGRES_URL"},
         "processor": {"RABBITMQ_URL", "POSTGRES_URL"},
         "metrics-engine": {"RABBITMQ_URL", "REDIS_URL", "MONGO_URL"},
-        "read-model": {"POSTGRES_URL", "REDIS_URL", "MONGO_URL"},
+        # RabbitMQ's for GET /queues (the management API's credentials, the fallback).
+        "read-model": {"POSTGRES_URL", "REDIS_URL", "MONGO_URL", "RABBITMQ_URL"},
     }
     for service, variables in needs.items():
         container = _main_container(_app(objects, service))

@@ -91,6 +91,8 @@ _TCP_FLOWS: set[tuple[str, str, int]] = {
     ("read-model", "postgres", 5432),
     ("read-model", "redis", 6379),
     ("read-model", "mongo", 27017),
+    ("read-model", "rabbitmq", 15672),  # GET /queues: the management API ...
+    ("read-model", "rabbitmq", 5672),  # ... else passive declares
     # monitoring
     ("prometheus", "gateway", 3000),
     ("prometheus", "read-model", 8080),
@@ -620,3 +622,25 @@ def test_the_gateway_forwards_the_compatibility_routes_to_alertmanager_and_prome
     allowed = allowed_flows(objects)
     assert ("gateway", "alertmanager", 9093, "TCP") in allowed
     assert ("gateway", "prometheus", 9090, "TCP") in allowed
+
+
+def test_the_read_model_asks_rabbitmqs_management_api_where_the_policies_let_it(
+    objects: list[Obj],
+) -> None:
+    """Issue 17, item 2: ``GET /queues`` from the management API of the rabbitmq Service,
+    credentials from RABBITMQ_URL (the Secret), and no other port of RabbitMQ than it and
+    AMQP (the fallback)."""
+    [read_model] = [w for w in _workloads(objects) if _app_of(w) == "read-model"]
+    env = {e["name"]: e for c in _containers(read_model) for e in c.get("env", [])}
+    url = env["OBSERVATORY_RABBITMQ_MANAGEMENT_URL"]["value"]
+    assert urlsplit(url).username is None, "the credentials come from RABBITMQ_URL"
+    assert env["RABBITMQ_URL"]["valueFrom"]["secretKeyRef"]["key"] == "RABBITMQ_URL"
+    host, port = _server(url)
+    [service] = [
+        obj for obj in objects if obj["kind"] == "Service" and obj["metadata"]["name"] == host
+    ]
+    assert {"name": "management", "port": port} in [
+        {"name": p["name"], "port": p["port"]} for p in service["spec"]["ports"]
+    ]
+    allowed = allowed_flows(objects)
+    assert {p for a, b, p, _ in allowed if (a, b) == ("read-model", "rabbitmq")} == {5672, port}

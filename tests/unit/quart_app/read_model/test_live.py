@@ -30,7 +30,7 @@ from quart_app.read_model.live import (
     TooManyClients,
     sse_message,
 )
-from quart_app.read_model.queues import QueueSample
+from quart_app.read_model.queues import QueueSample, QueueSource
 from quart_app.read_model.workers import workers_json
 
 if TYPE_CHECKING:
@@ -345,7 +345,7 @@ class _Queues:
     """An inspector whose samples the test sets."""
 
     def __init__(self) -> None:
-        self.samples = [QueueSample("jobs.created", ready=4, consumers=1)]
+        self.samples = [QueueSample("jobs.created", ready=4, consumers=1, source=QueueSource.AMQP)]
         self.away = False
 
     async def sample(self) -> list[QueueSample]:
@@ -404,6 +404,7 @@ async def test_workers_and_queues_are_sent_on_connect_then_every_few_seconds(
     assert first["queues"] == [
         {
             "name": "jobs.created",
+            "source": "amqp",
             "depth": 4,
             "ready": 4,
             "unacked": None,
@@ -416,7 +417,7 @@ async def test_workers_and_queues_are_sent_on_connect_then_every_few_seconds(
     ]
     # Within the period: neither is read again.
     now[0] += 1.0
-    queues.samples = [QueueSample("jobs.created", ready=10, consumers=2)]
+    queues.samples = [QueueSample("jobs.created", ready=10, consumers=2, source=QueueSource.AMQP)]
     await live.tick()
     assert {"workers", "queues"}.isdisjoint(dict(drain(client)))
     # Once the period is over: both, the queue with its rate over the period.

@@ -1,4 +1,9 @@
-"""``GET /queues`` over the embedded broker: depth, consumers and rates per queue."""
+"""``GET /queues`` over the embedded broker: depth, consumers and rates per queue; how
+RabbitMQ's samples (management API or passive declares) are answered.
+
+The management API's and the passive declares' own behaviour against the real RabbitMQ:
+``tests/integration/test_queues_management.py``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from quart_app.read_model.queues import (
     MemoryQueueInspector,
     QueueInspector,
     QueueSample,
+    QueueSource,
     RateTracker,
     install_queues_route,
 )
@@ -55,6 +61,7 @@ async def test_queues_show_depth_consumers_and_rates_between_calls() -> None:
         jsonschema_rs.validator_for(QUEUES_SCHEMA).validate(first)
         assert [q["name"] for q in first] == [JOBS_COMPLETED, JOBS_CREATED, JOBS_DEAD_LETTER]
         created = first[1]
+        assert created["source"] == "embedded"
         assert (created["depth"], created["ready"], created["unacked"]) == (4, 4, 0)
         assert created["publishPerS"] is None, "no rate before a second sample"
 
@@ -78,13 +85,17 @@ async def test_queues_show_depth_consumers_and_rates_between_calls() -> None:
 async def test_rabbitmq_fallback_samples_leave_unacked_and_rates_unknown() -> None:
     now = [0.0]
     tracker = RateTracker(clock=lambda: now[0])
-    tracker.to_json([QueueSample("jobs.retry.5s", ready=10, consumers=0)])
+    tracker.to_json([QueueSample("jobs.retry.5s", ready=10, consumers=0, source=QueueSource.AMQP)])
     now[0] = 4.0
 
-    (entry,) = tracker.to_json([QueueSample("jobs.retry.5s", ready=2, consumers=0)])
+    (entry,) = tracker.to_json(
+        [QueueSample("jobs.retry.5s", ready=2, consumers=0, source=QueueSource.AMQP)]
+    )
 
+    jsonschema_rs.validator_for(QUEUES_SCHEMA).validate([entry])
     assert entry == {
         "name": "jobs.retry.5s",
+        "source": "amqp",
         "depth": 2,
         "ready": 2,
         "unacked": None,
@@ -94,6 +105,53 @@ async def test_rabbitmq_fallback_samples_leave_unacked_and_rates_unknown() -> No
         "deliverPerS": None,
         "depthChangePerS": -2.0,
     }
+
+
+def test_management_samples_answer_rabbitmqs_own_rates_from_the_first_call() -> None:
+    now = [0.0]
+    tracker = RateTracker(clock=lambda: now[0])
+
+    def sample(ready: int, publish: float | None) -> QueueSample:
+        return QueueSample(
+            "jobs.created",
+            ready=ready,
+            consumers=2,
+            source=QueueSource.MANAGEMENT,
+            unacked=3,
+            publish_per_s=publish,
+            deliver_per_s=0.0,
+        )
+
+    (first,) = tracker.to_json([sample(ready=10, publish=12.5)])
+    now[0] = 2.0
+    (second,) = tracker.to_json([sample(ready=4, publish=None)])
+
+    jsonschema_rs.validator_for(QUEUES_SCHEMA).validate([first, second])
+    assert first == {
+        "name": "jobs.created",
+        "source": "management",
+        "depth": 13,
+        "ready": 10,
+        "unacked": 3,
+        "delayed": None,
+        "consumers": 2,
+        "publishPerS": 12.5,
+        "deliverPerS": 0.0,
+        "depthChangePerS": None,
+    }
+    # RabbitMQ's rates as they are (None: it keeps none); the depth's change is computed.
+    assert (second["publishPerS"], second["deliverPerS"], second["depthChangePerS"]) == (
+        None,
+        0.0,
+        -3.0,
+    )
+
+
+def test_the_schema_names_every_source() -> None:
+    items = QUEUES_SCHEMA["items"]
+    assert isinstance(items, dict)
+    assert "source" in items["required"]
+    assert items["properties"]["source"]["enum"] == ["embedded", "management", "amqp"]
 
 
 @pytest.mark.parametrize("away", [None, "broker"])
