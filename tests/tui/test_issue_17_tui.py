@@ -300,6 +300,20 @@ async def test_u_shows_the_queues_with_a_dash_for_unknown_figures(
             ["jobs.dead-letter", "0", "0", "0", "—", "0", "0.25", "0", "0"],
         ]
         assert "2 queues, 12 messages" in text_of(app, "#fleet-status")
+        assert "rates compare with the previous refresh" in text_of(app, "#fleet-status")
+
+
+async def test_u_says_the_rates_are_rabbitmqs_own_when_its_management_api_answered(
+    api: FakeApi, until: Until
+) -> None:
+    answered = [{**queue, "source": "management"} for queue in QUEUES]
+    api.router.get(f"{READ_MODEL}/queues").mock(return_value=httpx.Response(200, json=answered))
+    app = api.app(poll_interval_s=2.0)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await on_dashboard(app, pilot, until)
+        await pilot.press("u")
+        await until(pilot, lambda: "2 queues, 12 messages" in text_of(app, "#fleet-status"))
+        assert "rates are RabbitMQ's own (its management API)" in text_of(app, "#fleet-status")
 
 
 async def test_a_fleet_screen_says_when_the_read_model_cannot_answer(

@@ -192,6 +192,18 @@ async def _read_queues(client: ObservatoryClient) -> Rows:
     ]
     summary = Text(
         f"{len(queues)} queues, {sum(q.depth for q in queues)} messages; "
-        "rates compare with the previous refresh (— : not known)"
+        f"{_rates_origin({queue.source for queue in queues})} (— : not known)"
     )
     return rows, summary
+
+
+def _rates_origin(sources: set[str | None]) -> str:
+    """Where the rates of the queues come from, by the read model's ``source`` of each."""
+    if sources == {"management"}:
+        return "rates are RabbitMQ's own (its management API)"
+    if "management" in sources:
+        return (
+            "rates are RabbitMQ's own where its management API knows the queue, else "
+            "compared with the previous refresh"
+        )
+    return "rates compare with the previous refresh"
