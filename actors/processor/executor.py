@@ -253,7 +253,8 @@ class Executor(Actor[StartJobs]):
             return False
         self._cancels[request.job_id] = request
         scope.cancel()
-        log.info("job.cancelling job_id=%s requested_by=%s", request.job_id, request.requested_by)
+        with bind(job_id=request.job_id):
+            log.info("job.cancelling requested_by=%s", request.requested_by)
         return True
 
     def interrupt_after(self, grace_s: float) -> None:

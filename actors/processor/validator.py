@@ -37,6 +37,7 @@ from actors.domain.jobs import MAX_PRIORITY, CancelRequest, JobStatus, JobTransi
 from actors.kernel import Actor
 from actors.kernel.priority_fifo import PriorityFifo
 from actors.observability import tracing
+from actors.observability.logs import bind
 from actors.pipeline.admission import admit_batch
 from actors.pipeline.ingress import IngressBatch
 from actors.pipeline.outage import retry_while_unavailable
@@ -370,7 +371,8 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
                     continue
                 found = resolved
             self._metrics.redeliveries.inc()
-            log.info("job.already_terminal job_id=%s status=%s", found.job.spec.id, found.status)
+            with _bound(found.job):
+                log.info("job.already_terminal status=%s", found.status)
             await self._recorder.replay(found.job, outbox)
         if not cancels:
             return
@@ -397,18 +399,19 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
         if record is not None and job.round != record.round:
             # A delivery of another round than the stored one: an earlier round's (the
             # job was retried since), or a retry of a job that is not FAILED.
-            log.info(
-                "job.stale_round job_id=%s round=%d stored_round=%d status=%s",
-                job.spec.id,
-                job.round,
-                record.round,
-                record.status,
-            )
+            with _bound(job):
+                log.info(
+                    "job.stale_round round=%d stored_round=%d status=%s",
+                    job.round,
+                    record.round,
+                    record.status,
+                )
             self._metrics.redeliveries.inc()
             outbox.settle(job, submission=job.round < record.round)
             return None
         if record is not None and record.cancel_requested_at is not None:
-            log.info("job.cancelled job_id=%s attempts=%d", job.spec.id, record.attempts)
+            with _bound(job):
+                log.info("job.cancelled attempts=%d", record.attempts)
             return Cancelled(
                 job,
                 utc_now(),
@@ -422,13 +425,13 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
             )
         self._metrics.redeliveries.inc()
         if record is not None and job.attempt <= record.failed_attempts:
-            log.info(
-                "job.stale_attempt job_id=%s attempt=%d failed_attempts=%d redelivered=%s",
-                job.spec.id,
-                job.attempt,
-                record.failed_attempts,
-                job.redelivered,
-            )
+            with _bound(job):
+                log.info(
+                    "job.stale_attempt attempt=%d failed_attempts=%d redelivered=%s",
+                    job.attempt,
+                    record.failed_attempts,
+                    job.redelivered,
+                )
             if (
                 job.redelivered
                 and job.attempt == record.failed_attempts
@@ -441,17 +444,23 @@ class Validator(Actor[IngressBatch | Released | RateTick]):
         else:
             # Not explained by the stored job (it should not happen): look again later
             # rather than drop it.
-            log.warning(
-                "job.held_unexplained job_id=%s attempt=%d status=%s",
-                job.spec.id,
-                job.attempt,
-                None if record is None else record.status,
-            )
+            with _bound(job):
+                log.warning(
+                    "job.held_unexplained attempt=%d status=%s",
+                    job.attempt,
+                    None if record is None else record.status,
+                )
             outbox.retry(job, job.attempt, self._recheck_delay_s)
         # A resubmission is a fact for the audit trail (a retry's delivery carries the
         # original job.created, stored once).
         outbox.settle(job, submission=True)
         return None
+
+
+def _bound(job: AdmittedJob) -> bind:
+    """The job's ids bound for a log line about it (``jobId``, ``correlationId``): the
+    validator works on batches, so no job's ids are in force while it does."""
+    return bind(correlation_id=job.spec.correlation_id, job_id=job.spec.id)
 
 
 def _job_priority(job: AdmittedJob) -> int:

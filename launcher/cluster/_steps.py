@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from launcher.cluster._run import Runner
 
 __all__ = [
+    "DASHBOARD_TITLE",
     "INGRESS_URL",
     "STEPS",
     "VERIFY_ENV",
@@ -79,7 +80,8 @@ class ClusterOptions:
     runner: Runner = field(default_factory=ProcessRunner)
     state_path: Path = field(default_factory=default_state_path)
     verify: Callable[[dict[str, str]], Awaitable[None]] | None = None
-    """Checks the URLs answer; ``None``: GET /healthz (or skip with $OBSERVATORY_CLUSTER_VERIFY)."""
+    """Checks the URLs answer; ``None``: :func:`verify_healthz`, /healthz and the dashboard
+    (or skip with $OBSERVATORY_CLUSTER_VERIFY)."""
 
 
 class _Skipped(Exception):
@@ -88,6 +90,36 @@ class _Skipped(Exception):
 
 INGRESS_URL = "http://127.0.0.1:80"
 """Where the kind node's port 80 (the ingress controller) answers on this machine."""
+
+DASHBOARD_TITLE = "<title>Task Observatory</title>"
+"""What the dashboard's page (``quart_app/web/index.html``) has and no other answer has:
+how verify tells the dashboard from a 200 of another service at ``/``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One GET of verify: ``url``, sent with ``Host: host`` when routed by the Ingress."""
+
+    url: str
+    host: str | None = None
+    dashboard: bool = False
+    """The answer must be the dashboard's HTML page, not only a 200."""
+
+    def shown(self, ingress_url: str) -> str:
+        if self.host is None:
+            return self.url
+        return f"http://{self.host}{self.url.removeprefix(ingress_url)} (via {ingress_url})"
+
+    def problem(self, response: httpx.Response) -> str | None:
+        """What is wrong with ``response``, or ``None``: it is the answer expected."""
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        if not self.dashboard:
+            return None
+        media = response.headers.get("content-type", "-").split(";", 1)[0]
+        if media != "text/html" or DASHBOARD_TITLE not in response.text:
+            return f"HTTP 200 {media}, not the dashboard's page"
+        return None
 
 
 async def verify_healthz(
@@ -99,32 +131,40 @@ async def verify_healthz(
     ingress_url: str = INGRESS_URL,
 ) -> None:
     """GET /healthz of the gateway and read model through the forwards, then through the
-    Ingress (by host name, sent to ``ingress_url``), with bounded retries each."""
-    checks: list[tuple[str, str | None]] = [
-        (f"{urls[name]}/healthz", None) for name in ("gateway", "read-model")
-    ]
+    Ingress (by host name, sent to ``ingress_url``), and ``/`` of the dashboard's host
+    there, which must answer the dashboard's HTML page; with bounded retries each.
+
+    Raises:
+        RuntimeError: a check still failed after ``attempts`` tries; it names the URL
+            (and the host name it was sent with) and the last answer.
+    """
+    checks = [_Check(f"{urls[name]}/healthz") for name in ("gateway", "read-model")]
     checks += [
-        (f"{ingress_url}/healthz", kubectl.INGRESS_HOSTS[name])
+        _Check(f"{ingress_url}/healthz", kubectl.INGRESS_HOSTS[name])
         for name in ("gateway", "read-model")
     ]
+    checks.append(_Check(f"{ingress_url}/", kubectl.INGRESS_HOSTS["read-model"], dashboard=True))
     async with httpx.AsyncClient(timeout=timeout_s) as client:
-        for url, host in checks:
-            headers: dict[str, str] = {} if host is None else {"Host": host}
-            shown = url if host is None else f"http://{host}/healthz (via {ingress_url})"
-            last = "no answer"
+        for check in checks:
+            headers: dict[str, str] = {} if check.host is None else {"Host": check.host}
+            last: str | None = "no answer"
             for attempt in range(attempts):
                 try:
-                    response = await client.get(url, headers=headers)
+                    response = await client.get(check.url, headers=headers)
                 except httpx.HTTPError as error:
                     last = f"{type(error).__name__}: {error}"
                 else:
-                    if response.status_code == 200:
+                    last = check.problem(response)
+                    if last is None:
                         break
-                    last = f"HTTP {response.status_code}"
                 if attempt + 1 < attempts:
                     await anyio.sleep(delay_s)
             else:
-                raise RuntimeError(f"{shown} did not answer 200 after {attempts} tries ({last})")
+                wanted = "the dashboard" if check.dashboard else "200"
+                raise RuntimeError(
+                    f"{check.shown(ingress_url)} did not answer {wanted} after {attempts} "
+                    f"tries ({last})"
+                )
 
 
 async def restart_port_forwards(state_path: Path) -> str:
@@ -211,7 +251,10 @@ async def cluster_up(
                 raise _Skipped(f"{VERIFY_ENV}=skip (meant for tests only)")
             check = verify_healthz
         await check(urls)  # failing is a warning: the pods are ready, maybe a server is not
-        return "gateway and read model answer /healthz, through the forwards and the Ingress"
+        return (
+            "gateway and read model answer /healthz, through the forwards and the Ingress; "
+            "the dashboard answers at / through the Ingress"
+        )
 
     async def ready() -> str:
         return "; ".join(f"{name} {url}" for name, url in urls.items())

@@ -54,7 +54,8 @@ examples:
 
 Needs docker (running), kind and kubectl on PATH; run it from the project root.
 Port-forward PIDs are kept in ~/.observatory/port-forwards.json (${STATE_ENV} overrides;
-${VERIFY_ENV}=skip disables the /healthz check and exists for the tests only).
+${VERIFY_ENV}=skip disables the verify step's /healthz and dashboard checks and exists
+for the tests only).
 """
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from quart import Quart, Response, g, jsonify, request
 
 from actors.broker.names import JOBS_CREATED
-from actors.domain.clock import utc_now
+from actors.domain.clock import utc_now, wall_clock
 from actors.domain.events import Envelope, Producer
 from actors.domain.handlers import no_handler_error
 from actors.domain.jobs import JobStatus
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
     from actors.broker import OutgoingMessage
     from actors.config.settings import Settings
+    from actors.domain.clock import Clock
     from actors.domain.handlers import HandlerRegistry
     from actors.domain.scheduling import ScheduledJob
     from actors.kernel import Actor, ActorHealth
@@ -126,6 +127,8 @@ class GatewayDeps:
     submitter: Submitter | None = None
     """Submits the jobs of ``POST /schedules/{id}/run`` (the scheduler's; none: one of the
     app's own on the same ledger and publisher)."""
+    clock: Clock = wall_clock
+    """The time ``Idempotency-Key`` claims go by, and so when their answers expire."""
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -166,7 +169,12 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
     contracts = get_contracts()
     producer = Producer(SERVICE, f"{SERVICE}-{settings.instance_id}", settings.version)
     metrics = deps.metrics
-    desk = Desk(deps.ledger, timeout_s=settings.publish_timeout_s, confirmer=deps.confirmer)
+    desk = Desk(
+        deps.ledger,
+        timeout_s=settings.publish_timeout_s,
+        confirmer=deps.confirmer,
+        clock=deps.clock,
+    )
     scheduling = Scheduling(deps.jobs)
     install_common(
         app,

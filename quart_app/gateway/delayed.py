@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from actors.domain.scheduling import SCHEDULED_FOR, ScheduledJob, scheduled_for
 from actors.errors import StoreUnavailable
+from actors.observability.logs import bind
 
 if TYPE_CHECKING:
     from actors.domain.events import Envelope
@@ -63,5 +64,6 @@ class Scheduling:
             log.warning("jobs.schedule_failed jobs=%d error=%s", len(jobs), exc)
             return str(exc)
         for job in jobs:
-            log.info("job.scheduled job_id=%s scheduled_for=%s", job.spec.id, job.scheduled_for)
+            with bind(job_id=job.spec.id):  # a batch's jobs each have their own
+                log.info("job.scheduled scheduled_for=%s", job.scheduled_for)
         return None

@@ -28,6 +28,7 @@ from actors.broker.names import JOBS_CREATED
 from actors.domain.clock import utc_now
 from actors.domain.search import normalize_timestamp
 from actors.errors import InvalidMessage, ValidationIssue
+from actors.observability.logs import bind
 from contracts import SchemaName, get_contracts, parse_json
 from quart_app._common import json_error
 from quart_app.gateway.retry import requester
@@ -241,9 +242,8 @@ def install_dead_letter_routes(
             )
             return {"error": error}, 503, []
         await store().remove([dead_letter_id])
-        log.info(
-            "dead_letter.requeued dead_letter_id=%s job_id=%s", dead_letter_id, envelope.job_id
-        )
+        with bind(job_id=envelope.job_id):
+            log.info("dead_letter.requeued dead_letter_id=%s", dead_letter_id)
         result = {"deadLetterId": dead_letter_id, "jobId": envelope.job_id}
         return {**result, "eventId": envelope.event_id}, 202, []
 

@@ -34,6 +34,7 @@ from actors.domain.jobs import JobStatus
 from actors.domain.schedules import DEFAULT_GRACE_S, Trigger, occurrence_submission
 from actors.domain.submissions import ClaimOutcome
 from actors.kernel.periodic import Periodic
+from actors.observability.logs import bind
 from actors.pipeline.publisher import PublishRequest
 from quart_app.gateway.submissions import LedgerUnavailable, republished
 
@@ -173,11 +174,8 @@ class Submitter:
         messages = []
         for envelope, claim, job in zip(envelopes, claims, jobs, strict=True):
             if claim.outcome is ClaimOutcome.CONFLICT:
-                log.warning(
-                    "schedule.conflict job_id=%s differs=%s",
-                    envelope.job_id,
-                    ",".join(claim.differences),
-                )
+                with bind(job_id=envelope.job_id):
+                    log.warning("schedule.conflict differs=%s", ",".join(claim.differences))
                 answers.append(Submitted(envelope.job_id, claim.event_id, published=False))
                 continue
             fresh = claim.outcome is not ClaimOutcome.DUPLICATE
@@ -274,12 +272,12 @@ class Scheduler(Periodic):
         self.fired += fired
         self._metrics.schedule_fires.labels(Trigger.SCHEDULE.value).inc(fired)
         for job, answer in zip(jobs, answers, strict=True):
-            log.info(
-                "schedule.fired schedule_id=%s job_id=%s scheduled_at=%s published=%s",
-                job.schedule_id,
-                answer.job_id,
-                job.scheduled_at,
-                answer.published,
-            )
+            with bind(job_id=answer.job_id):
+                log.info(
+                    "schedule.fired schedule_id=%s scheduled_at=%s published=%s",
+                    job.schedule_id,
+                    job.scheduled_at,
+                    answer.published,
+                )
         if self._unsent:
             self.nudge()

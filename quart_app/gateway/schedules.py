@@ -31,6 +31,7 @@ from quart import Response, jsonify
 from actors.domain.clock import utc_now, wall_clock
 from actors.domain.schedules import Trigger, apply_changes, schedule_changes
 from actors.errors import StoreUnavailable, ValidationIssue
+from actors.observability.logs import bind
 from contracts import SchemaName, get_contracts
 from quart_app._common import json_error
 from quart_app.gateway.scheduler import SubmitFailed, pending
@@ -269,7 +270,8 @@ def install_schedule_routes(
         except StoreUnavailable as exc:
             # The job was accepted: answered 202 all the same, its count left behind.
             log.warning("schedule.run_not_counted schedule_id=%s reason=%s", schedule_id, exc)
-        log.info("schedule.run schedule_id=%s job_id=%s", schedule_id, answer.job_id)
+        with bind(job_id=answer.job_id):
+            log.info("schedule.run schedule_id=%s", schedule_id)
         return jsonify(
             {
                 "jobId": answer.job_id,

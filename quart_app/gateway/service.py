@@ -69,7 +69,8 @@ class GatewayService(ServiceTree):
         """``check_types``: refuse jobs ``handlers`` cannot run (an unknown type, a payload
         off its type's schema) with 400; set it only when ``handlers`` are the processors'.
         ``scheduler_interval_s`` and ``clock``: how often the ``scheduler`` looks for due
-        schedules, and the time it goes by (tests pass their own)."""
+        schedules, and the time it and ``Idempotency-Key`` claims go by (tests pass their
+        own)."""
         self.name = SERVICE
         self._broker = broker
         self.registry = registry if registry is not None else create_registry()
@@ -120,6 +121,7 @@ class GatewayService(ServiceTree):
                 proxy=proxy,
                 schedules=self._ledger_store,
                 submitter=self.submitter,
+                clock=clock,
             ),
         )
         self.http = HttpServer(app, settings.host, settings.gateway_port)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import anyio
 from quart import Response, g, request
 
-from actors.domain.clock import utc_now
+from actors.domain.clock import format_timestamp, wall_clock
 from actors.domain.submissions import (
     IDEMPOTENCY_KEY_PATTERN,
     IDEMPOTENCY_TTL_S,
@@ -58,6 +58,7 @@ from quart_app.openapi import error_response, header_param
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from actors.domain.clock import Clock
     from actors.domain.events import Envelope
     from actors.domain.submissions import SubmissionClaim
     from actors.pipeline.ledger import Ledger, LedgerCall
@@ -170,13 +171,21 @@ class Desk:
     """The routes' side of the ledger: claims, confirms and releases, each bounded."""
 
     def __init__(
-        self, ledger: Ledger, *, timeout_s: float, confirmer: Ledger | None = None
+        self,
+        ledger: Ledger,
+        *,
+        timeout_s: float,
+        confirmer: Ledger | None = None,
+        clock: Clock = wall_clock,
     ) -> None:
         """``confirmer``: the ledger actor that writes confirms (by default ``ledger``); one
-        of its own writes them beside the claims rather than between them."""
+        of its own writes them beside the claims rather than between them. ``clock``: the
+        time an ``Idempotency-Key`` is claimed at, its answer kept from (tests pass their
+        own)."""
         self._ledger = ledger
         self._confirmer = confirmer if confirmer is not None else ledger
         self._timeout_s = timeout_s
+        self._clock = clock
 
     async def _ask(self, call: LedgerCall) -> None:
         with anyio.move_on_after(self._timeout_s) as scope:
@@ -240,7 +249,7 @@ class Desk:
                 "without spaces.",
                 [ValidationIssue(f"/headers/{IDEMPOTENCY_HEADER}", "Not a valid key.")],
             )
-        now = utc_now()
+        now = format_timestamp(self._clock())
         token: str | None = getattr(g, "token", None)
         scope = "token:" + hashlib.sha256(token.encode()).hexdigest()[:16] if token else "-"
         claim = IdempotencyClaim(

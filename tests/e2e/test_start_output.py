@@ -172,6 +172,61 @@ def test_issue_16_up_demo_banner_names_the_urls_and_stays_the_last_thing_printed
     assert not [line for line in lines if line.count(job_id) > 1]
 
 
+@pytest.mark.timeout(150)
+def test_issue_16_up_with_json_logs_names_each_job_once_per_line(tmp_path: Path) -> None:
+    argv = ["--log-format", "json", "--log-level", "DEBUG", "up"]
+    argv += ["--gateway-port", "0", "--read-model-port", "0", "--data-dir", str(tmp_path / "d")]
+    with _terminal(argv) as terminal:
+        terminal.read_until(lambda line: line == _BANNER_END, timeout_s=60)
+        banner = _banner(terminal.lines)
+        gateway, read_model = _url(banner, "Gateway"), _url(banner, "Read model")
+        with httpx.Client(timeout=30.0) as http:
+
+            def submit(job: dict[str, object]) -> str:
+                answer = http.post(f"{gateway}/jobs", json=job)
+                assert answer.status_code == 202, answer.text
+                return str(answer.json()["jobId"])
+
+            def reached(job_id: str, *statuses: str) -> None:
+                deadline = time.monotonic() + 60
+                while True:
+                    answer = http.get(f"{read_model}/jobs/{job_id}")
+                    if answer.status_code == 200 and answer.json()["status"] in statuses:
+                        return
+                    assert time.monotonic() < deadline, answer.text
+                    time.sleep(0.1)
+
+            def ended(job_id: str) -> None:
+                reached(job_id, "COMPLETED", "FAILED")
+
+            done = submit({"type": "echo", "payload": {"n": 1}})
+            ended(done)
+            assert submit({"id": done, "type": "echo", "payload": {"n": 1}}) == done
+            delayed = submit({"type": "echo", "delaySeconds": 1})
+            running = submit({"type": "sleep", "payload": {"seconds": 60}})
+            reached(running, "EXECUTING")
+            assert http.delete(f"{gateway}/jobs/{running}").status_code == 202
+            failed = submit({"type": "fail", "metadata": {"maxAttempts": 1}})
+            for job_id in (delayed, running, failed):
+                ended(job_id)
+        lines = terminal.stop()
+
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    ids = (done, delayed, running, failed)
+    assert [line for line in lines if any(line.count(i) > 1 for i in ids)] == []
+    # The lines about a job name it as jobId, not in the message.
+    named = [r for r in records if r["jobId"] in ids]
+    assert not [r for r in named if r["jobId"] in r["message"]]
+    assert {r["message"].split()[0] for r in named} >= {
+        "job.accepted",
+        "job.resubmitted",
+        "job.scheduled",
+        "job.cancel_requested",
+        "job.cancelling",
+        "job.failed",
+    }
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

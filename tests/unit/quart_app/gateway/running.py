@@ -16,7 +16,7 @@ import anyio
 from actors.broker.memory import MemoryBroker
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
+from actors.domain.clock import utc_now, wall_clock
 from actors.domain.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from quart_app.gateway.service import GatewayService
@@ -24,6 +24,7 @@ from quart_app.gateway.service import GatewayService
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from actors.domain.clock import Clock
     from actors.domain.handlers import JobContext
     from actors.stores import DeadLetterStore, JobStore
 
@@ -80,10 +81,12 @@ async def running_gateway(
     dead_letters: DeadLetterStore | None = None,
     handlers: HandlerRegistry = DEFAULT_REGISTRY,
     check_types: bool = False,
+    clock: Clock = wall_clock,
     **settings: Any,
 ) -> AsyncIterator[GatewayService]:
     """A gateway on ``broker`` whose publisher, ledger and confirmer run until the block
-    ends; ``settings`` are :class:`Settings` fields (``gateway_port`` is 0)."""
+    ends, going by ``clock``; ``settings`` are :class:`Settings` fields (``gateway_port``
+    is 0)."""
     service = GatewayService(
         broker,
         Settings(gateway_port=0, **settings),
@@ -91,6 +94,7 @@ async def running_gateway(
         jobs=jobs,
         dead_letters=dead_letters,
         check_types=check_types,
+        clock=clock,
     )
     async with anyio.create_task_group() as tg:
         await tg.start(service.publisher.run)

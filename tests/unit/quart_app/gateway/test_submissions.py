@@ -5,6 +5,7 @@ job store."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import anyio
@@ -14,9 +15,10 @@ from actors.config.settings import Settings
 from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY
 from actors.domain.jobs import JobSpec, JobStatus, JobTransition
+from actors.domain.submissions import IDEMPOTENCY_TTL_S
 from actors.stores.memory import MemoryJobStore
 from quart_app.gateway.service import GatewayService
-from tests.unit.quart_app.gateway.running import take_published
+from tests.unit.quart_app.gateway.running import running_gateway, take_published
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -293,6 +295,55 @@ async def test_issue_16_a_malformed_idempotency_key_is_400_naming_the_header(
     assert response.status_code == 400
     body = await response.get_json()
     assert body["details"] == [{"path": "/headers/Idempotency-Key", "message": "Not a valid key."}]
+
+
+async def test_issue_16_a_kept_answer_expires_after_the_gateways_ttl(
+    broker: MemoryBroker, jobs: MemoryJobStore
+) -> None:
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    now = [start]
+    headers = {"Idempotency-Key": "order-7"}
+    async with running_gateway(broker, jobs, clock=lambda: now[0]) as gateway:
+        client = gateway.http.app.test_client()
+        first = await client.post("/jobs", json={"type": "echo"}, headers=headers)
+        assert first.status_code == 202
+        job_id = (await first.get_json())["jobId"]
+
+        now[0] = start + timedelta(seconds=IDEMPOTENCY_TTL_S - 1)
+        kept = await client.post("/jobs", json={"type": "echo"}, headers=headers)
+        other = await client.post("/jobs", json={"type": "sleep"}, headers=headers)
+
+        now[0] = start + timedelta(seconds=IDEMPOTENCY_TTL_S)
+        expired = await client.post("/jobs", json={"type": "echo"}, headers=headers)
+
+    assert IDEMPOTENCY_TTL_S == 24 * 3600  # the 24 h the OpenAPI description promises
+    assert (kept.status_code, kept.headers.get("Idempotent-Replayed")) == (202, "true")
+    assert (await kept.get_json())["jobId"] == job_id
+    assert other.status_code == 422
+    # Forgotten: answered anew (a new job), not replayed.
+    assert (expired.status_code, expired.headers.get("Idempotent-Replayed")) == (202, None)
+    assert (await expired.get_json())["jobId"] != job_id
+    assert [job["payload"]["id"] for job in await take_published(broker)] == [
+        job_id,
+        (await expired.get_json())["jobId"],
+    ]
+
+
+async def test_issue_16_openapi_documents_the_idempotency_key_of_both_submit_routes(
+    gateway: GatewayService,
+) -> None:
+    client = gateway.http.app.test_client()
+    document = await (await client.get("/openapi.json")).get_json()
+
+    for path in ("/jobs", "/jobs/batch"):
+        operation = document["paths"][path]["post"]
+        [key] = [p for p in operation.get("parameters", []) if p["name"] == "Idempotency-Key"]
+        assert (key["in"], key["required"], key["schema"]["type"]) == ("header", False, "string")
+        assert "24 h" in key["description"]
+        assert "422" in key["description"]
+        responses = operation["responses"]
+        assert "another body" in responses["422"]["description"], path
+        assert "Idempotency-Key" in responses["409"]["description"], path
 
 
 # -- 3. X-Correlation-Id ------------------------------------------------------------------
