@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 import platform
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from actors.config.urls import redact
+from launcher.bench.cpu import describe_shares
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -124,6 +126,10 @@ class PhaseOutcome:
     """Where it stood last (quoted when it times out)."""
     deadline_at: float = math.inf
     """Clock time (``anyio.current_time()``) at which the phase is cancelled."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """Process → CPU seconds used during the phase over its wall time (1.0: one core
+    busy), busiest first, and ``machine``: the share of all cores that were busy
+    (:mod:`launcher.bench.cpu`); empty when not measured."""
 
     def add_note(self, note: str) -> None:
         """Append a sentence to :attr:`note`."""
@@ -154,6 +160,8 @@ class BenchReport:
     """How many 429 answers the HTTP phases waited out (their ``Retry-After``)."""
     rate_limit_wait_s: float = 0.0
     """The seconds those waits asked for, summed over every connection."""
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """Cores of the machine the bench ran on."""
 
     @property
     def ok(self) -> bool:
@@ -214,6 +222,7 @@ class BenchReport:
                     "status": outcome.status.value,
                     "duration_s": round(outcome.duration_s, 4),
                     "note": outcome.note,
+                    "cpu": {name: round(share, 3) for name, share in outcome.cpu.items()},
                 }
                 for phase, outcome in self.outcomes.items()
             },
@@ -286,6 +295,13 @@ class BenchReport:
         ]
         if notes:
             lines += ["", "Notes:", *notes]
+        cpu = [
+            f"  {outcome.phase.value}: {describe_shares(outcome.cpu, self.cores)}"
+            for outcome in self.outcomes.values()
+            if outcome.cpu and outcome.status is not PhaseStatus.SKIPPED
+        ]
+        if cpu:
+            lines += ["", "CPU per phase, in cores (1.00: one core kept busy):", *cpu]
         return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ import httpx
 from actors.config.urls import redact
 from actors.domain.clock import utc_now
 from actors.errors import ObservatoryError
+from launcher.bench.cpu import shares_between, take_snapshot
 from launcher.bench.http_phases import HttpBench, client_count
 from launcher.bench.options import BenchMode
 from launcher.bench.phase import TEARDOWN_S, PhaseFailed, PhaseSkipped, say
@@ -121,6 +122,7 @@ async def run_phase(
         return outcome
     deadline_s = options.phase_deadline_s
     say(f"{phase}: started")
+    cpu_before = take_snapshot()
     started = anyio.current_time()
     outcome.deadline_at = started + deadline_s
     try:
@@ -146,6 +148,8 @@ async def run_phase(
         kinds = ", ".join(dict.fromkeys(type(e).__name__ for e in _leaves(group)))
         outcome.add_note(f"It crashed ({kinds}): {_messages(group)}")
     outcome.duration_s = anyio.current_time() - started
+    if cpu_before is not None and (cpu_after := take_snapshot()) is not None:
+        outcome.cpu = shares_between(cpu_before, cpu_after)
     log.info(
         "bench.phase phase=%s status=%s duration_s=%.2f", phase, outcome.status, outcome.duration_s
     )

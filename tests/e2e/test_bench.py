@@ -80,6 +80,12 @@ async def test_embedded_bench_with_default_flags_reports_every_figure_it_ran(
     assert report["uvloop"] is True
     assert report["ok"] is True
     assert "50% of e2e_rate_" in report["phases"]["latency"]["note"]
+    # Where each phase's CPU went: the system under test and the load generator both worked.
+    single_cpu = report["phases"]["single"]["cpu"]
+    assert single_cpu["observatory up"] > 0
+    assert any(name.startswith("bench") and share > 0 for name, share in single_cpu.items())
+    assert 0 < single_cpu["machine"] <= 1
+    assert "CPU per phase, in cores (1.00: one core kept busy):" in stdout
 
     assert stdout.splitlines()[0].split() == ["phase", "figure", "value", "duration"]
     assert "Ran mode embedded (gateway http://127.0.0.1:" in stdout

@@ -1,0 +1,126 @@
+"""Where a phase's CPU went (launcher/bench/cpu.py): names, shares, and a real phase."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from launcher.bench import BenchOptions, BenchReport, Phase
+from launcher.bench.cpu import (
+    CpuSnapshot,
+    describe_shares,
+    process_name,
+    shares_between,
+    take_snapshot,
+)
+from launcher.bench.run import run_phase
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from launcher.bench import PhaseOutcome
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["/venv/bin/python3", "-m", "launcher.cli", "serve", "gateway", "--port", "0"], "gateway"),
+        (["/venv/bin/observatory", "serve", "metrics-engine"], "metrics-engine"),
+        (
+            ["/venv/bin/python3", "-m", "launcher.cli", "--log-format", "json", "up"],
+            "observatory up",
+        ),
+        (["/venv/bin/python3", "/venv/bin/nx-27017", "--data-dir", "memory"], "nx-27017"),
+        (["/usr/bin/python3.11", "-u", "-m", "celery", "-A", "tasks", "worker"], "celery"),
+        (["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib"], "postgres"),
+        ([], "?"),
+    ],
+)
+def test_a_process_is_named_by_its_service_or_its_program(argv: list[str], name: str) -> None:
+    assert process_name(argv, own=False) == name
+
+
+def test_the_bench_itself_is_named_as_the_load_generator() -> None:
+    assert process_name(["/venv/bin/observatory", "bench"], own=True).startswith("bench")
+
+
+def test_shares_are_cpu_seconds_over_the_wall_time_busiest_first() -> None:
+    before = CpuSnapshot(
+        at=10.0, seconds={"gateway": 1.0, "postgres": 5.0}, machine_busy_s=100.0, cores=2
+    )
+    after = CpuSnapshot(
+        at=12.0,
+        seconds={"gateway": 2.0, "postgres": 8.0, "nx-27017": 1.5},
+        machine_busy_s=103.0,
+        cores=2,
+    )
+
+    shares = shares_between(before, after)
+
+    assert shares == {"postgres": 1.5, "nx-27017": 0.75, "gateway": 0.5, "machine": 0.75}
+    assert list(shares)[:3] == ["postgres", "nx-27017", "gateway"]
+    assert describe_shares(shares, 2) == (
+        "postgres 1.50, nx-27017 0.75, gateway 0.50; the machine's 2 cores were 75% busy."
+    )
+
+
+def test_idle_processes_are_left_out_of_the_sentence() -> None:
+    assert describe_shares({"redis": 0.001, "machine": 0.1}, 2) == (
+        "none; the machine's 2 cores were 10% busy."
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_child_burning_cpu_is_counted_under_its_program(tmp_path: Path) -> None:
+    script = tmp_path / "burner.py"
+    script.write_text(
+        "import time\nend = time.process_time() + 0.6\n"
+        "while time.process_time() < end:\n    pass\ntime.sleep(30)\n"
+    )
+    before = take_snapshot()
+    burner = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            after = take_snapshot()
+            assert before is not None
+            assert after is not None
+            # A child of this process, named by its program.
+            used = after.seconds.get("burner.py", 0.0) - before.seconds.get("burner.py", 0.0)
+            if used >= 0.5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        burner.kill()
+        burner.wait()
+    assert used >= 0.5
+    assert after.machine_busy_s - before.machine_busy_s >= 0.5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_a_phase_reports_where_its_cpu_went() -> None:
+    report = BenchReport(
+        mode=BenchOptions().mode, jobs=1, concurrency=1, batch_size=1, started_at="t"
+    )
+
+    async def busy(outcome: PhaseOutcome) -> None:
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+
+    outcome = await run_phase(report, BenchOptions(), Phase.RELAY, busy)
+
+    bench = next(name for name in outcome.cpu if name.startswith("bench"))
+    assert outcome.cpu[bench] > 0.5
+    assert 0 < outcome.cpu["machine"] <= 1
+    phases = report.to_json()["phases"]
+    assert isinstance(phases, dict)
+    assert phases["relay"]["cpu"][bench] == round(outcome.cpu[bench], 3)
+    table = report.render_table().splitlines()
+    heading = table.index("CPU per phase, in cores (1.00: one core kept busy):")
+    assert table[heading + 1].startswith(f"  relay: {bench} ")
+    assert table[heading + 1].endswith("% busy.")
