@@ -156,6 +156,9 @@ class SubmissionClaim:
     """The event id to answer (and publish, unless a duplicate or conflict): the claim's."""
     differences: tuple[str, ...] = ()
     """For a conflict: the fields that differ from the claim's."""
+    minted: bool = False
+    """The gateway made the job id up, so the ledger was not asked: the claim is new and
+    its confirm writes it."""
 
 
 def claim_outcome(

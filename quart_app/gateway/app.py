@@ -403,7 +403,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         envelope, _ = prepare(submission, now)
         JOB_ID.set(envelope.job_id)
         try:
-            [claim] = await desk.claim([envelope])
+            [claim] = await desk.claim([envelope], minted=[not submission.get("id")])
         except LedgerUnavailable as exc:
             return reject(
                 503,
@@ -503,7 +503,8 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
             return limited
         now = utc_now()
         results: list[dict[str, object]] = []
-        envelopes: list[tuple[int, Envelope]] = []
+        # (position in the answer, whether the gateway made the id up, envelope)
+        envelopes: list[tuple[int, bool, Envelope]] = []
         for submission in document:
             issues = check(submission)
             size = len(dump_json(submission))  # UTF-8 bytes, as POST /jobs counts them
@@ -538,10 +539,17 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
                 )
                 continue
             envelope, _ = prepare(submission, now)
-            envelopes.append((len(results), envelope))
+            envelopes.append((len(results), not submission.get("id"), envelope))
             results.append({"jobId": envelope.job_id, "eventId": envelope.event_id})
         try:
-            claims = await desk.claim([envelope for _, envelope in envelopes]) if envelopes else []
+            claims = (
+                await desk.claim(
+                    [envelope for _, _, envelope in envelopes],
+                    minted=[made_up for _, made_up, _ in envelopes],
+                )
+                if envelopes
+                else []
+            )
         except LedgerUnavailable as exc:
             return reject(
                 503,
@@ -552,7 +560,7 @@ def create_gateway_app(settings: Settings, deps: GatewayDeps) -> Quart:
         delayed: list[ScheduledJob] = []
         published = []
         event_ids: set[str] = set()
-        for (position, envelope), claim in zip(envelopes, claims, strict=True):
+        for (position, _, envelope), claim in zip(envelopes, claims, strict=True):
             if claim.outcome is ClaimOutcome.CONFLICT:
                 error, details = conflict(claim)
                 results[position] = {"error": error, "details": [d.to_json() for d in details]}

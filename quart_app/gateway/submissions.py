@@ -47,6 +47,7 @@ from actors.domain.submissions import (
     IdempotencyClaim,
     KeyOutcome,
     Submission,
+    SubmissionClaim,
     later,
     request_fingerprint,
 )
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
 
     from actors.domain.clock import Clock
     from actors.domain.events import Envelope
-    from actors.domain.submissions import SubmissionClaim
     from actors.pipeline.ledger import Ledger, LedgerCall
 
 __all__ = [
@@ -199,15 +199,40 @@ class Desk:
         if call.error is not None:
             raise LedgerUnavailable(str(call.error))
 
-    async def claim(self, envelopes: Sequence[Envelope]) -> list[SubmissionClaim]:
+    async def claim(
+        self, envelopes: Sequence[Envelope], *, minted: Sequence[bool] | None = None
+    ) -> list[SubmissionClaim]:
         """Claim the job ids of ``envelopes`` (one answer each, in order).
+
+        ``minted``: for each envelope, whether the gateway made its job id up (the
+        submission had none). Such an id cannot have been submitted before, so it is not
+        asked of the ledger: it is new, and its :meth:`confirm` (not waited on) writes
+        its row, so that a later submission under that id is answered as any other.
+        This spares a single submission without an id a round trip to the job store.
 
         Raises:
             LedgerUnavailable: the job store did not answer.
         """
-        call = ClaimSubmissions(submissions=[submission_of(e) for e in envelopes])
-        await self._ask(call)
-        return call.claims
+        flags = [False] * len(envelopes) if minted is None else list(minted)
+        asked = [
+            submission_of(e) for e, made_up in zip(envelopes, flags, strict=True) if not made_up
+        ]
+        answers: list[SubmissionClaim] = []
+        if asked:
+            call = ClaimSubmissions(submissions=asked)
+            await self._ask(call)
+            answers = call.claims
+        claims: list[SubmissionClaim] = []
+        ledger_answers = iter(answers)
+        for envelope, made_up in zip(envelopes, flags, strict=True):
+            if made_up:
+                submission = submission_of(envelope)
+                claims.append(
+                    SubmissionClaim(submission, ClaimOutcome.NEW, submission.event_id, minted=True)
+                )
+            else:
+                claims.append(next(ledger_answers))
+        return claims
 
     async def confirm(self, claims: Sequence[SubmissionClaim]) -> None:
         """Mark the claims published (not waited on: an unconfirmed claim is only pending)."""
@@ -222,7 +247,8 @@ class Desk:
 
     async def release(self, claims: Sequence[SubmissionClaim]) -> None:
         """Release the new claims whose publish failed, so their ids can be submitted again."""
-        new = [_claimed(c) for c in claims if c.outcome is ClaimOutcome.NEW]
+        # A minted id's claim was never written (its confirm writes it): nothing to release.
+        new = [_claimed(c) for c in claims if c.outcome is ClaimOutcome.NEW and not c.minted]
         if not new:
             return
         try:

@@ -205,7 +205,8 @@ async def test_issue_16_single_requests_arriving_together_share_one_claim(
     statuses: list[int] = []
 
     async def submit(index: int) -> None:
-        response = await client.post("/jobs", json={"type": "echo", "payload": {"i": index}})
+        # Ids of the client's: the ledger is asked (the gateway's own ids never are).
+        response = await client.post("/jobs", json=_job(str(uuid.uuid4()), payload={"i": index}))
         statuses.append(response.status_code)
 
     async with anyio.create_task_group() as tg:
@@ -231,6 +232,48 @@ async def test_issue_16_single_requests_arriving_together_share_one_claim(
     envelopes = [e for m in messages for e in (m if isinstance(m, list) else [m])]
     assert len(messages) < 20
     assert len({e["payload"]["id"] for e in envelopes}) == len(envelopes) == 20
+
+
+async def test_issue_15_an_id_the_gateway_made_up_is_not_claimed_but_its_confirm_is_written(
+    broker: MemoryBroker,
+) -> None:
+    """A submission without an id gets one no submission can have used: the ledger is not
+    asked (one round trip to the job store less per request), the confirm that follows
+    writes the claim, and that id submitted again is answered as any resubmitted id."""
+    jobs = _CountingJobStore()
+    jobs.release.set()
+    service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY, jobs=jobs)
+    client = service.http.app.test_client()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.ledger.run)
+        await tg.start(service.confirmer.run)
+        await tg.start(service.publisher.run)
+        with anyio.fail_after(10):
+            first = await client.post("/jobs", json={"type": "echo", "payload": {"n": 1}})
+            batch = await client.post(
+                "/jobs/batch", json=[{"type": "echo"}, _job(str(uuid.uuid4()))]
+            )
+            assert jobs.claim_calls == 1  # the batch's job with an id of the client's only
+            body = await first.get_json()
+            job_id = body["jobId"]
+            for _ in range(500):  # the confirm is written after the answer, not waited on
+                if job_id in jobs._ledger._submissions:
+                    break
+                await anyio.sleep(0.01)
+            await take_published(broker)
+            again = await client.post("/jobs", json=_job(job_id))
+            other = await client.post("/jobs", json=_job(job_id, payload={"n": 2}))
+        service.publisher.request_stop()
+        service.ledger.request_stop()
+        service.confirmer.request_stop()
+
+    assert (first.status_code, batch.status_code) == (202, 202)
+    assert jobs.claim_calls == 3  # the two submissions under the made-up id
+    assert again.status_code == 202
+    assert await again.get_json() == body
+    assert other.status_code == 409
+    assert await take_published(broker) == []
 
 
 # -- 2. Idempotency-Key -------------------------------------------------------------------
@@ -389,7 +432,8 @@ async def test_issue_16_two_requests_for_one_id_in_one_round_are_decided_in_turn
     statuses: dict[int, int] = {}
 
     async def submit(n: int) -> None:
-        job = _job(job_id, payload={"n": n}) if n else {"type": "echo"}
+        # The first, under another id of the client's, holds the ledger's first call.
+        job = _job(job_id, payload={"n": n}) if n else _job(str(uuid.uuid4()))
         response = await client.post("/jobs", json=job)
         statuses[n] = response.status_code
 
