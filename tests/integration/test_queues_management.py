@@ -23,15 +23,12 @@ import anyio
 import jsonschema_rs
 import pytest
 from anyio.abc import SocketAttribute
-from quart import Quart
 
 from actors.broker import OutgoingMessage
 from actors.broker.amqp import AmqpBroker, open_amqp_broker
 from actors.broker.management import RabbitMqManagement
 from actors.broker.names import JOBS_CREATED
 from actors.config.urls import rabbitmq_vhost
-from actors.observability.prometheus import create_registry
-from quart_app._common import install_common
 from quart_app.read_model.queues import (
     QUEUES_SCHEMA,
     TOPOLOGY_QUEUES,
@@ -43,11 +40,13 @@ from quart_app.read_model.queues import (
     install_queues_route,
 )
 from tests.integration.tcp_proxy import TcpProxy, closed_port
+from tests.unit.quart_app.read_model.bare_app import bare_read_model_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from anyio.abc import SocketStream
+    from quart import Quart
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -120,15 +119,7 @@ def _warnings(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogR
 
 
 def _app(inspector: ManagementQueueInspector) -> Quart:
-    app = Quart("test")
-    install_common(
-        app,
-        service="read-model",
-        version="1.0.0",
-        registry=create_registry(),
-        health=list,
-        ready=lambda: True,
-    )
+    app = bare_read_model_app()
     install_queues_route(app, inspector, tracker=RateTracker())
     return app
 

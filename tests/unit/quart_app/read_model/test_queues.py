@@ -7,17 +7,16 @@ The management API's and the passive declares' own behaviour against the real Ra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jsonschema_rs
 import pytest
-from quart import Quart
 
 from actors.broker import OutgoingMessage
 from actors.broker.memory import open_memory_broker
 from actors.broker.names import JOBS_COMPLETED, JOBS_CREATED, JOBS_DEAD_LETTER
 from actors.errors import BrokerUnavailable
-from actors.observability.prometheus import create_registry
 from contracts import SchemaName, get_contracts
-from quart_app._common import install_common
 from quart_app.read_model.queues import (
     QUEUES_SCHEMA,
     MemoryQueueInspector,
@@ -27,20 +26,16 @@ from quart_app.read_model.queues import (
     RateTracker,
     install_queues_route,
 )
+from tests.unit.quart_app.read_model.bare_app import bare_read_model_app
+
+if TYPE_CHECKING:
+    from quart import Quart
 
 pytestmark = pytest.mark.timeout(20)
 
 
 def _app(inspector: QueueInspector | None, tracker: RateTracker) -> Quart:
-    app = Quart("test")
-    install_common(
-        app,
-        service="read-model",
-        version="1.0.0",
-        registry=create_registry(),
-        health=list,
-        ready=lambda: True,
-    )
+    app = bare_read_model_app()
     install_queues_route(app, inspector, tracker=tracker)
     return app
 

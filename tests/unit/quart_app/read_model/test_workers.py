@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jsonschema_rs
 import pytest
-from quart import Quart
 
 from actors.errors import StoreUnavailable
 from actors.observability.prometheus import create_registry
 from actors.stores.workers import MemoryWorkerRegistry, WorkerSighting
 from contracts import SchemaName, get_contracts
-from quart_app._common import install_common
 from quart_app.read_model.workers import WORKERS_SCHEMA, install_workers_route
+from tests.unit.quart_app.read_model.bare_app import bare_read_model_app
+
+if TYPE_CHECKING:
+    from quart import Quart
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -40,15 +44,7 @@ def _beat(worker_id: str, **changes: object) -> dict[str, object]:
 
 
 def _app(workers: object, registry: object = None) -> Quart:
-    app = Quart("test")
-    install_common(
-        app,
-        service="read-model",
-        version="1.0.0",
-        registry=create_registry(),
-        health=list,
-        ready=lambda: True,
-    )
+    app = bare_read_model_app()
     install_workers_route(
         app,
         workers,  # type: ignore[arg-type]
