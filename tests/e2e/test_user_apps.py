@@ -46,14 +46,23 @@ def _terminal(
     wait_until: Callable[..., None],
     timeout_s: float = 30.0,
 ) -> dict[str, dict[str, object]]:
-    """Each job's document once all are terminal (over HTTP: a bounded poll)."""
+    """Each job's document once all are terminal and their terminal event is in the audit
+    trail (over HTTP: a bounded poll). The job store says terminal first: the processor
+    writes it, and the event reaches the trail through the metrics engine after."""
     jobs: dict[str, dict[str, object]] = {}
+
+    def finished(job: dict[str, object]) -> bool:
+        events = job.get("events")
+        return job.get("status") in ("COMPLETED", "FAILED") and any(
+            event["eventType"] in ("job.completed", "job.failed")
+            for event in (events if isinstance(events, list) else [])
+        )
 
     def done() -> bool:
         for job_id in job_ids:
-            if jobs.get(job_id, {}).get("status") not in ("COMPLETED", "FAILED"):
+            if not finished(jobs.get(job_id, {})):
                 jobs[job_id] = _job(http, read_model, job_id)
-        return all(jobs[j].get("status") in ("COMPLETED", "FAILED") for j in job_ids)
+        return all(finished(jobs[j]) for j in job_ids)
 
     wait_until(done, timeout_s=timeout_s, message=lambda: f"not all terminal: {jobs}")
     return jobs
