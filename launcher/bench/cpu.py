@@ -11,6 +11,9 @@ CPU time of the processes that take part:
   ``redis-server``, ``mongod``.
 
 Each is given as its CPU seconds over the phase's wall time: 1.0 is one core kept busy.
+The processes are read at the start, every second and at the end, so one that ends
+during the phase keeps the time it was last seen with (a process living less than a
+second between two readings is missed).
 With the machine's own busy share (from ``/proc/stat``) it tells whether the phase was
 bound by one process (one near 1.0, the machine not full) or by the machine (the cores
 full). Where ``/proc`` cannot be read nothing is measured and nothing is said.
@@ -22,8 +25,15 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["CpuSnapshot", "describe_shares", "process_name", "shares_between", "take_snapshot"]
+import anyio
+import anyio.to_thread
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["CpuSnapshot", "CpuWatch", "describe_shares", "process_name", "take_snapshot"]
 
 _PROC = Path("/proc")
 _SERVERS = {
@@ -41,14 +51,105 @@ _LEAST_SHOWN = 0.01
 
 @dataclass(frozen=True, slots=True)
 class CpuSnapshot:
-    """CPU seconds used so far by each named process group, and by the machine."""
+    """One reading: each process's name and CPU seconds so far, and the machine's."""
 
     at: float
     """``time.monotonic()`` when taken."""
-    seconds: dict[str, float]
+    processes: dict[int, tuple[str, float]]
+    """Process id → (what the report calls it, its user + system seconds so far)."""
     machine_busy_s: float
     """Seconds the machine's cores were busy (all cores summed) since boot."""
     cores: int
+    counted_by_parent: frozenset[int] = frozenset()
+    """The servers' processes: their seconds include their reaped children's, so one that
+    ends is counted by its parent (a PostgreSQL backend by the postmaster), not kept."""
+
+
+@dataclass(slots=True)
+class _Followed:
+    name: str
+    first: float
+    last: float
+
+
+class CpuWatch:
+    """Follows the CPU time of the processes taking part in a phase, from its start.
+
+    Read at the start, every second meanwhile (:meth:`follow`) and at the end: a process
+    that ends during the phase (the bare HTTP app of ``http_ceiling``) keeps the time it
+    was last seen with, except a server's, which its parent counts once it reaped it (a
+    connection's PostgreSQL backend, in the postmaster's children's time); one that
+    starts during it counts from zero. ``take`` makes the readings (:func:`take_snapshot`
+    by default).
+    """
+
+    def __init__(self, first: CpuSnapshot, take: Callable[[], CpuSnapshot | None]) -> None:
+        self._take = take
+        self._first = first
+        self._last = first
+        self._followed = {
+            pid: _Followed(name, seconds, seconds)
+            for pid, (name, seconds) in first.processes.items()
+        }
+        self._ended: dict[str, float] = {}
+        """Seconds of processes whose id was taken by another one meanwhile, by name."""
+
+    @classmethod
+    def start(cls, take: Callable[[], CpuSnapshot | None] | None = None) -> CpuWatch | None:
+        """A watch from now on; ``None`` where nothing can be read (no ``/proc``)."""
+        reader = take_snapshot if take is None else take
+        first = reader()
+        return None if first is None else cls(first, reader)
+
+    def read(self) -> None:
+        """Take a reading now (it blocks for the few milliseconds a ``/proc`` scan takes)."""
+        snapshot = self._take()
+        if snapshot is None:
+            return
+        for pid in [p for p in self._followed if p not in snapshot.processes]:
+            if pid in self._last.counted_by_parent:
+                # Its whole time now shows in its parent's reaped children's time.
+                gone = self._followed.pop(pid)
+                self._ended[gone.name] = self._ended.get(gone.name, 0.0) - gone.first
+        for pid, (name, seconds) in snapshot.processes.items():
+            followed = self._followed.get(pid)
+            if followed is None:
+                self._followed[pid] = _Followed(name, 0.0, seconds)
+            elif seconds < followed.last or name != followed.name:
+                # Another process under a freed id: keep what the first one used.
+                self._ended[followed.name] = self._ended.get(followed.name, 0.0) + (
+                    followed.last - followed.first
+                )
+                self._followed[pid] = _Followed(name, 0.0, seconds)
+            else:
+                followed.last = seconds
+        self._last = snapshot
+
+    async def follow(self, period_s: float = 1.0) -> None:
+        """Read every ``period_s`` seconds, in a worker thread, until cancelled."""
+        while True:
+            await anyio.sleep(period_s)
+            await anyio.to_thread.run_sync(self.read)
+
+    def shares(self) -> dict[str, float]:
+        """Take a last reading; each name's CPU seconds since the start over the wall
+        time, busiest first (1.0: one core kept busy), then ``machine``: the share of all
+        the machine's cores that were busy."""
+        self.read()
+        wall = self._last.at - self._first.at
+        if wall <= 0:
+            return {}
+        used = dict(self._ended)
+        for followed in self._followed.values():
+            used[followed.name] = used.get(followed.name, 0.0) + followed.last - followed.first
+        ordered = sorted(
+            ((name, seconds / wall) for name, seconds in used.items()),
+            key=lambda item: item[1],
+            reverse=True,
+        )
+        busy = self._last.machine_busy_s - self._first.machine_busy_s
+        machine = busy / (wall * self._last.cores)
+        return {**dict(ordered), "machine": max(0.0, min(1.0, machine))}
 
 
 def process_name(argv: list[str], *, own: bool) -> str:
@@ -57,7 +158,8 @@ def process_name(argv: list[str], *, own: bool) -> str:
     ``own``: it is this process (the bench). A ``serve <service>`` child is its service,
     ``observatory up`` (or ``python -m launcher.cli ... up``) is ``observatory up``;
     anything else is the program it runs, the interpreter skipped (``python3
-    /venv/bin/nx-27017`` is ``nx-27017``, ``python -m celery`` is ``celery``).
+    /venv/bin/nx-27017`` is ``nx-27017``, ``python -m celery`` is ``celery``,
+    ``python -m launcher.bench.ceiling_app`` the bare HTTP app's module).
     """
     if own:
         return "bench (load generator, in-process phases)"
@@ -71,7 +173,7 @@ def process_name(argv: list[str], *, own: bool) -> str:
         while words and words[0].startswith("-") and words[0] != "-m":
             words.pop(0)  # interpreter options such as -u or -X
     if len(words) >= 2 and words[0] == "-m":
-        return words[1].split(".")[0]
+        return words[1]
     return Path(words[0]).name if words else "?"
 
 
@@ -85,10 +187,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _cpu_seconds(pid: int, ticks: int) -> tuple[str, float] | None:
-    """``(comm, seconds)`` of ``pid``: its user and system time, and that of its children
-    it has reaped (a PostgreSQL backend that ended during a phase is counted in its
-    postmaster's); ``None`` when it is gone."""
+def _cpu_seconds(pid: int, ticks: int, *, reaped: bool = False) -> tuple[str, float] | None:
+    """``(comm, user + system seconds)`` of ``pid`` (``reaped``: plus those of the
+    children it has reaped); ``None`` when it is gone."""
     try:
         stat = (_PROC / str(pid) / "stat").read_text()
     except OSError:
@@ -96,7 +197,7 @@ def _cpu_seconds(pid: int, ticks: int) -> tuple[str, float] | None:
     # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
     comm = stat[stat.index("(") + 1 : stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2 :].split()
-    return comm, sum(int(value) for value in fields[11:15]) / ticks
+    return comm, sum(int(value) for value in fields[11 : 15 if reaped else 13]) / ticks
 
 
 def _argv(pid: int) -> list[str]:
@@ -121,55 +222,32 @@ def take_snapshot() -> CpuSnapshot | None:
     if not (_PROC / "stat").exists():
         return None
     ticks = os.sysconf("SC_CLK_TCK")
-    seconds: dict[str, float] = {}
-
-    def add(name: str, value: float) -> None:
-        seconds[name] = seconds.get(name, 0.0) + value
-
+    processes: dict[int, tuple[str, float]] = {}
     own = os.getpid()
-    tree: set[int] = set()
     pending = [own]
     while pending:
         pid = pending.pop()
-        if pid in tree:
+        if pid in processes:
             continue
-        tree.add(pid)
         used = _cpu_seconds(pid, ticks)
         if used is not None:
-            add(process_name(_argv(pid), own=pid == own), used[1])
+            processes[pid] = (process_name(_argv(pid), own=pid == own), used[1])
         pending += _children(pid)
+    servers: set[int] = set()
     for entry in _PROC.iterdir():
-        if not entry.name.isdigit() or int(entry.name) in tree:
+        if not entry.name.isdigit() or int(entry.name) in processes:
             continue
-        used = _cpu_seconds(int(entry.name), ticks)
+        used = _cpu_seconds(int(entry.name), ticks, reaped=True)
         if used is not None and used[0] in _SERVERS:
-            add(_SERVERS[used[0]], used[1])
+            processes[int(entry.name)] = (_SERVERS[used[0]], used[1])
+            servers.add(int(entry.name))
     return CpuSnapshot(
         at=time.monotonic(),
-        seconds=seconds,
+        processes=processes,
+        counted_by_parent=frozenset(servers),
         machine_busy_s=_machine_busy_s(ticks),
         cores=os.cpu_count() or 1,
     )
-
-
-def shares_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
-    """Each process group's CPU seconds between the snapshots over the wall time, busiest
-    first (1.0: one core kept busy); ``machine`` is the share of all cores that were busy.
-
-    A process that started after ``before`` counts from zero; one gone by ``after`` is
-    counted in its parent's time once the parent reaped it (a PostgreSQL backend in the
-    postmaster's), else left out.
-    """
-    wall = after.at - before.at
-    if wall <= 0:
-        return {}
-    used = {
-        name: (total - before.seconds.get(name, 0.0)) / wall
-        for name, total in after.seconds.items()
-    }
-    ordered = dict(sorted(used.items(), key=lambda item: item[1], reverse=True))
-    machine = (after.machine_busy_s - before.machine_busy_s) / (wall * after.cores)
-    return {**ordered, "machine": max(0.0, min(1.0, machine))}
 
 
 def describe_shares(shares: dict[str, float], cores: int) -> str:

@@ -20,7 +20,7 @@ import httpx
 from actors.config.urls import redact
 from actors.domain.clock import utc_now
 from actors.errors import ObservatoryError
-from launcher.bench.cpu import shares_between, take_snapshot
+from launcher.bench.cpu import CpuWatch
 from launcher.bench.http_phases import HttpBench, client_count
 from launcher.bench.options import BenchMode
 from launcher.bench.phase import TEARDOWN_S, PhaseFailed, PhaseSkipped, say
@@ -122,9 +122,31 @@ async def run_phase(
         return outcome
     deadline_s = options.phase_deadline_s
     say(f"{phase}: started")
-    cpu_before = take_snapshot()
+    cpu = CpuWatch.start()
     started = anyio.current_time()
     outcome.deadline_at = started + deadline_s
+    async with anyio.create_task_group() as sampler:
+        if cpu is not None:
+            sampler.start_soon(cpu.follow)
+        await _measure(outcome, phase, body, deadline_s)
+        sampler.cancel_scope.cancel()
+    outcome.duration_s = anyio.current_time() - started
+    if cpu is not None:
+        outcome.cpu = cpu.shares()
+    log.info(
+        "bench.phase phase=%s status=%s duration_s=%.2f", phase, outcome.status, outcome.duration_s
+    )
+    say(f"{phase}: {outcome.status} in {outcome.duration_s:.1f} s")
+    return outcome
+
+
+async def _measure(
+    outcome: PhaseOutcome,
+    phase: Phase,
+    body: Callable[[PhaseOutcome], Awaitable[None]],
+    deadline_s: float,
+) -> None:
+    """Run ``body`` until the outcome's deadline; turn how it ended into the outcome."""
     try:
         with anyio.move_on_at(outcome.deadline_at) as scope:
             await body(outcome)
@@ -147,14 +169,6 @@ async def run_phase(
         outcome.status = PhaseStatus.FAILED
         kinds = ", ".join(dict.fromkeys(type(e).__name__ for e in _leaves(group)))
         outcome.add_note(f"It crashed ({kinds}): {_messages(group)}")
-    outcome.duration_s = anyio.current_time() - started
-    if cpu_before is not None and (cpu_after := take_snapshot()) is not None:
-        outcome.cpu = shares_between(cpu_before, cpu_after)
-    log.info(
-        "bench.phase phase=%s status=%s duration_s=%.2f", phase, outcome.status, outcome.duration_s
-    )
-    say(f"{phase}: {outcome.status} in {outcome.duration_s:.1f} s")
-    return outcome
 
 
 async def run_bench(options: BenchOptions) -> BenchReport:

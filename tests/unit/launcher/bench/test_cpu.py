@@ -12,9 +12,9 @@ import pytest
 from launcher.bench import BenchOptions, BenchReport, Phase
 from launcher.bench.cpu import (
     CpuSnapshot,
+    CpuWatch,
     describe_shares,
     process_name,
-    shares_between,
     take_snapshot,
 )
 from launcher.bench.run import run_phase
@@ -48,24 +48,82 @@ def test_the_bench_itself_is_named_as_the_load_generator() -> None:
     assert process_name(["/venv/bin/observatory", "bench"], own=True).startswith("bench")
 
 
-def test_shares_are_cpu_seconds_over_the_wall_time_busiest_first() -> None:
-    before = CpuSnapshot(
-        at=10.0, seconds={"gateway": 1.0, "postgres": 5.0}, machine_busy_s=100.0, cores=2
-    )
-    after = CpuSnapshot(
-        at=12.0,
-        seconds={"gateway": 2.0, "postgres": 8.0, "nx-27017": 1.5},
-        machine_busy_s=103.0,
+def _reading(at: float, busy: float, **processes: tuple[str, float]) -> CpuSnapshot:
+    """A reading with processes given as ``p<pid>=(name, seconds)``."""
+    return CpuSnapshot(
+        at=at,
+        processes={int(key[1:]): value for key, value in processes.items()},
+        machine_busy_s=busy,
         cores=2,
     )
 
-    shares = shares_between(before, after)
 
-    assert shares == {"postgres": 1.5, "nx-27017": 0.75, "gateway": 0.5, "machine": 0.75}
+def test_shares_are_cpu_seconds_since_the_start_over_the_wall_time_busiest_first() -> None:
+    readings = iter(
+        [
+            _reading(10.0, 100.0, p1=("gateway", 1.0), p2=("postgres", 5.0), p3=("postgres", 1.0)),
+            # p9 started during the phase; p2 ended (its last reading is kept).
+            _reading(11.0, 101.0, p1=("gateway", 1.5), p2=("postgres", 6.0), p9=("nx-27017", 0.5)),
+            _reading(12.0, 103.0, p1=("gateway", 2.0), p3=("postgres", 2.0), p9=("nx-27017", 1.5)),
+        ]
+    )
+    watch = CpuWatch.start(lambda: next(readings))
+    assert watch is not None
+    watch.read()
+
+    shares = watch.shares()
+
+    assert shares == {"postgres": 1.0, "nx-27017": 0.75, "gateway": 0.5, "machine": 0.75}
     assert list(shares)[:3] == ["postgres", "nx-27017", "gateway"]
     assert describe_shares(shares, 2) == (
-        "postgres 1.50, nx-27017 0.75, gateway 0.50; the machine's 2 cores were 75% busy."
+        "postgres 1.00, nx-27017 0.75, gateway 0.50; the machine's 2 cores were 75% busy."
     )
+
+
+def test_a_process_id_taken_by_another_process_keeps_what_the_first_used() -> None:
+    readings = iter(
+        [
+            _reading(0.0, 0.0, p7=("celery", 4.0)),
+            _reading(1.0, 1.0, p7=("celery", 4.5)),
+            _reading(2.0, 2.0, p7=("gateway", 0.25)),
+        ]
+    )
+    watch = CpuWatch.start(lambda: next(readings))
+    assert watch is not None
+    watch.read()
+
+    assert watch.shares() == {"celery": 0.25, "gateway": 0.125, "machine": 0.5}
+
+
+def test_a_servers_process_that_ends_is_counted_once_by_the_parent_that_reaped_it() -> None:
+    def reading(at: float, **processes: tuple[str, float]) -> CpuSnapshot:
+        snapshot = _reading(at, at, **processes)
+        return CpuSnapshot(
+            snapshot.at,
+            snapshot.processes,
+            snapshot.machine_busy_s,
+            snapshot.cores,
+            counted_by_parent=frozenset(snapshot.processes),
+        )
+
+    readings = iter(
+        [
+            # The postmaster (p1) and a backend (p2) that used 3 s before the phase.
+            reading(0.0, p1=("postgres", 10.0), p2=("postgres", 3.0)),
+            reading(1.0, p1=("postgres", 10.0), p2=("postgres", 3.5)),
+            # The backend ended after 1.0 s more; the postmaster reaped all its 4.0 s.
+            reading(2.0, p1=("postgres", 14.0)),
+        ]
+    )
+    watch = CpuWatch.start(lambda: next(readings))
+    assert watch is not None
+    watch.read()
+
+    assert watch.shares()["postgres"] == 0.5  # 1.0 s over 2 s
+
+
+def test_without_proc_nothing_is_watched() -> None:
+    assert CpuWatch.start(lambda: None) is None
 
 
 def test_idle_processes_are_left_out_of_the_sentence() -> None:
@@ -82,15 +140,16 @@ def test_a_child_burning_cpu_is_counted_under_its_program(tmp_path: Path) -> Non
         "while time.process_time() < end:\n    pass\ntime.sleep(30)\n"
     )
     before = take_snapshot()
+    assert before is not None
+    assert "burner.py" not in {name for name, _ in before.processes.values()}
     burner = subprocess.Popen([sys.executable, str(script)])
     try:
         deadline = time.monotonic() + 20
         while True:
             after = take_snapshot()
-            assert before is not None
             assert after is not None
             # A child of this process, named by its program.
-            used = after.seconds.get("burner.py", 0.0) - before.seconds.get("burner.py", 0.0)
+            used = sum(seconds for name, seconds in after.processes.values() if name == "burner.py")
             if used >= 0.5 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
