@@ -14,7 +14,6 @@ so set the ids inside the task that handles the message, not in a long-lived par
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import logging.config
 import sys
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.trace import get_current_span
 
 from actors.observability import tracing
+from contracts import dump_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -149,7 +149,8 @@ class JsonFormatter(logging.Formatter):
                 )
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False)
+        # orjson: a third of the cost of a line with the standard library's encoder.
+        return dump_json(doc).decode()
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -251,6 +252,14 @@ def configure_logging(
     """
     if json_lines is None:
         json_lines = not sys.stderr.isatty()
+    # What no line shows is not gathered for every record (the logging HOWTO's
+    # "Optimization"): the caller's file and line (a walk of the stack), thread, process
+    # and asyncio task names. A JSON line then costs about 8 us instead of 13.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    setattr(logging, "logAsyncioTasks", False)  # noqa: B010 (Python 3.12+; unused before)
     formatter = "json" if json_lines else "console"
     filters: dict[str, dict[str, object]] = {
         "context": {"()": ContextFilter},

@@ -255,7 +255,7 @@ def test_issue_16_up_local_with_rabbitmq_away_says_waiting_once_per_retry_in_one
         # and retrying.
         terminal.read_until(
             lambda line: (
-                '"service": "gateway"' in line
+                '"service":"gateway"' in line.replace(" ", "")
                 and f"waiting for RabbitMQ at {rabbit} (attempt 3, next in " in line
             ),
             timeout_s=90,
