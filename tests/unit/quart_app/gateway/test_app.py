@@ -101,6 +101,26 @@ async def test_bad_input_gets_every_problem_and_nothing_is_published(
     assert "gateway_jobs_accepted_total 0.0" in metrics
 
 
+async def test_a_body_nested_deeper_than_the_limit_is_400_naming_where(
+    gateway: GatewayService, broker: MemoryBroker
+) -> None:
+    client = gateway.http.app.test_client()
+    nested: object = "bottom"
+    for _ in range(Settings().max_json_depth + 1):  # payload's levels plus the job's: over
+        nested = [nested]
+    deep = await client.post("/jobs", json={"type": "echo", "payload": {"x": nested}})
+    # Brackets inside strings are not nesting: many of them, shallow, pass.
+    shallow = await client.post("/jobs", json={"type": "echo", "payload": {"x": "[{" * 100}})
+
+    assert deep.status_code == 400
+    body = await deep.get_json()
+    assert body["error"].startswith("The body is nested too deeply: Nested more than 33 levels")
+    assert body["details"][0]["path"].startswith("/payload/x/0/0/")
+    assert shallow.status_code == 202, await shallow.get_data(as_text=True)
+    [published] = await take_published(broker)
+    assert published["payload"]["payload"] == {"x": "[{" * 100}
+
+
 async def test_healthz_is_503_until_the_publisher_runs(broker: MemoryBroker) -> None:
     service = GatewayService(broker, Settings(gateway_port=0), handlers=DEFAULT_REGISTRY)
     client = service.http.app.test_client()
