@@ -139,6 +139,11 @@ def correlation_id_from(header: str | None) -> str | None:
     return header if _CORRELATION_ID.fullmatch(header) else None
 
 
+_SMALL_BODY_BYTES = 16 * 1024
+"""Responses up to this size are sent without Quart's response timeout (a socket's write
+buffer takes them whole: nothing waits on a slow reader)."""
+
+
 def install_common(
     app: Quart,
     *,
@@ -180,6 +185,11 @@ def install_common(
         correlation_id = getattr(g, "correlation_id", None)
         if correlation_id:
             response.headers[CORRELATION_HEADER] = correlation_id
+        length = response.content_length
+        if length is not None and length <= _SMALL_BODY_BYTES:
+            # Written at once, below the transport's buffer: no timeout guards its sending,
+            # so Quart awaits it directly instead of in an asyncio.wait_for task (3.11).
+            response.timeout = None
         started = getattr(g, "started", None)
         if started is not None:
             # The route pattern, never the raw path: ids in paths would explode the series.
