@@ -352,6 +352,12 @@ def _add_bulk_filters(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument("--error", help="the last error contains this text")
     parser.add_argument("--q", help="the id starts with this text, or the payload contains it")
     parser.add_argument(
+        "--priority",
+        type=_priority,
+        metavar="N",
+        help="submitted with this priority, 0 to 9 (5: submitted without one)",
+    )
+    parser.add_argument(
         "--limit", type=_positive_int, default=None, help="act on at most this many (10,000)"
     )
     parser.add_argument("--yes", action="store_true", help="do not ask to confirm")
@@ -360,6 +366,8 @@ def _add_bulk_filters(parser: argparse.ArgumentParser, verb: str) -> None:
 def _bulk(client: Client, args: argparse.Namespace) -> int:
     given = ((name, getattr(args, name)) for name in _BULK_FILTERS)
     filters: dict[str, object] = {name: value for name, value in given if value}
+    if args.priority is not None:  # 0 is a priority
+        filters["priority"] = args.priority
     if args.limit is not None:
         filters["limit"] = args.limit
     if not args.yes:
@@ -395,7 +403,11 @@ def _bulk(client: Client, args: argparse.Namespace) -> int:
 
 
 def _write(client: Client, args: argparse.Namespace) -> int:
-    filtered = any(getattr(args, name) for name in _BULK_FILTERS) or args.limit is not None
+    filtered = (
+        any(getattr(args, name) for name in _BULK_FILTERS)
+        or args.priority is not None
+        or args.limit is not None
+    )
     if args.job_id is None:
         if not filtered:
             raise UsageError("give a job ID, or filters (--status, --type, ...) for many jobs")

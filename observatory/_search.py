@@ -145,6 +145,7 @@ class BulkFilters(TypedDict, total=False):
     correlation_id: str
     error: str
     q: str
+    priority: int
     limit: int
     dry_run: bool
     """Count what the action would take (``matched``, ``more``) and do nothing."""
@@ -166,6 +167,7 @@ def bulk_body(filters: BulkFilters) -> dict[str, object]:
         ("correlationId", filters.get("correlation_id")),
         ("error", filters.get("error")),
         ("q", filters.get("q")),
+        ("priority", filters.get("priority")),
         ("limit", filters.get("limit")),
     )
     body.update({name: value for name, value in given if value is not None})

@@ -3,6 +3,7 @@
 Each takes, as a JSON body, the filters of the job search (``GET /jobs`` on the read
 model: ``status``, ``type`` — a string or an array of them —, ``createdAfter``,
 ``createdBefore``, ``finishedAfter``, ``finishedBefore``, ``correlationId``, ``error``,
+``priority``,
 ``q``) and a ``limit`` (default and ceiling :data:`MAX_BULK`). It pages through the job
 store with the search's keyset cursor (:data:`PAGE` jobs at a time, newest first; never
 everything at once), acts on every job it reads, and answers::
@@ -87,7 +88,7 @@ _TIMES = {
     "finishedBefore": "finished_before",
 }
 _TEXTS = {"correlationId": "correlation_id", "error": "error", "q": "q"}
-FILTER_FIELDS = frozenset({"status", "type", "limit", *_TIMES, *_TEXTS})
+FILTER_FIELDS = frozenset({"status", "type", "priority", "limit", *_TIMES, *_TEXTS})
 """The fields of a bulk action's body (the search's filters, and ``limit``)."""
 
 
@@ -180,6 +181,12 @@ def parse_bulk_filter(
             )
             continue
         fields[field] = echo[name] = given
+    priority = document.get("priority")
+    if priority is not None:
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9:
+            issues.append(ValidationIssue("/priority", "Expected an integer from 0 to 9."))
+        else:
+            fields["priority"] = echo["priority"] = priority
     limit = document.get("limit", MAX_BULK)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BULK:
         issues.append(ValidationIssue("/limit", f"Expected an integer from 1 to {MAX_BULK}."))
@@ -268,6 +275,12 @@ def _filter_body(statuses: list[str], status_help: str) -> dict[str, object]:
             "correlationId": {**text, "description": "Submitted with this correlation id."},
             "error": {**text, "description": "The last error contains this text."},
             "q": {**text, "description": "The id starts with, or the payload contains, this."},
+            "priority": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9,
+                "description": "Submitted with this priority (a job submitted without one has 5).",
+            },
             "limit": {"type": "integer", "minimum": 1, "maximum": MAX_BULK},
             "dryRun": {
                 "type": "boolean",

@@ -12,7 +12,7 @@ const PAGE_SIZE = 50;
 const WAITING = ["PENDING", "VALIDATED"];
 const TEXT_FILTERS = { correlationId: "search-correlation", error: "search-error" };
 const TIME_FILTERS = { createdAfter: "search-created-after", createdBefore: "search-created-before" };
-// Filters of the search that the gateway's bulk actions do not take (see ACTIONS).
+// The priority filter: the bulk actions on jobs take it as a number (see jobFilter).
 const SEARCH_ONLY_FILTERS = { priority: "search-priority" };
 // Every filter given as one value in the address, the search and the form.
 const VALUE_FILTERS = { ...TEXT_FILTERS, ...TIME_FILTERS, ...SEARCH_ONLY_FILTERS };
@@ -229,7 +229,6 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       noun: "waiting jobs (PENDING or VALIDATED)",
       one: "waiting job (PENDING or VALIDATED)",
       body(filter) {
-        if (filter.priority) return { why: PRIORITY_NOT_IN_BULK };
         const status = filter.status.length ? filter.status.filter((s) => WAITING.includes(s)) : WAITING;
         if (!status.length) return { why: "The status filter names no waiting status (PENDING, VALIDATED)." };
         return { body: { ...jobFilter(filter), status } };
@@ -243,7 +242,6 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
       noun: "failed jobs",
       one: "failed job",
       body(filter) {
-        if (filter.priority) return { why: PRIORITY_NOT_IN_BULK };
         if (filter.status.length && !filter.status.includes("FAILED")) return { why: "The status filter leaves out FAILED." };
         return { body: { ...jobFilter(filter), status: "FAILED" } };
       },
@@ -271,14 +269,11 @@ export function jobsPage({ getJSON, postJSON, gatewayUrl, describe, openJob, sta
     },
   };
 
-  // The gateway's bulk actions take the search's filters but priority: acting on the
-  // filter without it would take more jobs than the list shows, so they wait for none.
-  const PRIORITY_NOT_IN_BULK = "Bulk actions cannot filter by priority: clear the priority filter first.";
-
   function jobFilter(filter) {
     const body = {};
     if (filter.type.length) body.type = filter.type;
     for (const name of [...Object.keys(TEXT_FILTERS), ...Object.keys(TIME_FILTERS)]) if (filter[name]) body[name] = filter[name];
+    if (filter.priority) body.priority = Number(filter.priority);
     return body;
   }
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -262,3 +263,32 @@ def test_bulk_retry_counts_asks_to_confirm_then_acts(observatory: RunningObserva
     assert (body["matched"], body["actedOn"], body["filter"]["type"]) == (2, 2, ["fail"])
     assert (neither.returncode, both.returncode) == (2, 2)
     assert (none.returncode, none.stdout.strip()) == (0, "No job matches: nothing to cancel.")
+
+
+def test_bulk_retry_by_priority_takes_that_priority_only(observatory: RunningObservatory) -> None:
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    failed: dict[str, str] = {}
+    for priority in ("0", "5"):
+        done = cli(
+            observatory,
+            *("submit", "fail", "--metadata", '{"maxAttempts": 1}', "--priority", priority),
+            "--wait",
+        )
+        assert done.returncode == 1, done.stderr
+        failed[priority] = done.stdout.split()[0]
+
+    # Priority 0 is a filter of its own, not "no filter".
+    retried = cli(observatory, "retry", "--since", since, "--priority", "0", "--yes", "--json")
+
+    assert retried.returncode == 0, retried.stderr
+    body = json.loads(retried.stdout)
+    assert (body["matched"], body["actedOn"], body["filter"]["priority"]) == (1, 1, 0)
+
+    def round_of(job_id: str) -> int:
+        return int(json.loads(cli(observatory, "job", job_id, "--json").stdout)["round"])
+
+    # The retried job reads FAILED in round 1 until a processor takes its retry.
+    deadline = time.monotonic() + 30
+    while round_of(failed["0"]) != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (round_of(failed["0"]), round_of(failed["5"])) == (2, 1)

@@ -5,6 +5,7 @@ badge, and the job drawer."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING
 
@@ -64,18 +65,25 @@ def test_priority_shows_in_the_jobs_table_the_filter_and_the_drawer(
         cell = table.locator(f"tr[data-job-id='{job_id}'] [data-field=priority]")
         expect(cell).to_have_text(shown)
 
-    # The priority filter narrows the table, stays in the address, and keeps the bulk
-    # actions that could not honour it disabled, saying why.
+    # The priority filter narrows the table, stays in the address, and the bulk actions
+    # on jobs take it (the gateway's bulk filter has priority too).
     page.locator("#search-priority").select_option("9")
     expect(table.locator("tbody tr")).to_have_count(1)
     expect(table.locator(f"tr[data-job-id='{urgent}']")).to_be_visible()
     assert "priority=9" in page.evaluate("location.hash")
     expect(page.locator("#search-summary")).to_contain_text("priority 9")
-    expect(page.locator("#bulk-retry")).to_be_disabled()
-    expect(page.locator("#bulk-cancel")).to_be_disabled()
-    expect(page.locator("#bulk-why")).to_contain_text(
-        "Bulk actions cannot filter by priority: clear the priority filter first."
-    )
+    expect(page.locator("#bulk-retry")).to_be_enabled()
+    expect(page.locator("#bulk-cancel")).to_be_enabled()
+    expect(page.locator("#bulk-why")).not_to_contain_text("priority")
+    with page.expect_request(
+        lambda r: r.url.endswith("/jobs/retry") and r.method == "POST"
+    ) as asked:
+        page.locator("#bulk-retry").click()
+    sent = json.loads(asked.value.post_data or "{}")
+    assert (sent["priority"], sent["status"], sent["dryRun"]) == (9, "FAILED", True)
+    expect(page.locator("#bulk-question")).to_have_text("No failed jobs match: nothing to retry.")
+    page.locator("#bulk-dismiss").click()
+    expect(page.locator("#bulk-modal")).to_be_hidden()
     page.reload()
     page.wait_for_selector("body[data-ready=true]", timeout=20_000)
     expect(page.locator("#search-priority")).to_have_value("9")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
 from actors.config.settings import Settings
+from actors.domain.clock import utc_now
 from actors.domain.handlers import DEFAULT_REGISTRY
-from actors.domain.jobs import JobStatus
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from contracts import SchemaName, get_contracts
 from quart_app.gateway import bulk
 from quart_app.gateway.service import GatewayService
@@ -257,3 +259,29 @@ async def test_a_dry_run_flag_that_is_not_a_boolean_is_refused(gateway: GatewayS
     assert response.status_code == 400
     body = await response.get_json()
     assert body["details"] == [{"path": "/dryRun", "message": "Expected true or false."}]
+
+
+async def test_bulk_cancel_by_priority_acts_on_that_priority_only(
+    gateway: GatewayService, jobs: SQLiteJobStore
+) -> None:
+    """The search's priority filter (issue 18) is a bulk filter too: 0 included."""
+    client = gateway.http.app.test_client()
+    by_priority: dict[int, str] = {}
+    for priority in (0, 5, 9):
+        job_id = str(uuid.uuid4())
+        spec = JobSpec(job_id, "resize", utc_now(), "c", priority=priority)
+        await jobs.apply_transitions([JobTransition(spec, JobStatus.PENDING, utc_now())])
+        by_priority[priority] = job_id
+
+    lowest = await client.post("/jobs/cancel", json={"priority": 0})
+    bad = await client.post("/jobs/cancel", json={"priority": 10})
+    named = await client.post("/jobs/cancel", json={"priority": "high"})
+
+    assert lowest.status_code == 200
+    body = await lowest.get_json()
+    assert (body["matched"], body["actedOn"], body["filter"]["priority"]) == (1, 1, 0)
+    assert set(await jobs.cancel_requests(list(by_priority.values()))) == {by_priority[0]}
+    for refused in (bad, named):
+        assert refused.status_code == 400
+        details = (await refused.get_json())["details"]
+        assert details == [{"path": "/priority", "message": "Expected an integer from 0 to 9."}]
