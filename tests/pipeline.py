@@ -13,7 +13,9 @@ import anyio
 
 from actors.broker import OutgoingMessage
 from actors.broker.memory import MemoryBroker, open_memory_broker
+from actors.broker.names import JOBS_CREATED
 from actors.domain.clock import utc_now
+from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.metrics_engine.service import MetricsEngineService
 from actors.observability.prometheus import create_registry
 from actors.processor.service import ProcessorService
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from actors.config.settings import Settings
     from actors.domain.handlers import HandlerRegistry
     from actors.domain.rate_limits import RateBuckets
+    from actors.stores import JobStore
 
 __all__ = ["Pipeline", "created_envelope", "created_message", "open_pipeline"]
 
@@ -117,6 +120,45 @@ def created_envelope(
     }
 
 
+def envelope_message(envelope: dict[str, object]) -> OutgoingMessage:
+    """``envelope`` as a broker message, under a fresh message id."""
+    return OutgoingMessage(body=json.dumps(envelope).encode(), message_id=str(uuid.uuid4()))
+
+
+def envelope_job_id(envelope: dict[str, object]) -> str:
+    """The id of the job a ``job.created`` envelope carries."""
+    payload = envelope["payload"]
+    assert isinstance(payload, dict)
+    return str(payload["id"])
+
+
+async def crashed_after_a_failed_attempt(
+    broker: MemoryBroker, jobs: JobStore, envelope: dict[str, object]
+) -> None:
+    """As left by a processor that stored attempt 1's failure and its retry, then crashed
+    before acknowledging the delivery: the job PENDING for a retry due now, and attempt
+    1's ``job.created`` delivered again by the broker."""
+    payload = envelope["payload"]
+    assert isinstance(payload, dict)
+    spec = JobSpec(
+        str(payload["id"]),
+        str(payload["type"]),
+        str(payload["createdAt"]),
+        str(envelope["correlationId"]),
+    )
+    await jobs.apply_transitions(
+        [
+            JobTransition(spec, JobStatus.VALIDATED, utc_now()),
+            JobTransition(spec, JobStatus.EXECUTING, utc_now()),
+            JobTransition(spec, JobStatus.PENDING, utc_now(), error="lost", retry_at=utc_now()),
+        ]
+    )
+    await broker.publish_batch(JOBS_CREATED, [envelope_message(envelope)])
+    async with broker.open_consumer(JOBS_CREATED, prefetch=1) as consumer:
+        deliveries = await consumer.receive_batch(1)
+        await consumer.reject(deliveries, requeue=True)
+
+
 def created_message(
     job_type: str,
     job_id: str | None = None,
@@ -126,6 +168,6 @@ def created_message(
 ) -> OutgoingMessage:
     """:func:`created_envelope` as a broker message (a fresh message id unless given)."""
     envelope = created_envelope(job_type, job_id, payload=payload)
-    return OutgoingMessage(
-        body=json.dumps(envelope).encode(), message_id=message_id or str(uuid.uuid4())
-    )
+    if message_id is None:
+        return envelope_message(envelope)
+    return OutgoingMessage(body=json.dumps(envelope).encode(), message_id=message_id)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from quart import Quart, Response, jsonify
 
-from actors.observability.prometheus import create_registry
-from quart_app._common import install_common
+from tests.unit.quart_app.read_model.bare_app import bare_read_model_app
 
 
 async def test_a_small_answer_is_sent_without_a_timeout_task_and_a_large_one_keeps_it() -> None:
@@ -18,14 +17,7 @@ async def test_a_small_answer_is_sent_without_a_timeout_task_and_a_large_one_kee
         sent_with[str(response.content_length)] = response.timeout
         return response
 
-    install_common(
-        app,
-        service="read-model",
-        version="1.0.0",
-        registry=create_registry(),
-        health=list,
-        ready=lambda: True,
-    )
+    bare_read_model_app(app)
 
     @app.get("/small")
     async def small() -> Response:

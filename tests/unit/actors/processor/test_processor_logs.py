@@ -10,21 +10,23 @@ delivery of an attempt that already failed, a retry.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
-from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
-from actors.domain.clock import utc_now
 from actors.domain.handlers import HandlerRegistry, JobContext
-from actors.domain.jobs import JobSpec, JobStatus, JobTransition
 from actors.errors import JobFailed
 from tests.log_lines import capture_records, formatted, named_more_than_once
-from tests.pipeline import created_envelope, open_pipeline
+from tests.pipeline import (
+    crashed_after_a_failed_attempt,
+    created_envelope,
+    envelope_job_id,
+    envelope_message,
+    open_pipeline,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -65,16 +67,6 @@ class Handlers:
         return {"attempt": job.attempt}
 
 
-def _message(envelope: dict[str, object]) -> OutgoingMessage:
-    return OutgoingMessage(body=json.dumps(envelope).encode(), message_id=str(uuid.uuid4()))
-
-
-def _job_id(envelope: dict[str, object]) -> str:
-    payload = envelope["payload"]
-    assert isinstance(payload, dict)
-    return str(payload["id"])
-
-
 async def _wait_for(condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 10.0) -> None:
     """Wait until an async predicate over the stores holds (they work in worker threads:
     a short bounded poll)."""
@@ -108,51 +100,38 @@ async def test_issue_16_a_job_id_appears_once_per_line_in_json_and_console_logs(
     )
 
     async def before_start(broker: MemoryBroker, jobs: SQLiteJobStore) -> None:
-        # A processor stored attempt 1's failure and its retry, then crashed before
-        # acknowledging the delivery: the broker delivers attempt 1 again.
-        payload = stale["payload"]
-        assert isinstance(payload, dict)
-        spec = JobSpec(_job_id(stale), "flaky", str(payload["createdAt"]), "c-stale")
-        await jobs.apply_transitions(
-            [
-                JobTransition(spec, JobStatus.VALIDATED, utc_now()),
-                JobTransition(spec, JobStatus.EXECUTING, utc_now()),
-                JobTransition(spec, JobStatus.PENDING, utc_now(), error="lost", retry_at=utc_now()),
-            ]
-        )
-        await broker.publish_batch(JOBS_CREATED, [_message(stale)])
-        async with broker.open_consumer(JOBS_CREATED, prefetch=1) as consumer:
-            deliveries = await consumer.receive_batch(1)
-            await consumer.reject(deliveries, requeue=True)
+        await crashed_after_a_failed_attempt(broker, jobs, stale)
         # A job cancelled before a processor takes it.
-        await broker.publish_batch(JOBS_CREATED, [_message(queued)])
-        await jobs.request_cancel(_job_id(queued), requested_by="address:test")
+        await broker.publish_batch(JOBS_CREATED, [envelope_message(queued)])
+        await jobs.request_cancel(envelope_job_id(queued), requested_by="address:test")
 
     settings = Settings(data_dir=tmp_path, prefetch=16, shutdown_s=5.0, retry_backoff_s=0.02)
     with capture_records() as records:
         async with open_pipeline(
             tmp_path, settings, handlers.registry, before_start=before_start
         ) as pipe:
-            await _ended(pipe, _job_id(queued))
-            await _ended(pipe, _job_id(stale))
+            await _ended(pipe, envelope_job_id(queued))
+            await _ended(pipe, envelope_job_id(stale))
             # A finished job delivered again.
-            await pipe.broker.publish_batch(JOBS_CREATED, [_message(done)])
-            await _ended(pipe, _job_id(done))
-            await pipe.broker.publish_batch(JOBS_CREATED, [_message(done)])
+            await pipe.broker.publish_batch(JOBS_CREATED, [envelope_message(done)])
+            await _ended(pipe, envelope_job_id(done))
+            await pipe.broker.publish_batch(JOBS_CREATED, [envelope_message(done)])
             # A running job cancelled; a job that fails once and is retried.
-            await pipe.broker.publish_batch(JOBS_CREATED, [_message(running), _message(retried)])
+            await pipe.broker.publish_batch(
+                JOBS_CREATED, [envelope_message(running), envelope_message(retried)]
+            )
             with anyio.fail_after(10):
-                await handlers.started_event(_job_id(running)).wait()
-            await pipe.jobs.request_cancel(_job_id(running), requested_by="address:test")
-            await _ended(pipe, _job_id(running))
-            await _ended(pipe, _job_id(retried))
+                await handlers.started_event(envelope_job_id(running)).wait()
+            await pipe.jobs.request_cancel(envelope_job_id(running), requested_by="address:test")
+            await _ended(pipe, envelope_job_id(running))
+            await _ended(pipe, envelope_job_id(retried))
 
             async def replayed() -> bool:
                 return bool(_lines_of(records, "job.already_terminal"))
 
             await _wait_for(replayed)
 
-    ids = [_job_id(job) for job in (queued, stale, done, running, retried)]
+    ids = [envelope_job_id(job) for job in (queued, stale, done, running, retried)]
     assert named_more_than_once(records, ids) == []
     # The lines about a job outside its run name it, once, as jobId.
     for event, job in [
@@ -164,7 +143,7 @@ async def test_issue_16_a_job_id_appears_once_per_line_in_json_and_console_logs(
     ]:
         [record] = _lines_of(records, event)
         as_json, console = formatted(record)
-        job_id = _job_id(job)
+        job_id = envelope_job_id(job)
         assert json.loads(as_json)["jobId"] == job_id, as_json
         assert job_id not in json.loads(as_json)["message"], as_json
         assert console.count(f"jobId={job_id}") == 1, console

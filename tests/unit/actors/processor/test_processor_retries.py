@@ -6,8 +6,6 @@ delayed redelivery, SQLite stores) with short backoffs, fed raw ``job.created`` 
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,7 +14,6 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from actors.broker import OutgoingMessage
 from actors.broker.names import JOBS_CREATED
 from actors.config.settings import Settings
 from actors.domain.clock import format_timestamp, utc_now
@@ -24,7 +21,13 @@ from actors.domain.events import EventType
 from actors.domain.handlers import HandlerRegistry, JobContext
 from actors.domain.jobs import CANCELLED, JobSpec, JobStatus, JobTransition
 from actors.errors import JobFailed
-from tests.pipeline import created_envelope, open_pipeline
+from tests.pipeline import (
+    crashed_after_a_failed_attempt,
+    created_envelope,
+    envelope_job_id,
+    envelope_message,
+    open_pipeline,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -85,16 +88,6 @@ def _registry(runs: Counter[str]) -> HandlerRegistry:
     return handlers
 
 
-def _message(envelope: dict[str, object]) -> OutgoingMessage:
-    return OutgoingMessage(body=json.dumps(envelope).encode(), message_id=str(uuid.uuid4()))
-
-
-def _job_id(envelope: dict[str, object]) -> str:
-    payload = envelope["payload"]
-    assert isinstance(payload, dict)
-    return str(payload["id"])
-
-
 @asynccontextmanager
 async def _rig(
     tmp_path: Path,
@@ -146,8 +139,8 @@ async def test_a_handler_failing_twice_then_succeeding_completes_on_its_third_at
 ) -> None:
     async with _rig(tmp_path) as rig:
         job = created_envelope("flaky")
-        job_id = _job_id(job)
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
+        job_id = envelope_job_id(job)
+        await rig.broker.publish_batch(JOBS_CREATED, [envelope_message(job)])
 
         record = await _ended(rig, job_id)
 
@@ -197,13 +190,13 @@ async def test_an_always_failing_job_fails_after_max_attempts_counted_once(
 ) -> None:
     async with _rig(tmp_path) as rig:
         job = created_envelope("always")
-        job_id = _job_id(job)
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
+        job_id = envelope_job_id(job)
+        await rig.broker.publish_batch(JOBS_CREATED, [envelope_message(job)])
 
         record = await _ended(rig, job_id)
         await _wait_for(lambda: _counted(rig, failed=1))
         # The same submission again once it is terminal: never run, never counted again.
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
+        await rig.broker.publish_batch(JOBS_CREATED, [envelope_message(job)])
         await _wait_for(lambda: _quiet(rig))
 
         assert (record.status, record.attempts, record.error) == (
@@ -239,12 +232,12 @@ async def test_max_attempts_come_from_metadata_then_the_type_then_the_settings(
             "type-overridden": (created_envelope("once", metadata={"maxAttempts": 2}), 2),
         }
         await rig.broker.publish_batch(
-            JOBS_CREATED, [_message(envelope) for envelope, _ in cases.values()]
+            JOBS_CREATED, [envelope_message(envelope) for envelope, _ in cases.values()]
         )
 
         attempts = {}
         for name, (envelope, _) in cases.items():
-            record = await _ended(rig, _job_id(envelope))
+            record = await _ended(rig, envelope_job_id(envelope))
             assert record.status is JobStatus.FAILED
             attempts[name] = (record.attempts, len(record.errors), rig.runs[record.id])
 
@@ -254,8 +247,8 @@ async def test_max_attempts_come_from_metadata_then_the_type_then_the_settings(
 async def test_a_timeout_counts_as_a_failed_attempt(tmp_path: Path) -> None:
     async with _rig(tmp_path) as rig:
         job = created_envelope("stuck", metadata={"maxAttempts": 2})
-        job_id = _job_id(job)
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
+        job_id = envelope_job_id(job)
+        await rig.broker.publish_batch(JOBS_CREATED, [envelope_message(job)])
 
         record = await _ended(rig, job_id)
 
@@ -269,8 +262,8 @@ async def test_a_duplicate_of_a_failed_attempt_during_the_backoff_is_not_run_aga
 ) -> None:
     async with _rig(tmp_path, backoff_s=0.5) as rig:
         job = created_envelope("flaky", payload={"succeedOn": 2})
-        job_id = _job_id(job)
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
+        job_id = envelope_job_id(job)
+        await rig.broker.publish_batch(JOBS_CREATED, [envelope_message(job)])
 
         async def waiting() -> bool:
             record = await rig.jobs.get_job(job_id)
@@ -282,7 +275,7 @@ async def test_a_duplicate_of_a_failed_attempt_during_the_backoff_is_not_run_aga
         assert waiting_record.status is JobStatus.PENDING
         assert waiting_record.to_json()["nextAttemptAt"] == waiting_record.next_attempt_at
         # Attempt 1's message again (a duplicate publish or a resubmission).
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
+        await rig.broker.publish_batch(JOBS_CREATED, [envelope_message(job)])
         await _wait_for(
             lambda: _broker_idle_but_delayed(rig.broker),
         )
@@ -305,24 +298,10 @@ async def test_a_redelivery_after_a_crash_that_lost_the_retry_publishes_it_again
 ) -> None:
     """A processor stored attempt 1's failure and crashed before publishing the retry."""
     job = created_envelope("flaky", payload={"succeedOn": 2})
-    job_id = _job_id(job)
+    job_id = envelope_job_id(job)
 
     async def crashed_mid_retry(broker: MemoryBroker, jobs: SQLiteJobStore) -> None:
-        payload = job["payload"]
-        assert isinstance(payload, dict)
-        spec = JobSpec(job_id, "flaky", str(payload["createdAt"]), str(job["correlationId"]))
-        await jobs.apply_transitions(
-            [
-                JobTransition(spec, JobStatus.VALIDATED, utc_now()),
-                JobTransition(spec, JobStatus.EXECUTING, utc_now()),
-                JobTransition(spec, JobStatus.PENDING, utc_now(), error="lost", retry_at=utc_now()),
-            ]
-        )
-        # Its delivery was never acknowledged: the broker redelivers it.
-        await broker.publish_batch(JOBS_CREATED, [_message(job)])
-        async with broker.open_consumer(JOBS_CREATED, prefetch=1) as consumer:
-            deliveries = await consumer.receive_batch(1)
-            await consumer.reject(deliveries, requeue=True)
+        await crashed_after_a_failed_attempt(broker, jobs, job)
 
     async with _rig(tmp_path, before_start=crashed_mid_retry) as rig:
         record = await _ended(rig, job_id)
@@ -336,8 +315,8 @@ async def test_a_job_cancelled_while_waiting_for_a_retry_ends_failed_cancelled_o
 ) -> None:
     async with _rig(tmp_path, backoff_s=0.3) as rig:
         job = created_envelope("always")
-        job_id = _job_id(job)
-        await rig.broker.publish_batch(JOBS_CREATED, [_message(job)])
+        job_id = envelope_job_id(job)
+        await rig.broker.publish_batch(JOBS_CREATED, [envelope_message(job)])
 
         async def waiting() -> bool:
             record = await rig.jobs.get_job(job_id)
@@ -375,7 +354,7 @@ async def test_a_pending_job_cancelled_before_a_processor_takes_it_is_never_run(
     tmp_path: Path,
 ) -> None:
     job = created_envelope("flaky", payload={"succeedOn": 1})
-    job_id = _job_id(job)
+    job_id = envelope_job_id(job)
 
     async def pending_and_cancelled(broker: MemoryBroker, jobs: SQLiteJobStore) -> None:
         payload = job["payload"]
@@ -383,7 +362,7 @@ async def test_a_pending_job_cancelled_before_a_processor_takes_it_is_never_run(
         spec = JobSpec(job_id, "flaky", str(payload["createdAt"]), str(job["correlationId"]))
         await jobs.apply_transitions([JobTransition(spec, JobStatus.PENDING, utc_now())])
         assert (await jobs.request_cancel(job_id, requested_by="test")).request is not None
-        await broker.publish_batch(JOBS_CREATED, [_message(job)])
+        await broker.publish_batch(JOBS_CREATED, [envelope_message(job)])
 
     async with _rig(tmp_path, before_start=pending_and_cancelled) as rig:
         record = await _ended(rig, job_id)

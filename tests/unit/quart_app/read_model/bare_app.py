@@ -10,10 +10,11 @@ from quart_app._common import install_common
 __all__ = ["bare_read_model_app"]
 
 
-def bare_read_model_app() -> Quart:
+def bare_read_model_app(app: Quart | None = None) -> Quart:
     """A Quart app as the read model's (its common hooks, always healthy and ready), with
-    no route of its own yet: a test installs the one it tests."""
-    app = Quart("test")
+    no route of its own yet: a test installs the one it tests. ``app``: install the hooks
+    into this one (a test that registered hooks of its own first)."""
+    app = Quart("test") if app is None else app
     install_common(
         app,
         service="read-model",
