@@ -7,13 +7,15 @@ gateway did not accept (503 while the broker is away, a refused connection while
 gateway restarts): a resubmitted id never runs twice, so every id ends up accepted.
 :func:`audit` then checks the promise: every accepted job in exactly one terminal state
 in PostgreSQL, the Redis counters equal to PostgreSQL's counts, every lifecycle event in
-the audit trail exactly once, nothing left on any queue.
+the audit trail exactly once; then, once RabbitMQ holds nothing for the services, nothing
+left on any queue after they stop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +26,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import asyncpg
@@ -262,6 +265,8 @@ class Audit:
     events_duplicated: int
     counters: dict[str, int]
     queues: dict[str, int]
+    busy: dict[str, int] = field(default_factory=dict)
+    """Messages still on queues when the services were stopped (the system never went quiet)."""
 
     def problems(self) -> list[str]:
         found = []
@@ -273,6 +278,8 @@ class Audit:
             found.append(f"{self.events_missing} lifecycle events missing from the trail")
         if self.events_duplicated:
             found.append(f"{self.events_duplicated} events stored more than once")
+        if self.busy:
+            found.append(f"queues never went quiet while the services ran: {self.busy}")
         leftover = {q: n for q, n in self.queues.items() if n}
         if leftover:
             found.append(f"messages left on queues: {leftover}")
@@ -382,6 +389,51 @@ def audit(services: Services, ids: list[str]) -> Audit:
         counters=counters,
         queues={},
     )
+
+
+def wait_quiet(services: Services, timeout_s: float = 60.0) -> dict[str, int]:
+    """Until no queue of the namespace holds a message, ready or unacknowledged, twice in a
+    row; the messages each queue held when it last looked (empty once quiet).
+
+    The audit is satisfied once every job's events are stored, but the system may still be
+    busy then: a broker restart redelivers finished jobs, whose events the processor emits
+    again, and the metrics engine skips them as duplicates a little later. Stopping the
+    services in the middle of that would leave those duplicates on a queue, so the
+    services stop once RabbitMQ holds nothing for them. The counts come from
+    ``rabbitmqctl list_queues`` (read from the queues themselves; the management API's
+    figures lag by seconds); without it, or for a RabbitMQ elsewhere, ready messages only.
+    """
+    deadline = time.monotonic() + timeout_s
+    quiet_reads = 0
+    while True:
+        held = {name: n for name, n in _messages_held(services.settings).items() if n}
+        quiet_reads = 0 if held else quiet_reads + 1
+        if quiet_reads == 2 or time.monotonic() > deadline:
+            return held
+        time.sleep(0.5)
+
+
+def _messages_held(settings: Settings) -> dict[str, int]:
+    """Messages (ready + unacknowledged) in each of the namespace's queues."""
+    parts = urlsplit(settings.rabbitmq_url)
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None or parts.hostname not in ("127.0.0.1", "localhost"):
+        return anyio.run(_queue_depths, settings)
+    vhost = unquote(parts.path[1:]) or "/"
+    listed = subprocess.run(
+        [rabbitmqctl, "-q", "list_queues", "-p", vhost, "--no-table-headers", "name", "messages"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    prefix = settings.queue_namespace
+    held: dict[str, int] = {}
+    for line in listed.splitlines():
+        name, _, count = line.rpartition("\t")
+        if name.startswith(prefix):
+            held[name[len(prefix) :]] = int(count)
+    return held
 
 
 def queues_after_stop(services: Services) -> dict[str, int]:

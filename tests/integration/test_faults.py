@@ -41,6 +41,7 @@ from tests.integration.fault_harness import (
     audit,
     free_port,
     queues_after_stop,
+    wait_quiet,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def finish(
     """Audit after the load; stop everything; record and return the figures."""
     ids = load.wait()
     result = audit(services, ids)
+    result.busy = wait_quiet(services)
     pids_after = services.pids()
     unexpected = {
         name
@@ -107,6 +109,7 @@ def finish(
         "eventsMissing": result.events_missing,
         "eventsDuplicated": result.events_duplicated,
         "counters": result.counters,
+        "queuesBusyAtStop": result.busy,
         "queuesLeft": {q: n for q, n in result.queues.items() if n},
         "clientRetries": load.retries,
         "clientErrors": dict(load.errors),
