@@ -9,6 +9,7 @@ word                       narrows the jobs to
 ``q:2f6c``                 an id starting with the text, or a payload containing it;
                            a word without a key means the same (``2f6c``)
 ``corr:<id>``              that correlation id
+``priority:7``             that priority (0 to 9; 5 is the default)
 ``since:15m``              created at or after: a duration ago (``90s``, ``15m``, ``2h``,
                            ``7d``) or an RFC 3339 time (``2026-12-01T09:30:00Z``)
 ``until:<time>``           created before (the same forms)
@@ -26,14 +27,14 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from actors.domain.jobs import JobStatus
+from actors.domain.jobs import MAX_PRIORITY, JobStatus
 from actors.errors import ObservatoryError
 
 __all__ = ["FILTER_HELP", "FilterSyntaxError", "JobFilter", "parse_filter"]
 
 FILTER_HELP = (
     "status:failed,pending  type:resize  error:timeout  q:<id or text>  corr:<id>  "
-    "since:15m  until:<time>"
+    "priority:7  since:15m  until:<time>"
 )
 """The syntax in one line (the filter line's placeholder)."""
 
@@ -44,6 +45,7 @@ _KEYS = {
     "q": "q",
     "corr": "correlation_id",
     "correlation": "correlation_id",
+    "priority": "priority",
     "since": "since",
     "until": "until",
 }
@@ -94,6 +96,7 @@ class JobFilter:
     error: str | None = None
     q: str | None = None
     correlation_id: str | None = None
+    priority: int | None = None
     since: _Moment | None = None
     until: _Moment | None = None
 
@@ -105,6 +108,7 @@ class JobFilter:
             ("error", self.error),
             ("q", self.q),
             ("correlationId", self.correlation_id),
+            ("priority", None if self.priority is None else str(self.priority)),
             ("createdAfter", self.since.resolve(moment) if self.since else None),
             ("createdBefore", self.until.resolve(moment) if self.until else None),
         ):
@@ -157,6 +161,7 @@ def parse_filter(text: str) -> JobFilter | None:
             )
     return JobFilter(
         text=text,
+        priority=_priority(found["priority"]) if "priority" in found else None,
         statuses=statuses,
         types=tuple(t.strip() for t in found.get("type", "").split(",") if t.strip()),
         error=found.get("error"),
@@ -167,12 +172,21 @@ def parse_filter(text: str) -> JobFilter | None:
     )
 
 
+def _priority(value: str) -> int:
+    if not value.isdigit() or int(value) > MAX_PRIORITY:
+        raise FilterSyntaxError(
+            f"priority:{value} is not a priority; a whole number from 0 to {MAX_PRIORITY}."
+        )
+    return int(value)
+
+
 _EXAMPLES = {
     "status": "failed",
     "type": "resize",
     "error": "timeout",
     "q": "2f6c",
     "correlation_id": "<id>",
+    "priority": "7",
     "since": "15m",
     "until": "2026-12-01T09:30:00Z",
 }

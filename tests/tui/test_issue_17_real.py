@@ -1,5 +1,5 @@
 """Issue 17, item 5 against a real ``observatory up`` (no mocks): the filter line finds a
-real FAILED job through ``GET /jobs``, W lists the embedded processor with its job types,
+real FAILED job, and a job by its priority, through ``GET /jobs``, W lists the embedded processor with its job types,
 U the embedded broker's queues."""
 
 from __future__ import annotations
@@ -41,8 +41,13 @@ async def test_filter_workers_and_queues_on_a_real_observatory(
         httpx.AsyncClient(timeout=10) as http,
     ):
         tag = uuid.uuid4().hex[:12]
-        for job_type in ("fail", "echo", "echo"):
-            job = {"type": job_type, "payload": {"tag": tag}, "metadata": {"maxAttempts": 1}}
+        for job_type, priority in (("fail", 5), ("echo", 5), ("echo", 8)):
+            job = {
+                "type": job_type,
+                "payload": {"tag": tag},
+                "metadata": {"maxAttempts": 1},
+                "priority": priority,
+            }
             assert (await http.post(f"{running.gateway}/jobs", json=job)).status_code == 202
         options = TuiOptions(
             read_model_url=running.read_model, spinner_tick_s=None, poll_interval_s=1.0
@@ -54,6 +59,8 @@ async def test_filter_workers_and_queues_on_a_real_observatory(
             # live: the fail job shows once it has failed, whatever the timing
             await until(pilot, lambda: column(app, "#jobs", 0) == ["FAILED"], timeout_s=30)
             assert column(app, "#jobs", 1) == ["fail"]
+            await pilot.press("escape", "slash", *f"priority:8 q:{tag}", "enter")
+            await until(pilot, lambda: column(app, "#jobs", 1) == ["echo"], timeout_s=30)
             await pilot.press("escape")
             await until(pilot, lambda: len(column(app, "#jobs", 0)) >= 3, timeout_s=30)
 

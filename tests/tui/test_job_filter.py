@@ -16,7 +16,7 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 def test_every_key_becomes_its_search_parameter() -> None:
     parsed = parse_filter(
         'status:failed,Pending type:resize,echo error:"connection reset" q:2f6c corr:c-1 '
-        "since:15m until:2026-12-01T11:00:00Z"
+        "Priority:0 since:15m until:2026-12-01T11:00:00Z"
     )
     assert parsed is not None
     assert parsed.params(NOW) == [
@@ -27,6 +27,7 @@ def test_every_key_becomes_its_search_parameter() -> None:
         ("error", "connection reset"),
         ("q", "2f6c"),
         ("correlationId", "c-1"),
+        ("priority", "0"),
         ("createdAfter", "2026-12-01T11:45:00+00:00"),
         ("createdBefore", "2026-12-01T11:00:00Z"),
     ]
@@ -57,10 +58,13 @@ def test_bare_words_are_q_and_a_blank_line_is_no_filter() -> None:
         ),
         (
             "colour:red",
-            "Unknown key 'colour' in 'colour:red'; the keys are corr, error, q, since, status, "
-            "type, until.",
+            "Unknown key 'colour' in 'colour:red'; the keys are corr, error, priority, q, since, "
+            "status, type, until.",
         ),
         ("type:", "type: needs a value, e.g. type:resize."),
+        ("priority:10", "priority:10 is not a priority; a whole number from 0 to 9."),
+        ("priority:-1", "priority:-1 is not a priority; a whole number from 0 to 9."),
+        ("priority:", "priority: needs a value, e.g. priority:7."),
         ("type:a type:b", "type: is given twice; give it once (commas for several)."),
         ('error:"open', "No closing quotation: close the quote."),
         ("q:a b", "Both q:a and the bare word 'b': a bare word is q: too."),
