@@ -1,18 +1,26 @@
 """``observatory bench``: how fast the observatory moves jobs, phase by phase.
 
-=============  ==============================================================  ==========
-phase          what it measures                                                where
-=============  ==============================================================  ==========
-``single``     N jobs, one ``POST /jobs`` each, C in flight: submit rate, and  system
-               end to end until ``/stats`` counted them all
-``batch``      N jobs via ``POST /jobs/batch`` in batches of B, 4 in flight    system
-``latency``    paced single submissions at 80 % of the lower measured end-to-  system
-               end rate for ~10 s; submit→COMPLETED latency per job
-               (``finishedAt - createdAt``, both server timestamps)
-``processor``  the processor alone on N pre-published ``job.created``          this process
-``relay``      raw aio-pika queue → queue relay: the ceiling one Python        this process
-               process reaches on this RabbitMQ
-=============  ==============================================================  ==========
+================  ==========================================================  ============
+phase             what it measures                                            where
+================  ==========================================================  ============
+``single``        N jobs, one ``POST /jobs`` each, C in flight: submit rate,  system
+                  and end to end until ``/stats`` counted them all
+``batch``         N jobs via ``POST /jobs/batch`` in batches of B, 4 in       system
+                  flight
+``latency``       paced single submissions at 50 % of the lower measured end  system
+                  to end rate for ~10 s; submit→COMPLETED latency per job
+                  (``finishedAt - createdAt``, both server timestamps)
+``http_ceiling``  a bare Quart app answering 202 to the same ``POST /jobs``:  a child
+                  the ceiling of ``single``
+``processor``     the processor alone on N pre-published ``job.created``      this process
+``relay``         raw aio-pika queue → queue relay: the ceiling one Python    this process
+                  process reaches on this RabbitMQ
+``event_store``   the event store alone storing N jobs' four lifecycle        this process
+                  events: the audit trail's ceiling, which ``batch`` end to
+                  end cannot pass
+``peer_celery``   Celery doing the processor's work per job (``bench``        a child
+                  extra): the peer
+================  ==========================================================  ============
 
 The system under test is a running one (``--gateway-url`` and ``--read-model-url``),
 or ``observatory up`` started here in a temporary directory (``--mode embedded``, the
@@ -39,7 +47,8 @@ The modules:
 * :mod:`.registry`: every phase, in run order;
 * :mod:`.phase`: what a phase body uses (how it fails or skips, progress, rates);
 * the phases: :mod:`.http_phases` (``single``, ``batch``, ``latency``),
-  :mod:`.processor`, :mod:`.relay`.
+  :mod:`.ceiling`, :mod:`.processor`, :mod:`.relay`, :mod:`.event_store`,
+  :mod:`.peer_celery`.
 
 To add a phase: a member of :class:`Phase` (in run order) and its figures in
 :data:`FIGURES`; a module with its body; one entry in :mod:`.registry`

@@ -51,8 +51,10 @@ figures (jobs/s unless noted): submit_rate_single, e2e_rate_single, submit_rate_
 e2e_rate_batch, latency_rate, latency_p50_s/p95_s/p99_s/max_s (seconds, nearest rank),
 http_ceiling_rate, processor_single_rate (one envelope per message),
 processor_alone_rate (packed as POST /jobs/batch publishes), relay_ceiling_rate
-(msgs/s), peer_celery_rate; ratios: processor_vs_relay, processor_single_vs_relay,
-processor_vs_celery, e2e_batch_vs_relay, submit_single_vs_http_ceiling.
+(msgs/s), event_store_rate (jobs whose 4 lifecycle events the event store alone
+stores), peer_celery_rate; ratios: processor_vs_relay, processor_single_vs_relay,
+processor_vs_celery, e2e_batch_vs_relay, submit_single_vs_http_ceiling,
+e2e_batch_vs_event_store.
 A system the bench starts has no submission rate limit; a running one's 429 answers are
 waited out (Retry-After) and counted. peer_celery needs pip install -e .[bench].
 A phase fails after max(60, jobs/100) s; the exit code is 1 when any phase failed.

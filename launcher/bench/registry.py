@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from launcher.bench.ceiling import http_ceiling_phase
+from launcher.bench.event_store import event_store_phase
 from launcher.bench.http_phases import HttpBench
 from launcher.bench.peer_celery import peer_celery_phase
 from launcher.bench.processor import processor_phase
@@ -66,6 +67,7 @@ IN_PROCESS_PHASES = (
     InProcessPhase(Phase.HTTP_CEILING, http_ceiling_phase),
     InProcessPhase(Phase.PROCESSOR, processor_phase),
     InProcessPhase(Phase.RELAY, relay_phase),
+    InProcessPhase(Phase.EVENT_STORE, event_store_phase),
     InProcessPhase(Phase.PEER_CELERY, peer_celery_phase),
 )
 """The phases that run in this process once the system under test has stopped, in order."""

@@ -51,6 +51,8 @@ class Phase(enum.StrEnum):
     """The processor alone, in this process."""
     RELAY = "relay"
     """A raw aio-pika relay, in this process: the broker-side ceiling."""
+    EVENT_STORE = "event_store"
+    """The event store alone storing each job's lifecycle events: the audit trail's ceiling."""
     PEER_CELERY = "peer_celery"
     """Celery doing the processor's work per job: the peer (needs the ``bench`` extra)."""
 
@@ -90,12 +92,14 @@ FIGURES = (
     Figure("processor_single_rate", Phase.PROCESSOR, "jobs/s"),
     Figure("processor_alone_rate", Phase.PROCESSOR, "jobs/s"),
     Figure("relay_ceiling_rate", Phase.RELAY, "msgs/s"),
+    Figure("event_store_rate", Phase.EVENT_STORE, "jobs/s"),
     Figure("peer_celery_rate", Phase.PEER_CELERY, "jobs/s"),
     Figure("processor_vs_relay", None, "ratio"),
     Figure("processor_single_vs_relay", None, "ratio"),
     Figure("processor_vs_celery", None, "ratio"),
     Figure("e2e_batch_vs_relay", None, "ratio"),
     Figure("submit_single_vs_http_ceiling", None, "ratio"),
+    Figure("e2e_batch_vs_event_store", None, "ratio"),
 )
 """Every figure, in report order."""
 
@@ -105,6 +109,7 @@ RATIOS = {
     "processor_vs_celery": ("processor_alone_rate", "peer_celery_rate"),
     "e2e_batch_vs_relay": ("e2e_rate_batch", "relay_ceiling_rate"),
     "submit_single_vs_http_ceiling": ("submit_rate_single", "http_ceiling_rate"),
+    "e2e_batch_vs_event_store": ("e2e_rate_batch", "event_store_rate"),
 }
 """Each derived figure: a measured figure over its ceiling or peer, same run."""
 

@@ -95,7 +95,10 @@ async def test_embedded_bench_with_default_flags_reports_every_figure_it_ran(
     assert "logs kept in" not in stderr
 
 
-_ONLY_SYSTEM_PHASES = ("--skip", "http_ceiling", "--skip", "processor", "--skip", "relay")
+_ONLY_SYSTEM_PHASES = (
+    *("--skip", "http_ceiling", "--skip", "processor", "--skip", "relay"),
+    *("--skip", "event_store"),
+)
 
 
 async def test_bench_waits_out_429_of_a_system_it_did_not_start(tmp_path: Path) -> None:
@@ -192,6 +195,29 @@ async def test_peer_celery_drains_against_the_processor_on_the_same_servers(
         report["processor_alone_rate"] / report["peer_celery_rate"]
     )
     assert "one PostgreSQL upsert" in report["phases"]["peer_celery"]["note"]
+
+
+async def test_event_store_phase_times_the_mongodb_stand_in_of_local_mode(tmp_path: Path) -> None:
+    code, report, stdout, stderr = await _bench(
+        tmp_path,
+        "--mode",
+        "local",
+        "--jobs",
+        "300",
+        *("--skip", "single", "--skip", "batch", "--skip", "latency"),
+        *("--skip", "http_ceiling", "--skip", "processor", "--skip", "relay"),
+        *("--skip", "peer_celery"),
+        env={"MONGO_URL": ""},
+    )
+    assert code == 0, f"stdout:\n{stdout}\nstderr:\n{stderr[-4000:]}"
+    phase = report["phases"]["event_store"]
+    assert phase["status"] == "ok", phase
+    assert report["event_store_rate"] > 0
+    # MONGO_URL unset: the MongoDB it stored the 1,200 events (4 a job) in is a stand-in
+    # it started (there is no other here).
+    assert phase["note"].startswith("MongoEventStore: 4 lifecycle events per job, 400 events")
+    assert report["e2e_batch_vs_event_store"] is None  # the batch phase was skipped
+    assert "bench: event_store: started" in stderr
 
 
 async def test_start_observatory_yields_its_urls_and_stops_it(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_bench_help_shows_flags_defaults_phases_and_examples(
     assert "jobs per phase (default: 20000)" in out
     assert "HTTP requests in flight (default: 64)" in out
     assert "at most 1000 (default: 1000)" in out
-    assert "single, batch, latency, http_ceiling, processor, relay, peer_celery" in out
+    assert "single, batch, latency, http_ceiling, processor, relay, event_store, peer_celery" in out
     assert "observatory bench --mode local" in out
     assert "max(60, jobs/100)" in out
 
