@@ -37,7 +37,6 @@ __all__ = [
     "STDERR_FILE",
     "ObservatoryStartError",
     "RunningObservatory",
-    "drop_mongo_database",
     "drop_namespace",
     "drop_postgres_schema",
     "open_mongo_stand_in",
@@ -406,22 +405,6 @@ async def drop_postgres_schema(postgres_url: str, schema: str) -> None:
             log.warning("cleanup.failed schema=%s error=%r", schema, exc)
 
 
-async def drop_mongo_database(mongo_url: str, database: str) -> None:
-    """Drop MongoDB ``database`` (bounded, shielded; a failure is logged)."""
-    import pymongo
-
-    with anyio.move_on_after(_CLEANUP_TIMEOUT_S, shield=True):
-        client: pymongo.AsyncMongoClient[dict[str, object]] = pymongo.AsyncMongoClient(
-            mongo_url, serverSelectionTimeoutMS=5000
-        )
-        try:
-            await client.drop_database(database)
-        except pymongo.errors.PyMongoError as exc:
-            log.warning("cleanup.failed database=%s mongo error=%r", database, exc)
-        finally:
-            await client.close()
-
-
 async def drop_namespace(
     namespace: str,
     *,
@@ -436,6 +419,7 @@ async def drop_namespace(
     ``mongo_url`` ``None`` leaves MongoDB alone (a stand-in that goes away by itself).
     """
     import coredis
+    import pymongo
 
     from actors.broker import open_amqp_broker
     from actors.broker.names import ALL_QUEUES, RETRY_DELAYS_S, retry_queue
@@ -458,5 +442,15 @@ async def drop_namespace(
                     await redis.delete(keys)
         except (OSError, coredis.exceptions.RedisError) as exc:
             log.warning("cleanup.failed namespace=%s redis error=%r", namespace, exc)
-    if mongo_url is not None:
-        await drop_mongo_database(mongo_url, settings.mongo_database)
+    if mongo_url is None:
+        return
+    with anyio.move_on_after(_CLEANUP_TIMEOUT_S, shield=True):
+        client: pymongo.AsyncMongoClient[dict[str, object]] = pymongo.AsyncMongoClient(
+            mongo_url, serverSelectionTimeoutMS=5000
+        )
+        try:
+            await client.drop_database(settings.mongo_database)
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("cleanup.failed namespace=%s mongo error=%r", namespace, exc)
+        finally:
+            await client.close()

@@ -20,7 +20,7 @@ import anyio
 
 from actors.domain.clock import utc_now
 from launcher.bench.options import BenchMode
-from launcher.bench.phase import PhaseFailed, progress_lines, record_rate
+from launcher.bench.phase import TEARDOWN_S, PhaseFailed, progress_lines, record_rate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -83,7 +83,7 @@ async def _event_store(options: BenchOptions, work_dir: Path) -> AsyncIterator[E
     """The phase's event store, empty; whatever it made is removed afterwards."""
     from actors.stores import open_sqlite_event_store
     from actors.stores.mongo import open_mongo_event_store
-    from launcher.observatory_process import drop_mongo_database, open_mongo_stand_in
+    from launcher.observatory_process import open_mongo_stand_in
 
     await anyio.Path(work_dir).mkdir(parents=True, exist_ok=True)
     if options.mode is BenchMode.EMBEDDED:
@@ -102,7 +102,20 @@ async def _event_store(options: BenchOptions, work_dir: Path) -> AsyncIterator[E
         async with open_mongo_event_store(options.mongo_url, database=database) as mongo:
             yield mongo
     finally:
-        await drop_mongo_database(options.mongo_url, database)
+        await _drop_database(options.mongo_url, database)
+
+
+async def _drop_database(url: str, database: str) -> None:
+    import pymongo
+
+    with anyio.move_on_after(TEARDOWN_S, shield=True):
+        client: pymongo.AsyncMongoClient[dict[str, object]] = pymongo.AsyncMongoClient(
+            url, serverSelectionTimeoutMS=5000
+        )
+        try:
+            await client.drop_database(database)
+        finally:
+            await client.close()
 
 
 async def event_store_phase(options: BenchOptions, work_dir: Path, outcome: PhaseOutcome) -> None:
