@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from actors.errors import InvalidMessage, ValidationIssue
 from contracts import MAX_JSON_DEPTH, SchemaName, dump_json, get_contracts, parse_json
-from contracts._validation import _check_decoded, _slow_loads
+from contracts._validation import _check_decoded, _slow_loads, _too_deep
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -77,6 +77,44 @@ def test_issue_9_parse_json_refuses_nesting_deeper_than_the_contracts_can_check(
     ):
         parse_json(deeper)
     assert parse_json(deeper, max_depth=MAX_JSON_DEPTH + 1) is not None
+
+
+def _nested(depth: int) -> object:
+    """A value ``depth`` levels deep, objects and arrays alternating, strings of brackets
+    beside them (``[1, {"k": [1, ..., "]]"], "n": 1}, "]]"]``)."""
+    value: object = "leaf"
+    for level in range(depth):
+        value = {"k": value, "n": level} if level % 2 else [1, value, "]]"]
+    return value
+
+
+def _message(branch_depth: int) -> dict[str, object]:
+    """Many wide, shallow siblings (4 levels, as a message of many envelopes), then one
+    branch ``branch_depth`` levels deep under the top-level object."""
+    shallow = [{"a": [1, 2, {"b": "[[[["}]} for _ in range(200)]
+    return {"envelopes": shallow, "last": _nested(branch_depth)}
+
+
+@pytest.mark.parametrize("depth", [5, 6, 50, MAX_JSON_DEPTH])
+def test_the_depth_check_finds_the_one_deep_branch_among_many_shallow_ones(depth: int) -> None:
+    document = _message(depth - 1)  # the top-level object is the first level
+
+    assert not _too_deep(document, depth)
+    assert _too_deep(document, depth - 1)
+    body = dump_json(document)
+    assert parse_json(body, max_depth=depth) == document
+    with pytest.raises(InvalidMessage, match=rf"^Body is nested more than {depth - 1} levels"):
+        parse_json(body, max_depth=depth - 1)
+
+
+@pytest.mark.parametrize(
+    ("document", "depth"),
+    [("text", 0), (7, 0), ([], 1), ({}, 1), ([[], {}], 2), ({"a": [{"b": []}]}, 4)],
+)
+def test_the_depth_of_small_documents(document: object, depth: int) -> None:
+    assert not _too_deep(document, depth)
+    if depth:
+        assert _too_deep(document, depth - 1)
 
 
 def test_issue_9_a_document_too_deep_for_jsonschema_rs_is_an_issue_not_a_crash() -> None:
