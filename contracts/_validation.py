@@ -8,7 +8,7 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import jsonschema_rs
 import orjson
@@ -368,25 +368,25 @@ sits three levels down in the envelopes that carry it: well below both.
 
 
 def _too_deep(document: object, limit: int) -> bool:
-    """Whether ``document`` nests arrays and objects more than ``limit`` levels deep."""
-    kind = type(document)
-    return (kind is dict or kind is list) and _exceeds(document, limit)  # type: ignore[arg-type]
+    """Whether ``document`` nests arrays and objects more than ``limit`` levels deep.
 
-
-def _exceeds(container: dict[str, object] | list[object], budget: int) -> bool:
-    """Whether ``container`` (a decoded dict or list) holds more than ``budget`` levels.
-
-    Only containers are visited, by recursion at most ``budget + 1`` calls deep (the
-    limits are about a hundred): four to six times faster than a walk with a stack of
-    every value, and it runs on every message of many envelopes.
+    Only containers go on the stack (leaves are passed over where they are found): four
+    to six times faster than stacking every value, and it runs on every message of many
+    envelopes. A loop, not recursion, so any ``limit`` a caller gives is safe.
     """
-    if budget <= 0:
-        return True
-    children = container.values() if isinstance(container, dict) else container
-    for child in children:
-        kind = type(child)
-        if (kind is dict or kind is list) and _exceeds(child, budget - 1):  # type: ignore[arg-type]
+    kind = type(document)
+    if kind is not dict and kind is not list:
+        return False
+    stack: list[tuple[int, Any]] = [(1, document)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        depth, container = pop()
+        if depth > limit:
             return True
+        for child in container.values() if type(container) is dict else container:
+            kind = type(child)
+            if kind is dict or kind is list:
+                push((depth + 1, child))
     return False
 
 

@@ -266,3 +266,16 @@ def test_parse_json_answers_as_the_standard_library_alone_on_random_bytes(body: 
     expected = _outcome(body, _standard_library_only)
     actual = _outcome(body, parse_json)
     assert json.dumps(actual, default=repr) == json.dumps(expected, default=repr)
+
+
+def test_the_depth_check_answers_for_any_limit_a_caller_gives() -> None:
+    """``max_depth`` is the caller's: a document far deeper than Python's recursion limit
+    is measured, not a RecursionError."""
+    document: list[object] = []
+    inner = document
+    for _ in range(5000):
+        inner.append([])
+        inner = inner[0]  # type: ignore[assignment]
+
+    assert not _too_deep(document, 5001)
+    assert _too_deep(document, 5000)
